@@ -1,1 +1,24 @@
+//! `sched` owns scheduling: the global request queue in lotus's order, per-worker scheduling
+//! windows, resource accounting through the prepare and execute stages, selectors, assigners and
+//! the job listing. It knows nothing of networks, storage or proofs: the embedder (the sealer
+//! daemon) runs the actions it hands out and reports back, and tells it of workers coming and going.
+//!
+//! Flow of one request: `submit` -> queued -> `schedule` places it in a worker's window
+//! (`assigned(N)`) -> `take_actions` hands out `Prepare` (`preparing`) -> `prepared` ->
+//! `take_actions` hands out `Execute` (`running`) -> `finished`. Resources count against the
+//! worker from assignment to finish, so nothing placed can overcommit it.
 
+mod assign;
+mod jobs;
+mod request;
+mod scheduler;
+mod selector;
+pub mod sim;
+mod worker;
+
+pub use assign::PassStats;
+pub use jobs::{Job, JobState, WorkerStats};
+pub use request::{RequestId, TaskHandle, TaskRequest, WorkerId};
+pub use scheduler::{Action, ActionKind, Assigner, Finished, SchedConfig, SchedError, Scheduler};
+pub use selector::{AllocSelector, ExistingSelector, Selector, StorageView, TaskSelector};
+pub use worker::{Need, Usage, WorkerSpec};

@@ -1,0 +1,214 @@
+//! One scheduling pass: walk the queue in order and place each request in an open window of the
+//! best worker that can take it now.
+//!
+//! Cost. Lotus asks every selector about every open window for every queued task
+//! (O(queue x windows), PR #3166). Here each (task type, sector size, selector key) gets a pool:
+//! a min-heap of the workers that could take such a task, keyed by the assigner's metric. A
+//! worker leaves a pool for the rest of the pass as soon as it cannot take that kind of task
+//! (resources only shrink during a pass), so a pool that is empty costs one hash lookup per
+//! queued request. Heap keys are refreshed lazily: a worker's key only grows while a pass
+//! assigns to it, so a stale entry is recomputed when it reaches the top.
+//!
+//! No head-of-line blocking: a request that fits nowhere is skipped and the pass goes on.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::{Duration, Instant};
+
+use resources::{SectorSize, TaskType};
+
+use crate::request::{RequestId, WorkerId};
+use crate::scheduler::{Assigner, Scheduler, Stage};
+use crate::worker::Worker;
+
+/// What a pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassStats {
+    /// Requests looked at.
+    pub considered: usize,
+    /// Requests placed in windows.
+    pub assigned: usize,
+    /// Selector `ok` calls made.
+    pub selector_calls: usize,
+    pub elapsed: Duration,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct PoolKey {
+    task: TaskType,
+    size: SectorSize,
+    selector: Option<u64>,
+}
+
+/// Heap entry: (metric, task types the worker supports, worker index, worker version).
+/// Workers with fewer task types win ties, keeping versatile workers free.
+type Slot = Reverse<(u64, u8, u32, u64)>;
+
+struct Pool {
+    heap: BinaryHeap<Slot>,
+}
+
+fn metric(assigner: Assigner, w: &Worker) -> u64 {
+    match assigner {
+        Assigner::Utilization => (w.usage.utilization(&w.spec.resources) * 1e9) as u64,
+        Assigner::Spread => w.usage.tasks() as u64,
+    }
+}
+
+/// Whether `w` could take a task of this type and size right now, resources only.
+fn can_take(w: &Worker, task: TaskType, size: SectorSize) -> bool {
+    w.open_window().is_some()
+        && w.spec.tasks.contains(task)
+        && w.usage.fits(&w.spec.resources, &w.need(task, size))
+}
+
+fn slot(assigner: Assigner, idx: usize, w: &Worker) -> Slot {
+    Reverse((
+        metric(assigner, w),
+        w.spec.tasks.len() as u8,
+        idx as u32,
+        w.version,
+    ))
+}
+
+impl Scheduler {
+    /// Runs one scheduling pass. Placed requests wait in windows until `take_actions`.
+    pub fn schedule(&mut self) -> PassStats {
+        let start = Instant::now();
+        let mut stats = PassStats::default();
+        if self.queue.is_empty()
+            || !self
+                .workers
+                .iter()
+                .flatten()
+                .any(|w| w.open_window().is_some())
+        {
+            return stats;
+        }
+        let assigner = self.config.assigner;
+        let mut pools: HashMap<PoolKey, Pool> = HashMap::new();
+        let mut preferred: Vec<WorkerId> = Vec::new();
+        let mut refused: Vec<Slot> = Vec::new();
+        let mut placed: Vec<(RequestId, usize, usize)> = Vec::new();
+
+        let workers = &mut self.workers;
+        for (_, id) in self.queue.iter() {
+            stats.considered += 1;
+            let entry = &self.entries[&id];
+            let req = &entry.req;
+            let (task, size) = (req.task, req.sector.size());
+
+            // Workers holding the sector's files come first.
+            preferred.clear();
+            let exclusive = req.selector.preferred(req, &mut preferred);
+            let mut best: Option<(u64, usize)> = None;
+            for w in &preferred {
+                let idx = w.0 as usize;
+                let Some(Some(wk)) = workers.get(idx) else {
+                    continue;
+                };
+                if !can_take(wk, task, size) {
+                    continue;
+                }
+                stats.selector_calls += 1;
+                if !req.selector.ok(req, *w, &wk.spec) {
+                    continue;
+                }
+                let m = metric(assigner, wk);
+                if best.is_none_or(|(bm, bi)| (m, idx) < (bm, bi)) {
+                    best = Some((m, idx));
+                }
+            }
+
+            let mut from_pool = None;
+            if best.is_none() && !exclusive {
+                let key = PoolKey {
+                    task,
+                    size,
+                    selector: req.selector.cache_key(req),
+                };
+                let pool = pools.entry(key).or_insert_with(|| Pool {
+                    heap: workers
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, w)| w.as_ref().map(|w| (i, w)))
+                        .filter(|(_, w)| can_take(w, task, size))
+                        .map(|(i, w)| slot(assigner, i, w))
+                        .collect(),
+                });
+                while let Some(Reverse((m, n, idx, version))) = pool.heap.pop() {
+                    let wk = workers[idx as usize]
+                        .as_ref()
+                        .expect("pooled worker exists");
+                    if version != wk.version {
+                        if can_take(wk, task, size) {
+                            pool.heap.push(slot(assigner, idx as usize, wk));
+                        }
+                        continue;
+                    }
+                    stats.selector_calls += 1;
+                    if req.selector.ok(req, WorkerId(idx), &wk.spec) {
+                        from_pool = Some((key, idx as usize));
+                        break;
+                    }
+                    if key.selector.is_none() {
+                        // The refusal may be about this request only: keep the worker.
+                        refused.push(Reverse((m, n, idx, version)));
+                    }
+                }
+                pool.heap.extend(refused.drain(..));
+                if let Some((_, idx)) = from_pool {
+                    best = Some((0, idx));
+                }
+            }
+
+            let Some((_, idx)) = best else { continue };
+            let wk = workers[idx].as_mut().expect("chosen worker exists");
+            let window = wk.open_window().expect("chosen worker has an open window");
+            let need = wk.need(task, size);
+            wk.usage.add(&need);
+            wk.version += 1;
+            wk.windows[window].push(id);
+            wk.filling = Some(window);
+            if let Some((key, idx)) = from_pool {
+                if can_take(wk, task, size) {
+                    pools
+                        .get_mut(&key)
+                        .expect("pool")
+                        .heap
+                        .push(slot(assigner, idx, wk));
+                }
+            }
+            placed.push((id, idx, window));
+            tracing::trace!(request = %id, %task, sector = req.sector.number, worker = idx, "assigned");
+        }
+
+        for w in self.workers.iter_mut().flatten() {
+            w.filling = None;
+        }
+        for &(id, idx, window) in &placed {
+            let e = self.entries.get_mut(&id).expect("entry");
+            self.queue.remove(&e.key);
+            let w = self.workers[idx].as_ref().expect("worker");
+            e.stage = Stage::Assigned { window };
+            e.placed = Some((
+                WorkerId(idx as u32),
+                w.need(e.req.task, e.req.sector.size()),
+            ));
+            e.attempt += 1;
+            e.since = Instant::now();
+        }
+        stats.assigned = placed.len();
+        stats.elapsed = start.elapsed();
+        if stats.assigned > 0 {
+            tracing::debug!(
+                assigned = stats.assigned,
+                considered = stats.considered,
+                queued = self.queue.len(),
+                elapsed_us = stats.elapsed.as_micros() as u64,
+                "scheduling pass"
+            );
+        }
+        stats
+    }
+}

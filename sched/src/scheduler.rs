@@ -1,0 +1,455 @@
+//! The scheduler's state and its lifecycle API: workers come and go, requests are submitted,
+//! assigned by passes (`assign.rs`), prepared, run and finished.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use resources::{SectorRef, TaskType};
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::JobState;
+use crate::request::{QueueKey, RequestId, RequestQueue, TaskHandle, TaskRequest, WorkerId};
+use crate::worker::{Need, Worker, WorkerSpec};
+
+/// How the scheduler picks among workers that can take a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Assigner {
+    /// The least utilized worker (lotus's default).
+    #[default]
+    Utilization,
+    /// The worker with the fewest tasks.
+    Spread,
+}
+
+impl std::str::FromStr for Assigner {
+    type Err = SchedError;
+    fn from_str(s: &str) -> Result<Self, SchedError> {
+        match s {
+            "utilization" => Ok(Assigner::Utilization),
+            "spread" => Ok(Assigner::Spread),
+            other => Err(SchedError::UnknownAssigner(other.to_string())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedConfig {
+    pub assigner: Assigner,
+    /// Scheduling windows per worker (lotus: 2).
+    pub windows: usize,
+}
+
+impl Default for SchedConfig {
+    fn default() -> Self {
+        SchedConfig {
+            assigner: Assigner::Utilization,
+            windows: 2,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SchedError {
+    #[error("unknown worker {0}")]
+    UnknownWorker(WorkerId),
+    #[error("unknown request {0}")]
+    UnknownRequest(RequestId),
+    #[error("request {id} is {state}, not {expected}")]
+    WrongState {
+        id: RequestId,
+        state: String,
+        expected: &'static str,
+    },
+    #[error("report for request {id} attempt {attempt} is stale (now attempt {current})")]
+    StaleAttempt {
+        id: RequestId,
+        attempt: u32,
+        current: u32,
+    },
+    #[error("unknown assigner {0:?} (expected utilization or spread)")]
+    UnknownAssigner(String),
+}
+
+/// Where a request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    Queued,
+    Assigned { window: usize },
+    Preparing,
+    Prepared,
+    Running,
+}
+
+pub(crate) struct Entry {
+    pub req: TaskRequest,
+    pub key: QueueKey,
+    pub stage: Stage,
+    pub attempt: u32,
+    /// The worker it is placed on and what it takes there (not while queued).
+    pub placed: Option<(WorkerId, Need)>,
+    pub since: Instant,
+}
+
+/// Something the embedder must do on a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub kind: ActionKind,
+    pub handle: TaskHandle,
+    pub worker: WorkerId,
+    pub sector: SectorRef,
+    pub task: TaskType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    /// Fetch the task's inputs onto the worker; report with `prepared`.
+    Prepare,
+    /// Run the task; report with `finished`.
+    Execute,
+}
+
+/// A request that left the scheduler, with where it ran.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub id: RequestId,
+    pub sector: SectorRef,
+    pub task: TaskType,
+    pub worker: Option<WorkerId>,
+}
+
+/// The global scheduler: queue, workers, windows and task states. No I/O happens here; the
+/// embedder runs the actions it hands out and reports back.
+pub struct Scheduler {
+    pub(crate) config: SchedConfig,
+    pub(crate) workers: Vec<Option<Worker>>,
+    pub(crate) entries: HashMap<RequestId, Entry>,
+    pub(crate) queue: RequestQueue,
+    pub(crate) actions: VecDeque<Action>,
+    next_id: u64,
+}
+
+impl Scheduler {
+    pub fn new(config: SchedConfig) -> Self {
+        Scheduler {
+            config,
+            workers: Vec::new(),
+            entries: HashMap::new(),
+            queue: RequestQueue::default(),
+            actions: VecDeque::new(),
+            next_id: 0,
+        }
+    }
+
+    pub fn config(&self) -> &SchedConfig {
+        &self.config
+    }
+
+    // ---- workers ----
+
+    pub fn add_worker(&mut self, spec: WorkerSpec) -> WorkerId {
+        let id = WorkerId(self.workers.len() as u32);
+        tracing::debug!(worker = %id, name = %spec.name, "worker added");
+        self.workers
+            .push(Some(Worker::new(spec, self.config.windows)));
+        id
+    }
+
+    pub(crate) fn worker_ref(&self, id: WorkerId) -> Result<&Worker, SchedError> {
+        self.workers
+            .get(id.0 as usize)
+            .and_then(Option::as_ref)
+            .ok_or(SchedError::UnknownWorker(id))
+    }
+
+    fn worker_mut(&mut self, id: WorkerId) -> Result<&mut Worker, SchedError> {
+        self.workers
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(SchedError::UnknownWorker(id))
+    }
+
+    pub fn worker_ids(&self) -> impl Iterator<Item = WorkerId> + '_ {
+        self.workers
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.is_some())
+            .map(|(i, _)| WorkerId(i as u32))
+    }
+
+    /// Enables or disables a worker. A disabled worker gets no new work; what sat in its windows
+    /// goes back to the queue. Returns how many requests were requeued.
+    pub fn set_enabled(&mut self, id: WorkerId, enabled: bool) -> Result<usize, SchedError> {
+        self.worker_mut(id)?.enabled = enabled;
+        Ok(if enabled {
+            0
+        } else {
+            self.requeue_where(id, |s| matches!(s, Stage::Assigned { .. }))
+        })
+    }
+
+    /// The worker stopped answering. Everything not yet running on it (windows, preparing,
+    /// prepared) goes back to the queue at once; running tasks wait for the worker (ret-wait).
+    pub fn disconnect(&mut self, id: WorkerId) -> Result<usize, SchedError> {
+        self.worker_mut(id)?.connected = false;
+        let n = self.requeue_where(id, |s| s != Stage::Running);
+        tracing::info!(worker = %id, requeued = n, "worker disconnected");
+        Ok(n)
+    }
+
+    /// The same worker session is back: its running tasks are its own again.
+    pub fn reconnect(&mut self, id: WorkerId) -> Result<(), SchedError> {
+        self.worker_mut(id)?.connected = true;
+        tracing::info!(worker = %id, "worker reconnected");
+        Ok(())
+    }
+
+    /// Forgets a worker. Unstarted work is requeued; the running tasks are returned (they are
+    /// lost with the worker, and the caller decides whether to submit them again).
+    pub fn remove_worker(&mut self, id: WorkerId) -> Result<Vec<Finished>, SchedError> {
+        self.worker_ref(id)?;
+        self.requeue_where(id, |s| s != Stage::Running);
+        let running: Vec<RequestId> = self.on_worker(id).collect();
+        let lost = running.into_iter().map(|r| self.end(r)).collect();
+        self.workers[id.0 as usize] = None;
+        Ok(lost)
+    }
+
+    fn on_worker(&self, id: WorkerId) -> impl Iterator<Item = RequestId> + '_ {
+        self.entries
+            .iter()
+            .filter(move |(_, e)| matches!(e.placed, Some((w, _)) if w == id))
+            .map(|(r, _)| *r)
+    }
+
+    fn requeue_where(&mut self, id: WorkerId, pred: impl Fn(Stage) -> bool) -> usize {
+        let ids: Vec<RequestId> = self
+            .on_worker(id)
+            .filter(|r| pred(self.entries[r].stage))
+            .collect();
+        for r in &ids {
+            self.requeue_one(*r);
+        }
+        ids.len()
+    }
+
+    /// Releases what a placed request holds and puts it back in the queue at its old position.
+    fn requeue_one(&mut self, id: RequestId) {
+        self.unplace(id);
+        let e = self.entries.get_mut(&id).expect("entry");
+        e.stage = Stage::Queued;
+        e.since = Instant::now();
+        self.queue.insert(e.key, id);
+    }
+
+    /// Releases a request's resources and window slot on its worker.
+    fn unplace(&mut self, id: RequestId) {
+        let e = self.entries.get_mut(&id).expect("entry");
+        let Some((wid, need)) = e.placed.take() else {
+            return;
+        };
+        let stage = e.stage;
+        if let Some(w) = self
+            .workers
+            .get_mut(wid.0 as usize)
+            .and_then(Option::as_mut)
+        {
+            w.usage.remove(&need);
+            if let Stage::Assigned { window } = stage {
+                w.windows[window].retain(|r| *r != id);
+            }
+        }
+    }
+
+    // ---- requests ----
+
+    pub fn submit(&mut self, req: TaskRequest) -> RequestId {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        let key = QueueKey::new(&req, id.0);
+        self.queue.insert(key, id);
+        self.entries.insert(
+            id,
+            Entry {
+                req,
+                key,
+                stage: Stage::Queued,
+                attempt: 0,
+                placed: None,
+                since: Instant::now(),
+            },
+        );
+        id
+    }
+
+    /// Withdraws a request that has not started preparing (queued, or waiting in a window).
+    pub fn abort(&mut self, id: RequestId) -> Result<Finished, SchedError> {
+        let e = self
+            .entries
+            .get(&id)
+            .ok_or(SchedError::UnknownRequest(id))?;
+        match e.stage {
+            Stage::Queued | Stage::Assigned { .. } => Ok(self.end(id)),
+            s => Err(SchedError::WrongState {
+                id,
+                state: stage_name(s),
+                expected: "queued or assigned",
+            }),
+        }
+    }
+
+    /// Removes a request wherever it is, releasing what it held.
+    fn end(&mut self, id: RequestId) -> Finished {
+        if self.entries[&id].stage == Stage::Queued {
+            let key = self.entries[&id].key;
+            self.queue.remove(&key);
+        }
+        let worker = self.entries[&id].placed.map(|(w, _)| w);
+        self.unplace(id);
+        let e = self.entries.remove(&id).expect("entry");
+        Finished {
+            id,
+            sector: e.req.sector,
+            task: e.req.task,
+            worker,
+        }
+    }
+
+    fn check(
+        &self,
+        h: TaskHandle,
+        expected: &'static str,
+        ok: fn(Stage) -> bool,
+    ) -> Result<(), SchedError> {
+        let e = self
+            .entries
+            .get(&h.id)
+            .ok_or(SchedError::UnknownRequest(h.id))?;
+        if e.attempt != h.attempt {
+            return Err(SchedError::StaleAttempt {
+                id: h.id,
+                attempt: h.attempt,
+                current: e.attempt,
+            });
+        }
+        if !ok(e.stage) {
+            return Err(SchedError::WrongState {
+                id: h.id,
+                state: stage_name(e.stage),
+                expected,
+            });
+        }
+        Ok(())
+    }
+
+    /// Hands out what must happen next: inputs to prepare for tasks in windows, and tasks whose
+    /// inputs are ready to execute. Taking an action moves the task on.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        for (wi, slot) in self.workers.iter_mut().enumerate() {
+            let Some(w) = slot else { continue };
+            for window in w.windows.iter_mut() {
+                for id in window.drain(..) {
+                    let e = self.entries.get_mut(&id).expect("entry");
+                    e.stage = Stage::Preparing;
+                    e.since = Instant::now();
+                    self.actions.push_back(Action {
+                        kind: ActionKind::Prepare,
+                        handle: TaskHandle {
+                            id,
+                            attempt: e.attempt,
+                        },
+                        worker: WorkerId(wi as u32),
+                        sector: e.req.sector,
+                        task: e.req.task,
+                    });
+                }
+            }
+        }
+        let mut out: Vec<Action> = self.actions.drain(..).collect();
+        // An execute action whose task was requeued or ended since is dropped.
+        out.retain(|a| match self.entries.get_mut(&a.handle.id) {
+            Some(e) if a.kind == ActionKind::Execute => {
+                let live = e.attempt == a.handle.attempt && e.stage == Stage::Prepared;
+                if live {
+                    e.stage = Stage::Running;
+                    e.since = Instant::now();
+                }
+                live
+            }
+            Some(_) => true,
+            None => false,
+        });
+        out
+    }
+
+    /// The task's inputs are on its worker; it will be handed out to execute.
+    pub fn prepared(&mut self, h: TaskHandle) -> Result<(), SchedError> {
+        self.check(h, "preparing", |s| s == Stage::Preparing)?;
+        let e = self.entries.get_mut(&h.id).expect("entry");
+        e.stage = Stage::Prepared;
+        e.since = Instant::now();
+        let (worker, _) = e.placed.expect("placed");
+        self.actions.push_back(Action {
+            kind: ActionKind::Execute,
+            handle: h,
+            worker,
+            sector: e.req.sector,
+            task: e.req.task,
+        });
+        Ok(())
+    }
+
+    /// The task ended on its worker (successfully or not): its resources are released and the
+    /// request leaves the scheduler. Also accepted while preparing (a failed fetch).
+    pub fn finished(&mut self, h: TaskHandle) -> Result<Finished, SchedError> {
+        self.check(h, "preparing, prepared or running", |s| {
+            matches!(s, Stage::Preparing | Stage::Prepared | Stage::Running)
+        })?;
+        Ok(self.end(h.id))
+    }
+
+    /// Puts a placed task back in the queue to run again (its worker was lost or restarted).
+    pub fn requeue(&mut self, h: TaskHandle) -> Result<(), SchedError> {
+        self.check(h, "placed on a worker", |s| s != Stage::Queued)?;
+        self.requeue_one(h.id);
+        Ok(())
+    }
+
+    /// The state of one request as the job listing shows it (`None` while queued).
+    pub fn job_state(&self, id: RequestId) -> Option<JobState> {
+        let e = self.entries.get(&id)?;
+        let (wid, _) = e.placed?;
+        let connected = self.worker_ref(wid).map(|w| w.connected).unwrap_or(false);
+        Some(match e.stage {
+            Stage::Queued => return None,
+            Stage::Assigned { window } => JobState::Assigned(window + 1),
+            Stage::Preparing => JobState::Preparing,
+            Stage::Prepared => JobState::Prepared,
+            Stage::Running if !connected => JobState::RetWait,
+            Stage::Running => JobState::Running,
+        })
+    }
+
+    pub fn queued_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Requests known to the scheduler, queued or placed.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+pub(crate) fn stage_name(s: Stage) -> String {
+    match s {
+        Stage::Queued => "queued".into(),
+        Stage::Assigned { window } => format!("assigned({})", window + 1),
+        Stage::Preparing => "preparing".into(),
+        Stage::Prepared => "prepared".into(),
+        Stage::Running => "running".into(),
+    }
+}

@@ -1,0 +1,224 @@
+//! A discrete-event simulation around the scheduler: simulated workers that take a fixed time to
+//! prepare and run each task type, on a virtual clock. Used by the scenario and property tests and
+//! the benchmark; it exercises exactly the API the sealer daemon uses.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use resources::{
+    ResourceTable, SealProof, SectorRef, SectorSize, TaskSet, TaskType, WorkerResources,
+};
+
+use crate::request::{RequestId, TaskHandle, TaskRequest, WorkerId};
+use crate::scheduler::{ActionKind, SchedConfig, Scheduler};
+use crate::selector::{Selector, TaskSelector};
+use crate::worker::WorkerSpec;
+
+pub const GIB: u64 = 1 << 30;
+
+/// A worker spec with the default resource table: `mem_gib` of RAM, no swap, `gpus` GPUs.
+pub fn spec(name: &str, mem_gib: u64, cpus: u64, gpus: usize, tasks: &[TaskType]) -> WorkerSpec {
+    WorkerSpec {
+        name: name.to_string(),
+        resources: WorkerResources {
+            mem_physical: mem_gib * GIB,
+            mem_used: 0,
+            mem_swap: 0,
+            mem_swap_used: 0,
+            cpus,
+            gpus: (0..gpus).map(|i| format!("Simulated GPU {i}")).collect(),
+        },
+        table: ResourceTable::default(),
+        tasks: tasks.iter().copied().collect::<TaskSet>(),
+    }
+}
+
+/// What happened, when, where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub time: u64,
+    pub worker: String,
+    pub task: TaskType,
+    pub sector: u64,
+    pub id: RequestId,
+    pub start: bool,
+}
+
+type Script = Box<dyn FnOnce(&mut Scheduler)>;
+
+enum Event {
+    Prepared(TaskHandle),
+    Done(TaskHandle, WorkerId),
+    Script(Script),
+}
+
+/// The simulation: a scheduler, a clock and a log.
+pub struct Sim {
+    pub sched: Scheduler,
+    pub now: u64,
+    pub log: Vec<Record>,
+    /// Check the scheduler's accounting after every step.
+    pub check: bool,
+    /// (prepare, run) time of a task, in virtual milliseconds.
+    pub durations: Box<dyn Fn(TaskType, SectorSize) -> (u64, u64)>,
+    queue: BinaryHeap<Reverse<(u64, u64)>>,
+    events: HashMap<u64, Event>,
+    seq: u64,
+    info: HashMap<RequestId, (TaskType, u64)>,
+}
+
+impl Sim {
+    pub fn new(config: SchedConfig) -> Self {
+        Sim {
+            sched: Scheduler::new(config),
+            now: 0,
+            log: Vec::new(),
+            check: true,
+            durations: Box::new(|_, _| (1, 100)),
+            queue: BinaryHeap::new(),
+            events: HashMap::new(),
+            seq: 0,
+            info: HashMap::new(),
+        }
+    }
+
+    pub fn add_worker(&mut self, spec: WorkerSpec) -> WorkerId {
+        self.sched.add_worker(spec)
+    }
+
+    /// Submits a task with the plain task selector.
+    pub fn submit(
+        &mut self,
+        task: TaskType,
+        size: SectorSize,
+        sector: u64,
+        priority: i32,
+    ) -> RequestId {
+        self.submit_with(task, size, sector, priority, Arc::new(TaskSelector))
+    }
+
+    pub fn submit_with(
+        &mut self,
+        task: TaskType,
+        size: SectorSize,
+        sector: u64,
+        priority: i32,
+        selector: Arc<dyn Selector>,
+    ) -> RequestId {
+        let proof: SealProof = size.seal_proof();
+        let id = self.sched.submit(TaskRequest {
+            sector: SectorRef::new(1000, sector, proof),
+            task,
+            priority,
+            selector,
+        });
+        self.info.insert(id, (task, sector));
+        id
+    }
+
+    /// Runs `f` on the scheduler at virtual time `t`.
+    pub fn at(&mut self, t: u64, f: impl FnOnce(&mut Scheduler) + 'static) {
+        self.push(t, Event::Script(Box::new(f)));
+    }
+
+    fn push(&mut self, t: u64, e: Event) {
+        self.seq += 1;
+        self.events.insert(self.seq, e);
+        self.queue.push(Reverse((t, self.seq)));
+    }
+
+    fn name(&self, w: WorkerId) -> String {
+        self.sched
+            .worker_ref(w)
+            .map(|w| w.spec.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// Schedules and hands out actions until nothing is left to happen (or `limit` is reached).
+    pub fn run(&mut self, limit: u64) {
+        loop {
+            self.sched.schedule();
+            for a in self.sched.take_actions() {
+                let (prep, run) = (self.durations)(a.task, a.sector.size());
+                match a.kind {
+                    ActionKind::Prepare => self.push(self.now + prep, Event::Prepared(a.handle)),
+                    ActionKind::Execute => {
+                        self.log.push(Record {
+                            time: self.now,
+                            worker: self.name(a.worker),
+                            task: a.task,
+                            sector: a.sector.number,
+                            id: a.handle.id,
+                            start: true,
+                        });
+                        self.push(self.now + run, Event::Done(a.handle, a.worker));
+                    }
+                }
+            }
+            if self.check {
+                if let Err(e) = self.sched.check_invariants() {
+                    panic!("at t={}: {e}", self.now);
+                }
+            }
+            match self.queue.peek() {
+                Some(Reverse((t, _))) if *t <= limit => {}
+                _ => break,
+            }
+            let Reverse((t, seq)) = self.queue.pop().expect("peeked");
+            self.now = t;
+            match self.events.remove(&seq).expect("event") {
+                // Reports about requeued placements are refused as stale; that is expected.
+                Event::Prepared(h) => {
+                    let _ = self.sched.prepared(h);
+                }
+                Event::Done(h, w) => {
+                    if self.sched.finished(h).is_ok() {
+                        let (task, sector) = self.info[&h.id];
+                        self.log.push(Record {
+                            time: t,
+                            worker: self.name(w),
+                            task,
+                            sector,
+                            id: h.id,
+                            start: false,
+                        });
+                    }
+                }
+                Event::Script(f) => f(&mut self.sched),
+            }
+        }
+    }
+
+    /// Task starts in time order: (worker, task, sector).
+    pub fn starts(&self) -> Vec<(String, TaskType, u64)> {
+        self.log
+            .iter()
+            .filter(|r| r.start)
+            .map(|r| (r.worker.clone(), r.task, r.sector))
+            .collect()
+    }
+
+    /// Whether request `id` ran to completion.
+    pub fn completed(&self, id: RequestId) -> bool {
+        self.log.iter().any(|r| r.id == id && !r.start)
+    }
+
+    /// The most tasks matching `pred` that ran at the same time on `worker`.
+    pub fn max_concurrent(&self, worker: &str, pred: impl Fn(TaskType) -> bool) -> usize {
+        let (mut cur, mut max) = (0i64, 0i64);
+        let mut evs: Vec<(u64, bool)> = self
+            .log
+            .iter()
+            .filter(|r| r.worker == worker && pred(r.task))
+            .map(|r| (r.time, r.start))
+            .collect();
+        // Ends before starts at the same instant.
+        evs.sort();
+        for (_, start) in evs {
+            cur += if start { 1 } else { -1 };
+            max = max.max(cur);
+        }
+        max as usize
+    }
+}

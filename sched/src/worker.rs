@@ -1,0 +1,297 @@
+//! A worker as the scheduler sees it: what it reported, and the resources committed to it.
+//!
+//! Everything placed on a worker counts against its capacity from the moment it is assigned to a
+//! window until it finishes: tasks in windows, preparing, prepared and running. A window is
+//! filled only with what fits beside all of that (lotus checks an empty pool, lotus #7868).
+
+use resources::{
+    ResourceTable, SectorSize, TaskSet, TaskType, WorkerResources, SECTOR_SIZE_COUNT,
+    TASK_TYPE_COUNT,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::request::RequestId;
+
+/// What a worker reports when it connects.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    /// Host name (or the worker's `--name`).
+    pub name: String,
+    pub resources: WorkerResources,
+    /// The resource table with this worker's env overrides applied.
+    pub table: ResourceTable,
+    /// Task types it accepts.
+    pub tasks: TaskSet,
+}
+
+/// What one task takes on one worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Need {
+    pub task: TaskType,
+    pub size: SectorSize,
+    pub min_memory: u64,
+    pub max_memory: u64,
+    pub base_memory: u64,
+    pub threads: u64,
+    pub gpu_milli: u32,
+    pub max_concurrent: u32,
+}
+
+impl Need {
+    pub fn of(spec: &WorkerSpec, task: TaskType, size: SectorSize) -> Need {
+        let r = spec.table.get(task, size);
+        Need {
+            task,
+            size,
+            min_memory: r.min_memory,
+            max_memory: r.max_memory,
+            base_memory: r.base_min_memory,
+            threads: r.threads(spec.resources.cpus, spec.resources.gpus.len()),
+            gpu_milli: r.gpu_milli(),
+            max_concurrent: r.max_concurrent.clamp(0, u32::MAX as i64) as u32,
+        }
+    }
+}
+
+/// Resources committed on a worker.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub mem_min: u64,
+    pub mem_max: u64,
+    pub cpus: u64,
+    pub gpu_milli: u32,
+    /// Tasks of each type (indexed by `TaskType::index()`).
+    pub count: [u32; TASK_TYPE_COUNT],
+    /// Tasks sharing each (type, size) base memory, and the base memory accounted for them.
+    base_refs: [[u32; SECTOR_SIZE_COUNT]; TASK_TYPE_COUNT],
+    base_mem: [[u64; SECTOR_SIZE_COUNT]; TASK_TYPE_COUNT],
+}
+
+impl Usage {
+    fn base_to_add(&self, need: &Need) -> u64 {
+        if self.base_refs[need.task.index()][need.size.index()] == 0 {
+            need.base_memory
+        } else {
+            0
+        }
+    }
+
+    /// Whether `need` fits beside everything already committed.
+    pub fn fits(&self, res: &WorkerResources, need: &Need) -> bool {
+        if need.max_concurrent > 0 && self.count[need.task.index()] >= need.max_concurrent {
+            return false;
+        }
+        let base = self.base_to_add(need);
+        // Memory others use may be swapped out, so it only counts against RAM + swap (as lotus).
+        let reserved = res.mem_used.saturating_add(res.mem_swap_used);
+        let vmem = res.mem_physical.saturating_add(res.mem_swap);
+        let gpus = res.gpus.len() as u64 * 1000;
+        self.mem_min + need.min_memory + base <= res.mem_physical
+            && reserved + self.mem_max + need.max_memory + base <= vmem
+            && self.cpus + need.threads <= res.cpus
+            && (gpus == 0
+                || need.gpu_milli == 0
+                || (self.gpu_milli + need.gpu_milli) as u64 <= gpus)
+    }
+
+    pub fn add(&mut self, need: &Need) {
+        let (t, s) = (need.task.index(), need.size.index());
+        let base = self.base_to_add(need);
+        if self.base_refs[t][s] == 0 {
+            self.base_mem[t][s] = base;
+        }
+        self.base_refs[t][s] += 1;
+        self.mem_min += need.min_memory + base;
+        self.mem_max += need.max_memory + base;
+        self.cpus += need.threads;
+        self.gpu_milli += need.gpu_milli;
+        self.count[t] += 1;
+    }
+
+    pub fn remove(&mut self, need: &Need) {
+        let (t, s) = (need.task.index(), need.size.index());
+        self.base_refs[t][s] -= 1;
+        let base = if self.base_refs[t][s] == 0 {
+            std::mem::take(&mut self.base_mem[t][s])
+        } else {
+            0
+        };
+        self.mem_min -= need.min_memory + base;
+        self.mem_max -= need.max_memory + base;
+        self.cpus -= need.threads;
+        self.gpu_milli -= need.gpu_milli;
+        self.count[t] -= 1;
+    }
+
+    /// Lotus's utilization: the fullest of CPU, RAM, RAM + swap and GPU, from 0 to 1.
+    pub fn utilization(&self, res: &WorkerResources) -> f64 {
+        let ratio = |used: u64, total: u64| {
+            if total == 0 {
+                0.0
+            } else {
+                used as f64 / total as f64
+            }
+        };
+        let reserved = res.mem_used.saturating_add(res.mem_swap_used);
+        ratio(self.cpus, res.cpus)
+            .max(ratio(self.mem_min, res.mem_physical))
+            .max(ratio(
+                reserved + self.mem_max,
+                res.mem_physical + res.mem_swap,
+            ))
+            .max(ratio(self.gpu_milli as u64, res.gpus.len() as u64 * 1000))
+    }
+
+    /// Tasks committed in all.
+    pub fn tasks(&self) -> u32 {
+        self.count.iter().sum()
+    }
+
+    /// Why this usage is over `res`'s capacity, if it is.
+    pub fn over_capacity(&self, res: &WorkerResources) -> Option<String> {
+        if self.tasks() == 0 {
+            return None;
+        }
+        let reserved = res.mem_used.saturating_add(res.mem_swap_used);
+        let gpus = res.gpus.len() as u64 * 1000;
+        if self.mem_min > res.mem_physical {
+            return Some(format!(
+                "min memory {} > physical {}",
+                self.mem_min, res.mem_physical
+            ));
+        }
+        if reserved + self.mem_max > res.mem_physical + res.mem_swap {
+            return Some(format!(
+                "max memory {} + reserved {reserved} > ram+swap",
+                self.mem_max
+            ));
+        }
+        if self.cpus > res.cpus {
+            return Some(format!("threads {} > cpus {}", self.cpus, res.cpus));
+        }
+        if gpus > 0 && self.gpu_milli as u64 > gpus {
+            return Some(format!(
+                "gpu {}/1000 > {} gpus",
+                self.gpu_milli,
+                res.gpus.len()
+            ));
+        }
+        None
+    }
+}
+
+/// The scheduler's record of one worker.
+pub(crate) struct Worker {
+    pub spec: WorkerSpec,
+    pub enabled: bool,
+    pub connected: bool,
+    pub usage: Usage,
+    /// Scheduling windows: each holds the requests assigned to it that have not started
+    /// preparing. An empty window is open for the next pass.
+    pub windows: Vec<Vec<RequestId>>,
+    /// The window the current pass is filling (a pass fills one window per worker).
+    pub filling: Option<usize>,
+    /// Bumped whenever `usage` grows during a pass (lazy heap entries compare against it).
+    pub version: u64,
+}
+
+impl Worker {
+    pub fn new(spec: WorkerSpec, windows: usize) -> Self {
+        Worker {
+            spec,
+            enabled: true,
+            connected: true,
+            usage: Usage::default(),
+            windows: vec![Vec::new(); windows.max(1)],
+            filling: None,
+            version: 0,
+        }
+    }
+
+    /// The window a pass fills: the first open one, if the worker may receive work at all.
+    pub fn open_window(&self) -> Option<usize> {
+        if !(self.enabled && self.connected) {
+            return None;
+        }
+        self.filling
+            .or_else(|| self.windows.iter().position(Vec::is_empty))
+    }
+
+    pub fn need(&self, task: TaskType, size: SectorSize) -> Need {
+        Need::of(&self.spec, task, size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    fn spec(mem: u64, cpus: u64, gpus: usize) -> WorkerSpec {
+        WorkerSpec {
+            name: "w".into(),
+            resources: WorkerResources {
+                mem_physical: mem,
+                mem_used: 0,
+                mem_swap: 0,
+                mem_swap_used: 0,
+                cpus,
+                gpus: vec!["gpu".into(); gpus],
+            },
+            table: ResourceTable::default(),
+            tasks: TaskSet::all(),
+        }
+    }
+
+    #[test]
+    fn base_memory_is_counted_once_per_type() {
+        let s = spec(512 * GIB, 64, 1);
+        let c2 = Need::of(&s, TaskType::Commit2, SectorSize::S32GiB);
+        let mut u = Usage::default();
+        u.add(&c2);
+        assert_eq!(u.mem_min, 30 * GIB + 32 * GIB);
+        let pc1 = Need::of(&s, TaskType::PreCommit1, SectorSize::S32GiB);
+        u.add(&pc1);
+        u.add(&pc1);
+        assert_eq!(u.mem_min, 62 * GIB + 2 * 56 * GIB + 10 * (1 << 20));
+        u.remove(&pc1);
+        u.remove(&pc1);
+        u.remove(&c2);
+        assert_eq!(u, Usage::default());
+    }
+
+    #[test]
+    fn fit_counts_everything_committed() {
+        let s = spec(200 * GIB, 64, 0);
+        let pc1 = Need::of(&s, TaskType::PreCommit1, SectorSize::S32GiB);
+        let mut u = Usage::default();
+        let mut n = 0;
+        while u.fits(&s.resources, &pc1) {
+            u.add(&pc1);
+            n += 1;
+        }
+        // 3 x 56 GiB min fits in 200 GiB; the vmem check (64 GiB max each) stops at 3 as well.
+        assert_eq!(n, 3);
+        assert!(u.over_capacity(&s.resources).is_none());
+        assert!(u.utilization(&s.resources) > 0.9);
+    }
+
+    #[test]
+    fn gpu_share_is_capped_by_gpu_count() {
+        let s = spec(64 * GIB, 64, 1);
+        let c2 = Need::of(&s, TaskType::Commit2, SectorSize::S2KiB);
+        let mut u = Usage::default();
+        assert!(u.fits(&s.resources, &c2));
+        u.add(&c2);
+        assert!(!u.fits(&s.resources, &c2), "one GPU, one GPU task");
+        let no_gpu = spec(64 * GIB, 64, 0);
+        let mut u = Usage::default();
+        let c2 = Need::of(&no_gpu, TaskType::Commit2, SectorSize::S2KiB);
+        u.add(&c2);
+        assert!(
+            u.fits(&no_gpu.resources, &c2),
+            "without GPUs, C2 runs on CPU threads"
+        );
+    }
+}
