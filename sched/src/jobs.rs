@@ -57,7 +57,12 @@ pub struct WorkerStats {
     pub connected: bool,
     pub tasks: TaskSet,
     pub resources: WorkerResources,
+    /// Everything committed: windows, preparing, prepared and running.
     pub usage: Usage,
+    /// The part of `usage` held by running tasks (the execute stage).
+    pub running: Usage,
+    /// The part of `usage` held by tasks preparing or prepared (the prepare stage).
+    pub preparing: Usage,
 }
 
 impl Scheduler {
@@ -98,8 +103,18 @@ impl Scheduler {
         out
     }
 
-    /// Every worker's capacity and committed resources.
+    /// Every worker's capacity and committed resources, with the prepare and execute stages apart.
     pub fn worker_stats(&self) -> Vec<WorkerStats> {
+        let mut running = vec![Usage::default(); self.workers.len()];
+        let mut preparing = vec![Usage::default(); self.workers.len()];
+        for e in self.entries.values() {
+            let Some((w, need)) = e.placed else { continue };
+            match e.stage {
+                Stage::Running => running[w.0 as usize].add(&need),
+                Stage::Preparing | Stage::Prepared => preparing[w.0 as usize].add(&need),
+                _ => {}
+            }
+        }
         self.worker_ids()
             .filter_map(|id| {
                 let w = self.worker_ref(id).ok()?;
@@ -111,8 +126,29 @@ impl Scheduler {
                     tasks: w.spec.tasks,
                     resources: w.spec.resources.clone(),
                     usage: w.usage.clone(),
+                    running: std::mem::take(&mut running[id.0 as usize]),
+                    preparing: std::mem::take(&mut preparing[id.0 as usize]),
                 })
             })
+            .collect()
+    }
+
+    /// Queued requests that no connected, enabled worker supporting their task type could take
+    /// even when idle: they wait for a worker that does not exist (say so to the operator).
+    pub fn unplaceable(&self) -> Vec<RequestId> {
+        self.queue
+            .iter()
+            .filter(|(_, id)| {
+                let req = &self.entries[id].req;
+                !self.workers.iter().flatten().any(|w| {
+                    w.enabled
+                        && w.connected
+                        && w.spec.tasks.contains(req.task)
+                        && Usage::default()
+                            .fits(&w.spec.resources, &w.need(req.task, req.sector.size()))
+                })
+            })
+            .map(|(_, id)| id)
             .collect()
     }
 

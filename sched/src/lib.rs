@@ -15,6 +15,7 @@ mod scheduler;
 mod selector;
 pub mod sim;
 mod worker;
+pub mod world;
 
 pub use assign::PassStats;
 pub use jobs::{Job, JobState, WorkerStats};

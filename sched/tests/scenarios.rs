@@ -111,6 +111,23 @@ fn one_pass_fills_a_window_only_with_what_fits_beside_other_work() {
     // A second pass adds nothing: the second windows are open, but nothing more fits.
     assert_eq!(s.sched.schedule().assigned, 0);
     s.sched.check_invariants().unwrap();
+    assert!(s.sched.unplaceable().is_empty());
+    // The scheduler tells which requests wait for a worker that does not exist: no worker here
+    // takes C2, and with a disconnected and b disabled, nothing can run at all.
+    let c2 = s.submit(Commit2, S32GiB, 99, 0);
+    s.sched.set_enabled(b, false).unwrap();
+    s.sched.disconnect(a).unwrap();
+    let pc1 = s.submit(PreCommit1, S2KiB, 100, 0);
+    let mut stuck = s.sched.unplaceable();
+    stuck.sort();
+    assert_eq!(
+        stuck.len(),
+        17 + 2,
+        "with both workers away, everything waits"
+    );
+    assert!(stuck.contains(&c2) && stuck.contains(&pc1));
+    s.sched.reconnect(a).unwrap();
+    assert_eq!(s.sched.unplaceable(), vec![c2]);
 }
 
 #[test]
@@ -138,6 +155,15 @@ fn job_listing_moves_through_lotus_states() {
     let exec = s.sched.take_actions();
     assert_eq!(s.sched.job_state(id), Some(JobState::Running));
     assert_eq!(s.sched.jobs()[0].state.to_string(), "running");
+    let stats = &s.sched.worker_stats()[0];
+    assert_eq!(
+        (
+            stats.running.tasks(),
+            stats.preparing.tasks(),
+            stats.usage.tasks()
+        ),
+        (1, 0, 1)
+    );
     s.sched.disconnect(w).unwrap();
     assert_eq!(s.sched.jobs()[0].state.to_string(), "ret-wait");
     s.sched.reconnect(w).unwrap();
