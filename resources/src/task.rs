@@ -277,33 +277,25 @@ mod tests {
     #[test]
     fn two_tier_rule() {
         use TaskType::*;
-        // An urgent task beats any priority.
-        assert_eq!(
-            queue_cmp((Finalize, 0, 9), (PreCommit1, 5000, 1)),
-            Ordering::Less
-        );
-        // Among urgent tasks priority counts, then order.
-        assert_eq!(
-            queue_cmp((WindowPoSt, 0, 1), (WinningPoSt, 0, 1)),
-            Ordering::Greater
-        );
-        assert_eq!(
-            queue_cmp((Fetch, 10, 1), (WinningPoSt, 0, 1)),
-            Ordering::Less
-        );
-        // Normal tier: priority, then order, then sector number.
-        assert_eq!(
-            queue_cmp((AddPiece, DEAL_SECTOR_PRIORITY, 9), (Commit1, 0, 1)),
-            Ordering::Less
-        );
-        assert_eq!(
-            queue_cmp((PreCommit2, 0, 9), (PreCommit1, 0, 1)),
-            Ordering::Less
-        );
-        assert_eq!(
-            queue_cmp((PreCommit1, 0, 1), (PreCommit1, 0, 2)),
-            Ordering::Less
-        );
+        let cases = [
+            // An urgent task beats any priority.
+            ((Finalize, 0, 9), (PreCommit1, 5000, 1), Ordering::Less),
+            // Among urgent tasks priority counts, then order.
+            ((WindowPoSt, 0, 1), (WinningPoSt, 0, 1), Ordering::Greater),
+            ((Fetch, 10, 1), (WinningPoSt, 0, 1), Ordering::Less),
+            // Normal tier: priority, then order, then sector number.
+            (
+                (AddPiece, DEAL_SECTOR_PRIORITY, 9),
+                (Commit1, 0, 1),
+                Ordering::Less,
+            ),
+            ((PreCommit2, 0, 9), (PreCommit1, 0, 1), Ordering::Less),
+            ((PreCommit1, 0, 1), (PreCommit1, 0, 2), Ordering::Less),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(queue_cmp(a, b), want, "{a:?} vs {b:?}");
+            assert_eq!(queue_cmp(b, a), want.reverse(), "{b:?} vs {a:?}");
+        }
     }
 
     #[test]

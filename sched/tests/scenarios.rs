@@ -13,43 +13,40 @@ fn sim() -> Sim {
     Sim::new(SchedConfig::default())
 }
 
-fn start_of(sim: &Sim, task: TaskType, sector: u64) -> u64 {
+/// When `task` of `sector` started (`start`) or ended.
+fn time_of(sim: &Sim, task: TaskType, sector: u64, start: bool) -> u64 {
+    let what = if start { "started" } else { "ended" };
     sim.log
         .iter()
-        .find(|r| r.start && r.task == task && r.sector == sector)
-        .unwrap_or_else(|| panic!("{task} of sector {sector} never started"))
+        .find(|r| r.start == start && r.task == task && r.sector == sector)
+        .unwrap_or_else(|| panic!("{task} of sector {sector} never {what}"))
         .time
+}
+
+fn start_of(sim: &Sim, task: TaskType, sector: u64) -> u64 {
+    time_of(sim, task, sector, true)
 }
 
 fn end_of(sim: &Sim, task: TaskType, sector: u64) -> u64 {
-    sim.log
-        .iter()
-        .find(|r| !r.start && r.task == task && r.sector == sector)
-        .unwrap_or_else(|| panic!("{task} of sector {sector} never ended"))
-        .time
+    time_of(sim, task, sector, false)
 }
 
 #[test]
-fn pc1_blocks_pc2_when_memory_is_short() {
-    // 70 GiB holds a 32GiB PC1 (56 GiB) or a PC2 (16 GiB), not both.
-    let mut s = sim();
-    s.add_worker(spec("w", 70, 32, 0, &[PreCommit1, PreCommit2]));
-    s.submit(PreCommit1, S32GiB, 1, 0);
-    s.run(5);
-    s.submit(PreCommit2, S32GiB, 2, 0);
-    s.run(u64::MAX);
-    assert!(start_of(&s, PreCommit2, 2) >= end_of(&s, PreCommit1, 1));
-}
-
-#[test]
-fn pc2_blocks_pc1_when_memory_is_short() {
-    let mut s = sim();
-    s.add_worker(spec("w", 70, 32, 0, &[PreCommit1, PreCommit2]));
-    s.submit(PreCommit2, S32GiB, 1, 0);
-    s.run(5);
-    s.submit(PreCommit1, S32GiB, 2, 0);
-    s.run(u64::MAX);
-    assert!(start_of(&s, PreCommit1, 2) >= end_of(&s, PreCommit2, 1));
+fn pc1_and_pc2_block_each_other_when_memory_is_short() {
+    // 70 GiB holds a 32GiB PC1 (56 GiB) or a PC2 (16 GiB), not both: whichever runs first makes
+    // the other wait for it.
+    for (first, second) in [(PreCommit1, PreCommit2), (PreCommit2, PreCommit1)] {
+        let mut s = sim();
+        s.add_worker(spec("w", 70, 32, 0, &[PreCommit1, PreCommit2]));
+        s.submit(first, S32GiB, 1, 0);
+        s.run(5);
+        s.submit(second, S32GiB, 2, 0);
+        s.run(u64::MAX);
+        assert!(
+            start_of(&s, second, 2) >= end_of(&s, first, 1),
+            "{first} then {second}"
+        );
+    }
 }
 
 #[test]
