@@ -10,6 +10,6 @@ pub mod task;
 
 pub use env::{parse_bytes, EnvError};
 pub use host::{detect, WorkerResources};
-pub use proof::{PoStProof, SealProof, SectorRef, SectorSize, SECTOR_SIZE_COUNT};
+pub use proof::{PoStProof, SealProof, SectorId, SectorRef, SectorSize, SECTOR_SIZE_COUNT};
 pub use table::{default_resources, ResourceTable, Resources};
 pub use task::{queue_cmp, TaskSet, TaskType, DEAL_SECTOR_PRIORITY, TASK_TYPE_COUNT};

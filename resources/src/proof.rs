@@ -227,6 +227,56 @@ impl TryFrom<i64> for PoStProof {
     }
 }
 
+/// A sector's identity: miner actor ID and sector number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SectorId {
+    #[serde(rename = "Miner")]
+    pub miner: u64,
+    #[serde(rename = "Number")]
+    pub number: u64,
+}
+
+impl SectorId {
+    pub fn new(miner: u64, number: u64) -> Self {
+        SectorId { miner, number }
+    }
+
+    /// The file name lotus uses for this sector: `s-t01000-42`.
+    pub fn file_name(&self) -> String {
+        format!("s-t0{}-{}", self.miner, self.number)
+    }
+}
+
+impl fmt::Display for SectorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file_name())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid sector name {0:?} (expected s-t0<miner>-<number>)")]
+pub struct BadSectorName(pub String);
+
+impl FromStr for SectorId {
+    type Err = BadSectorName;
+
+    /// Parses exactly `s-t0<miner>-<number>` with decimal digits, nothing else.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadSectorName(s.to_string());
+        let rest = s.strip_prefix("s-t0").ok_or_else(bad)?;
+        let (m, n) = rest.split_once('-').ok_or_else(bad)?;
+        let digits =
+            |x: &str| !x.is_empty() && x.len() <= 20 && x.bytes().all(|b| b.is_ascii_digit());
+        if !digits(m) || !digits(n) {
+            return Err(bad());
+        }
+        Ok(SectorId {
+            miner: m.parse().map_err(|_| bad())?,
+            number: n.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
 /// A sector: miner actor ID, sector number and seal proof.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SectorRef {
@@ -251,9 +301,13 @@ impl SectorRef {
         self.proof.sector_size()
     }
 
+    pub fn id(&self) -> SectorId {
+        SectorId::new(self.miner, self.number)
+    }
+
     /// The file name lotus uses for this sector: `s-t01000-42`.
     pub fn file_name(&self) -> String {
-        format!("s-t0{}-{}", self.miner, self.number)
+        self.id().file_name()
     }
 }
 
@@ -300,5 +354,17 @@ mod tests {
         assert_eq!(json, r#"{"Miner":1000,"Number":7,"ProofType":5}"#);
         assert_eq!(serde_json::from_str::<SectorRef>(&json).unwrap(), r);
         assert!(serde_json::from_str::<SealProof>("42").is_err());
+        assert_eq!("s-t01000-7".parse::<SectorId>().unwrap(), r.id());
+        for bad in [
+            "s-t01000-",
+            "s-t0-1",
+            "s-t01000-7/..",
+            "../s-t01000-7",
+            "s-t01000-+7",
+            "s-t1000-7",
+            "",
+        ] {
+            assert!(bad.parse::<SectorId>().is_err(), "{bad}");
+        }
     }
 }

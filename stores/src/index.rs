@@ -1,0 +1,446 @@
+//! The sector index: which storage path (on which machine, reachable at which URLs) holds which
+//! sector file types, how full each path is (from heartbeats), and where new sectors should go.
+//!
+//! `SectorIndex` is a trait so a worker can reach the sealer's index over RPC; `MemIndex` is the
+//! implementation the sealer holds.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use resources::{SectorId, SectorSize};
+use serde::{Deserialize, Serialize};
+
+use crate::filetype::{FileType, FileTypes, PathKind};
+use crate::meta::{LocalStorageMeta, StorageId};
+use crate::StoreError;
+
+/// A path is unhealthy when its last heartbeat is older than this (lotus: 50 s).
+pub const SKIPPED_HEARTBEAT_THRESH: Duration = Duration::from_secs(50);
+
+/// A storage path as the cluster knows it (lotus's field names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StorageInfo {
+    #[serde(rename = "ID")]
+    pub id: StorageId,
+    /// Base URLs of the `/remote` endpoint of the machine that has this path.
+    #[serde(rename = "URLs")]
+    pub urls: Vec<String>,
+    #[serde(rename = "Weight")]
+    pub weight: u64,
+    #[serde(rename = "MaxStorage")]
+    pub max_storage: u64,
+    #[serde(rename = "CanSeal")]
+    pub can_seal: bool,
+    #[serde(rename = "CanStore")]
+    pub can_store: bool,
+    #[serde(rename = "Groups")]
+    pub groups: Vec<String>,
+    #[serde(rename = "AllowTo")]
+    pub allow_to: Vec<String>,
+}
+
+impl StorageInfo {
+    pub fn from_meta(meta: &LocalStorageMeta, urls: Vec<String>) -> StorageInfo {
+        StorageInfo {
+            id: meta.id.clone(),
+            urls,
+            weight: meta.weight,
+            max_storage: meta.max_storage,
+            can_seal: meta.can_seal,
+            can_store: meta.can_store,
+            groups: meta.groups.clone(),
+            allow_to: meta.allow_to.clone(),
+        }
+    }
+
+    fn allows(&self, kind: PathKind) -> bool {
+        match kind {
+            PathKind::Sealing => self.can_seal,
+            PathKind::Storage => self.can_store,
+        }
+    }
+}
+
+/// How full a path is (lotus's `fsutil.FsStat` names).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FsStat {
+    #[serde(rename = "Capacity")]
+    pub capacity: u64,
+    /// What can still be allocated: free space less reservations, within MaxStorage.
+    #[serde(rename = "Available")]
+    pub available: u64,
+    /// Free space on the filesystem.
+    #[serde(rename = "FSAvailable")]
+    pub fs_available: u64,
+    /// Space reserved for files being written and not yet written.
+    #[serde(rename = "Reserved")]
+    pub reserved: u64,
+    #[serde(rename = "Max")]
+    pub max: u64,
+    /// Space taken by sector files.
+    #[serde(rename = "Used")]
+    pub used: u64,
+}
+
+/// One place a sector's files are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SectorLocation {
+    #[serde(rename = "Storage")]
+    pub storage: StorageInfo,
+    /// The types of this sector's files on that path.
+    #[serde(rename = "Types")]
+    pub types: FileTypes,
+    /// Whether the path heartbeats: unhealthy paths are listed but not fetched from.
+    #[serde(rename = "Healthy")]
+    pub healthy: bool,
+}
+
+/// A path's entry in `storage list`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StorageEntry {
+    pub info: StorageInfo,
+    pub stat: FsStat,
+    /// Space reserved by the scheduler for tasks placed but not yet started.
+    pub sched_reserved: u64,
+    /// Seconds since the last heartbeat.
+    pub heartbeat_age_secs: u64,
+    pub heartbeat_err: Option<String>,
+    pub sectors: usize,
+}
+
+/// A scheduling-time space reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReservationId(pub u64);
+
+#[async_trait]
+pub trait SectorIndex: Send + Sync {
+    async fn storage_attach(&self, info: StorageInfo, stat: FsStat) -> Result<(), StoreError>;
+    async fn storage_detach(&self, id: &StorageId) -> Result<(), StoreError>;
+    async fn storage_report_health(
+        &self,
+        id: &StorageId,
+        stat: FsStat,
+        err: Option<String>,
+    ) -> Result<(), StoreError>;
+    async fn storage_declare_sector(
+        &self,
+        id: &StorageId,
+        sector: SectorId,
+        ft: FileType,
+    ) -> Result<(), StoreError>;
+    async fn storage_drop_sector(
+        &self,
+        id: &StorageId,
+        sector: SectorId,
+        ft: FileType,
+    ) -> Result<(), StoreError>;
+    /// Every path holding any of `types` of the sector, healthy ones first, by weight.
+    async fn storage_find_sector(
+        &self,
+        sector: SectorId,
+        types: FileTypes,
+    ) -> Result<Vec<SectorLocation>, StoreError>;
+    /// Healthy paths (among `among`, if given) of the right kind with room for `types` of a new
+    /// sector, best first (available x weight), counting scheduling reservations. When none has
+    /// room, the error names the best candidate, what it has and what is needed.
+    async fn storage_best_alloc(
+        &self,
+        types: FileTypes,
+        size: SectorSize,
+        kind: PathKind,
+        among: Option<&HashSet<StorageId>>,
+    ) -> Result<Vec<StorageInfo>, StoreError>;
+    async fn storage_info(&self, id: &StorageId) -> Result<StorageInfo, StoreError>;
+    async fn storage_list(&self) -> Result<Vec<StorageEntry>, StoreError>;
+    /// Holds `bytes` on a path from scheduling until the task's own reservation takes over.
+    async fn storage_reserve(
+        &self,
+        id: &StorageId,
+        bytes: u64,
+    ) -> Result<ReservationId, StoreError>;
+    async fn storage_release(&self, res: ReservationId) -> Result<(), StoreError>;
+}
+
+struct PathState {
+    info: StorageInfo,
+    stat: FsStat,
+    last_heartbeat: SystemTime,
+    heartbeat_err: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    paths: HashMap<StorageId, PathState>,
+    sectors: BTreeMap<SectorId, BTreeMap<StorageId, FileTypes>>,
+    reservations: HashMap<ReservationId, (StorageId, u64)>,
+    next_res: u64,
+}
+
+impl State {
+    fn sched_reserved(&self, id: &StorageId) -> u64 {
+        self.reservations
+            .values()
+            .filter(|(s, _)| s == id)
+            .map(|(_, b)| b)
+            .sum()
+    }
+
+    fn path(&self, id: &StorageId) -> Result<&PathState, StoreError> {
+        self.paths
+            .get(id)
+            .ok_or_else(|| StoreError::UnknownStorage(id.clone()))
+    }
+}
+
+/// The in-memory index the sealer keeps (paths re-declare themselves when they attach).
+pub struct MemIndex {
+    state: Mutex<State>,
+    stale_after: Duration,
+}
+
+impl Default for MemIndex {
+    fn default() -> Self {
+        MemIndex::new(SKIPPED_HEARTBEAT_THRESH)
+    }
+}
+
+impl MemIndex {
+    pub fn new(stale_after: Duration) -> Self {
+        MemIndex {
+            state: Mutex::new(State::default()),
+            stale_after,
+        }
+    }
+
+    fn healthy(&self, p: &PathState) -> bool {
+        p.heartbeat_err.is_none()
+            && SystemTime::now()
+                .duration_since(p.last_heartbeat)
+                .is_ok_and(|age| age <= self.stale_after)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl SectorIndex for MemIndex {
+    async fn storage_attach(&self, info: StorageInfo, stat: FsStat) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        // A path re-attached from another machine keeps its sectors; its URLs are replaced.
+        st.paths.insert(
+            info.id.clone(),
+            PathState {
+                info,
+                stat,
+                last_heartbeat: SystemTime::now(),
+                heartbeat_err: None,
+            },
+        );
+        Ok(())
+    }
+
+    async fn storage_detach(&self, id: &StorageId) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        st.path(id)?;
+        st.paths.remove(id);
+        for holders in st.sectors.values_mut() {
+            holders.remove(id);
+        }
+        st.sectors.retain(|_, h| !h.is_empty());
+        Ok(())
+    }
+
+    async fn storage_report_health(
+        &self,
+        id: &StorageId,
+        stat: FsStat,
+        err: Option<String>,
+    ) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        let p = st
+            .paths
+            .get_mut(id)
+            .ok_or_else(|| StoreError::UnknownStorage(id.clone()))?;
+        p.stat = stat;
+        p.heartbeat_err = err;
+        p.last_heartbeat = SystemTime::now();
+        Ok(())
+    }
+
+    async fn storage_declare_sector(
+        &self,
+        id: &StorageId,
+        sector: SectorId,
+        ft: FileType,
+    ) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        st.path(id)?;
+        let e = st
+            .sectors
+            .entry(sector)
+            .or_default()
+            .entry(id.clone())
+            .or_default();
+        *e = e.union(ft.into());
+        Ok(())
+    }
+
+    async fn storage_drop_sector(
+        &self,
+        id: &StorageId,
+        sector: SectorId,
+        ft: FileType,
+    ) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        if let Some(holders) = st.sectors.get_mut(&sector) {
+            if let Some(types) = holders.get_mut(id) {
+                *types = types.minus(ft.into());
+                if types.is_empty() {
+                    holders.remove(id);
+                }
+            }
+            if holders.is_empty() {
+                st.sectors.remove(&sector);
+            }
+        }
+        Ok(())
+    }
+
+    async fn storage_find_sector(
+        &self,
+        sector: SectorId,
+        types: FileTypes,
+    ) -> Result<Vec<SectorLocation>, StoreError> {
+        let st = self.lock();
+        let mut out: Vec<SectorLocation> = st
+            .sectors
+            .get(&sector)
+            .into_iter()
+            .flatten()
+            .filter_map(|(id, held)| {
+                let found = held.intersect(types);
+                let p = st.paths.get(id)?;
+                (!found.is_empty()).then(|| SectorLocation {
+                    storage: p.info.clone(),
+                    types: found,
+                    healthy: self.healthy(p),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.healthy
+                .cmp(&a.healthy)
+                .then(b.storage.weight.cmp(&a.storage.weight))
+        });
+        Ok(out)
+    }
+
+    async fn storage_best_alloc(
+        &self,
+        types: FileTypes,
+        size: SectorSize,
+        kind: PathKind,
+        among: Option<&HashSet<StorageId>>,
+    ) -> Result<Vec<StorageInfo>, StoreError> {
+        let st = self.lock();
+        let need = types.overhead(size, kind);
+        let mut candidates: Vec<(u128, &PathState, u64)> = st
+            .paths
+            .values()
+            .filter(|p| p.info.allows(kind) && p.info.weight > 0 && self.healthy(p))
+            .filter(|p| among.is_none_or(|set| set.contains(&p.info.id)))
+            .map(|p| {
+                let avail = p
+                    .stat
+                    .available
+                    .saturating_sub(st.sched_reserved(&p.info.id));
+                (avail as u128 * p.info.weight as u128, p, avail)
+            })
+            .collect();
+        candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.info.id.cmp(&b.1.info.id)));
+        let fits: Vec<StorageInfo> = candidates
+            .iter()
+            .filter(|(_, _, avail)| *avail >= need)
+            .map(|(_, p, _)| p.info.clone())
+            .collect();
+        if fits.is_empty() {
+            return Err(match candidates.iter().max_by_key(|(_, _, avail)| *avail) {
+                Some((_, p, avail)) => StoreError::OutOfSpace {
+                    path: format!("storage {}", p.info.id),
+                    available: *avail,
+                    needed: need,
+                },
+                None => StoreError::NoSuitablePath(format!(
+                    "no healthy path can take {types} for {kind:?}"
+                )),
+            });
+        }
+        Ok(fits)
+    }
+
+    async fn storage_info(&self, id: &StorageId) -> Result<StorageInfo, StoreError> {
+        Ok(self.lock().path(id)?.info.clone())
+    }
+
+    async fn storage_list(&self) -> Result<Vec<StorageEntry>, StoreError> {
+        let st = self.lock();
+        let now = SystemTime::now();
+        let mut out: Vec<StorageEntry> = st
+            .paths
+            .values()
+            .map(|p| StorageEntry {
+                info: p.info.clone(),
+                stat: p.stat,
+                sched_reserved: st.sched_reserved(&p.info.id),
+                heartbeat_age_secs: secs(now).saturating_sub(secs(p.last_heartbeat)),
+                heartbeat_err: p.heartbeat_err.clone(),
+                sectors: st
+                    .sectors
+                    .values()
+                    .filter(|h| h.contains_key(&p.info.id))
+                    .count(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.info.id.cmp(&b.info.id));
+        Ok(out)
+    }
+
+    async fn storage_reserve(
+        &self,
+        id: &StorageId,
+        bytes: u64,
+    ) -> Result<ReservationId, StoreError> {
+        let mut st = self.lock();
+        let avail = st
+            .path(id)?
+            .stat
+            .available
+            .saturating_sub(st.sched_reserved(id));
+        if avail < bytes {
+            return Err(StoreError::OutOfSpace {
+                path: format!("storage {id}"),
+                available: avail,
+                needed: bytes,
+            });
+        }
+        st.next_res += 1;
+        let r = ReservationId(st.next_res);
+        st.reservations.insert(r, (id.clone(), bytes));
+        Ok(r)
+    }
+
+    async fn storage_release(&self, res: ReservationId) -> Result<(), StoreError> {
+        self.lock().reservations.remove(&res);
+        Ok(())
+    }
+}

@@ -1,0 +1,450 @@
+//! The storage paths of one machine: attach, acquire paths for a sector's files (finding existing
+//! ones, allocating new ones with a space reservation), stat, remove, and the finalize move from a
+//! sealing path to a long-term storage path.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use resources::{SectorId, SectorRef};
+
+use crate::filetype::{fetching_path, sector_path, FileType, FileTypes, PathKind, SectorPaths};
+use crate::fsutil::{disk_usage, move_path, remove_all, statfs};
+use crate::index::{FsStat, SectorIndex, StorageInfo};
+use crate::meta::{
+    prepare_attach, read_meta, AttachOptions, LocalPathConfig, LocalStorageMeta, StorageConfig,
+    StorageId,
+};
+use crate::StoreError;
+
+struct Reserved {
+    bytes: u64,
+    /// The file or directory being written under the reservation.
+    file: PathBuf,
+}
+
+struct LocalPath {
+    root: PathBuf,
+    meta: LocalStorageMeta,
+    reservations: HashMap<u64, Reserved>,
+}
+
+impl LocalPath {
+    /// Reserved bytes not yet taken by the files they were reserved for.
+    fn reserved_remaining(&self) -> u64 {
+        self.reservations
+            .values()
+            .map(|r| r.bytes.saturating_sub(disk_usage(&r.file)))
+            .sum()
+    }
+
+    fn used(&self) -> u64 {
+        FileType::ALL
+            .iter()
+            .map(|t| disk_usage(&self.root.join(t.dir())))
+            .sum()
+    }
+
+    fn stat(&self) -> Result<FsStat, StoreError> {
+        let (capacity, fs_available) = statfs(&self.root)?;
+        let reserved = self.reserved_remaining();
+        let used = self.used();
+        let mut available = fs_available.saturating_sub(reserved);
+        let mut capacity = capacity;
+        if self.meta.max_storage > 0 {
+            capacity = capacity.min(self.meta.max_storage);
+            available = available.min(self.meta.max_storage.saturating_sub(used + reserved));
+        }
+        Ok(FsStat {
+            capacity,
+            available,
+            fs_available,
+            reserved,
+            max: self.meta.max_storage,
+            used,
+        })
+    }
+
+    fn allows(&self, kind: PathKind) -> bool {
+        self.meta.weight > 0
+            && match kind {
+                PathKind::Sealing => self.meta.can_seal,
+                PathKind::Storage => self.meta.can_store,
+            }
+    }
+}
+
+struct Inner {
+    index: Arc<dyn SectorIndex>,
+    urls: Vec<String>,
+    config_file: PathBuf,
+    paths: Mutex<HashMap<StorageId, LocalPath>>,
+    next_res: Mutex<u64>,
+}
+
+/// One machine's storage paths. Cheap to clone.
+#[derive(Clone)]
+pub struct LocalStore {
+    inner: Arc<Inner>,
+}
+
+/// Space held for files being written; released when dropped (when the task ends).
+pub struct Reservation {
+    inner: Arc<Inner>,
+    held: Vec<(StorageId, u64)>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut paths = self.inner.paths.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, r) in self.held.drain(..) {
+            if let Some(p) = paths.get_mut(&id) {
+                p.reservations.remove(&r);
+            }
+        }
+    }
+}
+
+/// Paths for a sector's files, where they are, and the space held for new ones.
+pub struct Acquired {
+    pub paths: SectorPaths,
+    pub storage: HashMap<FileType, StorageId>,
+    pub reservation: Reservation,
+}
+
+impl LocalStore {
+    /// Opens the paths listed in `config_file` (`storage.json`) and declares them and the sector
+    /// files on them to `index`. `urls` are this machine's `/remote` base URLs.
+    pub async fn open(
+        config_file: &Path,
+        index: Arc<dyn SectorIndex>,
+        urls: Vec<String>,
+    ) -> Result<LocalStore, StoreError> {
+        let store = LocalStore {
+            inner: Arc::new(Inner {
+                index,
+                urls,
+                config_file: config_file.to_path_buf(),
+                paths: Mutex::new(HashMap::new()),
+                next_res: Mutex::new(0),
+            }),
+        };
+        for p in StorageConfig::load(config_file)?.storage_paths {
+            let meta = read_meta(&p.path)?;
+            store.open_path(p.path, meta).await?;
+        }
+        Ok(store)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StorageId, LocalPath>> {
+        self.inner.paths.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn index(&self) -> &Arc<dyn SectorIndex> {
+        &self.inner.index
+    }
+
+    /// Attaches a path (`storage attach`): applies the `--init` rules, records it in
+    /// `storage.json`, and declares it and any sector files already on it.
+    pub async fn attach(&self, path: &Path, opts: &AttachOptions) -> Result<StorageId, StoreError> {
+        if self.lock().values().any(|p| p.root == path) {
+            return Err(StoreError::Attach(format!(
+                "{} is already attached",
+                path.display()
+            )));
+        }
+        let meta = prepare_attach(path, opts)?;
+        let id = meta.id.clone();
+        self.open_path(path.to_path_buf(), meta).await?;
+        let mut cfg = StorageConfig::load(&self.inner.config_file)?;
+        if !cfg.storage_paths.iter().any(|p| p.path == path) {
+            cfg.storage_paths.push(LocalPathConfig {
+                path: path.to_path_buf(),
+            });
+            cfg.save(&self.inner.config_file)?;
+        }
+        Ok(id)
+    }
+
+    async fn open_path(&self, root: PathBuf, meta: LocalStorageMeta) -> Result<(), StoreError> {
+        for t in FileType::ALL {
+            let d = root.join(t.dir());
+            fs::create_dir_all(&d).map_err(|e| StoreError::io(&d, e))?;
+            // Leftovers of fetches cut off before a restart are never complete files.
+            remove_all(&d.join("fetching"))?;
+        }
+        let id = meta.id.clone();
+        let info = StorageInfo::from_meta(&meta, self.inner.urls.clone());
+        let lp = LocalPath {
+            root: root.clone(),
+            meta,
+            reservations: HashMap::new(),
+        };
+        let stat = lp.stat()?;
+        self.lock().insert(id.clone(), lp);
+        self.inner.index.storage_attach(info, stat).await?;
+        for t in FileType::ALL {
+            for sector in scan_sectors(&root.join(t.dir())) {
+                self.inner
+                    .index
+                    .storage_declare_sector(&id, sector, t)
+                    .await?;
+            }
+        }
+        tracing::info!(path = %root.display(), storage = %id, "storage path attached");
+        Ok(())
+    }
+
+    /// Attached paths: ID, root, metadata.
+    pub fn paths(&self) -> Vec<(StorageId, PathBuf, LocalStorageMeta)> {
+        let mut v: Vec<_> = self
+            .lock()
+            .iter()
+            .map(|(id, p)| (id.clone(), p.root.clone(), p.meta.clone()))
+            .collect();
+        v.sort_by(|a, b| a.1.cmp(&b.1));
+        v
+    }
+
+    pub fn stat(&self, id: &StorageId) -> Result<FsStat, StoreError> {
+        let paths = self.lock();
+        paths
+            .get(id)
+            .ok_or_else(|| StoreError::UnknownStorage(id.clone()))?
+            .stat()
+    }
+
+    /// Reports every path's stat to the index (the caller does this every 10 s).
+    pub async fn heartbeat(&self) -> Result<(), StoreError> {
+        let stats: Vec<(StorageId, Result<FsStat, StoreError>)> = self
+            .lock()
+            .iter()
+            .map(|(id, p)| (id.clone(), p.stat()))
+            .collect();
+        for (id, st) in stats {
+            match st {
+                Ok(s) => self.inner.index.storage_report_health(&id, s, None).await?,
+                Err(e) => {
+                    self.inner
+                        .index
+                        .storage_report_health(&id, FsStat::default(), Some(e.to_string()))
+                        .await?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The local path holding a sector's file of type `t`, if any.
+    pub fn find_local(&self, sector: SectorId, t: FileType) -> Option<(StorageId, PathBuf)> {
+        self.lock().iter().find_map(|(id, p)| {
+            let f = sector_path(&p.root, t, sector);
+            f.exists().then(|| (id.clone(), f))
+        })
+    }
+
+    /// Holds `bytes` on path `id` for `file`, refusing when the path lacks the room.
+    fn reserve_on(
+        &self,
+        id: &StorageId,
+        file: PathBuf,
+        bytes: u64,
+    ) -> Result<Reservation, StoreError> {
+        let mut paths = self.lock();
+        let p = paths
+            .get_mut(id)
+            .ok_or_else(|| StoreError::UnknownStorage(id.clone()))?;
+        let available = p.stat()?.available;
+        if available < bytes {
+            return Err(StoreError::OutOfSpace {
+                path: p.root.display().to_string(),
+                available,
+                needed: bytes,
+            });
+        }
+        let mut n = self
+            .inner
+            .next_res
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *n += 1;
+        p.reservations.insert(*n, Reserved { bytes, file });
+        Ok(Reservation {
+            inner: self.inner.clone(),
+            held: vec![(id.clone(), *n)],
+        })
+    }
+
+    /// The best path of `kind` for `bytes` more (available x weight), or an error naming the best
+    /// candidate, what it has and what is needed.
+    fn best_path(&self, kind: PathKind, bytes: u64) -> Result<StorageId, StoreError> {
+        let paths = self.lock();
+        let mut best: Option<(u128, StorageId, u64, PathBuf)> = None;
+        for (id, p) in paths.iter().filter(|(_, p)| p.allows(kind)) {
+            let avail = p.stat()?.available;
+            let score = avail as u128 * p.meta.weight as u128;
+            if best
+                .as_ref()
+                .is_none_or(|b| score > b.0 || (score == b.0 && *id < b.1))
+            {
+                best = Some((score, id.clone(), avail, p.root.clone()));
+            }
+        }
+        match best {
+            None => Err(StoreError::NoSuitablePath(format!(
+                "no attached path can be used for {}",
+                if kind == PathKind::Sealing {
+                    "sealing (--seal)"
+                } else {
+                    "long-term storage (--store)"
+                }
+            ))),
+            Some((_, _, avail, root)) if avail < bytes => Err(StoreError::OutOfSpace {
+                path: root.display().to_string(),
+                available: avail,
+                needed: bytes,
+            }),
+            Some((_, id, _, _)) => Ok(id),
+        }
+    }
+
+    /// Paths for `sector`: `existing` types must already be on this machine; `allocate` types get
+    /// new paths on the best path of `kind`, with their space reserved until the returned
+    /// reservation is dropped.
+    pub fn acquire(
+        &self,
+        sector: &SectorRef,
+        existing: FileTypes,
+        allocate: FileTypes,
+        kind: PathKind,
+    ) -> Result<Acquired, StoreError> {
+        let id = sector.id();
+        let mut out = SectorPaths::default();
+        let mut storage = HashMap::new();
+        for t in existing.iter() {
+            let (sid, path) = self.find_local(id, t).ok_or(StoreError::NotFound {
+                sector: id,
+                file_type: t,
+            })?;
+            out.set(t, path);
+            storage.insert(t, sid);
+        }
+        let mut reservation = Reservation {
+            inner: self.inner.clone(),
+            held: Vec::new(),
+        };
+        if !allocate.is_empty() {
+            let need = allocate.overhead(sector.size(), kind);
+            let sid = self.best_path(kind, need)?;
+            let root = self.lock()[&sid].root.clone();
+            for t in allocate.iter() {
+                let path = sector_path(&root, t, id);
+                let mut r = self.reserve_on(&sid, path.clone(), t.overhead(sector.size(), kind))?;
+                reservation.held.append(&mut r.held);
+                out.set(t, path);
+                storage.insert(t, sid.clone());
+            }
+        }
+        Ok(Acquired {
+            paths: out,
+            storage,
+            reservation,
+        })
+    }
+
+    /// Holds room for fetching a sector's file of type `t` into the best path of `kind`. Returns
+    /// the storage path ID, its root and the reservation.
+    pub(crate) fn reserve_fetch(
+        &self,
+        sector: &SectorRef,
+        t: FileType,
+        kind: PathKind,
+        bytes: u64,
+    ) -> Result<(StorageId, PathBuf, Reservation), StoreError> {
+        let sid = self.best_path(kind, bytes)?;
+        let root = self.lock()[&sid].root.clone();
+        let r = self.reserve_on(&sid, fetching_path(&root, t, sector.id()), bytes)?;
+        Ok((sid, root, r))
+    }
+
+    /// Tells the index a file of this sector is now on path `id`.
+    pub async fn declare(
+        &self,
+        sector: SectorId,
+        t: FileType,
+        id: &StorageId,
+    ) -> Result<(), StoreError> {
+        self.inner.index.storage_declare_sector(id, sector, t).await
+    }
+
+    /// Deletes a sector's files of `types` from every local path and from the index. Returns
+    /// whether anything was there.
+    pub async fn remove(&self, sector: SectorId, types: FileTypes) -> Result<bool, StoreError> {
+        let mut found = false;
+        for t in types.iter() {
+            let hits: Vec<(StorageId, PathBuf)> = self
+                .lock()
+                .iter()
+                .map(|(id, p)| (id.clone(), sector_path(&p.root, t, sector)))
+                .filter(|(_, f)| f.exists())
+                .collect();
+            for (id, f) in hits {
+                remove_all(&f)?;
+                self.inner.index.storage_drop_sector(&id, sector, t).await?;
+                found = true;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Finalize's move: each of `types` goes from wherever it is on this machine to the best
+    /// long-term storage path (a rename on one filesystem, else copy then rename), and the index
+    /// follows. Files already on a storage path stay.
+    pub async fn move_to_storage(
+        &self,
+        sector: &SectorRef,
+        types: FileTypes,
+    ) -> Result<SectorPaths, StoreError> {
+        let id = sector.id();
+        let mut out = SectorPaths::default();
+        for t in types.iter() {
+            let (src_id, src) = self.find_local(id, t).ok_or(StoreError::NotFound {
+                sector: id,
+                file_type: t,
+            })?;
+            if self.lock()[&src_id].meta.can_store {
+                out.set(t, src);
+                continue;
+            }
+            let (dst_id, root, _res) = self.reserve_fetch(
+                sector,
+                t,
+                PathKind::Storage,
+                t.overhead(sector.size(), PathKind::Storage),
+            )?;
+            let dst = sector_path(&root, t, id);
+            let staging = fetching_path(&root, t, id);
+            move_path(&src, &dst, &staging)?;
+            self.inner
+                .index
+                .storage_declare_sector(&dst_id, id, t)
+                .await?;
+            self.inner.index.storage_drop_sector(&src_id, id, t).await?;
+            tracing::debug!(sector = %id, file = %t, from = %src.display(), to = %dst.display(), "moved to storage");
+            out.set(t, dst);
+        }
+        Ok(out)
+    }
+}
+
+/// Sector names found in one file-type directory (anything else is ignored).
+fn scan_sectors(dir: &Path) -> Vec<SectorId> {
+    fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default()
+}

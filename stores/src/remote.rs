@@ -1,0 +1,316 @@
+//! Fetching sector files from other machines: a file streams into `<type>/fetching/<name>` and is
+//! renamed into place only when complete and of the right size; a cache directory arrives as tar,
+//! whose entries must be plain files or directories inside the target. Space is reserved before
+//! the first byte; at most ParallelFetchLimit transfers run at once; concurrent requests for one
+//! sector fetch it once; after a move the source copy is deleted.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io::{self, BufWriter, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures_util::TryStreamExt;
+use resources::{SectorId, SectorRef};
+use tokio::sync::Semaphore;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::filetype::{fetching_path, sector_path, FileType, FileTypes, PathKind};
+use crate::fsutil::{join_inside, remove_all};
+use crate::http::{TAR_BYTES_HEADER, TAR_FILES_HEADER};
+use crate::local::{Acquired, LocalStore};
+use crate::meta::StorageId;
+use crate::StoreError;
+
+/// Lotus's default ParallelFetchLimit on the sealer (a worker uses 5).
+pub const SEALER_FETCH_LIMIT: usize = 10;
+pub const WORKER_FETCH_LIMIT: usize = 5;
+
+/// Whether the source copy stays after a fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcquireMode {
+    /// Delete the source once the fetch is complete.
+    Move,
+    Copy,
+}
+
+/// A machine's view of all storage: its own paths, and other machines' through HTTP.
+pub struct Remote {
+    local: LocalStore,
+    client: reqwest::Client,
+    token: String,
+    limit: Arc<Semaphore>,
+    locks: Mutex<HashMap<SectorId, Arc<tokio::sync::Mutex<()>>>>,
+    fetches: AtomicU64,
+}
+
+impl Remote {
+    /// `token` is an admin token accepted by the other machines' `/remote` endpoints.
+    pub fn new(local: LocalStore, token: String, parallel_fetch_limit: usize) -> Remote {
+        Remote {
+            local,
+            client: reqwest::Client::new(),
+            token,
+            limit: Arc::new(Semaphore::new(parallel_fetch_limit.max(1))),
+            locks: Mutex::new(HashMap::new()),
+            fetches: AtomicU64::new(0),
+        }
+    }
+
+    pub fn local(&self) -> &LocalStore {
+        &self.local
+    }
+
+    /// Completed fetches so far.
+    pub fn fetch_count(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
+    fn sector_lock(&self, id: SectorId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(id).or_default().clone()
+    }
+
+    /// Like `LocalStore::acquire`, but `existing` files not on this machine are fetched first
+    /// (onto a path of `kind`) from wherever the index says they are.
+    pub async fn acquire(
+        &self,
+        sector: &SectorRef,
+        existing: FileTypes,
+        allocate: FileTypes,
+        kind: PathKind,
+        mode: AcquireMode,
+    ) -> Result<Acquired, StoreError> {
+        let lock = self.sector_lock(sector.id());
+        let _one_at_a_time = lock.lock().await;
+        for t in existing.iter() {
+            if self.local.find_local(sector.id(), t).is_none() {
+                self.fetch(sector, t, kind, mode).await?;
+            }
+        }
+        self.local.acquire(sector, existing, allocate, kind)
+    }
+
+    async fn fetch(
+        &self,
+        sector: &SectorRef,
+        t: FileType,
+        kind: PathKind,
+        mode: AcquireMode,
+    ) -> Result<(), StoreError> {
+        let id = sector.id();
+        let mine: HashSet<StorageId> = self.local.paths().into_iter().map(|p| p.0).collect();
+        let sources: Vec<String> = self
+            .local
+            .index()
+            .storage_find_sector(id, t.into())
+            .await?
+            .into_iter()
+            .filter(|l| l.healthy && !mine.contains(&l.storage.id))
+            .flat_map(|l| l.storage.urls)
+            .collect();
+        if sources.is_empty() {
+            return Err(StoreError::NotFound {
+                sector: id,
+                file_type: t,
+            });
+        }
+        // Room first: nothing is written when the space is not there.
+        let (sid, root, _reservation) =
+            self.local
+                .reserve_fetch(sector, t, kind, t.overhead(sector.size(), kind))?;
+        let _permit = self
+            .limit
+            .acquire()
+            .await
+            .expect("semaphore is never closed");
+        let mut last = None;
+        for base in sources {
+            let url = format!(
+                "{}/{}/{}",
+                base.trim_end_matches('/'),
+                t.dir(),
+                id.file_name()
+            );
+            match self.fetch_one(&url, t, &root, id).await {
+                Ok(()) => {
+                    self.fetches.fetch_add(1, Ordering::Relaxed);
+                    self.local.declare(id, t, &sid).await?;
+                    if mode == AcquireMode::Move {
+                        self.delete_source(&url).await;
+                    }
+                    tracing::debug!(sector = %id, file = %t, from = %url, "fetched");
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!(sector = %id, file = %t, from = %url, "fetch failed: {e}");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.expect("at least one source was tried"))
+    }
+
+    async fn delete_source(&self, url: &str) {
+        let res = self
+            .client
+            .delete(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await;
+        match res {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => {
+                tracing::warn!(%url, status = %r.status(), "could not delete the source copy after a move")
+            }
+            Err(e) => tracing::warn!(%url, "could not delete the source copy after a move: {e}"),
+        }
+    }
+
+    /// Fetches one file or directory from `url` into `root`, all or nothing.
+    async fn fetch_one(
+        &self,
+        url: &str,
+        t: FileType,
+        root: &Path,
+        id: SectorId,
+    ) -> Result<(), StoreError> {
+        let fail = |reason: String| StoreError::Fetch {
+            what: url.to_string(),
+            reason,
+        };
+        let resp = self
+            .client
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(fail(format!("{status}: {body}")));
+        }
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let expect = if t == FileType::Cache {
+            let (files, bytes) = header(TAR_FILES_HEADER)
+                .zip(header(TAR_BYTES_HEADER))
+                .ok_or_else(|| fail("no tar size headers".into()))?;
+            Expect::Tree { files, bytes }
+        } else {
+            Expect::File(
+                resp.content_length()
+                    .ok_or_else(|| fail("no Content-Length".into()))?,
+            )
+        };
+        let staging = fetching_path(root, t, id);
+        let dest = sector_path(root, t, id);
+        remove_all(&staging)?;
+        let parent = staging.parent().expect("fetching dir");
+        fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
+        let body = StreamReader::new(resp.bytes_stream().map_err(io::Error::other));
+        let reader = SyncIoBridge::new(body);
+        let st = staging.clone();
+        let written = tokio::task::spawn_blocking(move || match expect {
+            Expect::File(len) => write_file(reader, &st, len),
+            Expect::Tree { files, bytes } => unpack_tar(reader, &st, files, bytes),
+        })
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+        if let Err(e) = written {
+            let _ = remove_all(&staging);
+            return Err(match e {
+                Unpack::Io(e) => fail(e.to_string()),
+                Unpack::Refused(reason) => StoreError::Refused {
+                    what: format!("tar from {url}"),
+                    reason,
+                },
+            });
+        }
+        remove_all(&dest)?;
+        fs::rename(&staging, &dest).map_err(|e| StoreError::io(&dest, e))?;
+        Ok(())
+    }
+}
+
+enum Expect {
+    File(u64),
+    Tree { files: u64, bytes: u64 },
+}
+
+enum Unpack {
+    Io(io::Error),
+    Refused(String),
+}
+
+impl From<io::Error> for Unpack {
+    fn from(e: io::Error) -> Self {
+        Unpack::Io(e)
+    }
+}
+
+fn write_file(mut r: impl Read, path: &Path, len: u64) -> Result<(), Unpack> {
+    let f = fs::File::create(path)?;
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    let n = io::copy(&mut r, &mut w)?;
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    if n != len {
+        return Err(Unpack::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("short transfer: {n} of {len} bytes"),
+        )));
+    }
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Unpacks a tar stream into `dir`, accepting only files and directories that stay inside it,
+/// and checking the file count and bytes the server announced.
+fn unpack_tar(r: impl Read, dir: &Path, want_files: u64, want_bytes: u64) -> Result<(), Unpack> {
+    fs::create_dir_all(dir)?;
+    let mut ar = tar::Archive::new(r);
+    let (mut files, mut bytes) = (0u64, 0u64);
+    for entry in ar.entries()? {
+        let mut e = entry?;
+        let rel = e.path()?.into_owned();
+        let kind = e.header().entry_type();
+        let Some(dest) = join_inside(dir, &rel) else {
+            return Err(Unpack::Refused(format!(
+                "entry {} would land outside the target",
+                rel.display()
+            )));
+        };
+        if kind.is_dir() {
+            fs::create_dir_all(&dest)?;
+        } else if kind.is_file() {
+            if let Some(p) = dest.parent() {
+                fs::create_dir_all(p)?;
+            }
+            let mut w = BufWriter::with_capacity(1 << 20, fs::File::create(&dest)?);
+            bytes += io::copy(&mut e, &mut w)?;
+            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            files += 1;
+        } else {
+            return Err(Unpack::Refused(format!(
+                "entry {} is a {:?}: only plain files and directories are accepted",
+                rel.display(),
+                kind
+            )));
+        }
+    }
+    if (files, bytes) != (want_files, want_bytes) {
+        return Err(Unpack::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "incomplete archive: {files} files / {bytes} bytes of {want_files} / {want_bytes}"
+            ),
+        )));
+    }
+    Ok(())
+}
