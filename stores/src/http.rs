@@ -4,7 +4,7 @@
 //! Anything that does not name exactly one sector file type and sector is refused with 400.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,8 +19,6 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use resources::SectorId;
 use tokio_stream::wrappers::ReceiverStream;
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 
 use crate::auth::{permissions_from_header, Permission, Secret};
 use crate::filetype::FileType;
@@ -149,6 +147,7 @@ async fn delete_sector(State(s): State<AppState>, ft: &str, sector: &str) -> Res
 }
 
 async fn get_sector(State(s): State<AppState>, ft: &str, sector: &str, req: Request) -> Response {
+    // Answered from a blocking thread: files stream in 4 MiB chunks, directories as tar.
     let (ft, sector) = match parse(ft, sector) {
         Ok(v) => v,
         Err(msg) => return bad(msg),
@@ -164,14 +163,98 @@ async fn get_sector(State(s): State<AppState>, ft: &str, sector: &str, req: Requ
     if path.is_dir() {
         return tar_response(path);
     }
-    match ServeFile::new(&path)
-        .with_buf_chunk_size(1 << 20)
-        .oneshot(req)
-        .await
-    {
-        Ok(r) => r.map(Body::new),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok());
+    file_response(path, range)
+}
+
+/// Parses a single `bytes=` range against a file of `len` bytes: `Ok(None)` means the whole file
+/// (no header, or several ranges), `Err(())` an unsatisfiable range.
+fn parse_range(h: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = h.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
     }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().map_err(|_| ())?;
+            (len.saturating_sub(n), len)
+        }
+        (a, "") => (a.parse().map_err(|_| ())?, len),
+        (a, b) => {
+            let b: u64 = b.parse().map_err(|_| ())?;
+            (a.parse().map_err(|_| ())?, b.saturating_add(1).min(len))
+        }
+    };
+    if start >= end {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+const FILE_CHUNK: usize = 4 << 20;
+
+/// Streams a file (or one range of it) from a blocking reader thread in 4 MiB chunks.
+fn file_response(path: PathBuf, range: Option<&str>) -> Response {
+    let len = match fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(e) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{}: {e}", path.display()),
+            )
+                .into_response()
+        }
+    };
+    let (start, end, partial) = match parse_range(range, len) {
+        Ok(Some((s, e))) => (s, e, true),
+        Ok(None) => (0, len, false),
+        Err(()) => {
+            let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            let v = HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii");
+            r.headers_mut().insert(header::CONTENT_RANGE, v);
+            return r;
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let res = (|| -> io::Result<()> {
+            let mut f = fs::File::open(&path)?;
+            f.seek(SeekFrom::Start(start))?;
+            let mut left = end - start;
+            while left > 0 {
+                let mut buf = vec![0u8; (FILE_CHUNK as u64).min(left) as usize];
+                f.read_exact(&mut buf)?;
+                left -= buf.len() as u64;
+                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                    return Ok(()); // the client went away
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = res {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let mut resp = Body::from_stream(ReceiverStream::new(rx)).into_response();
+    if partial {
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let cr = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end - 1)).expect("ascii");
+        resp.headers_mut().insert(header::CONTENT_RANGE, cr);
+    }
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    resp
 }
 
 /// Writes a tar stream into a channel in 1 MiB chunks (backpressure from the client).
@@ -266,4 +349,21 @@ fn tar_response(dir: PathBuf) -> Response {
     h.insert(TAR_FILES_HEADER, HeaderValue::from(files as u64));
     h.insert(TAR_BYTES_HEADER, HeaderValue::from(bytes));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(None, 100), Ok(None));
+        assert_eq!(parse_range(Some("bytes=10-19"), 100), Ok(Some((10, 20))));
+        assert_eq!(parse_range(Some("bytes=90-"), 100), Ok(Some((90, 100))));
+        assert_eq!(parse_range(Some("bytes=-5"), 100), Ok(Some((95, 100))));
+        assert_eq!(parse_range(Some("bytes=50-500"), 100), Ok(Some((50, 100))));
+        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Ok(None));
+        assert_eq!(parse_range(Some("bytes=100-"), 100), Err(()));
+        assert_eq!(parse_range(Some("bytes=x-"), 100), Err(()));
+    }
 }

@@ -236,6 +236,21 @@ impl LocalStore {
         Ok(())
     }
 
+    /// Heartbeats every `every` (lotus: 10 s) until the returned task is aborted, so the index
+    /// keeps these paths healthy.
+    pub fn spawn_heartbeats(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = me.heartbeat().await {
+                    tracing::warn!("storage heartbeat failed: {e}");
+                }
+            }
+        })
+    }
+
     /// The local path holding a sector's file of type `t`, if any.
     pub fn find_local(&self, sector: SectorId, t: FileType) -> Option<(StorageId, PathBuf)> {
         self.lock().iter().find_map(|(id, p)| {

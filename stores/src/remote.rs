@@ -6,15 +6,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{self, BufWriter, Read};
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use futures_util::TryStreamExt;
+use bytes::Bytes;
 use resources::{SectorId, SectorRef};
 use tokio::sync::Semaphore;
-use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::filetype::{fetching_path, sector_path, FileType, FileTypes, PathKind};
 use crate::fsutil::{join_inside, remove_all};
@@ -214,15 +213,20 @@ impl Remote {
         remove_all(&staging)?;
         let parent = staging.parent().expect("fetching dir");
         fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
-        let body = StreamReader::new(resp.bytes_stream().map_err(io::Error::other));
-        let reader = SyncIoBridge::new(body);
+        // The network side batches body chunks for a blocking writer, so receiving and writing
+        // overlap and neither waits on the other's small steps.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(4);
         let st = staging.clone();
-        let written = tokio::task::spawn_blocking(move || match expect {
-            Expect::File(len) => write_file(reader, &st, len),
-            Expect::Tree { files, bytes } => unpack_tar(reader, &st, files, bytes),
-        })
-        .await
-        .map_err(|e| fail(e.to_string()))?;
+        let writer = tokio::task::spawn_blocking(move || match expect {
+            Expect::File(len) => write_file(rx, &st, len),
+            Expect::Tree { files, bytes } => unpack_tar(ChanReader::new(rx), &st, files, bytes),
+        });
+        let pumped = pump(resp, tx).await;
+        let written = writer.await.map_err(|e| fail(e.to_string()))?;
+        let written = match (pumped, written) {
+            (Err(e), _) => Err(Unpack::Io(e)),
+            (Ok(()), w) => w,
+        };
         if let Err(e) = written {
             let _ = remove_all(&staging);
             return Err(match e {
@@ -236,6 +240,146 @@ impl Remote {
         remove_all(&dest)?;
         fs::rename(&staging, &dest).map_err(|e| StoreError::io(&dest, e))?;
         Ok(())
+    }
+}
+
+/// Forwards the response body in batches of about 4 MiB.
+async fn pump(
+    mut resp: reqwest::Response,
+    tx: tokio::sync::mpsc::Sender<Vec<Bytes>>,
+) -> io::Result<()> {
+    let mut batch = Vec::new();
+    let mut size = 0;
+    while let Some(chunk) = resp.chunk().await.map_err(io::Error::other)? {
+        size += chunk.len();
+        batch.push(chunk);
+        if size >= BATCH {
+            size = 0;
+            if tx.send(std::mem::take(&mut batch)).await.is_err() {
+                return Ok(()); // the writer stopped; it reports why
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch).await;
+    }
+    Ok(())
+}
+
+const BATCH: usize = 4 << 20;
+
+/// A blocking `Read` over the batches `pump` sends.
+struct ChanReader {
+    rx: tokio::sync::mpsc::Receiver<Vec<Bytes>>,
+    pending: std::collections::VecDeque<Bytes>,
+}
+
+impl ChanReader {
+    fn new(rx: tokio::sync::mpsc::Receiver<Vec<Bytes>>) -> Self {
+        ChanReader {
+            rx,
+            pending: Default::default(),
+        }
+    }
+}
+
+impl Read for ChanReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(front) = self.pending.front_mut() {
+                let n = front.len().min(out.len());
+                out[..n].copy_from_slice(&front[..n]);
+                let _ = front.split_to(n);
+                if front.is_empty() {
+                    self.pending.pop_front();
+                }
+                return Ok(n);
+            }
+            match self.rx.blocking_recv() {
+                Some(batch) => self
+                    .pending
+                    .extend(batch.into_iter().filter(|b| !b.is_empty())),
+                None => return Ok(0),
+            }
+        }
+    }
+}
+
+/// A file writer that asks the kernel to start writing back every 32 MiB, so the final fsync
+/// has little left to do.
+struct Durable {
+    f: fs::File,
+    written: u64,
+    kicked: u64,
+}
+
+const KICK: u64 = 32 << 20;
+
+impl Durable {
+    fn create(path: &Path) -> io::Result<Durable> {
+        Ok(Durable {
+            f: fs::File::create(path)?,
+            written: 0,
+            kicked: 0,
+        })
+    }
+
+    fn finish(self) -> io::Result<u64> {
+        self.f.sync_all()?;
+        Ok(self.written)
+    }
+
+    /// Starts writeback of what is not yet on its way, without waiting; returns bytes written.
+    fn start_writeback(mut self) -> u64 {
+        self.kick();
+        self.written
+    }
+
+    fn kick(&mut self) {
+        use std::os::fd::AsRawFd;
+        if self.written > self.kicked {
+            // SAFETY: a valid fd and range; SYNC_FILE_RANGE_WRITE only starts writeback.
+            unsafe {
+                libc::sync_file_range(
+                    self.f.as_raw_fd(),
+                    self.kicked as i64,
+                    (self.written - self.kicked) as i64,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
+            self.kicked = self.written;
+        }
+    }
+}
+
+impl Write for Durable {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.f.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.kicked >= KICK {
+            self.kick();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `io::copy` with a 1 MiB buffer (its own is 8 KiB: too many small writes).
+fn copy_big(r: &mut impl Read, w: &mut impl Write) -> io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..n])?;
+        total += n as u64;
     }
 }
 
@@ -255,18 +399,25 @@ impl From<io::Error> for Unpack {
     }
 }
 
-fn write_file(mut r: impl Read, path: &Path, len: u64) -> Result<(), Unpack> {
-    let f = fs::File::create(path)?;
-    let mut w = BufWriter::with_capacity(1 << 20, f);
-    let n = io::copy(&mut r, &mut w)?;
-    let f = w.into_inner().map_err(|e| e.into_error())?;
+/// Writes the batches straight to the file (no copy through a read buffer).
+fn write_file(
+    mut rx: tokio::sync::mpsc::Receiver<Vec<Bytes>>,
+    path: &Path,
+    len: u64,
+) -> Result<(), Unpack> {
+    let mut w = Durable::create(path)?;
+    while let Some(batch) = rx.blocking_recv() {
+        for b in batch {
+            w.write_all(&b)?;
+        }
+    }
+    let n = w.finish()?;
     if n != len {
         return Err(Unpack::Io(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             format!("short transfer: {n} of {len} bytes"),
         )));
     }
-    f.sync_all()?;
     Ok(())
 }
 
@@ -276,6 +427,7 @@ fn unpack_tar(r: impl Read, dir: &Path, want_files: u64, want_bytes: u64) -> Res
     fs::create_dir_all(dir)?;
     let mut ar = tar::Archive::new(r);
     let (mut files, mut bytes) = (0u64, 0u64);
+    let mut written = Vec::new();
     for entry in ar.entries()? {
         let mut e = entry?;
         let rel = e.path()?.into_owned();
@@ -292,9 +444,10 @@ fn unpack_tar(r: impl Read, dir: &Path, want_files: u64, want_bytes: u64) -> Res
             if let Some(p) = dest.parent() {
                 fs::create_dir_all(p)?;
             }
-            let mut w = BufWriter::with_capacity(1 << 20, fs::File::create(&dest)?);
-            bytes += io::copy(&mut e, &mut w)?;
-            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            let mut w = Durable::create(&dest)?;
+            copy_big(&mut e, &mut w)?;
+            bytes += w.start_writeback();
+            written.push(dest);
             files += 1;
         } else {
             return Err(Unpack::Refused(format!(
