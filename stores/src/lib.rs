@@ -21,7 +21,7 @@ pub use filetype::{FileType, FileTypes, PathKind, SectorPaths};
 pub use index::{FsStat, MemIndex, SectorIndex, SectorLocation, StorageInfo};
 pub use local::{Acquired, LocalStore, Reservation};
 pub use meta::{AttachOptions, LocalStorageMeta, StorageId};
-pub use remote::{AcquireMode, Remote};
+pub use remote::{AcquireMode, Located, Remote, SEALER_FETCH_LIMIT, WORKER_FETCH_LIMIT};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 use crate::filetype::{fetching_path, sector_path, FileType, FileTypes, PathKind};
 use crate::fsutil::{join_inside, remove_all};
 use crate::http::{TAR_BYTES_HEADER, TAR_FILES_HEADER};
+use crate::index::SectorLocation;
 use crate::local::{Acquired, LocalStore};
 use crate::meta::StorageId;
 use crate::StoreError;
@@ -32,6 +33,13 @@ pub enum AcquireMode {
     /// Delete the source once the fetch is complete.
     Move,
     Copy,
+}
+
+/// Where a sector's files are, seen from one machine.
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub local: Vec<(FileType, std::path::PathBuf)>,
+    pub fetchable: Vec<SectorLocation>,
 }
 
 /// A machine's view of all storage: its own paths, and other machines' through HTTP.
@@ -64,6 +72,25 @@ impl Remote {
     /// Completed fetches so far.
     pub fn fetch_count(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)
+    }
+
+    /// Where a sector's files of `types` are: on this machine (type and path), and elsewhere
+    /// (healthy locations that can be fetched from, best first).
+    pub async fn locate(&self, sector: SectorId, types: FileTypes) -> Result<Located, StoreError> {
+        let local: Vec<(FileType, std::path::PathBuf)> = types
+            .iter()
+            .filter_map(|t| self.local.find_local(sector, t).map(|(_, p)| (t, p)))
+            .collect();
+        let mine: HashSet<StorageId> = self.local.paths().into_iter().map(|p| p.0).collect();
+        let fetchable = self
+            .local
+            .index()
+            .storage_find_sector(sector, types)
+            .await?
+            .into_iter()
+            .filter(|l| l.healthy && !mine.contains(&l.storage.id))
+            .collect();
+        Ok(Located { local, fetchable })
     }
 
     fn sector_lock(&self, id: SectorId) -> Arc<tokio::sync::Mutex<()>> {
@@ -99,14 +126,11 @@ impl Remote {
         mode: AcquireMode,
     ) -> Result<(), StoreError> {
         let id = sector.id();
-        let mine: HashSet<StorageId> = self.local.paths().into_iter().map(|p| p.0).collect();
         let sources: Vec<String> = self
-            .local
-            .index()
-            .storage_find_sector(id, t.into())
+            .locate(id, t.into())
             .await?
+            .fetchable
             .into_iter()
-            .filter(|l| l.healthy && !mine.contains(&l.storage.id))
             .flat_map(|l| l.storage.urls)
             .collect();
         if sources.is_empty() {

@@ -506,3 +506,81 @@ async fn a_second_worker_on_the_same_path_sees_the_files_without_a_copy() {
         b1.seal_path.join("sealed").join(s.file_name())
     );
 }
+
+/// A server that holds each connection `delay` before answering with a 10-byte file, and
+/// records how many connections it held at once.
+async fn slow_server(delay: std::time::Duration) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let now = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let m = max.clone();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            let (now, max) = (now.clone(), m.clone());
+            tokio::spawn(async move {
+                let n = now.fetch_add(1, SeqCst) + 1;
+                max.fetch_max(n, SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf).await;
+                tokio::time::sleep(delay).await;
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: close\r\n\r\n0123456789").await;
+                let _ = c.shutdown().await;
+                now.fetch_sub(1, SeqCst);
+            });
+        }
+    });
+    (format!("http://{addr}/remote"), max)
+}
+
+#[tokio::test]
+async fn parallel_fetch_limit_caps_transfers_in_flight() {
+    for limit in [1usize, 3] {
+        let index = Arc::new(MemIndex::default());
+        let b = machine(index.clone(), true, false, None).await;
+        let remote = stores::Remote::new(b.local.clone(), admin_token(), limit);
+        let (url, max) = slow_server(std::time::Duration::from_millis(150)).await;
+        let info = StorageInfo {
+            id: StorageId("slow".into()),
+            urls: vec![url],
+            weight: 10,
+            max_storage: 0,
+            can_seal: true,
+            can_store: false,
+            groups: vec![],
+            allow_to: vec![],
+        };
+        index.storage_attach(info, FsStat::default()).await.unwrap();
+        let sectors: Vec<_> = (1..=4).map(|n| sector(n, S2KiB)).collect();
+        for s in &sectors {
+            index
+                .storage_declare_sector(&StorageId("slow".into()), s.id(), FileType::Sealed)
+                .await
+                .unwrap();
+        }
+        let all = futures_util::future::join_all(sectors.iter().map(|s| {
+            remote.acquire(
+                s,
+                FileType::Sealed.into(),
+                FileTypes::NONE,
+                PathKind::Sealing,
+                AcquireMode::Copy,
+            )
+        }))
+        .await;
+        assert!(all.iter().all(|r| r.is_ok()));
+        assert_eq!(
+            max.load(std::sync::atomic::Ordering::SeqCst),
+            limit,
+            "limit {limit}"
+        );
+        let located = remote
+            .locate(sectors[0].id(), FileTypes::SEALED)
+            .await
+            .unwrap();
+        assert_eq!(located.local.len(), 1);
+        assert_eq!(located.fetchable.len(), 1, "the slow server still has it");
+    }
+}
