@@ -1,0 +1,425 @@
+//! The real engine: every operation is a filecoin-proofs-api 19 call. `FIL_PROOFS_*` and
+//! `BELLMAN_*` variables reach the proofs as they are (they read the process environment).
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use filecoin_proofs_api::{
+    fr32::Fr32Reader, post, seal, PrivateReplicaInfo, PublicReplicaInfo, RegisteredPoStProof,
+    RegisteredSealProof, SectorId, UnpaddedByteIndex, UnpaddedBytesAmount,
+};
+use resources::{SealProof, SectorRef};
+
+use crate::params::post_proofs;
+use crate::types::*;
+
+/// Proofs through filecoin-proofs-api (CPU, or GPU with the `cuda` feature).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RealEngine;
+
+pub(crate) fn registered(p: SealProof) -> RegisteredSealProof {
+    use RegisteredSealProof::*;
+    match p {
+        SealProof::StackedDrg2KiBV1 => StackedDrg2KiBV1,
+        SealProof::StackedDrg8MiBV1 => StackedDrg8MiBV1,
+        SealProof::StackedDrg512MiBV1 => StackedDrg512MiBV1,
+        SealProof::StackedDrg32GiBV1 => StackedDrg32GiBV1,
+        SealProof::StackedDrg64GiBV1 => StackedDrg64GiBV1,
+        SealProof::StackedDrg2KiBV1_1 => StackedDrg2KiBV1_1,
+        SealProof::StackedDrg8MiBV1_1 => StackedDrg8MiBV1_1,
+        SealProof::StackedDrg512MiBV1_1 => StackedDrg512MiBV1_1,
+        SealProof::StackedDrg32GiBV1_1 => StackedDrg32GiBV1_1,
+        SealProof::StackedDrg64GiBV1_1 => StackedDrg64GiBV1_1,
+    }
+}
+
+fn winning(p: SealProof) -> RegisteredPoStProof {
+    post_proofs(p.sector_size()).0
+}
+
+fn window(p: SealProof) -> RegisteredPoStProof {
+    post_proofs(p.sector_size()).1
+}
+
+fn fail(op: &'static str, sector: impl ToString) -> impl FnOnce(anyhow::Error) -> ProofError {
+    move |e| ProofError::Failed {
+        op,
+        sector: sector.to_string(),
+        reason: format!("{e:#}"),
+    }
+}
+
+fn pieces_api(pieces: &[PieceInfo]) -> Vec<filecoin_proofs_api::PieceInfo> {
+    pieces
+        .iter()
+        .map(|p| filecoin_proofs_api::PieceInfo {
+            commitment: p.commitment,
+            size: UnpaddedBytesAmount(p.size),
+        })
+        .collect()
+}
+
+fn real_output<T: serde::de::DeserializeOwned>(
+    op: &'static str,
+    out: &PhaseOutput,
+) -> Result<T, ProofError> {
+    if out.engine != EngineKind::Real {
+        return Err(ProofError::WrongEngine {
+            op,
+            engine: EngineKind::Real,
+            made_by: out.engine,
+        });
+    }
+    serde_json::from_slice(&out.data).map_err(|e| ProofError::Invalid {
+        op,
+        reason: format!("unreadable phase output: {e}"),
+    })
+}
+
+fn to_output<T: serde::Serialize>(v: &T) -> PhaseOutput {
+    PhaseOutput {
+        engine: EngineKind::Real,
+        data: serde_json::to_vec(v).expect("proof outputs serialize"),
+    }
+}
+
+impl Engine for RealEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Real
+    }
+
+    fn add_piece(
+        &self,
+        sector: &SectorRef,
+        unsealed: &Path,
+        data: &PieceData,
+        size: u64,
+        existing: &[u64],
+    ) -> Result<PieceInfo, ProofError> {
+        let mut target = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(unsealed)
+            .map_err(ProofError::io(unsealed))?;
+        let offset: u64 = existing.iter().map(|s| s / 127 * 128).sum();
+        target
+            .seek(SeekFrom::Start(offset))
+            .map_err(ProofError::io(unsealed))?;
+        let lengths: Vec<UnpaddedBytesAmount> =
+            existing.iter().map(|s| UnpaddedBytesAmount(*s)).collect();
+        let source: Box<dyn Read> = match data {
+            PieceData::Zeros => Box::new(std::io::repeat(0).take(size)),
+            PieceData::File(p) => {
+                Box::new(fs::File::open(p).map_err(ProofError::io(p))?.take(size))
+            }
+        };
+        let (info, _) = seal::add_piece(
+            registered(sector.proof),
+            source,
+            &mut target,
+            UnpaddedBytesAmount(size),
+            &lengths,
+        )
+        .map_err(fail("AddPiece", sector))?;
+        target.sync_all().map_err(ProofError::io(unsealed))?;
+        Ok(PieceInfo {
+            size: info.size.0,
+            commitment: info.commitment,
+        })
+    }
+
+    fn pre_commit1(
+        &self,
+        sector: &SectorRef,
+        paths: SealPaths<'_>,
+        ticket: &Randomness,
+        pieces: &[PieceInfo],
+    ) -> Result<PhaseOutput, ProofError> {
+        fs::create_dir_all(paths.cache).map_err(ProofError::io(paths.cache))?;
+        // PC1 writes the replica into an existing file.
+        fs::File::create(paths.sealed).map_err(ProofError::io(paths.sealed))?;
+        let out = seal::seal_pre_commit_phase1(
+            registered(sector.proof),
+            paths.cache,
+            paths.unsealed,
+            paths.sealed,
+            prover_id(sector.miner),
+            SectorId::from(sector.number),
+            *ticket,
+            &pieces_api(pieces),
+        )
+        .map_err(fail("PreCommit1", sector))?;
+        Ok(to_output(&out))
+    }
+
+    fn pre_commit2(
+        &self,
+        sector: &SectorRef,
+        paths: SealPaths<'_>,
+        pc1: &PhaseOutput,
+    ) -> Result<SealedCommitments, ProofError> {
+        let out: seal::SealPreCommitPhase1Output = real_output("PreCommit2", pc1)?;
+        let out = seal::seal_pre_commit_phase2(out, paths.cache, paths.sealed)
+            .map_err(fail("PreCommit2", sector))?;
+        Ok(SealedCommitments {
+            comm_d: out.comm_d,
+            comm_r: out.comm_r,
+        })
+    }
+
+    fn commit1(
+        &self,
+        sector: &SectorRef,
+        paths: SealPaths<'_>,
+        ticket: &Randomness,
+        seed: &Randomness,
+        comms: &SealedCommitments,
+        pieces: &[PieceInfo],
+    ) -> Result<PhaseOutput, ProofError> {
+        let pre = seal::SealPreCommitPhase2Output {
+            registered_proof: registered(sector.proof),
+            comm_r: comms.comm_r,
+            comm_d: comms.comm_d,
+        };
+        let out = seal::seal_commit_phase1(
+            paths.cache,
+            paths.sealed,
+            prover_id(sector.miner),
+            SectorId::from(sector.number),
+            *ticket,
+            *seed,
+            pre,
+            &pieces_api(pieces),
+        )
+        .map_err(fail("Commit1", sector))?;
+        Ok(to_output(&out))
+    }
+
+    fn commit2(&self, sector: &SectorRef, c1: &PhaseOutput) -> Result<Vec<u8>, ProofError> {
+        let c1: seal::SealCommitPhase1Output = real_output("Commit2", c1)?;
+        let out =
+            seal::seal_commit_phase2(c1, prover_id(sector.miner), SectorId::from(sector.number))
+                .map_err(fail("Commit2", sector))?;
+        Ok(out.proof)
+    }
+
+    fn finalize(&self, sector: &SectorRef, cache: &Path) -> Result<(), ProofError> {
+        seal::clear_cache(cache).map_err(fail("Finalize", sector))
+    }
+
+    fn unseal(
+        &self,
+        sector: &SectorRef,
+        paths: SealPaths<'_>,
+        ticket: &Randomness,
+        comm_d: &Commitment,
+        offset: u64,
+        len: u64,
+    ) -> Result<(), ProofError> {
+        check_unseal_offset(offset)?;
+        let sealed = fs::File::open(paths.sealed).map_err(ProofError::io(paths.sealed))?;
+        let mut raw = Vec::with_capacity(len as usize);
+        seal::unseal_range(
+            registered(sector.proof),
+            paths.cache,
+            sealed,
+            &mut raw,
+            prover_id(sector.miner),
+            SectorId::from(sector.number),
+            *comm_d,
+            *ticket,
+            UnpaddedByteIndex(offset),
+            UnpaddedBytesAmount(len),
+        )
+        .map_err(fail("Unseal", sector))?;
+        write_padded_at(paths.unsealed, offset / 127 * 128, &raw)
+    }
+
+    fn generate_window_post(
+        &self,
+        miner: u64,
+        randomness: &Randomness,
+        sectors: &[PoStSector],
+    ) -> Result<Vec<u8>, ProofError> {
+        let Some(first) = sectors.first() else {
+            return Err(ProofError::Invalid {
+                op: "WindowPoSt",
+                reason: "no sectors to prove".into(),
+            });
+        };
+        let proof = window(first.sector.proof);
+        let rand = post_randomness(randomness);
+        let prover = prover_id(miner);
+        let ids: Vec<SectorId> = sectors
+            .iter()
+            .map(|s| SectorId::from(s.sector.number))
+            .collect();
+        let challenges = post::generate_fallback_sector_challenges(proof, &rand, &ids, prover)
+            .map_err(fail("WindowPoSt", format!("miner {miner}")))?;
+        // One vanilla proof per sector, so an unreadable sector is named rather than failing all.
+        let mut vanilla = Vec::with_capacity(sectors.len());
+        let mut faulty = Vec::new();
+        for s in sectors {
+            let id = SectorId::from(s.sector.number);
+            let replica =
+                PrivateReplicaInfo::new(proof, s.comm_r, s.cache.clone(), s.sealed.clone());
+            let res = match (s.sealed.is_file(), challenges.get(&id)) {
+                (false, _) => Err(format!("sealed file {} is missing", s.sealed.display())),
+                (_, None) => Err("no challenges".into()),
+                (true, Some(c)) => post::generate_single_vanilla_proof(proof, id, &replica, c)
+                    .map_err(|e| format!("{e:#}")),
+            };
+            match res {
+                Ok(v) => vanilla.push(v),
+                Err(why) => faulty.push((s.sector.number, why)),
+            }
+        }
+        if !faulty.is_empty() {
+            return Err(ProofError::FaultySectors(faulty));
+        }
+        let mut out = post::generate_window_post_with_vanilla(proof, &rand, prover, &vanilla)
+            .map_err(fail("WindowPoSt", format!("miner {miner}")))?;
+        Ok(out.pop().map(|(_, p)| p).unwrap_or_default())
+    }
+
+    fn winning_post_challenge(
+        &self,
+        proof: SealProof,
+        miner: u64,
+        randomness: &Randomness,
+        eligible: u64,
+    ) -> Result<Vec<u64>, ProofError> {
+        post::generate_winning_post_sector_challenge(
+            winning(proof),
+            &post_randomness(randomness),
+            eligible,
+            prover_id(miner),
+        )
+        .map_err(fail("WinningPoSt challenge", format!("miner {miner}")))
+    }
+
+    fn generate_winning_post(
+        &self,
+        miner: u64,
+        randomness: &Randomness,
+        sectors: &[PoStSector],
+    ) -> Result<Vec<u8>, ProofError> {
+        let replicas: BTreeMap<SectorId, PrivateReplicaInfo> = sectors
+            .iter()
+            .map(|s| {
+                let info = PrivateReplicaInfo::new(
+                    winning(s.sector.proof),
+                    s.comm_r,
+                    s.cache.clone(),
+                    s.sealed.clone(),
+                );
+                (SectorId::from(s.sector.number), info)
+            })
+            .collect();
+        let mut out =
+            post::generate_winning_post(&post_randomness(randomness), &replicas, prover_id(miner))
+                .map_err(fail("WinningPoSt", format!("miner {miner}")))?;
+        Ok(out.pop().map(|(_, p)| p).unwrap_or_default())
+    }
+
+    fn verify_seal(
+        &self,
+        sector: &SectorRef,
+        comms: &SealedCommitments,
+        ticket: &Randomness,
+        seed: &Randomness,
+        proof: &[u8],
+    ) -> Result<bool, ProofError> {
+        // A malformed proof is a proof that does not verify, not an engine failure.
+        Ok(seal::verify_seal(
+            registered(sector.proof),
+            comms.comm_r,
+            comms.comm_d,
+            prover_id(sector.miner),
+            SectorId::from(sector.number),
+            *ticket,
+            *seed,
+            proof,
+        )
+        .unwrap_or(false))
+    }
+
+    fn verify_window_post(
+        &self,
+        miner: u64,
+        randomness: &Randomness,
+        sectors: &[PublicSector],
+        proof: &[u8],
+    ) -> Result<bool, ProofError> {
+        let Some(first) = sectors.first() else {
+            return Ok(false);
+        };
+        let pp = window(first.proof);
+        let replicas = public_replicas(sectors, window);
+        Ok(post::verify_window_post(
+            &post_randomness(randomness),
+            &[(pp, proof)],
+            &replicas,
+            prover_id(miner),
+        )
+        .unwrap_or(false))
+    }
+
+    fn verify_winning_post(
+        &self,
+        miner: u64,
+        randomness: &Randomness,
+        sectors: &[PublicSector],
+        proof: &[u8],
+    ) -> Result<bool, ProofError> {
+        if sectors.is_empty() {
+            return Ok(false);
+        }
+        let replicas = public_replicas(sectors, winning);
+        Ok(post::verify_winning_post(
+            &post_randomness(randomness),
+            proof,
+            &replicas,
+            prover_id(miner),
+        )
+        .unwrap_or(false))
+    }
+}
+
+fn public_replicas(
+    sectors: &[PublicSector],
+    kind: fn(SealProof) -> RegisteredPoStProof,
+) -> BTreeMap<SectorId, PublicReplicaInfo> {
+    sectors
+        .iter()
+        .map(|s| {
+            (
+                SectorId::from(s.number),
+                PublicReplicaInfo::new(kind(s.proof), s.comm_r),
+            )
+        })
+        .collect()
+}
+
+/// Writes unpadded `raw` bytes, fr32-padded, into `path` at padded offset `at`.
+fn write_padded_at(path: &Path, at: u64, raw: &[u8]) -> Result<(), ProofError> {
+    use std::io::Write;
+    let mut padded = Vec::with_capacity(raw.len() / 127 * 128 + 128);
+    Fr32Reader::new(raw)
+        .read_to_end(&mut padded)
+        .map_err(ProofError::io(path))?;
+    padded.truncate((raw.len() as u64).div_ceil(127) as usize * 128);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(ProofError::io(path))?;
+    f.seek(SeekFrom::Start(at)).map_err(ProofError::io(path))?;
+    f.write_all(&padded).map_err(ProofError::io(path))?;
+    f.sync_all().map_err(ProofError::io(path))
+}
