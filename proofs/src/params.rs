@@ -156,14 +156,16 @@ pub fn download(
         reason,
     };
     let partial = dir.join(format!("{name}.partial"));
+    // TLS for https gateways, with ring as the crypto provider (installed once per process).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let result = (|| {
         let mut resp = reqwest::blocking::Client::builder()
             .timeout(None)
             .build()
-            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| fail(chain(&e)))?
             .get(&url)
             .send()
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(chain(&e)))?;
         if !resp.status().is_success() {
             return Err(fail(resp.status().to_string()));
         }
@@ -171,7 +173,7 @@ pub fn download(
         let mut h = blake2b_simd::Params::new().hash_length(64).to_state();
         let mut buf = vec![0u8; 1 << 20];
         loop {
-            let n = resp.read(&mut buf).map_err(|e| fail(e.to_string()))?;
+            let n = resp.read(&mut buf).map_err(|e| fail(chain(&e)))?;
             if n == 0 {
                 break;
             }
@@ -197,6 +199,18 @@ pub fn download(
         let _ = fs::remove_file(&partial);
     }
     result
+}
+
+/// An error with its causes ("error sending request: dns error: ...").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// Downloads every needed file that is missing. Returns the names fetched.
