@@ -140,9 +140,12 @@ pub fn sector_path(root: &Path, t: FileType, sector: SectorId) -> PathBuf {
     root.join(t.dir()).join(sector.file_name())
 }
 
-/// Where a fetch of that file is written until it is complete.
-pub fn fetching_path(root: &Path, t: FileType, sector: SectorId) -> PathBuf {
-    root.join(t.dir()).join("fetching").join(sector.file_name())
+/// Where one attempt (`tag`) at writing that file from elsewhere (a fetch, a move) is staged
+/// until it is complete: `<type>/fetching/<name>.<tag>`.
+pub fn staging_path(root: &Path, t: FileType, sector: SectorId, tag: &str) -> PathBuf {
+    root.join(t.dir())
+        .join("fetching")
+        .join(format!("{}.{tag}", sector.file_name()))
 }
 
 /// Paths of a sector's files on one machine (only the requested types are set).

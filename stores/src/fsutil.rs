@@ -82,8 +82,10 @@ fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
             let e = e?;
             copy_tree(&e.path(), &dst.join(e.file_name()))?;
         }
+        fsync_dir(dst)?;
     } else if meta.is_file() {
         fs::copy(src, dst)?;
+        fs::File::open(dst)?.sync_all()?;
     } else {
         return Err(std::io::Error::other(format!(
             "{} is neither a file nor a directory",
@@ -93,28 +95,48 @@ fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Moves `src` to `dst`: a rename on one filesystem; otherwise a copy into `staging` (a path on
-/// `dst`'s filesystem), then a rename into place, then the source is removed. `dst` never holds a
-/// partial copy.
-pub fn move_path(src: &Path, dst: &Path, staging: &Path) -> Result<(), StoreError> {
-    if let Some(parent) = dst.parent() {
-        fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
-    }
+/// Makes a directory's entries (new names, renames) durable.
+pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+/// How a move went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Moved {
+    /// Renamed on one filesystem: the source is gone.
+    Renamed,
+    /// Copied to another filesystem and made durable: the caller removes the source (after
+    /// updating whatever points at it).
+    Copied,
+}
+
+/// Moves `src` to `dst`: a rename on one filesystem; otherwise a durable copy into `staging` (a
+/// path on `dst`'s filesystem) and a rename into place. `dst` never holds a partial copy, and
+/// `staging` is removed when anything fails.
+pub fn move_path(src: &Path, dst: &Path, staging: &Path) -> Result<Moved, StoreError> {
+    let parent = dst.parent().expect("destination has a parent");
+    fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
     match fs::rename(src, dst) {
-        Ok(()) => return Ok(()),
+        Ok(()) => {
+            fsync_dir(parent).map_err(|e| StoreError::io(parent, e))?;
+            return Ok(Moved::Renamed);
+        }
         Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {}
         Err(e) => return Err(StoreError::io(src, e)),
     }
     remove_all(staging)?;
-    if let Some(parent) = staging.parent() {
-        fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
+    if let Some(p) = staging.parent() {
+        fs::create_dir_all(p).map_err(|e| StoreError::io(p, e))?;
     }
-    if let Err(e) = copy_tree(src, staging) {
+    let copied = copy_tree(src, staging)
+        .map_err(|e| StoreError::io(src, e))
+        .and_then(|()| fs::rename(staging, dst).map_err(|e| StoreError::io(dst, e)))
+        .and_then(|()| fsync_dir(parent).map_err(|e| StoreError::io(parent, e)));
+    if let Err(e) = copied {
         let _ = remove_all(staging);
-        return Err(StoreError::io(src, e));
+        return Err(e);
     }
-    fs::rename(staging, dst).map_err(|e| StoreError::io(dst, e))?;
-    remove_all(src)
+    Ok(Moved::Copied)
 }
 
 /// `path` with every component checked to stay below `root` (no `..`, no absolute parts).
@@ -149,7 +171,10 @@ mod tests {
         assert_eq!(content_size(&tree), 5000);
         assert!(disk_usage(&tree) >= 4096);
         let dst = d.path().join("moved");
-        move_path(&tree, &dst, &d.path().join("staging")).unwrap();
+        assert_eq!(
+            move_path(&tree, &dst, &d.path().join("staging")).unwrap(),
+            Moved::Renamed
+        );
         assert!(!tree.exists() && dst.join("sub/x").exists());
         assert!(join_inside(d.path(), Path::new("../x")).is_none());
         assert!(join_inside(d.path(), Path::new("/etc/passwd")).is_none());

@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -173,23 +174,30 @@ async fn get_sector(State(s): State<AppState>, ft: &str, sector: &str, req: Requ
 /// Parses a single `bytes=` range against a file of `len` bytes: `Ok(None)` means the whole file
 /// (no header, or several ranges), `Err(())` an unsatisfiable range.
 fn parse_range(h: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    // A Range header that does not parse is ignored (RFC 9110): the whole file is sent.
     let Some(spec) = h.and_then(|h| h.trim().strip_prefix("bytes=")) else {
         return Ok(None);
     };
     if spec.contains(',') {
         return Ok(None);
     }
-    let (a, b) = spec.split_once('-').ok_or(())?;
+    let Some((a, b)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let num = |x: &str| x.parse::<u64>().ok();
     let (start, end) = match (a.trim(), b.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().map_err(|_| ())?;
-            (len.saturating_sub(n), len)
-        }
-        (a, "") => (a.parse().map_err(|_| ())?, len),
-        (a, b) => {
-            let b: u64 = b.parse().map_err(|_| ())?;
-            (a.parse().map_err(|_| ())?, b.saturating_add(1).min(len))
-        }
+        ("", n) => match num(n) {
+            Some(n) => (len.saturating_sub(n), len),
+            None => return Ok(None),
+        },
+        (a, "") => match num(a) {
+            Some(a) => (a, len),
+            None => return Ok(None),
+        },
+        (a, b) => match (num(a), num(b)) {
+            (Some(a), Some(b)) if a <= b => (a, b.saturating_add(1).min(len)),
+            _ => return Ok(None),
+        },
     };
     if start >= end {
         return Err(());
@@ -328,7 +336,11 @@ fn tar_response(dir: PathBuf) -> Response {
                 if *is_dir {
                     b.append_dir(rel, &src)?;
                 } else {
-                    let mut f = fs::File::open(&src)?;
+                    // Never follow a link swapped in since the walk.
+                    let mut f = fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(libc::O_NOFOLLOW)
+                        .open(&src)?;
                     b.append_file(rel, &mut f)?;
                 }
             }
@@ -364,6 +376,11 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=50-500"), 100), Ok(Some((50, 100))));
         assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Ok(None));
         assert_eq!(parse_range(Some("bytes=100-"), 100), Err(()));
-        assert_eq!(parse_range(Some("bytes=x-"), 100), Err(()));
+        assert_eq!(
+            parse_range(Some("bytes=x-"), 100),
+            Ok(None),
+            "malformed: ignored"
+        );
+        assert_eq!(parse_range(Some("bytes=9-3"), 100), Ok(None));
     }
 }

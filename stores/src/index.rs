@@ -253,6 +253,7 @@ impl SectorIndex for MemIndex {
         let mut st = self.lock();
         st.path(id)?;
         st.paths.remove(id);
+        st.reservations.retain(|_, (s, _)| s != id);
         for holders in st.sectors.values_mut() {
             holders.remove(id);
         }

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use resources::{SectorId, SectorRef};
 
-use crate::filetype::{fetching_path, sector_path, FileType, FileTypes, PathKind, SectorPaths};
-use crate::fsutil::{disk_usage, move_path, remove_all, statfs};
+use crate::filetype::{sector_path, staging_path, FileType, FileTypes, PathKind, SectorPaths};
+use crate::fsutil::{disk_usage, move_path, remove_all, statfs, Moved};
 use crate::index::{FsStat, SectorIndex, StorageInfo};
 use crate::meta::{
     prepare_attach, read_meta, AttachOptions, LocalPathConfig, LocalStorageMeta, StorageConfig,
@@ -156,6 +156,13 @@ impl LocalStore {
         }
         let meta = prepare_attach(path, opts)?;
         let id = meta.id.clone();
+        if let Some(p) = self.lock().get(&id) {
+            return Err(StoreError::Attach(format!(
+                "{} has storage ID {id}, already attached here as {}",
+                path.display(),
+                p.root.display()
+            )));
+        }
         self.open_path(path.to_path_buf(), meta).await?;
         let mut cfg = StorageConfig::load(&self.inner.config_file)?;
         if !cfg.storage_paths.iter().any(|p| p.path == path) {
@@ -171,8 +178,9 @@ impl LocalStore {
         for t in FileType::ALL {
             let d = root.join(t.dir());
             fs::create_dir_all(&d).map_err(|e| StoreError::io(&d, e))?;
-            // Leftovers of fetches cut off before a restart are never complete files.
-            remove_all(&d.join("fetching"))?;
+            // Leftovers of fetches cut off before a restart are never complete files. Entries
+            // touched in the last hour may be another machine's fetch into a shared path.
+            remove_stale(&d.join("fetching"), std::time::Duration::from_secs(3600));
         }
         let id = meta.id.clone();
         let info = StorageInfo::from_meta(&meta, self.inner.urls.clone());
@@ -297,7 +305,13 @@ impl LocalStore {
         let paths = self.lock();
         let mut best: Option<(u128, StorageId, u64, PathBuf)> = None;
         for (id, p) in paths.iter().filter(|(_, p)| p.allows(kind)) {
-            let avail = p.stat()?.available;
+            let avail = match p.stat() {
+                Ok(st) => st.available,
+                Err(e) => {
+                    tracing::warn!(path = %p.root.display(), "skipping a storage path that cannot be read: {e}");
+                    continue;
+                }
+            };
             let score = avail as u128 * p.meta.weight as u128;
             if best
                 .as_ref()
@@ -368,19 +382,22 @@ impl LocalStore {
         })
     }
 
-    /// Holds room for fetching a sector's file of type `t` into the best path of `kind`. Returns
-    /// the storage path ID, its root and the reservation.
+    /// Holds room for writing a sector's file of type `t` into the best path of `kind`, staged
+    /// at `fetching/<name>.<tag>`. Returns the storage path ID, its root, the staging path and the
+    /// reservation.
     pub(crate) fn reserve_fetch(
         &self,
         sector: &SectorRef,
         t: FileType,
         kind: PathKind,
         bytes: u64,
-    ) -> Result<(StorageId, PathBuf, Reservation), StoreError> {
+        tag: &str,
+    ) -> Result<(StorageId, PathBuf, PathBuf, Reservation), StoreError> {
         let sid = self.best_path(kind, bytes)?;
         let root = self.lock()[&sid].root.clone();
-        let r = self.reserve_on(&sid, fetching_path(&root, t, sector.id()), bytes)?;
-        Ok((sid, root, r))
+        let staging = staging_path(&root, t, sector.id(), tag);
+        let r = self.reserve_on(&sid, staging.clone(), bytes)?;
+        Ok((sid, root, staging, r))
     }
 
     /// Tells the index a file of this sector is now on path `id`.
@@ -432,24 +449,48 @@ impl LocalStore {
                 out.set(t, src);
                 continue;
             }
-            let (dst_id, root, _res) = self.reserve_fetch(
+            let (dst_id, root, staging, _res) = self.reserve_fetch(
                 sector,
                 t,
                 PathKind::Storage,
                 t.overhead(sector.size(), PathKind::Storage),
+                "move",
             )?;
             let dst = sector_path(&root, t, id);
-            let staging = fetching_path(&root, t, id);
-            move_path(&src, &dst, &staging)?;
+            let moved = move_path(&src, &dst, &staging)?;
+            // The index follows before the source goes, so it never points at a half-deleted copy.
             self.inner
                 .index
                 .storage_declare_sector(&dst_id, id, t)
                 .await?;
             self.inner.index.storage_drop_sector(&src_id, id, t).await?;
+            if moved == Moved::Copied {
+                if let Err(e) = remove_all(&src) {
+                    tracing::warn!(sector = %id, file = %t, "moved to storage, but the sealing copy could not be removed: {e}");
+                }
+            }
             tracing::debug!(sector = %id, file = %t, from = %src.display(), to = %dst.display(), "moved to storage");
             out.set(t, dst);
         }
         Ok(out)
+    }
+}
+
+/// Removes entries of `dir` not modified for `age`.
+fn remove_stale(dir: &Path, age: std::time::Duration) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|a| a > age);
+        if old {
+            if let Err(err) = remove_all(&e.path()) {
+                tracing::warn!("could not remove stale fetch {}: {err}", e.path().display());
+            }
+        }
     }
 }
 

@@ -7,16 +7,17 @@
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use resources::{SectorId, SectorRef};
 use tokio::sync::Semaphore;
 
-use crate::filetype::{fetching_path, sector_path, FileType, FileTypes, PathKind};
-use crate::fsutil::{join_inside, remove_all};
+use crate::filetype::{sector_path, FileType, FileTypes, PathKind};
+use crate::fsutil::{fsync_dir, join_inside, remove_all};
 use crate::http::{TAR_BYTES_HEADER, TAR_FILES_HEADER};
 use crate::index::SectorLocation;
 use crate::local::{Acquired, LocalStore};
@@ -50,6 +51,7 @@ pub struct Remote {
     limit: Arc<Semaphore>,
     locks: Mutex<HashMap<SectorId, Arc<tokio::sync::Mutex<()>>>>,
     fetches: AtomicU64,
+    attempts: AtomicU64,
 }
 
 impl Remote {
@@ -57,11 +59,15 @@ impl Remote {
     pub fn new(local: LocalStore, token: String, parallel_fetch_limit: usize) -> Remote {
         Remote {
             local,
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(30))
+                .build()
+                .expect("an HTTP client with default TLS-less settings builds"),
             token,
             limit: Arc::new(Semaphore::new(parallel_fetch_limit.max(1))),
             locks: Mutex::new(HashMap::new()),
             fetches: AtomicU64::new(0),
+            attempts: AtomicU64::new(0),
         }
     }
 
@@ -139,10 +145,16 @@ impl Remote {
                 file_type: t,
             });
         }
-        // Room first: nothing is written when the space is not there.
-        let (sid, root, _reservation) =
-            self.local
-                .reserve_fetch(sector, t, kind, t.overhead(sector.size(), kind))?;
+        // Room first: nothing is written when the space is not there. Each attempt stages under
+        // its own name, so an abandoned attempt can never mix with a later one.
+        let limit = t.overhead(sector.size(), kind);
+        let tag = format!(
+            "{}-{}",
+            std::process::id(),
+            self.attempts.fetch_add(1, Ordering::Relaxed)
+        );
+        let (sid, root, staging, _reservation) =
+            self.local.reserve_fetch(sector, t, kind, limit, &tag)?;
         let _permit = self
             .limit
             .acquire()
@@ -156,7 +168,10 @@ impl Remote {
                 t.dir(),
                 id.file_name()
             );
-            match self.fetch_one(&url, t, &root, id).await {
+            match self
+                .fetch_one(&url, t, &staging, &sector_path(&root, t, id), limit)
+                .await
+            {
                 Ok(()) => {
                     self.fetches.fetch_add(1, Ordering::Relaxed);
                     self.local.declare(id, t, &sid).await?;
@@ -180,6 +195,7 @@ impl Remote {
             .client
             .delete(url)
             .bearer_auth(&self.token)
+            .timeout(REQUEST_TIMEOUT)
             .send()
             .await;
         match res {
@@ -191,25 +207,36 @@ impl Remote {
         }
     }
 
-    /// Fetches one file or directory from `url` into `root`, all or nothing.
+    /// Fetches one file or directory from `url` through `staging` into `dest`, all or nothing,
+    /// refusing more than `limit` bytes.
     async fn fetch_one(
         &self,
         url: &str,
         t: FileType,
-        root: &Path,
-        id: SectorId,
+        staging: &Path,
+        dest: &Path,
+        limit: u64,
     ) -> Result<(), StoreError> {
         let fail = |reason: String| StoreError::Fetch {
             what: url.to_string(),
             reason,
         };
-        let resp = self
-            .client
-            .get(url)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        let refuse = |reason: String| StoreError::Refused {
+            what: url.to_string(),
+            reason,
+        };
+        let resp = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            self.client.get(url).bearer_auth(&self.token).send(),
+        )
+        .await
+        .map_err(|_| {
+            fail(format!(
+                "no response within {} s",
+                REQUEST_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|e| fail(e.to_string()))?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
@@ -232,40 +259,68 @@ impl Remote {
                     .ok_or_else(|| fail("no Content-Length".into()))?,
             )
         };
-        let staging = fetching_path(root, t, id);
-        let dest = sector_path(root, t, id);
-        remove_all(&staging)?;
+        let announced = match expect {
+            Expect::File(n) | Expect::Tree { bytes: n, .. } => n,
+        };
+        if announced > limit {
+            return Err(refuse(format!(
+                "{announced} bytes announced, more than the {limit} reserved for it"
+            )));
+        }
+        let guard = Staging::new(staging.to_path_buf());
         let parent = staging.parent().expect("fetching dir");
         fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
         // The network side batches body chunks for a blocking writer, so receiving and writing
         // overlap and neither waits on the other's small steps.
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(4);
-        let st = staging.clone();
+        let st = staging.to_path_buf();
         let writer = tokio::task::spawn_blocking(move || match expect {
             Expect::File(len) => write_file(rx, &st, len),
             Expect::Tree { files, bytes } => unpack_tar(ChanReader::new(rx), &st, files, bytes),
         });
         let pumped = pump(resp, tx).await;
         let written = writer.await.map_err(|e| fail(e.to_string()))?;
-        let written = match (pumped, written) {
-            (Err(e), _) => Err(Unpack::Io(e)),
-            (Ok(()), w) => w,
-        };
-        if let Err(e) = written {
-            let _ = remove_all(&staging);
-            return Err(match e {
-                Unpack::Io(e) => fail(e.to_string()),
-                Unpack::Refused(reason) => StoreError::Refused {
-                    what: format!("tar from {url}"),
-                    reason,
-                },
-            });
+        match (pumped, written) {
+            (Err(e), _) | (Ok(()), Err(Unpack::Io(e))) => return Err(fail(e.to_string())),
+            (Ok(()), Err(Unpack::Refused(reason))) => return Err(refuse(reason)),
+            (Ok(()), Ok(())) => {}
         }
-        remove_all(&dest)?;
-        fs::rename(&staging, &dest).map_err(|e| StoreError::io(&dest, e))?;
+        remove_all(dest)?;
+        fs::rename(staging, dest).map_err(|e| StoreError::io(dest, e))?;
+        guard.disarm();
+        let dir = dest.parent().expect("type dir");
+        fsync_dir(dir).map_err(|e| StoreError::io(dir, e))?;
         Ok(())
     }
 }
+
+/// Removes a staging path when dropped, unless the attempt completed (also when the fetch is
+/// cancelled).
+struct Staging {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Staging {
+    fn new(path: PathBuf) -> Self {
+        Staging { path, armed: true }
+    }
+
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = remove_all(&self.path);
+        }
+    }
+}
+
+/// How long a request may wait for a response, and a body for its next chunk.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Forwards the response body in batches of about 4 MiB.
 async fn pump(
@@ -274,7 +329,13 @@ async fn pump(
 ) -> io::Result<()> {
     let mut batch = Vec::new();
     let mut size = 0;
-    while let Some(chunk) = resp.chunk().await.map_err(io::Error::other)? {
+    loop {
+        let next = tokio::time::timeout(REQUEST_TIMEOUT, resp.chunk())
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the source stopped sending"))?;
+        let Some(chunk) = next.map_err(io::Error::other)? else {
+            break;
+        };
         size += chunk.len();
         batch.push(chunk);
         if size >= BATCH {
@@ -471,6 +532,9 @@ fn unpack_tar(r: impl Read, dir: &Path, want_files: u64, want_bytes: u64) -> Res
             let mut w = Durable::create(&dest)?;
             copy_big(&mut e, &mut w)?;
             bytes += w.start_writeback();
+            if bytes > want_bytes || files >= want_files {
+                return Err(Unpack::Refused(format!("the archive holds more than the {want_files} files / {want_bytes} bytes announced")));
+            }
             written.push(dest);
             files += 1;
         } else {

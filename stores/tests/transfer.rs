@@ -346,7 +346,7 @@ async fn a_fetch_cut_off_halfway_leaves_nothing_under_the_final_name() {
     let index = Arc::new(MemIndex::default());
     let b = machine(index.clone(), true, false, None).await;
     // A file: the server promises 1 MB and dies after half.
-    let s = sector(1, S2KiB);
+    let s = sector(1, S8MiB);
     let head =
         "HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\nconnection: close\r\n\r\n".to_string();
     declare_fake(
