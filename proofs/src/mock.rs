@@ -137,30 +137,6 @@ struct C1 {
     comms: SealedCommitments,
 }
 
-fn mock_output<T: serde::de::DeserializeOwned>(
-    op: &'static str,
-    out: &PhaseOutput,
-) -> Result<T, ProofError> {
-    if out.engine != EngineKind::Mock {
-        return Err(ProofError::WrongEngine {
-            op,
-            engine: EngineKind::Mock,
-            made_by: out.engine,
-        });
-    }
-    serde_json::from_slice(&out.data).map_err(|e| ProofError::Invalid {
-        op,
-        reason: format!("unreadable phase output: {e}"),
-    })
-}
-
-fn output<T: Serialize>(v: &T) -> PhaseOutput {
-    PhaseOutput {
-        engine: EngineKind::Mock,
-        data: serde_json::to_vec(v).expect("serializable"),
-    }
-}
-
 fn proof(domain: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut all: Vec<&[u8]> = vec![domain];
     all.extend_from_slice(parts);
@@ -291,11 +267,14 @@ impl Engine for MockEngine {
             &key,
             2 * size - 32,
         )?;
-        Ok(output(&Pc1 {
-            sector: *sector,
-            ticket: *ticket,
-            comm_d: comm_d_of(pieces),
-        }))
+        Ok(PhaseOutput::encode(
+            EngineKind::Mock,
+            &Pc1 {
+                sector: *sector,
+                ticket: *ticket,
+                comm_d: comm_d_of(pieces),
+            },
+        ))
     }
 
     fn pre_commit2(
@@ -305,7 +284,7 @@ impl Engine for MockEngine {
         pc1: &PhaseOutput,
     ) -> Result<SealedCommitments, ProofError> {
         self.wait(TaskType::PreCommit2);
-        let pc1: Pc1 = mock_output("PreCommit2", pc1)?;
+        let pc1: Pc1 = pc1.decode(EngineKind::Mock, "PreCommit2")?;
         if pc1.sector != *sector {
             return Err(ProofError::Invalid {
                 op: "PreCommit2",
@@ -354,17 +333,20 @@ impl Engine for MockEngine {
             sector: sector.to_string(),
             reason,
         })?;
-        Ok(output(&C1 {
-            sector: *sector,
-            ticket: *ticket,
-            seed: *seed,
-            comms: *comms,
-        }))
+        Ok(PhaseOutput::encode(
+            EngineKind::Mock,
+            &C1 {
+                sector: *sector,
+                ticket: *ticket,
+                seed: *seed,
+                comms: *comms,
+            },
+        ))
     }
 
     fn commit2(&self, sector: &SectorRef, c1: &PhaseOutput) -> Result<Vec<u8>, ProofError> {
         self.wait(TaskType::Commit2);
-        let c1: C1 = mock_output("Commit2", c1)?;
+        let c1: C1 = c1.decode(EngineKind::Mock, "Commit2")?;
         if c1.sector != *sector {
             return Err(ProofError::Invalid {
                 op: "Commit2",

@@ -61,30 +61,6 @@ fn pieces_api(pieces: &[PieceInfo]) -> Vec<filecoin_proofs_api::PieceInfo> {
         .collect()
 }
 
-fn real_output<T: serde::de::DeserializeOwned>(
-    op: &'static str,
-    out: &PhaseOutput,
-) -> Result<T, ProofError> {
-    if out.engine != EngineKind::Real {
-        return Err(ProofError::WrongEngine {
-            op,
-            engine: EngineKind::Real,
-            made_by: out.engine,
-        });
-    }
-    serde_json::from_slice(&out.data).map_err(|e| ProofError::Invalid {
-        op,
-        reason: format!("unreadable phase output: {e}"),
-    })
-}
-
-fn to_output<T: serde::Serialize>(v: &T) -> PhaseOutput {
-    PhaseOutput {
-        engine: EngineKind::Real,
-        data: serde_json::to_vec(v).expect("proof outputs serialize"),
-    }
-}
-
 impl Engine for RealEngine {
     fn kind(&self) -> EngineKind {
         EngineKind::Real
@@ -153,7 +129,7 @@ impl Engine for RealEngine {
             &pieces_api(pieces),
         )
         .map_err(fail("PreCommit1", sector))?;
-        Ok(to_output(&out))
+        Ok(PhaseOutput::encode(EngineKind::Real, &out))
     }
 
     fn pre_commit2(
@@ -162,7 +138,7 @@ impl Engine for RealEngine {
         paths: SealPaths<'_>,
         pc1: &PhaseOutput,
     ) -> Result<SealedCommitments, ProofError> {
-        let out: seal::SealPreCommitPhase1Output = real_output("PreCommit2", pc1)?;
+        let out: seal::SealPreCommitPhase1Output = pc1.decode(EngineKind::Real, "PreCommit2")?;
         let out = seal::seal_pre_commit_phase2(out, paths.cache, paths.sealed)
             .map_err(fail("PreCommit2", sector))?;
         Ok(SealedCommitments {
@@ -196,11 +172,11 @@ impl Engine for RealEngine {
             &pieces_api(pieces),
         )
         .map_err(fail("Commit1", sector))?;
-        Ok(to_output(&out))
+        Ok(PhaseOutput::encode(EngineKind::Real, &out))
     }
 
     fn commit2(&self, sector: &SectorRef, c1: &PhaseOutput) -> Result<Vec<u8>, ProofError> {
-        let c1: seal::SealCommitPhase1Output = real_output("Commit2", c1)?;
+        let c1: seal::SealCommitPhase1Output = c1.decode(EngineKind::Real, "Commit2")?;
         let out =
             seal::seal_commit_phase2(c1, prover_id(sector.miner), SectorId::from(sector.number))
                 .map_err(fail("Commit2", sector))?;

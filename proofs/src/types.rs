@@ -51,6 +51,34 @@ pub struct PhaseOutput {
     pub data: Vec<u8>,
 }
 
+impl PhaseOutput {
+    pub(crate) fn encode<T: Serialize>(engine: EngineKind, v: &T) -> PhaseOutput {
+        PhaseOutput {
+            engine,
+            data: serde_json::to_vec(v).expect("phase outputs serialize"),
+        }
+    }
+
+    /// The output as `T`, if `engine` made it.
+    pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        engine: EngineKind,
+        op: &'static str,
+    ) -> Result<T, ProofError> {
+        if self.engine != engine {
+            return Err(ProofError::WrongEngine {
+                op,
+                engine,
+                made_by: self.engine,
+            });
+        }
+        serde_json::from_slice(&self.data).map_err(|e| ProofError::Invalid {
+            op,
+            reason: format!("unreadable phase output: {e}"),
+        })
+    }
+}
+
 /// PC2's result: the data and replica commitments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealedCommitments {

@@ -341,6 +341,35 @@ async fn tar_with_links_or_escaping_entries_is_refused() {
     }
 }
 
+/// Fetches one file type of `s` onto `m`, copying.
+async fn fetch(
+    m: &Machine,
+    s: &resources::SectorRef,
+    t: FileType,
+) -> Result<stores::Acquired, StoreError> {
+    m.remote
+        .acquire(
+            s,
+            t.into(),
+            FileTypes::NONE,
+            PathKind::Sealing,
+            AcquireMode::Copy,
+        )
+        .await
+}
+
+/// Nothing of `s` under the final name of `t`, and no staging left.
+fn nothing_left(m: &Machine, s: &resources::SectorRef, t: FileType) {
+    assert!(
+        !m.seal_path.join(t.dir()).join(s.file_name()).exists(),
+        "{t} under its final name"
+    );
+    let staged = fs::read_dir(m.seal_path.join(t.dir()).join("fetching"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(staged, 0, "staging left in {t}/fetching");
+}
+
 #[tokio::test]
 async fn a_fetch_cut_off_halfway_leaves_nothing_under_the_final_name() {
     let index = Arc::new(MemIndex::default());
@@ -356,27 +385,13 @@ async fn a_fetch_cut_off_halfway_leaves_nothing_under_the_final_name() {
         FileType::Sealed,
     )
     .await;
-    let err = b
-        .remote
-        .acquire(
-            &s,
-            FileType::Sealed.into(),
-            FileTypes::NONE,
-            PathKind::Sealing,
-            AcquireMode::Copy,
-        )
-        .await;
+    let err = fetch(&b, &s, FileType::Sealed).await;
     assert!(
         matches!(err, Err(StoreError::Fetch { .. })),
         "{:?}",
         err.err()
     );
-    assert!(!b.seal_path.join("sealed").join(s.file_name()).exists());
-    assert!(!b
-        .seal_path
-        .join("sealed/fetching")
-        .join(s.file_name())
-        .exists());
+    nothing_left(&b, &s, FileType::Sealed);
 
     // A cache directory: a valid tar entry, then the stream ends before the announced second file.
     let s = sector(2, S2KiB);
@@ -387,27 +402,32 @@ async fn a_fetch_cut_off_halfway_leaves_nothing_under_the_final_name() {
         body.len()
     );
     declare_fake(&index, serve_raw(head, body).await, s.id(), FileType::Cache).await;
-    let err = b
-        .remote
-        .acquire(
-            &s,
-            FileType::Cache.into(),
-            FileTypes::NONE,
-            PathKind::Sealing,
-            AcquireMode::Copy,
-        )
-        .await;
+    let err = fetch(&b, &s, FileType::Cache).await;
     assert!(
         matches!(err, Err(StoreError::Fetch { .. })),
         "{:?}",
         err.err()
     );
-    assert!(!b.seal_path.join("cache").join(s.file_name()).exists());
-    assert!(!b
-        .seal_path
-        .join("cache/fetching")
-        .join(s.file_name())
-        .exists());
+    nothing_left(&b, &s, FileType::Cache);
+
+    // More than a sector's worth announced for a 2KiB sector: refused before writing.
+    let s = sector(3, S2KiB);
+    let head =
+        "HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\nconnection: close\r\n\r\n".to_string();
+    declare_fake(
+        &index,
+        serve_raw(head, vec![9u8; 1_000_000]).await,
+        s.id(),
+        FileType::Sealed,
+    )
+    .await;
+    let msg = fetch(&b, &s, FileType::Sealed)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("more than the 2048 reserved"), "{msg}");
+    nothing_left(&b, &s, FileType::Sealed);
 }
 
 #[tokio::test]
