@@ -562,23 +562,9 @@ async fn parallel_fetch_limit_caps_transfers_in_flight() {
         let b = machine(index.clone(), true, false, None).await;
         let remote = stores::Remote::new(b.local.clone(), admin_token(), limit);
         let (url, max) = slow_server(std::time::Duration::from_millis(150)).await;
-        let info = StorageInfo {
-            id: StorageId("slow".into()),
-            urls: vec![url],
-            weight: 10,
-            max_storage: 0,
-            can_seal: true,
-            can_store: false,
-            groups: vec![],
-            allow_to: vec![],
-        };
-        index.storage_attach(info, FsStat::default()).await.unwrap();
         let sectors: Vec<_> = (1..=4).map(|n| sector(n, S2KiB)).collect();
         for s in &sectors {
-            index
-                .storage_declare_sector(&StorageId("slow".into()), s.id(), FileType::Sealed)
-                .await
-                .unwrap();
+            declare_fake(&index, url.clone(), s.id(), FileType::Sealed).await;
         }
         let all = futures_util::future::join_all(sectors.iter().map(|s| {
             remote.acquire(
