@@ -14,6 +14,7 @@ use filecoin_proofs_api::fr32::Fr32Reader;
 use resources::{SealProof, SectorRef, SectorSize, TaskType};
 use serde::{Deserialize, Serialize};
 
+use crate::real::fresh_dir;
 use crate::types::*;
 
 /// Every mock proof starts with these bytes.
@@ -79,43 +80,66 @@ fn io(p: &Path) -> impl FnOnce(std::io::Error) -> ProofError + '_ {
     ProofError::io(p)
 }
 
-/// Writes `len` bytes of a keyed stream into `w` (content for layer and tree files).
-fn write_stream(w: &mut impl Write, key: &[u8; 32], len: u64) -> std::io::Result<()> {
-    let mut written = 0u64;
-    let mut block = 0u64;
-    let mut buf = Vec::with_capacity(1 << 16);
-    while written < len {
-        buf.clear();
-        while buf.len() < (1 << 16) && written + (buf.len() as u64) < len {
-            buf.extend_from_slice(&hash(&[key, &block.to_le_bytes()]));
-            block += 1;
-        }
-        let take = (len - written).min(buf.len() as u64) as usize;
-        w.write_all(&buf[..take])?;
-        written += take as u64;
-    }
-    Ok(())
+/// Word `idx` of the keystream for `key`: cheap, and addressable at any offset.
+fn key_word(key: &[u8; 32], idx: u64) -> u64 {
+    let k = u64::from_le_bytes(key[..8].try_into().expect("8 bytes"))
+        ^ u64::from_le_bytes(key[8..16].try_into().expect("8 bytes")).rotate_left(17);
+    let mut z = k ^ idx.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
+/// XORs `data` in place with the keystream for `key`, starting at byte `at`.
+fn xor_keystream(key: &[u8; 32], at: u64, data: &mut [u8]) {
+    for (i, b) in data.iter_mut().enumerate() {
+        let pos = at + i as u64;
+        *b ^= key_word(key, pos / 8).to_le_bytes()[(pos % 8) as usize];
+    }
+}
+
+const CHUNK: usize = 127 * 8192;
+
+/// Creates `path` with `len` bytes of keyed content (layer and tree files).
 fn create_sized(path: &Path, key: &[u8; 32], len: u64) -> Result<(), ProofError> {
     let mut f = std::io::BufWriter::new(fs::File::create(path).map_err(io(path))?);
-    write_stream(&mut f, key, len).map_err(io(path))?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut done = 0u64;
+    while done < len {
+        let n = (len - done).min(CHUNK as u64) as usize;
+        buf[..n].fill(0);
+        xor_keystream(key, done, &mut buf[..n]);
+        f.write_all(&buf[..n]).map_err(io(path))?;
+        done += n as u64;
+    }
     f.flush().map_err(io(path))
 }
 
-/// XORs `data` in place with the sector's keystream starting at byte `at`.
-fn xor_keystream(key: &[u8; 32], at: u64, data: &mut [u8]) {
-    let mut i = 0usize;
-    while i < data.len() {
-        let pos = at + i as u64;
-        let block = hash(&[key, &(pos / 32).to_le_bytes()]);
-        let off = (pos % 32) as usize;
-        let n = (32 - off).min(data.len() - i);
-        for k in 0..n {
-            data[i + k] ^= block[off + k];
-        }
-        i += n;
+/// Hashes everything read through it.
+struct Hashing<R> {
+    inner: R,
+    state: blake2b_simd::State,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.state.update(&buf[..n]);
+        Ok(n)
     }
+}
+
+fn hashing<R: Read>(inner: R) -> Hashing<R> {
+    Hashing {
+        inner,
+        state: blake2b_simd::Params::new().hash_length(32).to_state(),
+    }
+}
+
+fn digest<R>(h: &Hashing<R>) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(h.state.finalize().as_bytes());
+    out
 }
 
 fn replica_key(sector: &SectorRef, ticket: &Randomness) -> [u8; 32] {
@@ -178,8 +202,16 @@ fn post_proof(
 
 /// Whether a sector's files are there and match its replica commitment.
 fn check_sector(s: &PoStSector) -> Result<(), String> {
+    let len = fs::metadata(&s.sealed).map(|m| m.len()).unwrap_or(0);
     if !s.sealed.is_file() {
         return Err(format!("sealed file {} is missing", s.sealed.display()));
+    }
+    if len != s.sector.size().bytes() {
+        return Err(format!(
+            "sealed file {} holds {len} bytes, not a sector's {}",
+            s.sealed.display(),
+            s.sector.size().bytes()
+        ));
     }
     let aux = fs::read(s.cache.join(P_AUX))
         .map_err(|e| format!("{}: {e}", s.cache.join(P_AUX).display()))?;
@@ -203,35 +235,42 @@ impl Engine for MockEngine {
         existing: &[u64],
     ) -> Result<PieceInfo, ProofError> {
         self.wait(TaskType::AddPiece);
-        let mut raw = Vec::with_capacity(size as usize);
-        match data {
-            PieceData::Zeros => raw.resize(size as usize, 0),
-            PieceData::File(p) => {
-                fs::File::open(p)
-                    .map_err(io(p))?
-                    .take(size)
-                    .read_to_end(&mut raw)
-                    .map_err(io(p))?;
-                raw.resize(size as usize, 0);
-            }
+        if size == 0 || !size.is_multiple_of(127) {
+            return Err(ProofError::Invalid {
+                op: "AddPiece",
+                reason: format!("{size} bytes is not a valid unpadded piece size"),
+            });
         }
-        let mut padded = Vec::new();
-        Fr32Reader::new(raw.as_slice())
-            .read_to_end(&mut padded)
-            .map_err(io(unsealed))?;
-        padded.truncate(size.div_ceil(127) as usize * 128);
+        let source: Box<dyn Read> = match data {
+            PieceData::Zeros => Box::new(std::io::repeat(0).take(size)),
+            PieceData::File(p) => {
+                let f = fs::File::open(p).map_err(io(p))?;
+                let len = f.metadata().map_err(io(p))?.len();
+                if len < size {
+                    return Err(ProofError::Invalid {
+                        op: "AddPiece",
+                        reason: format!("{} holds {len} bytes, the piece is {size}", p.display()),
+                    });
+                }
+                Box::new(f.take(size))
+            }
+        };
+        let mut src = hashing(source);
         let mut f = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
             .open(unsealed)
             .map_err(io(unsealed))?;
-        let at: u64 = existing.iter().map(|s| s / 127 * 128).sum();
-        f.seek(SeekFrom::Start(at)).map_err(io(unsealed))?;
-        f.write_all(&padded).map_err(io(unsealed))?;
+        f.seek(SeekFrom::Start(piece_offset(existing)))
+            .map_err(io(unsealed))?;
+        let mut w = std::io::BufWriter::with_capacity(CHUNK, f);
+        let mut padded = Fr32Reader::new(&mut src).take(size / 127 * 128);
+        std::io::copy(&mut padded, &mut w).map_err(io(unsealed))?;
+        w.flush().map_err(io(unsealed))?;
         Ok(PieceInfo {
             size,
-            commitment: hash(&[b"commP", &size.to_le_bytes(), &raw]),
+            commitment: hash(&[b"commP", &size.to_le_bytes(), &digest(&src)]),
         })
     }
 
@@ -244,16 +283,31 @@ impl Engine for MockEngine {
     ) -> Result<PhaseOutput, ProofError> {
         self.wait(TaskType::PreCommit1);
         let size = sector.size().bytes();
-        fs::create_dir_all(paths.cache).map_err(io(paths.cache))?;
-        // The replica: the unsealed data under the sector's keystream.
-        let mut data = Vec::with_capacity(size as usize);
-        let f = fs::File::open(paths.unsealed).map_err(io(paths.unsealed))?;
-        f.take(size)
-            .read_to_end(&mut data)
-            .map_err(io(paths.unsealed))?;
-        data.resize(size as usize, 0);
-        xor_keystream(&replica_key(sector, ticket), 0, &mut data);
-        fs::write(paths.sealed, &data).map_err(io(paths.sealed))?;
+        fresh_dir(paths.cache)?;
+        // The replica: the unsealed data under the sector's keystream, a chunk at a time.
+        let rkey = replica_key(sector, ticket);
+        let mut input = fs::File::open(paths.unsealed)
+            .map_err(io(paths.unsealed))?
+            .take(size);
+        let mut out =
+            std::io::BufWriter::new(fs::File::create(paths.sealed).map_err(io(paths.sealed))?);
+        let mut buf = vec![0u8; CHUNK];
+        let mut done = 0u64;
+        while done < size {
+            let n = (size - done).min(CHUNK as u64) as usize;
+            buf[..n].fill(0);
+            let mut got = 0;
+            while got < n {
+                match input.read(&mut buf[got..n]).map_err(io(paths.unsealed))? {
+                    0 => break,
+                    k => got += k,
+                }
+            }
+            xor_keystream(&rkey, done, &mut buf[..n]);
+            out.write_all(&buf[..n]).map_err(io(paths.sealed))?;
+            done += n as u64;
+        }
+        out.flush().map_err(io(paths.sealed))?;
         let key = hash(&[b"layers", &sector_bytes(sector), ticket]);
         for l in 1..=layers(sector.size()) {
             create_sized(
@@ -291,8 +345,9 @@ impl Engine for MockEngine {
                 reason: format!("PC1 output is for {}, not {sector}", pc1.sector),
             });
         }
-        let sealed = fs::read(paths.sealed).map_err(io(paths.sealed))?;
-        let comm_r = hash(&[b"comm_r", &pc1.comm_d, &sealed]);
+        let mut sealed = hashing(fs::File::open(paths.sealed).map_err(io(paths.sealed))?);
+        std::io::copy(&mut sealed, &mut std::io::sink()).map_err(io(paths.sealed))?;
+        let comm_r = hash(&[b"comm_r", &pc1.comm_d, &digest(&sealed)]);
         let key = hash(&[b"trees", &comm_r]);
         create_sized(
             &paths.cache.join("sc-02-data-tree-c.dat"),
@@ -378,7 +433,7 @@ impl Engine for MockEngine {
         len: u64,
     ) -> Result<(), ProofError> {
         self.wait(TaskType::Unseal);
-        check_unseal_offset(offset)?;
+        check_unseal_range(offset, len)?;
         let start = offset / 127 * 128;
         let plen = len.div_ceil(127) * 128;
         let mut f = fs::File::open(paths.sealed).map_err(io(paths.sealed))?;

@@ -155,12 +155,18 @@ pub fn download(
         url: url.clone(),
         reason,
     };
-    let partial = dir.join(format!("{name}.partial"));
+    // A name of its own, so two processes fetching into one cache never share a file.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let partial = dir.join(format!("{name}.partial.{}-{nonce}", std::process::id()));
     // TLS for https gateways, with ring as the crypto provider (installed once per process).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let result = (|| {
         let mut resp = reqwest::blocking::Client::builder()
             .timeout(None)
+            .connect_timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| fail(chain(&e)))?
             .get(&url)
@@ -169,7 +175,11 @@ pub fn download(
         if !resp.status().is_success() {
             return Err(fail(resp.status().to_string()));
         }
-        let mut f = fs::File::create(&partial).map_err(io_err(&partial))?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&partial)
+            .map_err(io_err(&partial))?;
         let mut h = blake2b_simd::Params::new().hash_length(64).to_state();
         let mut buf = vec![0u8; 1 << 20];
         loop {

@@ -81,7 +81,7 @@ impl Engine for RealEngine {
             .truncate(false)
             .open(unsealed)
             .map_err(ProofError::io(unsealed))?;
-        let offset: u64 = existing.iter().map(|s| s / 127 * 128).sum();
+        let offset = piece_offset(existing);
         target
             .seek(SeekFrom::Start(offset))
             .map_err(ProofError::io(unsealed))?;
@@ -115,7 +115,9 @@ impl Engine for RealEngine {
         ticket: &Randomness,
         pieces: &[PieceInfo],
     ) -> Result<PhaseOutput, ProofError> {
-        fs::create_dir_all(paths.cache).map_err(ProofError::io(paths.cache))?;
+        // Layers left from an earlier attempt (another ticket) would be reused by the proofs:
+        // PC1 always starts from an empty cache.
+        fresh_dir(paths.cache)?;
         // PC1 writes the replica into an existing file.
         fs::File::create(paths.sealed).map_err(ProofError::io(paths.sealed))?;
         let out = seal::seal_pre_commit_phase1(
@@ -196,7 +198,7 @@ impl Engine for RealEngine {
         offset: u64,
         len: u64,
     ) -> Result<(), ProofError> {
-        check_unseal_offset(offset)?;
+        check_unseal_range(offset, len)?;
         let sealed = fs::File::open(paths.sealed).map_err(ProofError::io(paths.sealed))?;
         let mut raw = Vec::with_capacity(len as usize);
         seal::unseal_range(
@@ -221,6 +223,10 @@ impl Engine for RealEngine {
         randomness: &Randomness,
         sectors: &[PoStSector],
     ) -> Result<Vec<u8>, ProofError> {
+        // The verifier orders sectors by number: prove them in that order, once each.
+        let mut sectors = sectors.to_vec();
+        sectors.sort_by_key(|s| s.sector.number);
+        sectors.dedup_by_key(|s| s.sector.number);
         let Some(first) = sectors.first() else {
             return Err(ProofError::Invalid {
                 op: "WindowPoSt",
@@ -239,7 +245,7 @@ impl Engine for RealEngine {
         // One vanilla proof per sector, so an unreadable sector is named rather than failing all.
         let mut vanilla = Vec::with_capacity(sectors.len());
         let mut faulty = Vec::new();
-        for s in sectors {
+        for s in &sectors {
             let id = SectorId::from(s.sector.number);
             let replica =
                 PrivateReplicaInfo::new(proof, s.comm_r, s.cache.clone(), s.sealed.clone());
@@ -310,6 +316,11 @@ impl Engine for RealEngine {
         seed: &Randomness,
         proof: &[u8],
     ) -> Result<bool, ProofError> {
+        require_vk(
+            sector.proof,
+            "stacked-proof-of-replication",
+            "seal verification",
+        )?;
         // A malformed proof is a proof that does not verify, not an engine failure.
         Ok(seal::verify_seal(
             registered(sector.proof),
@@ -334,6 +345,7 @@ impl Engine for RealEngine {
         let Some(first) = sectors.first() else {
             return Ok(false);
         };
+        require_vk(first.proof, "proof-of-spacetime", "WindowPoSt verification")?;
         let pp = window(first.proof);
         let replicas = public_replicas(sectors, window);
         Ok(post::verify_window_post(
@@ -352,9 +364,14 @@ impl Engine for RealEngine {
         sectors: &[PublicSector],
         proof: &[u8],
     ) -> Result<bool, ProofError> {
-        if sectors.is_empty() {
+        let Some(first) = sectors.first() else {
             return Ok(false);
-        }
+        };
+        require_vk(
+            first.proof,
+            "proof-of-spacetime",
+            "WinningPoSt verification",
+        )?;
         let replicas = public_replicas(sectors, winning);
         Ok(post::verify_winning_post(
             &post_randomness(randomness),
@@ -379,6 +396,40 @@ fn public_replicas(
             )
         })
         .collect()
+}
+
+/// Verification without the verifying key would report every proof as invalid: say what is
+/// missing instead.
+fn require_vk(proof: SealProof, kind: &str, op: &'static str) -> Result<(), ProofError> {
+    let size = proof.sector_size();
+    let dir = crate::params::cache_dir();
+    let missing: Vec<String> =
+        crate::params::status(&dir, &crate::params::official_manifest(), size)
+            .into_iter()
+            .filter(|(name, present)| !present && name.contains(kind) && name.ends_with(".vk"))
+            .map(|(name, _)| name)
+            .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ProofError::Invalid {
+        op,
+        reason: format!(
+            "verifying key missing in {}: {} (run fetch-params {size})",
+            dir.display(),
+            missing.join(", ")
+        ),
+    })
+}
+
+/// Removes `dir` if it exists and creates it empty.
+pub(crate) fn fresh_dir(dir: &Path) -> Result<(), ProofError> {
+    match fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ProofError::io(dir)(e)),
+    }
+    fs::create_dir_all(dir).map_err(ProofError::io(dir))
 }
 
 /// Writes unpadded `raw` bytes, fr32-padded, into `path` at padded offset `at`.

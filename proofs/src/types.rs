@@ -300,15 +300,27 @@ pub fn post_randomness(r: &Randomness) -> Randomness {
 }
 
 /// Unsealing works on whole 127-byte units of unpadded data.
-pub(crate) fn check_unseal_offset(offset: u64) -> Result<(), ProofError> {
-    if offset.is_multiple_of(127) {
+pub(crate) fn check_unseal_range(offset: u64, len: u64) -> Result<(), ProofError> {
+    if offset.is_multiple_of(127) && len.is_multiple_of(127) && len > 0 {
         Ok(())
     } else {
         Err(ProofError::Invalid {
             op: "Unseal",
-            reason: format!("offset {offset} is not a multiple of 127 unpadded bytes"),
+            reason: format!(
+                "offset {offset} and length {len} must be non-zero multiples of 127 unpadded bytes"
+            ),
         })
     }
+}
+
+/// Where in the unsealed file (padded bytes) a piece starts after pieces of `existing`
+/// unpadded sizes, with the proofs' alignment padding between them.
+pub fn piece_offset(existing: &[u64]) -> u64 {
+    use filecoin_proofs_api::{PaddedBytesAmount, UnpaddedBytesAmount};
+    let lengths: Vec<UnpaddedBytesAmount> =
+        existing.iter().map(|s| UnpaddedBytesAmount(*s)).collect();
+    let unpadded = filecoin_proofs::pieces::sum_piece_bytes_with_alignment(&lengths);
+    PaddedBytesAmount::from(unpadded).0
 }
 
 /// Unpadded bytes a sector holds (127/128 of its size).
@@ -319,6 +331,14 @@ pub fn unpadded_capacity(sector: &SectorRef) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn piece_offsets_follow_alignment() {
+        assert_eq!(piece_offset(&[]), 0);
+        assert_eq!(piece_offset(&[127]), 128);
+        // A 254-byte piece after a 127-byte one is aligned to 256 padded bytes first.
+        assert_eq!(piece_offset(&[127, 254]), 512);
+    }
 
     #[test]
     fn prover_ids() {

@@ -72,6 +72,12 @@ fn window_post_over_two_sectors_and_a_missing_file_is_named() {
             .unwrap(),
         "other randomness"
     );
+    let reversed = [b.post_sector(), a.post_sector()];
+    let proof = e.generate_window_post(MINER, &rand, &reversed).unwrap();
+    assert!(
+        e.verify_window_post(MINER, &rand, &public, &proof).unwrap(),
+        "the caller's order does not matter"
+    );
 
     let idx = e
         .winning_post_challenge(a.sector.proof, MINER, &rand, 2)
