@@ -111,25 +111,5 @@ fn window_post_over_two_sectors_and_a_missing_file_is_named() {
 fn unseal_gives_back_the_original_piece() {
     require_params();
     let dir = tempfile::tempdir().unwrap();
-    let e = RealEngine;
-    let data_file = dir.path().join("deal.bin");
-    let data = random_file(&data_file, 2032);
-    let s = seal(&e, dir.path(), 4, S2KiB, Some(&data_file));
-    let padded = std::fs::read(s.unsealed()).unwrap();
-    std::fs::remove_file(s.unsealed()).unwrap();
-    let (u, sl, c) = s.paths();
-    e.unseal(
-        &s.sector,
-        seal_paths(&u, &sl, &c),
-        &s.ticket,
-        &s.comms.comm_d,
-        0,
-        2032,
-    )
-    .unwrap();
-    let back = std::fs::read(s.unsealed()).unwrap();
-    assert_eq!(back, padded, "the unsealed file is restored byte for byte");
-    let mut raw = Vec::new();
-    filecoin_proofs_api::fr32::write_unpadded(&back, &mut raw, 0, 2032).unwrap();
-    assert_eq!(raw, data, "and holds the original piece");
+    check_unseal(&RealEngine, dir.path(), 4);
 }

@@ -118,3 +118,30 @@ pub fn random_file(path: &Path, len: usize) -> Vec<u8> {
     std::fs::write(path, &data).unwrap();
     data
 }
+
+/// Seals sector `number` holding one piece of varied data, deletes its unsealed file, unseals it
+/// back and checks that the file is restored byte for byte and holds the original piece.
+pub fn check_unseal(engine: &dyn Engine, root: &Path, number: u64) -> Sealed {
+    let data_file = root.join(format!("deal-{number}.bin"));
+    let data = random_file(&data_file, 2032);
+    let s = seal(engine, root, number, SectorSize::S2KiB, Some(&data_file));
+    let padded = std::fs::read(s.unsealed()).unwrap();
+    std::fs::remove_file(s.unsealed()).unwrap();
+    let (u, sl, c) = s.paths();
+    engine
+        .unseal(
+            &s.sector,
+            seal_paths(&u, &sl, &c),
+            &s.ticket,
+            &s.comms.comm_d,
+            0,
+            2032,
+        )
+        .unwrap();
+    let back = std::fs::read(s.unsealed()).unwrap();
+    assert_eq!(back, padded, "the unsealed file is restored byte for byte");
+    let mut raw = Vec::new();
+    filecoin_proofs_api::fr32::write_unpadded(&back, &mut raw, 0, 2032).unwrap();
+    assert_eq!(raw, data, "and holds the original piece");
+    s
+}
