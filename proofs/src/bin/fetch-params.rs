@@ -34,7 +34,18 @@ fn main() -> ExitCode {
         println!("  {} {name}", if present { "present" } else { "missing" });
     }
     let result = if generate {
-        params::generate(size, &mut |line| println!("{line}"))
+        // A line a minute while a long setup runs, so the operator sees it is alive.
+        let start = std::time::Instant::now();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let ticker = std::thread::spawn(move || {
+            while stopped.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
+                println!("  ... still generating, {} s elapsed", start.elapsed().as_secs());
+            }
+        });
+        let r = params::generate(size, &mut |line| println!("{line}"));
+        let _ = stop.send(());
+        let _ = ticker.join();
+        r
     } else {
         params::fetch_missing(&params::gateway(), &dir, &manifest, size).map(|got| {
             for name in got {
