@@ -38,7 +38,8 @@ fn main() -> ExitCode {
         let start = std::time::Instant::now();
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let ticker = std::thread::spawn(move || {
-            while stopped.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
+            use std::sync::mpsc::RecvTimeoutError::Timeout;
+            while let Err(Timeout) = stopped.recv_timeout(std::time::Duration::from_secs(60)) {
                 println!("  ... still generating, {} s elapsed", start.elapsed().as_secs());
             }
         });
