@@ -40,7 +40,10 @@ fn main() -> ExitCode {
         let ticker = std::thread::spawn(move || {
             use std::sync::mpsc::RecvTimeoutError::Timeout;
             while let Err(Timeout) = stopped.recv_timeout(std::time::Duration::from_secs(60)) {
-                println!("  ... still generating, {} s elapsed", start.elapsed().as_secs());
+                println!(
+                    "  ... still generating, {} s elapsed",
+                    start.elapsed().as_secs()
+                );
             }
         });
         let r = params::generate(size, &mut |line| println!("{line}"));
