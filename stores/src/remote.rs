@@ -57,12 +57,14 @@ pub struct Remote {
 impl Remote {
     /// `token` is an admin token accepted by the other machines' `/remote` endpoints.
     pub fn new(local: LocalStore, token: String, parallel_fetch_limit: usize) -> Remote {
+        // TLS (for https URLs) with ring as the crypto provider, installed once per process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Remote {
             local,
             client: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(30))
                 .build()
-                .expect("an HTTP client with default TLS-less settings builds"),
+                .expect("an HTTP client builds"),
             token,
             limit: Arc::new(Semaphore::new(parallel_fetch_limit.max(1))),
             locks: Mutex::new(HashMap::new()),
