@@ -153,6 +153,11 @@ pub trait SectorIndex: Send + Sync {
         among: Option<&HashSet<StorageId>>,
     ) -> Result<Vec<StorageInfo>, StoreError>;
     async fn storage_info(&self, id: &StorageId) -> Result<StorageInfo, StoreError>;
+    /// The sectors declared on one path, with their file types.
+    async fn storage_sectors(
+        &self,
+        id: &StorageId,
+    ) -> Result<Vec<(SectorId, FileTypes)>, StoreError>;
     async fn storage_list(&self) -> Result<Vec<StorageEntry>, StoreError>;
     /// Holds `bytes` on a path from scheduling until the task's own reservation takes over.
     async fn storage_reserve(
@@ -387,6 +392,18 @@ impl SectorIndex for MemIndex {
             });
         }
         Ok(fits)
+    }
+
+    async fn storage_sectors(
+        &self,
+        id: &StorageId,
+    ) -> Result<Vec<(SectorId, FileTypes)>, StoreError> {
+        let st = self.lock();
+        Ok(st
+            .sectors
+            .iter()
+            .filter_map(|(sector, holders)| holders.get(id).map(|t| (*sector, *t)))
+            .collect())
     }
 
     async fn storage_info(&self, id: &StorageId) -> Result<StorageInfo, StoreError> {

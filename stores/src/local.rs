@@ -81,6 +81,7 @@ struct Inner {
     config_file: PathBuf,
     paths: Mutex<HashMap<StorageId, LocalPath>>,
     next_res: Mutex<u64>,
+    config_lock: Mutex<()>,
 }
 
 /// One machine's storage paths. Cheap to clone.
@@ -128,6 +129,7 @@ impl LocalStore {
                 config_file: config_file.to_path_buf(),
                 paths: Mutex::new(HashMap::new()),
                 next_res: Mutex::new(0),
+                config_lock: Mutex::new(()),
             }),
         };
         for p in StorageConfig::load(config_file)?.storage_paths {
@@ -164,6 +166,12 @@ impl LocalStore {
             )));
         }
         self.open_path(path.to_path_buf(), meta).await?;
+        // One writer of storage.json at a time, so concurrent attaches do not lose an entry.
+        let _config = self
+            .inner
+            .config_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let mut cfg = StorageConfig::load(&self.inner.config_file)?;
         if !cfg.storage_paths.iter().any(|p| p.path == path) {
             cfg.storage_paths.push(LocalPathConfig {
@@ -198,6 +206,14 @@ impl LocalStore {
                     .index
                     .storage_declare_sector(&id, sector, t)
                     .await?;
+            }
+        }
+        // Declarations the index still holds for files no longer on this path are dropped.
+        for (sector, types) in self.inner.index.storage_sectors(&id).await? {
+            for t in types.iter() {
+                if !sector_path(&root, t, sector).exists() {
+                    self.inner.index.storage_drop_sector(&id, sector, t).await?;
+                }
             }
         }
         tracing::info!(path = %root.display(), storage = %id, "storage path attached");

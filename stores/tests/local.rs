@@ -182,3 +182,38 @@ async fn finalize_moves_across_filesystems_by_copy() {
     let d = tempfile::tempdir_in(shm).unwrap();
     finalize_into(&d.path().join("store")).await;
 }
+
+#[tokio::test]
+async fn a_restart_drops_declarations_of_files_that_are_gone() {
+    let d = tempfile::tempdir().unwrap();
+    let (s, index) = store(d.path()).await;
+    let id = s
+        .attach(&d.path().join("seal"), &opts(true, false, None))
+        .await
+        .unwrap();
+    let here = sector(5);
+    fs::write(d.path().join("seal/sealed").join(here.file_name()), b"x").unwrap();
+    s.declare(here.id(), FileType::Sealed, &id).await.unwrap();
+    // The index believes a file that is not on disk (deleted while the process was down).
+    let gone = sector(6);
+    s.declare(gone.id(), FileType::Sealed, &id).await.unwrap();
+    // Restart: the same storage.json and index.
+    let idx: Arc<dyn SectorIndex> = index.clone();
+    let again = LocalStore::open(&d.path().join("storage.json"), idx, vec![])
+        .await
+        .unwrap();
+    assert_eq!(again.paths().len(), 1);
+    assert_eq!(
+        index
+            .storage_find_sector(here.id(), FileTypes::ALL)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(index
+        .storage_find_sector(gone.id(), FileTypes::ALL)
+        .await
+        .unwrap()
+        .is_empty());
+}
