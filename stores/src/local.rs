@@ -20,8 +20,8 @@ use crate::StoreError;
 
 struct Reserved {
     bytes: u64,
-    /// The file or directory being written under the reservation.
-    file: PathBuf,
+    /// The files or directories being written under the reservation.
+    files: Vec<PathBuf>,
 }
 
 struct LocalPath {
@@ -35,7 +35,10 @@ impl LocalPath {
     fn reserved_remaining(&self) -> u64 {
         self.reservations
             .values()
-            .map(|r| r.bytes.saturating_sub(disk_usage(&r.file)))
+            .map(|r| {
+                let written: u64 = r.files.iter().map(|f| disk_usage(f)).sum();
+                r.bytes.saturating_sub(written)
+            })
             .sum()
     }
 
@@ -284,42 +287,18 @@ impl LocalStore {
     }
 
     /// Holds `bytes` on path `id` for `file`, refusing when the path lacks the room.
-    fn reserve_on(
+    /// Picks the best path of `kind` (available x weight) and holds `bytes` on it for the files
+    /// `files(root)` names, in one step under the lock, so concurrent callers cannot both take
+    /// the last room. When no path has the room, the error names the best candidate, what it
+    /// has and what is needed.
+    fn reserve_best(
         &self,
-        id: &StorageId,
-        file: PathBuf,
+        kind: PathKind,
         bytes: u64,
-    ) -> Result<Reservation, StoreError> {
+        files: impl FnOnce(&Path) -> Vec<PathBuf>,
+    ) -> Result<(StorageId, PathBuf, Reservation), StoreError> {
         let mut paths = self.lock();
-        let p = paths
-            .get_mut(id)
-            .ok_or_else(|| StoreError::UnknownStorage(id.clone()))?;
-        let available = p.stat()?.available;
-        if available < bytes {
-            return Err(StoreError::OutOfSpace {
-                path: p.root.display().to_string(),
-                available,
-                needed: bytes,
-            });
-        }
-        let mut n = self
-            .inner
-            .next_res
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *n += 1;
-        p.reservations.insert(*n, Reserved { bytes, file });
-        Ok(Reservation {
-            inner: self.inner.clone(),
-            held: vec![(id.clone(), *n)],
-        })
-    }
-
-    /// The best path of `kind` for `bytes` more (available x weight), or an error naming the best
-    /// candidate, what it has and what is needed.
-    fn best_path(&self, kind: PathKind, bytes: u64) -> Result<StorageId, StoreError> {
-        let paths = self.lock();
-        let mut best: Option<(u128, StorageId, u64, PathBuf)> = None;
+        let mut best: Option<(u128, StorageId, u64)> = None;
         for (id, p) in paths.iter().filter(|(_, p)| p.allows(kind)) {
             let avail = match p.stat() {
                 Ok(st) => st.available,
@@ -333,25 +312,41 @@ impl LocalStore {
                 .as_ref()
                 .is_none_or(|b| score > b.0 || (score == b.0 && *id < b.1))
             {
-                best = Some((score, id.clone(), avail, p.root.clone()));
+                best = Some((score, id.clone(), avail));
             }
         }
-        match best {
-            None => Err(StoreError::NoSuitablePath(format!(
+        let Some((_, sid, available)) = best else {
+            return Err(StoreError::NoSuitablePath(format!(
                 "no attached path can be used for {}",
                 if kind == PathKind::Sealing {
                     "sealing (--seal)"
                 } else {
                     "long-term storage (--store)"
                 }
-            ))),
-            Some((_, _, avail, root)) if avail < bytes => Err(StoreError::OutOfSpace {
-                path: root.display().to_string(),
-                available: avail,
+            )));
+        };
+        let p = paths.get_mut(&sid).expect("chosen path exists");
+        if available < bytes {
+            return Err(StoreError::OutOfSpace {
+                path: p.root.display().to_string(),
+                available,
                 needed: bytes,
-            }),
-            Some((_, id, _, _)) => Ok(id),
+            });
         }
+        let root = p.root.clone();
+        let mut n = self
+            .inner
+            .next_res
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *n += 1;
+        let files = files(&root);
+        p.reservations.insert(*n, Reserved { bytes, files });
+        let reservation = Reservation {
+            inner: self.inner.clone(),
+            held: vec![(sid.clone(), *n)],
+        };
+        Ok((sid, root, reservation))
     }
 
     /// Paths for `sector`: `existing` types must already be on this machine; `allocate` types get
@@ -375,21 +370,24 @@ impl LocalStore {
             out.set(t, path);
             storage.insert(t, sid);
         }
-        let mut reservation = Reservation {
-            inner: self.inner.clone(),
-            held: Vec::new(),
-        };
-        if !allocate.is_empty() {
-            let need = allocate.overhead(sector.size(), kind);
-            let sid = self.best_path(kind, need)?;
-            let root = self.lock()[&sid].root.clone();
-            for t in allocate.iter() {
-                let path = sector_path(&root, t, id);
-                let mut r = self.reserve_on(&sid, path.clone(), t.overhead(sector.size(), kind))?;
-                reservation.held.append(&mut r.held);
-                out.set(t, path);
-                storage.insert(t, sid.clone());
-            }
+        if allocate.is_empty() {
+            let reservation = Reservation {
+                inner: self.inner.clone(),
+                held: Vec::new(),
+            };
+            return Ok(Acquired {
+                paths: out,
+                storage,
+                reservation,
+            });
+        }
+        let need = allocate.overhead(sector.size(), kind);
+        let (sid, root, reservation) = self.reserve_best(kind, need, |root| {
+            allocate.iter().map(|t| sector_path(root, t, id)).collect()
+        })?;
+        for t in allocate.iter() {
+            out.set(t, sector_path(&root, t, id));
+            storage.insert(t, sid.clone());
         }
         Ok(Acquired {
             paths: out,
@@ -409,10 +407,10 @@ impl LocalStore {
         bytes: u64,
         tag: &str,
     ) -> Result<(StorageId, PathBuf, PathBuf, Reservation), StoreError> {
-        let sid = self.best_path(kind, bytes)?;
-        let root = self.lock()[&sid].root.clone();
+        let (sid, root, r) = self.reserve_best(kind, bytes, |root| {
+            vec![staging_path(root, t, sector.id(), tag)]
+        })?;
         let staging = staging_path(&root, t, sector.id(), tag);
-        let r = self.reserve_on(&sid, staging.clone(), bytes)?;
         Ok((sid, root, staging, r))
     }
 
