@@ -38,20 +38,6 @@ pub fn disk_usage(path: &Path) -> u64 {
     }
 }
 
-/// Bytes of content in a file or directory tree (apparent size).
-pub fn content_size(path: &Path) -> u64 {
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if meta.is_dir() {
-        fs::read_dir(path)
-            .map(|rd| rd.flatten().map(|e| content_size(&e.path())).sum())
-            .unwrap_or(0)
-    } else {
-        meta.len()
-    }
-}
-
 /// Writes `data` to `file` through a temporary file and a rename, so the file is either the old
 /// one or the new one, never half of either.
 pub fn write_atomic(file: &Path, data: &[u8]) -> Result<(), StoreError> {
@@ -168,7 +154,6 @@ mod tests {
         let tree = d.path().join("tree");
         fs::create_dir_all(tree.join("sub")).unwrap();
         fs::write(tree.join("sub/x"), vec![1u8; 5000]).unwrap();
-        assert_eq!(content_size(&tree), 5000);
         assert!(disk_usage(&tree) >= 4096);
         let dst = d.path().join("moved");
         assert_eq!(
