@@ -1,0 +1,177 @@
+//! The JSON-RPC client, and `MINER_API_INFO` (`<token>:/ip4/<ip>/tcp/<port>/http`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::rpc::{RpcError, RpcRequest, RpcResponse};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("bad API info {0:?}: {1}")]
+    BadInfo(String, String),
+    #[error("cannot reach the daemon at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("{url}: HTTP {status}: {body}")]
+    Http {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("{0}")]
+    Rpc(#[from] RpcError),
+    #[error("unreadable answer from {url}: {reason}")]
+    BadAnswer { url: String, reason: String },
+}
+
+/// Where a daemon listens and the token to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiInfo {
+    pub token: String,
+    /// `host:port`.
+    pub addr: String,
+}
+
+impl ApiInfo {
+    /// Parses `<token>:<multiaddr>` (lotus's `MINER_API_INFO`).
+    pub fn parse(s: &str) -> Result<ApiInfo, ClientError> {
+        let bad = |why: &str| ClientError::BadInfo(s.to_string(), why.to_string());
+        let (token, ma) = s
+            .split_once(":/")
+            .ok_or_else(|| bad("expected <token>:/ip4/<ip>/tcp/<port>/http"))?;
+        let addr = multiaddr_to_addr(&format!("/{ma}")).map_err(|e| bad(&e))?;
+        Ok(ApiInfo {
+            token: token.to_string(),
+            addr,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/rpc/v0", self.addr)
+    }
+}
+
+/// `/ip4/127.0.0.1/tcp/2345/http` -> `127.0.0.1:2345` (also `/ip6/..`, `/dns/..`, `/dns4/..`).
+pub fn multiaddr_to_addr(ma: &str) -> Result<String, String> {
+    let parts: Vec<&str> = ma.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        [proto, host, "tcp", port, rest @ ..]
+            if matches!(*proto, "ip4" | "ip6" | "dns" | "dns4" | "dns6")
+                && rest.iter().all(|r| *r == "http") =>
+        {
+            port.parse::<u16>()
+                .map_err(|_| format!("bad port {port:?}"))?;
+            Ok(if *proto == "ip6" {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            })
+        }
+        _ => Err(format!(
+            "unsupported multiaddr {ma:?} (expected /ip4/<ip>/tcp/<port>/http)"
+        )),
+    }
+}
+
+/// `127.0.0.1:2345` -> `/ip4/127.0.0.1/tcp/2345/http`.
+pub fn addr_to_multiaddr(addr: &std::net::SocketAddr) -> String {
+    match addr {
+        std::net::SocketAddr::V4(a) => format!("/ip4/{}/tcp/{}/http", a.ip(), a.port()),
+        std::net::SocketAddr::V6(a) => format!("/ip6/{}/tcp/{}/http", a.ip(), a.port()),
+    }
+}
+
+pub struct Client {
+    url: String,
+    token: String,
+    http: reqwest::Client,
+    next_id: AtomicU64,
+}
+
+impl Client {
+    pub fn new(info: &ApiInfo, timeout: std::time::Duration) -> Client {
+        // reqwest is built without a default TLS provider (see the workspace manifest).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .expect("HTTP client builds");
+        Client {
+            url: info.url(),
+            token: info.token.clone(),
+            http,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Calls `method` with positional `params` (a JSON array, as lotus sends them).
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<T, ClientError> {
+        let req = RpcRequest {
+            jsonrpc: "2.0".into(),
+            method: method.to_string(),
+            params,
+            id: Value::from(self.next_id.fetch_add(1, Ordering::Relaxed)),
+        };
+        let resp = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(&req).expect("requests serialize"))
+            .send()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                url: self.url.clone(),
+                reason: e.to_string(),
+            })?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.map_err(|e| ClientError::BadAnswer {
+            url: self.url.clone(),
+            reason: e.to_string(),
+        })?;
+        let parsed: Result<RpcResponse, _> = serde_json::from_str(&body);
+        match parsed {
+            Ok(RpcResponse {
+                error: Some(err), ..
+            }) => Err(ClientError::Rpc(err)),
+            Ok(RpcResponse { result, .. }) if status == 200 => {
+                serde_json::from_value(result.unwrap_or(Value::Null)).map_err(|e| {
+                    ClientError::BadAnswer {
+                        url: self.url.clone(),
+                        reason: format!("{method}: {e}"),
+                    }
+                })
+            }
+            _ => Err(ClientError::Http {
+                url: self.url.clone(),
+                status,
+                body: body.trim().to_string(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_info() {
+        let i = ApiInfo::parse("abc.def.ghi:/ip4/127.0.0.1/tcp/2345/http").unwrap();
+        assert_eq!(i.token, "abc.def.ghi");
+        assert_eq!(i.url(), "http://127.0.0.1:2345/rpc/v0");
+        assert!(ApiInfo::parse("tok:/ip4/127.0.0.1/udp/1").is_err());
+        assert!(ApiInfo::parse("no-multiaddr").is_err());
+        let a: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+        assert_eq!(addr_to_multiaddr(&a), "/ip4/127.0.0.1/tcp/9/http");
+    }
+}

@@ -1,0 +1,161 @@
+//! Running a task call on one machine's storage with a proof engine: the part of a worker that
+//! is the same whether it runs inside the sealer or as its own daemon. Every step can be rerun
+//! after an interrupted attempt: files a step writes are removed before it starts again.
+
+use std::sync::Arc;
+
+use proofs::{Engine, PieceData, SealPaths};
+use resources::SectorRef;
+use stores::{FileType, FileTypes, LocalStore, PathKind, StoreError};
+
+use crate::tasks::{TaskCall, TaskOutput, TaskResult};
+
+/// Runs `call` against `store` with `engine`. Blocking proof work runs on blocking threads.
+pub async fn execute(store: &LocalStore, engine: &Arc<dyn Engine>, call: TaskCall) -> TaskResult {
+    let sector = call.sector();
+    let what = format!("{} of sector {}", call.task().short(), sector.number);
+    run(store, engine, call)
+        .await
+        .map_err(|e| format!("{what}: {e}"))
+}
+
+async fn run(
+    store: &LocalStore,
+    engine: &Arc<dyn Engine>,
+    call: TaskCall,
+) -> Result<TaskOutput, String> {
+    let s = call.sector();
+    let e = engine.clone();
+    match call {
+        TaskCall::AddPiece { sector } => {
+            store
+                .remove(sector.id(), FileType::Unsealed.into())
+                .await
+                .map_err(err)?;
+            let acq = store
+                .acquire(
+                    &sector,
+                    FileTypes::NONE,
+                    FileType::Unsealed.into(),
+                    PathKind::Sealing,
+                )
+                .map_err(err)?;
+            let unsealed = acq.paths.unsealed.clone().expect("allocated");
+            let size = proofs::unpadded_capacity(&sector);
+            let piece =
+                blocking(move || e.add_piece(&sector, &unsealed, &PieceData::Zeros, size, &[]))
+                    .await?;
+            declare(store, &s, &acq.storage, FileType::Unsealed.into()).await?;
+            Ok(TaskOutput::Piece(piece))
+        }
+        TaskCall::PreCommit1 {
+            sector,
+            ticket,
+            pieces,
+        } => {
+            store
+                .remove(sector.id(), FileTypes::SEALED)
+                .await
+                .map_err(err)?;
+            let acq = store
+                .acquire(
+                    &sector,
+                    FileType::Unsealed.into(),
+                    FileTypes::SEALED,
+                    PathKind::Sealing,
+                )
+                .map_err(err)?;
+            let p = acq.paths.clone();
+            let out =
+                blocking(move || e.pre_commit1(&sector, seal_paths(&p), &ticket, &pieces)).await?;
+            declare(store, &s, &acq.storage, FileTypes::SEALED).await?;
+            Ok(TaskOutput::PreCommit1(out))
+        }
+        TaskCall::PreCommit2 { sector, pc1 } => {
+            let p = existing(store, &sector, FileTypes::ALL)?;
+            let comms = blocking(move || e.pre_commit2(&sector, seal_paths(&p), &pc1)).await?;
+            Ok(TaskOutput::PreCommit2(comms))
+        }
+        TaskCall::Commit1 {
+            sector,
+            ticket,
+            seed,
+            comms,
+            pieces,
+        } => {
+            let p = existing(store, &sector, FileTypes::ALL)?;
+            let out = blocking(move || {
+                e.commit1(&sector, seal_paths(&p), &ticket, &seed, &comms, &pieces)
+            })
+            .await?;
+            Ok(TaskOutput::Commit1(out))
+        }
+        TaskCall::Commit2 { sector, c1 } => {
+            let proof = blocking(move || e.commit2(&sector, &c1)).await?;
+            Ok(TaskOutput::Proof(proof))
+        }
+        TaskCall::Finalize { sector } => {
+            let p = existing(store, &sector, FileTypes::SEALED)?;
+            let cache = p.cache.clone().expect("found");
+            blocking(move || e.finalize(&sector, &cache)).await?;
+            store
+                .move_to_storage(&sector, FileTypes::SEALED)
+                .await
+                .map_err(err)?;
+            // A committed-capacity sector keeps no unsealed copy.
+            store
+                .remove(sector.id(), FileType::Unsealed.into())
+                .await
+                .map_err(err)?;
+            Ok(TaskOutput::Finalized)
+        }
+    }
+}
+
+fn err(e: StoreError) -> String {
+    e.to_string()
+}
+
+fn existing(
+    store: &LocalStore,
+    sector: &SectorRef,
+    types: FileTypes,
+) -> Result<stores::SectorPaths, String> {
+    Ok(store
+        .acquire(sector, types, FileTypes::NONE, PathKind::Sealing)
+        .map_err(err)?
+        .paths)
+}
+
+fn seal_paths(p: &stores::SectorPaths) -> SealPaths<'_> {
+    static EMPTY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let empty = EMPTY.get_or_init(Default::default);
+    SealPaths {
+        unsealed: p.unsealed.as_deref().unwrap_or(empty),
+        sealed: p.sealed.as_deref().unwrap_or(empty),
+        cache: p.cache.as_deref().unwrap_or(empty),
+    }
+}
+
+async fn declare(
+    store: &LocalStore,
+    sector: &SectorRef,
+    storage: &std::collections::HashMap<FileType, stores::StorageId>,
+    types: FileTypes,
+) -> Result<(), String> {
+    for t in types.iter() {
+        if let Some(id) = storage.get(&t) {
+            store.declare(sector.id(), t, id).await.map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, proofs::ProofError> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("task panicked: {e}"))?
+        .map_err(|e| e.to_string())
+}

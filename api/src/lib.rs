@@ -1,0 +1,16 @@
+//! `api` owns what crosses the wire between the CLI, the sealer and workers: JSON-RPC 2.0 framing,
+//! lotus method names and their permissions, the request/response types, the task calls a worker
+//! executes and how a worker runs them on its storage (`exec`), and the client that finds a daemon
+//! through `MINER_API_INFO` or a repo.
+
+pub mod client;
+pub mod exec;
+pub mod methods;
+pub mod rpc;
+pub mod tasks;
+pub mod types;
+
+pub use client::{ApiInfo, Client, ClientError};
+pub use rpc::{RpcError, RpcRequest, RpcResponse};
+pub use tasks::{TaskCall, TaskOutput};
+pub use types::*;

@@ -1,0 +1,76 @@
+//! The sealing calls a worker executes for the sealer, and what they return. The in-process
+//! worker and remote workers take the same calls.
+
+use proofs::{PhaseOutput, PieceInfo, Randomness, SealedCommitments};
+use resources::{SectorRef, TaskType};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskCall {
+    /// AP: fills a new committed-capacity sector with zeros.
+    AddPiece {
+        sector: SectorRef,
+    },
+    PreCommit1 {
+        sector: SectorRef,
+        ticket: Randomness,
+        pieces: Vec<PieceInfo>,
+    },
+    PreCommit2 {
+        sector: SectorRef,
+        pc1: PhaseOutput,
+    },
+    Commit1 {
+        sector: SectorRef,
+        ticket: Randomness,
+        seed: Randomness,
+        comms: SealedCommitments,
+        pieces: Vec<PieceInfo>,
+    },
+    Commit2 {
+        sector: SectorRef,
+        c1: PhaseOutput,
+    },
+    /// FIN: trims the cache, moves sealed + cache to a store path, drops the unsealed copy of a
+    /// CC sector.
+    Finalize {
+        sector: SectorRef,
+    },
+}
+
+impl TaskCall {
+    pub fn sector(&self) -> SectorRef {
+        match self {
+            TaskCall::AddPiece { sector }
+            | TaskCall::PreCommit1 { sector, .. }
+            | TaskCall::PreCommit2 { sector, .. }
+            | TaskCall::Commit1 { sector, .. }
+            | TaskCall::Commit2 { sector, .. }
+            | TaskCall::Finalize { sector } => *sector,
+        }
+    }
+
+    pub fn task(&self) -> TaskType {
+        match self {
+            TaskCall::AddPiece { .. } => TaskType::AddPiece,
+            TaskCall::PreCommit1 { .. } => TaskType::PreCommit1,
+            TaskCall::PreCommit2 { .. } => TaskType::PreCommit2,
+            TaskCall::Commit1 { .. } => TaskType::Commit1,
+            TaskCall::Commit2 { .. } => TaskType::Commit2,
+            TaskCall::Finalize { .. } => TaskType::Finalize,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskOutput {
+    Piece(PieceInfo),
+    PreCommit1(PhaseOutput),
+    PreCommit2(SealedCommitments),
+    Commit1(PhaseOutput),
+    Proof(Vec<u8>),
+    Finalized,
+}
+
+/// A task's result as a worker returns it: the output, or the error in words.
+pub type TaskResult = Result<TaskOutput, String>;

@@ -1,0 +1,511 @@
+//! The chain as the sealer needs it, behind [`Chain`] so a Lotus node can be plugged in later,
+//! and [`LocalChain`]: an embedded devnet that advances an epoch every BlockDelay, derives ticket
+//! and seed randomness per epoch, lands pre-commit and prove-commit messages at the next epoch,
+//! verifies prove-commits with the proof engine and adds power for each activated sector. Its
+//! state lives in the sealer's RocksDB under `chain/`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use api::{ChainHead, MinerPower};
+use async_trait::async_trait;
+use proofs::{Engine, Randomness, SealedCommitments};
+use resources::{SectorRef, SectorSize};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::db::{Batch, Db, DbError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("randomness for epoch {epoch} is not known yet (head is {head})")]
+    Future { epoch: i64, head: i64 },
+    #[error("miner t0{actor} is registered with {on_chain} sectors, not {asked}")]
+    SectorSizeMismatch {
+        actor: u64,
+        on_chain: SectorSize,
+        asked: SectorSize,
+    },
+    #[error("chain: {0}")]
+    Other(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RandKind {
+    Ticket,
+    Seed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    PreCommit {
+        sector: SectorRef,
+        comms: SealedCommitments,
+        ticket_epoch: i64,
+    },
+    ProveCommit {
+        sector: SectorRef,
+        proof: Vec<u8>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The epoch the message landed in.
+    pub epoch: i64,
+    /// 0 = ok.
+    pub exit_code: i64,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreCommitOnChain {
+    pub sector: SectorRef,
+    pub comms: SealedCommitments,
+    pub ticket_epoch: i64,
+    pub precommit_epoch: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveSector {
+    pub sector: SectorRef,
+    pub comm_r: [u8; 32],
+    pub activation: i64,
+}
+
+/// What the sealer needs of a chain.
+#[async_trait]
+pub trait Chain: Send + Sync {
+    fn mode(&self) -> &'static str;
+    async fn head(&self) -> Result<ChainHead, ChainError>;
+    /// Waits until the head is at least `epoch`.
+    async fn wait_epoch(&self, epoch: i64) -> Result<ChainHead, ChainError>;
+    async fn randomness(&self, kind: RandKind, epoch: i64) -> Result<Randomness, ChainError>;
+    /// Epochs between a pre-commit landing and the epoch of its seed.
+    fn precommit_challenge_delay(&self) -> i64;
+    /// Registers the miner actor with its sector size, or checks it against the registered one.
+    async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError>;
+    /// Sends a message; returns its ID.
+    async fn push(&self, msg: Message) -> Result<String, ChainError>;
+    /// The receipt once the message has landed.
+    async fn receipt(&self, id: &str) -> Result<Option<Receipt>, ChainError>;
+    async fn precommit(&self, sector: &SectorRef) -> Result<Option<PreCommitOnChain>, ChainError>;
+    async fn active_sector(&self, sector: &SectorRef) -> Result<Option<ActiveSector>, ChainError>;
+    async fn power(&self, actor: u64) -> Result<MinerPower, ChainError>;
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Head {
+    height: i64,
+    timestamp_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MinerState {
+    sector_size: SectorSize,
+    power: MinerPower,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredMsg {
+    msg: Message,
+    receipt: Option<Receipt>,
+}
+
+const HEAD: &str = "chain/head";
+const GENESIS: &str = "chain/genesis";
+const NONCE: &str = "chain/nonce";
+const MPOOL: &str = "chain/mpool/";
+
+fn msg_key(id: &str) -> String {
+    format!("chain/msg/{id}")
+}
+fn miner_key(actor: u64) -> String {
+    format!("chain/miner/{actor}")
+}
+fn precommit_key(s: &SectorRef) -> String {
+    format!("chain/precommit/{}/{:020}", s.miner, s.number)
+}
+fn sector_key(s: &SectorRef) -> String {
+    format!("chain/sector/{}/{:020}", s.miner, s.number)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub struct LocalChain {
+    db: Db,
+    engine: Arc<dyn Engine>,
+    block_delay: Duration,
+    challenge_delay: i64,
+    genesis: [u8; 32],
+    head_tx: tokio::sync::watch::Sender<i64>,
+    /// One writer of chain state at a time (epoch application and miner registration).
+    apply: tokio::sync::Mutex<()>,
+}
+
+impl LocalChain {
+    /// Opens (or creates, at epoch 0) the chain stored in `db`.
+    pub fn open(
+        db: Db,
+        engine: Arc<dyn Engine>,
+        block_delay: Duration,
+        challenge_delay: u64,
+    ) -> Result<Arc<LocalChain>, ChainError> {
+        let genesis = match db.get::<[u8; 32]>(GENESIS)? {
+            Some(g) => g,
+            None => {
+                let mut g = [0u8; 32];
+                getrandom::fill(&mut g).map_err(|e| ChainError::Other(e.to_string()))?;
+                let mut b = Batch::default();
+                b.put(GENESIS, &g);
+                b.put(
+                    HEAD,
+                    &Head {
+                        height: 0,
+                        timestamp_ms: now_ms(),
+                    },
+                );
+                db.write(b)?;
+                g
+            }
+        };
+        let head: Head = db.get(HEAD)?.expect("head written with genesis");
+        let (head_tx, _) = tokio::sync::watch::channel(head.height);
+        Ok(Arc::new(LocalChain {
+            db,
+            engine,
+            block_delay,
+            challenge_delay: challenge_delay as i64,
+            genesis,
+            head_tx,
+            apply: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// Advances the chain every BlockDelay until the task is dropped.
+    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(me.block_delay);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = me.advance().await {
+                    tracing::error!("local chain: could not advance an epoch: {e}");
+                }
+            }
+        })
+    }
+
+    /// Mines one epoch: applies every pending message, then moves the head.
+    pub async fn advance(&self) -> Result<i64, ChainError> {
+        let _g = self.apply.lock().await;
+        let head: Head = self.db.get(HEAD)?.expect("head");
+        let epoch = head.height + 1;
+        let mut batch = Batch::default();
+        for (key, id) in self.db.scan::<String>(MPOOL)? {
+            let Some(mut stored) = self.db.get::<StoredMsg>(&msg_key(&id))? else {
+                batch.delete(&key);
+                continue;
+            };
+            let receipt = match self.apply_msg(&stored.msg, epoch, &mut batch).await {
+                Ok(()) => Receipt {
+                    epoch,
+                    exit_code: 0,
+                    error: String::new(),
+                },
+                Err(error) => {
+                    tracing::info!(msg = %id, "local chain: message failed: {error}");
+                    Receipt {
+                        epoch,
+                        exit_code: 16,
+                        error,
+                    }
+                }
+            };
+            stored.receipt = Some(receipt);
+            batch.put(&msg_key(&id), &stored);
+            batch.delete(&key);
+        }
+        batch.put(
+            HEAD,
+            &Head {
+                height: epoch,
+                timestamp_ms: now_ms(),
+            },
+        );
+        self.db.write(batch)?;
+        self.head_tx.send_replace(epoch);
+        Ok(epoch)
+    }
+
+    async fn apply_msg(&self, msg: &Message, epoch: i64, batch: &mut Batch) -> Result<(), String> {
+        match msg {
+            Message::PreCommit {
+                sector,
+                comms,
+                ticket_epoch,
+            } => {
+                if self
+                    .db
+                    .get::<ActiveSector>(&sector_key(sector))
+                    .ok()
+                    .flatten()
+                    .is_some()
+                {
+                    return Err(format!("sector {} is already active", sector.number));
+                }
+                if *ticket_epoch >= epoch {
+                    return Err(format!("ticket epoch {ticket_epoch} is not before {epoch}"));
+                }
+                batch.put(
+                    &precommit_key(sector),
+                    &PreCommitOnChain {
+                        sector: *sector,
+                        comms: *comms,
+                        ticket_epoch: *ticket_epoch,
+                        precommit_epoch: epoch,
+                    },
+                );
+                Ok(())
+            }
+            Message::ProveCommit { sector, proof } => {
+                let pc: PreCommitOnChain = self
+                    .db
+                    .get(&precommit_key(sector))
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| {
+                        format!("sector {} has no pre-commit on chain", sector.number)
+                    })?;
+                let seed_epoch = pc.precommit_epoch + self.challenge_delay;
+                if epoch <= seed_epoch {
+                    return Err(format!(
+                        "prove-commit of sector {} too early: seed epoch {seed_epoch}, now {epoch}",
+                        sector.number
+                    ));
+                }
+                let ticket = self.rand(RandKind::Ticket, pc.ticket_epoch);
+                let seed = self.rand(RandKind::Seed, seed_epoch);
+                let engine = self.engine.clone();
+                let (s, comms, proof) = (*sector, pc.comms, proof.clone());
+                let ok = tokio::task::spawn_blocking(move || {
+                    engine.verify_seal(&s, &comms, &ticket, &seed, &proof)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| {
+                    format!("seal proof of sector {} not verifiable: {e}", sector.number)
+                })?;
+                if !ok {
+                    return Err(format!("invalid seal proof for sector {}", sector.number));
+                }
+                let key = miner_key(sector.miner);
+                let mut miner: MinerState = self
+                    .db
+                    .get(&key)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("miner t0{} is not registered", sector.miner))?;
+                miner.power.sectors += 1;
+                miner.power.raw_bytes += sector.size().bytes();
+                batch.put(&key, &miner);
+                batch.put(
+                    &sector_key(sector),
+                    &ActiveSector {
+                        sector: *sector,
+                        comm_r: pc.comms.comm_r,
+                        activation: epoch,
+                    },
+                );
+                batch.delete(&precommit_key(sector));
+                Ok(())
+            }
+        }
+    }
+
+    fn rand(&self, kind: RandKind, epoch: i64) -> Randomness {
+        let mut h = Sha256::new();
+        h.update(self.genesis);
+        h.update(match kind {
+            RandKind::Ticket => b"ticket",
+            RandKind::Seed => b"seed__",
+        });
+        h.update(epoch.to_le_bytes());
+        h.finalize().into()
+    }
+
+    fn head_now(&self) -> Result<ChainHead, ChainError> {
+        let h: Head = self.db.get(HEAD)?.expect("head");
+        Ok(ChainHead {
+            height: h.height,
+            timestamp_ms: h.timestamp_ms,
+            block_delay_ms: self.block_delay.as_millis() as u64,
+        })
+    }
+}
+
+#[async_trait]
+impl Chain for LocalChain {
+    fn mode(&self) -> &'static str {
+        "local"
+    }
+
+    async fn head(&self) -> Result<ChainHead, ChainError> {
+        self.head_now()
+    }
+
+    async fn wait_epoch(&self, epoch: i64) -> Result<ChainHead, ChainError> {
+        let mut rx = self.head_tx.subscribe();
+        rx.wait_for(|h| *h >= epoch)
+            .await
+            .map_err(|_| ChainError::Other("chain stopped".into()))?;
+        self.head_now()
+    }
+
+    async fn randomness(&self, kind: RandKind, epoch: i64) -> Result<Randomness, ChainError> {
+        let head = self.head_now()?.height;
+        if epoch > head {
+            return Err(ChainError::Future { epoch, head });
+        }
+        Ok(self.rand(kind, epoch))
+    }
+
+    fn precommit_challenge_delay(&self) -> i64 {
+        self.challenge_delay
+    }
+
+    async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError> {
+        let _g = self.apply.lock().await;
+        match self.db.get::<MinerState>(&miner_key(actor))? {
+            Some(m) if m.sector_size != size => Err(ChainError::SectorSizeMismatch {
+                actor,
+                on_chain: m.sector_size,
+                asked: size,
+            }),
+            Some(_) => Ok(()),
+            None => Ok(self.db.put(
+                &miner_key(actor),
+                &MinerState {
+                    sector_size: size,
+                    power: MinerPower::default(),
+                },
+            )?),
+        }
+    }
+
+    async fn push(&self, msg: Message) -> Result<String, ChainError> {
+        let _g = self.apply.lock().await;
+        let nonce: u64 = self.db.get(NONCE)?.unwrap_or(0);
+        let mut h = Sha256::new();
+        h.update(self.genesis);
+        h.update(nonce.to_le_bytes());
+        h.update(serde_json::to_vec(&msg).expect("messages serialize"));
+        let digest: [u8; 32] = h.finalize().into();
+        let id = format!("bafy2bzace{}", hex(&digest[..20]));
+        let mut b = Batch::default();
+        b.put(NONCE, &(nonce + 1));
+        b.put(&msg_key(&id), &StoredMsg { msg, receipt: None });
+        b.put(&format!("{MPOOL}{:020}", nonce), &id);
+        self.db.write(b)?;
+        Ok(id)
+    }
+
+    async fn receipt(&self, id: &str) -> Result<Option<Receipt>, ChainError> {
+        Ok(self
+            .db
+            .get::<StoredMsg>(&msg_key(id))?
+            .and_then(|m| m.receipt))
+    }
+
+    async fn precommit(&self, sector: &SectorRef) -> Result<Option<PreCommitOnChain>, ChainError> {
+        Ok(self.db.get(&precommit_key(sector))?)
+    }
+
+    async fn active_sector(&self, sector: &SectorRef) -> Result<Option<ActiveSector>, ChainError> {
+        Ok(self.db.get(&sector_key(sector))?)
+    }
+
+    async fn power(&self, actor: u64) -> Result<MinerPower, ChainError> {
+        let mut total = MinerPower::default();
+        let mut mine = MinerPower::default();
+        for (key, m) in self.db.scan::<MinerState>("chain/miner/")? {
+            total.raw_bytes += m.power.raw_bytes;
+            if key == miner_key(actor) {
+                mine = m.power;
+            }
+        }
+        mine.total_raw_bytes = total.raw_bytes;
+        Ok(mine)
+    }
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proofs::MockEngine;
+    use resources::SealProof;
+
+    #[tokio::test]
+    async fn precommit_then_provecommit_activates_and_bad_proof_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let engine: Arc<dyn Engine> = Arc::new(MockEngine::new());
+        let chain =
+            LocalChain::open(db.clone(), engine.clone(), Duration::from_secs(3600), 2).unwrap();
+        chain.ensure_miner(1000, SectorSize::S2KiB).await.unwrap();
+        assert!(chain.ensure_miner(1000, SectorSize::S8MiB).await.is_err());
+        let sector = SectorRef::new(1000, 1, SealProof::StackedDrg2KiBV1_1);
+        let comms = SealedCommitments {
+            comm_d: [1; 32],
+            comm_r: [2; 32],
+        };
+        chain.advance().await.unwrap();
+        let id = chain
+            .push(Message::PreCommit {
+                sector,
+                comms,
+                ticket_epoch: 1,
+            })
+            .await
+            .unwrap();
+        assert_eq!(chain.receipt(&id).await.unwrap(), None);
+        assert_eq!(chain.advance().await.unwrap(), 2);
+        assert_eq!(chain.receipt(&id).await.unwrap().unwrap().exit_code, 0);
+        let pc = chain.precommit(&sector).await.unwrap().unwrap();
+        assert_eq!(pc.precommit_epoch, 2);
+        // A proof that does not verify is refused and adds no power.
+        let bad = chain
+            .push(Message::ProveCommit {
+                sector,
+                proof: b"MOCK garbage".to_vec(),
+            })
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            chain.advance().await.unwrap();
+        }
+        let r = chain.receipt(&bad).await.unwrap().unwrap();
+        assert_ne!(r.exit_code, 0, "{r:?}");
+        assert_eq!(chain.power(1000).await.unwrap().sectors, 0);
+        // Randomness is stable and refused for the future.
+        let t = chain.randomness(RandKind::Ticket, 1).await.unwrap();
+        assert_eq!(t, chain.randomness(RandKind::Ticket, 1).await.unwrap());
+        assert!(chain.randomness(RandKind::Seed, 100).await.is_err());
+        // Restart: the head and state survive.
+        drop(chain);
+        let chain = LocalChain::open(db, engine, Duration::from_secs(3600), 2).unwrap();
+        assert_eq!(chain.head().await.unwrap().height, 5);
+        assert!(chain.precommit(&sector).await.unwrap().is_some());
+    }
+}

@@ -1,0 +1,353 @@
+//! The `sealer` command line, shaped like `lotus-miner`'s.
+
+mod print;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use api::methods as m;
+use api::{
+    ApiInfo, AttachParams, Client, FoundFile, JobRow, MinerInfo, SectorInfo, StorageRow, WorkerRow,
+};
+use clap::{Args, Parser, Subcommand};
+use resources::SectorId;
+use serde_json::{json, Value};
+use stores::Permission;
+
+use crate::config::Config;
+use crate::repo::Repo;
+
+#[derive(Parser)]
+#[command(
+    name = "sealer",
+    version,
+    about = "Filecoin sealing cluster: the sealer daemon and its CLI"
+)]
+pub struct Cli {
+    /// The repo (default: $SEALER_PATH, else ~/.sealer).
+    #[arg(long, global = true, env = "SEALER_PATH")]
+    repo: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a repo with config.toml written from defaults.
+    Init(InitArgs),
+    /// Start the daemon.
+    Run {
+        /// Use the mock proof engine (NOT real proofs; tests and demos only).
+        #[arg(long)]
+        mock: bool,
+    },
+    /// A single-machine devnet in one step: init a repo, attach paths, run, pledge, watch.
+    Devnet(crate::devnet::DevnetArgs),
+    /// Stop the running daemon.
+    Stop,
+    /// Miner summary: actor, power, sectors by state, proof engine.
+    Info,
+    #[command(subcommand)]
+    Auth(AuthCmd),
+    #[command(subcommand)]
+    Chain(ChainCmd),
+    #[command(subcommand)]
+    Sectors(SectorsCmd),
+    #[command(subcommand)]
+    Sealing(SealingCmd),
+    #[command(subcommand)]
+    Storage(StorageCmd),
+    /// Fetch (or, for devnet sizes, generate) the proof parameters for a sector size.
+    FetchParams {
+        /// Sector size (default: the repo's).
+        size: Option<String>,
+        /// Generate local devnet parameters instead of downloading (2KiB, 8MiB, 512MiB).
+        #[arg(long)]
+        generate: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// The miner actor (ID address).
+    #[arg(long, default_value = "t01000")]
+    actor: String,
+    #[arg(long, default_value = "2KiB")]
+    sector_size: String,
+    /// API listen multiaddr.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Write `[Proofs] Engine = "mock"` (NOT real proofs).
+    #[arg(long)]
+    mock: bool,
+}
+
+#[derive(Subcommand)]
+enum AuthCmd {
+    /// Print `MINER_API_INFO=<token>:<multiaddr>`.
+    ApiInfo {
+        #[arg(long, default_value = "admin")]
+        perm: String,
+    },
+    /// Print a token.
+    CreateToken {
+        #[arg(long, default_value = "admin")]
+        perm: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChainCmd {
+    /// The current epoch.
+    Head,
+}
+
+#[derive(Subcommand)]
+enum SectorsCmd {
+    /// Pledge a committed-capacity sector.
+    Pledge,
+    List,
+    Status {
+        id: u64,
+        /// Show the event log.
+        #[arg(long)]
+        log: bool,
+        #[arg(long)]
+        on_chain_info: bool,
+    },
+    /// Remove a sector and its files.
+    Remove {
+        id: u64,
+        #[arg(long)]
+        really_do_it: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SealingCmd {
+    /// Tasks placed on workers.
+    Jobs,
+    /// Workers with task counts and resource use.
+    Workers,
+    /// Abort a job (the sector retries after its cool-down).
+    Abort { job: u64 },
+    /// The scheduler's queue and requests no worker can take.
+    SchedDiag,
+}
+
+#[derive(Subcommand)]
+enum StorageCmd {
+    /// Attach a storage path.
+    Attach {
+        path: PathBuf,
+        /// Create sectorstore.json in an empty directory.
+        #[arg(long)]
+        init: bool,
+        #[arg(long)]
+        seal: bool,
+        #[arg(long)]
+        store: bool,
+        #[arg(long, default_value_t = 10)]
+        weight: u64,
+        /// e.g. 2TiB (0: no limit).
+        #[arg(long)]
+        max_storage: Option<String>,
+    },
+    List,
+    /// Where a sector's files are.
+    Find {
+        id: u64,
+    },
+}
+
+pub fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let repo = Repo::locate(cli.repo.clone());
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(run(repo, cli.cmd))
+}
+
+async fn run(repo: Repo, cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Init(a) => init(&repo, a),
+        Cmd::Run { mock } => crate::daemon::run(repo, mock).await,
+        Cmd::Devnet(a) => crate::devnet::run(a).await,
+        Cmd::FetchParams { size, generate } => fetch_params(&repo, size, generate),
+        Cmd::Auth(AuthCmd::CreateToken { perm }) => {
+            let p: Permission = perm.parse()?;
+            println!("{}", repo.secret()?.token_for(p));
+            Ok(())
+        }
+        Cmd::Auth(AuthCmd::ApiInfo { perm }) => {
+            let p: Permission = perm.parse()?;
+            let info = repo.api_info()?;
+            let (_, ma) = info.split_once(":/").context("malformed api file")?;
+            println!("MINER_API_INFO={}:/{ma}", repo.secret()?.token_for(p));
+            Ok(())
+        }
+        other => {
+            let client = client(&repo)?;
+            remote(&client, other).await
+        }
+    }
+}
+
+fn init(repo: &Repo, a: InitArgs) -> Result<()> {
+    let cfg = repo.init(|c| {
+        c.miner.actor = a.actor.clone();
+        c.miner.sector_size = a.sector_size.clone();
+        if let Some(l) = &a.listen {
+            c.api.listen_address = l.clone();
+        }
+        if a.mock {
+            c.proofs.engine = "mock".into();
+        }
+    })?;
+    println!(
+        "Initialized repo {} for miner {} with {} sectors{}",
+        repo.path.display(),
+        cfg.miner.actor,
+        cfg.miner.sector_size,
+        if a.mock {
+            " (MOCK proof engine: not real proofs)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// The daemon's address: `MINER_API_INFO` if set, else the repo's `api` and `token` files.
+pub fn client(repo: &Repo) -> Result<Client> {
+    let info = match std::env::var("MINER_API_INFO") {
+        Ok(s) if !s.is_empty() => s,
+        _ => repo.api_info()?,
+    };
+    let info = ApiInfo::parse(&info)?;
+    let timeout = Config::load(&repo.config_file())
+        .ok()
+        .map(|(_, s)| s.timeout)
+        .unwrap_or(Duration::from_secs(30));
+    Ok(Client::new(&info, timeout))
+}
+
+async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Stop => {
+            c.call::<Value>(m::SHUTDOWN, json!([])).await?;
+            println!("sealer stopping");
+        }
+        Cmd::Info => {
+            let i: MinerInfo = c.call(m::MINER_INFO, json!([])).await?;
+            print::info(&i);
+        }
+        Cmd::Chain(ChainCmd::Head) => {
+            let h: api::ChainHead = c.call(m::CHAIN_HEAD, json!([])).await?;
+            println!("{}", h.height);
+        }
+        Cmd::Sectors(SectorsCmd::Pledge) => {
+            let id: SectorId = c.call(m::PLEDGE_SECTOR, json!([])).await?;
+            println!("Created CC sector: {}", id.number);
+        }
+        Cmd::Sectors(SectorsCmd::List) => {
+            let ids: Vec<u64> = c.call(m::SECTORS_LIST, json!([])).await?;
+            let mut rows = Vec::new();
+            for id in ids {
+                let s: SectorInfo = c.call(m::SECTORS_STATUS, json!([id, false])).await?;
+                rows.push(s);
+            }
+            print::sectors(&rows);
+        }
+        Cmd::Sectors(SectorsCmd::Status {
+            id,
+            log,
+            on_chain_info,
+        }) => {
+            let s: SectorInfo = c
+                .call(m::SECTORS_STATUS, json!([id, on_chain_info]))
+                .await?;
+            print::status(&s, log);
+        }
+        Cmd::Sectors(SectorsCmd::Remove { id, really_do_it }) => {
+            if !really_do_it {
+                bail!("this removes sector {id} and its files; pass --really-do-it to confirm");
+            }
+            c.call::<Value>(m::SECTOR_REMOVE, json!([id])).await?;
+            println!("Removing sector {id}");
+        }
+        Cmd::Sealing(SealingCmd::Jobs) => {
+            let jobs: Vec<JobRow> = c.call(m::WORKER_JOBS, json!([])).await?;
+            print::jobs(&jobs);
+        }
+        Cmd::Sealing(SealingCmd::Workers) => {
+            let ws: Vec<WorkerRow> = c.call(m::WORKER_STATS, json!([])).await?;
+            print::workers(&ws);
+        }
+        Cmd::Sealing(SealingCmd::Abort { job }) => {
+            c.call::<Value>(m::SEALING_ABORT, json!([job])).await?;
+            println!("Aborted job {job}");
+        }
+        Cmd::Sealing(SealingCmd::SchedDiag) => {
+            let v: Value = c.call(m::SEALING_SCHED_DIAG, json!([])).await?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Cmd::Storage(StorageCmd::Attach {
+            path,
+            init,
+            seal,
+            store,
+            weight,
+            max_storage,
+        }) => {
+            let path = std::path::absolute(&path).with_context(|| format!("{}", path.display()))?;
+            let max_storage = match max_storage {
+                Some(s) => {
+                    resources::parse_bytes(&s).map_err(|e| anyhow::anyhow!("--max-storage: {e}"))?
+                }
+                None => 0,
+            };
+            let p = AttachParams {
+                path: path.display().to_string(),
+                init,
+                seal,
+                store,
+                weight,
+                max_storage,
+            };
+            let id: String = c.call(m::STORAGE_ATTACH, json!([p])).await?;
+            println!("Attached {} as {id}", path.display());
+        }
+        Cmd::Storage(StorageCmd::List) => {
+            let rows: Vec<StorageRow> = c.call(m::STORAGE_LIST, json!([])).await?;
+            print::storage(&rows);
+        }
+        Cmd::Storage(StorageCmd::Find { id }) => {
+            let found: Vec<FoundFile> = c.call(m::STORAGE_FIND_SECTOR, json!([id])).await?;
+            print::find(id, &found);
+        }
+        Cmd::Init(_)
+        | Cmd::Run { .. }
+        | Cmd::Devnet(_)
+        | Cmd::FetchParams { .. }
+        | Cmd::Auth(_) => {
+            unreachable!("handled locally")
+        }
+    }
+    Ok(())
+}
+
+fn fetch_params(repo: &Repo, size: Option<String>, generate: bool) -> Result<()> {
+    let size = match size {
+        Some(s) => s,
+        None => Config::load(&repo.config_file())
+            .map(|(c, _)| c.miner.sector_size)
+            .unwrap_or_else(|_| "2KiB".into()),
+    };
+    let size: resources::SectorSize = size.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "unknown sector size {size:?} (expected 2KiB, 8MiB, 512MiB, 32GiB or 64GiB)"
+        )
+    })?;
+    crate::devnet::ensure_params(size, generate)
+}

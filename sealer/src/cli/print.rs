@@ -1,0 +1,341 @@
+//! Output shaped like lotus-miner's.
+
+use api::{FoundFile, JobRow, MinerInfo, SectorInfo, SectorState, StorageRow, WorkerRow};
+
+pub fn size(b: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.3} {}", UNITS[u]).replace(".000 ", " ")
+    }
+}
+
+/// `[|||||     ]`: `used` of `total` over `width` cells.
+pub fn bar(used: u64, total: u64, width: usize) -> String {
+    let filled = if total == 0 {
+        0
+    } else {
+        ((used as f64 / total as f64) * width as f64)
+            .round()
+            .min(width as f64) as usize
+    };
+    format!("[{}{}]", "|".repeat(filled), " ".repeat(width - filled))
+}
+
+fn pct(used: u64, total: u64) -> u64 {
+    (used * 100).checked_div(total).unwrap_or(0)
+}
+
+fn duration(ms: u64) -> String {
+    let s = ms / 1000;
+    if s >= 3600 {
+        format!("{}h{}m{}s", s / 3600, s / 60 % 60, s % 60)
+    } else if s >= 60 {
+        format!("{}m{}s", s / 60, s % 60)
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}
+
+fn time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (d, rem) = (secs / 86400, secs % 86400);
+    // Civil date from days since 1970-01-01 (UTC).
+    let z = d as i64 + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+pub fn info(i: &MinerInfo) {
+    println!("Miner: {} ({} sectors)", i.actor, i.sector_size);
+    if i.engine == "mock" {
+        println!("Proof engine: mock -- NOT REAL PROOFS (tests and demos only)");
+    } else {
+        println!("Proof engine: {}", i.engine);
+    }
+    println!(
+        "Chain: {} devnet, epoch {} (block delay {} ms)",
+        i.chain_mode, i.head.height, i.head.block_delay_ms
+    );
+    println!(
+        "Power: {} / {} ({} sectors)",
+        size(i.power.raw_bytes),
+        size(i.power.total_raw_bytes),
+        i.power.sectors
+    );
+    println!("Workers: {}", i.workers);
+    let sealing: u64 = i
+        .states
+        .iter()
+        .filter(|(s, _)| s.parse::<SectorState>().is_ok_and(|s| s.is_sealing()))
+        .map(|(_, n)| n)
+        .sum();
+    let max = if i.max_sealing == 0 {
+        "no limit".to_string()
+    } else {
+        i.max_sealing.to_string()
+    };
+    println!("Sealing: {sealing} (MaxSealingSectors: {max})");
+    println!();
+    println!("Sectors:");
+    println!("\tTotal: {}", i.states.values().sum::<u64>());
+    for (state, n) in &i.states {
+        println!("\t{state}: {n}");
+    }
+}
+
+pub fn sectors(rows: &[SectorInfo]) {
+    println!(
+        "{:<6}  {:<22}  {:<7}  {:<6}  Deals",
+        "ID", "State", "OnChain", "Active"
+    );
+    for s in rows {
+        let on_chain = !matches!(
+            s.state,
+            SectorState::Packing
+                | SectorState::GetTicket
+                | SectorState::PreCommit1
+                | SectorState::PreCommit2
+                | SectorState::PreCommitting
+                | SectorState::PreCommitWait
+                | SectorState::SealPreCommit1Failed
+                | SectorState::SealPreCommit2Failed
+                | SectorState::PreCommitFailed
+        );
+        let active = matches!(
+            s.state,
+            SectorState::FinalizeSector | SectorState::Proving | SectorState::FinalizeFailed
+        );
+        let yn = |b: bool| if b { "YES" } else { "NO" };
+        println!(
+            "{:<6}  {:<22}  {:<7}  {:<6}  CC",
+            s.sector_id,
+            s.state.to_string(),
+            yn(on_chain),
+            yn(active)
+        );
+    }
+}
+
+pub fn status(s: &SectorInfo, log: bool) {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "<nil>".into());
+    let epoch = |v: Option<i64>| v.map(|e| e.to_string()).unwrap_or_else(|| "0".into());
+    println!("SectorID:\t{}", s.sector_id);
+    println!("Status:\t\t{}", s.state);
+    println!("CIDcommD:\t{}", opt(&s.comm_d));
+    println!("CIDcommR:\t{}", opt(&s.comm_r));
+    println!("Ticket:\t\t{}", opt(&s.ticket));
+    println!("TicketH:\t{}", epoch(s.ticket_epoch));
+    println!("Seed:\t\t{}", opt(&s.seed));
+    println!("SeedH:\t\t{}", epoch(s.seed_epoch));
+    println!("Precommit:\t{}", opt(&s.precommit_msg));
+    println!("Commit:\t\t{}", opt(&s.commit_msg));
+    println!("Proof:\t\t{} bytes", s.proof_len);
+    println!("Deals:\t\t{:?}", s.deals);
+    println!("Retries:\t{}", s.retries);
+    if !s.last_error.is_empty() {
+        println!("Last Error:\t\t{}", s.last_error);
+    }
+    if let Some(oc) = &s.on_chain {
+        println!();
+        println!("Sector On Chain Info");
+        println!("PreCommitEpoch:\t{}", epoch(oc.precommit_epoch));
+        println!("Activation:\t{}", epoch(oc.activation));
+    }
+    if log {
+        println!();
+        println!("Event Log:");
+        for (i, l) in s.log.iter().enumerate() {
+            println!(
+                "{i}.\t{}:\t[{}]\t{}\t{}",
+                time(l.timestamp_ms),
+                l.kind,
+                l.state,
+                l.message
+            );
+        }
+    }
+}
+
+pub fn jobs(jobs: &[JobRow]) {
+    println!(
+        "{:<6}  {:<6}  {:<8}  {:<16}  {:<5}  {:<12}  Time",
+        "ID", "Sector", "Worker", "Hostname", "Task", "State"
+    );
+    let mut jobs = jobs.to_vec();
+    jobs.sort_by_key(|j| (j.run_wait, std::cmp::Reverse(j.elapsed_ms)));
+    for j in jobs {
+        println!(
+            "{:<6}  {:<6}  {:<8}  {:<16}  {:<5}  {:<12}  {}",
+            j.id,
+            j.sector.number,
+            j.worker,
+            j.hostname,
+            j.task.short(),
+            j.state,
+            duration(j.elapsed_ms)
+        );
+    }
+}
+
+pub fn workers(ws: &[WorkerRow]) {
+    for w in ws {
+        let state = match (w.enabled, w.connected) {
+            (_, false) => " (disconnected)",
+            (false, _) => " (disabled)",
+            _ => "",
+        };
+        println!("Worker {}, host {}{state}", w.id, w.hostname);
+        let counts: Vec<String> = w
+            .task_counts
+            .iter()
+            .map(|(t, n)| format!("{t}({n})"))
+            .collect();
+        println!(
+            "\tTASK: {}",
+            if counts.is_empty() {
+                "-".to_string()
+            } else {
+                counts.join(" ")
+            }
+        );
+        println!("\tTypes: {}", w.tasks);
+        let r = &w.resources;
+        let u = &w.usage;
+        println!(
+            "\tCPU:  {} {}/{} core(s) in use",
+            bar(u.cpus, r.cpus, 40),
+            u.cpus,
+            r.cpus
+        );
+        let ram_used = r.mem_used + u.mem_min;
+        println!(
+            "\tRAM:  {} {}% {}/{}",
+            bar(ram_used, r.mem_physical, 40),
+            pct(ram_used, r.mem_physical),
+            size(ram_used),
+            size(r.mem_physical)
+        );
+        let vmem_total = r.mem_physical + r.mem_swap;
+        let vmem_used = r.mem_used + r.mem_swap_used + u.mem_max;
+        println!(
+            "\tVMEM: {} {}% {}/{}",
+            bar(vmem_used, vmem_total, 40),
+            pct(vmem_used, vmem_total),
+            size(vmem_used),
+            size(vmem_total)
+        );
+        if r.gpus.is_empty() {
+            println!("\tGPU:  none");
+        }
+        for g in &r.gpus {
+            println!(
+                "\tGPU:  {} {:.0}% {g}",
+                bar(u.gpu_milli as u64, 1000 * r.gpus.len() as u64, 40),
+                u.gpu_milli as f64 / (10.0 * r.gpus.len() as f64)
+            );
+        }
+    }
+}
+
+pub fn storage(rows: &[StorageRow]) {
+    for r in rows {
+        println!("{}:", r.info.id);
+        if let Some(st) = &r.stat {
+            let used = st.capacity.saturating_sub(st.fs_available);
+            println!(
+                "\t{} {}/{} {}%",
+                bar(used, st.capacity, 50),
+                size(used),
+                size(st.capacity),
+                pct(used, st.capacity)
+            );
+            println!(
+                "\tAvailable: {}; Reserved: {}; Sector files: {}{}",
+                size(st.available),
+                size(st.reserved),
+                size(st.used),
+                if st.max > 0 {
+                    format!("; Max: {}", size(st.max))
+                } else {
+                    String::new()
+                }
+            );
+        }
+        let count = |t: &str| r.counts.get(t).copied().unwrap_or(0);
+        println!(
+            "\tUnsealed: {}; Sealed: {}; Caches: {}",
+            count("unsealed"),
+            count("sealed"),
+            count("cache")
+        );
+        println!(
+            "\tWeight: {}; Use: {}{}",
+            r.info.weight,
+            if r.info.can_seal { "Seal " } else { "" },
+            if r.info.can_store { "Store" } else { "" }
+        );
+        if let Some(p) = &r.local_path {
+            println!("\tLocal: {p}");
+        }
+        for u in &r.info.urls {
+            println!("\tURL: {u}");
+        }
+        if let Some(e) = &r.error {
+            println!("\tError: {e}");
+        }
+    }
+}
+
+pub fn find(id: u64, found: &[FoundFile]) {
+    if found.is_empty() {
+        println!("sector {id}: no files found");
+        return;
+    }
+    for f in found {
+        println!("In {} ({})", f.storage, f.file_type);
+        println!("\tSeal: {}; Store: {}", f.can_seal, f.can_store);
+        if let Some(p) = &f.local_path {
+            println!("\tLocal ({p})");
+        }
+        for u in &f.urls {
+            println!("\tURL: {u}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(size(2048), "2 KiB");
+        assert_eq!(size(1536), "1.500 KiB");
+        assert_eq!(bar(1, 4, 8), "[||      ]");
+        assert_eq!(bar(9, 4, 4), "[||||]");
+        assert_eq!(time(0), "1970-01-01 00:00:00.000");
+        assert_eq!(time(1_700_000_000_123), "2023-11-14 22:13:20.123");
+        assert_eq!(duration(61_000), "1m1s");
+    }
+}

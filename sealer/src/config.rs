@@ -1,0 +1,413 @@
+//! `config.toml`: lotus's section and key names where lotus has them. Unknown keys and bad values
+//! are errors that name the key and the file.
+
+use std::path::Path;
+use std::time::Duration;
+
+use resources::SectorSize;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct Config {
+    #[serde(rename = "API", default)]
+    pub api: ApiConfig,
+    #[serde(default)]
+    pub miner: MinerConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub sealing: SealingConfig,
+    #[serde(default)]
+    pub chain: ChainConfig,
+    #[serde(default)]
+    pub proofs: ProofsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase", default)]
+pub struct ApiConfig {
+    /// Where the JSON-RPC API listens (a multiaddr, as lotus writes it).
+    pub listen_address: String,
+    /// The address workers and other machines use to reach this daemon (host:port); empty: the
+    /// listen address.
+    pub remote_listen_address: String,
+    /// How long a CLI call waits for an answer.
+    pub timeout: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen_address: "/ip4/127.0.0.1/tcp/2345/http".into(),
+            remote_listen_address: String::new(),
+            timeout: "30s".into(),
+        }
+    }
+}
+
+/// The miner actor this repo seals for (lotus keeps it in its metadata store; here it is
+/// written by `sealer init`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase", default)]
+pub struct MinerConfig {
+    pub actor: String,
+    pub sector_size: String,
+}
+
+impl Default for MinerConfig {
+    fn default() -> Self {
+        MinerConfig {
+            actor: "t01000".into(),
+            sector_size: "2KiB".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase", default)]
+pub struct StorageConfig {
+    pub parallel_fetch_limit: u64,
+    pub allow_add_piece: bool,
+    pub allow_pre_commit1: bool,
+    pub allow_pre_commit2: bool,
+    pub allow_commit: bool,
+    pub allow_unseal: bool,
+    /// `utilization` (lotus's default) or `spread`.
+    pub assigner: String,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            parallel_fetch_limit: 10,
+            allow_add_piece: true,
+            allow_pre_commit1: true,
+            allow_pre_commit2: true,
+            allow_commit: true,
+            allow_unseal: true,
+            assigner: "utilization".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase", default)]
+pub struct SealingConfig {
+    /// Sectors sealing at once (pledges beyond are refused); 0 = no limit.
+    pub max_sealing_sectors: u64,
+    /// How long a failed sector waits before it is retried (lotus: 1 minute).
+    pub retry_cooldown: String,
+    /// Retries of one step before the sector falls back (PC2 -> PC1) or stops (FailedUnrecoverable).
+    pub max_retries: u32,
+}
+
+impl Default for SealingConfig {
+    fn default() -> Self {
+        SealingConfig {
+            max_sealing_sectors: 0,
+            retry_cooldown: "1m".into(),
+            max_retries: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase", default)]
+pub struct ChainConfig {
+    /// `local`: the embedded devnet chain (the only mode so far).
+    pub mode: String,
+    /// Time between epochs.
+    pub block_delay: String,
+    /// Epochs between a pre-commit landing and its seed (mainnet 150; local default 10).
+    pub pre_commit_challenge_delay: u64,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        ChainConfig {
+            mode: "local".into(),
+            block_delay: "4s".into(),
+            pre_commit_challenge_delay: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase", default)]
+pub struct ProofsConfig {
+    /// `real` (filecoin-proofs) or `mock` (instant, NOT real proofs: tests and demos only).
+    pub engine: String,
+    /// Where Groth16 parameters live; empty: FIL_PROOFS_PARAMETER_CACHE or
+    /// /var/tmp/filecoin-proof-parameters.
+    pub parameter_cache: String,
+    /// Mock engine only: how long tasks take, e.g. `"PC1=1s,PC2=2s,C2=500ms"` (empty: instant).
+    pub mock_delays: String,
+}
+
+impl Default for ProofsConfig {
+    fn default() -> Self {
+        ProofsConfig {
+            engine: "real".into(),
+            parameter_cache: String::new(),
+            mock_delays: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {reason}")]
+    Read { file: String, reason: String },
+    #[error("{file}: {key}: {reason}")]
+    Key {
+        file: String,
+        key: String,
+        reason: String,
+    },
+}
+
+/// The checked values of a config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: std::net::SocketAddr,
+    pub timeout: Duration,
+    pub actor: u64,
+    pub sector_size: SectorSize,
+    pub assigner: sched::Assigner,
+    pub retry_cooldown: Duration,
+    pub block_delay: Duration,
+    pub mock: bool,
+    pub mock_delays: Vec<(resources::TaskType, Duration)>,
+}
+
+impl Config {
+    /// Reads and checks `file`.
+    pub fn load(file: &Path) -> Result<(Config, Settings), ConfigError> {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError::Read {
+            file: name.clone(),
+            reason: e.to_string(),
+        })?;
+        Config::parse(&text, &name)
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<(Config, Settings), ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Read {
+            file: file.to_string(),
+            reason: e.to_string(),
+        })?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let reason = e.into_inner().message().to_string();
+            ConfigError::Key {
+                file: file.to_string(),
+                key,
+                reason,
+            }
+        })?;
+        let settings = cfg.check(file)?;
+        Ok((cfg, settings))
+    }
+
+    /// Validates values, naming the key of the first bad one.
+    pub fn check(&self, file: &str) -> Result<Settings, ConfigError> {
+        let bad = |key: &str, reason: String| ConfigError::Key {
+            file: file.to_string(),
+            key: key.to_string(),
+            reason,
+        };
+        let listen = api::client::multiaddr_to_addr(&self.api.listen_address)
+            .and_then(|a| {
+                a.parse::<std::net::SocketAddr>()
+                    .map_err(|_| format!("{a:?} is not an IP address and port"))
+            })
+            .map_err(|e| bad("API.ListenAddress", e))?;
+        let timeout = parse_duration(&self.api.timeout).map_err(|e| bad("API.Timeout", e))?;
+        let actor = parse_actor(&self.miner.actor).map_err(|e| bad("Miner.Actor", e))?;
+        let sector_size: SectorSize = self.miner.sector_size.parse().map_err(|_| {
+            bad(
+                "Miner.SectorSize",
+                format!(
+                    "unknown sector size {:?} (expected one of 2KiB, 8MiB, 512MiB, 32GiB, 64GiB)",
+                    self.miner.sector_size
+                ),
+            )
+        })?;
+        if self.storage.parallel_fetch_limit == 0 {
+            return Err(bad(
+                "Storage.ParallelFetchLimit",
+                "must be at least 1".into(),
+            ));
+        }
+        let assigner = self
+            .storage
+            .assigner
+            .parse()
+            .map_err(|e: sched::SchedError| bad("Storage.Assigner", e.to_string()))?;
+        let retry_cooldown = parse_duration(&self.sealing.retry_cooldown)
+            .map_err(|e| bad("Sealing.RetryCooldown", e))?;
+        if self.chain.mode != "local" {
+            return Err(bad(
+                "Chain.Mode",
+                format!(
+                    "unknown chain mode {:?} (only \"local\", the embedded devnet, exists so far)",
+                    self.chain.mode
+                ),
+            ));
+        }
+        let block_delay =
+            parse_duration(&self.chain.block_delay).map_err(|e| bad("Chain.BlockDelay", e))?;
+        if block_delay < Duration::from_millis(10) {
+            return Err(bad(
+                "Chain.BlockDelay",
+                format!("{:?} is below the 10ms minimum", self.chain.block_delay),
+            ));
+        }
+        let mock = match self.proofs.engine.as_str() {
+            "real" => false,
+            "mock" => true,
+            other => {
+                return Err(bad(
+                    "Proofs.Engine",
+                    format!("unknown engine {other:?} (expected \"real\" or \"mock\")"),
+                ))
+            }
+        };
+        let mut mock_delays = Vec::new();
+        for part in self
+            .proofs
+            .mock_delays
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+        {
+            let (t, d) = part.split_once('=').ok_or_else(|| {
+                bad(
+                    "Proofs.MockDelays",
+                    format!("{part:?} is not TASK=DURATION (e.g. PC2=2s)"),
+                )
+            })?;
+            let t = t
+                .trim()
+                .parse()
+                .map_err(|e: resources::task::UnknownTaskType| {
+                    bad("Proofs.MockDelays", e.to_string())
+                })?;
+            let d = parse_duration(d).map_err(|e| bad("Proofs.MockDelays", e))?;
+            mock_delays.push((t, d));
+        }
+        Ok(Settings {
+            listen,
+            timeout,
+            actor,
+            sector_size,
+            assigner,
+            retry_cooldown,
+            block_delay,
+            mock,
+            mock_delays,
+        })
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serializes")
+    }
+}
+
+/// `t01000` / `f01000` -> 1000.
+pub fn parse_actor(s: &str) -> Result<u64, String> {
+    s.strip_prefix("t0")
+        .or_else(|| s.strip_prefix("f0"))
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or_else(|| format!("{s:?} is not an ID address (expected t0<number>, e.g. t01000)"))
+}
+
+pub fn actor_name(id: u64) -> String {
+    format!("t0{id}")
+}
+
+/// `500ms`, `4s`, `1m`, `2h`, `1m30s`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("bad duration {s:?} (expected e.g. 500ms, 4s, 1m, 1h)");
+    let mut total = Duration::ZERO;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
+        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += Duration::from_secs_f64(value * scale);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip() {
+        let text = Config::default().to_toml();
+        let (cfg, s) = Config::parse(&text, "config.toml").unwrap();
+        assert_eq!(cfg, Config::default());
+        assert_eq!(s.actor, 1000);
+        assert_eq!(s.listen.port(), 2345);
+        assert!(!s.mock);
+        assert!(text.contains("[API]") && text.contains("AllowPreCommit1"));
+    }
+
+    #[test]
+    fn errors_name_key_and_file() {
+        let e = Config::parse("[Sealing]\nMaxSealingSector = 3\n", "/r/config.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/r/config.toml") && e.contains("MaxSealingSector"),
+            "{e}"
+        );
+        let e = Config::parse("[Sealing]\nMaxSealingSectors = \"x\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Sealing.MaxSealingSectors"), "{e}");
+        let e = Config::parse("[Miner]\nSectorSize = \"3KiB\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Miner.SectorSize") && e.contains("3KiB"), "{e}");
+        let e = Config::parse("[Chain]\nBlockDelay = \"fast\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Chain.BlockDelay"), "{e}");
+    }
+
+    #[test]
+    fn the_example_config_is_the_defaults() {
+        let text = include_str!("../../config.example.toml");
+        let (cfg, _) = Config::parse(text, "config.example.toml").unwrap();
+        assert_eq!(cfg, Config::default());
+    }
+
+    #[test]
+    fn durations_and_actors() {
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("5").is_err());
+        assert_eq!(parse_actor("t01000").unwrap(), 1000);
+        assert!(parse_actor("t1abc").is_err());
+        assert_eq!(actor_name(1000), "t01000");
+    }
+}

@@ -1,0 +1,196 @@
+//! `sealer run`: opens the repo, the metadata store and the chain, attaches the storage paths,
+//! starts the scheduler with the in-process worker, resumes unfinished sectors and serves the
+//! JSON-RPC API (`/rpc/v0`) and sector files (`/remote`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use proofs::{Engine, MockEngine, RealEngine};
+use resources::{ResourceTable, SealProof, SectorSize};
+use sched::{SchedConfig, Scheduler, WorkerSpec};
+use stores::{LocalStore, MemIndex, Secret};
+
+use crate::chain::{Chain, LocalChain};
+use crate::config::{Config, Settings};
+use crate::db::Db;
+use crate::localworker::{local_tasks, LocalView, LocalWorker};
+use crate::manager::Manager;
+use crate::pipeline::Pipeline;
+use crate::repo::Repo;
+use crate::sectors::Sectors;
+
+/// Everything the API reaches.
+pub struct Node {
+    pub cfg: Config,
+    pub settings: Settings,
+    pub config_file: String,
+    pub secret: Secret,
+    pub sectors: Arc<Sectors>,
+    pub pipeline: Arc<Pipeline>,
+    pub manager: Arc<Manager>,
+    pub chain: Arc<LocalChain>,
+    pub store: LocalStore,
+    pub engine: Arc<dyn Engine>,
+    pub shutdown: tokio::sync::Notify,
+}
+
+impl Node {
+    pub fn seal_proof(&self) -> SealProof {
+        seal_proof(self.settings.sector_size)
+    }
+}
+
+/// The registered seal proof for new sectors of a size (the V1_1 proofs the network uses).
+pub fn seal_proof(size: SectorSize) -> SealProof {
+    SealProof::ALL[5 + size.index()]
+}
+
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
+    let file = repo.config_file();
+    if !repo.exists() {
+        anyhow::bail!(
+            "{} is not initialized: run `sealer init --actor t01000 --sector-size 2KiB` first",
+            repo.path.display()
+        );
+    }
+    let (cfg, mut settings) = Config::load(&file)?;
+    settings.mock |= force_mock;
+    let engine: Arc<dyn Engine> = if settings.mock {
+        tracing::warn!("MOCK PROOF ENGINE: sectors are not really sealed and proofs are not real (tests and demos only)");
+        let mut m = MockEngine::new();
+        for (t, d) in &settings.mock_delays {
+            m = m.with_delay(*t, *d);
+        }
+        Arc::new(m)
+    } else {
+        if !cfg.proofs.parameter_cache.is_empty() {
+            std::env::set_var("FIL_PROOFS_PARAMETER_CACHE", &cfg.proofs.parameter_cache);
+        }
+        Arc::new(RealEngine)
+    };
+    let db = Db::open(&repo.datastore())?;
+    let chain = LocalChain::open(
+        db.clone(),
+        engine.clone(),
+        settings.block_delay,
+        cfg.chain.pre_commit_challenge_delay,
+    )?;
+    if let Err(e) = chain
+        .ensure_miner(settings.actor, settings.sector_size)
+        .await
+    {
+        tracing::error!("{e} (config: {}): pledges will be refused", file.display());
+    }
+
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("API.ListenAddress: cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let public = if cfg.api.remote_listen_address.is_empty() {
+        addr.to_string()
+    } else {
+        cfg.api.remote_listen_address.clone()
+    };
+    let index = Arc::new(MemIndex::default());
+    let store = LocalStore::open(
+        &repo.storage_file(),
+        index,
+        vec![format!("http://{public}/remote")],
+    )
+    .await
+    .context("opening storage paths (storage.json)")?;
+    store.spawn_heartbeats(Duration::from_secs(10));
+
+    let sched = Scheduler::new(SchedConfig {
+        assigner: settings.assigner,
+        windows: 2,
+    });
+    let manager = Manager::new(sched, db.clone());
+    let view = Arc::new(LocalView {
+        store: store.clone(),
+        worker: std::sync::OnceLock::new(),
+    });
+    let tasks = local_tasks(&cfg.storage);
+    if tasks.is_empty() {
+        tracing::info!("every [Storage] Allow* is false: the sealer runs no sealing task itself");
+    } else {
+        let table = ResourceTable::from_env().context("resource table from the environment")?;
+        let spec = WorkerSpec {
+            name: host_name(),
+            resources: resources::detect(false),
+            table,
+            tasks,
+        };
+        let worker = Arc::new(LocalWorker {
+            store: store.clone(),
+            engine: engine.clone(),
+        });
+        let id = manager.add_worker(spec, worker);
+        let _ = view.worker.set(id);
+        tracing::info!(tasks = %tasks, "in-process worker {id} ready");
+    }
+    manager.spawn();
+    chain.spawn();
+
+    let sectors = Arc::new(Sectors::load(db.clone(), cfg.sealing.max_retries)?);
+    let pipeline = Pipeline::new(
+        sectors.clone(),
+        chain.clone() as Arc<dyn Chain>,
+        manager.clone(),
+        store.clone(),
+        view,
+        db,
+        settings.retry_cooldown,
+    );
+    pipeline.resume_all();
+
+    let secret = repo.secret()?;
+    let node = Arc::new(Node {
+        cfg,
+        settings,
+        config_file: file.display().to_string(),
+        secret: secret.clone(),
+        sectors,
+        pipeline,
+        manager,
+        chain,
+        store: store.clone(),
+        engine,
+        shutdown: tokio::sync::Notify::new(),
+    });
+    let (remote, _) = stores::http::router(store, secret);
+    let app = crate::rpc::router(node.clone()).merge(remote);
+    let ma = api::client::addr_to_multiaddr(&addr);
+    repo.write_api(&ma)?;
+    tracing::info!(
+        "sealer for {} ({} sectors, {} proofs) listening on {ma}",
+        crate::config::actor_name(node.settings.actor),
+        node.settings.sector_size,
+        node.engine.kind()
+    );
+    let stop = node.clone();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("signal handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+                _ = stop.shutdown.notified() => {}
+            }
+            tracing::info!("shutting down");
+        })
+        .await;
+    repo.remove_api();
+    served.context("serving the API")
+}

@@ -1,0 +1,135 @@
+//! The metadata store: one RocksDB under `<repo>/datastore`, values as JSON under key prefixes
+//! (`sectors/`, `calls/`, `chain/`, `meta/`). Writes that belong together go in one batch.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("metadata store {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("metadata store: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    #[error("metadata store: value under {key:?} is unreadable: {reason}")]
+    Decode { key: String, reason: String },
+}
+
+#[derive(Clone)]
+pub struct Db {
+    db: Arc<rocksdb::DB>,
+}
+
+/// Writes applied together or not at all.
+#[derive(Default)]
+pub struct Batch {
+    inner: rocksdb::WriteBatch,
+}
+
+impl Batch {
+    pub fn put<T: Serialize>(&mut self, key: &str, value: &T) {
+        self.inner.put(
+            key.as_bytes(),
+            serde_json::to_vec(value).expect("values serialize"),
+        );
+    }
+    pub fn delete(&mut self, key: &str) {
+        self.inner.delete(key.as_bytes());
+    }
+}
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Db, DbError> {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.set_keep_log_file_num(4);
+        let db = rocksdb::DB::open(&opts, path).map_err(|e| DbError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Db { db: Arc::new(db) })
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, DbError> {
+        match self.db.get(key.as_bytes())? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| DbError::Decode {
+                    key: key.to_string(),
+                    reason: e.to_string(),
+                }),
+        }
+    }
+
+    pub fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), DbError> {
+        let mut b = Batch::default();
+        b.put(key, value);
+        self.write(b)
+    }
+
+    pub fn delete(&self, key: &str) -> Result<(), DbError> {
+        let mut b = Batch::default();
+        b.delete(key);
+        self.write(b)
+    }
+
+    /// Applies a batch durably (the write-ahead log is synced: a kill -9 loses nothing acked).
+    pub fn write(&self, batch: Batch) -> Result<(), DbError> {
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch.inner, &wo)?;
+        Ok(())
+    }
+
+    /// Every value whose key starts with `prefix`, in key order.
+    pub fn scan<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T)>, DbError> {
+        let mut out = Vec::new();
+        for item in self.db.prefix_iterator(prefix.as_bytes()) {
+            let (k, v) = item?;
+            if !k.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let value = serde_json::from_slice(&v).map_err(|e| DbError::Decode {
+                key: key.clone(),
+                reason: e.to_string(),
+            })?;
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+}
+
+/// A key whose numeric part sorts numerically (`sectors/00000000000000000042`).
+pub fn num_key(prefix: &str, n: u64) -> String {
+    format!("{prefix}{n:020}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_scan_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        for n in [10u64, 2, 33] {
+            db.put(&num_key("s/", n), &n).unwrap();
+        }
+        db.put("t/x", &"other").unwrap();
+        let all: Vec<u64> = db.scan("s/").unwrap().into_iter().map(|(_, v)| v).collect();
+        assert_eq!(all, vec![2, 10, 33]);
+        let mut b = Batch::default();
+        b.delete(&num_key("s/", 2));
+        b.put("meta/next", &34u64);
+        db.write(b).unwrap();
+        assert_eq!(db.get::<u64>("meta/next").unwrap(), Some(34));
+        assert_eq!(db.scan::<u64>("s/").unwrap().len(), 2);
+        drop(db);
+        let db = Db::open(dir.path()).unwrap();
+        assert_eq!(db.get::<u64>("meta/next").unwrap(), Some(34));
+    }
+}

@@ -1,0 +1,17 @@
+//! `sealer` owns the sealer daemon: its repo and `config.toml`, the RocksDB metadata store, the
+//! sector state machine and the pipeline that drives it, the glue from the scheduler to workers
+//! (including the in-process worker), the embedded devnet chain, the JSON-RPC API and the CLI.
+
+pub mod chain;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod db;
+pub mod devnet;
+pub mod fsm;
+pub mod localworker;
+pub mod manager;
+pub mod pipeline;
+pub mod repo;
+pub mod rpc;
+pub mod sectors;

@@ -1,0 +1,288 @@
+//! Glue between the scheduler (pure bookkeeping in `sched`) and the workers that run tasks: it
+//! submits calls, runs scheduling passes, hands prepare/execute actions to workers, tracks each
+//! call in RocksDB (`calls/`) and returns results to the waiting sector.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api::tasks::TaskResult;
+use api::{JobRow, TaskCall, WorkerRow};
+use async_trait::async_trait;
+use resources::{SectorRef, TaskType};
+use sched::{
+    ActionKind, RequestId, Scheduler, Selector, TaskHandle, TaskRequest, WorkerId, WorkerSpec,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::db::Db;
+
+/// A worker the manager can hand tasks to: the in-process worker now, remote ones later.
+#[async_trait]
+pub trait WorkerHandle: Send + Sync {
+    /// Brings the call's input files onto the worker.
+    async fn prepare(&self, call: &TaskCall) -> Result<(), String>;
+    /// Runs the call.
+    async fn execute(&self, call: TaskCall) -> TaskResult;
+}
+
+/// A call as recorded in the metadata store: where it runs and, once back, its result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub sector: SectorRef,
+    pub task: TaskType,
+    pub worker: String,
+    pub started_ms: u64,
+    pub result: Option<TaskResult>,
+}
+
+pub fn call_key(sector: &SectorRef, task: TaskType) -> String {
+    format!("calls/{:020}/{}", sector.number, task.short())
+}
+
+struct Pending {
+    call: TaskCall,
+    tx: tokio::sync::oneshot::Sender<TaskResult>,
+}
+
+struct Inner {
+    sched: Scheduler,
+    workers: HashMap<WorkerId, (String, Arc<dyn WorkerHandle>)>,
+    pending: HashMap<RequestId, Pending>,
+    /// Why requests cannot be placed anywhere, last time anyone looked.
+    passes: u64,
+}
+
+pub struct Manager {
+    inner: Mutex<Inner>,
+    wake: tokio::sync::Notify,
+    db: Db,
+}
+
+impl Manager {
+    pub fn new(sched: Scheduler, db: Db) -> Arc<Manager> {
+        Arc::new(Manager {
+            inner: Mutex::new(Inner {
+                sched,
+                workers: HashMap::new(),
+                pending: HashMap::new(),
+                passes: 0,
+            }),
+            wake: tokio::sync::Notify::new(),
+            db,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn add_worker(&self, spec: WorkerSpec, handle: Arc<dyn WorkerHandle>) -> WorkerId {
+        let name = spec.name.clone();
+        let mut g = self.lock();
+        let id = g.sched.add_worker(spec);
+        g.workers.insert(id, (name, handle));
+        drop(g);
+        self.wake.notify_one();
+        id
+    }
+
+    /// Queues `call` and waits for its result.
+    pub async fn run(
+        &self,
+        call: TaskCall,
+        priority: i32,
+        selector: Arc<dyn Selector>,
+    ) -> TaskResult {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        {
+            let mut g = self.lock();
+            let id = g.sched.submit(TaskRequest {
+                sector: call.sector(),
+                task: call.task(),
+                priority,
+                selector,
+            });
+            g.pending.insert(id, Pending { call, tx });
+        }
+        self.wake.notify_one();
+        rx.await
+            .unwrap_or_else(|_| Err("the call was dropped (aborted)".into()))
+    }
+
+    /// Runs scheduling passes and hands out actions until the task is dropped.
+    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = tokio::time::timeout(Duration::from_secs(1), me.wake.notified()).await;
+                let actions = {
+                    let mut g = me.lock();
+                    g.passes += 1;
+                    g.sched.schedule();
+                    g.sched.take_actions()
+                };
+                for a in actions {
+                    let me = me.clone();
+                    tokio::spawn(async move { me.act(a.kind, a.handle, a.worker).await });
+                }
+            }
+        })
+    }
+
+    async fn act(self: Arc<Self>, kind: ActionKind, h: TaskHandle, worker: WorkerId) {
+        let (call, handle, wname) = {
+            let g = self.lock();
+            let Some(p) = g.pending.get(&h.id) else {
+                return;
+            };
+            let Some((name, handle)) = g.workers.get(&worker) else {
+                return;
+            };
+            (p.call.clone(), handle.clone(), name.clone())
+        };
+        match kind {
+            ActionKind::Prepare => {
+                let r = handle.prepare(&call).await;
+                let mut g = self.lock();
+                match r {
+                    Ok(()) => {
+                        let _ = g.sched.prepared(h);
+                    }
+                    Err(e) => {
+                        if g.sched.finished(h).is_ok() {
+                            if let Some(p) = g.pending.remove(&h.id) {
+                                let _ = p.tx.send(Err(format!("preparing on {wname}: {e}")));
+                            }
+                        }
+                    }
+                }
+            }
+            ActionKind::Execute => {
+                let key = call_key(&call.sector(), call.task());
+                let mut rec = CallRecord {
+                    sector: call.sector(),
+                    task: call.task(),
+                    worker: wname.clone(),
+                    started_ms: crate::fsm::now_ms(),
+                    result: None,
+                };
+                if let Err(e) = self.db.put(&key, &rec) {
+                    tracing::error!("recording call {key}: {e}");
+                }
+                let result = handle.execute(call).await;
+                rec.result = Some(result.clone());
+                if let Err(e) = self.db.put(&key, &rec) {
+                    tracing::error!("recording the result of {key}: {e}");
+                }
+                let mut g = self.lock();
+                if g.sched.finished(h).is_ok() {
+                    if let Some(p) = g.pending.remove(&h.id) {
+                        let _ = p.tx.send(result);
+                    }
+                }
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// `sealing abort`: drops a request; the sector waiting for it sees an error and retries
+    /// after its cool-down.
+    pub fn abort(&self, id: u64) -> Result<(), String> {
+        let mut g = self.lock();
+        g.sched.abort(RequestId(id)).map_err(|e| e.to_string())?;
+        if let Some(p) = g.pending.remove(&RequestId(id)) {
+            let _ = p.tx.send(Err(format!("job {id} aborted by the operator")));
+        }
+        drop(g);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    pub fn jobs(&self) -> Vec<JobRow> {
+        let g = self.lock();
+        g.sched
+            .jobs()
+            .into_iter()
+            .map(|j| JobRow {
+                id: j.id.0,
+                sector: j.sector,
+                worker: j.worker.to_string(),
+                hostname: j.hostname,
+                task: j.task,
+                state: j.state.to_string(),
+                run_wait: JobRow::run_wait_of(Some(j.state)),
+                elapsed_ms: j.elapsed.as_millis() as u64,
+            })
+            .collect()
+    }
+
+    pub fn worker_stats(&self) -> Vec<WorkerRow> {
+        let g = self.lock();
+        let jobs = g.sched.jobs();
+        g.sched
+            .worker_stats()
+            .into_iter()
+            .map(|w| {
+                let mut task_counts = std::collections::BTreeMap::new();
+                for j in jobs.iter().filter(|j| j.worker == w.id) {
+                    *task_counts.entry(j.task.short().to_string()).or_insert(0) += 1;
+                }
+                WorkerRow {
+                    id: w.id.to_string(),
+                    hostname: w.name,
+                    enabled: w.enabled,
+                    connected: w.connected,
+                    tasks: w.tasks,
+                    resources: w.resources,
+                    usage: w.usage,
+                    task_counts,
+                }
+            })
+            .collect()
+    }
+
+    pub fn worker_count(&self) -> usize {
+        self.lock().workers.len()
+    }
+
+    /// `sealing sched-diag`: the queue, what no worker can ever take, and the placed jobs.
+    pub fn sched_diag(&self) -> serde_json::Value {
+        let g = self.lock();
+        let unplaceable: Vec<serde_json::Value> = g
+            .sched
+            .unplaceable()
+            .into_iter()
+            .filter_map(|id| {
+                g.pending.get(&id).map(|p| {
+                    serde_json::json!({
+                        "ID": id.0,
+                        "Sector": p.call.sector().number,
+                        "Task": p.call.task().short(),
+                        "Why": "no connected, enabled worker supports this task type with enough resources and storage",
+                    })
+                })
+            })
+            .collect();
+        let mut queued: Vec<serde_json::Value> = g
+            .pending
+            .iter()
+            .filter(|(id, _)| g.sched.job_state(**id).is_none())
+            .map(|(id, p)| {
+                serde_json::json!({
+                    "ID": id.0,
+                    "Sector": p.call.sector().number,
+                    "Task": p.call.task().short(),
+                })
+            })
+            .collect();
+        queued.sort_by_key(|v| v["ID"].as_u64());
+        serde_json::json!({
+            "Passes": g.passes,
+            "Queued": queued,
+            "Unplaceable": unplaceable,
+            "Workers": g.workers.len(),
+            "Invariants": g.sched.check_invariants().err(),
+        })
+    }
+}

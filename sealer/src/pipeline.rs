@@ -1,0 +1,397 @@
+//! Drives each sector through the state machine: one task per sector that is not done, running
+//! the current state's step (a task on a worker, a chain message, a wait) and recording the event
+//! it produced. On start, sectors interrupted by a crash or restart are resumed.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api::tasks::TaskResult;
+use api::{SectorState, TaskCall, TaskOutput};
+use resources::SectorRef;
+use sched::{AllocSelector, ExistingSelector, Selector, StorageView, TaskSelector};
+use stores::{FileTypes, LocalStore};
+
+use crate::chain::{Chain, Message, RandKind};
+use crate::db::Db;
+use crate::fsm::{now_ms, Event, Sector};
+use crate::manager::{call_key, CallRecord, Manager};
+use crate::sectors::Sectors;
+
+use SectorState::*;
+
+/// States in which a sector needs no driving.
+fn is_done(s: SectorState) -> bool {
+    matches!(s, Proving | Removed | FailedUnrecoverable)
+}
+
+pub struct Pipeline {
+    pub sectors: Arc<Sectors>,
+    pub chain: Arc<dyn Chain>,
+    pub manager: Arc<Manager>,
+    pub store: LocalStore,
+    pub storage: Arc<dyn StorageView>,
+    pub db: Db,
+    pub cooldown: Duration,
+    running: Mutex<HashSet<u64>>,
+}
+
+impl Pipeline {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        sectors: Arc<Sectors>,
+        chain: Arc<dyn Chain>,
+        manager: Arc<Manager>,
+        store: LocalStore,
+        storage: Arc<dyn StorageView>,
+        db: Db,
+        cooldown: Duration,
+    ) -> Arc<Pipeline> {
+        Arc::new(Pipeline {
+            sectors,
+            chain,
+            manager,
+            store,
+            storage,
+            db,
+            cooldown,
+            running: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Starts driving sector `n` unless it is already driven.
+    pub fn start(self: &Arc<Self>, n: u64) {
+        if !self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(n)
+        {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            me.clone().drive(n).await;
+            me.running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&n);
+            // An event that came in as the driver stopped (a removal of a Proving sector).
+            if me.sectors.get(n).is_some_and(|s| !is_done(s.state)) {
+                me.start(n);
+            }
+        });
+    }
+
+    /// After a (re)start: a sector whose PC2 was running goes back to PC1 (PC2 encodes the replica
+    /// in place, so a half-done PC2 cannot be rerun); every unfinished sector is driven again.
+    /// Other steps rerun from their inputs, and a result recorded before the crash is used
+    /// instead of running the task again.
+    pub fn resume_all(self: &Arc<Self>) {
+        for s in self.sectors.all() {
+            if s.state == PreCommit2 {
+                let key = call_key(&s.sector, resources::TaskType::PreCommit2);
+                if let Ok(Some(rec)) = self.db.get::<CallRecord>(&key) {
+                    if rec.result.is_none() {
+                        let why = format!(
+                            "the sealer restarted while PC2 was running on {}; PC1 runs again because PC2 encodes the replica in place",
+                            rec.worker
+                        );
+                        tracing::warn!(sector = s.sector.number, "{why}");
+                        if let Err(e) =
+                            self.sectors
+                                .apply(s.sector.number, Event::Restarted(why), |b| b.delete(&key))
+                        {
+                            tracing::error!("{e}");
+                        }
+                    }
+                }
+            }
+            if !is_done(s.state) {
+                self.start(s.sector.number);
+            }
+        }
+    }
+
+    async fn drive(self: Arc<Self>, n: u64) {
+        loop {
+            let Some(s) = self.sectors.get(n) else { return };
+            if is_done(s.state) {
+                return;
+            }
+            let state = s.state;
+            let (event, consumed) = self.step(&s).await;
+            let Some(event) = event else { continue };
+            let failed = matches!(event, Event::Failed(_));
+            if let Event::Failed(e) = &event {
+                tracing::warn!(sector = n, state = %state, "{e}");
+            }
+            match self.sectors.apply(n, event, |b| {
+                if let Some(k) = &consumed {
+                    b.delete(k);
+                }
+            }) {
+                Ok(next) if next.state != state => {
+                    tracing::info!(sector = n, "{state} -> {}", next.state);
+                }
+                Ok(_) => {}
+                // The sector moved on meanwhile (removed while a task ran).
+                Err(e) => tracing::debug!(sector = n, "{e}"),
+            }
+            if failed {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    /// Runs the step of `s.state`. Returns the event, and the call record it consumed.
+    async fn step(&self, s: &Sector) -> (Option<Event>, Option<String>) {
+        let sector = s.sector;
+        match s.state {
+            Packing => {
+                self.task(TaskCall::AddPiece { sector }, |o| match o {
+                    TaskOutput::Piece(p) => Some(Event::PieceAdded(p)),
+                    _ => None,
+                })
+                .await
+            }
+            GetTicket => (Some(self.ticket().await), None),
+            PreCommit1 => {
+                let Some((_, ticket)) = s.ticket else {
+                    return (Some(Event::Failed("no ticket".into())), None);
+                };
+                let call = TaskCall::PreCommit1 {
+                    sector,
+                    ticket,
+                    pieces: s.pieces.clone(),
+                };
+                self.task(call, |o| match o {
+                    TaskOutput::PreCommit1(out) => Some(Event::PreCommit1Done(out)),
+                    _ => None,
+                })
+                .await
+            }
+            PreCommit2 => {
+                let Some(pc1) = s.pc1.clone() else {
+                    return (Some(Event::Failed("no PC1 output".into())), None);
+                };
+                self.task(TaskCall::PreCommit2 { sector, pc1 }, |o| match o {
+                    TaskOutput::PreCommit2(c) => Some(Event::PreCommit2Done(c)),
+                    _ => None,
+                })
+                .await
+            }
+            PreCommitting => {
+                let (Some(comms), Some((ticket_epoch, _))) = (s.comms, s.ticket) else {
+                    return (Some(Event::Failed("no commitments".into())), None);
+                };
+                let msg = Message::PreCommit {
+                    sector,
+                    comms,
+                    ticket_epoch,
+                };
+                let ev = match self.chain.push(msg).await {
+                    Ok(id) => Event::PreCommitSent(id),
+                    Err(e) => Event::Failed(format!("sending pre-commit: {e}")),
+                };
+                (Some(ev), None)
+            }
+            PreCommitWait | CommitWait => {
+                let msg = if s.state == PreCommitWait {
+                    s.precommit_msg.clone()
+                } else {
+                    s.commit_msg.clone()
+                };
+                let ev = match self.wait_receipt(msg.as_deref()).await {
+                    Ok(epoch) if s.state == PreCommitWait => Event::PreCommitLanded(epoch),
+                    Ok(epoch) => Event::CommitLanded(epoch),
+                    Err(e) => Event::Failed(e),
+                };
+                (Some(ev), None)
+            }
+            WaitSeed => (Some(self.seed(s).await), None),
+            Committing => self.commit(s).await,
+            SubmitCommit => {
+                let Some(proof) = s.proof.clone() else {
+                    return (Some(Event::Failed("no proof".into())), None);
+                };
+                let ev = match self
+                    .chain
+                    .push(Message::ProveCommit { sector, proof })
+                    .await
+                {
+                    Ok(id) => Event::CommitSent(id),
+                    Err(e) => Event::Failed(format!("sending prove-commit: {e}")),
+                };
+                (Some(ev), None)
+            }
+            FinalizeSector => {
+                self.task(TaskCall::Finalize { sector }, |o| match o {
+                    TaskOutput::Finalized => Some(Event::Finalized),
+                    _ => None,
+                })
+                .await
+            }
+            Removing => {
+                let ev = match self.store.remove(sector.id(), FileTypes::ALL).await {
+                    Ok(_) => Event::RemoveDone,
+                    Err(e) => {
+                        tracing::error!(sector = sector.number, "removing files: {e}");
+                        tokio::time::sleep(self.cooldown).await;
+                        return (None, None);
+                    }
+                };
+                (Some(ev), None)
+            }
+            st if st.is_failed() => {
+                let due = s.since_ms + self.cooldown.as_millis() as u64;
+                let wait = due.saturating_sub(now_ms());
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                (Some(Event::Retry), None)
+            }
+            _ => (None, None),
+        }
+    }
+
+    fn selector(&self, call: &TaskCall) -> Arc<dyn Selector> {
+        let storage = self.storage.clone();
+        match call {
+            TaskCall::AddPiece { .. } => Arc::new(AllocSelector { storage }),
+            TaskCall::PreCommit1 { .. } | TaskCall::PreCommit2 { .. } => {
+                Arc::new(ExistingSelector {
+                    storage,
+                    allow_fetch: true,
+                })
+            }
+            TaskCall::Commit1 { .. } | TaskCall::Finalize { .. } => Arc::new(ExistingSelector {
+                storage,
+                allow_fetch: false,
+            }),
+            TaskCall::Commit2 { .. } => Arc::new(TaskSelector),
+        }
+    }
+
+    /// Runs a task call, or takes the result recorded for it before a restart.
+    async fn task(
+        &self,
+        call: TaskCall,
+        to_event: impl FnOnce(TaskOutput) -> Option<Event>,
+    ) -> (Option<Event>, Option<String>) {
+        let key = call_key(&call.sector(), call.task());
+        let recorded = self
+            .db
+            .get::<CallRecord>(&key)
+            .ok()
+            .flatten()
+            .and_then(|r| r.result);
+        let result: TaskResult = match recorded {
+            Some(r) => {
+                tracing::info!(
+                    sector = call.sector().number,
+                    task = call.task().short(),
+                    "using the result recorded before the restart"
+                );
+                r
+            }
+            None => {
+                let sel = self.selector(&call);
+                self.manager.run(call.clone(), 0, sel).await
+            }
+        };
+        let ev = match result {
+            Ok(out) => to_event(out).unwrap_or_else(|| {
+                Event::Failed(format!(
+                    "{} returned the wrong kind of output",
+                    call.task().short()
+                ))
+            }),
+            Err(e) => Event::Failed(e),
+        };
+        (Some(ev), Some(key))
+    }
+
+    async fn ticket(&self) -> Event {
+        let r = async {
+            let head = self.chain.head().await?;
+            let t = self.chain.randomness(RandKind::Ticket, head.height).await?;
+            Ok::<_, crate::chain::ChainError>(Event::Ticket(head.height, t))
+        };
+        r.await
+            .unwrap_or_else(|e| Event::Failed(format!("getting a ticket: {e}")))
+    }
+
+    async fn seed(&self, s: &Sector) -> Event {
+        let Some(pc_epoch) = s.precommit_epoch else {
+            return Event::Failed("no pre-commit epoch".into());
+        };
+        let seed_epoch = pc_epoch + self.chain.precommit_challenge_delay();
+        let r = async {
+            self.chain.wait_epoch(seed_epoch).await?;
+            let seed = self.chain.randomness(RandKind::Seed, seed_epoch).await?;
+            Ok::<_, crate::chain::ChainError>(Event::Seed(seed_epoch, seed))
+        };
+        r.await
+            .unwrap_or_else(|e| Event::Failed(format!("waiting for the seed: {e}")))
+    }
+
+    async fn commit(&self, s: &Sector) -> (Option<Event>, Option<String>) {
+        let sector: SectorRef = s.sector;
+        match &s.c1 {
+            None => {
+                let (Some((_, ticket)), Some((_, seed)), Some(comms)) = (s.ticket, s.seed, s.comms)
+                else {
+                    return (
+                        Some(Event::Failed("missing ticket, seed or commitments".into())),
+                        None,
+                    );
+                };
+                let call = TaskCall::Commit1 {
+                    sector,
+                    ticket,
+                    seed,
+                    comms,
+                    pieces: s.pieces.clone(),
+                };
+                self.task(call, |o| match o {
+                    TaskOutput::Commit1(out) => Some(Event::Commit1Done(out)),
+                    _ => None,
+                })
+                .await
+            }
+            Some(c1) => {
+                let call = TaskCall::Commit2 {
+                    sector,
+                    c1: c1.clone(),
+                };
+                self.task(call, |o| match o {
+                    TaskOutput::Proof(p) => Some(Event::ProofReady(p)),
+                    _ => None,
+                })
+                .await
+            }
+        }
+    }
+
+    /// Waits for a message's receipt; returns the epoch it landed in.
+    async fn wait_receipt(&self, id: Option<&str>) -> Result<i64, String> {
+        let id = id.ok_or("no message to wait for")?;
+        loop {
+            let head = self.chain.head().await.map_err(|e| e.to_string())?;
+            match self.chain.receipt(id).await.map_err(|e| e.to_string())? {
+                Some(r) if r.exit_code == 0 => return Ok(r.epoch),
+                Some(r) => {
+                    return Err(format!(
+                        "message {id} failed at epoch {} (exit {}): {}",
+                        r.epoch, r.exit_code, r.error
+                    ))
+                }
+                None => {
+                    self.chain
+                        .wait_epoch(head.height + 1)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+        }
+    }
+}

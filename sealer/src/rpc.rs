@@ -1,0 +1,394 @@
+//! The JSON-RPC 2.0 endpoint (`POST /rpc/v0`): JWT check (401 without a valid token, 403 without
+//! the method's permission), framing errors as JSON-RPC errors, then one handler per method.
+
+use std::sync::Arc;
+
+use api::methods as m;
+use api::rpc::{
+    RpcError, RpcRequest, RpcResponse, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
+    PERMISSION_DENIED,
+};
+use api::{AttachParams, FoundFile, MinerInfo, SectorInfo, StorageRow};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use stores::{AttachOptions, FileType, FileTypes, Permission};
+
+use crate::chain::{hex, Chain};
+use crate::daemon::Node;
+use crate::fsm::Event;
+
+pub fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/rpc/v0", post(handle))
+        .with_state(node)
+}
+
+fn reply(status: StatusCode, resp: RpcResponse) -> Response {
+    (status, axum::Json(resp)).into_response()
+}
+
+async fn handle(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let auth = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let perms = match stores::auth::permissions_from_header(&node.secret, auth) {
+        Ok(p) => p,
+        Err(why) => {
+            return reply(
+                StatusCode::UNAUTHORIZED,
+                RpcResponse::err(
+                    Value::Null,
+                    RpcError::new(401, format!("unauthorized: {why}")),
+                ),
+            )
+        }
+    };
+    let req: RpcRequest = match serde_json::from_slice::<Value>(&body) {
+        Err(e) => {
+            return reply(
+                StatusCode::OK,
+                RpcResponse::err(
+                    Value::Null,
+                    RpcError::new(PARSE_ERROR, format!("parse error: {e}")),
+                ),
+            )
+        }
+        Ok(Value::Array(_)) => {
+            return reply(
+                StatusCode::OK,
+                RpcResponse::err(
+                    Value::Null,
+                    RpcError::new(INVALID_REQUEST, "batch requests are not supported"),
+                ),
+            )
+        }
+        Ok(v) => match serde_json::from_value(v) {
+            Ok(r) => r,
+            Err(e) => {
+                return reply(
+                    StatusCode::OK,
+                    RpcResponse::err(
+                        Value::Null,
+                        RpcError::new(INVALID_REQUEST, format!("invalid request: {e}")),
+                    ),
+                )
+            }
+        },
+    };
+    let id = req.id.clone();
+    if req.jsonrpc != "2.0" {
+        return reply(
+            StatusCode::OK,
+            RpcResponse::err(
+                id,
+                RpcError::new(INVALID_REQUEST, "jsonrpc must be \"2.0\""),
+            ),
+        );
+    }
+    let Some(need) = m::permission(&req.method) else {
+        return reply(
+            StatusCode::OK,
+            RpcResponse::err(
+                id,
+                RpcError::new(
+                    METHOD_NOT_FOUND,
+                    format!("method '{}' not found", req.method),
+                ),
+            ),
+        );
+    };
+    if !perms.contains(&need) {
+        let need = format!("{need:?}").to_lowercase();
+        return reply(
+            StatusCode::FORBIDDEN,
+            RpcResponse::err(
+                id,
+                RpcError::new(
+                    PERMISSION_DENIED,
+                    format!(
+                        "missing permission to invoke '{}' (need '{need}')",
+                        req.method
+                    ),
+                ),
+            ),
+        );
+    }
+    match dispatch(&node, &req.method, req.params).await {
+        Ok(v) => reply(StatusCode::OK, RpcResponse::ok(id, v)),
+        Err(e) => reply(StatusCode::OK, RpcResponse::err(id, e)),
+    }
+}
+
+/// Positional parameter `i` (lotus sends an array).
+fn arg<T: DeserializeOwned>(method: &str, params: &Value, i: usize) -> Result<T, RpcError> {
+    let v = match params {
+        Value::Array(a) => a.get(i).cloned().unwrap_or(Value::Null),
+        Value::Null => Value::Null,
+        other if i == 0 => other.clone(),
+        _ => Value::Null,
+    };
+    serde_json::from_value(v).map_err(|e| RpcError::params(method, format!("parameter {i}: {e}")))
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
+    serde_json::to_value(v).map_err(RpcError::app)
+}
+
+async fn dispatch(node: &Arc<Node>, method: &str, params: Value) -> Result<Value, RpcError> {
+    match method {
+        m::VERSION => Ok(
+            json!({"Version": concat!("sealer ", env!("CARGO_PKG_VERSION")), "APIVersion": "v0"}),
+        ),
+        m::ACTOR_ADDRESS => to_value(crate::config::actor_name(node.settings.actor)),
+        m::ACTOR_SECTOR_SIZE => to_value(node.settings.sector_size.bytes()),
+        m::MINER_INFO => to_value(miner_info(node).await?),
+        m::PLEDGE_SECTOR => pledge(node).await,
+        m::SECTORS_LIST => to_value(node.sectors.numbers()),
+        m::SECTORS_STATUS => {
+            let n: u64 = arg(method, &params, 0)?;
+            let on_chain: bool = arg::<Option<bool>>(method, &params, 1)?.unwrap_or(false);
+            to_value(sector_status(node, n, on_chain).await?)
+        }
+        m::SECTOR_REMOVE => {
+            let n: u64 = arg(method, &params, 0)?;
+            node.sectors
+                .apply(n, Event::Remove, |_| {})
+                .map_err(RpcError::app)?;
+            node.pipeline.start(n);
+            Ok(Value::Null)
+        }
+        m::WORKER_JOBS => to_value(node.manager.jobs()),
+        m::WORKER_STATS => to_value(node.manager.worker_stats()),
+        m::SEALING_ABORT => {
+            let id: u64 = arg(method, &params, 0)?;
+            node.manager.abort(id).map_err(RpcError::app)?;
+            Ok(Value::Null)
+        }
+        m::SEALING_SCHED_DIAG => Ok(node.manager.sched_diag()),
+        m::STORAGE_LIST => to_value(storage_list(node).await?),
+        m::STORAGE_ATTACH => {
+            let p: AttachParams = arg(method, &params, 0)?;
+            let opts = AttachOptions {
+                init: p.init,
+                seal: p.seal,
+                store: p.store,
+                weight: (p.weight > 0).then_some(p.weight),
+                max_storage: (p.max_storage > 0).then_some(p.max_storage),
+                ..Default::default()
+            };
+            let id = node
+                .store
+                .attach(std::path::Path::new(&p.path), &opts)
+                .await
+                .map_err(RpcError::app)?;
+            to_value(id.0)
+        }
+        m::STORAGE_FIND_SECTOR => {
+            let n: u64 = arg(method, &params, 0)?;
+            to_value(find_sector(node, n).await?)
+        }
+        m::CHAIN_HEAD => to_value(node.chain.head().await.map_err(RpcError::app)?),
+        m::STATE_MINER_POWER => to_value(
+            node.chain
+                .power(node.settings.actor)
+                .await
+                .map_err(RpcError::app)?,
+        ),
+        m::AUTH_NEW => {
+            let perms: Vec<Permission> = arg(method, &params, 0)?;
+            to_value(node.secret.token(&perms))
+        }
+        m::AUTH_VERIFY => {
+            let token: String = arg(method, &params, 0)?;
+            to_value(node.secret.verify(&token).map_err(RpcError::app)?)
+        }
+        m::SHUTDOWN => {
+            node.shutdown.notify_one();
+            Ok(Value::Null)
+        }
+        other => Err(RpcError::new(
+            METHOD_NOT_FOUND,
+            format!("method '{other}' not found"),
+        )),
+    }
+}
+
+async fn pledge(node: &Arc<Node>) -> Result<Value, RpcError> {
+    let s = &node.settings;
+    node.chain
+        .ensure_miner(s.actor, s.sector_size)
+        .await
+        .map_err(|e| {
+            RpcError::app(format!(
+                "{e}: check [Miner] SectorSize in {}",
+                node.config_file
+            ))
+        })?;
+    if !s.mock {
+        let dir = proofs::params::cache_dir();
+        let missing: Vec<String> =
+            proofs::params::status(&dir, &proofs::params::official_manifest(), s.sector_size)
+                .into_iter()
+                .filter(|(_, present)| !present)
+                .map(|(n, _)| n)
+                .collect();
+        if !missing.is_empty() {
+            return Err(RpcError::app(format!(
+                "no proof parameters for {} sectors in {} ({} of {} files missing, e.g. {}); run `sealer fetch-params {}`",
+                s.sector_size,
+                dir.display(),
+                missing.len(),
+                proofs::params::needed(&proofs::params::official_manifest(), s.sector_size).len(),
+                missing[0],
+                s.sector_size
+            )));
+        }
+    }
+    let max = node.cfg.sealing.max_sealing_sectors;
+    let sector = node
+        .sectors
+        .pledge(s.actor, node.seal_proof(), max)
+        .map_err(RpcError::app)?;
+    node.pipeline.start(sector.sector.number);
+    to_value(sector.sector.id())
+}
+
+async fn sector_status(node: &Arc<Node>, n: u64, on_chain: bool) -> Result<SectorInfo, RpcError> {
+    let s = node
+        .sectors
+        .get(n)
+        .ok_or_else(|| RpcError::app(format!("sector {n} not found")))?;
+    let on_chain = if on_chain {
+        let active = node
+            .chain
+            .active_sector(&s.sector)
+            .await
+            .map_err(RpcError::app)?;
+        let pc = node
+            .chain
+            .precommit(&s.sector)
+            .await
+            .map_err(RpcError::app)?;
+        Some(api::OnChainSector {
+            activation: active.map(|a| a.activation),
+            precommit_epoch: pc.map(|p| p.precommit_epoch).or(s.precommit_epoch),
+        })
+    } else {
+        None
+    };
+    Ok(SectorInfo {
+        sector_id: n,
+        state: s.state,
+        proof: s.sector.proof,
+        comm_d: s.comms.map(|c| hex(&c.comm_d)),
+        comm_r: s.comms.map(|c| hex(&c.comm_r)),
+        ticket: s.ticket.map(|t| hex(&t.1)),
+        ticket_epoch: s.ticket.map(|t| t.0),
+        seed: s.seed.map(|t| hex(&t.1)),
+        seed_epoch: s.seed.map(|t| t.0),
+        precommit_msg: s.precommit_msg.clone(),
+        commit_msg: s.commit_msg.clone(),
+        proof_len: s.proof.as_ref().map_or(0, |p| p.len()),
+        deals: Vec::new(),
+        retries: s.retries,
+        last_error: s.last_error.clone(),
+        log: s.log.clone(),
+        on_chain,
+    })
+}
+
+async fn miner_info(node: &Arc<Node>) -> Result<MinerInfo, RpcError> {
+    Ok(MinerInfo {
+        actor: crate::config::actor_name(node.settings.actor),
+        sector_size: node.settings.sector_size.to_string(),
+        engine: node.engine.kind().to_string(),
+        chain_mode: node.chain.mode().to_string(),
+        head: node.chain.head().await.map_err(RpcError::app)?,
+        power: node
+            .chain
+            .power(node.settings.actor)
+            .await
+            .map_err(RpcError::app)?,
+        states: node.sectors.count_by_state(),
+        max_sealing: node.cfg.sealing.max_sealing_sectors,
+        workers: node.manager.worker_count(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+async fn storage_list(node: &Arc<Node>) -> Result<Vec<StorageRow>, RpcError> {
+    let index = node.store.index().clone();
+    let local: std::collections::HashMap<_, _> = node
+        .store
+        .paths()
+        .into_iter()
+        .map(|(id, path, _)| (id, path))
+        .collect();
+    let mut out = Vec::new();
+    for e in index.storage_list().await.map_err(RpcError::app)? {
+        let mut counts = std::collections::BTreeMap::new();
+        for (_, types) in index
+            .storage_sectors(&e.info.id)
+            .await
+            .map_err(RpcError::app)?
+        {
+            for t in types.iter() {
+                *counts.entry(t.to_string()).or_insert(0u64) += 1;
+            }
+        }
+        let stat = node.store.stat(&e.info.id).ok().or(Some(e.stat));
+        out.push(StorageRow {
+            local_path: local.get(&e.info.id).map(|p| p.display().to_string()),
+            healthy: e.heartbeat_err.is_none(),
+            error: e.heartbeat_err.clone(),
+            info: e.info,
+            stat,
+            counts,
+        });
+    }
+    out.sort_by(|a, b| a.info.id.cmp(&b.info.id));
+    Ok(out)
+}
+
+async fn find_sector(node: &Arc<Node>, n: u64) -> Result<Vec<FoundFile>, RpcError> {
+    let sector = node
+        .sectors
+        .get(n)
+        .ok_or_else(|| RpcError::app(format!("sector {n} not found")))?
+        .sector;
+    let local: std::collections::HashMap<_, _> = node
+        .store
+        .paths()
+        .into_iter()
+        .map(|(id, path, _)| (id, path))
+        .collect();
+    let mut out = Vec::new();
+    for t in [FileType::Unsealed, FileType::Sealed, FileType::Cache] {
+        let locs = node
+            .store
+            .index()
+            .storage_find_sector(sector.id(), FileTypes::from(t))
+            .await
+            .map_err(RpcError::app)?;
+        for l in locs {
+            out.push(FoundFile {
+                file_type: t.to_string(),
+                local_path: local.get(&l.storage.id).map(|p| p.display().to_string()),
+                storage: l.storage.id.0.clone(),
+                urls: l.storage.urls.clone(),
+                can_seal: l.storage.can_seal,
+                can_store: l.storage.can_store,
+            });
+        }
+    }
+    Ok(out)
+}

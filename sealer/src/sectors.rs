@@ -1,0 +1,146 @@
+//! Sector records in RocksDB (`sectors/<number>`) with the next sector number (`meta/next_sector`):
+//! a pledge writes both in one batch, every event writes the record (and drops the call it
+//! consumed) in one batch, so a crash never loses a state change or reuses a number.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use api::SectorState;
+use resources::{SealProof, SectorRef};
+
+use crate::db::{num_key, Batch, Db, DbError};
+use crate::fsm::{Event, Sector};
+
+const PREFIX: &str = "sectors/";
+const NEXT: &str = "meta/next_sector";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SectorError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("too many sectors sealing (curSealing: {cur}, max: {max})")]
+    TooMany { cur: u64, max: u64 },
+    #[error("sector {0} not found")]
+    NotFound(u64),
+    #[error("sector {0}: {1}")]
+    Refused(u64, String),
+}
+
+pub struct Sectors {
+    db: Db,
+    map: Mutex<BTreeMap<u64, Sector>>,
+    max_retries: u32,
+}
+
+impl Sectors {
+    pub fn load(db: Db, max_retries: u32) -> Result<Sectors, SectorError> {
+        let map = db
+            .scan::<Sector>(PREFIX)?
+            .into_iter()
+            .map(|(_, s)| (s.sector.number, s))
+            .collect();
+        Ok(Sectors {
+            db,
+            map: Mutex::new(map),
+            max_retries,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Sector>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn sealing_count(&self) -> u64 {
+        self.lock()
+            .values()
+            .filter(|s| s.state.is_sealing())
+            .count() as u64
+    }
+
+    /// Creates a committed-capacity sector with the next number (`max` 0: no limit).
+    pub fn pledge(&self, miner: u64, proof: SealProof, max: u64) -> Result<Sector, SectorError> {
+        let mut map = self.lock();
+        let cur = map.values().filter(|s| s.state.is_sealing()).count() as u64;
+        if max > 0 && cur >= max {
+            return Err(SectorError::TooMany { cur, max });
+        }
+        // Numbers start at 1 and never repeat, even after removals.
+        let stored: u64 = self.db.get(NEXT)?.unwrap_or(1);
+        let next = stored.max(map.keys().next_back().map_or(1, |n| n + 1));
+        let sector = Sector::new(SectorRef::new(miner, next, proof));
+        let mut b = Batch::default();
+        b.put(&num_key(PREFIX, next), &sector);
+        b.put(NEXT, &(next + 1));
+        self.db.write(b)?;
+        map.insert(next, sector.clone());
+        Ok(sector)
+    }
+
+    pub fn get(&self, n: u64) -> Option<Sector> {
+        self.lock().get(&n).cloned()
+    }
+
+    pub fn numbers(&self) -> Vec<u64> {
+        self.lock().keys().copied().collect()
+    }
+
+    pub fn all(&self) -> Vec<Sector> {
+        self.lock().values().cloned().collect()
+    }
+
+    pub fn count_by_state(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for s in self.lock().values() {
+            *out.entry(s.state.to_string()).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// Applies `event` to sector `n` and writes it, with `extra` writes in the same batch.
+    pub fn apply(
+        &self,
+        n: u64,
+        event: Event,
+        extra: impl FnOnce(&mut Batch),
+    ) -> Result<Sector, SectorError> {
+        let mut map = self.lock();
+        let cur = map.get(&n).ok_or(SectorError::NotFound(n))?;
+        let mut next = cur.clone();
+        next.apply(event, self.max_retries)
+            .map_err(|e| SectorError::Refused(n, e))?;
+        let mut b = Batch::default();
+        b.put(&num_key(PREFIX, n), &next);
+        extra(&mut b);
+        self.db.write(b)?;
+        map.insert(n, next.clone());
+        Ok(next)
+    }
+
+    pub fn state(&self, n: u64) -> Option<SectorState> {
+        self.lock().get(&n).map(|s| s.state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_never_repeat_and_the_limit_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let s = Sectors::load(db.clone(), 3).unwrap();
+        let p = SealProof::StackedDrg2KiBV1_1;
+        assert_eq!(s.pledge(1000, p, 2).unwrap().sector.number, 1);
+        assert_eq!(s.pledge(1000, p, 2).unwrap().sector.number, 2);
+        let e = s.pledge(1000, p, 2).unwrap_err().to_string();
+        assert_eq!(e, "too many sectors sealing (curSealing: 2, max: 2)");
+        s.apply(2, Event::Remove, |_| {}).unwrap();
+        s.apply(2, Event::RemoveDone, |_| {}).unwrap();
+        drop(s);
+        let s = Sectors::load(db, 3).unwrap();
+        assert_eq!(s.pledge(1000, p, 2).unwrap().sector.number, 3);
+        assert_eq!(s.state(2), Some(SectorState::Removed));
+        assert!(s.apply(9, Event::Finalized, |_| {}).is_err());
+    }
+}

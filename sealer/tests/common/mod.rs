@@ -1,0 +1,178 @@
+//! Starts the real `sealer` binary on 127.0.0.1 with its own repo, and runs CLI commands on it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sealer::config::Config;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sealer");
+
+pub struct Repo {
+    pub dir: tempfile::TempDir,
+}
+
+impl Repo {
+    /// `sealer init` (mock engine unless `real`), then `edit` on the config: the API on a free
+    /// port, a fast chain and short cool-downs by default.
+    pub fn init(real: bool, edit: impl FnOnce(&mut Config)) -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["init", "--actor", "t01000", "--sector-size", "2KiB"];
+        if !real {
+            args.push("--mock");
+        }
+        let r = Repo { dir };
+        let out = r.cli(&args);
+        assert!(out.status.success(), "init: {}", stderr(&out));
+        let (mut cfg, _) = Config::load(&r.config()).unwrap();
+        cfg.api.listen_address = "/ip4/127.0.0.1/tcp/0/http".into();
+        cfg.chain.block_delay = "100ms".into();
+        cfg.chain.pre_commit_challenge_delay = 3;
+        cfg.sealing.retry_cooldown = "1s".into();
+        edit(&mut cfg);
+        std::fs::write(r.config(), cfg.to_toml()).unwrap();
+        r
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path().join("config.toml")
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--repo")
+            .arg(self.path())
+            .args(args)
+            .env_remove("MINER_API_INFO")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs a CLI command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "sealer {args:?} failed: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// Starts `sealer run` and waits until it answers.
+    pub fn start(&self) -> Daemon {
+        let _ = std::fs::remove_file(self.path().join("api"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path().join("daemon.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .arg("--repo")
+            .arg(self.path())
+            .arg("run")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut d = Daemon {
+            child,
+            log: self.path().join("daemon.log"),
+        };
+        let start = Instant::now();
+        loop {
+            if let Some(st) = d.child.try_wait().unwrap() {
+                panic!("sealer run exited ({st}): {}", d.log());
+            }
+            if self.path().join("api").exists() && self.cli(&["chain", "head"]).status.success() {
+                return d;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "daemon did not start: {}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Attaches `<repo>/seal` (seal) and `<repo>/store` (store).
+    pub fn attach_paths(&self) {
+        for (dir, flag) in [("seal", "--seal"), ("store", "--store")] {
+            let p = self.path().join(dir);
+            std::fs::create_dir_all(&p).unwrap();
+            self.ok(&["storage", "attach", "--init", flag, p.to_str().unwrap()]);
+        }
+    }
+
+    pub fn state(&self, n: u64) -> String {
+        let out = self.ok(&["sectors", "status", &n.to_string()]);
+        field(&out, "Status:")
+    }
+
+    /// Waits until `cond` holds on the states of `sectors`, or panics after `limit`.
+    pub fn wait_states(
+        &self,
+        sectors: &[u64],
+        limit: Duration,
+        cond: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let states: Vec<String> = sectors.iter().map(|n| self.state(*n)).collect();
+            if cond(&states) {
+                return states;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "states now {states:?} after {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The value after `name` in `sectors status` output.
+pub fn field(out: &str, name: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}

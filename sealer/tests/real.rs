@@ -1,0 +1,49 @@
+//! Real proofs end to end: one 2KiB sector pledged on the sealer, sealed by its in-process worker
+//! with filecoin-proofs, its prove-commit verified by the local chain, reaching Proving. Needs the
+//! 2KiB parameters (`.ci/run` generates them once per machine).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{field, Repo};
+
+#[test]
+fn real_2kib_sector_is_sealed_verified_by_the_chain_and_proving() {
+    let repo = Repo::init(true, |c| {
+        c.chain.block_delay = "200ms".into();
+        c.chain.pre_commit_challenge_delay = 5;
+    });
+    let d = repo.start();
+    repo.attach_paths();
+    let info = repo.ok(&["info"]);
+    assert!(info.contains("Proof engine: real"), "{info}");
+    let start = Instant::now();
+    assert_eq!(
+        repo.ok(&["sectors", "pledge"]).trim(),
+        "Created CC sector: 1"
+    );
+    repo.wait_states(&[1], Duration::from_secs(600), |s| {
+        assert!(
+            !s[0].contains("Failed"),
+            "sector failed: {}",
+            repo.ok(&["sectors", "status", "1", "--log"])
+        );
+        s[0] == "Proving"
+    });
+    eprintln!(
+        "real 2KiB sector: pledge to Proving in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    let status = repo.ok(&["sectors", "status", "1", "--log", "--on-chain-info"]);
+    // A real 2KiB seal proof is 192 bytes (one Groth16 proof); the chain activated the sector.
+    assert_eq!(field(&status, "Proof:"), "192 bytes", "{status}");
+    assert!(
+        field(&status, "Activation:").parse::<i64>().unwrap() > 0,
+        "{status}"
+    );
+    assert!(status.contains("SectorProving"), "{status}");
+    let info = repo.ok(&["info"]);
+    assert!(info.contains("Power: 2 KiB / 2 KiB (1 sectors)"), "{info}");
+    drop(d);
+}

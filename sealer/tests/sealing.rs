@@ -1,0 +1,161 @@
+//! The sealer daemon end to end with the mock engine: pledges reach Proving with complete event
+//! logs, jobs show while running, MaxSealingSectors, and kill -9 restarts.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{field, stderr, Repo};
+
+const ORDER: [&str; 12] = [
+    "Packing",
+    "GetTicket",
+    "PreCommit1",
+    "PreCommit2",
+    "PreCommitting",
+    "PreCommitWait",
+    "WaitSeed",
+    "Committing",
+    "SubmitCommit",
+    "CommitWait",
+    "FinalizeSector",
+    "Proving",
+];
+
+/// The states a sector's event log went through, in order, without repeats.
+fn logged_states(repo: &Repo, n: u64) -> Vec<String> {
+    let out = repo.ok(&["sectors", "status", &n.to_string(), "--log"]);
+    let mut states: Vec<String> = Vec::new();
+    for l in out
+        .lines()
+        .skip_while(|l| !l.starts_with("Event Log:"))
+        .skip(1)
+    {
+        let state = l.split('\t').nth(3).unwrap_or_default().to_string();
+        if states.last() != Some(&state) {
+            states.push(state);
+        }
+    }
+    states
+}
+
+#[test]
+fn five_pledged_sectors_reach_proving_and_a_sixth_is_refused() {
+    let repo = Repo::init(false, |c| {
+        c.sealing.max_sealing_sectors = 5;
+        c.proofs.mock_delays = "AP=200ms,PC1=400ms,PC2=400ms,C2=400ms".into();
+    });
+    let d = repo.start();
+    repo.attach_paths();
+    let info = repo.ok(&["info"]);
+    assert!(info.contains("mock -- NOT REAL PROOFS"), "{info}");
+
+    let mut numbers = Vec::new();
+    for i in 1..=5u64 {
+        let out = repo.ok(&["sectors", "pledge"]);
+        assert_eq!(out.trim(), format!("Created CC sector: {i}"));
+        numbers.push(i);
+    }
+    let sixth = repo.cli(&["sectors", "pledge"]);
+    assert!(!sixth.status.success());
+    assert!(
+        stderr(&sixth).contains("too many sectors sealing (curSealing: 5, max: 5)"),
+        "{}",
+        stderr(&sixth)
+    );
+
+    // Jobs show while tasks run.
+    let mut seen_running = false;
+    for _ in 0..100 {
+        let jobs = repo.ok(&["sealing", "jobs"]);
+        assert!(jobs.starts_with("ID"), "{jobs}");
+        if jobs.lines().skip(1).any(|l| l.contains("running")) {
+            assert!(jobs.contains("Hostname") && jobs.contains("Task"), "{jobs}");
+            seen_running = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(seen_running, "sealing jobs never showed a running task");
+    let workers = repo.ok(&["sealing", "workers"]);
+    assert!(
+        workers.contains("CPU:") && workers.contains("RAM:") && workers.contains("VMEM:"),
+        "{workers}"
+    );
+
+    repo.wait_states(&numbers, Duration::from_secs(120), |s| {
+        s.iter().all(|s| s == "Proving")
+    });
+    for n in &numbers {
+        assert_eq!(logged_states(&repo, *n), ORDER, "sector {n}");
+        let status = repo.ok(&["sectors", "status", &n.to_string()]);
+        assert_ne!(field(&status, "CIDcommR:"), "<nil>");
+    }
+    let list = repo.ok(&["sectors", "list"]);
+    assert_eq!(
+        list.lines().filter(|l| l.contains("Proving")).count(),
+        5,
+        "{list}"
+    );
+    let info = repo.ok(&["info"]);
+    assert!(info.contains("(5 sectors)"), "{info}");
+    // Finalized files are on the store path.
+    let found = repo.ok(&["storage", "find", "1"]);
+    assert!(
+        found.contains("Store: true") && !found.contains("unsealed"),
+        "{found}"
+    );
+    let storage = repo.ok(&["storage", "list"]);
+    assert!(storage.contains("Sealed: 5; Caches: 5"), "{storage}");
+    // With the five Proving, a new pledge is accepted.
+    assert_eq!(
+        repo.ok(&["sectors", "pledge"]).trim(),
+        "Created CC sector: 6"
+    );
+    drop(d);
+}
+
+#[test]
+fn kill9_during_pc2_and_waitseed_loses_nothing() {
+    let repo = Repo::init(false, |c| {
+        c.chain.pre_commit_challenge_delay = 40;
+        c.proofs.mock_delays = "PC2=3s".into();
+    });
+    let mut d = repo.start();
+    repo.attach_paths();
+    assert_eq!(
+        repo.ok(&["sectors", "pledge"]).trim(),
+        "Created CC sector: 1"
+    );
+    repo.wait_states(&[1], Duration::from_secs(30), |s| s[0] == "WaitSeed");
+    assert_eq!(
+        repo.ok(&["sectors", "pledge"]).trim(),
+        "Created CC sector: 2"
+    );
+    repo.wait_states(&[1, 2], Duration::from_secs(30), |s| s[1] == "PreCommit2");
+    std::thread::sleep(Duration::from_millis(500));
+    let states = repo.wait_states(&[1, 2], Duration::from_secs(1), |_| true);
+    assert_eq!(states, ["WaitSeed", "PreCommit2"]);
+    d.kill9();
+
+    let d = repo.start();
+    repo.wait_states(&[1, 2], Duration::from_secs(60), |s| {
+        s.iter().all(|s| s == "Proving")
+    });
+    let list = repo.ok(&["sectors", "list"]);
+    let ids: Vec<&str> = list
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(ids, ["1", "2"], "{list}");
+    // The interrupted PC2 ran again from PC1; the event log says so.
+    let log2 = repo.ok(&["sectors", "status", "2", "--log"]);
+    assert!(log2.contains("SectorRestart"), "{log2}");
+    assert!(repo.ok(&["info"]).contains("(2 sectors)"));
+    assert_eq!(
+        repo.ok(&["sectors", "pledge"]).trim(),
+        "Created CC sector: 3"
+    );
+    drop(d);
+}
