@@ -4,6 +4,7 @@
 //! verifies prove-commits with the proof engine and adds power for each activated sector. Its
 //! state lives in the sealer's RocksDB under `chain/`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -211,12 +212,16 @@ impl LocalChain {
         let head: Head = self.db.get(HEAD)?.expect("head");
         let epoch = head.height + 1;
         let mut batch = Batch::default();
+        let mut miners = HashMap::new();
         for (key, id) in self.db.scan::<String>(MPOOL)? {
             let Some(mut stored) = self.db.get::<StoredMsg>(&msg_key(&id))? else {
                 batch.delete(&key);
                 continue;
             };
-            let receipt = match self.apply_msg(&stored.msg, epoch, &mut batch).await {
+            let receipt = match self
+                .apply_msg(&stored.msg, epoch, &mut batch, &mut miners)
+                .await
+            {
                 Ok(()) => Receipt {
                     epoch,
                     exit_code: 0,
@@ -235,6 +240,9 @@ impl LocalChain {
             batch.put(&msg_key(&id), &stored);
             batch.delete(&key);
         }
+        for (actor, m) in &miners {
+            batch.put(&miner_key(*actor), m);
+        }
         batch.put(
             HEAD,
             &Head {
@@ -247,7 +255,13 @@ impl LocalChain {
         Ok(epoch)
     }
 
-    async fn apply_msg(&self, msg: &Message, epoch: i64, batch: &mut Batch) -> Result<(), String> {
+    async fn apply_msg(
+        &self,
+        msg: &Message,
+        epoch: i64,
+        batch: &mut Batch,
+        miners: &mut HashMap<u64, MinerState>,
+    ) -> Result<(), String> {
         match msg {
             Message::PreCommit {
                 sector,
@@ -307,15 +321,19 @@ impl LocalChain {
                 if !ok {
                     return Err(format!("invalid seal proof for sector {}", sector.number));
                 }
-                let key = miner_key(sector.miner);
-                let mut miner: MinerState = self
-                    .db
-                    .get(&key)
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("miner t0{} is not registered", sector.miner))?;
+                // Several activations in one epoch add up: the miner's state for this epoch
+                // is kept here and written once with the batch.
+                let miner = match miners.entry(sector.miner) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => v.insert(
+                        self.db
+                            .get(&miner_key(sector.miner))
+                            .map_err(|e| e.to_string())?
+                            .ok_or_else(|| format!("miner t0{} is not registered", sector.miner))?,
+                    ),
+                };
                 miner.power.sectors += 1;
                 miner.power.raw_bytes += sector.size().bytes();
-                batch.put(&key, &miner);
                 batch.put(
                     &sector_key(sector),
                     &ActiveSector {

@@ -11,7 +11,8 @@ use api::{JobRow, TaskCall, WorkerRow};
 use async_trait::async_trait;
 use resources::{SectorRef, TaskType};
 use sched::{
-    ActionKind, RequestId, Scheduler, Selector, TaskHandle, TaskRequest, WorkerId, WorkerSpec,
+    ActionKind, RequestId, SchedError, Scheduler, Selector, TaskHandle, TaskRequest, WorkerId,
+    WorkerSpec,
 };
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +56,9 @@ struct Inner {
 
 pub struct Manager {
     inner: Mutex<Inner>,
+    /// One task executing per sector at a time: a task aborted by the operator may still be
+    /// running on its worker, and its retry must not write the same files beside it.
+    sector_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     wake: tokio::sync::Notify,
     db: Db,
 }
@@ -68,6 +72,7 @@ impl Manager {
                 pending: HashMap::new(),
                 passes: 0,
             }),
+            sector_locks: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
             db,
         })
@@ -132,14 +137,21 @@ impl Manager {
 
     async fn act(self: Arc<Self>, kind: ActionKind, h: TaskHandle, worker: WorkerId) {
         let (call, handle, wname) = {
-            let g = self.lock();
-            let Some(p) = g.pending.get(&h.id) else {
-                return;
-            };
-            let Some((name, handle)) = g.workers.get(&worker) else {
-                return;
-            };
-            (p.call.clone(), handle.clone(), name.clone())
+            let mut g = self.lock();
+            let found = g.pending.get(&h.id).and_then(|p| {
+                let (name, handle) = g.workers.get(&worker)?;
+                Some((p.call.clone(), handle.clone(), name.clone()))
+            });
+            match found {
+                Some(f) => f,
+                None => {
+                    // Aborted while preparing: nothing waits for it any more.
+                    let _ = g.sched.finished(h);
+                    drop(g);
+                    self.wake.notify_one();
+                    return;
+                }
+            }
         };
         match kind {
             ActionKind::Prepare => {
@@ -167,19 +179,27 @@ impl Manager {
                     started_ms: crate::fsm::now_ms(),
                     result: None,
                 };
+                let lock = self
+                    .sector_locks
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(call.sector().number)
+                    .or_default()
+                    .clone();
+                let _one_at_a_time = lock.lock().await;
                 if let Err(e) = self.db.put(&key, &rec) {
                     tracing::error!("recording call {key}: {e}");
                 }
                 let result = handle.execute(call).await;
-                rec.result = Some(result.clone());
-                if let Err(e) = self.db.put(&key, &rec) {
-                    tracing::error!("recording the result of {key}: {e}");
-                }
                 let mut g = self.lock();
-                if g.sched.finished(h).is_ok() {
-                    if let Some(p) = g.pending.remove(&h.id) {
-                        let _ = p.tx.send(result);
+                let _ = g.sched.finished(h);
+                // An aborted call's result is dropped: its sector has moved on.
+                if let Some(p) = g.pending.remove(&h.id) {
+                    rec.result = Some(result.clone());
+                    if let Err(e) = self.db.put(&key, &rec) {
+                        tracing::error!("recording the result of {key}: {e}");
                     }
+                    let _ = p.tx.send(result);
                 }
             }
         }
@@ -189,11 +209,24 @@ impl Manager {
     /// `sealing abort`: drops a request; the sector waiting for it sees an error and retries
     /// after its cool-down.
     pub fn abort(&self, id: u64) -> Result<(), String> {
+        let rid = RequestId(id);
         let mut g = self.lock();
-        g.sched.abort(RequestId(id)).map_err(|e| e.to_string())?;
-        if let Some(p) = g.pending.remove(&RequestId(id)) {
-            let _ = p.tx.send(Err(format!("job {id} aborted by the operator")));
+        let p = g
+            .pending
+            .remove(&rid)
+            .ok_or_else(|| format!("no job {id}"))?;
+        match g.sched.abort(rid) {
+            // Queued or in a window: withdrawn.
+            Ok(_) => {}
+            // Preparing or running: the worker finishes it, its resources stay counted until
+            // then, and its result is dropped.
+            Err(SchedError::WrongState { .. }) => {}
+            Err(e) => {
+                g.pending.insert(rid, p);
+                return Err(e.to_string());
+            }
         }
+        let _ = p.tx.send(Err(format!("job {id} aborted by the operator")));
         drop(g);
         self.wake.notify_one();
         Ok(())

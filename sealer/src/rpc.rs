@@ -327,12 +327,7 @@ async fn miner_info(node: &Arc<Node>) -> Result<MinerInfo, RpcError> {
 
 async fn storage_list(node: &Arc<Node>) -> Result<Vec<StorageRow>, RpcError> {
     let index = node.store.index().clone();
-    let local: std::collections::HashMap<_, _> = node
-        .store
-        .paths()
-        .into_iter()
-        .map(|(id, path, _)| (id, path))
-        .collect();
+    let local = local_paths(node);
     let mut out = Vec::new();
     for e in index.storage_list().await.map_err(RpcError::app)? {
         let mut counts = std::collections::BTreeMap::new();
@@ -365,12 +360,7 @@ async fn find_sector(node: &Arc<Node>, n: u64) -> Result<Vec<FoundFile>, RpcErro
         .get(n)
         .ok_or_else(|| RpcError::app(format!("sector {n} not found")))?
         .sector;
-    let local: std::collections::HashMap<_, _> = node
-        .store
-        .paths()
-        .into_iter()
-        .map(|(id, path, _)| (id, path))
-        .collect();
+    let local = local_paths(node);
     let mut out = Vec::new();
     for t in [FileType::Unsealed, FileType::Sealed, FileType::Cache] {
         let locs = node
@@ -391,4 +381,13 @@ async fn find_sector(node: &Arc<Node>, n: u64) -> Result<Vec<FoundFile>, RpcErro
         }
     }
     Ok(out)
+}
+
+/// This machine's paths by storage ID.
+fn local_paths(node: &Node) -> std::collections::HashMap<stores::StorageId, std::path::PathBuf> {
+    node.store
+        .paths()
+        .into_iter()
+        .map(|(id, path, _)| (id, path))
+        .collect()
 }

@@ -159,3 +159,41 @@ fn kill9_during_pc2_and_waitseed_loses_nothing() {
     );
     drop(d);
 }
+
+#[test]
+fn an_aborted_job_fails_its_step_and_the_sector_retries_to_proving() {
+    let repo = Repo::init(false, |c| {
+        c.proofs.mock_delays = "PC1=2s".into();
+    });
+    let d = repo.start();
+    repo.attach_paths();
+    repo.ok(&["sectors", "pledge"]);
+    let job = loop {
+        let jobs = repo.ok(&["sealing", "jobs"]);
+        if let Some(l) = jobs
+            .lines()
+            .find(|l| l.contains("PC1") && l.contains("running"))
+        {
+            break l.split_whitespace().next().unwrap().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let diag = repo.ok(&["sealing", "sched-diag"]);
+    assert!(diag.contains("\"Unplaceable\": []"), "{diag}");
+    assert_eq!(
+        repo.ok(&["sealing", "abort", &job]).trim(),
+        format!("Aborted job {job}")
+    );
+    repo.wait_states(&[1], Duration::from_secs(5), |s| {
+        s[0] == "SealPreCommit1Failed"
+    });
+    let status = repo.ok(&["sectors", "status", "1"]);
+    assert!(
+        field(&status, "Last Error:").contains("aborted by the operator"),
+        "{status}"
+    );
+    repo.wait_states(&[1], Duration::from_secs(30), |s| s[0] == "Proving");
+    let log = repo.ok(&["sectors", "status", "1", "--log"]);
+    assert!(log.contains("SectorRetry"), "{log}");
+    drop(d);
+}
