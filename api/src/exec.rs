@@ -6,24 +6,54 @@ use std::sync::Arc;
 
 use proofs::{Engine, PieceData, SealPaths};
 use resources::SectorRef;
-use stores::{FileType, FileTypes, LocalStore, PathKind, StoreError};
+use stores::{AcquireMode, FileType, FileTypes, LocalStore, PathKind, Remote, StoreError};
 
 use crate::tasks::{TaskCall, TaskOutput, TaskResult};
 
-/// Runs `call` against `store` with `engine`. Blocking proof work runs on blocking threads.
-pub async fn execute(store: &LocalStore, engine: &Arc<dyn Engine>, call: TaskCall) -> TaskResult {
+/// Fetches what `call` reads onto this machine (the prepare stage).
+pub async fn prepare(remote: &Remote, call: &TaskCall) -> Result<(), String> {
+    let sector = call.sector();
+    let need = match call {
+        TaskCall::PreCommit1 { .. } => FileType::Unsealed.into(),
+        TaskCall::PreCommit2 { .. } | TaskCall::Commit1 { .. } => FileTypes::ALL,
+        TaskCall::Finalize { .. } => FileTypes::SEALED,
+        _ => return Ok(()),
+    };
+    remote
+        .acquire(
+            &sector,
+            need,
+            FileTypes::NONE,
+            PathKind::Sealing,
+            AcquireMode::Copy,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "fetching inputs of {} for sector {}: {e}",
+                call.task().short(),
+                sector.number
+            )
+        })
+}
+
+/// Runs `call` against the machine's storage with `engine`. Blocking proof work runs on
+/// blocking threads.
+pub async fn execute(remote: &Remote, engine: &Arc<dyn Engine>, call: TaskCall) -> TaskResult {
     let sector = call.sector();
     let what = format!("{} of sector {}", call.task().short(), sector.number);
-    run(store, engine, call)
+    run(remote, engine, call)
         .await
         .map_err(|e| format!("{what}: {e}"))
 }
 
 async fn run(
-    store: &LocalStore,
+    remote: &Remote,
     engine: &Arc<dyn Engine>,
     call: TaskCall,
 ) -> Result<TaskOutput, String> {
+    let store = remote.local();
     let s = call.sector();
     let e = engine.clone();
     match call {
@@ -98,18 +128,42 @@ async fn run(
             let p = existing(store, &sector, FileTypes::SEALED)?;
             let cache = p.cache.clone().expect("found");
             blocking(move || e.finalize(&sector, &cache)).await?;
+            if has_store_path(store) {
+                store
+                    .move_to_storage(&sector, FileTypes::SEALED)
+                    .await
+                    .map_err(err)?;
+            }
+            Ok(TaskOutput::Finalized)
+        }
+        TaskCall::MoveStorage { sector } => {
+            remote
+                .acquire(
+                    &sector,
+                    FileTypes::SEALED,
+                    FileTypes::NONE,
+                    PathKind::Storage,
+                    AcquireMode::Move,
+                )
+                .await
+                .map_err(err)?;
             store
                 .move_to_storage(&sector, FileTypes::SEALED)
                 .await
                 .map_err(err)?;
             // A committed-capacity sector keeps no unsealed copy.
-            store
-                .remove(sector.id(), FileType::Unsealed.into())
+            remote
+                .remove_everywhere(sector.id(), FileType::Unsealed.into())
                 .await
                 .map_err(err)?;
-            Ok(TaskOutput::Finalized)
+            Ok(TaskOutput::Moved)
         }
     }
+}
+
+/// Whether this machine has a long-term storage path.
+pub fn has_store_path(store: &LocalStore) -> bool {
+    store.paths().iter().any(|(_, _, m)| m.can_store)
 }
 
 fn err(e: StoreError) -> String {

@@ -5,8 +5,10 @@
 
 pub mod client;
 pub mod exec;
+pub mod index;
 pub mod methods;
 pub mod rpc;
+pub mod server;
 pub mod tasks;
 pub mod types;
 

@@ -22,6 +22,20 @@ pub const STATE_MINER_POWER: &str = "Filecoin.StateMinerPower";
 pub const AUTH_NEW: &str = "Filecoin.AuthNew";
 pub const AUTH_VERIFY: &str = "Filecoin.AuthVerify";
 pub const SHUTDOWN: &str = "Filecoin.Shutdown";
+/// A worker announces itself (its API URL); the sealer connects back.
+pub const WORKER_CONNECT: &str = "Filecoin.WorkerConnect";
+/// A worker returns a task's result (retried until delivered).
+pub const WORKER_RETURN: &str = "Filecoin.WorkerReturn";
+/// The token secret, for workers (they verify the sealer's tokens and serve /remote with it).
+pub const WORKER_JWT_SECRET: &str = "Filecoin.WorkerJwtSecret";
+
+// Served by workers.
+pub const SESSION: &str = "Filecoin.Session";
+pub const WORKER_INFO: &str = "Filecoin.WorkerInfo";
+pub const WORKER_FETCH: &str = "Filecoin.WorkerFetch";
+pub const WORKER_EXECUTE: &str = "Filecoin.WorkerExecute";
+pub const WORKER_TASK_ENABLE: &str = "Filecoin.WorkerTaskEnable";
+pub const WORKER_TASK_DISABLE: &str = "Filecoin.WorkerTaskDisable";
 
 /// Every method the sealer serves, with the permission it needs.
 pub const SEALER_METHODS: &[(&str, Permission)] = &[
@@ -45,12 +59,37 @@ pub const SEALER_METHODS: &[(&str, Permission)] = &[
     (AUTH_NEW, Permission::Admin),
     (AUTH_VERIFY, Permission::Read),
     (SHUTDOWN, Permission::Admin),
+    (WORKER_CONNECT, Permission::Admin),
+    (WORKER_RETURN, Permission::Admin),
+    (WORKER_JWT_SECRET, Permission::Admin),
+];
+
+/// Every method a worker serves, with the permission it needs.
+pub const WORKER_METHODS: &[(&str, Permission)] = &[
+    (VERSION, Permission::Read),
+    (SESSION, Permission::Read),
+    (WORKER_INFO, Permission::Read),
+    (WORKER_FETCH, Permission::Admin),
+    (WORKER_EXECUTE, Permission::Admin),
+    (WORKER_TASK_ENABLE, Permission::Admin),
+    (WORKER_TASK_DISABLE, Permission::Admin),
+    (STORAGE_ATTACH, Permission::Admin),
+    (SHUTDOWN, Permission::Admin),
 ];
 
 /// The permission `method` needs, or `None` for a method the sealer does not serve.
 pub fn permission(method: &str) -> Option<Permission> {
-    SEALER_METHODS
-        .iter()
-        .find(|(m, _)| *m == method)
-        .map(|(_, p)| *p)
+    if crate::index::METHODS.contains(&method) {
+        return Some(Permission::Admin);
+    }
+    find(SEALER_METHODS, method)
+}
+
+/// The permission `method` needs on a worker.
+pub fn worker_permission(method: &str) -> Option<Permission> {
+    find(WORKER_METHODS, method)
+}
+
+fn find(list: &[(&str, Permission)], method: &str) -> Option<Permission> {
+    list.iter().find(|(m, _)| *m == method).map(|(_, p)| *p)
 }

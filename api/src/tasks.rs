@@ -31,9 +31,14 @@ pub enum TaskCall {
         sector: SectorRef,
         c1: PhaseOutput,
     },
-    /// FIN: trims the cache, moves sealed + cache to a store path, drops the unsealed copy of a
-    /// CC sector.
+    /// FIN: trims the cache where the sector was sealed (and moves it to a store path on the
+    /// same machine, if there is one).
     Finalize {
+        sector: SectorRef,
+    },
+    /// GET: brings the finalized sealed file and cache onto this machine's store path (fetching
+    /// with Move from the sealing machine), then drops the CC sector's unsealed copies.
+    MoveStorage {
         sector: SectorRef,
     },
 }
@@ -46,7 +51,8 @@ impl TaskCall {
             | TaskCall::PreCommit2 { sector, .. }
             | TaskCall::Commit1 { sector, .. }
             | TaskCall::Commit2 { sector, .. }
-            | TaskCall::Finalize { sector } => *sector,
+            | TaskCall::Finalize { sector }
+            | TaskCall::MoveStorage { sector } => *sector,
         }
     }
 
@@ -58,6 +64,7 @@ impl TaskCall {
             TaskCall::Commit1 { .. } => TaskType::Commit1,
             TaskCall::Commit2 { .. } => TaskType::Commit2,
             TaskCall::Finalize { .. } => TaskType::Finalize,
+            TaskCall::MoveStorage { .. } => TaskType::Fetch,
         }
     }
 }
@@ -70,6 +77,7 @@ pub enum TaskOutput {
     Commit1(PhaseOutput),
     Proof(Vec<u8>),
     Finalized,
+    Moved,
 }
 
 /// A task's result as a worker returns it: the output, or the error in words.

@@ -325,3 +325,41 @@ pub struct MinerInfo {
     #[serde(rename = "Version")]
     pub version: String,
 }
+
+/// What a worker reports about itself (`Filecoin.WorkerInfo`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    #[serde(rename = "Hostname")]
+    pub hostname: String,
+    /// Changes on every start: a restarted worker is a new session.
+    #[serde(rename = "Session")]
+    pub session: String,
+    #[serde(rename = "Enabled")]
+    pub enabled: bool,
+    #[serde(rename = "Resources")]
+    pub resources: WorkerResources,
+    /// The resource table with the worker's env overrides applied.
+    #[serde(rename = "Table")]
+    pub table: resources::ResourceTable,
+    #[serde(rename = "Tasks")]
+    pub tasks: TaskSet,
+    /// This worker's storage paths.
+    #[serde(rename = "Paths")]
+    pub paths: Vec<WorkerPath>,
+    #[serde(rename = "URL")]
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerPath {
+    #[serde(rename = "ID")]
+    pub id: stores::StorageId,
+    #[serde(rename = "LocalPath")]
+    pub local_path: String,
+    #[serde(rename = "Weight")]
+    pub weight: u64,
+    #[serde(rename = "CanSeal")]
+    pub can_seal: bool,
+    #[serde(rename = "CanStore")]
+    pub can_store: bool,
+}

@@ -393,3 +393,54 @@ pub(crate) fn post_proofs(size: SectorSize) -> (RegisteredPoStProof, RegisteredP
         SectorSize::S64GiB => (StackedDrgWinning64GiBV1, StackedDrgWindow64GiBV1_2),
     }
 }
+
+/// Makes sure the parameters for `size` are in the cache: downloads the missing ones, or with
+/// `generate` makes local devnet parameters (2KiB, 8MiB, 512MiB). `progress` gets a line per
+/// step, and one a minute while generating.
+pub fn ensure(
+    size: SectorSize,
+    generate_missing: bool,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(), ParamError> {
+    let dir = cache_dir();
+    let manifest = official_manifest();
+    let st = status(&dir, &manifest, size);
+    let missing = st.iter().filter(|(_, p)| !p).count();
+    progress(&format!(
+        "parameter cache: {} ({} of {} files present for {size})",
+        dir.display(),
+        st.len() - missing,
+        st.len()
+    ));
+    if missing == 0 {
+        return Ok(());
+    }
+    if !generate_missing {
+        for name in fetch_missing(&gateway(), &dir, &manifest, size)? {
+            progress(&format!("downloaded {name}"));
+        }
+        return Ok(());
+    }
+    let start = std::time::Instant::now();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let r = std::thread::scope(|s| {
+        s.spawn(move || {
+            use std::sync::mpsc::RecvTimeoutError::Timeout;
+            while let Err(Timeout) = stopped.recv_timeout(std::time::Duration::from_secs(60)) {
+                progress(&format!(
+                    "  ... still generating parameters, {} s elapsed (15-25 minutes on 2 cores, once)",
+                    start.elapsed().as_secs()
+                ));
+            }
+        });
+        let r = generate(size, &mut |line| progress(line));
+        let _ = stop.send(());
+        r
+    });
+    r?;
+    progress(&format!(
+        "generated {size} parameters in {} s",
+        start.elapsed().as_secs()
+    ));
+    Ok(())
+}

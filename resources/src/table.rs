@@ -147,7 +147,7 @@ pub fn default_resources(task: TaskType, size: SectorSize) -> Resources {
 }
 
 /// A full table: one `Resources` per task type and sector size.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceTable {
     entries: [[Resources; SECTOR_SIZE_COUNT]; TASK_TYPE_COUNT],
 }

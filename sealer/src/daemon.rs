@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use proofs::{Engine, MockEngine, RealEngine};
-use resources::{ResourceTable, SealProof, SectorSize};
+use resources::{ResourceTable, SealProof, SectorSize, TaskType};
 use sched::{SchedConfig, Scheduler, WorkerSpec};
-use stores::{LocalStore, MemIndex, Secret};
+use stores::{LocalStore, MemIndex, Permission, Remote, Secret};
 
 use crate::chain::{Chain, LocalChain};
+use crate::cluster::{ClusterView, Workers};
 use crate::config::{Config, Settings};
 use crate::db::Db;
-use crate::localworker::{local_tasks, LocalView, LocalWorker};
+use crate::localworker::{local_tasks, LocalWorker};
 use crate::manager::Manager;
 use crate::pipeline::Pipeline;
 use crate::repo::Repo;
@@ -31,7 +32,12 @@ pub struct Node {
     pub manager: Arc<Manager>,
     pub chain: Arc<LocalChain>,
     pub store: LocalStore,
+    pub index: Arc<MemIndex>,
+    pub view: Arc<ClusterView>,
+    pub workers: Arc<Workers>,
+    pub local_worker: sched::WorkerId,
     pub engine: Arc<dyn Engine>,
+    pub db: Db,
     pub shutdown: tokio::sync::Notify,
 }
 
@@ -103,41 +109,49 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     let index = Arc::new(MemIndex::default());
     let store = LocalStore::open(
         &repo.storage_file(),
-        index,
+        index.clone(),
         vec![format!("http://{public}/remote")],
     )
     .await
     .context("opening storage paths (storage.json)")?;
     store.spawn_heartbeats(Duration::from_secs(10));
+    let secret = repo.secret()?;
+    let remote = Arc::new(Remote::new(
+        store.clone(),
+        secret.token_for(Permission::Admin),
+        cfg.storage.parallel_fetch_limit as usize,
+    ));
 
     let sched = Scheduler::new(SchedConfig {
         assigner: settings.assigner,
         windows: 2,
     });
     let manager = Manager::new(sched, db.clone());
-    let view = Arc::new(LocalView {
-        store: store.clone(),
-        worker: std::sync::OnceLock::new(),
-    });
+    let view = ClusterView::new(index.clone());
     let tasks = local_tasks(&cfg.storage);
-    if tasks.is_empty() {
-        tracing::info!("every [Storage] Allow* is false: the sealer runs no sealing task itself");
-    } else {
-        let table = ResourceTable::from_env().context("resource table from the environment")?;
-        let spec = WorkerSpec {
-            name: host_name(),
-            resources: resources::detect(false),
-            table,
-            tasks,
-        };
-        let worker = Arc::new(LocalWorker {
-            store: store.clone(),
-            engine: engine.clone(),
-        });
-        let id = manager.add_worker(spec, worker);
-        let _ = view.worker.set(id);
-        tracing::info!(tasks = %tasks, "in-process worker {id} ready");
+    if !tasks.contains(TaskType::PreCommit1)
+        && !tasks.contains(TaskType::AddPiece)
+        && !tasks.contains(TaskType::Commit2)
+    {
+        tracing::info!(tasks = %tasks, "the sealer runs no sealing task itself (every [Storage] Allow* is false)");
     }
+    let table = ResourceTable::from_env().context("resource table from the environment")?;
+    let spec = WorkerSpec {
+        name: host_name(),
+        resources: resources::detect(false),
+        table,
+        tasks,
+    };
+    let worker = Arc::new(LocalWorker {
+        remote: remote.clone(),
+        engine: engine.clone(),
+    });
+    let local_worker = manager.add_worker(spec, worker, true);
+    view.set_paths(
+        local_worker,
+        store.paths().into_iter().map(|p| p.0).collect(),
+    );
+    tracing::info!(tasks = %tasks, "in-process worker {local_worker} ready");
     manager.spawn();
     chain.spawn();
 
@@ -146,14 +160,13 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         sectors.clone(),
         chain.clone() as Arc<dyn Chain>,
         manager.clone(),
-        store.clone(),
-        view,
-        db,
+        remote,
+        view.clone(),
+        db.clone(),
         settings.retry_cooldown,
     );
     pipeline.resume_all();
 
-    let secret = repo.secret()?;
     let node = Arc::new(Node {
         cfg,
         settings,
@@ -164,7 +177,12 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         manager,
         chain,
         store: store.clone(),
+        index,
+        view,
+        workers: Arc::new(Workers::default()),
+        local_worker,
         engine,
+        db,
         shutdown: tokio::sync::Notify::new(),
     });
     let (remote, _) = stores::http::router(store, secret);

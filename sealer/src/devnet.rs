@@ -34,47 +34,11 @@ pub struct DevnetArgs {
     keep_running: bool,
 }
 
-/// Makes sure the proof parameters for `size` are present: downloads them, or generates local
-/// devnet parameters (`generate`, 2KiB/8MiB/512MiB).
+/// Makes sure the proof parameters for `size` are present, printing progress.
 pub fn ensure_params(size: SectorSize, generate: bool) -> Result<()> {
-    let dir = params::cache_dir();
-    let manifest = params::official_manifest();
-    let status = params::status(&dir, &manifest, size);
-    let missing = status.iter().filter(|(_, p)| !p).count();
-    println!(
-        "parameter cache: {} ({} of {} files present for {size})",
-        dir.display(),
-        status.len() - missing,
-        status.len()
-    );
-    if missing == 0 {
-        return Ok(());
-    }
-    if generate {
-        let start = Instant::now();
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let ticker = std::thread::spawn(move || {
-            use std::sync::mpsc::RecvTimeoutError::Timeout;
-            while let Err(Timeout) = stopped.recv_timeout(Duration::from_secs(60)) {
-                println!("  ... still generating parameters, {} s elapsed (15-25 minutes on 2 cores, once)", start.elapsed().as_secs());
-            }
-        });
-        let r = params::generate(size, &mut |line| println!("{line}"));
-        let _ = stop.send(());
-        let _ = ticker.join();
-        r.with_context(|| format!("generating {size} parameters"))?;
-        println!(
-            "generated {size} parameters in {} s",
-            start.elapsed().as_secs()
-        );
-    } else {
-        let got = params::fetch_missing(&params::gateway(), &dir, &manifest, size)
-            .with_context(|| format!("downloading {size} parameters (for a local devnet, `--generate` makes them here)"))?;
-        for name in got {
-            println!("downloaded {name}");
-        }
-    }
-    Ok(())
+    params::ensure(size, generate, &|line| println!("{line}")).with_context(|| {
+        format!("{size} parameters (for a local devnet, `--generate` makes them here)")
+    })
 }
 
 pub async fn run(a: DevnetArgs) -> Result<()> {

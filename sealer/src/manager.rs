@@ -23,18 +23,27 @@ use crate::db::Db;
 pub trait WorkerHandle: Send + Sync {
     /// Brings the call's input files onto the worker.
     async fn prepare(&self, call: &TaskCall) -> Result<(), String>;
-    /// Runs the call.
-    async fn execute(&self, call: TaskCall) -> TaskResult;
+    /// Runs the call, known to both sides as `call_id`.
+    async fn execute(&self, call_id: &str, call: TaskCall) -> TaskResult;
 }
 
 /// A call as recorded in the metadata store: where it runs and, once back, its result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CallRecord {
+    pub call_id: String,
     pub sector: SectorRef,
     pub task: TaskType,
     pub worker: String,
+    /// Whether the worker is the sealer's own (its calls die with the sealer).
+    pub local: bool,
     pub started_ms: u64,
     pub result: Option<TaskResult>,
+}
+
+fn new_call_id() -> String {
+    let mut b = [0u8; 16];
+    let _ = getrandom::fill(&mut b);
+    crate::chain::hex(&b)
 }
 
 pub fn call_key(sector: &SectorRef, task: TaskType) -> String {
@@ -48,7 +57,7 @@ struct Pending {
 
 struct Inner {
     sched: Scheduler,
-    workers: HashMap<WorkerId, (String, Arc<dyn WorkerHandle>)>,
+    workers: HashMap<WorkerId, (String, Arc<dyn WorkerHandle>, bool)>,
     pending: HashMap<RequestId, Pending>,
     /// Why requests cannot be placed anywhere, last time anyone looked.
     passes: u64,
@@ -59,6 +68,8 @@ pub struct Manager {
     /// One task executing per sector at a time: a task aborted by the operator may still be
     /// running on its worker, and its retry must not write the same files beside it.
     sector_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Callers waiting for a remote worker's `WorkerReturn`, by call ID.
+    returns: Mutex<HashMap<String, tokio::sync::oneshot::Sender<TaskResult>>>,
     wake: tokio::sync::Notify,
     db: Db,
 }
@@ -73,6 +84,7 @@ impl Manager {
                 passes: 0,
             }),
             sector_locks: Mutex::new(HashMap::new()),
+            returns: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
             db,
         })
@@ -82,11 +94,17 @@ impl Manager {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn add_worker(&self, spec: WorkerSpec, handle: Arc<dyn WorkerHandle>) -> WorkerId {
+    /// Adds a worker; `local` for the sealer's in-process one.
+    pub fn add_worker(
+        &self,
+        spec: WorkerSpec,
+        handle: Arc<dyn WorkerHandle>,
+        local: bool,
+    ) -> WorkerId {
         let name = spec.name.clone();
         let mut g = self.lock();
         let id = g.sched.add_worker(spec);
-        g.workers.insert(id, (name, handle));
+        g.workers.insert(id, (name, handle, local));
         drop(g);
         self.wake.notify_one();
         id
@@ -136,11 +154,11 @@ impl Manager {
     }
 
     async fn act(self: Arc<Self>, kind: ActionKind, h: TaskHandle, worker: WorkerId) {
-        let (call, handle, wname) = {
+        let (call, handle, wname, local) = {
             let mut g = self.lock();
             let found = g.pending.get(&h.id).and_then(|p| {
-                let (name, handle) = g.workers.get(&worker)?;
-                Some((p.call.clone(), handle.clone(), name.clone()))
+                let (name, handle, local) = g.workers.get(&worker)?;
+                Some((p.call.clone(), handle.clone(), name.clone(), *local))
             });
             match found {
                 Some(f) => f,
@@ -172,7 +190,10 @@ impl Manager {
             }
             ActionKind::Execute => {
                 let key = call_key(&call.sector(), call.task());
+                let call_id = new_call_id();
                 let mut rec = CallRecord {
+                    call_id: call_id.clone(),
+                    local,
                     sector: call.sector(),
                     task: call.task(),
                     worker: wname.clone(),
@@ -190,7 +211,7 @@ impl Manager {
                 if let Err(e) = self.db.put(&key, &rec) {
                     tracing::error!("recording call {key}: {e}");
                 }
-                let result = handle.execute(call).await;
+                let result = handle.execute(&call_id, call).await;
                 let mut g = self.lock();
                 let _ = g.sched.finished(h);
                 // An aborted call's result is dropped: its sector has moved on.
@@ -203,6 +224,68 @@ impl Manager {
                 }
             }
         }
+        self.wake.notify_one();
+    }
+
+    /// Waits for the result of a call a remote worker runs (it arrives through `deliver`).
+    pub async fn wait_return(&self, call_id: &str) -> TaskResult {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.returns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(call_id.to_string(), tx);
+        rx.await
+            .unwrap_or_else(|_| Err(format!("call {call_id}: its worker was lost")))
+    }
+
+    /// A worker returned a call's result. Returns whether someone was waiting for it.
+    pub fn deliver(&self, call_id: &str, result: TaskResult) -> bool {
+        let tx = self
+            .returns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(call_id);
+        tx.is_some_and(|tx| tx.send(result).is_ok())
+    }
+
+    /// Fails every return waited for from calls in `ids` (their worker is gone).
+    pub fn fail_returns(&self, ids: &[String], why: &str) {
+        let mut r = self.returns.lock().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            if let Some(tx) = r.remove(id) {
+                let _ = tx.send(Err(why.to_string()));
+            }
+        }
+    }
+
+    /// A worker stopped answering: unstarted work goes back to the queue at once.
+    pub fn disconnect(&self, id: WorkerId) {
+        let _ = self.lock().sched.disconnect(id);
+        self.wake.notify_one();
+    }
+
+    pub fn set_enabled(&self, id: WorkerId, on: bool) {
+        let _ = self.lock().sched.set_enabled(id, on);
+        self.wake.notify_one();
+    }
+
+    pub fn reconnect(&self, id: WorkerId) {
+        let _ = self.lock().sched.reconnect(id);
+        self.wake.notify_one();
+    }
+
+    /// Drops a worker for good (lost too long, or restarted as a new session): what it was
+    /// running fails with `why`, so the sectors retry elsewhere; its resources are freed.
+    pub fn remove_worker(&self, id: WorkerId, why: &str) {
+        let mut g = self.lock();
+        let ended = g.sched.remove_worker(id).unwrap_or_default();
+        g.workers.remove(&id);
+        for f in ended {
+            if let Some(p) = g.pending.remove(&f.id) {
+                let _ = p.tx.send(Err(format!("{} on {id}: {why}", f.task.short())));
+            }
+        }
+        drop(g);
         self.wake.notify_one();
     }
 

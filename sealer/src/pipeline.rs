@@ -9,8 +9,10 @@ use std::time::Duration;
 use api::tasks::TaskResult;
 use api::{SectorState, TaskCall, TaskOutput};
 use resources::SectorRef;
-use sched::{AllocSelector, ExistingSelector, Selector, StorageView, TaskSelector};
-use stores::{FileTypes, LocalStore};
+use sched::{AllocSelector, ExistingSelector, Selector, TaskSelector};
+
+use crate::cluster::{ClusterView, StoreSelector};
+use stores::{FileTypes, Remote};
 
 use crate::chain::{Chain, Message, RandKind};
 use crate::db::Db;
@@ -29,8 +31,8 @@ pub struct Pipeline {
     pub sectors: Arc<Sectors>,
     pub chain: Arc<dyn Chain>,
     pub manager: Arc<Manager>,
-    pub store: LocalStore,
-    pub storage: Arc<dyn StorageView>,
+    pub remote: Arc<Remote>,
+    pub view: Arc<ClusterView>,
     pub db: Db,
     pub cooldown: Duration,
     running: Mutex<HashSet<u64>>,
@@ -42,8 +44,8 @@ impl Pipeline {
         sectors: Arc<Sectors>,
         chain: Arc<dyn Chain>,
         manager: Arc<Manager>,
-        store: LocalStore,
-        storage: Arc<dyn StorageView>,
+        remote: Arc<Remote>,
+        view: Arc<ClusterView>,
         db: Db,
         cooldown: Duration,
     ) -> Arc<Pipeline> {
@@ -51,8 +53,8 @@ impl Pipeline {
             sectors,
             chain,
             manager,
-            store,
-            storage,
+            remote,
+            view,
             db,
             cooldown,
             running: Mutex::new(HashSet::new()),
@@ -226,14 +228,34 @@ impl Pipeline {
                 (Some(ev), None)
             }
             FinalizeSector => {
-                self.task(TaskCall::Finalize { sector }, |o| match o {
-                    TaskOutput::Finalized => Some(Event::Finalized),
-                    _ => None,
-                })
-                .await
+                // FIN trims the cache where the sector was sealed; GET then brings it to a
+                // long-term store path (over HTTP when that is another machine).
+                let (ev, fin_key) = self
+                    .task(TaskCall::Finalize { sector }, |o| match o {
+                        TaskOutput::Finalized => Some(Event::Finalized),
+                        _ => None,
+                    })
+                    .await;
+                if ev != Some(Event::Finalized) {
+                    return (ev, fin_key);
+                }
+                let (ev, key) = self
+                    .task(TaskCall::MoveStorage { sector }, |o| match o {
+                        TaskOutput::Moved => Some(Event::Finalized),
+                        _ => None,
+                    })
+                    .await;
+                if let Some(k) = fin_key {
+                    let _ = self.db.delete(&k);
+                }
+                (ev, key)
             }
             Removing => {
-                let ev = match self.store.remove(sector.id(), FileTypes::ALL).await {
+                let ev = match self
+                    .remote
+                    .remove_everywhere(sector.id(), FileTypes::ALL)
+                    .await
+                {
                     Ok(_) => Event::RemoveDone,
                     Err(e) => {
                         tracing::error!(sector = sector.number, "removing files: {e}");
@@ -254,7 +276,7 @@ impl Pipeline {
     }
 
     fn selector(&self, call: &TaskCall) -> Arc<dyn Selector> {
-        let storage = self.storage.clone();
+        let storage: Arc<dyn sched::StorageView> = self.view.clone();
         match call {
             TaskCall::AddPiece { .. } => Arc::new(AllocSelector { storage }),
             TaskCall::PreCommit1 { .. } | TaskCall::PreCommit2 { .. } => {
@@ -268,6 +290,9 @@ impl Pipeline {
                 allow_fetch: false,
             }),
             TaskCall::Commit2 { .. } => Arc::new(TaskSelector),
+            TaskCall::MoveStorage { .. } => Arc::new(StoreSelector {
+                view: self.view.clone(),
+            }),
         }
     }
 
@@ -278,12 +303,20 @@ impl Pipeline {
         to_event: impl FnOnce(TaskOutput) -> Option<Event>,
     ) -> (Option<Event>, Option<String>) {
         let key = call_key(&call.sector(), call.task());
-        let recorded = self
-            .db
-            .get::<CallRecord>(&key)
-            .ok()
-            .flatten()
-            .and_then(|r| r.result);
+        let record = self.db.get::<CallRecord>(&key).ok().flatten();
+        let running_remote = record
+            .as_ref()
+            .filter(|r| r.result.is_none() && !r.local)
+            .map(|r| (r.call_id.clone(), r.worker.clone()));
+        let recorded = match running_remote {
+            // Started on a worker before the sealer restarted: wait for its result instead of
+            // running it again (the worker retries WorkerReturn until it is taken).
+            Some((call_id, worker)) => {
+                tracing::info!(sector = call.sector().number, task = call.task().short(), %worker, "re-attaching to call {call_id}");
+                Some(self.reattach(&key, &call_id).await)
+            }
+            None => record.and_then(|r| r.result),
+        };
         let result: TaskResult = match recorded {
             Some(r) => {
                 tracing::info!(
@@ -308,6 +341,21 @@ impl Pipeline {
             Err(e) => Event::Failed(e),
         };
         (Some(ev), Some(key))
+    }
+
+    /// Waits until the result of call `call_id` is recorded under `key`.
+    async fn reattach(&self, key: &str, call_id: &str) -> TaskResult {
+        loop {
+            match self.db.get::<CallRecord>(key) {
+                Ok(Some(r)) if r.call_id == call_id => {
+                    if let Some(res) = r.result {
+                        return res;
+                    }
+                }
+                _ => return Err(format!("call {call_id} is no longer recorded")),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     async fn ticket(&self) -> Event {

@@ -4,14 +4,11 @@
 use std::sync::Arc;
 
 use api::methods as m;
-use api::rpc::{
-    RpcError, RpcRequest, RpcResponse, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
-    PERMISSION_DENIED,
-};
+use api::rpc::{RpcError, METHOD_NOT_FOUND};
 use api::{AttachParams, FoundFile, MinerInfo, SectorInfo, StorageRow};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use serde::de::DeserializeOwned;
@@ -28,104 +25,20 @@ pub fn router(node: Arc<Node>) -> Router {
         .with_state(node)
 }
 
-fn reply(status: StatusCode, resp: RpcResponse) -> Response {
-    (status, axum::Json(resp)).into_response()
-}
-
 async fn handle(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let auth = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let perms = match stores::auth::permissions_from_header(&node.secret, auth) {
-        Ok(p) => p,
-        Err(why) => {
-            return reply(
-                StatusCode::UNAUTHORIZED,
-                RpcResponse::err(
-                    Value::Null,
-                    RpcError::new(401, format!("unauthorized: {why}")),
-                ),
-            )
-        }
-    };
-    let req: RpcRequest = match serde_json::from_slice::<Value>(&body) {
-        Err(e) => {
-            return reply(
-                StatusCode::OK,
-                RpcResponse::err(
-                    Value::Null,
-                    RpcError::new(PARSE_ERROR, format!("parse error: {e}")),
-                ),
-            )
-        }
-        Ok(Value::Array(_)) => {
-            return reply(
-                StatusCode::OK,
-                RpcResponse::err(
-                    Value::Null,
-                    RpcError::new(INVALID_REQUEST, "batch requests are not supported"),
-                ),
-            )
-        }
-        Ok(v) => match serde_json::from_value(v) {
-            Ok(r) => r,
-            Err(e) => {
-                return reply(
-                    StatusCode::OK,
-                    RpcResponse::err(
-                        Value::Null,
-                        RpcError::new(INVALID_REQUEST, format!("invalid request: {e}")),
-                    ),
-                )
-            }
-        },
-    };
-    let id = req.id.clone();
-    if req.jsonrpc != "2.0" {
-        return reply(
-            StatusCode::OK,
-            RpcResponse::err(
-                id,
-                RpcError::new(INVALID_REQUEST, "jsonrpc must be \"2.0\""),
-            ),
-        );
-    }
-    let Some(need) = m::permission(&req.method) else {
-        return reply(
-            StatusCode::OK,
-            RpcResponse::err(
-                id,
-                RpcError::new(
-                    METHOD_NOT_FOUND,
-                    format!("method '{}' not found", req.method),
-                ),
-            ),
-        );
-    };
-    if !perms.contains(&need) {
-        let need = format!("{need:?}").to_lowercase();
-        return reply(
-            StatusCode::FORBIDDEN,
-            RpcResponse::err(
-                id,
-                RpcError::new(
-                    PERMISSION_DENIED,
-                    format!(
-                        "missing permission to invoke '{}' (need '{need}')",
-                        req.method
-                    ),
-                ),
-            ),
-        );
-    }
-    match dispatch(&node, &req.method, req.params).await {
-        Ok(v) => reply(StatusCode::OK, RpcResponse::ok(id, v)),
-        Err(e) => reply(StatusCode::OK, RpcResponse::err(id, e)),
-    }
+    let n = node.clone();
+    api::server::handle(
+        &node.secret,
+        m::permission,
+        &headers,
+        &body,
+        |method, params| async move { dispatch(&n, &method, params).await },
+    )
+    .await
 }
 
 /// Positional parameter `i` (lotus sends an array).
@@ -190,6 +103,10 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: Value) -> Result<Value
                 .attach(std::path::Path::new(&p.path), &opts)
                 .await
                 .map_err(RpcError::app)?;
+            node.view.set_paths(
+                node.local_worker,
+                node.store.paths().into_iter().map(|p| p.0).collect(),
+            );
             to_value(id.0)
         }
         m::STORAGE_FIND_SECTOR => {
@@ -210,6 +127,28 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: Value) -> Result<Value
         m::AUTH_VERIFY => {
             let token: String = arg(method, &params, 0)?;
             to_value(node.secret.verify(&token).map_err(RpcError::app)?)
+        }
+        m::WORKER_CONNECT => {
+            let url: String = arg(method, &params, 0)?;
+            let token = node.secret.token_for(Permission::Admin);
+            let id = node
+                .workers
+                .connect(&url, &token, &node.manager, &node.view)
+                .await
+                .map_err(RpcError::app)?;
+            to_value(id.to_string())
+        }
+        m::WORKER_RETURN => {
+            let call_id: String = arg(method, &params, 0)?;
+            let sector: resources::SectorRef = arg(method, &params, 1)?;
+            let task: resources::TaskType = arg(method, &params, 2)?;
+            let result: api::tasks::TaskResult = arg(method, &params, 3)?;
+            worker_return(node, &call_id, &sector, task, result)?;
+            Ok(Value::Null)
+        }
+        m::WORKER_JWT_SECRET => to_value(hex(node.secret.as_bytes())),
+        m if api::index::METHODS.contains(&m) => {
+            api::index::serve(node.index.as_ref(), m, &params).await
         }
         m::SHUTDOWN => {
             node.shutdown.notify_one();
@@ -390,4 +329,30 @@ fn local_paths(node: &Node) -> std::collections::HashMap<stores::StorageId, std:
         .into_iter()
         .map(|(id, path, _)| (id, path))
         .collect()
+}
+
+/// A worker's result for a call: recorded (so it survives a restart of this sealer) and handed to
+/// whoever waits for it. A result for a call no longer recorded (its sector moved on) is dropped.
+fn worker_return(
+    node: &Node,
+    call_id: &str,
+    sector: &resources::SectorRef,
+    task: resources::TaskType,
+    result: api::tasks::TaskResult,
+) -> Result<(), RpcError> {
+    let key = crate::manager::call_key(sector, task);
+    if let Some(mut rec) = node
+        .db
+        .get::<crate::manager::CallRecord>(&key)
+        .map_err(RpcError::app)?
+    {
+        if rec.call_id == call_id && rec.result.is_none() {
+            rec.result = Some(result.clone());
+            node.db.put(&key, &rec).map_err(RpcError::app)?;
+        }
+    }
+    if !node.manager.deliver(call_id, result) {
+        tracing::debug!(%call_id, "a result nobody waits for any more");
+    }
+    Ok(())
 }

@@ -229,6 +229,28 @@ impl MemIndex {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The paths declaring any of the sector's files (for the scheduler, which cannot wait).
+    pub fn holders_now(&self, sector: SectorId) -> Vec<StorageId> {
+        self.lock()
+            .sectors
+            .get(&sector)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether a healthy path among `among` can take `bytes` more for `kind`, counting
+    /// scheduling reservations (for the scheduler, which cannot wait).
+    pub fn has_room_now(&self, among: &[StorageId], kind: PathKind, bytes: u64) -> bool {
+        let st = self.lock();
+        among.iter().any(|id| {
+            st.paths.get(id).is_some_and(|p| {
+                self.healthy(p)
+                    && p.info.allows(kind)
+                    && p.stat.available.saturating_sub(st.sched_reserved(id)) >= bytes
+            })
+        })
+    }
 }
 
 fn secs(t: SystemTime) -> u64 {

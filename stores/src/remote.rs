@@ -192,6 +192,30 @@ impl Remote {
         Err(last.expect("at least one source was tried"))
     }
 
+    /// Removes the sector's files of `types` from this machine and, over HTTP, from every
+    /// other machine the index lists (a finalized CC sector's unsealed copies, a removed sector).
+    pub async fn remove_everywhere(
+        &self,
+        sector: SectorId,
+        types: FileTypes,
+    ) -> Result<(), StoreError> {
+        self.local.remove(sector, types).await?;
+        for t in types.iter() {
+            for l in self.locate(sector, t.into()).await?.fetchable {
+                for base in &l.storage.urls {
+                    let url = format!(
+                        "{}/{}/{}",
+                        base.trim_end_matches('/'),
+                        t.dir(),
+                        sector.file_name()
+                    );
+                    self.delete_source(&url).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn delete_source(&self, url: &str) {
         let res = self
             .client

@@ -1,0 +1,121 @@
+//! The JSON-RPC 2.0 endpoint both daemons serve at `POST /rpc/v0`: JWT check (401 without a valid
+//! token, 403 without the method's permission), framing errors as JSON-RPC errors, then the
+//! daemon's own dispatch.
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use stores::{Permission, Secret};
+
+use crate::rpc::{
+    RpcError, RpcRequest, RpcResponse, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
+    PERMISSION_DENIED,
+};
+
+fn reply(status: StatusCode, resp: RpcResponse) -> Response {
+    (status, axum::Json(resp)).into_response()
+}
+
+/// Handles one `POST /rpc/v0` body: checks the token against `secret` and the method's
+/// permission (`permission`), parses the request, and answers with what `dispatch` returns.
+pub async fn handle<F, Fut>(
+    secret: &Secret,
+    permission: fn(&str) -> Option<Permission>,
+    headers: &HeaderMap,
+    body: &[u8],
+    dispatch: F,
+) -> Response
+where
+    F: FnOnce(String, Value) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, RpcError>>,
+{
+    let auth = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let perms = match stores::auth::permissions_from_header(secret, auth) {
+        Ok(p) => p,
+        Err(why) => {
+            return reply(
+                StatusCode::UNAUTHORIZED,
+                RpcResponse::err(
+                    Value::Null,
+                    RpcError::new(401, format!("unauthorized: {why}")),
+                ),
+            )
+        }
+    };
+    let req: RpcRequest = match serde_json::from_slice::<Value>(body) {
+        Err(e) => {
+            return reply(
+                StatusCode::OK,
+                RpcResponse::err(
+                    Value::Null,
+                    RpcError::new(PARSE_ERROR, format!("parse error: {e}")),
+                ),
+            )
+        }
+        Ok(Value::Array(_)) => {
+            return reply(
+                StatusCode::OK,
+                RpcResponse::err(
+                    Value::Null,
+                    RpcError::new(INVALID_REQUEST, "batch requests are not supported"),
+                ),
+            )
+        }
+        Ok(v) => match serde_json::from_value(v) {
+            Ok(r) => r,
+            Err(e) => {
+                return reply(
+                    StatusCode::OK,
+                    RpcResponse::err(
+                        Value::Null,
+                        RpcError::new(INVALID_REQUEST, format!("invalid request: {e}")),
+                    ),
+                )
+            }
+        },
+    };
+    let id = req.id.clone();
+    if req.jsonrpc != "2.0" {
+        return reply(
+            StatusCode::OK,
+            RpcResponse::err(
+                id,
+                RpcError::new(INVALID_REQUEST, "jsonrpc must be \"2.0\""),
+            ),
+        );
+    }
+    let Some(need) = permission(&req.method) else {
+        return reply(
+            StatusCode::OK,
+            RpcResponse::err(
+                id,
+                RpcError::new(
+                    METHOD_NOT_FOUND,
+                    format!("method '{}' not found", req.method),
+                ),
+            ),
+        );
+    };
+    if !perms.contains(&need) {
+        let need = format!("{need:?}").to_lowercase();
+        return reply(
+            StatusCode::FORBIDDEN,
+            RpcResponse::err(
+                id,
+                RpcError::new(
+                    PERMISSION_DENIED,
+                    format!(
+                        "missing permission to invoke '{}' (need '{need}')",
+                        req.method
+                    ),
+                ),
+            ),
+        );
+    }
+    match dispatch(req.method, req.params).await {
+        Ok(v) => reply(StatusCode::OK, RpcResponse::ok(id, v)),
+        Err(e) => reply(StatusCode::OK, RpcResponse::err(id, e)),
+    }
+}

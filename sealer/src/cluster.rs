@@ -1,0 +1,286 @@
+//! Remote workers on the sealer's side: the scheduler's view of every machine's storage (through
+//! the sector index), the handle that sends calls to a worker's API and waits for its
+//! `WorkerReturn`, registration (`WorkerConnect`) and the heartbeat that notices lost and
+//! restarted workers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api::methods as m;
+use api::tasks::TaskResult;
+use api::{ApiInfo, Client, TaskCall, WorkerInfo};
+use async_trait::async_trait;
+use resources::{SectorRef, SectorSize};
+use sched::{Selector, StorageView, TaskRequest, WorkerId, WorkerSpec};
+use serde_json::json;
+use stores::{FileTypes, MemIndex, PathKind, StorageId};
+
+use crate::manager::{Manager, WorkerHandle};
+
+/// Heartbeat: a worker is pinged every `PING`; after `DISCONNECT_AFTER` misses its unstarted
+/// work is requeued, after `REMOVE_AFTER` misses what it was running fails and is retried elsewhere.
+pub const PING: Duration = Duration::from_secs(1);
+pub const DISCONNECT_AFTER: u32 = 3;
+pub const REMOVE_AFTER: u32 = 10;
+
+/// Which workers can reach which storage paths, and the index that knows what is on them.
+pub struct ClusterView {
+    pub index: Arc<MemIndex>,
+    paths: Mutex<HashMap<WorkerId, Vec<StorageId>>>,
+}
+
+impl ClusterView {
+    pub fn new(index: Arc<MemIndex>) -> Arc<ClusterView> {
+        Arc::new(ClusterView {
+            index,
+            paths: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn set_paths(&self, worker: WorkerId, paths: Vec<StorageId>) {
+        self.lock().insert(worker, paths);
+    }
+
+    pub fn forget(&self, worker: WorkerId) {
+        self.lock().remove(&worker);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WorkerId, Vec<StorageId>>> {
+        self.paths.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `worker` has a path of `kind` with room for `types` of a sector of `size`.
+    pub fn has_room(
+        &self,
+        worker: WorkerId,
+        kind: PathKind,
+        types: FileTypes,
+        size: SectorSize,
+    ) -> bool {
+        let paths = self.lock().get(&worker).cloned().unwrap_or_default();
+        self.index
+            .has_room_now(&paths, kind, types.overhead(size, kind))
+    }
+}
+
+impl StorageView for ClusterView {
+    fn holders(&self, sector: &SectorRef, out: &mut Vec<WorkerId>) {
+        let held: HashSet<StorageId> = self.index.holders_now(sector.id()).into_iter().collect();
+        if held.is_empty() {
+            return;
+        }
+        for (w, paths) in self.lock().iter() {
+            if paths.iter().any(|p| held.contains(p)) && !out.contains(w) {
+                out.push(*w);
+            }
+        }
+    }
+
+    fn can_allocate(&self, worker: WorkerId, size: SectorSize) -> bool {
+        self.has_room(worker, PathKind::Sealing, FileTypes::ALL, size)
+    }
+}
+
+/// A worker with a long-term storage path that has room for a finalized sector (GET).
+pub struct StoreSelector {
+    pub view: Arc<ClusterView>,
+}
+
+impl Selector for StoreSelector {
+    fn ok(&self, req: &TaskRequest, worker: WorkerId, _spec: &WorkerSpec) -> bool {
+        self.view.has_room(
+            worker,
+            PathKind::Storage,
+            FileTypes::SEALED,
+            req.sector.size(),
+        )
+    }
+}
+
+/// A worker daemon, reached through its JSON-RPC API.
+pub struct RemoteWorker {
+    pub info: WorkerInfo,
+    client: Client,
+    manager: Arc<Manager>,
+    inflight: Mutex<HashSet<String>>,
+}
+
+#[async_trait]
+impl WorkerHandle for RemoteWorker {
+    async fn prepare(&self, call: &TaskCall) -> Result<(), String> {
+        self.client
+            .call::<()>(m::WORKER_FETCH, json!([call]))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn execute(&self, call_id: &str, call: TaskCall) -> TaskResult {
+        self.inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(call_id.to_string());
+        let waiting = self.manager.wait_return(call_id);
+        let sent = self
+            .client
+            .call::<()>(m::WORKER_EXECUTE, json!([call_id, call]))
+            .await;
+        let r = match sent {
+            Ok(()) => waiting.await,
+            Err(e) => Err(format!("sending the call to {}: {e}", self.info.hostname)),
+        };
+        self.inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(call_id);
+        r
+    }
+}
+
+/// The remote workers known, by URL.
+#[derive(Default)]
+pub struct Workers {
+    by_url: Mutex<HashMap<String, (WorkerId, Arc<RemoteWorker>)>>,
+}
+
+impl Workers {
+    /// `WorkerConnect`: asks the worker at `url` who it is and adds it, replacing an earlier
+    /// session at the same URL (a restarted worker). A known session is left as it is.
+    pub async fn connect(
+        self: &Arc<Self>,
+        url: &str,
+        token: &str,
+        manager: &Arc<Manager>,
+        view: &Arc<ClusterView>,
+    ) -> Result<WorkerId, String> {
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_end_matches("/rpc/v0")
+            .trim_end_matches('/')
+            .to_string();
+        let client = Client::new(
+            &ApiInfo {
+                token: token.to_string(),
+                addr,
+            },
+            Duration::from_secs(30),
+        );
+        let info: WorkerInfo = client
+            .call(m::WORKER_INFO, json!([]))
+            .await
+            .map_err(|e| format!("asking the worker at {url} who it is: {e}"))?;
+        let old = {
+            let g = self.by_url.lock().unwrap_or_else(|e| e.into_inner());
+            g.get(url).cloned()
+        };
+        if let Some((id, w)) = &old {
+            if w.info.session == info.session {
+                return Ok(*id);
+            }
+            self.drop_worker(url, manager, view, "the worker restarted (new session)");
+        }
+        let spec = WorkerSpec {
+            name: info.hostname.clone(),
+            resources: info.resources.clone(),
+            table: info.table.clone(),
+            tasks: info.tasks,
+        };
+        let handle = Arc::new(RemoteWorker {
+            info: info.clone(),
+            client,
+            manager: manager.clone(),
+            inflight: Mutex::new(HashSet::new()),
+        });
+        let id = manager.add_worker(spec, handle.clone(), false);
+        view.set_paths(id, info.paths.iter().map(|p| p.id.clone()).collect());
+        if !info.enabled {
+            manager.set_enabled(id, false);
+        }
+        tracing::info!(worker = %id, host = %info.hostname, session = %info.session, tasks = %info.tasks, "worker connected");
+        self.by_url
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(url.to_string(), (id, handle.clone()));
+        let me = self.clone();
+        let (manager, view, url) = (manager.clone(), view.clone(), url.to_string());
+        tokio::spawn(async move { me.heartbeat(url, id, handle, manager, view).await });
+        Ok(id)
+    }
+
+    fn drop_worker(&self, url: &str, manager: &Arc<Manager>, view: &Arc<ClusterView>, why: &str) {
+        let gone = self
+            .by_url
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(url);
+        if let Some((id, w)) = gone {
+            tracing::warn!(worker = %id, host = %w.info.hostname, "removing worker: {why}");
+            manager.remove_worker(id, why);
+            let ids: Vec<String> = w
+                .inflight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned()
+                .collect();
+            manager.fail_returns(&ids, why);
+            view.forget(id);
+        }
+    }
+
+    async fn heartbeat(
+        self: Arc<Self>,
+        url: String,
+        id: WorkerId,
+        w: Arc<RemoteWorker>,
+        manager: Arc<Manager>,
+        view: Arc<ClusterView>,
+    ) {
+        let mut misses = 0u32;
+        loop {
+            tokio::time::sleep(PING).await;
+            let still = self
+                .by_url
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&url)
+                .is_some_and(|(i, _)| *i == id);
+            if !still {
+                return;
+            }
+            let ping =
+                tokio::time::timeout(PING * 2, w.client.call::<String>(m::SESSION, json!([])))
+                    .await;
+            match ping {
+                Ok(Ok(session)) if session == w.info.session => {
+                    if misses >= DISCONNECT_AFTER {
+                        tracing::info!(worker = %id, host = %w.info.hostname, "worker is back");
+                        manager.reconnect(id);
+                    }
+                    misses = 0;
+                }
+                Ok(Ok(_)) => {
+                    // Restarted: it reconnects as a new session; what the old one ran is lost.
+                    self.drop_worker(&url, &manager, &view, "the worker restarted (new session)");
+                    return;
+                }
+                _ => {
+                    misses += 1;
+                    if misses == DISCONNECT_AFTER {
+                        tracing::warn!(worker = %id, host = %w.info.hostname, "worker not answering: disconnected, its unstarted work is requeued");
+                        manager.disconnect(id);
+                    }
+                    if misses >= REMOVE_AFTER {
+                        self.drop_worker(
+                            &url,
+                            &manager,
+                            &view,
+                            "the worker was lost (no heartbeat)",
+                        );
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
