@@ -10,7 +10,8 @@ use stores::{AcquireMode, FileType, FileTypes, LocalStore, PathKind, Remote, Sto
 
 use crate::tasks::{TaskCall, TaskOutput, TaskResult};
 
-/// Fetches what `call` reads onto this machine (the prepare stage).
+/// Fetches what `call` reads onto this machine (the prepare stage). Sealing files move (as
+/// lotus's sealing fetches do): a second copy would only take room and go stale.
 pub async fn prepare(remote: &Remote, call: &TaskCall) -> Result<(), String> {
     let sector = call.sector();
     let need = match call {
@@ -25,7 +26,7 @@ pub async fn prepare(remote: &Remote, call: &TaskCall) -> Result<(), String> {
             need,
             FileTypes::NONE,
             PathKind::Sealing,
-            AcquireMode::Copy,
+            AcquireMode::Move,
         )
         .await
         .map(|_| ())

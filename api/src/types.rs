@@ -348,6 +348,9 @@ pub struct WorkerInfo {
     pub paths: Vec<WorkerPath>,
     #[serde(rename = "URL")]
     pub url: String,
+    /// Sector files this worker has fetched from other machines since it started.
+    #[serde(rename = "Fetches")]
+    pub fetches: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use resources::{SectorRef, SectorSize};
 use sched::{Selector, StorageView, TaskRequest, WorkerId, WorkerSpec};
 use serde_json::json;
-use stores::{FileTypes, MemIndex, PathKind, StorageId};
+use stores::{FileType, FileTypes, MemIndex, PathKind, StorageId};
 
 use crate::manager::{Manager, WorkerHandle};
 
@@ -46,6 +46,15 @@ impl ClusterView {
         self.lock().remove(&worker);
     }
 
+    /// Paths no remaining worker can reach are unhealthy until their machine heartbeats again:
+    /// nobody tries to fetch from them meanwhile.
+    fn orphans_unhealthy(&self, paths: &[api::WorkerPath], why: &str) {
+        let reachable: HashSet<StorageId> = self.lock().values().flatten().cloned().collect();
+        for p in paths.iter().filter(|p| !reachable.contains(&p.id)) {
+            self.index.mark_unhealthy(&p.id, why);
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WorkerId, Vec<StorageId>>> {
         self.paths.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -66,7 +75,15 @@ impl ClusterView {
 
 impl StorageView for ClusterView {
     fn holders(&self, sector: &SectorRef, out: &mut Vec<WorkerId>) {
-        let held: HashSet<StorageId> = self.index.holders_now(sector.id()).into_iter().collect();
+        // Once a sector has a replica, the steps that follow want it (and its cache): only the
+        // paths with the sealed file count. Before that, the unsealed file.
+        let all = self.index.holders_now(sector.id());
+        let sealed = all.iter().any(|(_, t)| t.contains(FileType::Sealed));
+        let held: HashSet<StorageId> = all
+            .into_iter()
+            .filter(|(_, t)| !sealed || t.contains(FileType::Sealed))
+            .map(|(id, _)| id)
+            .collect();
         if held.is_empty() {
             return;
         }
@@ -175,6 +192,8 @@ impl Workers {
         };
         if let Some((id, w)) = &old {
             if w.info.session == info.session {
+                // Paths attached since the last announcement.
+                view.set_paths(*id, info.paths.iter().map(|p| p.id.clone()).collect());
                 return Ok(*id);
             }
             self.drop_worker(url, manager, view, "the worker restarted (new session)");
@@ -225,6 +244,10 @@ impl Workers {
                 .collect();
             manager.fail_returns(&ids, why);
             view.forget(id);
+            view.orphans_unhealthy(
+                &w.info.paths,
+                &format!("worker {} was lost", w.info.hostname),
+            );
         }
     }
 

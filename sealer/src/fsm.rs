@@ -55,6 +55,9 @@ pub enum Event {
     /// The sealer restarted while a step that cannot resume was running (PC2 encodes the
     /// replica in place, so an interrupted PC2 restarts from PC1).
     Restarted(String),
+    /// The CC sector's unsealed file is nowhere that can be reached (its machine was lost):
+    /// it is packed again.
+    Repack(String),
     Remove,
     RemoveDone,
 }
@@ -77,6 +80,7 @@ impl Event {
             Event::Failed(_) => "SectorFailed",
             Event::Retry => "SectorRetry",
             Event::Restarted(_) => "SectorRestart",
+            Event::Repack(_) => "SectorRepack",
             Event::Remove => "SectorRemove",
             Event::RemoveDone => "SectorRemoved",
         }
@@ -237,6 +241,13 @@ impl Sector {
                 self.pc1 = None;
                 message = why.clone();
                 PreCommit1
+            }
+            (Event::Repack(why), PreCommit1 | SealPreCommit1Failed) => {
+                self.pieces.clear();
+                self.ticket = None;
+                self.pc1 = None;
+                message = why.clone();
+                Packing
             }
             (Event::Remove, s) if s != Removed => Removing,
             (Event::RemoveDone, Removing) => Removed,

@@ -12,7 +12,7 @@ use resources::SectorRef;
 use sched::{AllocSelector, ExistingSelector, Selector, TaskSelector};
 
 use crate::cluster::{ClusterView, StoreSelector};
-use stores::{FileTypes, Remote};
+use stores::{FileType, FileTypes, Remote};
 
 use crate::chain::{Chain, Message, RandKind};
 use crate::db::Db;
@@ -36,6 +36,8 @@ pub struct Pipeline {
     pub db: Db,
     pub cooldown: Duration,
     running: Mutex<HashSet<u64>>,
+    /// Which worker ran the step a sector's next event comes from (for its log).
+    notes: Mutex<std::collections::HashMap<u64, String>>,
 }
 
 impl Pipeline {
@@ -58,6 +60,7 @@ impl Pipeline {
             db,
             cooldown,
             running: Mutex::new(HashSet::new()),
+            notes: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -128,7 +131,13 @@ impl Pipeline {
             if let Event::Failed(e) = &event {
                 tracing::warn!(sector = n, state = %state, "{e}");
             }
-            match self.sectors.apply(n, event, |b| {
+            let note = self
+                .notes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&n)
+                .unwrap_or_default();
+            match self.sectors.apply_noted(n, event, &note, |b| {
                 if let Some(k) = &consumed {
                     b.delete(k);
                 }
@@ -159,6 +168,17 @@ impl Pipeline {
             }
             GetTicket => (Some(self.ticket().await), None),
             PreCommit1 => {
+                match self
+                    .remote
+                    .locate(sector.id(), FileType::Unsealed.into())
+                    .await
+                {
+                    Ok(l) if l.local.is_empty() && l.fetchable.is_empty() => {
+                        let why = "no reachable copy of the unsealed file (its machine was lost): AP runs again";
+                        return (Some(Event::Repack(why.into())), None);
+                    }
+                    _ => {}
+                }
                 let Some((_, ticket)) = s.ticket else {
                     return (Some(Event::Failed("no ticket".into())), None);
                 };
@@ -331,6 +351,14 @@ impl Pipeline {
                 self.manager.run(call.clone(), 0, sel).await
             }
         };
+        if let Ok(Some(rec)) = self.db.get::<CallRecord>(&key) {
+            let mut notes = self.notes.lock().unwrap_or_else(|e| e.into_inner());
+            let note = notes.entry(call.sector().number).or_default();
+            if !note.is_empty() {
+                note.push_str(", ");
+            }
+            note.push_str(&format!("{} on {}", call.task().short(), rec.worker));
+        }
         let ev = match result {
             Ok(out) => to_event(out).unwrap_or_else(|| {
                 Event::Failed(format!(

@@ -103,11 +103,31 @@ impl Sectors {
         event: Event,
         extra: impl FnOnce(&mut Batch),
     ) -> Result<Sector, SectorError> {
+        self.apply_noted(n, event, "", extra)
+    }
+
+    /// `apply`, with `note` (e.g. which worker ran the step) added to the log entry.
+    pub fn apply_noted(
+        &self,
+        n: u64,
+        event: Event,
+        note: &str,
+        extra: impl FnOnce(&mut Batch),
+    ) -> Result<Sector, SectorError> {
         let mut map = self.lock();
         let cur = map.get(&n).ok_or(SectorError::NotFound(n))?;
         let mut next = cur.clone();
         next.apply(event, self.max_retries)
             .map_err(|e| SectorError::Refused(n, e))?;
+        if !note.is_empty() {
+            if let Some(last) = next.log.last_mut() {
+                last.message = if last.message.is_empty() {
+                    note.to_string()
+                } else {
+                    format!("{} ({note})", last.message)
+                };
+            }
+        }
         let mut b = Batch::default();
         b.put(&num_key(PREFIX, n), &next);
         extra(&mut b);

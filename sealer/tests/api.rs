@@ -94,7 +94,7 @@ fn auth_and_bad_input_get_clear_errors_and_the_daemon_keeps_answering() {
     let (_, v) = post(&url, Some(admin), "[]");
     assert_eq!(v["error"]["code"], json!(-32600), "{v}");
     // Still answering, through MINER_API_INFO too.
-    let out = std::process::Command::new(common::BIN)
+    let out = std::process::Command::new(common::bin())
         .args(["chain", "head"])
         .env("MINER_API_INFO", &info)
         .env("SEALER_PATH", "/nonexistent")

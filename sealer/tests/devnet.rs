@@ -8,7 +8,7 @@ use std::process::Command;
 #[test]
 fn devnet_mock_brings_sectors_to_proving() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(common::BIN)
+    let out = Command::new(common::bin())
         .args([
             "devnet",
             "--mock",

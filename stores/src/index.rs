@@ -230,13 +230,22 @@ impl MemIndex {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The paths declaring any of the sector's files (for the scheduler, which cannot wait).
-    pub fn holders_now(&self, sector: SectorId) -> Vec<StorageId> {
+    /// The paths declaring the sector's files, with which (for the scheduler, which cannot
+    /// wait).
+    pub fn holders_now(&self, sector: SectorId) -> Vec<(StorageId, FileTypes)> {
         self.lock()
             .sectors
             .get(&sector)
-            .map(|m| m.keys().cloned().collect())
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
             .unwrap_or_default()
+    }
+
+    /// Marks a path unhealthy now (the machine that has it was lost); its next heartbeat
+    /// makes it healthy again.
+    pub fn mark_unhealthy(&self, id: &StorageId, why: &str) {
+        if let Some(p) = self.lock().paths.get_mut(id) {
+            p.heartbeat_err = Some(why.to_string());
+        }
     }
 
     /// Whether a healthy path among `among` can take `bytes` more for `kind`, counting

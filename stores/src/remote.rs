@@ -28,6 +28,9 @@ use crate::StoreError;
 pub const SEALER_FETCH_LIMIT: usize = 10;
 pub const WORKER_FETCH_LIMIT: usize = 5;
 
+/// The smallest size limit (and reservation) of one fetched file or directory.
+pub const MIN_FETCH_LIMIT: u64 = 1 << 20;
+
 /// Whether the source copy stays after a fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AcquireMode {
@@ -149,7 +152,10 @@ impl Remote {
         }
         // Room first: nothing is written when the space is not there. Each attempt stages under
         // its own name, so an abandoned attempt can never mix with a later one.
-        let limit = t.overhead(sector.size(), kind);
+        // lotus's overhead ratios undercount the fixed-size files of tiny (devnet) sectors,
+        // e.g. a finalized 2KiB cache is ~300 bytes against 204 estimated: a floor keeps them
+        // fetchable while a runaway transfer is still refused.
+        let limit = t.overhead(sector.size(), kind).max(MIN_FETCH_LIMIT);
         let tag = format!(
             "{}-{}",
             std::process::id(),

@@ -7,7 +7,35 @@ use std::time::{Duration, Instant};
 
 use sealer::config::Config;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_sealer");
+/// The `sealer` binary: this package's, or (from the worker's tests) the one built beside the
+/// `worker` binary by the workspace build.
+pub fn bin() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_sealer") {
+        Some(p) => PathBuf::from(p),
+        None => sibling("sealer"),
+    }
+}
+
+/// The `worker` binary, built beside the test's own package binary.
+pub fn worker_bin() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_worker") {
+        Some(p) => PathBuf::from(p),
+        None => sibling("worker"),
+    }
+}
+
+fn sibling(name: &str) -> PathBuf {
+    let own = option_env!("CARGO_BIN_EXE_worker")
+        .or(option_env!("CARGO_BIN_EXE_sealer"))
+        .expect("a package binary");
+    let p = Path::new(own).with_file_name(name);
+    assert!(
+        p.exists(),
+        "{} is not built: run the tests with `cargo test --workspace` (or `cargo build -p {name}` first)",
+        p.display()
+    );
+    p
+}
 
 pub struct Repo {
     pub dir: tempfile::TempDir,
@@ -44,7 +72,7 @@ impl Repo {
     }
 
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        Command::new(bin())
             .arg("--repo")
             .arg(self.path())
             .args(args)
@@ -73,7 +101,7 @@ impl Repo {
             .append(true)
             .open(self.path().join("daemon.log"))
             .unwrap();
-        let child = Command::new(BIN)
+        let child = Command::new(bin())
             .arg("--repo")
             .arg(self.path())
             .arg("run")
@@ -175,4 +203,120 @@ pub fn field(out: &str, name: &str) -> String {
         .find_map(|l| l.strip_prefix(name))
         .map(|v| v.trim().to_string())
         .unwrap_or_default()
+}
+
+/// A `worker run` process with its own repo.
+pub struct WorkerProc {
+    pub repo: tempfile::TempDir,
+    pub child: Child,
+    pub name: String,
+}
+
+impl WorkerProc {
+    /// Starts `worker run` for the sealer at `api_info` with `flags`, and waits until the
+    /// sealer lists it.
+    pub fn start(sealer: &Repo, name: &str, flags: &[&str], env: &[(&str, &str)]) -> WorkerProc {
+        let repo = tempfile::tempdir().unwrap();
+        let info = sealer.ok(&["auth", "api-info", "--perm", "admin"]);
+        let info = info
+            .trim()
+            .trim_start_matches("MINER_API_INFO=")
+            .to_string();
+        let w = WorkerProc::spawn(repo, &info, name, flags, env);
+        let start = Instant::now();
+        while !sealer
+            .ok(&["sealing", "workers"])
+            .contains(&format!("host {name}"))
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "worker {name} did not connect: {}",
+                w.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        w
+    }
+
+    fn spawn(
+        repo: tempfile::TempDir,
+        info: &str,
+        name: &str,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> WorkerProc {
+        let log = std::fs::File::create(repo.path().join("worker.log")).unwrap();
+        let mut cmd = Command::new(worker_bin());
+        cmd.arg("--worker-repo")
+            .arg(repo.path())
+            .args(["run", "--listen", "127.0.0.1:0", "--name", name])
+            .args(flags)
+            .env("MINER_API_INFO", info)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        WorkerProc {
+            child: cmd.spawn().unwrap(),
+            repo,
+            name: name.to_string(),
+        }
+    }
+
+    /// Runs a `worker` CLI command against this worker.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(worker_bin())
+            .arg("--worker-repo")
+            .arg(self.repo.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "worker {args:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// Waits until the worker answers its own API.
+    pub fn wait_api(&self) {
+        let start = Instant::now();
+        loop {
+            let ok = Command::new(worker_bin())
+                .arg("--worker-repo")
+                .arg(self.repo.path())
+                .arg("info")
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if ok {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "worker API did not come up: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.repo.path().join("worker.log")).unwrap_or_default()
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for WorkerProc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
 }

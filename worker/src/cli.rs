@@ -1,0 +1,309 @@
+//! The `worker` command line, shaped like `lotus-worker`'s.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use api::methods as m;
+use api::{ApiInfo, AttachParams, Client, WorkerInfo};
+use clap::{ArgAction, Parser, Subcommand};
+use resources::{SectorSize, TaskSet, TaskType};
+use serde_json::{json, Value};
+
+use crate::daemon::{default_repo, own_api, Options};
+
+#[derive(Parser)]
+#[command(name = "worker", version, about = "Filecoin sealing worker")]
+struct Cli {
+    /// The worker's repo (default: $WORKER_PATH, else ~/.worker).
+    #[arg(long = "worker-repo", global = true, env = "WORKER_PATH")]
+    repo: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start the worker.
+    Run(RunArgs),
+    /// Session, hostname, resources, task types and storage paths.
+    Info,
+    #[command(subcommand)]
+    Storage(StorageCmd),
+    #[command(subcommand)]
+    Tasks(TasksCmd),
+    /// The resource table with this machine's env overrides applied.
+    Resources {
+        /// Every task type and size (default: the ones that differ from lotus's defaults).
+        #[arg(long)]
+        all: bool,
+        /// The defaults, without env overrides.
+        #[arg(long)]
+        default: bool,
+    },
+    /// Fetch (or, with --generate, make for a devnet) the proof parameters for a sector size.
+    FetchParams {
+        #[arg(default_value = "2KiB")]
+        size: String,
+        #[arg(long)]
+        generate: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The sealer's API (multiaddr or host:port); default from MINER_API_INFO.
+    #[arg(long)]
+    miner_addr: Option<String>,
+    /// The sealer's admin token; default from MINER_API_INFO.
+    #[arg(long)]
+    miner_token: Option<String>,
+    #[arg(long, default_value = "0.0.0.0:3456")]
+    listen: String,
+    #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true")]
+    addpiece: bool,
+    #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true")]
+    precommit1: bool,
+    #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true")]
+    precommit2: bool,
+    #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true")]
+    commit: bool,
+    #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true")]
+    unseal: bool,
+    /// Name shown in `sealing workers` (default: the hostname).
+    #[arg(long)]
+    name: Option<String>,
+    /// Do not create a seal path in the repo.
+    #[arg(long)]
+    no_local_storage: bool,
+    /// Leave swap out of the memory accounting.
+    #[arg(long)]
+    no_swap: bool,
+    #[arg(long, default_value_t = 5)]
+    parallel_fetch_limit: usize,
+    /// Mock engine only (tests, demos): task delays, e.g. PC1=2s,C2=500ms.
+    #[arg(long, default_value = "")]
+    mock_delays: String,
+}
+
+#[derive(Subcommand)]
+enum StorageCmd {
+    Attach {
+        path: PathBuf,
+        #[arg(long)]
+        init: bool,
+        #[arg(long)]
+        seal: bool,
+        #[arg(long)]
+        store: bool,
+        #[arg(long, default_value_t = 10)]
+        weight: u64,
+        #[arg(long)]
+        max_storage: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TasksCmd {
+    Enable { task: String },
+    Disable { task: String },
+}
+
+pub fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let repo = cli.repo.clone().unwrap_or_else(default_repo);
+    tokio::runtime::Runtime::new()?.block_on(run(repo, cli.cmd))
+}
+
+async fn run(repo: PathBuf, cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Run(a) => {
+            let sealer = sealer_info(&a)?;
+            let mut tasks = TaskSet::default();
+            for (on, t) in [
+                (a.addpiece, &[TaskType::AddPiece][..]),
+                (a.precommit1, &[TaskType::PreCommit1]),
+                (a.precommit2, &[TaskType::PreCommit2]),
+                (a.commit, &[TaskType::Commit2]),
+                (a.unseal, &[TaskType::Unseal]),
+                (
+                    true,
+                    &[TaskType::Commit1, TaskType::Finalize, TaskType::Fetch],
+                ),
+            ] {
+                if on {
+                    t.iter().for_each(|x| tasks.insert(*x));
+                }
+            }
+            let o = Options {
+                sealer,
+                listen: a.listen,
+                name: a.name,
+                tasks,
+                no_local_storage: a.no_local_storage,
+                no_swap: a.no_swap,
+                parallel_fetch_limit: a.parallel_fetch_limit,
+                mock_delays: parse_delays(&a.mock_delays)?,
+            };
+            crate::daemon::run(&repo, o).await
+        }
+        Cmd::Resources { all, default } => {
+            let table = if default {
+                resources::ResourceTable::default()
+            } else {
+                resources::ResourceTable::from_env()?
+            };
+            let base = resources::ResourceTable::default();
+            println!(
+                "{:<6} {:<7} {:>12} {:>12} {:>12} {:>5} {:>5} {:>6}",
+                "TASK", "SIZE", "MinMemory", "MaxMemory", "BaseMinMem", "Par", "GPU", "MaxCon"
+            );
+            for t in TaskType::ALL {
+                for s in SectorSize::ALL {
+                    let r = table.get(t, s);
+                    if !all && !default && r == base.get(t, s) {
+                        continue;
+                    }
+                    println!(
+                        "{:<6} {:<7} {:>12} {:>12} {:>12} {:>5} {:>5} {:>6}",
+                        t.short(),
+                        s.to_string(),
+                        r.min_memory,
+                        r.max_memory,
+                        r.base_min_memory,
+                        r.max_parallelism,
+                        r.gpu_utilization,
+                        r.max_concurrent
+                    );
+                }
+            }
+            Ok(())
+        }
+        Cmd::FetchParams { size, generate } => {
+            let size: SectorSize = size
+                .parse()
+                .map_err(|_| anyhow!("unknown sector size {size:?}"))?;
+            proofs::params::ensure(size, generate, &|l| println!("{l}")).map_err(|e| anyhow!("{e}"))
+        }
+        other => {
+            let c = Client::new(&own_api(&repo)?, Duration::from_secs(30));
+            remote(&c, other).await
+        }
+    }
+}
+
+async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Info => {
+            let i: WorkerInfo = c.call(m::WORKER_INFO, json!([])).await?;
+            println!("Session: {}", i.session);
+            println!("Enabled: {}", i.enabled);
+            println!("Hostname: {}", i.hostname);
+            println!("CPUs: {}; GPUs: {:?}", i.resources.cpus, i.resources.gpus);
+            println!(
+                "RAM: {}; Swap: {}",
+                gib(i.resources.mem_physical),
+                gib(i.resources.mem_swap)
+            );
+            println!("Reserved memory: {}", gib(i.resources.mem_used));
+            println!("Task types: {}", i.tasks);
+            println!("Fetches: {}", i.fetches);
+            println!();
+            for p in i.paths {
+                println!("{}:", p.id);
+                println!(
+                    "\tWeight: {}; Use: {}{}",
+                    p.weight,
+                    if p.can_seal { "Seal " } else { "" },
+                    if p.can_store { "Store" } else { "" }
+                );
+                println!("\tLocal: {}", p.local_path);
+            }
+        }
+        Cmd::Storage(StorageCmd::Attach {
+            path,
+            init,
+            seal,
+            store,
+            weight,
+            max_storage,
+        }) => {
+            let path = std::path::absolute(&path)?;
+            let max_storage = match max_storage {
+                Some(s) => resources::parse_bytes(&s).map_err(|e| anyhow!("--max-storage: {e}"))?,
+                None => 0,
+            };
+            let p = AttachParams {
+                path: path.display().to_string(),
+                init,
+                seal,
+                store,
+                weight,
+                max_storage,
+            };
+            let id: String = c.call(m::STORAGE_ATTACH, json!([p])).await?;
+            println!("Attached {} as {id}", path.display());
+        }
+        Cmd::Tasks(t) => {
+            let (method, task, word) = match t {
+                TasksCmd::Enable { task } => (m::WORKER_TASK_ENABLE, task, "enabled"),
+                TasksCmd::Disable { task } => (m::WORKER_TASK_DISABLE, task, "disabled"),
+            };
+            c.call::<Value>(method, json!([task])).await?;
+            println!("{task} {word}");
+        }
+        _ => unreachable!("handled locally"),
+    }
+    Ok(())
+}
+
+fn gib(b: u64) -> String {
+    format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
+}
+
+fn sealer_info(a: &RunArgs) -> Result<ApiInfo> {
+    match (&a.miner_addr, &a.miner_token) {
+        (Some(addr), Some(token)) => {
+            let addr = if addr.starts_with('/') {
+                api::client::multiaddr_to_addr(addr).map_err(|e| anyhow!("--miner-addr: {e}"))?
+            } else {
+                addr.clone()
+            };
+            Ok(ApiInfo {
+                token: token.clone(),
+                addr,
+            })
+        }
+        (None, None) => {
+            let s = std::env::var("MINER_API_INFO")
+                .context("no sealer: set MINER_API_INFO (`sealer auth api-info --perm admin`) or --miner-addr and --miner-token")?;
+            Ok(ApiInfo::parse(&s)?)
+        }
+        _ => Err(anyhow!("--miner-addr and --miner-token go together")),
+    }
+}
+
+fn parse_delays(s: &str) -> Result<Vec<(TaskType, Duration)>> {
+    let mut out = Vec::new();
+    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+        let (t, d) = part
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--mock-delays: {part:?} is not TASK=DURATION"))?;
+        let t: TaskType = t
+            .trim()
+            .parse()
+            .map_err(|e| anyhow!("--mock-delays: {e}"))?;
+        let d = d.trim();
+        let ms: u64 = if let Some(v) = d.strip_suffix("ms") {
+            v.parse()?
+        } else if let Some(v) = d.strip_suffix('s') {
+            v.parse::<u64>()? * 1000
+        } else {
+            return Err(anyhow!(
+                "--mock-delays: bad duration {d:?} (e.g. 500ms, 2s)"
+            ));
+        };
+        out.push((t, Duration::from_millis(ms)));
+    }
+    Ok(out)
+}

@@ -1,0 +1,413 @@
+//! `worker run`: connects to the sealer, opens its storage and call records, serves its API and
+//! `/remote`, runs the calls the sealer sends and returns their results until delivered.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use api::methods as m;
+use api::rpc::{RpcError, METHOD_NOT_FOUND};
+use api::{ApiInfo, AttachParams, Client, MinerInfo, TaskCall, WorkerInfo, WorkerPath};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use proofs::{Engine, MockEngine, RealEngine};
+use resources::{ResourceTable, TaskSet, TaskType, WorkerResources};
+use serde_json::{json, Value};
+use stores::{AttachOptions, LocalStore, Remote, Secret};
+
+use crate::calls::{Calls, WorkerCall};
+
+/// What `worker run` was asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub sealer: ApiInfo,
+    pub listen: String,
+    pub name: Option<String>,
+    pub tasks: TaskSet,
+    pub no_local_storage: bool,
+    pub no_swap: bool,
+    pub parallel_fetch_limit: usize,
+    /// Mock engine only: task delays, e.g. `PC1=2s`.
+    pub mock_delays: Vec<(TaskType, Duration)>,
+}
+
+pub struct Worker {
+    session: String,
+    hostname: String,
+    url: String,
+    resources: WorkerResources,
+    table: ResourceTable,
+    tasks: Mutex<TaskSet>,
+    remote: Arc<Remote>,
+    store: LocalStore,
+    engine: Arc<dyn Engine>,
+    calls: Calls,
+    sealer: Arc<Client>,
+    secret: Secret,
+    returns: tokio::sync::Notify,
+    shutdown: tokio::sync::Notify,
+}
+
+pub async fn run(repo: &Path, o: Options) -> Result<()> {
+    std::fs::create_dir_all(repo).with_context(|| format!("creating {}", repo.display()))?;
+    let sealer = Arc::new(Client::new(&o.sealer, Duration::from_secs(30)));
+    let secret_hex: String = sealer
+        .call(m::WORKER_JWT_SECRET, json!([]))
+        .await
+        .with_context(|| format!("connecting to the sealer at {}", sealer.url()))?;
+    let secret =
+        Secret::from_bytes(unhex(&secret_hex)?).map_err(|e| anyhow!("sealer secret: {e}"))?;
+    let miner: MinerInfo = sealer.call(m::MINER_INFO, json!([])).await?;
+    let engine: Arc<dyn Engine> = if miner.engine == "mock" {
+        tracing::warn!(
+            "MOCK PROOF ENGINE (the sealer's): sectors are not really sealed, proofs are not real"
+        );
+        let mut e = MockEngine::new();
+        for (t, d) in &o.mock_delays {
+            e = e.with_delay(*t, *d);
+        }
+        Arc::new(e)
+    } else {
+        Arc::new(RealEngine)
+    };
+
+    let listener = tokio::net::TcpListener::bind(&o.listen)
+        .await
+        .with_context(|| format!("--listen: cannot listen on {}", o.listen))?;
+    let addr = listener.local_addr()?;
+    let public = if addr.ip().is_unspecified() {
+        let ip = outbound_ip(&o.sealer.addr).unwrap_or_else(|| "127.0.0.1".into());
+        format!("{ip}:{}", addr.port())
+    } else {
+        addr.to_string()
+    };
+    let index = Arc::new(api::index::IndexClient {
+        client: sealer.clone(),
+    });
+    let store = LocalStore::open(
+        &repo.join("storage.json"),
+        index,
+        vec![format!("http://{public}/remote")],
+    )
+    .await
+    .context("opening storage paths (storage.json)")?;
+    if !o.no_local_storage && store.paths().is_empty() {
+        let local = repo.join("local");
+        std::fs::create_dir_all(&local)?;
+        let opts = AttachOptions {
+            init: true,
+            seal: true,
+            ..Default::default()
+        };
+        store.attach(&local, &opts).await?;
+    }
+    store.spawn_heartbeats(Duration::from_secs(10));
+    let remote = Arc::new(Remote::new(
+        store.clone(),
+        o.sealer.token.clone(),
+        o.parallel_fetch_limit,
+    ));
+    let calls = Calls::open(&repo.join("datastore"))?;
+    let lost = calls.mark_interrupted()?;
+    if lost > 0 {
+        tracing::warn!("{lost} call(s) were cut off by a restart; returning them as lost");
+    }
+    std::fs::write(repo.join("api"), &public)?;
+    std::fs::write(repo.join("token"), &o.sealer.token)?;
+
+    let mut session = [0u8; 16];
+    getrandom::fill(&mut session).map_err(|e| anyhow!("{e}"))?;
+    let w = Arc::new(Worker {
+        session: session.iter().map(|b| format!("{b:02x}")).collect(),
+        hostname: o.name.clone().unwrap_or_else(host_name),
+        url: format!("http://{public}/rpc/v0"),
+        resources: resources::detect(o.no_swap),
+        table: ResourceTable::from_env()?,
+        tasks: Mutex::new(o.tasks),
+        remote,
+        store: store.clone(),
+        engine,
+        calls,
+        sealer,
+        secret: secret.clone(),
+        returns: tokio::sync::Notify::new(),
+        shutdown: tokio::sync::Notify::new(),
+    });
+    let (files, _) = stores::http::router(store, secret);
+    let app = Router::new()
+        .route("/rpc/v0", post(handle))
+        .with_state(w.clone())
+        .merge(files);
+    tokio::spawn(w.clone().connect_loop());
+    tokio::spawn(w.clone().return_loop());
+    tracing::info!(session = %w.session, tasks = %o.tasks, "worker {} listening on {public}", w.hostname);
+    let stop = w.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("signal handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+                _ = stop.shutdown.notified() => {}
+            }
+        })
+        .await
+        .context("serving the worker API")
+}
+
+impl Worker {
+    fn info(&self) -> WorkerInfo {
+        WorkerInfo {
+            hostname: self.hostname.clone(),
+            session: self.session.clone(),
+            enabled: true,
+            resources: self.resources.clone(),
+            table: self.table.clone(),
+            tasks: *self.tasks.lock().unwrap_or_else(|e| e.into_inner()),
+            paths: self
+                .store
+                .paths()
+                .into_iter()
+                .map(|(id, path, meta)| WorkerPath {
+                    id,
+                    local_path: path.display().to_string(),
+                    weight: meta.weight,
+                    can_seal: meta.can_seal,
+                    can_store: meta.can_store,
+                })
+                .collect(),
+            url: self.url.clone(),
+            fetches: self.remote.fetch_count(),
+        }
+    }
+
+    /// Announces this worker every few seconds: the first time, after the sealer restarts, and
+    /// so the sealer sees paths attached since.
+    async fn connect_loop(self: Arc<Self>) {
+        let mut connected = false;
+        loop {
+            match self
+                .sealer
+                .call::<String>(m::WORKER_CONNECT, json!([self.url]))
+                .await
+            {
+                Ok(id) if !connected => {
+                    tracing::info!("connected to the sealer as {id}");
+                    connected = true;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if connected {
+                        tracing::warn!("sealer not reachable: {e}");
+                    }
+                    connected = false;
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+
+    /// Returns finished calls' results to the sealer until each is taken.
+    async fn return_loop(self: Arc<Self>) {
+        loop {
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.returns.notified()).await;
+            let Ok(all) = self.calls.all() else { continue };
+            for c in all {
+                let Some(result) = c.result else { continue };
+                let sent = self
+                    .sealer
+                    .call::<Value>(
+                        m::WORKER_RETURN,
+                        json!([c.call_id, c.call.sector(), c.call.task(), result]),
+                    )
+                    .await;
+                match sent {
+                    Ok(_) => {
+                        let _ = self.calls.delete(&c.call_id);
+                    }
+                    Err(e) => {
+                        tracing::debug!(call = %c.call_id, "returning the result failed, will retry: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn execute(self: &Arc<Self>, call_id: String, call: TaskCall) -> Result<(), String> {
+        let t = call.task();
+        if !self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(t)
+        {
+            return Err(format!(
+                "task type {} is disabled on this worker",
+                t.short()
+            ));
+        }
+        if self
+            .calls
+            .all()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .any(|c| c.call_id == call_id)
+        {
+            return Ok(());
+        }
+        let rec = WorkerCall {
+            call_id,
+            call,
+            result: None,
+        };
+        self.calls.put(&rec).map_err(|e| e.to_string())?;
+        let me = self.clone();
+        tokio::spawn(async move {
+            let result = api::exec::execute(&me.remote, &me.engine, rec.call.clone()).await;
+            let done = WorkerCall {
+                result: Some(result),
+                ..rec
+            };
+            if let Err(e) = me.calls.put(&done) {
+                tracing::error!("recording the result of {}: {e}", done.call_id);
+            }
+            me.returns.notify_one();
+        });
+        Ok(())
+    }
+}
+
+async fn handle(
+    State(w): State<Arc<Worker>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let w2 = w.clone();
+    api::server::handle(
+        &w.secret,
+        m::worker_permission,
+        &headers,
+        &body,
+        |method, params| async move { dispatch(&w2, &method, params).await },
+    )
+    .await
+}
+
+fn arg<T: serde::de::DeserializeOwned>(method: &str, p: &Value, i: usize) -> Result<T, RpcError> {
+    serde_json::from_value(p.get(i).cloned().unwrap_or(Value::Null))
+        .map_err(|e| RpcError::params(method, format!("parameter {i}: {e}")))
+}
+
+async fn dispatch(w: &Arc<Worker>, method: &str, p: Value) -> Result<Value, RpcError> {
+    let ok = |v: Value| Ok(v);
+    match method {
+        m::VERSION => ok(
+            json!({"Version": concat!("worker ", env!("CARGO_PKG_VERSION")), "APIVersion": "v0"}),
+        ),
+        m::SESSION => ok(json!(w.session)),
+        m::WORKER_INFO => ok(serde_json::to_value(w.info()).map_err(RpcError::app)?),
+        m::WORKER_FETCH => {
+            let call: TaskCall = arg(method, &p, 0)?;
+            api::exec::prepare(&w.remote, &call)
+                .await
+                .map_err(RpcError::app)?;
+            ok(Value::Null)
+        }
+        m::WORKER_EXECUTE => {
+            let id: String = arg(method, &p, 0)?;
+            let call: TaskCall = arg(method, &p, 1)?;
+            w.execute(id, call).map_err(RpcError::app)?;
+            ok(Value::Null)
+        }
+        m::WORKER_TASK_ENABLE | m::WORKER_TASK_DISABLE => {
+            let t: String = arg(method, &p, 0)?;
+            let t: TaskType = t.parse().map_err(RpcError::app)?;
+            let mut tasks = w.tasks.lock().unwrap_or_else(|e| e.into_inner());
+            if method == m::WORKER_TASK_ENABLE {
+                tasks.insert(t);
+            } else {
+                tasks.remove(t);
+            }
+            ok(Value::Null)
+        }
+        m::STORAGE_ATTACH => {
+            let a: AttachParams = arg(method, &p, 0)?;
+            let opts = AttachOptions {
+                init: a.init,
+                seal: a.seal,
+                store: a.store,
+                weight: (a.weight > 0).then_some(a.weight),
+                max_storage: (a.max_storage > 0).then_some(a.max_storage),
+                ..Default::default()
+            };
+            let id = w
+                .store
+                .attach(Path::new(&a.path), &opts)
+                .await
+                .map_err(RpcError::app)?;
+            ok(json!(id.0))
+        }
+        m::SHUTDOWN => {
+            w.shutdown.notify_one();
+            ok(Value::Null)
+        }
+        other => Err(RpcError::new(
+            METHOD_NOT_FOUND,
+            format!("method '{other}' not found"),
+        )),
+    }
+}
+
+fn unhex(s: &str) -> Result<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(s.get(i..i + 2).unwrap_or("zz"), 16)
+                .map_err(|_| anyhow!("malformed secret from the sealer"))
+        })
+        .collect()
+}
+
+/// The local address used to reach `addr` (what other machines can reach this one on).
+fn outbound_ip(addr: &str) -> Option<String> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect(addr).ok()?;
+    Some(s.local_addr().ok()?.ip().to_string())
+}
+
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// `<repo>/api` and `<repo>/token`: how the CLI reaches the running worker.
+pub fn own_api(repo: &Path) -> Result<ApiInfo> {
+    let addr = std::fs::read_to_string(repo.join("api")).with_context(|| {
+        format!(
+            "no worker address in {} (is `worker run` running with this repo?)",
+            repo.join("api").display()
+        )
+    })?;
+    let token = std::fs::read_to_string(repo.join("token"))?;
+    Ok(ApiInfo {
+        token: token.trim().to_string(),
+        addr: addr.trim().to_string(),
+    })
+}
+
+pub fn default_repo() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/root".into())
+        .join(".worker")
+}

@@ -1,0 +1,231 @@
+//! The seeds' two-machine plan with real processes on 127.0.0.1 (mock engine): a sealer that
+//! seals nothing itself, worker A (AP, PC1, PC2), B1 (PC1, PC2) and B2 (C2) sharing B1's seal
+//! path; and a worker killed during PC1.
+
+#[path = "../../sealer/tests/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Repo, WorkerProc};
+
+fn sealer_without_sealing(delays: &str) -> (Repo, common::Daemon) {
+    let repo = Repo::init(false, |c| {
+        c.storage.allow_add_piece = false;
+        c.storage.allow_pre_commit1 = false;
+        c.storage.allow_pre_commit2 = false;
+        c.storage.allow_commit = false;
+        c.storage.allow_unseal = false;
+        c.proofs.mock_delays = delays.into();
+    });
+    let d = repo.start();
+    let store = repo.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    repo.ok(&[
+        "storage",
+        "attach",
+        "--init",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    (repo, d)
+}
+
+/// Which worker each task of sector `n` ran on, from its event log (`PC1 on B1`).
+fn ran_on(repo: &Repo, n: u64, task: &str) -> Vec<String> {
+    let log = repo.ok(&["sectors", "status", &n.to_string(), "--log"]);
+    let needle = format!("{task} on ");
+    let mut out = Vec::new();
+    for l in log.lines() {
+        for (i, _) in l.match_indices(&needle) {
+            if l[..i]
+                .chars()
+                .last()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            {
+                continue; // "C2 on" inside "PC2 on"
+            }
+            let rest = &l[i + needle.len()..];
+            out.push(rest.split([',', ')']).next().unwrap().trim().to_string());
+        }
+    }
+    out
+}
+
+fn files_of(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in ["unsealed", "sealed", "cache"] {
+        if let Ok(rd) = std::fs::read_dir(dir.join(t)) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with("s-t0") {
+                    out.push(format!("{t}/{name}"));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_seeds_two_machine_plan_seals_six_sectors() {
+    let (repo, d) = sealer_without_sealing("");
+    let delays = "--mock-delays=PC1=500ms,PC2=200ms";
+    let a = WorkerProc::start(
+        &repo,
+        "A",
+        &["--commit=false", delays],
+        &[("PC1_MAX_CONCURRENT", "2")],
+    );
+    let b_seal = tempfile::tempdir().unwrap();
+    let b1 = WorkerProc::start(
+        &repo,
+        "B1",
+        &[
+            "--unseal=false",
+            "--addpiece=false",
+            "--commit=false",
+            "--no-local-storage",
+            delays,
+        ],
+        &[],
+    );
+    b1.cli(&[
+        "storage",
+        "attach",
+        "--init",
+        "--seal",
+        b_seal.path().to_str().unwrap(),
+    ]);
+    let b2 = WorkerProc::start(
+        &repo,
+        "B2",
+        &[
+            "--precommit1=false",
+            "--precommit2=false",
+            "--addpiece=false",
+            "--unseal=false",
+            "--no-local-storage",
+        ],
+        &[],
+    );
+    b2.cli(&[
+        "storage",
+        "attach",
+        "--seal",
+        b_seal.path().to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_millis(2500)); // the sealer learns the new paths
+    let info = b2.cli(&["info"]);
+    assert!(
+        info.contains("Task types:") && info.contains("C2") && !info.contains("PC1"),
+        "{info}"
+    );
+
+    let numbers: Vec<u64> = (1..=6).collect();
+    for _ in &numbers {
+        repo.ok(&["sectors", "pledge"]);
+    }
+    let workers = repo.ok(&["sealing", "workers"]);
+    for n in ["host A", "host B1", "host B2"] {
+        assert!(workers.contains(n), "{workers}");
+    }
+    repo.wait_states(&numbers, Duration::from_secs(120), |s| {
+        if let Some(i) = s.iter().position(|s| s.contains("Failed")) {
+            let n = (i + 1).to_string();
+            panic!("{s:?}: {}", repo.ok(&["sectors", "status", &n, "--log"]));
+        }
+        s.iter().all(|s| s == "Proving")
+    });
+    let mut pc1_hosts = std::collections::BTreeSet::new();
+    for n in &numbers {
+        assert_eq!(ran_on(&repo, *n, "AP"), ["A"], "sector {n}");
+        assert_eq!(ran_on(&repo, *n, "C2"), ["B2"], "sector {n}");
+        pc1_hosts.extend(ran_on(&repo, *n, "PC1"));
+        assert!(ran_on(&repo, *n, "GET")
+            .iter()
+            .all(|h| h != "A" && h != "B1" && h != "B2"));
+    }
+    assert_eq!(pc1_hosts.into_iter().collect::<Vec<_>>(), ["A", "B1"]);
+    // B2 reads B1's files on the shared path: it never fetched anything.
+    assert!(
+        b2.cli(&["info"]).contains("Fetches: 0"),
+        "{}",
+        b2.cli(&["info"])
+    );
+    // Finalized files are on the sealer's store path and gone from the seal paths.
+    let stored = files_of(&repo.path().join("store"));
+    assert_eq!(stored.len(), 12, "{stored:?}");
+    assert!(stored.iter().all(|f| !f.starts_with("unsealed")));
+    assert_eq!(
+        files_of(b_seal.path()),
+        Vec::<String>::new(),
+        "{}\n{}\n{}",
+        d.log(),
+        b1.log(),
+        b2.log()
+    );
+    assert_eq!(files_of(&a.repo.path().join("local")), Vec::<String>::new());
+    let found = repo.ok(&["storage", "find", "3"]);
+    assert!(
+        found.contains("Store: true") && !found.contains("Seal: true"),
+        "{found}"
+    );
+    drop((a, b1, b2, d));
+}
+
+#[test]
+fn a_worker_killed_during_pc1_loses_nothing() {
+    // The sealer does AP; A's PC1 moves the unsealed file over, so when A dies the sector is
+    // packed again and sealed on B.
+    let (repo, d) = sealer_without_sealing("");
+    let cfg = std::fs::read_to_string(repo.config()).unwrap();
+    drop(d);
+    std::fs::write(
+        repo.config(),
+        cfg.replace("AllowAddPiece = false", "AllowAddPiece = true"),
+    )
+    .unwrap();
+    let d = repo.start();
+    let seal = repo.path().join("seal");
+    std::fs::create_dir_all(&seal).unwrap();
+    repo.ok(&[
+        "storage",
+        "attach",
+        "--init",
+        "--seal",
+        seal.to_str().unwrap(),
+    ]);
+    let mut a = WorkerProc::start(&repo, "A", &["--mock-delays=PC1=30s"], &[]);
+    repo.ok(&["sectors", "pledge"]);
+    let start = std::time::Instant::now();
+    loop {
+        let jobs = repo.ok(&["sealing", "jobs"]);
+        if jobs
+            .lines()
+            .any(|l| l.contains("PC1") && l.contains(" A ") && l.contains("running"))
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{jobs}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let b = WorkerProc::start(&repo, "B", &[], &[]);
+    a.kill9();
+    repo.wait_states(&[1], Duration::from_secs(90), |s| s[0] == "Proving");
+    let log = repo.ok(&["sectors", "status", "1", "--log"]);
+    assert!(log.contains("PC1 on B"), "{log}");
+    assert!(log.contains("SectorRepack"), "{log}");
+    assert!(
+        log.contains("worker was lost") || log.contains("not answering"),
+        "{log}"
+    );
+    // Nothing of the dead attempt is still counted anywhere.
+    let jobs = repo.ok(&["sealing", "jobs"]);
+    assert_eq!(jobs.lines().count(), 1, "{jobs}");
+    let workers = repo.ok(&["sealing", "workers"]);
+    assert!(!workers.contains("host A"), "{workers}");
+    drop((b, d));
+}
