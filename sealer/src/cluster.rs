@@ -169,7 +169,7 @@ impl Workers {
         token: &str,
         manager: &Arc<Manager>,
         view: &Arc<ClusterView>,
-    ) -> Result<WorkerId, String> {
+    ) -> Result<(WorkerId, bool), String> {
         let addr = url
             .trim_start_matches("http://")
             .trim_end_matches("/rpc/v0")
@@ -194,7 +194,7 @@ impl Workers {
             if w.info.session == info.session {
                 // Paths attached since the last announcement.
                 view.set_paths(*id, info.paths.iter().map(|p| p.id.clone()).collect());
-                return Ok(*id);
+                return Ok((*id, false));
             }
             self.drop_worker(url, manager, view, "the worker restarted (new session)");
         }
@@ -223,7 +223,7 @@ impl Workers {
         let me = self.clone();
         let (manager, view, url) = (manager.clone(), view.clone(), url.to_string());
         tokio::spawn(async move { me.heartbeat(url, id, handle, manager, view).await });
-        Ok(id)
+        Ok((id, true))
     }
 
     fn drop_worker(&self, url: &str, manager: &Arc<Manager>, view: &Arc<ClusterView>, why: &str) {

@@ -358,6 +358,18 @@ impl Manager {
             .collect()
     }
 
+    /// Workers by ID with their names.
+    pub fn worker_names(&self) -> Vec<(WorkerId, String)> {
+        let mut v: Vec<(WorkerId, String)> = self
+            .lock()
+            .workers
+            .iter()
+            .map(|(id, (name, _, _))| (*id, name.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
     pub fn worker_count(&self) -> usize {
         self.lock().workers.len()
     }

@@ -86,7 +86,31 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: Value) -> Result<Value
             node.manager.abort(id).map_err(RpcError::app)?;
             Ok(Value::Null)
         }
-        m::SEALING_SCHED_DIAG => Ok(node.manager.sched_diag()),
+        m::SEALING_SCHED_DIAG => {
+            // The scheduler's view, plus where each worker has room: a new sector (AP, PC1)
+            // goes only to a worker with a seal path that can hold it.
+            let mut v = node.manager.sched_diag();
+            let size = node.settings.sector_size;
+            let seal_need = FileTypes::ALL.overhead(size, stores::PathKind::Sealing);
+            let rooms: Vec<Value> = node
+                .manager
+                .worker_names()
+                .into_iter()
+                .map(|(id, name)| {
+                    let seal = node.view.has_room(id, stores::PathKind::Sealing, FileTypes::ALL, size);
+                    let store = node.view.has_room(id, stores::PathKind::Storage, FileTypes::SEALED, size);
+                    let mut r = json!({"Worker": id.to_string(), "Host": name, "RoomToSeal": seal, "RoomToStore": store});
+                    if !seal {
+                        r["Why"] = json!(format!(
+                            "no healthy seal path with {seal_need} bytes available for a new {size} sector: gets no AP or PC1 of a new sector"
+                        ));
+                    }
+                    r
+                })
+                .collect();
+            v["Storage"] = Value::Array(rooms);
+            Ok(v)
+        }
         m::STORAGE_LIST => to_value(storage_list(node).await?),
         m::STORAGE_ATTACH => {
             let p: AttachParams = arg(method, &params, 0)?;
@@ -131,12 +155,12 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: Value) -> Result<Value
         m::WORKER_CONNECT => {
             let url: String = arg(method, &params, 0)?;
             let token = node.secret.token_for(Permission::Admin);
-            let id = node
+            let (id, new) = node
                 .workers
                 .connect(&url, &token, &node.manager, &node.view)
                 .await
                 .map_err(RpcError::app)?;
-            to_value(id.to_string())
+            Ok(json!({"ID": id.to_string(), "New": new}))
         }
         m::WORKER_RETURN => {
             let call_id: String = arg(method, &params, 0)?;

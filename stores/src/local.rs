@@ -223,6 +223,31 @@ impl LocalStore {
         Ok(())
     }
 
+    /// Declares every path and the sector files on it to the index again (a sealer that
+    /// restarted has an empty index).
+    pub async fn redeclare(&self) -> Result<(), StoreError> {
+        let paths: Vec<(StorageId, PathBuf, StorageInfo, Result<FsStat, StoreError>)> = self
+            .lock()
+            .iter()
+            .map(|(id, p)| {
+                let info = StorageInfo::from_meta(&p.meta, self.inner.urls.clone());
+                (id.clone(), p.root.clone(), info, p.stat())
+            })
+            .collect();
+        for (id, root, info, stat) in paths {
+            self.inner.index.storage_attach(info, stat?).await?;
+            for t in FileType::ALL {
+                for sector in scan_sectors(&root.join(t.dir())) {
+                    self.inner
+                        .index
+                        .storage_declare_sector(&id, sector, t)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Attached paths: ID, root, metadata.
     pub fn paths(&self) -> Vec<(StorageId, PathBuf, LocalStorageMeta)> {
         let mut v: Vec<_> = self

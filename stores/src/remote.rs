@@ -29,7 +29,7 @@ pub const SEALER_FETCH_LIMIT: usize = 10;
 pub const WORKER_FETCH_LIMIT: usize = 5;
 
 /// The smallest size limit (and reservation) of one fetched file or directory.
-pub const MIN_FETCH_LIMIT: u64 = 1 << 20;
+pub const MIN_FETCH_LIMIT: u64 = 64 << 10;
 
 /// Whether the source copy stays after a fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

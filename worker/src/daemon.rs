@@ -194,14 +194,23 @@ impl Worker {
         loop {
             match self
                 .sealer
-                .call::<String>(m::WORKER_CONNECT, json!([self.url]))
+                .call::<Value>(m::WORKER_CONNECT, json!([self.url]))
                 .await
             {
-                Ok(id) if !connected => {
-                    tracing::info!("connected to the sealer as {id}");
-                    connected = true;
+                Ok(v) => {
+                    if v["New"] == json!(true) {
+                        // A new registration: the sealer may have restarted with an empty
+                        // index, so this worker's paths and files are declared again.
+                        if let Err(e) = self.store.redeclare().await {
+                            tracing::warn!("declaring storage to the sealer: {e}");
+                        }
+                        self.returns.notify_one();
+                    }
+                    if !connected {
+                        tracing::info!("connected to the sealer as {}", v["ID"]);
+                        connected = true;
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => {
                     if connected {
                         tracing::warn!("sealer not reachable: {e}");
@@ -268,6 +277,7 @@ impl Worker {
             result: None,
         };
         self.calls.put(&rec).map_err(|e| e.to_string())?;
+        tracing::info!(call = %rec.call_id, "running {} of sector {}", t.short(), rec.call.sector().number);
         let me = self.clone();
         tokio::spawn(async move {
             let result = api::exec::execute(&me.remote, &me.engine, rec.call.clone()).await;

@@ -10,6 +10,14 @@ use std::time::Duration;
 
 use common::{Repo, WorkerProc};
 
+/// Each test runs a sealer and several workers: one test at a time keeps 2-core machines from
+/// timing out.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn sealer_without_sealing(delays: &str) -> (Repo, common::Daemon) {
     let repo = Repo::init(false, |c| {
         c.storage.allow_add_piece = false;
@@ -71,6 +79,7 @@ fn files_of(dir: &Path) -> Vec<String> {
 
 #[test]
 fn the_seeds_two_machine_plan_seals_six_sectors() {
+    let _one = serial();
     let (repo, d) = sealer_without_sealing("");
     let delays = "--mock-delays=PC1=500ms,PC2=200ms";
     let a = WorkerProc::start(
@@ -178,6 +187,7 @@ fn the_seeds_two_machine_plan_seals_six_sectors() {
 
 #[test]
 fn a_worker_killed_during_pc1_loses_nothing() {
+    let _one = serial();
     // The sealer does AP; A's PC1 moves the unsealed file over, so when A dies the sector is
     // packed again and sealed on B.
     let (repo, d) = sealer_without_sealing("");
@@ -228,4 +238,100 @@ fn a_worker_killed_during_pc1_loses_nothing() {
     let workers = repo.ok(&["sealing", "workers"]);
     assert!(!workers.contains("host A"), "{workers}");
     drop((b, d));
+}
+
+#[test]
+fn a_result_made_while_the_sealer_was_down_is_delivered_not_recomputed() {
+    let _one = serial();
+    // A fixed port, so the worker finds the restarted sealer where it was.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let repo = Repo::init(false, |c| {
+        c.api.listen_address = format!("/ip4/127.0.0.1/tcp/{port}/http");
+        c.storage.allow_add_piece = false;
+        c.storage.allow_pre_commit1 = false;
+        c.storage.allow_pre_commit2 = false;
+        c.storage.allow_commit = false;
+        c.storage.allow_unseal = false;
+    });
+    let mut d = repo.start();
+    let store = repo.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    repo.ok(&[
+        "storage",
+        "attach",
+        "--init",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    let w = WorkerProc::start(&repo, "W", &["--mock-delays=C2=4s"], &[]);
+    repo.ok(&["sectors", "pledge"]);
+    let start = std::time::Instant::now();
+    loop {
+        let jobs = repo.ok(&["sealing", "jobs"]);
+        if jobs
+            .lines()
+            .any(|l| l.split_whitespace().nth(4) == Some("C2") && l.contains("running"))
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{jobs}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d.kill9();
+    // C2 finishes while the sealer is down; the worker keeps the result and retries returning it.
+    std::thread::sleep(Duration::from_secs(5));
+    let d = repo.start();
+    repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Proving");
+    let log = repo.ok(&["sectors", "status", "1", "--log"]);
+    assert_eq!(ran_on(&repo, 1, "C2"), ["W"], "{log}");
+    assert_eq!(
+        w.log().matches("running C2 of sector 1").count(),
+        1,
+        "{}",
+        w.log()
+    );
+    assert!(d.log().contains("re-attaching to call"), "{}", d.log());
+    drop((w, d));
+}
+
+#[test]
+fn a_worker_without_room_gets_no_new_sector_and_sched_diag_says_why() {
+    let _one = serial();
+    let (repo, d) = sealer_without_sealing("");
+    let small = WorkerProc::start(&repo, "Small", &["--no-local-storage"], &[]);
+    let tiny = tempfile::tempdir().unwrap();
+    // A 2KiB sector needs ~33 KiB of sealing room (unsealed + sealed + 14.1x cache).
+    small.cli(&[
+        "storage",
+        "attach",
+        "--init",
+        "--seal",
+        "--max-storage",
+        "16KiB",
+        tiny.path().to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_millis(2500));
+    repo.ok(&["sectors", "pledge"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(repo.state(1), "Packing");
+    let diag = repo.ok(&["sealing", "sched-diag"]);
+    assert!(
+        diag.contains("\"Host\": \"Small\"") && diag.contains("\"RoomToSeal\": false"),
+        "{diag}"
+    );
+    assert!(diag.contains("gets no AP or PC1 of a new sector"), "{diag}");
+    assert!(diag.contains("\"Task\": \"AP\""), "{diag}");
+    // A worker with room arrives: the sector goes there.
+    let big = WorkerProc::start(&repo, "Big", &[], &[]);
+    repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Proving");
+    let log = repo.ok(&["sectors", "status", "1", "--log"]);
+    assert!(
+        log.contains("AP on Big") && log.contains("PC1 on Big") && !log.contains("on Small"),
+        "{log}"
+    );
+    drop((small, big, d));
 }
