@@ -1,0 +1,84 @@
+//! Real proofs across machines: one 2KiB sector with PC1/PC2 on worker A, C2 on worker B2 from
+//! the C1 output, the finalized files moved from A to the sealer's store over HTTP, and the
+//! proof verified by the local chain. Needs the 2KiB parameters (`.ci/run` makes them).
+
+#[path = "../../sealer/tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Repo, WorkerProc};
+
+#[test]
+fn real_2kib_sector_sealed_across_workers_is_verified_by_the_chain() {
+    let repo = Repo::init(true, |c| {
+        c.storage.allow_add_piece = false;
+        c.storage.allow_pre_commit1 = false;
+        c.storage.allow_pre_commit2 = false;
+        c.storage.allow_commit = false;
+        c.storage.allow_unseal = false;
+        c.chain.block_delay = "200ms".into();
+    });
+    let d = repo.start();
+    let store = repo.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    repo.ok(&[
+        "storage",
+        "attach",
+        "--init",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    let a = WorkerProc::start(&repo, "A", &["--commit=false"], &[]);
+    let b2 = WorkerProc::start(
+        &repo,
+        "B2",
+        &[
+            "--precommit1=false",
+            "--precommit2=false",
+            "--addpiece=false",
+            "--unseal=false",
+        ],
+        &[],
+    );
+    let start = Instant::now();
+    repo.ok(&["sectors", "pledge"]);
+    repo.wait_states(&[1], Duration::from_secs(600), |s| {
+        assert!(
+            !s[0].contains("Failed"),
+            "{}",
+            repo.ok(&["sectors", "status", "1", "--log"])
+        );
+        s[0] == "Proving"
+    });
+    eprintln!(
+        "real 2KiB sector across workers: pledge to Proving in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    let log = repo.ok(&["sectors", "status", "1", "--log", "--on-chain-info"]);
+    for want in [
+        "AP on A",
+        "PC1 on A",
+        "PC2 on A",
+        "C2 on B2",
+        "Proof:\t\t192 bytes",
+    ] {
+        assert!(log.contains(want), "{want}: {log}");
+    }
+    assert!(
+        common::field(&log, "Activation:").parse::<i64>().unwrap() > 0,
+        "{log}"
+    );
+    assert!(store.join("sealed").join("s-t01000-1").exists());
+    assert!(!a
+        .repo
+        .path()
+        .join("local")
+        .join("sealed")
+        .join("s-t01000-1")
+        .exists());
+    assert!(repo
+        .ok(&["info"])
+        .contains("Power: 2 KiB / 2 KiB (1 sectors)"));
+    drop((a, b2, d));
+}
