@@ -53,6 +53,16 @@ pub fn call_key(sector: &SectorRef, task: TaskType) -> String {
 struct Pending {
     call: TaskCall,
     tx: tokio::sync::oneshot::Sender<TaskResult>,
+    /// When the task became ready (was submitted).
+    ready: std::time::Instant,
+}
+
+/// Time from a task becoming ready to its execution being handed to a worker.
+#[derive(Default)]
+struct Dispatch {
+    waits_us: Vec<u64>,
+    first: Option<std::time::Instant>,
+    last: Option<std::time::Instant>,
 }
 
 struct Inner {
@@ -61,6 +71,7 @@ struct Inner {
     pending: HashMap<RequestId, Pending>,
     /// Why requests cannot be placed anywhere, last time anyone looked.
     passes: u64,
+    dispatch: Dispatch,
 }
 
 pub struct Manager {
@@ -82,6 +93,7 @@ impl Manager {
                 workers: HashMap::new(),
                 pending: HashMap::new(),
                 passes: 0,
+                dispatch: Dispatch::default(),
             }),
             sector_locks: Mutex::new(HashMap::new()),
             returns: Mutex::new(HashMap::new()),
@@ -126,7 +138,14 @@ impl Manager {
                 priority,
                 selector,
             });
-            g.pending.insert(id, Pending { call, tx });
+            g.pending.insert(
+                id,
+                Pending {
+                    call,
+                    tx,
+                    ready: std::time::Instant::now(),
+                },
+            );
         }
         self.wake.notify_one();
         rx.await
@@ -190,6 +209,17 @@ impl Manager {
             }
             ActionKind::Execute => {
                 let key = call_key(&call.sector(), call.task());
+                {
+                    let mut g = self.lock();
+                    let now = std::time::Instant::now();
+                    if let Some(ready) = g.pending.get(&h.id).map(|p| p.ready) {
+                        let d = &mut g.dispatch;
+                        d.waits_us
+                            .push(now.duration_since(ready).as_micros() as u64);
+                        d.first.get_or_insert(now);
+                        d.last = Some(now);
+                    }
+                }
                 let call_id = new_call_id();
                 let mut rec = CallRecord {
                     call_id: call_id.clone(),
@@ -405,7 +435,25 @@ impl Manager {
             })
             .collect();
         queued.sort_by_key(|v| v["ID"].as_u64());
+        let mut waits = g.dispatch.waits_us.clone();
+        waits.sort_unstable();
+        let pct = |p: f64| {
+            waits
+                .get(((waits.len() as f64 * p).ceil() as usize).saturating_sub(1))
+                .map(|us| *us as f64 / 1000.0)
+        };
+        let span = match (g.dispatch.first, g.dispatch.last) {
+            (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
+            _ => 0.0,
+        };
         serde_json::json!({
+            "Dispatch": {
+                "Tasks": waits.len(),
+                "ReadyToStartP50Ms": pct(0.5),
+                "ReadyToStartP99Ms": pct(0.99),
+                "ReadyToStartMaxMs": pct(1.0),
+                "FirstToLastStartS": span,
+            },
             "Passes": g.passes,
             "Queued": queued,
             "Unplaceable": unplaceable,
