@@ -325,12 +325,16 @@ fn a_worker_without_room_gets_no_new_sector_and_sched_diag_says_why() {
     );
     assert!(diag.contains("gets no AP or PC1 of a new sector"), "{diag}");
     assert!(diag.contains("\"Task\": \"AP\""), "{diag}");
-    // A worker with room arrives: the sector goes there.
+    // A worker with room arrives: the new sector goes there (C2, which needs no room, may
+    // still run on Small).
     let big = WorkerProc::start(&repo, "Big", &[], &[]);
     repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Proving");
     let log = repo.ok(&["sectors", "status", "1", "--log"]);
     assert!(
-        log.contains("AP on Big") && log.contains("PC1 on Big") && !log.contains("on Small"),
+        log.contains("AP on Big")
+            && log.contains("PC1 on Big")
+            && !log.contains("AP on Small")
+            && !log.contains("PC1 on Small"),
         "{log}"
     );
     drop((small, big, d));
