@@ -119,3 +119,14 @@ where
         Err(e) => reply(StatusCode::OK, RpcResponse::err(id, e)),
     }
 }
+
+/// Resolves on Ctrl-C, SIGTERM or `shutdown` (the `Shutdown` method): a daemon's graceful stop.
+pub async fn until_stopped(shutdown: &tokio::sync::Notify) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = shutdown.notified() => {}
+    }
+}

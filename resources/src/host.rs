@@ -164,6 +164,15 @@ pub fn detect(no_swap: bool) -> WorkerResources {
     r
 }
 
+/// This machine's host name (what `sealing workers` shows unless a worker is given `--name`).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,14 +52,6 @@ pub fn seal_proof(size: SectorSize) -> SealProof {
     SealProof::ALL[5 + size.index()]
 }
 
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
-
 pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     let file = repo.config_file();
     if !repo.exists() {
@@ -137,7 +129,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     }
     let table = ResourceTable::from_env().context("resource table from the environment")?;
     let spec = WorkerSpec {
-        name: host_name(),
+        name: resources::host::host_name(),
         resources: resources::detect(false),
         table,
         tasks,
@@ -198,14 +190,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     let stop = node.clone();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("signal handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-                _ = stop.shutdown.notified() => {}
-            }
+            api::server::until_stopped(&stop.shutdown).await;
             tracing::info!("shutting down");
         })
         .await;

@@ -203,14 +203,7 @@ impl LocalStore {
         let stat = lp.stat()?;
         self.lock().insert(id.clone(), lp);
         self.inner.index.storage_attach(info, stat).await?;
-        for t in FileType::ALL {
-            for sector in scan_sectors(&root.join(t.dir())) {
-                self.inner
-                    .index
-                    .storage_declare_sector(&id, sector, t)
-                    .await?;
-            }
-        }
+        self.declare_files(&id, &root).await?;
         // Declarations the index still holds for files no longer on this path are dropped.
         for (sector, types) in self.inner.index.storage_sectors(&id).await? {
             for t in types.iter() {
@@ -220,6 +213,19 @@ impl LocalStore {
             }
         }
         tracing::info!(path = %root.display(), storage = %id, "storage path attached");
+        Ok(())
+    }
+
+    /// Declares every sector file found under `root` (path `id`) to the index.
+    async fn declare_files(&self, id: &StorageId, root: &Path) -> Result<(), StoreError> {
+        for t in FileType::ALL {
+            for sector in scan_sectors(&root.join(t.dir())) {
+                self.inner
+                    .index
+                    .storage_declare_sector(id, sector, t)
+                    .await?;
+            }
+        }
         Ok(())
     }
 
@@ -236,14 +242,7 @@ impl LocalStore {
             .collect();
         for (id, root, info, stat) in paths {
             self.inner.index.storage_attach(info, stat?).await?;
-            for t in FileType::ALL {
-                for sector in scan_sectors(&root.join(t.dir())) {
-                    self.inner
-                        .index
-                        .storage_declare_sector(&id, sector, t)
-                        .await?;
-                }
-            }
+            self.declare_files(&id, &root).await?;
         }
         Ok(())
     }

@@ -123,7 +123,7 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
     getrandom::fill(&mut session).map_err(|e| anyhow!("{e}"))?;
     let w = Arc::new(Worker {
         session: session.iter().map(|b| format!("{b:02x}")).collect(),
-        hostname: o.name.clone().unwrap_or_else(host_name),
+        hostname: o.name.clone().unwrap_or_else(resources::host::host_name),
         url: format!("http://{public}/rpc/v0"),
         resources: resources::detect(o.no_swap),
         table: ResourceTable::from_env()?,
@@ -148,14 +148,7 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
     let stop = w.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("signal handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-                _ = stop.shutdown.notified() => {}
-            }
+            api::server::until_stopped(&stop.shutdown).await;
         })
         .await
         .context("serving the worker API")
@@ -390,14 +383,6 @@ fn outbound_ip(addr: &str) -> Option<String> {
     let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
     s.connect(addr).ok()?;
     Some(s.local_addr().ok()?.ip().to_string())
-}
-
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 /// `<repo>/api` and `<repo>/token`: how the CLI reaches the running worker.
