@@ -114,6 +114,7 @@ where
             ),
         );
     }
+    tracing::trace!(method = %req.method, "rpc call");
     match dispatch(req.method, req.params).await {
         Ok(v) => reply(StatusCode::OK, RpcResponse::ok(id, v)),
         Err(e) => reply(StatusCode::OK, RpcResponse::err(id, e)),
@@ -128,5 +129,18 @@ pub async fn until_stopped(shutdown: &tokio::sync::Notify) {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
         _ = shutdown.notified() => {}
+    }
+}
+
+/// Runs blocking I/O (a synced metadata write, an fsync) from a daemon's async code: on the
+/// multi-threaded runtime the other tasks move off this thread while it waits, so a disk flush
+/// does not stall RPC handling and dispatch. Elsewhere (a current-thread runtime, plain threads)
+/// it simply runs `f`.
+pub fn blocking_io<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }

@@ -75,7 +75,7 @@ pub enum TaskOutput {
     PreCommit1(PhaseOutput),
     PreCommit2(SealedCommitments),
     Commit1(PhaseOutput),
-    Proof(Vec<u8>),
+    Proof(#[serde(with = "proofs::bytes")] Vec<u8>),
     Finalized,
     Moved,
 }

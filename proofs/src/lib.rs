@@ -2,6 +2,7 @@
 //! filecoin-proofs-api 19 (CPU by default, the `cuda` feature for GPUs), the parameters those
 //! proofs need, and a mock engine for fast tests that says "mock" wherever it is active.
 
+pub mod bytes;
 pub mod mock;
 pub mod params;
 pub mod real;

@@ -48,6 +48,7 @@ pub enum PieceData {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhaseOutput {
     pub engine: EngineKind,
+    #[serde(with = "crate::bytes")]
     pub data: Vec<u8>,
 }
 

@@ -48,10 +48,16 @@ struct Pool {
     heap: BinaryHeap<Slot>,
 }
 
+/// Lower is better. Utilization counts in steps of 0.1%: closer than that, two workers are
+/// equally loaded and the one running fewer tasks wins.
 fn metric(assigner: Assigner, w: &Worker) -> u64 {
+    let tasks = w.usage.tasks() as u64;
     match assigner {
-        Assigner::Utilization => (w.usage.utilization(&w.spec.resources) * 1e9) as u64,
-        Assigner::Spread => w.usage.tasks() as u64,
+        Assigner::Utilization => {
+            let permille = (w.usage.utilization(&w.spec.resources) * 1000.0).round() as u64;
+            (permille << 32) | tasks
+        }
+        Assigner::Spread => tasks,
     }
 }
 

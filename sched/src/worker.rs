@@ -123,7 +123,10 @@ impl Usage {
         self.count[t] -= 1;
     }
 
-    /// Lotus's utilization: the fullest of CPU, RAM, RAM + swap and GPU, from 0 to 1.
+    /// How full the worker is with what was committed to it: the fullest of CPU, RAM, RAM + swap
+    /// and GPU, from 0 to 1. Unlike lotus's, it leaves out the memory the OS used when the worker
+    /// connected: that snapshot never changes, so between two equal machines it would send every
+    /// task to the one that happened to report a few KiB less (`fits` still counts it).
     pub fn utilization(&self, res: &WorkerResources) -> f64 {
         let ratio = |used: u64, total: u64| {
             if total == 0 {
@@ -132,13 +135,9 @@ impl Usage {
                 used as f64 / total as f64
             }
         };
-        let reserved = res.mem_used.saturating_add(res.mem_swap_used);
         ratio(self.cpus, res.cpus)
             .max(ratio(self.mem_min, res.mem_physical))
-            .max(ratio(
-                reserved + self.mem_max,
-                res.mem_physical + res.mem_swap,
-            ))
+            .max(ratio(self.mem_max, res.mem_physical + res.mem_swap))
             .max(ratio(self.gpu_milli as u64, res.gpus.len() as u64 * 1000))
     }
 

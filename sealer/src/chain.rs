@@ -48,6 +48,7 @@ pub enum Message {
     },
     ProveCommit {
         sector: SectorRef,
+        #[serde(with = "proofs::bytes")]
         proof: Vec<u8>,
     },
 }

@@ -137,14 +137,18 @@ impl WorkerHandle for RemoteWorker {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(call_id.to_string());
-        let waiting = self.manager.wait_return(call_id);
+        let waiting = self.manager.expect_return(call_id);
         let sent = self
             .client
             .call::<()>(m::WORKER_EXECUTE, json!([call_id, call]))
             .await;
         let r = match sent {
             Ok(()) => waiting.await,
-            Err(e) => Err(format!("sending the call to {}: {e}", self.info.hostname)),
+            Err(e) => {
+                let why = format!("sending the call to {}: {e}", self.info.hostname);
+                self.manager.fail_returns(&[call_id.to_string()], &why);
+                Err(why)
+            }
         };
         self.inflight
             .lock()

@@ -70,6 +70,16 @@ impl Db {
         self.write(b)
     }
 
+    /// Writes `value` to the write-ahead log without waiting for the disk: it survives a crash
+    /// of this process (kill -9), not a power cut. For records whose loss costs at most a
+    /// recomputation (call records); sector state is written with `put`.
+    pub fn put_unsynced<T: Serialize>(&self, key: &str, value: &T) -> Result<(), DbError> {
+        let mut b = Batch::default();
+        b.put(key, value);
+        self.db.write(b.inner)?;
+        Ok(())
+    }
+
     pub fn delete(&self, key: &str) -> Result<(), DbError> {
         let mut b = Batch::default();
         b.delete(key);
@@ -80,7 +90,7 @@ impl Db {
     pub fn write(&self, batch: Batch) -> Result<(), DbError> {
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(true);
-        self.db.write_opt(batch.inner, &wo)?;
+        api::server::blocking_io(|| self.db.write_opt(batch.inner, &wo))?;
         Ok(())
     }
 

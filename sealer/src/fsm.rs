@@ -22,6 +22,7 @@ pub struct Sector {
     pub precommit_epoch: Option<i64>,
     pub seed: Option<(i64, Randomness)>,
     pub c1: Option<PhaseOutput>,
+    #[serde(with = "proofs::bytes::opt", default)]
     pub proof: Option<Vec<u8>>,
     pub commit_msg: Option<String>,
     /// Consecutive failures of the current step.
@@ -44,7 +45,7 @@ pub enum Event {
     PreCommitLanded(i64),
     Seed(i64, Randomness),
     Commit1Done(PhaseOutput),
-    ProofReady(Vec<u8>),
+    ProofReady(#[serde(with = "proofs::bytes")] Vec<u8>),
     CommitSent(String),
     CommitLanded(i64),
     Finalized,

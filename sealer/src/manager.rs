@@ -238,7 +238,7 @@ impl Manager {
                     .or_default()
                     .clone();
                 let _one_at_a_time = lock.lock().await;
-                if let Err(e) = self.db.put(&key, &rec) {
+                if let Err(e) = self.db.put_unsynced(&key, &rec) {
                     tracing::error!("recording call {key}: {e}");
                 }
                 let result = handle.execute(&call_id, call).await;
@@ -246,9 +246,15 @@ impl Manager {
                 let _ = g.sched.finished(h);
                 // An aborted call's result is dropped: its sector has moved on.
                 if let Some(p) = g.pending.remove(&h.id) {
-                    rec.result = Some(result.clone());
-                    if let Err(e) = self.db.put(&key, &rec) {
-                        tracing::error!("recording the result of {key}: {e}");
+                    drop(g);
+                    // A remote worker's `WorkerReturn` has recorded it already.
+                    let recorded = matches!(self.db.get::<CallRecord>(&key),
+                        Ok(Some(r)) if r.call_id == rec.call_id && r.result.is_some());
+                    if !recorded {
+                        rec.result = Some(result.clone());
+                        if let Err(e) = self.db.put_unsynced(&key, &rec) {
+                            tracing::error!("recording the result of {key}: {e}");
+                        }
                     }
                     let _ = p.tx.send(result);
                 }
@@ -257,15 +263,23 @@ impl Manager {
         self.wake.notify_one();
     }
 
-    /// Waits for the result of a call a remote worker runs (it arrives through `deliver`).
-    pub async fn wait_return(&self, call_id: &str) -> TaskResult {
+    /// Registers, at once, that the result of call `call_id` (run by a remote worker, arriving
+    /// through `deliver`) is awaited, and returns the wait. Register before sending the call:
+    /// a quick worker can return the result before the send itself has been answered.
+    pub fn expect_return(
+        &self,
+        call_id: &str,
+    ) -> impl std::future::Future<Output = TaskResult> + Send + 'static {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.returns
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(call_id.to_string(), tx);
-        rx.await
-            .unwrap_or_else(|_| Err(format!("call {call_id}: its worker was lost")))
+        let call_id = call_id.to_string();
+        async move {
+            rx.await
+                .unwrap_or_else(|_| Err(format!("call {call_id}: its worker was lost")))
+        }
     }
 
     /// A worker returned a call's result. Returns whether someone was waiting for it.

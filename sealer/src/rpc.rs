@@ -372,7 +372,7 @@ fn worker_return(
     {
         if rec.call_id == call_id && rec.result.is_none() {
             rec.result = Some(result.clone());
-            node.db.put(&key, &rec).map_err(RpcError::app)?;
+            node.db.put_unsynced(&key, &rec).map_err(RpcError::app)?;
         }
     }
     if !node.manager.deliver(call_id, result) {

@@ -220,24 +220,31 @@ impl Worker {
         loop {
             let _ = tokio::time::timeout(Duration::from_secs(1), self.returns.notified()).await;
             let Ok(all) = self.calls.all() else { continue };
-            for c in all {
-                let Some(result) = c.result else { continue };
-                let sent = self
-                    .sealer
-                    .call::<Value>(
-                        m::WORKER_RETURN,
-                        json!([c.call_id, c.call.sector(), c.call.task(), result]),
-                    )
-                    .await;
-                match sent {
-                    Ok(_) => {
-                        let _ = self.calls.delete(&c.call_id);
-                    }
-                    Err(e) => {
-                        tracing::debug!(call = %c.call_id, "returning the result failed, will retry: {e}");
-                        break;
-                    }
+            for c in all.iter().filter(|c| c.result.is_some()) {
+                if !self.give_back(c).await {
+                    break;
                 }
+            }
+        }
+    }
+
+    /// Returns a finished call's result to the sealer; once taken, the record is deleted.
+    async fn give_back(&self, c: &WorkerCall) -> bool {
+        let sent = self
+            .sealer
+            .call::<Value>(
+                m::WORKER_RETURN,
+                json!([c.call_id, c.call.sector(), c.call.task(), c.result]),
+            )
+            .await;
+        match sent {
+            Ok(_) => {
+                let _ = self.calls.delete(&c.call_id);
+                true
+            }
+            Err(e) => {
+                tracing::debug!(call = %c.call_id, "returning the result failed, will retry: {e}");
+                false
             }
         }
     }
@@ -257,10 +264,9 @@ impl Worker {
         }
         if self
             .calls
-            .all()
+            .get(&call_id)
             .map_err(|e| e.to_string())?
-            .iter()
-            .any(|c| c.call_id == call_id)
+            .is_some()
         {
             return Ok(());
         }
@@ -281,7 +287,10 @@ impl Worker {
             if let Err(e) = me.calls.put(&done) {
                 tracing::error!("recording the result of {}: {e}", done.call_id);
             }
-            me.returns.notify_one();
+            // Straight back to the sealer; the return loop retries what does not get through.
+            if !me.give_back(&done).await {
+                me.returns.notify_one();
+            }
         });
         Ok(())
     }

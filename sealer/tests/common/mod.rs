@@ -105,7 +105,11 @@ impl Repo {
             .arg("--repo")
             .arg(self.path())
             .arg("run")
-            .env("RUST_LOG", "info")
+            // `SEALER_LOG=info,api::server=trace` to see every RPC call the sealer takes.
+            .env(
+                "RUST_LOG",
+                std::env::var("SEALER_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

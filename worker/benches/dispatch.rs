@@ -1,0 +1,164 @@
+//! Dispatch benchmark (issue #6): a sealer that seals nothing itself, `WORKERS` workers (4) on
+//! this machine, the mock engine with zero-duration tasks, chain waits at their minimum, and
+//! `SECTORS` sectors (200) pledged at once. Reports how many tasks the scheduler started per
+//! second and the time from a task becoming ready to it starting on a worker (p50/p99), as the
+//! sealer's `sealing sched-diag` measured them.
+//!
+//! `cargo bench -p worker --bench dispatch --profile dev` (build the workspace first:
+//! `cargo build --workspace`).
+
+#[path = "../../sealer/tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Repo, WorkerProc};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let sectors = env_or("SECTORS", 200);
+    let workers = env_or("WORKERS", 4);
+    let limit = Duration::from_secs(env_or("LIMIT_S", 600) as u64);
+
+    let repo = Repo::init(false, |c| {
+        c.storage.allow_add_piece = false;
+        c.storage.allow_pre_commit1 = false;
+        c.storage.allow_pre_commit2 = false;
+        c.storage.allow_commit = false;
+        c.storage.allow_unseal = false;
+        c.chain.block_delay = env_or("BLOCK_MS", 10).to_string() + "ms";
+        c.chain.pre_commit_challenge_delay = 1;
+        c.sealing.max_sealing_sectors = 0;
+    });
+    let d = repo.start();
+    let store = repo.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    repo.ok(&[
+        "storage",
+        "attach",
+        "--init",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    // Zero-duration tasks use no CPU: with `FREE_THREADS=1` (the default) the workers' tables say
+    // so (`<TT>_MAX_PARALLELISM=0`), so that only the scheduler limits how many run at once.
+    let free = env_or("FREE_THREADS", 1) == 1;
+    let env: Vec<(&str, &str)> = if free {
+        ["AP", "PC1", "PC2", "C1", "C2"]
+            .iter()
+            .map(|t| (&*format!("{t}_MAX_PARALLELISM").leak(), "0"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let ws: Vec<WorkerProc> = (0..workers)
+        .map(|i| WorkerProc::start(&repo, &format!("W{i}"), &[], &env))
+        .collect();
+
+    let info = repo.ok(&["auth", "api-info", "--perm", "admin"]);
+    let info = api::client::ApiInfo::parse(info.trim().trim_start_matches("MINER_API_INFO="))
+        .expect("api info");
+    let client = api::client::Client::new(&info, Duration::from_secs(60));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let start = Instant::now();
+    rt.block_on(async {
+        let calls = (0..sectors).map(|_| {
+            client.call::<serde_json::Value>(api::methods::PLEDGE_SECTOR, serde_json::json!([]))
+        });
+        for r in futures_util::future::join_all(calls).await {
+            r.expect("PledgeSector");
+        }
+    });
+    let pledged = start.elapsed();
+    let mut last_print = Instant::now();
+    loop {
+        let list = repo.ok(&["sectors", "list"]);
+        let proving = list.lines().filter(|l| l.contains("Proving")).count();
+        if proving == sectors {
+            break;
+        }
+        if last_print.elapsed() > Duration::from_secs(10) {
+            eprintln!(
+                "{:>6.1}s: {proving}/{sectors} Proving",
+                start.elapsed().as_secs_f64()
+            );
+            last_print = Instant::now();
+        }
+        if start.elapsed() > limit {
+            let diag = repo.ok(&["sealing", "sched-diag"]);
+            let jobs = repo.ok(&["sealing", "jobs"]);
+            eprintln!("{list}\n{jobs}\n{diag}");
+            for w in &ws {
+                let log = w.log();
+                let odd: Vec<&str> = log
+                    .lines()
+                    .filter(|l| !l.contains(" INFO ") || l.contains("C2"))
+                    .collect();
+                eprintln!(
+                    "--- {} log (C2 and warnings):\n{}",
+                    w.name,
+                    tail(&odd.join("\n"), 20)
+                );
+            }
+            eprintln!("--- sealer log tail:\n{}", tail(&d.log(), 40));
+            panic!("not all {sectors} sectors reached Proving within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let total = start.elapsed();
+    let diag: serde_json::Value =
+        serde_json::from_str(&repo.ok(&["sealing", "sched-diag"])).unwrap();
+    let dsp = &diag["Dispatch"];
+    let tasks = dsp["Tasks"].as_u64().unwrap_or(0);
+    let span = dsp["FirstToLastStartS"].as_f64().unwrap_or(0.0);
+    println!("dispatch: {sectors} sectors, {workers} workers, mock engine (zero-duration tasks)");
+    println!(
+        "  pledged in {:.2} s, all Proving after {:.2} s",
+        pledged.as_secs_f64(),
+        total.as_secs_f64()
+    );
+    println!(
+        "  tasks started: {tasks} over {span:.2} s = {:.0} tasks/s",
+        tasks as f64 / span.max(1e-9)
+    );
+    println!(
+        "  ready-to-start: p50 {} ms, p99 {} ms, max {} ms",
+        dsp["ReadyToStartP50Ms"], dsp["ReadyToStartP99Ms"], dsp["ReadyToStartMaxMs"]
+    );
+    let mut cpu = format!("  CPU time: sealer {:.2} s", cpu_s(d.child.id()));
+    for w in &ws {
+        cpu.push_str(&format!(", {} {:.2} s", w.name, cpu_s(w.child.id())));
+    }
+    println!("{cpu}");
+    if let Ok(p) = std::env::var("KEEP_LOG") {
+        std::fs::copy(&d.log, p).unwrap();
+    }
+    if std::env::var("SHOW_WORKERS").is_ok() {
+        println!("{}", repo.ok(&["sealing", "workers"]));
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// User + system CPU seconds a process has used so far (Linux).
+fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the ')'.
+    (ticks(11) + ticks(12)) / 100.0
+}
