@@ -14,12 +14,10 @@ use crate::tasks::{TaskCall, TaskOutput, TaskResult};
 /// lotus's sealing fetches do): a second copy would only take room and go stale.
 pub async fn prepare(remote: &Remote, call: &TaskCall) -> Result<(), String> {
     let sector = call.sector();
-    let need = match call {
-        TaskCall::PreCommit1 { .. } => FileType::Unsealed.into(),
-        TaskCall::PreCommit2 { .. } | TaskCall::Commit1 { .. } => FileTypes::ALL,
-        TaskCall::Finalize { .. } => FileTypes::SEALED,
-        _ => return Ok(()),
-    };
+    let need = call.inputs();
+    if need.is_empty() {
+        return Ok(());
+    }
     remote
         .acquire(
             &sector,

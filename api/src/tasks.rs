@@ -4,6 +4,7 @@
 use proofs::{PhaseOutput, PieceInfo, Randomness, SealedCommitments};
 use resources::{SectorRef, TaskType};
 use serde::{Deserialize, Serialize};
+use stores::{FileType, FileTypes};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TaskCall {
@@ -44,6 +45,19 @@ pub enum TaskCall {
 }
 
 impl TaskCall {
+    /// The sector files the prepare stage brings to the worker before the call runs (none for
+    /// AP and C2; GET fetches as it runs).
+    pub fn inputs(&self) -> FileTypes {
+        match self {
+            TaskCall::PreCommit1 { .. } => FileType::Unsealed.into(),
+            TaskCall::PreCommit2 { .. } | TaskCall::Commit1 { .. } => FileTypes::ALL,
+            TaskCall::Finalize { .. } => FileTypes::SEALED,
+            TaskCall::AddPiece { .. } | TaskCall::Commit2 { .. } | TaskCall::MoveStorage { .. } => {
+                FileTypes::NONE
+            }
+        }
+    }
+
     pub fn sector(&self) -> SectorRef {
         match self {
             TaskCall::AddPiece { sector }

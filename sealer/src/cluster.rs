@@ -126,6 +126,9 @@ pub struct RemoteWorker {
 #[async_trait]
 impl WorkerHandle for RemoteWorker {
     async fn prepare(&self, call: &TaskCall) -> Result<(), String> {
+        if call.inputs().is_empty() {
+            return Ok(()); // nothing to fetch: spare the round trip
+        }
         self.client
             .call::<()>(m::WORKER_FETCH, json!([call]))
             .await

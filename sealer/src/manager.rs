@@ -55,12 +55,16 @@ struct Pending {
     tx: tokio::sync::oneshot::Sender<TaskResult>,
     /// When the task became ready (was submitted).
     ready: std::time::Instant,
+    /// When the scheduler placed it on a worker (its prepare stage began).
+    assigned: Option<std::time::Instant>,
 }
 
 /// Time from a task becoming ready to its execution being handed to a worker.
 #[derive(Default)]
 struct Dispatch {
     waits_us: Vec<u64>,
+    /// Ready to placed on a worker: the scheduler's own part of the wait.
+    assign_us: Vec<u64>,
     first: Option<std::time::Instant>,
     last: Option<std::time::Instant>,
 }
@@ -144,6 +148,7 @@ impl Manager {
                     call,
                     tx,
                     ready: std::time::Instant::now(),
+                    assigned: None,
                 },
             );
         }
@@ -192,6 +197,15 @@ impl Manager {
         };
         match kind {
             ActionKind::Prepare => {
+                {
+                    let mut g = self.lock();
+                    let now = std::time::Instant::now();
+                    if let Some(p) = g.pending.get_mut(&h.id) {
+                        p.assigned = Some(now);
+                        let us = now.duration_since(p.ready).as_micros() as u64;
+                        g.dispatch.assign_us.push(us);
+                    }
+                }
                 let r = handle.prepare(&call).await;
                 let mut g = self.lock();
                 match r {
@@ -449,11 +463,14 @@ impl Manager {
             })
             .collect();
         queued.sort_by_key(|v| v["ID"].as_u64());
-        let mut waits = g.dispatch.waits_us.clone();
-        waits.sort_unstable();
-        let pct = |p: f64| {
-            waits
-                .get(((waits.len() as f64 * p).ceil() as usize).saturating_sub(1))
+        let sorted = |v: &[u64]| {
+            let mut v = v.to_vec();
+            v.sort_unstable();
+            v
+        };
+        let (waits, assign) = (sorted(&g.dispatch.waits_us), sorted(&g.dispatch.assign_us));
+        let pct = |v: &[u64], p: f64| {
+            v.get(((v.len() as f64 * p).ceil() as usize).saturating_sub(1))
                 .map(|us| *us as f64 / 1000.0)
         };
         let span = match (g.dispatch.first, g.dispatch.last) {
@@ -463,9 +480,11 @@ impl Manager {
         serde_json::json!({
             "Dispatch": {
                 "Tasks": waits.len(),
-                "ReadyToStartP50Ms": pct(0.5),
-                "ReadyToStartP99Ms": pct(0.99),
-                "ReadyToStartMaxMs": pct(1.0),
+                "ReadyToStartP50Ms": pct(&waits, 0.5),
+                "ReadyToStartP99Ms": pct(&waits, 0.99),
+                "ReadyToStartMaxMs": pct(&waits, 1.0),
+                "ReadyToAssignP50Ms": pct(&assign, 0.5),
+                "ReadyToAssignP99Ms": pct(&assign, 0.99),
                 "FirstToLastStartS": span,
             },
             "Passes": g.passes,

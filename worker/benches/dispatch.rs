@@ -81,8 +81,11 @@ fn main() {
     let pledged = start.elapsed();
     let mut last_print = Instant::now();
     loop {
-        let list = repo.ok(&["sectors", "list"]);
-        let proving = list.lines().filter(|l| l.contains("Proving")).count();
+        // One light call per poll (`sectors list` would ask for every sector).
+        let info: api::MinerInfo = rt
+            .block_on(client.call(api::methods::MINER_INFO, serde_json::json!([])))
+            .expect("MinerInfo");
+        let proving = info.states.get("Proving").copied().unwrap_or(0) as usize;
         if proving == sectors {
             break;
         }
@@ -94,6 +97,7 @@ fn main() {
             last_print = Instant::now();
         }
         if start.elapsed() > limit {
+            let list = repo.ok(&["sectors", "list"]);
             let diag = repo.ok(&["sealing", "sched-diag"]);
             let jobs = repo.ok(&["sealing", "jobs"]);
             eprintln!("{list}\n{jobs}\n{diag}");
@@ -133,6 +137,10 @@ fn main() {
     println!(
         "  ready-to-start: p50 {} ms, p99 {} ms, max {} ms",
         dsp["ReadyToStartP50Ms"], dsp["ReadyToStartP99Ms"], dsp["ReadyToStartMaxMs"]
+    );
+    println!(
+        "  of which ready-to-assigned (the scheduler's part): p50 {} ms, p99 {} ms",
+        dsp["ReadyToAssignP50Ms"], dsp["ReadyToAssignP99Ms"]
     );
     let mut cpu = format!("  CPU time: sealer {:.2} s", cpu_s(d.child.id()));
     for w in &ws {
