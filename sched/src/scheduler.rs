@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use resources::{SectorRef, TaskType};
+use resources::{SectorRef, TaskSet, TaskType};
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::JobState;
@@ -186,6 +186,29 @@ impl Scheduler {
         } else {
             self.requeue_where(id, |s| matches!(s, Stage::Assigned { .. }))
         })
+    }
+
+    /// The task types a worker accepts changed (`worker tasks enable|disable`). What waits in its
+    /// windows for a type it no longer takes goes back to the queue; running tasks go on.
+    pub fn set_tasks(&mut self, id: WorkerId, tasks: TaskSet) -> Result<usize, SchedError> {
+        let w = self.worker_mut(id)?;
+        if w.spec.tasks == tasks {
+            return Ok(0);
+        }
+        w.spec.tasks = tasks;
+        w.version += 1;
+        let dropped: Vec<RequestId> = self
+            .on_worker(id)
+            .filter(|r| {
+                let e = &self.entries[r];
+                matches!(e.stage, Stage::Assigned { .. }) && !tasks.contains(e.req.task)
+            })
+            .collect();
+        for r in &dropped {
+            self.requeue_one(*r);
+        }
+        tracing::info!(worker = %id, %tasks, requeued = dropped.len(), "worker task types changed");
+        Ok(dropped.len())
     }
 
     /// The worker stopped answering. Everything not yet running on it (windows, preparing,

@@ -199,8 +199,9 @@ impl Workers {
         };
         if let Some((id, w)) = &old {
             if w.info.session == info.session {
-                // Paths attached since the last announcement.
+                // Paths attached and task types enabled or disabled since the last announcement.
                 view.set_paths(*id, info.paths.iter().map(|p| p.id.clone()).collect());
+                manager.set_tasks(*id, info.tasks);
                 return Ok((*id, false));
             }
             self.drop_worker(url, manager, view, "the worker restarted (new session)");

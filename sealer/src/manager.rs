@@ -327,6 +327,12 @@ impl Manager {
         self.wake.notify_one();
     }
 
+    /// The task types a worker accepts changed.
+    pub fn set_tasks(&self, id: WorkerId, tasks: resources::TaskSet) {
+        let _ = self.lock().sched.set_tasks(id, tasks);
+        self.wake.notify_one();
+    }
+
     pub fn reconnect(&self, id: WorkerId) {
         let _ = self.lock().sched.reconnect(id);
         self.wake.notify_one();
@@ -426,6 +432,15 @@ impl Manager {
             .collect();
         v.sort();
         v
+    }
+
+    /// The remote worker registered under `name`, if one is.
+    pub fn remote_by_name(&self, name: &str) -> Option<Arc<dyn WorkerHandle>> {
+        self.lock()
+            .workers
+            .values()
+            .find(|(n, _, local)| n == name && !local)
+            .map(|(_, h, _)| h.clone())
     }
 
     pub fn worker_count(&self) -> usize {

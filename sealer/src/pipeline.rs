@@ -333,7 +333,7 @@ impl Pipeline {
             // running it again (the worker retries WorkerReturn until it is taken).
             Some((call_id, worker)) => {
                 tracing::info!(sector = call.sector().number, task = call.task().short(), %worker, "re-attaching to call {call_id}");
-                Some(self.reattach(&key, &call_id).await)
+                Some(self.reattach(&key, &call_id, &worker, &call).await)
             }
             None => record.and_then(|r| r.result),
         };
@@ -371,8 +371,8 @@ impl Pipeline {
         (Some(ev), Some(key))
     }
 
-    /// Waits until the result of call `call_id` is recorded under `key`.
-    async fn reattach(&self, key: &str, call_id: &str) -> TaskResult {
+    /// The result of call `call_id` once it is recorded under `key` (the worker returns it).
+    async fn recorded(&self, key: &str, call_id: &str) -> TaskResult {
         loop {
             match self.db.get::<CallRecord>(key) {
                 Ok(Some(r)) if r.call_id == call_id => {
@@ -383,6 +383,38 @@ impl Pipeline {
                 _ => return Err(format!("call {call_id} is no longer recorded")),
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits for a call a worker started before this sealer restarted. The call is sent to its
+    /// worker again under the same ID once the worker is back: the worker runs a call ID once,
+    /// so this only matters if the first send never reached it. A worker that does not come back
+    /// within the heartbeat's removal time fails the step (it is retried elsewhere).
+    async fn reattach(
+        &self,
+        key: &str,
+        call_id: &str,
+        worker: &str,
+        call: &TaskCall,
+    ) -> TaskResult {
+        let lost_after = crate::cluster::PING * crate::cluster::REMOVE_AFTER;
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(h) = self.manager.remote_by_name(worker) {
+                return tokio::select! {
+                    r = h.execute(call_id, call.clone()) => r,
+                    r = self.recorded(key, call_id) => r,
+                };
+            }
+            if start.elapsed() > lost_after {
+                return Err(format!(
+                    "worker {worker} did not come back within {lost_after:?} of the restart"
+                ));
+            }
+            tokio::select! {
+                r = self.recorded(key, call_id) => return r,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! Calls this worker runs, in its RocksDB (`calls/<id>`): recorded when accepted, updated with
-//! the result, deleted once the sealer has taken the result. A call found still running at start
+//! the result, and once the sealer has taken the result replaced by a small `done/<id>` marker
+//! (kept a day), so a call the sealer sends again after its own restart is not run twice. A call found still running at start
 //! was cut off by a restart and is returned as lost, so the sealer retries it at once.
 //!
 //! Writes go to the write-ahead log without waiting for the disk: they survive a crash of this
@@ -24,6 +25,17 @@ pub struct Calls {
     db: Arc<rocksdb::DB>,
 }
 
+fn done_key(id: &str) -> String {
+    format!("done/{id}")
+}
+
+fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 fn key(id: &str) -> String {
     format!("calls/{id}")
 }
@@ -42,16 +54,41 @@ impl Calls {
         Ok(())
     }
 
-    pub fn get(&self, id: &str) -> anyhow::Result<Option<WorkerCall>> {
-        Ok(match self.db.get(key(id))? {
-            Some(v) => Some(serde_json::from_slice(&v)?),
-            None => None,
-        })
+    /// Whether call `id` was ever accepted here (running, finished, or returned in the last day).
+    pub fn known(&self, id: &str) -> anyhow::Result<bool> {
+        Ok(self.db.get(key(id))?.is_some() || self.db.get(done_key(id))?.is_some())
     }
 
-    pub fn delete(&self, id: &str) -> anyhow::Result<()> {
-        self.db.delete(key(id))?;
+    /// The sealer took the result: the record goes, a marker with the time stays.
+    pub fn retire(&self, id: &str) -> anyhow::Result<()> {
+        let mut b = rocksdb::WriteBatch::default();
+        b.delete(key(id));
+        b.put(done_key(id), now_s().to_string());
+        self.db.write(b)?;
         Ok(())
+    }
+
+    /// Drops markers of calls returned more than `age_s` seconds ago.
+    pub fn prune_done(&self, age_s: u64) -> anyhow::Result<usize> {
+        let cutoff = now_s().saturating_sub(age_s);
+        let mut old = Vec::new();
+        for item in self.db.prefix_iterator(b"done/") {
+            let (k, v) = item?;
+            if !k.starts_with(b"done/") {
+                break;
+            }
+            let at: u64 = std::str::from_utf8(&v)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            if at < cutoff {
+                old.push(k);
+            }
+        }
+        for k in &old {
+            self.db.delete(k)?;
+        }
+        Ok(old.len())
     }
 
     pub fn all(&self) -> anyhow::Result<Vec<WorkerCall>> {

@@ -49,6 +49,8 @@ pub struct Worker {
     sealer: Arc<Client>,
     secret: Secret,
     returns: tokio::sync::Notify,
+    /// Announce to the sealer now (task types or paths changed).
+    announce: tokio::sync::Notify,
     shutdown: tokio::sync::Notify,
 }
 
@@ -113,6 +115,7 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
     ));
     let calls = Calls::open(&repo.join("datastore"))?;
     let lost = calls.mark_interrupted()?;
+    calls.prune_done(24 * 3600)?;
     if lost > 0 {
         tracing::warn!("{lost} call(s) were cut off by a restart; returning them as lost");
     }
@@ -135,6 +138,7 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
         sealer,
         secret: secret.clone(),
         returns: tokio::sync::Notify::new(),
+        announce: tokio::sync::Notify::new(),
         shutdown: tokio::sync::Notify::new(),
     });
     let (files, _) = stores::http::router(store, secret);
@@ -211,7 +215,7 @@ impl Worker {
                     connected = false;
                 }
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.announce.notified()).await;
         }
     }
 
@@ -239,7 +243,7 @@ impl Worker {
             .await;
         match sent {
             Ok(_) => {
-                let _ = self.calls.delete(&c.call_id);
+                let _ = self.calls.retire(&c.call_id);
                 true
             }
             Err(e) => {
@@ -262,13 +266,8 @@ impl Worker {
                 t.short()
             ));
         }
-        if self
-            .calls
-            .get(&call_id)
-            .map_err(|e| e.to_string())?
-            .is_some()
-        {
-            return Ok(());
+        if self.calls.known(&call_id).map_err(|e| e.to_string())? {
+            return Ok(()); // sent again by a restarted sealer: it runs once
         }
         let rec = WorkerCall {
             call_id,
@@ -347,6 +346,8 @@ async fn dispatch(w: &Arc<Worker>, method: &str, p: Value) -> Result<Value, RpcE
             } else {
                 tasks.remove(t);
             }
+            drop(tasks);
+            w.announce.notify_one(); // the sealer's scheduler learns it now, not at a restart
             ok(Value::Null)
         }
         m::STORAGE_ATTACH => {
@@ -364,6 +365,7 @@ async fn dispatch(w: &Arc<Worker>, method: &str, p: Value) -> Result<Value, RpcE
                 .attach(Path::new(&a.path), &opts)
                 .await
                 .map_err(RpcError::app)?;
+            w.announce.notify_one();
             ok(json!(id.0))
         }
         m::SHUTDOWN => {

@@ -240,10 +240,8 @@ fn a_worker_killed_during_pc1_loses_nothing() {
     drop((b, d));
 }
 
-#[test]
-fn a_result_made_while_the_sealer_was_down_is_delivered_not_recomputed() {
-    let _one = serial();
-    // A fixed port, so the worker finds the restarted sealer where it was.
+/// A sealer that seals nothing, on a fixed port so that workers find it again after a restart.
+fn sealer_on_fixed_port() -> (Repo, common::Daemon) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -257,7 +255,7 @@ fn a_result_made_while_the_sealer_was_down_is_delivered_not_recomputed() {
         c.storage.allow_commit = false;
         c.storage.allow_unseal = false;
     });
-    let mut d = repo.start();
+    let d = repo.start();
     let store = repo.path().join("store");
     std::fs::create_dir_all(&store).unwrap();
     repo.ok(&[
@@ -267,20 +265,31 @@ fn a_result_made_while_the_sealer_was_down_is_delivered_not_recomputed() {
         "--store",
         store.to_str().unwrap(),
     ]);
-    let w = WorkerProc::start(&repo, "W", &["--mock-delays=C2=4s"], &[]);
-    repo.ok(&["sectors", "pledge"]);
+    (repo, d)
+}
+
+fn wait_running(repo: &Repo, task: &str) {
     let start = std::time::Instant::now();
     loop {
         let jobs = repo.ok(&["sealing", "jobs"]);
         if jobs
             .lines()
-            .any(|l| l.split_whitespace().nth(4) == Some("C2") && l.contains("running"))
+            .any(|l| l.split_whitespace().nth(4) == Some(task) && l.contains("running"))
         {
-            break;
+            return;
         }
         assert!(start.elapsed() < Duration::from_secs(30), "{jobs}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn a_result_made_while_the_sealer_was_down_is_delivered_not_recomputed() {
+    let _one = serial();
+    let (repo, mut d) = sealer_on_fixed_port();
+    let w = WorkerProc::start(&repo, "W", &["--mock-delays=C2=4s"], &[]);
+    repo.ok(&["sectors", "pledge"]);
+    wait_running(&repo, "C2");
     d.kill9();
     // C2 finishes while the sealer is down; the worker keeps the result and retries returning it.
     std::thread::sleep(Duration::from_secs(5));
@@ -338,4 +347,80 @@ fn a_worker_without_room_gets_no_new_sector_and_sched_diag_says_why() {
         "{log}"
     );
     drop((small, big, d));
+}
+
+#[test]
+fn worker_tasks_disable_and_enable_reach_the_scheduler_at_once() {
+    let _one = serial();
+    let (repo, d) = sealer_without_sealing("");
+    let w = WorkerProc::start(&repo, "W", &[], &[]);
+    let types = |repo: &Repo| {
+        let out = repo.ok(&["sealing", "workers"]);
+        let block = out
+            .split("Worker ")
+            .find(|b| b.contains("host W"))
+            .unwrap_or("")
+            .to_string();
+        common::field(block.trim_start_matches(|c| c != '\t'), "\tTypes:")
+    };
+    w.cli(&["tasks", "disable", "AP"]);
+    let start = std::time::Instant::now();
+    while types(&repo).split(' ').any(|t| t == "AP") {
+        assert!(start.elapsed() < Duration::from_secs(1), "{}", types(&repo));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    repo.ok(&["sectors", "pledge"]);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(repo.state(1), "Packing");
+    let diag = repo.ok(&["sealing", "sched-diag"]);
+    assert!(diag.contains("\"Task\": \"AP\""), "{diag}");
+    w.cli(&["tasks", "enable", "AP"]);
+    repo.wait_states(&[1], Duration::from_secs(30), |s| s[0] == "Proving");
+    assert!(
+        types(&repo).split(' ').any(|t| t == "AP"),
+        "{}",
+        types(&repo)
+    );
+    drop((w, d));
+}
+
+#[test]
+fn a_call_whose_worker_never_comes_back_after_a_sealer_restart_runs_elsewhere() {
+    let _one = serial();
+    let (repo, mut d) = sealer_on_fixed_port();
+    let a = WorkerProc::start(&repo, "A", &["--commit=false"], &[]);
+    let mut w = WorkerProc::start(
+        &repo,
+        "W",
+        &[
+            "--precommit1=false",
+            "--precommit2=false",
+            "--addpiece=false",
+            "--unseal=false",
+            "--mock-delays=C2=60s",
+        ],
+        &[],
+    );
+    repo.ok(&["sectors", "pledge"]);
+    wait_running(&repo, "C2");
+    d.kill9();
+    w.kill9();
+    let d = repo.start();
+    let w2 = WorkerProc::start(
+        &repo,
+        "W2",
+        &[
+            "--precommit1=false",
+            "--precommit2=false",
+            "--addpiece=false",
+            "--unseal=false",
+        ],
+        &[],
+    );
+    // The sealer waits for W through the heartbeat's removal time, then retries C2 on W2.
+    repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Proving");
+    let log = repo.ok(&["sectors", "status", "1", "--log"]);
+    assert!(log.contains("worker W did not come back"), "{log}");
+    assert_eq!(ran_on(&repo, 1, "C2"), ["W", "W2"], "{log}");
+    drop((a, w2, d));
 }
