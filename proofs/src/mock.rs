@@ -452,6 +452,18 @@ impl Engine for MockEngine {
         out.write_all(&data).map_err(io(paths.unsealed))
     }
 
+    fn check_provable(
+        &self,
+        _miner: u64,
+        _randomness: &Randomness,
+        sectors: &[PoStSector],
+    ) -> Result<Vec<(u64, String)>, ProofError> {
+        Ok(sectors
+            .iter()
+            .filter_map(|s| check_sector(s).err().map(|why| (s.sector.number, why)))
+            .collect())
+    }
+
     fn generate_window_post(
         &self,
         miner: u64,
@@ -459,10 +471,7 @@ impl Engine for MockEngine {
         sectors: &[PoStSector],
     ) -> Result<Vec<u8>, ProofError> {
         self.wait(TaskType::WindowPoSt);
-        let faulty: Vec<(u64, String)> = sectors
-            .iter()
-            .filter_map(|s| check_sector(s).err().map(|why| (s.sector.number, why)))
-            .collect();
+        let faulty = self.check_provable(miner, randomness, sectors)?;
         if !faulty.is_empty() {
             return Err(ProofError::FaultySectors(faulty));
         }

@@ -217,54 +217,33 @@ impl Engine for RealEngine {
         write_padded_at(paths.unsealed, offset / 127 * 128, &raw)
     }
 
+    fn check_provable(
+        &self,
+        miner: u64,
+        randomness: &Randomness,
+        sectors: &[PoStSector],
+    ) -> Result<Vec<(u64, String)>, ProofError> {
+        if sectors.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(vanilla_proofs(miner, randomness, sectors)?.1)
+    }
+
     fn generate_window_post(
         &self,
         miner: u64,
         randomness: &Randomness,
         sectors: &[PoStSector],
     ) -> Result<Vec<u8>, ProofError> {
-        // The verifier orders sectors by number: prove them in that order, once each.
-        let mut sectors = sectors.to_vec();
-        sectors.sort_by_key(|s| s.sector.number);
-        sectors.dedup_by_key(|s| s.sector.number);
-        let Some(first) = sectors.first() else {
-            return Err(ProofError::Invalid {
-                op: "WindowPoSt",
-                reason: "no sectors to prove".into(),
-            });
-        };
-        let proof = window(first.sector.proof);
-        let rand = post_randomness(randomness);
-        let prover = prover_id(miner);
-        let ids: Vec<SectorId> = sectors
-            .iter()
-            .map(|s| SectorId::from(s.sector.number))
-            .collect();
-        let challenges = post::generate_fallback_sector_challenges(proof, &rand, &ids, prover)
-            .map_err(fail("WindowPoSt", format!("miner {miner}")))?;
-        // One vanilla proof per sector, so an unreadable sector is named rather than failing all.
-        let mut vanilla = Vec::with_capacity(sectors.len());
-        let mut faulty = Vec::new();
-        for s in &sectors {
-            let id = SectorId::from(s.sector.number);
-            let replica =
-                PrivateReplicaInfo::new(proof, s.comm_r, s.cache.clone(), s.sealed.clone());
-            let res = match (s.sealed.is_file(), challenges.get(&id)) {
-                (false, _) => Err(format!("sealed file {} is missing", s.sealed.display())),
-                (_, None) => Err("no challenges".into()),
-                (true, Some(c)) => post::generate_single_vanilla_proof(proof, id, &replica, c)
-                    .map_err(|e| format!("{e:#}")),
-            };
-            match res {
-                Ok(v) => vanilla.push(v),
-                Err(why) => faulty.push((s.sector.number, why)),
-            }
-        }
+        let (vanilla, faulty) = vanilla_proofs(miner, randomness, sectors)?;
         if !faulty.is_empty() {
             return Err(ProofError::FaultySectors(faulty));
         }
-        let mut out = post::generate_window_post_with_vanilla(proof, &rand, prover, &vanilla)
-            .map_err(fail("WindowPoSt", format!("miner {miner}")))?;
+        let proof = window(sectors[0].sector.proof);
+        let rand = post_randomness(randomness);
+        let mut out =
+            post::generate_window_post_with_vanilla(proof, &rand, prover_id(miner), &vanilla)
+                .map_err(fail("WindowPoSt", format!("miner {miner}")))?;
         Ok(out.pop().map(|(_, p)| p).unwrap_or_default())
     }
 
@@ -449,4 +428,50 @@ fn write_padded_at(path: &Path, at: u64, raw: &[u8]) -> Result<(), ProofError> {
     f.seek(SeekFrom::Start(at)).map_err(ProofError::io(path))?;
     f.write_all(&padded).map_err(ProofError::io(path))?;
     f.sync_all().map_err(ProofError::io(path))
+}
+
+/// One vanilla WindowPoSt proof per sector (in sector-number order, each sector once), so an
+/// unreadable sector is named rather than failing all: the proofs, and the sectors that failed.
+#[allow(clippy::type_complexity)]
+fn vanilla_proofs(
+    miner: u64,
+    randomness: &Randomness,
+    sectors: &[PoStSector],
+) -> Result<(Vec<Vec<u8>>, Vec<(u64, String)>), ProofError> {
+    // The verifier orders sectors by number: prove them in that order, once each.
+    let mut sectors = sectors.to_vec();
+    sectors.sort_by_key(|s| s.sector.number);
+    sectors.dedup_by_key(|s| s.sector.number);
+    let Some(first) = sectors.first() else {
+        return Err(ProofError::Invalid {
+            op: "WindowPoSt",
+            reason: "no sectors to prove".into(),
+        });
+    };
+    let proof = window(first.sector.proof);
+    let rand = post_randomness(randomness);
+    let ids: Vec<SectorId> = sectors
+        .iter()
+        .map(|s| SectorId::from(s.sector.number))
+        .collect();
+    let challenges =
+        post::generate_fallback_sector_challenges(proof, &rand, &ids, prover_id(miner))
+            .map_err(fail("WindowPoSt", format!("miner {miner}")))?;
+    let mut vanilla = Vec::with_capacity(sectors.len());
+    let mut faulty = Vec::new();
+    for s in &sectors {
+        let id = SectorId::from(s.sector.number);
+        let replica = PrivateReplicaInfo::new(proof, s.comm_r, s.cache.clone(), s.sealed.clone());
+        let res = match (s.sealed.is_file(), challenges.get(&id)) {
+            (false, _) => Err(format!("sealed file {} is missing", s.sealed.display())),
+            (_, None) => Err("no challenges".into()),
+            (true, Some(c)) => post::generate_single_vanilla_proof(proof, id, &replica, c)
+                .map_err(|e| format!("{e:#}")),
+        };
+        match res {
+            Ok(v) => vanilla.push(v),
+            Err(why) => faulty.push((s.sector.number, why)),
+        }
+    }
+    Ok((vanilla, faulty))
 }

@@ -222,6 +222,16 @@ pub trait Engine: Send + Sync {
         len: u64,
     ) -> Result<(), ProofError>;
 
+    /// `proving check`: reads the leaves a WindowPoSt with `randomness` would challenge in each
+    /// sector (as lotus's CheckProvable does). Returns the sectors that cannot be proven, with
+    /// why; empty when all can.
+    fn check_provable(
+        &self,
+        miner: u64,
+        randomness: &Randomness,
+        sectors: &[PoStSector],
+    ) -> Result<Vec<(u64, String)>, ProofError>;
+
     /// WDP. Sectors whose files cannot be proven come back as `FaultySectors`.
     fn generate_window_post(
         &self,

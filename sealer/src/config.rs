@@ -121,6 +121,9 @@ pub struct ChainConfig {
     pub block_delay: String,
     /// Epochs between a pre-commit landing and its seed (mainnet 150; local default 10).
     pub pre_commit_challenge_delay: u64,
+    /// Epochs per WindowPoSt deadline; a proving period is 48 of them (mainnet 60).
+    #[serde(rename = "WPoStChallengeWindow")]
+    pub wpost_challenge_window: u64,
 }
 
 impl Default for ChainConfig {
@@ -129,6 +132,7 @@ impl Default for ChainConfig {
             mode: "local".into(),
             block_delay: "4s".into(),
             pre_commit_challenge_delay: 10,
+            wpost_challenge_window: 60,
         }
     }
 }

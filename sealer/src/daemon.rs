@@ -81,6 +81,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         engine.clone(),
         settings.block_delay,
         cfg.chain.pre_commit_challenge_delay,
+        cfg.chain.wpost_challenge_window,
     )?;
     if let Err(e) = chain
         .ensure_miner(settings.actor, settings.sector_size)

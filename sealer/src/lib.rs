@@ -13,6 +13,7 @@ pub mod fsm;
 pub mod localworker;
 pub mod manager;
 pub mod pipeline;
+pub mod proving;
 pub mod repo;
 pub mod rpc;
 pub mod sectors;

@@ -1,8 +1,11 @@
 //! The chain as the sealer needs it, behind [`Chain`] so a Lotus node can be plugged in later,
 //! and [`LocalChain`]: an embedded devnet that advances an epoch every BlockDelay, derives ticket
 //! and seed randomness per epoch, lands pre-commit and prove-commit messages at the next epoch,
-//! verifies prove-commits with the proof engine and adds power for each activated sector. Its
-//! state lives in the sealer's RocksDB under `chain/`.
+//! verifies prove-commits with the proof engine and adds power for each activated sector, then
+//! keeps it proven: WindowPoSt deadlines, faults and recoveries (`post`). Its state lives in the
+//! sealer's RocksDB under `chain/`.
+
+mod post;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::db::{Batch, Db, DbError};
+use crate::proving::ProvingState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -37,6 +41,8 @@ pub enum ChainError {
 pub enum RandKind {
     Ticket,
     Seed,
+    WindowPoSt,
+    WinningPoSt,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +56,26 @@ pub enum Message {
         sector: SectorRef,
         #[serde(with = "proofs::bytes")]
         proof: Vec<u8>,
+    },
+    /// A WindowPoSt over `partitions` of deadline `deadline`, while it is open.
+    SubmitWindowedPoSt {
+        miner: u64,
+        deadline: u64,
+        partitions: Vec<usize>,
+        #[serde(with = "proofs::bytes")]
+        proof: Vec<u8>,
+    },
+    /// Sectors of `deadline` that will not be proven (they lose power now).
+    DeclareFaults {
+        miner: u64,
+        deadline: u64,
+        sectors: Vec<u64>,
+    },
+    /// Faulty sectors of `deadline` that can be proven again (power returns once proven).
+    DeclareFaultsRecovered {
+        miner: u64,
+        deadline: u64,
+        sectors: Vec<u64>,
     },
 }
 
@@ -75,6 +101,11 @@ pub struct ActiveSector {
     pub sector: SectorRef,
     pub comm_r: [u8; 32],
     pub activation: i64,
+    /// Where it is proven: deadline and partition.
+    #[serde(default)]
+    pub deadline: u64,
+    #[serde(default)]
+    pub partition: usize,
 }
 
 /// What the sealer needs of a chain.
@@ -96,6 +127,10 @@ pub trait Chain: Send + Sync {
     async fn precommit(&self, sector: &SectorRef) -> Result<Option<PreCommitOnChain>, ChainError>;
     async fn active_sector(&self, sector: &SectorRef) -> Result<Option<ActiveSector>, ChainError>;
     async fn power(&self, actor: u64) -> Result<MinerPower, ChainError>;
+    /// Epochs per WindowPoSt deadline.
+    fn wpost_window(&self) -> i64;
+    /// The miner's deadlines, partitions and faults (none before its first activation).
+    async fn proving(&self, actor: u64) -> Result<Option<ProvingState>, ChainError>;
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -108,6 +143,8 @@ struct Head {
 struct MinerState {
     sector_size: SectorSize,
     power: MinerPower,
+    #[serde(default)]
+    proving: Option<ProvingState>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -146,6 +183,8 @@ pub struct LocalChain {
     engine: Arc<dyn Engine>,
     block_delay: Duration,
     challenge_delay: i64,
+    /// Epochs per WindowPoSt deadline.
+    window: i64,
     genesis: [u8; 32],
     head_tx: tokio::sync::watch::Sender<i64>,
     /// One writer of chain state at a time (epoch application and miner registration).
@@ -159,6 +198,7 @@ impl LocalChain {
         engine: Arc<dyn Engine>,
         block_delay: Duration,
         challenge_delay: u64,
+        window: u64,
     ) -> Result<Arc<LocalChain>, ChainError> {
         let genesis = match db.get::<[u8; 32]>(GENESIS)? {
             Some(g) => g,
@@ -185,6 +225,7 @@ impl LocalChain {
             engine,
             block_delay,
             challenge_delay: challenge_delay as i64,
+            window: window.max(1) as i64,
             genesis,
             head_tx,
             apply: tokio::sync::Mutex::new(()),
@@ -241,6 +282,7 @@ impl LocalChain {
             batch.put(&msg_key(&id), &stored);
             batch.delete(&key);
         }
+        self.close_deadlines(epoch, &mut miners)?;
         for (actor, m) in &miners {
             batch.put(&miner_key(*actor), m);
         }
@@ -292,6 +334,11 @@ impl LocalChain {
                 );
                 Ok(())
             }
+            Message::SubmitWindowedPoSt { .. }
+            | Message::DeclareFaults { .. }
+            | Message::DeclareFaultsRecovered { .. } => {
+                self.apply_post_msg(msg, epoch, miners).await
+            }
             Message::ProveCommit { sector, proof } => {
                 let pc: PreCommitOnChain = self
                     .db
@@ -324,23 +371,22 @@ impl LocalChain {
                 }
                 // Several activations in one epoch add up: the miner's state for this epoch
                 // is kept here and written once with the batch.
-                let miner = match miners.entry(sector.miner) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => v.insert(
-                        self.db
-                            .get(&miner_key(sector.miner))
-                            .map_err(|e| e.to_string())?
-                            .ok_or_else(|| format!("miner t0{} is not registered", sector.miner))?,
-                    ),
-                };
+                let miner = self.miner_mut(miners, sector.miner)?;
                 miner.power.sectors += 1;
                 miner.power.raw_bytes += sector.size().bytes();
+                let (window, size) = (self.window, miner.sector_size);
+                let (deadline, partition) = miner
+                    .proving
+                    .get_or_insert_with(|| ProvingState::new(window, size, epoch))
+                    .assign(sector.number, epoch);
                 batch.put(
                     &sector_key(sector),
                     &ActiveSector {
                         sector: *sector,
                         comm_r: pc.comms.comm_r,
                         activation: epoch,
+                        deadline,
+                        partition,
                     },
                 );
                 batch.delete(&precommit_key(sector));
@@ -355,6 +401,8 @@ impl LocalChain {
         h.update(match kind {
             RandKind::Ticket => b"ticket",
             RandKind::Seed => b"seed__",
+            RandKind::WindowPoSt => b"wdpost",
+            RandKind::WinningPoSt => b"wnpost",
         });
         h.update(epoch.to_le_bytes());
         h.finalize().into()
@@ -414,6 +462,7 @@ impl Chain for LocalChain {
                 &MinerState {
                     sector_size: size,
                     power: MinerPower::default(),
+                    proving: None,
                 },
             )?),
         }
@@ -463,6 +512,17 @@ impl Chain for LocalChain {
         mine.total_raw_bytes = total.raw_bytes;
         Ok(mine)
     }
+
+    fn wpost_window(&self) -> i64 {
+        self.window
+    }
+
+    async fn proving(&self, actor: u64) -> Result<Option<ProvingState>, ChainError> {
+        Ok(self
+            .db
+            .get::<MinerState>(&miner_key(actor))?
+            .and_then(|m| m.proving))
+    }
 }
 
 pub fn hex(b: &[u8]) -> String {
@@ -470,61 +530,4 @@ pub fn hex(b: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proofs::MockEngine;
-    use resources::SealProof;
-
-    #[tokio::test]
-    async fn precommit_then_provecommit_activates_and_bad_proof_is_rejected() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path()).unwrap();
-        let engine: Arc<dyn Engine> = Arc::new(MockEngine::new());
-        let chain =
-            LocalChain::open(db.clone(), engine.clone(), Duration::from_secs(3600), 2).unwrap();
-        chain.ensure_miner(1000, SectorSize::S2KiB).await.unwrap();
-        assert!(chain.ensure_miner(1000, SectorSize::S8MiB).await.is_err());
-        let sector = SectorRef::new(1000, 1, SealProof::StackedDrg2KiBV1_1);
-        let comms = SealedCommitments {
-            comm_d: [1; 32],
-            comm_r: [2; 32],
-        };
-        chain.advance().await.unwrap();
-        let id = chain
-            .push(Message::PreCommit {
-                sector,
-                comms,
-                ticket_epoch: 1,
-            })
-            .await
-            .unwrap();
-        assert_eq!(chain.receipt(&id).await.unwrap(), None);
-        assert_eq!(chain.advance().await.unwrap(), 2);
-        assert_eq!(chain.receipt(&id).await.unwrap().unwrap().exit_code, 0);
-        let pc = chain.precommit(&sector).await.unwrap().unwrap();
-        assert_eq!(pc.precommit_epoch, 2);
-        // A proof that does not verify is refused and adds no power.
-        let bad = chain
-            .push(Message::ProveCommit {
-                sector,
-                proof: b"MOCK garbage".to_vec(),
-            })
-            .await
-            .unwrap();
-        for _ in 0..3 {
-            chain.advance().await.unwrap();
-        }
-        let r = chain.receipt(&bad).await.unwrap().unwrap();
-        assert_ne!(r.exit_code, 0, "{r:?}");
-        assert_eq!(chain.power(1000).await.unwrap().sectors, 0);
-        // Randomness is stable and refused for the future.
-        let t = chain.randomness(RandKind::Ticket, 1).await.unwrap();
-        assert_eq!(t, chain.randomness(RandKind::Ticket, 1).await.unwrap());
-        assert!(chain.randomness(RandKind::Seed, 100).await.is_err());
-        // Restart: the head and state survive.
-        drop(chain);
-        let chain = LocalChain::open(db, engine, Duration::from_secs(3600), 2).unwrap();
-        assert_eq!(chain.head().await.unwrap().height, 5);
-        assert!(chain.precommit(&sector).await.unwrap().is_some());
-    }
-}
+mod tests;

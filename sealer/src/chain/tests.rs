@@ -1,0 +1,224 @@
+//! The local chain: messages, activation, and keeping power with WindowPoSt.
+use super::*;
+use proofs::MockEngine;
+use resources::SealProof;
+
+#[tokio::test]
+async fn precommit_then_provecommit_activates_and_bad_proof_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let engine: Arc<dyn Engine> = Arc::new(MockEngine::new());
+    let chain =
+        LocalChain::open(db.clone(), engine.clone(), Duration::from_secs(3600), 2, 10).unwrap();
+    chain.ensure_miner(1000, SectorSize::S2KiB).await.unwrap();
+    assert!(chain.ensure_miner(1000, SectorSize::S8MiB).await.is_err());
+    let sector = SectorRef::new(1000, 1, SealProof::StackedDrg2KiBV1_1);
+    let comms = SealedCommitments {
+        comm_d: [1; 32],
+        comm_r: [2; 32],
+    };
+    chain.advance().await.unwrap();
+    let id = chain
+        .push(Message::PreCommit {
+            sector,
+            comms,
+            ticket_epoch: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(chain.receipt(&id).await.unwrap(), None);
+    assert_eq!(chain.advance().await.unwrap(), 2);
+    assert_eq!(chain.receipt(&id).await.unwrap().unwrap().exit_code, 0);
+    let pc = chain.precommit(&sector).await.unwrap().unwrap();
+    assert_eq!(pc.precommit_epoch, 2);
+    // A proof that does not verify is refused and adds no power.
+    let bad = chain
+        .push(Message::ProveCommit {
+            sector,
+            proof: b"MOCK garbage".to_vec(),
+        })
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        chain.advance().await.unwrap();
+    }
+    let r = chain.receipt(&bad).await.unwrap().unwrap();
+    assert_ne!(r.exit_code, 0, "{r:?}");
+    assert_eq!(chain.power(1000).await.unwrap().sectors, 0);
+    // Randomness is stable and refused for the future.
+    let t = chain.randomness(RandKind::Ticket, 1).await.unwrap();
+    assert_eq!(t, chain.randomness(RandKind::Ticket, 1).await.unwrap());
+    assert!(chain.randomness(RandKind::Seed, 100).await.is_err());
+    // Restart: the head and state survive.
+    drop(chain);
+    let chain = LocalChain::open(db, engine, Duration::from_secs(3600), 2, 10).unwrap();
+    assert_eq!(chain.head().await.unwrap().height, 5);
+    assert!(chain.precommit(&sector).await.unwrap().is_some());
+}
+
+/// Seals `sector` with the mock engine under `dir`, pre-commits and prove-commits it, and
+/// advances until it is active. Returns what a WindowPoSt needs.
+async fn activate(
+    chain: &LocalChain,
+    engine: &Arc<dyn Engine>,
+    dir: &std::path::Path,
+    sector: SectorRef,
+) -> proofs::PoStSector {
+    let d = dir.join(sector.number.to_string());
+    std::fs::create_dir_all(&d).unwrap();
+    let (u, s, c) = (d.join("unsealed"), d.join("sealed"), d.join("cache"));
+    let paths = proofs::SealPaths {
+        unsealed: &u,
+        sealed: &s,
+        cache: &c,
+    };
+    let cap = proofs::unpadded_capacity(&sector);
+    let piece = engine
+        .add_piece(&sector, &u, &proofs::PieceData::Zeros, cap, &[])
+        .unwrap();
+    let ticket_epoch = chain.head().await.unwrap().height;
+    let ticket = chain
+        .randomness(RandKind::Ticket, ticket_epoch)
+        .await
+        .unwrap();
+    let pc1 = engine
+        .pre_commit1(&sector, paths, &ticket, &[piece])
+        .unwrap();
+    let comms = engine.pre_commit2(&sector, paths, &pc1).unwrap();
+    chain
+        .push(Message::PreCommit {
+            sector,
+            comms,
+            ticket_epoch,
+        })
+        .await
+        .unwrap();
+    chain.advance().await.unwrap();
+    let pc = chain.precommit(&sector).await.unwrap().unwrap();
+    let seed_epoch = pc.precommit_epoch + chain.precommit_challenge_delay();
+    while chain.head().await.unwrap().height < seed_epoch {
+        chain.advance().await.unwrap();
+    }
+    let seed = chain.randomness(RandKind::Seed, seed_epoch).await.unwrap();
+    let c1 = engine
+        .commit1(&sector, paths, &ticket, &seed, &comms, &[piece])
+        .unwrap();
+    let proof = engine.commit2(&sector, &c1).unwrap();
+    let id = chain
+        .push(Message::ProveCommit { sector, proof })
+        .await
+        .unwrap();
+    chain.advance().await.unwrap();
+    assert_eq!(chain.receipt(&id).await.unwrap().unwrap().exit_code, 0);
+    proofs::PoStSector {
+        sector,
+        comm_r: comms.comm_r,
+        sealed: s,
+        cache: c,
+    }
+}
+
+/// Advances to the next opening of `deadline` and lands a WindowPoSt over `sectors` in it.
+async fn prove(
+    chain: &LocalChain,
+    engine: &Arc<dyn Engine>,
+    deadline: u64,
+    sectors: &[proofs::PoStSector],
+) -> Receipt {
+    let w = chain.wpost_window();
+    let head = chain.head().await.unwrap().height;
+    let d = crate::proving::next_opening(deadline, head + 1, w);
+    while chain.head().await.unwrap().height < d.open {
+        chain.advance().await.unwrap();
+    }
+    let rand = chain
+        .randomness(RandKind::WindowPoSt, d.challenge)
+        .await
+        .unwrap();
+    let proof = engine.generate_window_post(1000, &rand, sectors).unwrap();
+    let id = chain
+        .push(Message::SubmitWindowedPoSt {
+            miner: 1000,
+            deadline,
+            partitions: vec![0],
+            proof,
+        })
+        .await
+        .unwrap();
+    chain.advance().await.unwrap();
+    chain.receipt(&id).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn window_post_keeps_power_a_missed_deadline_loses_it_and_a_recovery_brings_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let engine: Arc<dyn Engine> = Arc::new(MockEngine::new());
+    let chain = LocalChain::open(db, engine.clone(), Duration::from_secs(3600), 1, 2).unwrap();
+    chain.ensure_miner(1000, SectorSize::S2KiB).await.unwrap();
+    chain.advance().await.unwrap();
+    let s1 = activate(
+        &chain,
+        &engine,
+        dir.path(),
+        SectorRef::new(1000, 1, SealProof::StackedDrg2KiBV1_1),
+    )
+    .await;
+    let a = chain.active_sector(&s1.sector).await.unwrap().unwrap();
+    let head = chain.head().await.unwrap().height;
+    let now = crate::proving::deadline_at(head, 2).index;
+    assert!(
+        a.deadline != now && a.deadline != (now + 1) % 48,
+        "{a:?} at {head}"
+    );
+    assert_eq!(chain.power(1000).await.unwrap().sectors, 1);
+    // A proof before the deadline opens is refused; one in it is accepted, twice in a row.
+    let early = chain
+        .push(Message::SubmitWindowedPoSt {
+            miner: 1000,
+            deadline: a.deadline,
+            partitions: vec![0],
+            proof: b"MOCK".to_vec(),
+        })
+        .await
+        .unwrap();
+    chain.advance().await.unwrap();
+    let r = chain.receipt(&early).await.unwrap().unwrap();
+    assert!(r.error.contains("is not open"), "{r:?}");
+    for _ in 0..2 {
+        let r = prove(&chain, &engine, a.deadline, std::slice::from_ref(&s1)).await;
+        assert_eq!(r.exit_code, 0, "{r:?}");
+        let close = crate::proving::deadline_at(r.epoch, 2).close;
+        while chain.head().await.unwrap().height <= close {
+            chain.advance().await.unwrap();
+        }
+        assert_eq!(chain.power(1000).await.unwrap().sectors, 1);
+    }
+    // A whole period without a proof: the sector is faulty and its power gone.
+    for _ in 0..(48 * 2) {
+        chain.advance().await.unwrap();
+    }
+    assert_eq!(chain.power(1000).await.unwrap().sectors, 0);
+    let st = chain.proving(1000).await.unwrap().unwrap();
+    assert!(st.faulty().contains(&1) && st.missed >= 1, "{st:?}");
+    // Recovery declared (outside the deadline's open and next window), then proven.
+    let head = chain.head().await.unwrap().height;
+    let d = crate::proving::next_opening(a.deadline, head + 6, 2);
+    while chain.head().await.unwrap().height < d.open - 6 {
+        chain.advance().await.unwrap();
+    }
+    let rec = chain
+        .push(Message::DeclareFaultsRecovered {
+            miner: 1000,
+            deadline: a.deadline,
+            sectors: vec![1],
+        })
+        .await
+        .unwrap();
+    chain.advance().await.unwrap();
+    assert_eq!(chain.receipt(&rec).await.unwrap().unwrap().exit_code, 0);
+    assert_eq!(chain.power(1000).await.unwrap().sectors, 0);
+    let r = prove(&chain, &engine, a.deadline, std::slice::from_ref(&s1)).await;
+    assert_eq!(r.exit_code, 0, "{r:?}");
+    assert_eq!(chain.power(1000).await.unwrap().sectors, 1);
+}
