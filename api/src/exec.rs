@@ -135,6 +135,52 @@ async fn run(
             }
             Ok(TaskOutput::Finalized)
         }
+        TaskCall::WindowPoSt {
+            miner,
+            randomness,
+            sectors,
+            check_only,
+            ..
+        } => {
+            let mut targets = Vec::new();
+            let mut missing = Vec::new();
+            for t in &sectors {
+                match store.acquire(
+                    &t.sector,
+                    FileTypes::SEALED,
+                    FileTypes::NONE,
+                    PathKind::Storage,
+                ) {
+                    Ok(a) => targets.push(proofs::PoStSector {
+                        sector: t.sector,
+                        comm_r: t.comm_r,
+                        sealed: a.paths.sealed.clone().expect("found"),
+                        cache: a.paths.cache.clone().expect("found"),
+                    }),
+                    Err(e) => missing.push((t.sector.number, format!("not on this machine: {e}"))),
+                }
+            }
+            if check_only || !missing.is_empty() || targets.is_empty() {
+                let mut bad = missing;
+                if !targets.is_empty() {
+                    bad.extend(
+                        blocking(move || e.check_provable(miner, &randomness, &targets)).await?,
+                    );
+                }
+                bad.sort();
+                return Ok(TaskOutput::Unprovable(bad));
+            }
+            match tokio::task::spawn_blocking(move || {
+                e.generate_window_post(miner, &randomness, &targets)
+            })
+            .await
+            .map_err(|e| format!("task panicked: {e}"))?
+            {
+                Ok(proof) => Ok(TaskOutput::WindowPoSt(proof)),
+                Err(proofs::ProofError::FaultySectors(bad)) => Ok(TaskOutput::Unprovable(bad)),
+                Err(e) => Err(e.to_string()),
+            }
+        }
         TaskCall::MoveStorage { sector } => {
             remote
                 .acquire(

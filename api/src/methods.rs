@@ -19,6 +19,11 @@ pub const STORAGE_ATTACH: &str = "Filecoin.StorageAttach";
 pub const STORAGE_FIND_SECTOR: &str = "Filecoin.StorageFindSector";
 pub const CHAIN_HEAD: &str = "Filecoin.ChainHead";
 pub const STATE_MINER_POWER: &str = "Filecoin.StateMinerPower";
+/// The miner's WindowPoSt deadlines: partitions, faults, recoveries, the current deadline and
+/// what happened at each deadline's last opening.
+pub const STATE_MINER_DEADLINES: &str = "Filecoin.StateMinerDeadlines";
+/// `proving check DEADLINE`: the deadline's sectors that cannot be proven now, with why.
+pub const CHECK_PROVABLE: &str = "Filecoin.CheckProvable";
 pub const AUTH_NEW: &str = "Filecoin.AuthNew";
 pub const AUTH_VERIFY: &str = "Filecoin.AuthVerify";
 pub const SHUTDOWN: &str = "Filecoin.Shutdown";
@@ -56,6 +61,8 @@ pub const SEALER_METHODS: &[(&str, Permission)] = &[
     (STORAGE_FIND_SECTOR, Permission::Read),
     (CHAIN_HEAD, Permission::Read),
     (STATE_MINER_POWER, Permission::Read),
+    (STATE_MINER_DEADLINES, Permission::Read),
+    (CHECK_PROVABLE, Permission::Admin),
     (AUTH_NEW, Permission::Admin),
     (AUTH_VERIFY, Permission::Read),
     (SHUTDOWN, Permission::Admin),

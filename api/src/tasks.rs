@@ -1,7 +1,7 @@
 //! The sealing calls a worker executes for the sealer, and what they return. The in-process
 //! worker and remote workers take the same calls.
 
-use proofs::{PhaseOutput, PieceInfo, Randomness, SealedCommitments};
+use proofs::{Commitment, PhaseOutput, PieceInfo, Randomness, SealedCommitments};
 use resources::{SectorRef, TaskType};
 use serde::{Deserialize, Serialize};
 use stores::{FileType, FileTypes};
@@ -42,7 +42,27 @@ pub enum TaskCall {
     MoveStorage {
         sector: SectorRef,
     },
+    /// WDP over one deadline's sectors, read from this machine's paths. With `check_only`, only
+    /// reads the challenged leaves (`proving check`) and names the sectors that cannot be proven.
+    WindowPoSt {
+        miner: u64,
+        deadline: u64,
+        randomness: Randomness,
+        sectors: Vec<PoStTarget>,
+        check_only: bool,
+    },
 }
+
+/// A sector a PoSt covers, as the chain knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoStTarget {
+    pub sector: SectorRef,
+    pub comm_r: Commitment,
+}
+
+/// PoSt calls are not about one sector: they are keyed (call records, per-sector locks) by a
+/// number no sector has, one per deadline and kind.
+pub const POST_KEY_BASE: u64 = 1 << 62;
 
 impl TaskCall {
     /// The sector files the prepare stage brings to the worker before the call runs (none for
@@ -52,9 +72,10 @@ impl TaskCall {
             TaskCall::PreCommit1 { .. } => FileType::Unsealed.into(),
             TaskCall::PreCommit2 { .. } | TaskCall::Commit1 { .. } => FileTypes::ALL,
             TaskCall::Finalize { .. } => FileTypes::SEALED,
-            TaskCall::AddPiece { .. } | TaskCall::Commit2 { .. } | TaskCall::MoveStorage { .. } => {
-                FileTypes::NONE
-            }
+            TaskCall::AddPiece { .. }
+            | TaskCall::Commit2 { .. }
+            | TaskCall::MoveStorage { .. }
+            | TaskCall::WindowPoSt { .. } => FileTypes::NONE,
         }
     }
 
@@ -67,6 +88,20 @@ impl TaskCall {
             | TaskCall::Commit2 { sector, .. }
             | TaskCall::Finalize { sector }
             | TaskCall::MoveStorage { sector } => *sector,
+            TaskCall::WindowPoSt {
+                miner,
+                deadline,
+                sectors,
+                check_only,
+                ..
+            } => SectorRef::new(
+                *miner,
+                POST_KEY_BASE + deadline * 2 + *check_only as u64,
+                sectors
+                    .first()
+                    .map(|t| t.sector.proof)
+                    .unwrap_or(resources::SealProof::StackedDrg2KiBV1_1),
+            ),
         }
     }
 
@@ -79,6 +114,7 @@ impl TaskCall {
             TaskCall::Commit2 { .. } => TaskType::Commit2,
             TaskCall::Finalize { .. } => TaskType::Finalize,
             TaskCall::MoveStorage { .. } => TaskType::Fetch,
+            TaskCall::WindowPoSt { .. } => TaskType::WindowPoSt,
         }
     }
 }
@@ -92,6 +128,10 @@ pub enum TaskOutput {
     Proof(#[serde(with = "proofs::bytes")] Vec<u8>),
     Finalized,
     Moved,
+    /// A WindowPoSt proof.
+    WindowPoSt(#[serde(with = "proofs::bytes")] Vec<u8>),
+    /// Sectors that cannot be proven, with why (a check, or a proof that could not be made).
+    Unprovable(Vec<(u64, String)>),
 }
 
 /// A task's result as a worker returns it: the output, or the error in words.

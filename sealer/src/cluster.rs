@@ -115,6 +115,38 @@ impl Selector for StoreSelector {
     }
 }
 
+/// A worker holding the sealed file and cache of every sector a PoSt covers, on its own paths
+/// (PoSt reads the challenged leaves where the files are). Sectors no path holds any more do
+/// not count: they cannot be proven anywhere, and the PoSt names them.
+pub struct PoStSelector {
+    pub view: Arc<ClusterView>,
+    pub sectors: Vec<SectorRef>,
+}
+
+impl Selector for PoStSelector {
+    fn ok(&self, _req: &TaskRequest, worker: WorkerId, _spec: &WorkerSpec) -> bool {
+        let paths: HashSet<StorageId> = self
+            .view
+            .lock()
+            .get(&worker)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        self.sectors.iter().all(|s| {
+            let holders: Vec<StorageId> = self
+                .view
+                .index
+                .holders_now(s.id())
+                .into_iter()
+                .filter(|(_, t)| t.contains(FileType::Sealed) && t.contains(FileType::Cache))
+                .map(|(id, _)| id)
+                .collect();
+            holders.is_empty() || holders.iter().any(|id| paths.contains(id))
+        })
+    }
+}
+
 /// A worker daemon, reached through its JSON-RPC API.
 pub struct RemoteWorker {
     pub info: WorkerInfo,

@@ -38,6 +38,7 @@ pub struct Node {
     pub local_worker: sched::WorkerId,
     pub engine: Arc<dyn Engine>,
     pub db: Db,
+    pub wdpost: Arc<crate::wdpost::WindowPoSt>,
     pub shutdown: tokio::sync::Notify,
 }
 
@@ -159,6 +160,15 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         settings.retry_cooldown,
     );
     pipeline.resume_all();
+    let wdpost = Arc::new(crate::wdpost::WindowPoSt {
+        chain: chain.clone() as Arc<dyn Chain>,
+        manager: manager.clone(),
+        view: view.clone(),
+        actor: settings.actor,
+        size: settings.sector_size,
+        runs: Default::default(),
+    });
+    wdpost.spawn();
 
     let node = Arc::new(Node {
         cfg,
@@ -176,6 +186,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         local_worker,
         engine,
         db,
+        wdpost,
         shutdown: tokio::sync::Notify::new(),
     });
     let (remote, _) = stores::http::router(store, secret);

@@ -17,3 +17,4 @@ pub mod proving;
 pub mod repo;
 pub mod rpc;
 pub mod sectors;
+pub mod wdpost;

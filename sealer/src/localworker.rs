@@ -50,5 +50,8 @@ pub fn local_tasks(cfg: &StorageConfig) -> TaskSet {
         t.insert(TaskType::Finalize);
     }
     t.insert(TaskType::Fetch);
+    // The sealer proves what it stores unless PoSt workers are there to (lotus does the same).
+    t.insert(TaskType::WindowPoSt);
+    t.insert(TaskType::WinningPoSt);
     t
 }

@@ -309,7 +309,7 @@ impl Pipeline {
                 storage,
                 allow_fetch: false,
             }),
-            TaskCall::Commit2 { .. } => Arc::new(TaskSelector),
+            TaskCall::Commit2 { .. } | TaskCall::WindowPoSt { .. } => Arc::new(TaskSelector),
             TaskCall::MoveStorage { .. } => Arc::new(StoreSelector {
                 view: self.view.clone(),
             }),

@@ -210,14 +210,16 @@ impl ProvingState {
     }
 
     /// A proof for `partitions` of deadline `index` arrived at `epoch` and was verified over
-    /// each partition's `to_prove()` sectors: they are proven for this opening, and proven
-    /// recoveries regain power. Returns the sectors whose power came back.
+    /// each partition's `to_prove()` sectors less `skipped` (sectors the prover could not read:
+    /// they become faulty): the partitions are proven for this opening, and proven recoveries
+    /// regain power. Returns the sectors whose power came back and those that lost it.
     pub fn record_proof(
         &mut self,
         index: u64,
         partitions: &[usize],
+        skipped: &[u64],
         epoch: i64,
-    ) -> Result<Vec<u64>, ProvingError> {
+    ) -> Result<(Vec<u64>, Vec<u64>), ProvingError> {
         let d = self.open_deadline(index, epoch)?;
         let dl = &mut self.deadlines[index as usize];
         for p in partitions {
@@ -233,8 +235,15 @@ impl ProvingState {
             dl.proven_open = d.open;
         }
         let mut recovered = Vec::new();
+        let mut lost = Vec::new();
         for p in partitions {
             let part = &mut dl.partitions[*p];
+            for s in skipped.iter().filter(|s| part.sectors.contains(s)) {
+                part.recoveries.remove(s);
+                if part.faults.insert(*s) {
+                    lost.push(*s);
+                }
+            }
             for s in std::mem::take(&mut part.recoveries) {
                 part.faults.remove(&s);
                 recovered.push(s);
@@ -243,7 +252,7 @@ impl ProvingState {
                 self.proofs_accepted += 1;
             }
         }
-        Ok(recovered)
+        Ok((recovered, lost))
     }
 
     /// The deadline `index` if it is open at `epoch`.
@@ -395,10 +404,10 @@ mod tests {
         p.assign(2, 0); // deadline 3: open 30..40
                         // Deadline 2 proven in time; deadline 3 not.
         assert!(matches!(
-            p.record_proof(2, &[0], 15),
+            p.record_proof(2, &[0], &[], 15),
             Err(ProvingError::NotOpen { open: 20, .. })
         ));
-        assert_eq!(p.record_proof(2, &[0], 25).unwrap(), Vec::<u64>::new());
+        assert_eq!(p.record_proof(2, &[0], &[], 25).unwrap(), (vec![], vec![]));
         let closed = p.close_through(45);
         assert_eq!(closed.len(), 4, "{closed:?}"); // deadlines 0..=3 closed at 10, 20, 30, 40
         assert_eq!(closed[2].proven, 1);
@@ -414,7 +423,10 @@ mod tests {
         assert_eq!(p.live_sectors(), 1);
         let next = next_opening(3, 100, 10);
         assert_eq!(p.deadlines[3].partitions[0].to_prove(), vec![2]);
-        assert_eq!(p.record_proof(3, &[0], next.open + 1).unwrap(), vec![2]);
+        assert_eq!(
+            p.record_proof(3, &[0], &[], next.open + 1).unwrap(),
+            (vec![2], vec![])
+        );
         assert_eq!(p.live_sectors(), 2);
         // A declared fault takes power at once and is left out of the next proof.
         p.declare(2, &[1], false, 100).unwrap();

@@ -144,6 +144,37 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: Value) -> Result<Value
                 .await
                 .map_err(RpcError::app)?,
         ),
+        m::STATE_MINER_DEADLINES => Ok(deadlines(node).await?),
+        m::CHECK_PROVABLE => {
+            let d: u64 = arg(method, &params, 0)?;
+            if d >= crate::proving::DEADLINES {
+                return Err(RpcError::params(
+                    method,
+                    format!(
+                        "deadline {d} does not exist (0 to {})",
+                        crate::proving::DEADLINES - 1
+                    ),
+                ));
+            }
+            let sectors = node
+                .wdpost
+                .deadline_sectors(d)
+                .await
+                .map_err(RpcError::app)?;
+            let bad = if sectors.is_empty() {
+                Vec::new()
+            } else {
+                node.wdpost
+                    .check(d, &sectors)
+                    .await
+                    .map_err(RpcError::app)?
+            };
+            Ok(serde_json::json!({
+                "Deadline": d,
+                "Sectors": sectors,
+                "Unprovable": bad.iter().map(|(n, why)| serde_json::json!({"Sector": n, "Why": why})).collect::<Vec<_>>(),
+            }))
+        }
         m::AUTH_NEW => {
             let perms: Vec<Permission> = arg(method, &params, 0)?;
             to_value(node.secret.token(&perms))
@@ -379,4 +410,53 @@ fn worker_return(
         tracing::debug!(%call_id, "a result nobody waits for any more");
     }
     Ok(())
+}
+
+/// `Filecoin.StateMinerDeadlines`.
+async fn deadlines(node: &Node) -> Result<Value, RpcError> {
+    let head = node.chain.head().await.map_err(RpcError::app)?.height;
+    let window = node.chain.wpost_window();
+    let cur = crate::proving::deadline_at(head, window);
+    let power = node
+        .chain
+        .power(node.settings.actor)
+        .await
+        .map_err(RpcError::app)?;
+    let state = node
+        .chain
+        .proving(node.settings.actor)
+        .await
+        .map_err(RpcError::app)?;
+    let runs = node.wdpost.runs();
+    let dls: Vec<Value> = (0..crate::proving::DEADLINES)
+        .map(|i| {
+            let dl = state
+                .as_ref()
+                .map(|s| s.deadlines[i as usize].clone())
+                .unwrap_or_default();
+            let d = crate::proving::next_opening(i, head, window);
+            serde_json::json!({
+                "Index": i,
+                "Open": d.open,
+                "Close": d.close,
+                "Partitions": dl.partitions.iter().map(|p| serde_json::json!({
+                    "Sectors": p.sectors,
+                    "Faults": p.faults,
+                    "Recoveries": p.recoveries,
+                })).collect::<Vec<_>>(),
+                "ProvenPartitions": if dl.proven_open == d.open { dl.proven.len() } else { 0 },
+                "LastRun": runs.get(&i),
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "Head": head,
+        "Window": window,
+        "Current": cur,
+        "Power": power,
+        "Faults": state.as_ref().map(|s| s.faulty()).unwrap_or_default(),
+        "Missed": state.as_ref().map(|s| s.missed).unwrap_or(0),
+        "ProofsAccepted": state.as_ref().map(|s| s.proofs_accepted).unwrap_or(0),
+        "Deadlines": dls,
+    }))
 }

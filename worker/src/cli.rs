@@ -70,6 +70,12 @@ struct RunArgs {
     commit: bool,
     #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true")]
     unseal: bool,
+    /// A WindowPoSt worker (as lotus-worker's flag): it takes WDP and no sealing task.
+    #[arg(long)]
+    windowpost: bool,
+    /// A WinningPoSt worker: it takes WNP and no sealing task.
+    #[arg(long)]
+    winningpost: bool,
     /// Name shown in `sealing workers` (default: the hostname).
     #[arg(long)]
     name: Option<String>,
@@ -133,6 +139,15 @@ async fn run(repo: PathBuf, cmd: Cmd) -> Result<()> {
             ] {
                 if on {
                     t.iter().for_each(|x| tasks.insert(*x));
+                }
+            }
+            if a.windowpost || a.winningpost {
+                tasks = TaskSet::default();
+                if a.windowpost {
+                    tasks.insert(TaskType::WindowPoSt);
+                }
+                if a.winningpost {
+                    tasks.insert(TaskType::WinningPoSt);
                 }
             }
             let o = Options {

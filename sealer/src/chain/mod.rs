@@ -58,10 +58,14 @@ pub enum Message {
         proof: Vec<u8>,
     },
     /// A WindowPoSt over `partitions` of deadline `deadline`, while it is open.
+    /// `skipped`: sectors the prover could not read; they become faulty and the proof covers
+    /// the rest.
     SubmitWindowedPoSt {
         miner: u64,
         deadline: u64,
         partitions: Vec<usize>,
+        #[serde(default)]
+        skipped: Vec<u64>,
         #[serde(with = "proofs::bytes")]
         proof: Vec<u8>,
     },

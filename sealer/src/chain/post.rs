@@ -41,6 +41,7 @@ impl LocalChain {
                 miner,
                 deadline,
                 partitions,
+                skipped,
                 proof,
             } => {
                 let m = self.miner_mut(miners, *miner)?;
@@ -56,7 +57,7 @@ impl LocalChain {
                         .partitions
                         .get(*p)
                         .ok_or_else(|| format!("deadline {deadline} has no partition {p}"))?;
-                    for n in part.to_prove() {
+                    for n in part.to_prove().into_iter().filter(|n| !skipped.contains(n)) {
                         let s = SectorRef::new(*miner, n, size.seal_proof());
                         let a: ActiveSector = self
                             .db
@@ -86,10 +87,10 @@ impl LocalChain {
                     }
                 }
                 let m = self.miner_mut(miners, *miner)?;
-                let recovered = proving_of(m, *miner)?
-                    .record_proof(*deadline, partitions, epoch)
+                let (recovered, lost) = proving_of(m, *miner)?
+                    .record_proof(*deadline, partitions, skipped, epoch)
                     .map_err(|e| e.to_string())?;
-                change_power(m, recovered.len() as i64);
+                change_power(m, recovered.len() as i64 - lost.len() as i64);
                 tracing::debug!(
                     miner,
                     deadline,

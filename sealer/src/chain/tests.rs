@@ -141,6 +141,7 @@ async fn prove(
             miner: 1000,
             deadline,
             partitions: vec![0],
+            skipped: vec![],
             proof,
         })
         .await
@@ -178,6 +179,7 @@ async fn window_post_keeps_power_a_missed_deadline_loses_it_and_a_recovery_bring
             miner: 1000,
             deadline: a.deadline,
             partitions: vec![0],
+            skipped: vec![],
             proof: b"MOCK".to_vec(),
         })
         .await

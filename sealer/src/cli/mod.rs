@@ -1,6 +1,7 @@
 //! The `sealer` command line, shaped like `lotus-miner`'s.
 
 mod print;
+mod proving;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -58,6 +59,9 @@ enum Cmd {
     Sealing(SealingCmd),
     #[command(subcommand)]
     Storage(StorageCmd),
+    /// WindowPoSt: deadlines, faults, checks.
+    #[command(subcommand)]
+    Proving(proving::ProvingCmd),
     /// Fetch (or, for devnet sizes, generate) the proof parameters for a sector size.
     FetchParams {
         /// Sector size (default: the repo's).
@@ -234,6 +238,7 @@ pub fn client(repo: &Repo) -> Result<Client> {
 
 async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
     match cmd {
+        Cmd::Proving(p) => proving::run(c, p).await?,
         Cmd::Stop => {
             c.call::<Value>(m::SHUTDOWN, json!([])).await?;
             println!("sealer stopping");

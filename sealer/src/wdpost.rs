@@ -1,0 +1,351 @@
+//! The WindowPoSt scheduler: when a deadline opens, it proves the deadline's sectors through
+//! the task scheduler (WDP goes ahead of every sealing task), skipping sectors it cannot read
+//! (they become faulty); ahead of each deadline it checks the sectors (reads the challenged
+//! leaves, like `lotus-miner proving check`), declares the unreadable ones faulty before they
+//! can be missed, and declares faulty ones recovered once they read again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api::tasks::{PoStTarget, TaskOutput};
+use api::TaskCall;
+use resources::{SectorRef, SectorSize};
+use serde::Serialize;
+
+use crate::chain::{Chain, ChainError, Message, RandKind};
+use crate::cluster::{ClusterView, PoStSelector};
+use crate::manager::Manager;
+use crate::proving::{deadline_at, DeadlineInfo, ProvingState, DEADLINES};
+
+/// What happened at a deadline's last opening, for `proving deadlines`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeadlineRun {
+    pub open: i64,
+    /// "proven", "failed: why", or "nothing to prove".
+    pub outcome: String,
+    pub skipped: Vec<u64>,
+    pub message: Option<String>,
+}
+
+pub struct WindowPoSt {
+    pub chain: Arc<dyn Chain>,
+    pub manager: Arc<Manager>,
+    pub view: Arc<ClusterView>,
+    pub actor: u64,
+    pub size: SectorSize,
+    pub runs: Mutex<BTreeMap<u64, DeadlineRun>>,
+}
+
+/// What a PoSt call over one deadline found.
+enum Proved {
+    Proof(Vec<u8>),
+    Unprovable(Vec<(u64, String)>),
+}
+
+impl WindowPoSt {
+    /// Watches the head; at each deadline opening, proves it and checks the one after next.
+    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut last_open = None;
+            loop {
+                let head = match me.chain.head().await {
+                    Ok(h) => h.height,
+                    Err(e) => {
+                        tracing::warn!("WindowPoSt: reading the head: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                let d = deadline_at(head, me.chain.wpost_window());
+                if last_open != Some(d.open) {
+                    last_open = Some(d.open);
+                    let m = me.clone();
+                    tokio::spawn(async move { m.prove(d).await });
+                    let m = me.clone();
+                    let ahead = (d.index + 2) % DEADLINES;
+                    tokio::spawn(async move { m.declare_ahead(ahead).await });
+                }
+                let _ = me.chain.wait_epoch(head + 1).await;
+            }
+        })
+    }
+
+    fn record(&self, index: u64, run: DeadlineRun) {
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(index, run);
+    }
+
+    /// The sectors of deadline `index` a proof covers, by partition.
+    fn partitions(state: &ProvingState, index: u64) -> (Vec<usize>, Vec<u64>) {
+        let dl = &state.deadlines[index as usize];
+        let mut parts = Vec::new();
+        let mut sectors = Vec::new();
+        for (i, p) in dl.partitions.iter().enumerate() {
+            let s = p.to_prove();
+            if !s.is_empty() {
+                parts.push(i);
+                sectors.extend(s);
+            }
+        }
+        (parts, sectors)
+    }
+
+    async fn targets(&self, numbers: &[u64]) -> Result<Vec<PoStTarget>, ChainError> {
+        let mut out = Vec::new();
+        for n in numbers {
+            let s = SectorRef::new(self.actor, *n, self.size.seal_proof());
+            if let Some(a) = self.chain.active_sector(&s).await? {
+                out.push(PoStTarget {
+                    sector: s,
+                    comm_r: a.comm_r,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs a WDP call (a proof, or with `check_only` a check) over `numbers`.
+    async fn run_post(
+        &self,
+        deadline: u64,
+        randomness: proofs::Randomness,
+        numbers: &[u64],
+        check_only: bool,
+    ) -> Result<Proved, String> {
+        let sectors = self.targets(numbers).await.map_err(|e| e.to_string())?;
+        let selector = Arc::new(PoStSelector {
+            view: self.view.clone(),
+            sectors: sectors.iter().map(|t| t.sector).collect(),
+        });
+        let call = TaskCall::WindowPoSt {
+            miner: self.actor,
+            deadline,
+            randomness,
+            sectors,
+            check_only,
+        };
+        match self.manager.run(call, 0, selector).await? {
+            TaskOutput::WindowPoSt(p) => Ok(Proved::Proof(p)),
+            TaskOutput::Unprovable(bad) => Ok(Proved::Unprovable(bad)),
+            other => Err(format!("WDP returned {other:?}")),
+        }
+    }
+
+    /// Proves deadline `d` while it is open.
+    async fn prove(&self, d: DeadlineInfo) {
+        let run = self.prove_inner(d).await;
+        match &run.outcome[..] {
+            "nothing to prove" => {}
+            "proven" => {
+                tracing::info!(deadline = d.index, skipped = ?run.skipped, "WindowPoSt: deadline proven")
+            }
+            _ => tracing::warn!(deadline = d.index, "WindowPoSt: {}", run.outcome),
+        }
+        self.record(d.index, run);
+    }
+
+    async fn prove_inner(&self, d: DeadlineInfo) -> DeadlineRun {
+        let mut run = DeadlineRun {
+            open: d.open,
+            ..Default::default()
+        };
+        let state = match self.chain.proving(self.actor).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                run.outcome = "nothing to prove".into();
+                return run;
+            }
+            Err(e) => {
+                run.outcome = format!("failed: reading the deadlines: {e}");
+                return run;
+            }
+        };
+        let (parts, mut numbers) = Self::partitions(&state, d.index);
+        if numbers.is_empty() {
+            run.outcome = "nothing to prove".into();
+            return run;
+        }
+        let rand = match self
+            .chain
+            .randomness(RandKind::WindowPoSt, d.challenge)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                run.outcome = format!("failed: challenge randomness: {e}");
+                return run;
+            }
+        };
+        // Unreadable sectors are skipped (they become faulty) and the rest proven.
+        let proof = loop {
+            if numbers.is_empty() {
+                break Vec::new();
+            }
+            match self.run_post(d.index, rand, &numbers, false).await {
+                Ok(Proved::Proof(p)) => break p,
+                Ok(Proved::Unprovable(bad)) if !bad.is_empty() => {
+                    for (n, why) in &bad {
+                        tracing::warn!(
+                            sector = n,
+                            deadline = d.index,
+                            "WindowPoSt: skipping a sector that cannot be proven: {why}"
+                        );
+                        run.skipped.push(*n);
+                    }
+                    let bad: BTreeSet<u64> = bad.into_iter().map(|(n, _)| n).collect();
+                    numbers.retain(|n| !bad.contains(n));
+                }
+                Ok(Proved::Unprovable(_)) => {
+                    run.outcome = "failed: the proof named no faulty sector".into();
+                    return run;
+                }
+                Err(e) => {
+                    run.outcome = format!("failed: {e}");
+                    return run;
+                }
+            }
+        };
+        let msg = Message::SubmitWindowedPoSt {
+            miner: self.actor,
+            deadline: d.index,
+            partitions: parts,
+            skipped: run.skipped.clone(),
+            proof,
+        };
+        run.outcome = match self.push_and_wait(msg).await {
+            Ok(id) => {
+                run.message = Some(id);
+                "proven".into()
+            }
+            Err(e) => format!("failed: {e}"),
+        };
+        run
+    }
+
+    async fn push_and_wait(&self, msg: Message) -> Result<String, String> {
+        let id = self.chain.push(msg).await.map_err(|e| e.to_string())?;
+        loop {
+            match self.chain.receipt(&id).await.map_err(|e| e.to_string())? {
+                Some(r) if r.exit_code == 0 => return Ok(id),
+                Some(r) => return Err(format!("message {id} failed: {}", r.error)),
+                None => {
+                    let h = self.chain.head().await.map_err(|e| e.to_string())?;
+                    let _ = self.chain.wait_epoch(h.height + 1).await;
+                }
+            }
+        }
+    }
+
+    /// Checks deadline `index`'s sectors before it opens: declares the unreadable ones faulty
+    /// and the faulty ones that read again recovered.
+    async fn declare_ahead(&self, index: u64) {
+        if let Err(e) = self.declare_ahead_inner(index).await {
+            tracing::warn!(deadline = index, "WindowPoSt: checking sectors ahead: {e}");
+        }
+    }
+
+    async fn declare_ahead_inner(&self, index: u64) -> Result<(), String> {
+        let Some(state) = self
+            .chain
+            .proving(self.actor)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        let dl = &state.deadlines[index as usize];
+        let all: Vec<u64> = dl
+            .partitions
+            .iter()
+            .flat_map(|p| p.sectors.iter().copied())
+            .collect();
+        if all.is_empty() {
+            return Ok(());
+        }
+        let bad: BTreeSet<u64> = self
+            .check(index, &all)
+            .await?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        let faulty: BTreeSet<u64> = dl
+            .partitions
+            .iter()
+            .flat_map(|p| p.faults.iter().copied())
+            .collect();
+        let recovering: BTreeSet<u64> = dl
+            .partitions
+            .iter()
+            .flat_map(|p| p.recoveries.iter().copied())
+            .collect();
+        let new_faults: Vec<u64> = bad
+            .iter()
+            .filter(|n| !faulty.contains(n))
+            .copied()
+            .collect();
+        let recovered: Vec<u64> = faulty
+            .iter()
+            .filter(|n| !bad.contains(n) && !recovering.contains(n))
+            .copied()
+            .collect();
+        if !new_faults.is_empty() {
+            tracing::warn!(deadline = index, sectors = ?new_faults, "WindowPoSt: declaring faults");
+            self.push_and_wait(Message::DeclareFaults {
+                miner: self.actor,
+                deadline: index,
+                sectors: new_faults,
+            })
+            .await?;
+        }
+        if !recovered.is_empty() {
+            tracing::info!(deadline = index, sectors = ?recovered, "WindowPoSt: declaring recoveries");
+            self.push_and_wait(Message::DeclareFaultsRecovered {
+                miner: self.actor,
+                deadline: index,
+                sectors: recovered,
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// `proving check`: the sectors of deadline `index` (or `numbers`) that cannot be proven.
+    pub async fn check(&self, index: u64, numbers: &[u64]) -> Result<Vec<(u64, String)>, String> {
+        let head = self.chain.head().await.map_err(|e| e.to_string())?.height;
+        let rand = self
+            .chain
+            .randomness(RandKind::WindowPoSt, head)
+            .await
+            .map_err(|e| e.to_string())?;
+        match self.run_post(index, rand, numbers, true).await? {
+            Proved::Unprovable(bad) => Ok(bad),
+            Proved::Proof(_) => Err("a check returned a proof".into()),
+        }
+    }
+
+    /// The sectors of deadline `index`.
+    pub async fn deadline_sectors(&self, index: u64) -> Result<Vec<u64>, String> {
+        let state = self
+            .chain
+            .proving(self.actor)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(state
+            .map(|s| {
+                s.deadlines[index as usize]
+                    .partitions
+                    .iter()
+                    .flat_map(|p| p.sectors.iter().copied())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    pub fn runs(&self) -> BTreeMap<u64, DeadlineRun> {
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
