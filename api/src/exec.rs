@@ -135,6 +135,20 @@ async fn run(
             }
             Ok(TaskOutput::Finalized)
         }
+        TaskCall::WinningPoSt {
+            miner,
+            randomness,
+            sectors,
+            ..
+        } => {
+            let (targets, missing) = post_sectors(store, &sectors);
+            if let Some((n, why)) = missing.first() {
+                return Err(format!("WinningPoSt: sector {n}: {why}"));
+            }
+            let proof =
+                blocking(move || e.generate_winning_post(miner, &randomness, &targets)).await?;
+            Ok(TaskOutput::WinningPoSt(proof))
+        }
         TaskCall::WindowPoSt {
             miner,
             randomness,
@@ -142,24 +156,7 @@ async fn run(
             check_only,
             ..
         } => {
-            let mut targets = Vec::new();
-            let mut missing = Vec::new();
-            for t in &sectors {
-                match store.acquire(
-                    &t.sector,
-                    FileTypes::SEALED,
-                    FileTypes::NONE,
-                    PathKind::Storage,
-                ) {
-                    Ok(a) => targets.push(proofs::PoStSector {
-                        sector: t.sector,
-                        comm_r: t.comm_r,
-                        sealed: a.paths.sealed.clone().expect("found"),
-                        cache: a.paths.cache.clone().expect("found"),
-                    }),
-                    Err(e) => missing.push((t.sector.number, format!("not on this machine: {e}"))),
-                }
-            }
+            let (targets, missing) = post_sectors(store, &sectors);
             if check_only || !missing.is_empty() || targets.is_empty() {
                 let mut bad = missing;
                 if !targets.is_empty() {
@@ -204,6 +201,33 @@ async fn run(
             Ok(TaskOutput::Moved)
         }
     }
+}
+
+/// The files of the sectors a PoSt covers on this machine, and those not here.
+#[allow(clippy::type_complexity)]
+fn post_sectors(
+    store: &LocalStore,
+    sectors: &[crate::tasks::PoStTarget],
+) -> (Vec<proofs::PoStSector>, Vec<(u64, String)>) {
+    let mut targets = Vec::new();
+    let mut missing = Vec::new();
+    for t in sectors {
+        match store.acquire(
+            &t.sector,
+            FileTypes::SEALED,
+            FileTypes::NONE,
+            PathKind::Storage,
+        ) {
+            Ok(a) => targets.push(proofs::PoStSector {
+                sector: t.sector,
+                comm_r: t.comm_r,
+                sealed: a.paths.sealed.clone().expect("found"),
+                cache: a.paths.cache.clone().expect("found"),
+            }),
+            Err(e) => missing.push((t.sector.number, format!("not on this machine: {e}"))),
+        }
+    }
+    (targets, missing)
 }
 
 /// Whether this machine has a long-term storage path.

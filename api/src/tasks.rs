@@ -51,6 +51,13 @@ pub enum TaskCall {
         sectors: Vec<PoStTarget>,
         check_only: bool,
     },
+    /// WNP for the block this miner was elected to make at `epoch`.
+    WinningPoSt {
+        miner: u64,
+        epoch: i64,
+        randomness: Randomness,
+        sectors: Vec<PoStTarget>,
+    },
 }
 
 /// A sector a PoSt covers, as the chain knows it.
@@ -75,7 +82,8 @@ impl TaskCall {
             TaskCall::AddPiece { .. }
             | TaskCall::Commit2 { .. }
             | TaskCall::MoveStorage { .. }
-            | TaskCall::WindowPoSt { .. } => FileTypes::NONE,
+            | TaskCall::WindowPoSt { .. }
+            | TaskCall::WinningPoSt { .. } => FileTypes::NONE,
         }
     }
 
@@ -102,6 +110,19 @@ impl TaskCall {
                     .map(|t| t.sector.proof)
                     .unwrap_or(resources::SealProof::StackedDrg2KiBV1_1),
             ),
+            TaskCall::WinningPoSt {
+                miner,
+                epoch,
+                sectors,
+                ..
+            } => SectorRef::new(
+                *miner,
+                POST_KEY_BASE + (1 << 32) + *epoch as u64,
+                sectors
+                    .first()
+                    .map(|t| t.sector.proof)
+                    .unwrap_or(resources::SealProof::StackedDrg2KiBV1_1),
+            ),
         }
     }
 
@@ -115,6 +136,7 @@ impl TaskCall {
             TaskCall::Finalize { .. } => TaskType::Finalize,
             TaskCall::MoveStorage { .. } => TaskType::Fetch,
             TaskCall::WindowPoSt { .. } => TaskType::WindowPoSt,
+            TaskCall::WinningPoSt { .. } => TaskType::WinningPoSt,
         }
     }
 }
@@ -130,6 +152,8 @@ pub enum TaskOutput {
     Moved,
     /// A WindowPoSt proof.
     WindowPoSt(#[serde(with = "proofs::bytes")] Vec<u8>),
+    /// A WinningPoSt proof.
+    WinningPoSt(#[serde(with = "proofs::bytes")] Vec<u8>),
     /// Sectors that cannot be proven, with why (a check, or a proof that could not be made).
     Unprovable(Vec<(u64, String)>),
 }

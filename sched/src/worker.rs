@@ -77,7 +77,18 @@ impl Usage {
     }
 
     /// Whether `need` fits beside everything already committed.
+    ///
+    /// PoSt is never delayed by sealing (lotus #6181: a WindowPoSt waited 42 minutes behind C2):
+    /// a PoSt task only needs the machine to be big enough and no other PoSt task of its kind
+    /// running there. What it takes still counts, so sealing waits for it, not the reverse.
     pub fn fits(&self, res: &WorkerResources, need: &Need) -> bool {
+        if need.task.is_post() {
+            let gpus = res.gpus.len() as u64 * 1000;
+            return self.count[need.task.index()] == 0
+                && need.min_memory <= res.mem_physical
+                && need.threads <= res.cpus
+                && (gpus == 0 || need.gpu_milli as u64 <= gpus);
+        }
         if need.max_concurrent > 0 && self.count[need.task.index()] >= need.max_concurrent {
             return false;
         }
@@ -148,7 +159,13 @@ impl Usage {
 
     /// Why this usage is over `res`'s capacity, if it is.
     pub fn over_capacity(&self, res: &WorkerResources) -> Option<String> {
-        if self.tasks() == 0 {
+        let post = self
+            .count
+            .iter()
+            .enumerate()
+            .any(|(i, n)| *n > 0 && TaskType::ALL[i].is_post());
+        // PoSt may go over on purpose (see `fits`).
+        if self.tasks() == 0 || post {
             return None;
         }
         let reserved = res.mem_used.saturating_add(res.mem_swap_used);
@@ -292,5 +309,23 @@ mod tests {
             u.fits(&no_gpu.resources, &c2),
             "without GPUs, C2 runs on CPU threads"
         );
+    }
+
+    #[test]
+    fn post_is_not_kept_waiting_by_sealing_tasks() {
+        let s = spec(64 * GIB, 8, 0);
+        let mut u = Usage::default();
+        let c2 = Need::of(&s, TaskType::Commit2, SectorSize::S2KiB);
+        while u.fits(&s.resources, &c2) {
+            u.add(&c2); // CPU C2s until every thread is taken
+        }
+        let wdp = Need::of(&s, TaskType::WindowPoSt, SectorSize::S2KiB);
+        assert!(u.fits(&s.resources, &wdp));
+        u.add(&wdp);
+        assert!(u.over_capacity(&s.resources).is_none());
+        // One WindowPoSt at a time; a WinningPoSt still fits beside it.
+        assert!(!u.fits(&s.resources, &wdp));
+        let wnp = Need::of(&s, TaskType::WinningPoSt, SectorSize::S2KiB);
+        assert!(u.fits(&s.resources, &wnp));
     }
 }

@@ -124,6 +124,10 @@ pub struct ChainConfig {
     /// Epochs per WindowPoSt deadline; a proving period is 48 of them (mainnet 60).
     #[serde(rename = "WPoStChallengeWindow")]
     pub wpost_challenge_window: u64,
+    /// Raw power of the rest of the devnet network: the miner is elected to make an epoch's
+    /// block with probability its power / (its power + this). "0": every epoch it has power.
+    /// The default (1 MiB) elects a devnet miner with a few 2KiB sectors now and then.
+    pub other_network_power: String,
 }
 
 impl Default for ChainConfig {
@@ -133,6 +137,7 @@ impl Default for ChainConfig {
             block_delay: "4s".into(),
             pre_commit_challenge_delay: 10,
             wpost_challenge_window: 60,
+            other_network_power: "1MiB".into(),
         }
     }
 }
@@ -181,6 +186,7 @@ pub struct Settings {
     pub assigner: sched::Assigner,
     pub retry_cooldown: Duration,
     pub block_delay: Duration,
+    pub other_network_power: u64,
     pub mock: bool,
     pub mock_delays: Vec<(resources::TaskType, Duration)>,
 }
@@ -268,6 +274,8 @@ impl Config {
                 format!("{:?} is below the 10ms minimum", self.chain.block_delay),
             ));
         }
+        let other_network_power = resources::parse_bytes(&self.chain.other_network_power)
+            .map_err(|e| bad("Chain.OtherNetworkPower", e))?;
         let mock = match self.proofs.engine.as_str() {
             "real" => false,
             "mock" => true,
@@ -308,6 +316,7 @@ impl Config {
             assigner,
             retry_cooldown,
             block_delay,
+            other_network_power,
             mock,
             mock_delays,
         })

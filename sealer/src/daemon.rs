@@ -39,6 +39,7 @@ pub struct Node {
     pub engine: Arc<dyn Engine>,
     pub db: Db,
     pub wdpost: Arc<crate::wdpost::WindowPoSt>,
+    pub wnpost: Arc<crate::wnpost::WinningPoSt>,
     pub shutdown: tokio::sync::Notify,
 }
 
@@ -83,6 +84,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         settings.block_delay,
         cfg.chain.pre_commit_challenge_delay,
         cfg.chain.wpost_challenge_window,
+        settings.other_network_power,
     )?;
     if let Err(e) = chain
         .ensure_miner(settings.actor, settings.sector_size)
@@ -169,6 +171,16 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         runs: Default::default(),
     });
     wdpost.spawn();
+    let wnpost = Arc::new(crate::wnpost::WinningPoSt {
+        chain: chain.clone() as Arc<dyn Chain>,
+        manager: manager.clone(),
+        view: view.clone(),
+        actor: settings.actor,
+        elections: Default::default(),
+        submitted: Default::default(),
+        busy: Default::default(),
+    });
+    wnpost.spawn();
 
     let node = Arc::new(Node {
         cfg,
@@ -187,6 +199,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         engine,
         db,
         wdpost,
+        wnpost,
         shutdown: tokio::sync::Notify::new(),
     });
     let (remote, _) = stores::http::router(store, secret);

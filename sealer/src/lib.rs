@@ -18,3 +18,4 @@ pub mod repo;
 pub mod rpc;
 pub mod sectors;
 pub mod wdpost;
+pub mod wnpost;

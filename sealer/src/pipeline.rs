@@ -309,7 +309,9 @@ impl Pipeline {
                 storage,
                 allow_fetch: false,
             }),
-            TaskCall::Commit2 { .. } | TaskCall::WindowPoSt { .. } => Arc::new(TaskSelector),
+            TaskCall::Commit2 { .. }
+            | TaskCall::WindowPoSt { .. }
+            | TaskCall::WinningPoSt { .. } => Arc::new(TaskSelector),
             TaskCall::MoveStorage { .. } => Arc::new(StoreSelector {
                 view: self.view.clone(),
             }),

@@ -457,6 +457,9 @@ async fn deadlines(node: &Node) -> Result<Value, RpcError> {
         "Faults": state.as_ref().map(|s| s.faulty()).unwrap_or_default(),
         "Missed": state.as_ref().map(|s| s.missed).unwrap_or(0),
         "ProofsAccepted": state.as_ref().map(|s| s.proofs_accepted).unwrap_or(0),
+        "Elections": node.wnpost.elections.load(std::sync::atomic::Ordering::Relaxed),
+        "WinningPoStsSent": node.wnpost.submitted.load(std::sync::atomic::Ordering::Relaxed),
+        "BlocksWon": node.chain.wins(node.settings.actor).await.map_err(RpcError::app)?,
         "Deadlines": dls,
     }))
 }

@@ -1,6 +1,6 @@
 //! WindowPoSt on the local chain with the mock engine: deadlines proven, a removed sealed file
 //! found by `proving check`, declared faulty ahead of its deadline (power drops), then recovered
-//! once the file is back (power returns).
+//! once the file is back (power returns); WinningPoSts answer elections.
 
 mod common;
 
@@ -48,6 +48,7 @@ fn wait(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
 fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
     let repo = Repo::init(false, |c| {
         c.chain.wpost_challenge_window = 3; // 48 x 3 epochs x 100 ms: a 14.4 s proving period
+        c.chain.other_network_power = "0".into(); // elected every epoch
     });
     let d = repo.start();
     repo.attach_paths();
@@ -109,5 +110,14 @@ fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
     assert!(d.log().contains("declaring recoveries"), "{}", d.log());
     let info = repo.ok(&["proving", "info"]);
     assert!(info.contains("Faulty Sectors:          0"), "{info}");
+    // With no other power on the devnet the miner is elected every epoch; its WinningPoSts
+    // (mock) land in time and count as blocks won.
+    let won: u64 = common::field(&info, "Blocks Won:")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(won > 0, "{info}");
     drop(d);
 }

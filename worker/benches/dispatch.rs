@@ -37,6 +37,7 @@ fn main() {
         c.storage.allow_unseal = false;
         c.chain.block_delay = env_or("BLOCK_MS", 10).to_string() + "ms";
         c.chain.pre_commit_challenge_delay = 1;
+        c.chain.other_network_power = "1TiB".into(); // no WinningPoSt load in the figures
         c.sealing.max_sealing_sectors = 0;
     });
     let d = repo.start();

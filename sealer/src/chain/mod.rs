@@ -75,6 +75,14 @@ pub enum Message {
         deadline: u64,
         sectors: Vec<u64>,
     },
+    /// The WinningPoSt of a miner elected at `epoch`; counts as a block won only if it lands in
+    /// the next epoch (it was sent while `epoch` was the head).
+    WinningPoSt {
+        miner: u64,
+        epoch: i64,
+        #[serde(with = "proofs::bytes")]
+        proof: Vec<u8>,
+    },
     /// Faulty sectors of `deadline` that can be proven again (power returns once proven).
     DeclareFaultsRecovered {
         miner: u64,
@@ -135,6 +143,16 @@ pub trait Chain: Send + Sync {
     fn wpost_window(&self) -> i64;
     /// The miner's deadlines, partitions and faults (none before its first activation).
     async fn proving(&self, actor: u64) -> Result<Option<ProvingState>, ChainError>;
+    /// Whether the miner is elected to make the block of `epoch` (the head or before).
+    async fn elected(&self, actor: u64, epoch: i64) -> Result<bool, ChainError>;
+    /// The sectors a WinningPoSt for `epoch` must cover.
+    async fn winning_sectors(
+        &self,
+        actor: u64,
+        epoch: i64,
+    ) -> Result<Vec<ActiveSector>, ChainError>;
+    /// Blocks the miner has won.
+    async fn wins(&self, actor: u64) -> Result<u64, ChainError>;
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -149,6 +167,9 @@ struct MinerState {
     power: MinerPower,
     #[serde(default)]
     proving: Option<ProvingState>,
+    /// Blocks won (elections answered with a valid WinningPoSt in time).
+    #[serde(default)]
+    wins: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,6 +210,8 @@ pub struct LocalChain {
     challenge_delay: i64,
     /// Epochs per WindowPoSt deadline.
     window: i64,
+    /// Raw power of the rest of the devnet network (elections).
+    other_power: u64,
     genesis: [u8; 32],
     head_tx: tokio::sync::watch::Sender<i64>,
     /// One writer of chain state at a time (epoch application and miner registration).
@@ -203,6 +226,7 @@ impl LocalChain {
         block_delay: Duration,
         challenge_delay: u64,
         window: u64,
+        other_power: u64,
     ) -> Result<Arc<LocalChain>, ChainError> {
         let genesis = match db.get::<[u8; 32]>(GENESIS)? {
             Some(g) => g,
@@ -230,6 +254,7 @@ impl LocalChain {
             block_delay,
             challenge_delay: challenge_delay as i64,
             window: window.max(1) as i64,
+            other_power,
             genesis,
             head_tx,
             apply: tokio::sync::Mutex::new(()),
@@ -340,9 +365,8 @@ impl LocalChain {
             }
             Message::SubmitWindowedPoSt { .. }
             | Message::DeclareFaults { .. }
-            | Message::DeclareFaultsRecovered { .. } => {
-                self.apply_post_msg(msg, epoch, miners).await
-            }
+            | Message::DeclareFaultsRecovered { .. }
+            | Message::WinningPoSt { .. } => self.apply_post_msg(msg, epoch, miners).await,
             Message::ProveCommit { sector, proof } => {
                 let pc: PreCommitOnChain = self
                     .db
@@ -467,6 +491,7 @@ impl Chain for LocalChain {
                     sector_size: size,
                     power: MinerPower::default(),
                     proving: None,
+                    wins: 0,
                 },
             )?),
         }
@@ -526,6 +551,33 @@ impl Chain for LocalChain {
             .db
             .get::<MinerState>(&miner_key(actor))?
             .and_then(|m| m.proving))
+    }
+
+    async fn elected(&self, actor: u64, epoch: i64) -> Result<bool, ChainError> {
+        let head = self.head_now()?.height;
+        if epoch > head {
+            return Err(ChainError::Future { epoch, head });
+        }
+        self.is_elected(actor, epoch)
+    }
+
+    async fn winning_sectors(
+        &self,
+        actor: u64,
+        epoch: i64,
+    ) -> Result<Vec<ActiveSector>, ChainError> {
+        let Some(m) = self.db.get::<MinerState>(&miner_key(actor))? else {
+            return Ok(Vec::new());
+        };
+        self.challenged(actor, &m, epoch).map_err(ChainError::Other)
+    }
+
+    async fn wins(&self, actor: u64) -> Result<u64, ChainError> {
+        Ok(self
+            .db
+            .get::<MinerState>(&miner_key(actor))?
+            .map(|m| m.wins)
+            .unwrap_or(0))
     }
 }
 

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use proofs::PublicSector;
 use resources::SectorRef;
 
+use sha2::{Digest, Sha256};
+
 use super::{
     miner_key, sector_key, ActiveSector, ChainError, LocalChain, Message, MinerState, RandKind,
 };
@@ -117,6 +119,49 @@ impl LocalChain {
                 change_power(m, -(faulty.len() as i64));
                 Ok(())
             }
+            Message::WinningPoSt {
+                miner,
+                epoch: elected_at,
+                proof,
+            } => {
+                if *elected_at != epoch - 1 {
+                    return Err(format!(
+                        "WinningPoSt for epoch {elected_at} arrived in epoch {epoch}: too late"
+                    ));
+                }
+                if !self
+                    .is_elected(*miner, *elected_at)
+                    .map_err(|e| e.to_string())?
+                {
+                    return Err(format!(
+                        "miner t0{miner} was not elected at epoch {elected_at}"
+                    ));
+                }
+                let m = self.miner_mut(miners, *miner)?.clone();
+                let sectors = self.challenged(*miner, &m, *elected_at)?;
+                let public: Vec<PublicSector> = sectors
+                    .iter()
+                    .map(|a| PublicSector {
+                        number: a.sector.number,
+                        proof: a.sector.proof,
+                        comm_r: a.comm_r,
+                    })
+                    .collect();
+                let rand = self.rand(RandKind::WinningPoSt, *elected_at);
+                let (engine, miner_id, proof) = (self.engine.clone(), *miner, proof.clone());
+                let ok = tokio::task::spawn_blocking(move || {
+                    engine.verify_winning_post(miner_id, &rand, &public, &proof)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("WinningPoSt not verifiable: {e}"))?;
+                if !ok {
+                    return Err(format!("invalid WinningPoSt for epoch {elected_at}"));
+                }
+                self.miner_mut(miners, *miner)?.wins += 1;
+                tracing::info!(miner, epoch = elected_at, "local chain: block won");
+                Ok(())
+            }
             _ => Err("not a proving message".into()),
         }
     }
@@ -154,6 +199,71 @@ impl LocalChain {
             change_power(m, -lost);
         }
         Ok(())
+    }
+
+    /// Whether `actor` is elected at `epoch`: with probability its raw power over the network's
+    /// (every miner's plus `OtherNetworkPower`), from the epoch's election randomness.
+    pub(super) fn is_elected(&self, actor: u64, epoch: i64) -> Result<bool, ChainError> {
+        let mut total = self.other_power;
+        let mut mine = 0;
+        for (key, m) in self.db.scan::<MinerState>("chain/miner/")? {
+            total += m.power.raw_bytes;
+            if key == miner_key(actor) {
+                mine = m.power.raw_bytes;
+            }
+        }
+        if mine == 0 {
+            return Ok(false);
+        }
+        let mut h = Sha256::new();
+        h.update(self.rand(RandKind::WinningPoSt, epoch));
+        h.update(b"election");
+        h.update(actor.to_le_bytes());
+        let d: [u8; 32] = h.finalize().into();
+        let draw = u64::from_le_bytes(d[..8].try_into().expect("8 bytes")) as f64 / u64::MAX as f64;
+        Ok(draw < mine as f64 / total as f64)
+    }
+
+    /// The sectors a WinningPoSt at `epoch` covers: the engine picks them among the miner's
+    /// sectors with power, in number order.
+    pub(super) fn challenged(
+        &self,
+        actor: u64,
+        m: &MinerState,
+        epoch: i64,
+    ) -> Result<Vec<ActiveSector>, String> {
+        let Some(state) = &m.proving else {
+            return Ok(Vec::new());
+        };
+        let faulty = state.faulty();
+        let mut live: Vec<u64> = state
+            .deadlines
+            .iter()
+            .flat_map(|d| d.partitions.iter().flat_map(|p| p.sectors.iter().copied()))
+            .filter(|n| !faulty.contains(n))
+            .collect();
+        live.sort_unstable();
+        if live.is_empty() {
+            return Ok(Vec::new());
+        }
+        let proof = m.sector_size.seal_proof();
+        let rand = self.rand(RandKind::WinningPoSt, epoch);
+        let picks = self
+            .engine
+            .winning_post_challenge(proof, actor, &rand, live.len() as u64)
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for i in picks {
+            let n = live[i as usize % live.len()];
+            let s = SectorRef::new(actor, n, proof);
+            let a: ActiveSector = self
+                .db
+                .get(&sector_key(&s))
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("sector {n} is not active"))?;
+            out.push(a);
+        }
+        Ok(out)
     }
 
     /// The deadline open at `epoch` (for callers that only know the head).

@@ -8,8 +8,15 @@ async fn precommit_then_provecommit_activates_and_bad_proof_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
     let engine: Arc<dyn Engine> = Arc::new(MockEngine::new());
-    let chain =
-        LocalChain::open(db.clone(), engine.clone(), Duration::from_secs(3600), 2, 10).unwrap();
+    let chain = LocalChain::open(
+        db.clone(),
+        engine.clone(),
+        Duration::from_secs(3600),
+        2,
+        10,
+        0,
+    )
+    .unwrap();
     chain.ensure_miner(1000, SectorSize::S2KiB).await.unwrap();
     assert!(chain.ensure_miner(1000, SectorSize::S8MiB).await.is_err());
     let sector = SectorRef::new(1000, 1, SealProof::StackedDrg2KiBV1_1);
@@ -51,7 +58,7 @@ async fn precommit_then_provecommit_activates_and_bad_proof_is_rejected() {
     assert!(chain.randomness(RandKind::Seed, 100).await.is_err());
     // Restart: the head and state survive.
     drop(chain);
-    let chain = LocalChain::open(db, engine, Duration::from_secs(3600), 2, 10).unwrap();
+    let chain = LocalChain::open(db, engine, Duration::from_secs(3600), 2, 10, 0).unwrap();
     assert_eq!(chain.head().await.unwrap().height, 5);
     assert!(chain.precommit(&sector).await.unwrap().is_some());
 }
@@ -155,7 +162,7 @@ async fn window_post_keeps_power_a_missed_deadline_loses_it_and_a_recovery_bring
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("db")).unwrap();
     let engine: Arc<dyn Engine> = Arc::new(MockEngine::new());
-    let chain = LocalChain::open(db, engine.clone(), Duration::from_secs(3600), 1, 2).unwrap();
+    let chain = LocalChain::open(db, engine.clone(), Duration::from_secs(3600), 1, 2, 0).unwrap();
     chain.ensure_miner(1000, SectorSize::S2KiB).await.unwrap();
     chain.advance().await.unwrap();
     let s1 = activate(
@@ -223,4 +230,110 @@ async fn window_post_keeps_power_a_missed_deadline_loses_it_and_a_recovery_bring
     let r = prove(&chain, &engine, a.deadline, std::slice::from_ref(&s1)).await;
     assert_eq!(r.exit_code, 0, "{r:?}");
     assert_eq!(chain.power(1000).await.unwrap().sectors, 1);
+}
+
+#[tokio::test]
+async fn winning_post_counts_a_block_only_when_valid_and_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let engine: Arc<dyn Engine> = Arc::new(MockEngine::new());
+    // No other power on the network: elected at every epoch with power.
+    let chain = LocalChain::open(db, engine.clone(), Duration::from_secs(3600), 1, 60, 0).unwrap();
+    chain.ensure_miner(1000, SectorSize::S2KiB).await.unwrap();
+    chain.advance().await.unwrap();
+    let h = chain.head().await.unwrap().height;
+    assert!(
+        !chain.elected(1000, h).await.unwrap(),
+        "no power, no election"
+    );
+    let s1 = activate(
+        &chain,
+        &engine,
+        dir.path(),
+        SectorRef::new(1000, 1, SealProof::StackedDrg2KiBV1_1),
+    )
+    .await;
+    let h = chain.head().await.unwrap().height;
+    assert!(chain.elected(1000, h).await.unwrap());
+    let picked = chain.winning_sectors(1000, h).await.unwrap();
+    assert!(!picked.is_empty() && picked.iter().all(|a| a.sector == s1.sector));
+    let rand = chain.randomness(RandKind::WinningPoSt, h).await.unwrap();
+    let proof = engine
+        .generate_winning_post(1000, &rand, std::slice::from_ref(&s1))
+        .unwrap();
+    // In time: counted.
+    let ok = chain
+        .push(Message::WinningPoSt {
+            miner: 1000,
+            epoch: h,
+            proof: proof.clone(),
+        })
+        .await
+        .unwrap();
+    chain.advance().await.unwrap();
+    assert_eq!(chain.receipt(&ok).await.unwrap().unwrap().exit_code, 0);
+    assert_eq!(chain.wins(1000).await.unwrap(), 1);
+    // Late (sent for an epoch that has passed) or for another epoch's challenge: refused.
+    let late = chain
+        .push(Message::WinningPoSt {
+            miner: 1000,
+            epoch: h,
+            proof: proof.clone(),
+        })
+        .await
+        .unwrap();
+    chain.advance().await.unwrap();
+    let r = chain.receipt(&late).await.unwrap().unwrap();
+    assert!(r.error.contains("too late"), "{r:?}");
+    let h2 = chain.head().await.unwrap().height;
+    let wrong = chain
+        .push(Message::WinningPoSt {
+            miner: 1000,
+            epoch: h2,
+            proof,
+        })
+        .await
+        .unwrap();
+    chain.advance().await.unwrap();
+    let r = chain.receipt(&wrong).await.unwrap().unwrap();
+    assert_ne!(r.exit_code, 0, "{r:?}");
+    assert_eq!(chain.wins(1000).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn elections_follow_the_share_of_power() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let engine: Arc<dyn Engine> = Arc::new(MockEngine::new());
+    // The rest of the network holds three times this miner's one sector: elected ~1 in 4.
+    let chain = LocalChain::open(
+        db,
+        engine.clone(),
+        Duration::from_secs(3600),
+        1,
+        1000,
+        3 * 2048,
+    )
+    .unwrap();
+    chain.ensure_miner(1000, SectorSize::S2KiB).await.unwrap();
+    chain.advance().await.unwrap();
+    activate(
+        &chain,
+        &engine,
+        dir.path(),
+        SectorRef::new(1000, 1, SealProof::StackedDrg2KiBV1_1),
+    )
+    .await;
+    for _ in 0..400 {
+        chain.advance().await.unwrap();
+    }
+    let head = chain.head().await.unwrap().height;
+    let mut won = 0;
+    for e in head - 399..=head {
+        won += chain.elected(1000, e).await.unwrap() as u32;
+    }
+    assert!(
+        (60..=140).contains(&won),
+        "elected {won} times in 400 epochs"
+    );
 }

@@ -71,6 +71,12 @@ pub async fn run(c: &Client, cmd: ProvingCmd) -> Result<()> {
             println!("Recovering Sectors:      {recovering}");
             println!("Missed Partitions:       {}", n(&v["Missed"]));
             println!("Proofs Accepted:         {}", n(&v["ProofsAccepted"]));
+            println!(
+                "Blocks Won:              {} (elected {} times, {} WinningPoSts sent)",
+                n(&v["BlocksWon"]),
+                n(&v["Elections"]),
+                n(&v["WinningPoStsSent"])
+            );
         }
         ProvingCmd::Deadlines => {
             println!("Deadline  Open    Partitions  Sectors  Faults  Proven  Last opening");

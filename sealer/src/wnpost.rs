@@ -1,0 +1,114 @@
+//! WinningPoSt: at every epoch the miner is elected for, it proves the challenged sectors
+//! through the scheduler (WNP goes ahead of everything, on the sealer or a `--winningpost`
+//! worker) and sends the proof; the chain counts the block only if the proof arrives within the
+//! epoch.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::tasks::{PoStTarget, TaskOutput};
+use api::TaskCall;
+
+use crate::chain::{Chain, Message, RandKind};
+use crate::cluster::{ClusterView, PoStSelector};
+use crate::manager::Manager;
+
+pub struct WinningPoSt {
+    pub chain: Arc<dyn Chain>,
+    pub manager: Arc<Manager>,
+    pub view: Arc<ClusterView>,
+    pub actor: u64,
+    /// Elections seen, and proofs sent for them.
+    pub elections: AtomicU64,
+    pub submitted: AtomicU64,
+    /// A WinningPoSt is being made: a new election meanwhile is let go (its proof could not
+    /// arrive in time anyway, and proofs must not pile up behind a slow one).
+    pub busy: AtomicBool,
+}
+
+impl WinningPoSt {
+    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut next = match me.chain.head().await {
+                Ok(h) => h.height + 1,
+                Err(_) => 1,
+            };
+            loop {
+                let head = match me.chain.wait_epoch(next).await {
+                    Ok(h) => h.height,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                next = head + 1;
+                match me.chain.elected(me.actor, head).await {
+                    Ok(true) => {
+                        me.elections.fetch_add(1, Ordering::Relaxed);
+                        if me.busy.swap(true, Ordering::AcqRel) {
+                            tracing::info!(epoch = head, "WinningPoSt: elected while still proving an earlier election: skipped");
+                            continue;
+                        }
+                        let m = me.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = m.mine(head).await {
+                                tracing::warn!(epoch = head, "WinningPoSt: {e}");
+                            }
+                            m.busy.store(false, Ordering::Release);
+                        });
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::debug!(epoch = head, "WinningPoSt: election: {e}"),
+                }
+            }
+        })
+    }
+
+    async fn mine(&self, epoch: i64) -> Result<(), String> {
+        let sectors: Vec<PoStTarget> = self
+            .chain
+            .winning_sectors(self.actor, epoch)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|a| PoStTarget {
+                sector: a.sector,
+                comm_r: a.comm_r,
+            })
+            .collect();
+        if sectors.is_empty() {
+            return Err("elected with no sector to prove".into());
+        }
+        let randomness = self
+            .chain
+            .randomness(RandKind::WinningPoSt, epoch)
+            .await
+            .map_err(|e| e.to_string())?;
+        let selector = Arc::new(PoStSelector {
+            view: self.view.clone(),
+            sectors: sectors.iter().map(|t| t.sector).collect(),
+        });
+        let call = TaskCall::WinningPoSt {
+            miner: self.actor,
+            epoch,
+            randomness,
+            sectors,
+        };
+        let proof = match self.manager.run(call, 0, selector).await? {
+            TaskOutput::WinningPoSt(p) => p,
+            other => return Err(format!("WNP returned {other:?}")),
+        };
+        self.chain
+            .push(Message::WinningPoSt {
+                miner: self.actor,
+                epoch,
+                proof,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        self.submitted.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
