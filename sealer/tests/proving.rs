@@ -9,6 +9,13 @@ use std::time::{Duration, Instant};
 use common::Repo;
 use serde_json::Value;
 
+/// One sealer at a time: the deadlines here are fractions of a second long.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn deadlines(repo: &Repo) -> Value {
     // The CLI's tables are for people; the test reads the same RPC through `proving` output and
     // the raw numbers through `info`.
@@ -46,6 +53,7 @@ fn wait(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
+    let _one = serial();
     let repo = Repo::init(false, |c| {
         c.chain.wpost_challenge_window = 3; // 48 x 3 epochs x 100 ms: a 14.4 s proving period
         c.chain.other_network_power = "0".into(); // elected every epoch
@@ -119,5 +127,95 @@ fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
         .parse()
         .unwrap();
     assert!(won > 0, "{info}");
+    drop(d);
+}
+
+/// The deadline index and last-run text of every deadline holding sectors.
+fn proven_runs(repo: &Repo) -> Vec<(u64, String)> {
+    deadlines(repo)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["Sectors"].as_u64().unwrap() > 0)
+        .map(|d| {
+            (
+                d["Index"].as_u64().unwrap(),
+                d["Last"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn running(repo: &Repo, task: &str) -> bool {
+    repo.ok(&["sealing", "jobs"])
+        .lines()
+        .any(|l| l.split_whitespace().nth(4) == Some(task) && l.contains("running"))
+}
+
+#[test]
+fn a_window_post_does_not_wait_for_a_c2_holding_the_machine() {
+    let _one = serial();
+    let repo = Repo::init(false, |c| {
+        c.chain.wpost_challenge_window = 3;
+        c.proofs.mock_delays = "C2=20s".into();
+    });
+    // C2 takes every thread of this machine, for 20 s; WDP needs a thread too.
+    let cpus = std::thread::available_parallelism()
+        .unwrap()
+        .get()
+        .to_string();
+    let d = repo.start_env(&[("C2_2K_MAX_PARALLELISM", &cpus)]);
+    repo.attach_paths();
+    repo.ok(&["sectors", "pledge"]);
+    repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Proving");
+    repo.ok(&["sectors", "pledge"]);
+    wait(Duration::from_secs(20), "sector 2's C2 running", || {
+        running(&repo, "C2")
+    });
+    let before = proven_runs(&repo);
+    // Within one proving period (14.4 s) sector 1's deadline opens and is proven while the C2
+    // still holds the machine.
+    wait(Duration::from_secs(18), "a WindowPoSt during C2", || {
+        proven_runs(&repo) != before
+            && proven_runs(&repo)
+                .iter()
+                .all(|(_, l)| l.starts_with("proven"))
+    });
+    assert!(running(&repo, "C2"), "{}", repo.ok(&["sealing", "jobs"]));
+    drop(d);
+}
+
+#[test]
+fn a_sealer_killed_while_proving_proves_the_deadline_after_restart() {
+    let _one = serial();
+    let repo = Repo::init(false, |c| {
+        c.chain.wpost_challenge_window = 40; // 4 s deadlines
+        c.proofs.mock_delays = "WDP=1s".into();
+    });
+    let mut d = repo.start();
+    repo.attach_paths();
+    repo.ok(&["sectors", "pledge"]);
+    repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Proving");
+    // Wait for the WindowPoSt to be running, then kill the sealer in the middle of it.
+    wait(Duration::from_secs(120), "a WDP running", || {
+        running(&repo, "WDP")
+    });
+    let dl = proven_runs(&repo)[0].0;
+    d.kill9();
+    let d = repo.start();
+    // The restarted sealer proves the deadline it was proving (the embedded chain stood still
+    // while it was down); the chain records no miss.
+    wait(
+        Duration::from_secs(10),
+        "the deadline proven after the restart",
+        || {
+            proven_runs(&repo)
+                .iter()
+                .any(|(i, l)| *i == dl && l.starts_with("proven"))
+        },
+    );
+    let info = repo.ok(&["proving", "info"]);
+    assert!(info.contains("Missed Partitions:       0"), "{info}");
+    assert_eq!(power_sectors(&repo), 1);
     drop(d);
 }

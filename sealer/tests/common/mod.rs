@@ -95,6 +95,11 @@ impl Repo {
 
     /// Starts `sealer run` and waits until it answers.
     pub fn start(&self) -> Daemon {
+        self.start_env(&[])
+    }
+
+    /// `start` with extra environment variables (resource overrides).
+    pub fn start_env(&self, env: &[(&str, &str)]) -> Daemon {
         let _ = std::fs::remove_file(self.path().join("api"));
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -110,6 +115,7 @@ impl Repo {
                 "RUST_LOG",
                 std::env::var("SEALER_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
