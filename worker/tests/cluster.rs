@@ -424,3 +424,45 @@ fn a_call_whose_worker_never_comes_back_after_a_sealer_restart_runs_elsewhere() 
     assert_eq!(ran_on(&repo, 1, "C2"), ["W", "W2"], "{log}");
     drop((a, w2, d));
 }
+
+#[test]
+fn a_windowpost_worker_on_the_shared_store_proves_the_deadlines() {
+    let _one = serial();
+    // The sealer seals by itself; a `--windowpost` worker sees its store path (shared storage).
+    let repo = Repo::init(false, |c| {
+        c.chain.wpost_challenge_window = 3;
+    });
+    let d = repo.start();
+    repo.attach_paths();
+    let post = WorkerProc::start(&repo, "P", &["--windowpost", "--no-local-storage"], &[]);
+    post.cli(&[
+        "storage",
+        "attach",
+        "--store",
+        repo.path().join("store").to_str().unwrap(),
+    ]);
+    let out = repo.ok(&["sealing", "workers"]);
+    let p_block = out.split("Worker ").find(|b| b.contains("host P")).unwrap();
+    assert!(p_block.contains("Types: WDP\n"), "{out}");
+    repo.ok(&["sectors", "pledge"]);
+    repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Proving");
+    let start = std::time::Instant::now();
+    while !post.log().contains("running WDP") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no WDP on the PoSt worker: {}\n{}",
+            post.log(),
+            repo.ok(&["proving", "deadlines"])
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let start = std::time::Instant::now();
+    while !repo.ok(&["proving", "deadlines"]).contains("proven at") {
+        assert!(start.elapsed() < Duration::from_secs(30), "{}", d.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(repo
+        .ok(&["proving", "info"])
+        .contains("Missed Partitions:       0"));
+    drop((post, d));
+}
