@@ -204,6 +204,14 @@ impl WindowPoSt {
                     return run;
                 }
                 Err(e) => {
+                    // The prover was lost (a PoSt worker killed, say): try again while the
+                    // deadline is open; the chain records the miss if it closes first.
+                    let head = self.chain.head().await.map(|h| h.height).unwrap_or(d.close);
+                    if head + 1 < d.close {
+                        tracing::warn!(deadline = d.index, "WindowPoSt failed, trying again: {e}");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
                     run.outcome = format!("failed: {e}");
                     return run;
                 }

@@ -466,3 +466,56 @@ fn a_windowpost_worker_on_the_shared_store_proves_the_deadlines() {
         .contains("Missed Partitions:       0"));
     drop((post, d));
 }
+
+#[test]
+fn a_windowpost_worker_killed_while_proving_is_replaced_by_another_in_time() {
+    let _one = serial();
+    // 15 s deadlines: time for the heartbeat to give the lost worker up (10 s) and prove again.
+    let repo = Repo::init(false, |c| {
+        c.chain.wpost_challenge_window = 150;
+    });
+    let d = repo.start();
+    repo.attach_paths();
+    let store = repo.path().join("store");
+    let mut posts: Vec<WorkerProc> = ["P1", "P2"]
+        .iter()
+        .map(|name| {
+            let w = WorkerProc::start(
+                &repo,
+                name,
+                &["--windowpost", "--no-local-storage", "--mock-delays=WDP=3s"],
+                &[],
+            );
+            w.cli(&["storage", "attach", "--store", store.to_str().unwrap()]);
+            w
+        })
+        .collect();
+    repo.ok(&["sectors", "pledge"]);
+    repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Proving");
+    // The sector's deadline opens within two deadlines; kill whichever PoSt worker takes it.
+    let start = std::time::Instant::now();
+    let victim = loop {
+        if let Some(i) = posts.iter().position(|w| w.log().contains("running WDP")) {
+            break i;
+        }
+        assert!(start.elapsed() < Duration::from_secs(45), "no WDP started");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    posts[victim].kill9();
+    let other = &posts[1 - victim];
+    let start = std::time::Instant::now();
+    while !repo.ok(&["proving", "deadlines"]).contains("proven at") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}\n{}",
+            repo.ok(&["proving", "deadlines"]),
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(other.log().contains("running WDP"), "{}", other.log());
+    assert!(repo
+        .ok(&["proving", "info"])
+        .contains("Missed Partitions:       0"));
+    drop((posts, d));
+}
