@@ -275,7 +275,19 @@ impl Worker {
             result: None,
         };
         self.calls.put(&rec).map_err(|e| e.to_string())?;
-        tracing::info!(call = %rec.call_id, "running {} of sector {}", t.short(), rec.call.sector().number);
+        match &rec.call {
+            TaskCall::WindowPoSt {
+                deadline, sectors, ..
+            } => {
+                tracing::info!(call = %rec.call_id, "running WDP for deadline {deadline} ({} sectors)", sectors.len())
+            }
+            TaskCall::WinningPoSt { epoch, .. } => {
+                tracing::info!(call = %rec.call_id, "running WNP for epoch {epoch}")
+            }
+            c => {
+                tracing::info!(call = %rec.call_id, "running {} of sector {}", t.short(), c.sector().number)
+            }
+        }
         let me = self.clone();
         tokio::spawn(async move {
             let result = api::exec::execute(&me.remote, &me.engine, rec.call.clone()).await;
