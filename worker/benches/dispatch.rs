@@ -29,27 +29,14 @@ fn main() {
     let workers = env_or("WORKERS", 4);
     let limit = Duration::from_secs(env_or("LIMIT_S", 600) as u64);
 
-    let repo = Repo::init(false, |c| {
-        c.storage.allow_add_piece = false;
-        c.storage.allow_pre_commit1 = false;
-        c.storage.allow_pre_commit2 = false;
-        c.storage.allow_commit = false;
-        c.storage.allow_unseal = false;
+    let repo = Repo::init_without_sealing(false, |c| {
         c.chain.block_delay = env_or("BLOCK_MS", 10).to_string() + "ms";
         c.chain.pre_commit_challenge_delay = 1;
         c.chain.other_network_power = "1TiB".into(); // no WinningPoSt load in the figures
         c.sealing.max_sealing_sectors = 0;
     });
     let d = repo.start();
-    let store = repo.path().join("store");
-    std::fs::create_dir_all(&store).unwrap();
-    repo.ok(&[
-        "storage",
-        "attach",
-        "--init",
-        "--store",
-        store.to_str().unwrap(),
-    ]);
+    repo.attach_store();
     // Zero-duration tasks use no CPU: with `FREE_THREADS=1` (the default) the workers' tables say
     // so (`<TT>_MAX_PARALLELISM=0`), so that only the scheduler limits how many run at once.
     let free = env_or("FREE_THREADS", 1) == 1;

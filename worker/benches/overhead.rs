@@ -60,25 +60,12 @@ fn raw_engine() -> Vec<(&'static str, Duration)> {
 
 /// The cluster: pledge to Proving.
 fn cluster() -> Duration {
-    let repo = Repo::init(true, |c| {
-        c.storage.allow_add_piece = false;
-        c.storage.allow_pre_commit1 = false;
-        c.storage.allow_pre_commit2 = false;
-        c.storage.allow_commit = false;
-        c.storage.allow_unseal = false;
+    let repo = Repo::init_without_sealing(true, |c| {
         c.chain.block_delay = "50ms".into();
         c.chain.pre_commit_challenge_delay = 1;
     });
     let _d = repo.start();
-    let store = repo.path().join("store");
-    std::fs::create_dir_all(&store).unwrap();
-    repo.ok(&[
-        "storage",
-        "attach",
-        "--init",
-        "--store",
-        store.to_str().unwrap(),
-    ]);
+    let store = repo.attach_store();
     let _a = WorkerProc::start(&repo, "A", &["--commit=false"], &[]);
     let _b2 = WorkerProc::start(
         &repo,

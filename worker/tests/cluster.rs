@@ -19,24 +19,11 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn sealer_without_sealing(delays: &str) -> (Repo, common::Daemon) {
-    let repo = Repo::init(false, |c| {
-        c.storage.allow_add_piece = false;
-        c.storage.allow_pre_commit1 = false;
-        c.storage.allow_pre_commit2 = false;
-        c.storage.allow_commit = false;
-        c.storage.allow_unseal = false;
+    let repo = Repo::init_without_sealing(false, |c| {
         c.proofs.mock_delays = delays.into();
     });
     let d = repo.start();
-    let store = repo.path().join("store");
-    std::fs::create_dir_all(&store).unwrap();
-    repo.ok(&[
-        "storage",
-        "attach",
-        "--init",
-        "--store",
-        store.to_str().unwrap(),
-    ]);
+    repo.attach_store();
     (repo, d)
 }
 
@@ -247,24 +234,11 @@ fn sealer_on_fixed_port() -> (Repo, common::Daemon) {
         .local_addr()
         .unwrap()
         .port();
-    let repo = Repo::init(false, |c| {
+    let repo = Repo::init_without_sealing(false, |c| {
         c.api.listen_address = format!("/ip4/127.0.0.1/tcp/{port}/http");
-        c.storage.allow_add_piece = false;
-        c.storage.allow_pre_commit1 = false;
-        c.storage.allow_pre_commit2 = false;
-        c.storage.allow_commit = false;
-        c.storage.allow_unseal = false;
     });
     let d = repo.start();
-    let store = repo.path().join("store");
-    std::fs::create_dir_all(&store).unwrap();
-    repo.ok(&[
-        "storage",
-        "attach",
-        "--init",
-        "--store",
-        store.to_str().unwrap(),
-    ]);
+    repo.attach_store();
     (repo, d)
 }
 

@@ -11,24 +11,11 @@ use common::{Repo, WorkerProc};
 
 #[test]
 fn real_2kib_sector_sealed_across_workers_is_verified_by_the_chain() {
-    let repo = Repo::init(true, |c| {
-        c.storage.allow_add_piece = false;
-        c.storage.allow_pre_commit1 = false;
-        c.storage.allow_pre_commit2 = false;
-        c.storage.allow_commit = false;
-        c.storage.allow_unseal = false;
+    let repo = Repo::init_without_sealing(true, |c| {
         c.chain.block_delay = "200ms".into();
     });
     let d = repo.start();
-    let store = repo.path().join("store");
-    std::fs::create_dir_all(&store).unwrap();
-    repo.ok(&[
-        "storage",
-        "attach",
-        "--init",
-        "--store",
-        store.to_str().unwrap(),
-    ]);
+    let store = repo.attach_store();
     let a = WorkerProc::start(&repo, "A", &["--commit=false"], &[]);
     let b2 = WorkerProc::start(
         &repo,

@@ -63,6 +63,33 @@ impl Repo {
         r
     }
 
+    /// `init` for the seeds' sealer that seals nothing itself (every `[Storage] Allow*` false),
+    /// then `edit`.
+    pub fn init_without_sealing(real: bool, edit: impl FnOnce(&mut Config)) -> Repo {
+        Repo::init(real, |c| {
+            c.storage.allow_add_piece = false;
+            c.storage.allow_pre_commit1 = false;
+            c.storage.allow_pre_commit2 = false;
+            c.storage.allow_commit = false;
+            c.storage.allow_unseal = false;
+            edit(c);
+        })
+    }
+
+    /// Attaches `<repo>/store` as a long-term store path (the daemon runs); returns it.
+    pub fn attach_store(&self) -> PathBuf {
+        let store = self.path().join("store");
+        std::fs::create_dir_all(&store).unwrap();
+        self.ok(&[
+            "storage",
+            "attach",
+            "--init",
+            "--store",
+            store.to_str().unwrap(),
+        ]);
+        store
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -143,11 +170,16 @@ impl Repo {
 
     /// Attaches `<repo>/seal` (seal) and `<repo>/store` (store).
     pub fn attach_paths(&self) {
-        for (dir, flag) in [("seal", "--seal"), ("store", "--store")] {
-            let p = self.path().join(dir);
-            std::fs::create_dir_all(&p).unwrap();
-            self.ok(&["storage", "attach", "--init", flag, p.to_str().unwrap()]);
-        }
+        let seal = self.path().join("seal");
+        std::fs::create_dir_all(&seal).unwrap();
+        self.ok(&[
+            "storage",
+            "attach",
+            "--init",
+            "--seal",
+            seal.to_str().unwrap(),
+        ]);
+        self.attach_store();
     }
 
     pub fn state(&self, n: u64) -> String {
