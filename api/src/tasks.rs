@@ -71,6 +71,15 @@ pub struct PoStTarget {
 /// number no sector has, one per deadline and kind.
 pub const POST_KEY_BASE: u64 = 1 << 62;
 
+/// The pseudo sector a PoSt call is keyed by: number `POST_KEY_BASE + n`, its sectors' proof.
+fn post_key(miner: u64, n: u64, sectors: &[PoStTarget]) -> SectorRef {
+    let proof = sectors
+        .first()
+        .map(|t| t.sector.proof)
+        .unwrap_or(resources::SealProof::StackedDrg2KiBV1_1);
+    SectorRef::new(miner, POST_KEY_BASE + n, proof)
+}
+
 impl TaskCall {
     /// The sector files the prepare stage brings to the worker before the call runs (none for
     /// AP and C2; GET fetches as it runs).
@@ -102,27 +111,13 @@ impl TaskCall {
                 sectors,
                 check_only,
                 ..
-            } => SectorRef::new(
-                *miner,
-                POST_KEY_BASE + deadline * 2 + *check_only as u64,
-                sectors
-                    .first()
-                    .map(|t| t.sector.proof)
-                    .unwrap_or(resources::SealProof::StackedDrg2KiBV1_1),
-            ),
+            } => post_key(*miner, deadline * 2 + *check_only as u64, sectors),
             TaskCall::WinningPoSt {
                 miner,
                 epoch,
                 sectors,
                 ..
-            } => SectorRef::new(
-                *miner,
-                POST_KEY_BASE + (1 << 32) + *epoch as u64,
-                sectors
-                    .first()
-                    .map(|t| t.sector.proof)
-                    .unwrap_or(resources::SealProof::StackedDrg2KiBV1_1),
-            ),
+            } => post_key(*miner, (1 << 32) + *epoch as u64, sectors),
         }
     }
 

@@ -123,6 +123,15 @@ pub struct PoStSelector {
     pub sectors: Vec<SectorRef>,
 }
 
+impl PoStSelector {
+    pub fn new(view: &Arc<ClusterView>, targets: &[api::tasks::PoStTarget]) -> Arc<PoStSelector> {
+        Arc::new(PoStSelector {
+            view: view.clone(),
+            sectors: targets.iter().map(|t| t.sector).collect(),
+        })
+    }
+}
+
 impl Selector for PoStSelector {
     fn ok(&self, _req: &TaskRequest, worker: WorkerId, _spec: &WorkerSpec) -> bool {
         let paths: HashSet<StorageId> = self

@@ -90,7 +90,7 @@ impl Db {
     pub fn write(&self, batch: Batch) -> Result<(), DbError> {
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(true);
-        api::server::blocking_io(|| self.db.write_opt(batch.inner, &wo))?;
+        blocking_io(|| self.db.write_opt(batch.inner, &wo))?;
         Ok(())
     }
 
@@ -116,6 +116,19 @@ impl Db {
 /// A key whose numeric part sorts numerically (`sectors/00000000000000000042`).
 pub fn num_key(prefix: &str, n: u64) -> String {
     format!("{prefix}{n:020}")
+}
+
+/// Runs blocking I/O (a synced metadata write, an fsync) from a daemon's async code: on the
+/// multi-threaded runtime the other tasks move off this thread while it waits, so a disk flush
+/// does not stall RPC handling and dispatch. Elsewhere (a current-thread runtime, plain threads)
+/// it simply runs `f`.
+fn blocking_io<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
 
 #[cfg(test)]

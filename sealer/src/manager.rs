@@ -55,8 +55,6 @@ struct Pending {
     tx: tokio::sync::oneshot::Sender<TaskResult>,
     /// When the task became ready (was submitted).
     ready: std::time::Instant,
-    /// When the scheduler placed it on a worker (its prepare stage began).
-    assigned: Option<std::time::Instant>,
 }
 
 /// Time from a task becoming ready to its execution being handed to a worker.
@@ -148,7 +146,6 @@ impl Manager {
                     call,
                     tx,
                     ready: std::time::Instant::now(),
-                    assigned: None,
                 },
             );
         }
@@ -198,11 +195,10 @@ impl Manager {
         match kind {
             ActionKind::Prepare => {
                 {
+                    // The prepare stage begins once the scheduler has placed the task.
                     let mut g = self.lock();
-                    let now = std::time::Instant::now();
-                    if let Some(p) = g.pending.get_mut(&h.id) {
-                        p.assigned = Some(now);
-                        let us = now.duration_since(p.ready).as_micros() as u64;
+                    if let Some(ready) = g.pending.get(&h.id).map(|p| p.ready) {
+                        let us = ready.elapsed().as_micros() as u64;
                         g.dispatch.assign_us.push(us);
                     }
                 }

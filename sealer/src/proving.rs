@@ -98,6 +98,28 @@ pub struct Deadline {
     pub proven_open: i64,
 }
 
+impl Deadline {
+    /// Every sector in the deadline.
+    pub fn sectors(&self) -> BTreeSet<u64> {
+        self.union(|p| &p.sectors)
+    }
+
+    pub fn faults(&self) -> BTreeSet<u64> {
+        self.union(|p| &p.faults)
+    }
+
+    pub fn recoveries(&self) -> BTreeSet<u64> {
+        self.union(|p| &p.recoveries)
+    }
+
+    fn union(&self, f: impl Fn(&Partition) -> &BTreeSet<u64>) -> BTreeSet<u64> {
+        self.partitions
+            .iter()
+            .flat_map(|p| f(p).iter().copied())
+            .collect()
+    }
+}
+
 /// What a deadline's close did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CloseOutcome {
@@ -200,9 +222,17 @@ impl ProvingState {
     }
 
     pub fn faulty(&self) -> BTreeSet<u64> {
-        self.partitions()
-            .flat_map(|p| p.faults.iter().copied())
-            .collect()
+        self.deadlines.iter().flat_map(Deadline::faults).collect()
+    }
+
+    /// Sectors with power, in number order.
+    pub fn live(&self) -> Vec<u64> {
+        let mut live: Vec<u64> = self
+            .partitions()
+            .flat_map(|p| p.sectors.difference(&p.faults).copied())
+            .collect();
+        live.sort_unstable();
+        live
     }
 
     fn partitions(&self) -> impl Iterator<Item = &Partition> {

@@ -428,12 +428,10 @@ async fn deadlines(node: &Node) -> Result<Value, RpcError> {
         .await
         .map_err(RpcError::app)?;
     let runs = node.wdpost.runs();
+    let none = crate::proving::Deadline::default();
     let dls: Vec<Value> = (0..crate::proving::DEADLINES)
         .map(|i| {
-            let dl = state
-                .as_ref()
-                .map(|s| s.deadlines[i as usize].clone())
-                .unwrap_or_default();
+            let dl = state.as_ref().map_or(&none, |s| &s.deadlines[i as usize]);
             let d = crate::proving::next_opening(i, head, window);
             serde_json::json!({
                 "Index": i,

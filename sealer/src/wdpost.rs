@@ -99,10 +99,7 @@ impl WindowPoSt {
         for n in numbers {
             let s = SectorRef::new(self.actor, *n, self.size.seal_proof());
             if let Some(a) = self.chain.active_sector(&s).await? {
-                out.push(PoStTarget {
-                    sector: s,
-                    comm_r: a.comm_r,
-                });
+                out.push(a.target());
             }
         }
         Ok(out)
@@ -117,10 +114,7 @@ impl WindowPoSt {
         check_only: bool,
     ) -> Result<Proved, String> {
         let sectors = self.targets(numbers).await.map_err(|e| e.to_string())?;
-        let selector = Arc::new(PoStSelector {
-            view: self.view.clone(),
-            sectors: sectors.iter().map(|t| t.sector).collect(),
-        });
+        let selector = PoStSelector::new(&self.view, &sectors);
         let call = TaskCall::WindowPoSt {
             miner: self.actor,
             deadline,
@@ -266,11 +260,7 @@ impl WindowPoSt {
             return Ok(());
         };
         let dl = &state.deadlines[index as usize];
-        let all: Vec<u64> = dl
-            .partitions
-            .iter()
-            .flat_map(|p| p.sectors.iter().copied())
-            .collect();
+        let all: Vec<u64> = dl.sectors().into_iter().collect();
         if all.is_empty() {
             return Ok(());
         }
@@ -280,16 +270,7 @@ impl WindowPoSt {
             .into_iter()
             .map(|(n, _)| n)
             .collect();
-        let faulty: BTreeSet<u64> = dl
-            .partitions
-            .iter()
-            .flat_map(|p| p.faults.iter().copied())
-            .collect();
-        let recovering: BTreeSet<u64> = dl
-            .partitions
-            .iter()
-            .flat_map(|p| p.recoveries.iter().copied())
-            .collect();
+        let (faulty, recovering) = (dl.faults(), dl.recoveries());
         let new_faults: Vec<u64> = bad
             .iter()
             .filter(|n| !faulty.contains(n))
@@ -343,13 +324,7 @@ impl WindowPoSt {
             .await
             .map_err(|e| e.to_string())?;
         Ok(state
-            .map(|s| {
-                s.deadlines[index as usize]
-                    .partitions
-                    .iter()
-                    .flat_map(|p| p.sectors.iter().copied())
-                    .collect()
-            })
+            .map(|s| s.deadlines[index as usize].sectors().into_iter().collect())
             .unwrap_or_default())
     }
 

@@ -72,11 +72,8 @@ impl WinningPoSt {
             .winning_sectors(self.actor, epoch)
             .await
             .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|a| PoStTarget {
-                sector: a.sector,
-                comm_r: a.comm_r,
-            })
+            .iter()
+            .map(|a| a.target())
             .collect();
         if sectors.is_empty() {
             return Err("elected with no sector to prove".into());
@@ -86,10 +83,7 @@ impl WinningPoSt {
             .randomness(RandKind::WinningPoSt, epoch)
             .await
             .map_err(|e| e.to_string())?;
-        let selector = Arc::new(PoStSelector {
-            view: self.view.clone(),
-            sectors: sectors.iter().map(|t| t.sector).collect(),
-        });
+        let selector = PoStSelector::new(&self.view, &sectors);
         let call = TaskCall::WinningPoSt {
             miner: self.actor,
             epoch,

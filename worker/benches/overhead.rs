@@ -67,17 +67,7 @@ fn cluster() -> Duration {
     let _d = repo.start();
     let store = repo.attach_store();
     let _a = WorkerProc::start(&repo, "A", &["--commit=false"], &[]);
-    let _b2 = WorkerProc::start(
-        &repo,
-        "B2",
-        &[
-            "--precommit1=false",
-            "--precommit2=false",
-            "--addpiece=false",
-            "--unseal=false",
-        ],
-        &[],
-    );
+    let _b2 = WorkerProc::start(&repo, "B2", &common::C2_ONLY, &[]);
     let start = Instant::now();
     repo.ok(&["sectors", "pledge"]);
     repo.wait_states(&[1], Duration::from_secs(900), |s| {

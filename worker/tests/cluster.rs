@@ -98,13 +98,7 @@ fn the_seeds_two_machine_plan_seals_six_sectors() {
     let b2 = WorkerProc::start(
         &repo,
         "B2",
-        &[
-            "--precommit1=false",
-            "--precommit2=false",
-            "--addpiece=false",
-            "--unseal=false",
-            "--no-local-storage",
-        ],
+        &[&common::C2_ONLY[..], &["--no-local-storage"]].concat(),
         &[],
     );
     b2.cli(&[
@@ -366,13 +360,7 @@ fn a_call_whose_worker_never_comes_back_after_a_sealer_restart_runs_elsewhere() 
     let mut w = WorkerProc::start(
         &repo,
         "W",
-        &[
-            "--precommit1=false",
-            "--precommit2=false",
-            "--addpiece=false",
-            "--unseal=false",
-            "--mock-delays=C2=60s",
-        ],
+        &[&common::C2_ONLY[..], &["--mock-delays=C2=60s"]].concat(),
         &[],
     );
     repo.ok(&["sectors", "pledge"]);
@@ -380,17 +368,7 @@ fn a_call_whose_worker_never_comes_back_after_a_sealer_restart_runs_elsewhere() 
     d.kill9();
     w.kill9();
     let d = repo.start();
-    let w2 = WorkerProc::start(
-        &repo,
-        "W2",
-        &[
-            "--precommit1=false",
-            "--precommit2=false",
-            "--addpiece=false",
-            "--unseal=false",
-        ],
-        &[],
-    );
+    let w2 = WorkerProc::start(&repo, "W2", &common::C2_ONLY, &[]);
     // The sealer waits for W through the heartbeat's removal time, then retries C2 on W2.
     repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Proving");
     let log = repo.ok(&["sectors", "status", "1", "--log"]);

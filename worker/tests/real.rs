@@ -17,17 +17,7 @@ fn real_2kib_sector_sealed_across_workers_is_verified_by_the_chain() {
     let d = repo.start();
     let store = repo.attach_store();
     let a = WorkerProc::start(&repo, "A", &["--commit=false"], &[]);
-    let b2 = WorkerProc::start(
-        &repo,
-        "B2",
-        &[
-            "--precommit1=false",
-            "--precommit2=false",
-            "--addpiece=false",
-            "--unseal=false",
-        ],
-        &[],
-    );
+    let b2 = WorkerProc::start(&repo, "B2", &common::C2_ONLY, &[]);
     let start = Instant::now();
     repo.ok(&["sectors", "pledge"]);
     repo.wait_states(&[1], Duration::from_secs(600), |s| {

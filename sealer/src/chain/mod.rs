@@ -120,6 +120,16 @@ pub struct ActiveSector {
     pub partition: usize,
 }
 
+impl ActiveSector {
+    /// The sector as a PoSt call names it.
+    pub fn target(&self) -> api::tasks::PoStTarget {
+        api::tasks::PoStTarget {
+            sector: self.sector,
+            comm_r: self.comm_r,
+        }
+    }
+}
+
 /// What the sealer needs of a chain.
 #[async_trait]
 pub trait Chain: Send + Sync {

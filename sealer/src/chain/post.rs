@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::{
     miner_key, sector_key, ActiveSector, ChainError, LocalChain, Message, MinerState, RandKind,
 };
-use crate::proving::{deadline_at, ProvingState};
+use crate::proving::ProvingState;
 
 impl LocalChain {
     /// The miner's state for this epoch, loaded once and written with the epoch's batch.
@@ -235,14 +235,7 @@ impl LocalChain {
         let Some(state) = &m.proving else {
             return Ok(Vec::new());
         };
-        let faulty = state.faulty();
-        let mut live: Vec<u64> = state
-            .deadlines
-            .iter()
-            .flat_map(|d| d.partitions.iter().flat_map(|p| p.sectors.iter().copied()))
-            .filter(|n| !faulty.contains(n))
-            .collect();
-        live.sort_unstable();
+        let live = state.live();
         if live.is_empty() {
             return Ok(Vec::new());
         }
@@ -264,11 +257,6 @@ impl LocalChain {
             out.push(a);
         }
         Ok(out)
-    }
-
-    /// The deadline open at `epoch` (for callers that only know the head).
-    pub fn deadline_now(&self, epoch: i64) -> crate::proving::DeadlineInfo {
-        deadline_at(epoch, self.window)
     }
 }
 

@@ -63,6 +63,20 @@ async fn precommit_then_provecommit_activates_and_bad_proof_is_rejected() {
     assert!(chain.precommit(&sector).await.unwrap().is_some());
 }
 
+/// Sends `msg` and mines the epoch it lands in: its receipt.
+async fn land(chain: &LocalChain, msg: Message) -> Receipt {
+    let id = chain.push(msg).await.unwrap();
+    chain.advance().await.unwrap();
+    chain.receipt(&id).await.unwrap().unwrap()
+}
+
+/// Mines epochs until the head is at least `epoch`.
+async fn advance_to(chain: &LocalChain, epoch: i64) {
+    while chain.head().await.unwrap().height < epoch {
+        chain.advance().await.unwrap();
+    }
+}
+
 /// Seals `sector` with the mock engine under `dir`, pre-commits and prove-commits it, and
 /// advances until it is active. Returns what a WindowPoSt needs.
 async fn activate(
@@ -92,31 +106,26 @@ async fn activate(
         .pre_commit1(&sector, paths, &ticket, &[piece])
         .unwrap();
     let comms = engine.pre_commit2(&sector, paths, &pc1).unwrap();
-    chain
-        .push(Message::PreCommit {
+    let r = land(
+        chain,
+        Message::PreCommit {
             sector,
             comms,
             ticket_epoch,
-        })
-        .await
-        .unwrap();
-    chain.advance().await.unwrap();
+        },
+    )
+    .await;
+    assert_eq!(r.exit_code, 0, "{r:?}");
     let pc = chain.precommit(&sector).await.unwrap().unwrap();
     let seed_epoch = pc.precommit_epoch + chain.precommit_challenge_delay();
-    while chain.head().await.unwrap().height < seed_epoch {
-        chain.advance().await.unwrap();
-    }
+    advance_to(chain, seed_epoch).await;
     let seed = chain.randomness(RandKind::Seed, seed_epoch).await.unwrap();
     let c1 = engine
         .commit1(&sector, paths, &ticket, &seed, &comms, &[piece])
         .unwrap();
     let proof = engine.commit2(&sector, &c1).unwrap();
-    let id = chain
-        .push(Message::ProveCommit { sector, proof })
-        .await
-        .unwrap();
-    chain.advance().await.unwrap();
-    assert_eq!(chain.receipt(&id).await.unwrap().unwrap().exit_code, 0);
+    let r = land(chain, Message::ProveCommit { sector, proof }).await;
+    assert_eq!(r.exit_code, 0, "{r:?}");
     proofs::PoStSector {
         sector,
         comm_r: comms.comm_r,
@@ -135,26 +144,23 @@ async fn prove(
     let w = chain.wpost_window();
     let head = chain.head().await.unwrap().height;
     let d = crate::proving::next_opening(deadline, head + 1, w);
-    while chain.head().await.unwrap().height < d.open {
-        chain.advance().await.unwrap();
-    }
+    advance_to(chain, d.open).await;
     let rand = chain
         .randomness(RandKind::WindowPoSt, d.challenge)
         .await
         .unwrap();
     let proof = engine.generate_window_post(1000, &rand, sectors).unwrap();
-    let id = chain
-        .push(Message::SubmitWindowedPoSt {
+    land(
+        chain,
+        Message::SubmitWindowedPoSt {
             miner: 1000,
             deadline,
             partitions: vec![0],
             skipped: vec![],
             proof,
-        })
-        .await
-        .unwrap();
-    chain.advance().await.unwrap();
-    chain.receipt(&id).await.unwrap().unwrap()
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -181,26 +187,24 @@ async fn window_post_keeps_power_a_missed_deadline_loses_it_and_a_recovery_bring
     );
     assert_eq!(chain.power(1000).await.unwrap().sectors, 1);
     // A proof before the deadline opens is refused; one in it is accepted, twice in a row.
-    let early = chain
-        .push(Message::SubmitWindowedPoSt {
+    let early = land(
+        &chain,
+        Message::SubmitWindowedPoSt {
             miner: 1000,
             deadline: a.deadline,
             partitions: vec![0],
             skipped: vec![],
             proof: b"MOCK".to_vec(),
-        })
-        .await
-        .unwrap();
-    chain.advance().await.unwrap();
-    let r = chain.receipt(&early).await.unwrap().unwrap();
+        },
+    )
+    .await;
+    let r = early;
     assert!(r.error.contains("is not open"), "{r:?}");
     for _ in 0..2 {
         let r = prove(&chain, &engine, a.deadline, std::slice::from_ref(&s1)).await;
         assert_eq!(r.exit_code, 0, "{r:?}");
         let close = crate::proving::deadline_at(r.epoch, 2).close;
-        while chain.head().await.unwrap().height <= close {
-            chain.advance().await.unwrap();
-        }
+        advance_to(&chain, close + 1).await;
         assert_eq!(chain.power(1000).await.unwrap().sectors, 1);
     }
     // A whole period without a proof: the sector is faulty and its power gone.
@@ -213,19 +217,17 @@ async fn window_post_keeps_power_a_missed_deadline_loses_it_and_a_recovery_bring
     // Recovery declared (outside the deadline's open and next window), then proven.
     let head = chain.head().await.unwrap().height;
     let d = crate::proving::next_opening(a.deadline, head + 6, 2);
-    while chain.head().await.unwrap().height < d.open - 6 {
-        chain.advance().await.unwrap();
-    }
-    let rec = chain
-        .push(Message::DeclareFaultsRecovered {
+    advance_to(&chain, d.open - 6).await;
+    let rec = land(
+        &chain,
+        Message::DeclareFaultsRecovered {
             miner: 1000,
             deadline: a.deadline,
             sectors: vec![1],
-        })
-        .await
-        .unwrap();
-    chain.advance().await.unwrap();
-    assert_eq!(chain.receipt(&rec).await.unwrap().unwrap().exit_code, 0);
+        },
+    )
+    .await;
+    assert_eq!(rec.exit_code, 0);
     assert_eq!(chain.power(1000).await.unwrap().sectors, 0);
     let r = prove(&chain, &engine, a.deadline, std::slice::from_ref(&s1)).await;
     assert_eq!(r.exit_code, 0, "{r:?}");
@@ -262,40 +264,40 @@ async fn winning_post_counts_a_block_only_when_valid_and_in_time() {
         .generate_winning_post(1000, &rand, std::slice::from_ref(&s1))
         .unwrap();
     // In time: counted.
-    let ok = chain
-        .push(Message::WinningPoSt {
+    let ok = land(
+        &chain,
+        Message::WinningPoSt {
             miner: 1000,
             epoch: h,
             proof: proof.clone(),
-        })
-        .await
-        .unwrap();
-    chain.advance().await.unwrap();
-    assert_eq!(chain.receipt(&ok).await.unwrap().unwrap().exit_code, 0);
+        },
+    )
+    .await;
+    assert_eq!(ok.exit_code, 0);
     assert_eq!(chain.wins(1000).await.unwrap(), 1);
     // Late (sent for an epoch that has passed) or for another epoch's challenge: refused.
-    let late = chain
-        .push(Message::WinningPoSt {
+    let late = land(
+        &chain,
+        Message::WinningPoSt {
             miner: 1000,
             epoch: h,
             proof: proof.clone(),
-        })
-        .await
-        .unwrap();
-    chain.advance().await.unwrap();
-    let r = chain.receipt(&late).await.unwrap().unwrap();
+        },
+    )
+    .await;
+    let r = late;
     assert!(r.error.contains("too late"), "{r:?}");
     let h2 = chain.head().await.unwrap().height;
-    let wrong = chain
-        .push(Message::WinningPoSt {
+    let wrong = land(
+        &chain,
+        Message::WinningPoSt {
             miner: 1000,
             epoch: h2,
             proof,
-        })
-        .await
-        .unwrap();
-    chain.advance().await.unwrap();
-    let r = chain.receipt(&wrong).await.unwrap().unwrap();
+        },
+    )
+    .await;
+    let r = wrong;
     assert_ne!(r.exit_code, 0, "{r:?}");
     assert_eq!(chain.wins(1000).await.unwrap(), 1);
 }

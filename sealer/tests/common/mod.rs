@@ -247,6 +247,14 @@ pub fn field(out: &str, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `worker run` flags for the seeds' B2: C2 only (C1, FIN and GET are always on).
+pub const C2_ONLY: [&str; 4] = [
+    "--precommit1=false",
+    "--precommit2=false",
+    "--addpiece=false",
+    "--unseal=false",
+];
+
 /// A `worker run` process with its own repo.
 pub struct WorkerProc {
     pub repo: tempfile::TempDir,
