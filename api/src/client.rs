@@ -82,6 +82,16 @@ pub fn addr_to_multiaddr(addr: &std::net::SocketAddr) -> String {
     }
 }
 
+/// `host:port` as a multiaddr: `/ip4/..`, `/ip6/..`, or `/dns/<name>/..` for a host name.
+pub fn host_port_to_multiaddr(hp: &str) -> Option<String> {
+    if let Ok(a) = hp.parse::<std::net::SocketAddr>() {
+        return Some(addr_to_multiaddr(&a));
+    }
+    let (host, port) = hp.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    (!host.is_empty()).then(|| format!("/dns/{host}/tcp/{port}/http"))
+}
+
 pub struct Client {
     url: String,
     token: String,

@@ -3,6 +3,7 @@
 //! executes and how a worker runs them on its storage (`exec`), and the client that finds a daemon
 //! through `MINER_API_INFO` or a repo.
 
+pub mod attach;
 pub mod client;
 pub mod exec;
 pub mod index;

@@ -258,6 +258,10 @@ pub struct AttachParams {
     pub weight: u64,
     #[serde(rename = "MaxStorage")]
     pub max_storage: u64,
+    #[serde(rename = "Groups", default)]
+    pub groups: Vec<String>,
+    #[serde(rename = "AllowTo", default)]
+    pub allow_to: Vec<String>,
 }
 
 /// `Filecoin.StorageFindSector`: where one of a sector's files is.
@@ -324,6 +328,9 @@ pub struct MinerInfo {
     pub workers: usize,
     #[serde(rename = "Version")]
     pub version: String,
+    /// How the sealer's in-process worker labels in PC1 (none with the mock engine).
+    #[serde(rename = "SDR", default)]
+    pub sdr: Option<proofs::SdrMode>,
 }
 
 /// What a worker reports about itself (`Filecoin.WorkerInfo`).
@@ -351,6 +358,9 @@ pub struct WorkerInfo {
     /// Sector files this worker has fetched from other machines since it started.
     #[serde(rename = "Fetches")]
     pub fetches: u64,
+    /// How this worker labels in PC1 (none with the mock engine).
+    #[serde(rename = "SDR", default)]
+    pub sdr: Option<proofs::SdrMode>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

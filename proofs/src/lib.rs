@@ -6,8 +6,10 @@ pub mod bytes;
 pub mod mock;
 pub mod params;
 pub mod real;
+pub mod sdr;
 pub mod types;
 
 pub use mock::{MockEngine, MOCK_PREFIX};
 pub use real::RealEngine;
+pub use sdr::SdrMode;
 pub use types::*;

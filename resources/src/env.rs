@@ -114,7 +114,22 @@ fn set_field(res: &mut Resources, field: &str, value: &str) -> Result<(), String
 
 /// PC1 threads under multicore SDR: the producers plus the one core doing the work.
 fn sdr_threads(lookup: &dyn Fn(&str) -> Option<String>) -> Result<i64, EnvError> {
-    if lookup("FIL_PROOFS_USE_MULTICORE_SDR").as_deref() != Some("1") {
+    // Read as rust-fil-proofs reads it (a boolean of the `config` crate), so the threads
+    // accounted are the threads PC1 uses.
+    let flag = "FIL_PROOFS_USE_MULTICORE_SDR";
+    if let Some(v) = lookup(flag) {
+        match v.trim().to_lowercase().as_str() {
+            "1" | "true" | "on" | "yes" => {}
+            "0" | "false" | "off" | "no" => return Ok(1),
+            _ => {
+                return Err(EnvError::Invalid {
+                    var: flag.into(),
+                    value: v.clone(),
+                    reason: "expected 1 or 0 (or true/false, on/off, yes/no)".into(),
+                })
+            }
+        }
+    } else {
         return Ok(1);
     }
     let var = "FIL_PROOFS_MULTICORE_SDR_PRODUCERS";
@@ -259,5 +274,17 @@ mod tests {
         assert_eq!(t.get(PreCommit1, SectorSize::S2KiB).max_parallelism, 2);
         let t = table(&[]).unwrap();
         assert_eq!(t, ResourceTable::default());
+        // Spelled as rust-fil-proofs accepts it.
+        let t = table(&[("FIL_PROOFS_USE_MULTICORE_SDR", "true")]).unwrap();
+        assert_eq!(t.get(PreCommit1, SectorSize::S32GiB).max_parallelism, 4);
+        let t = table(&[("FIL_PROOFS_USE_MULTICORE_SDR", "0")]).unwrap();
+        assert_eq!(t, ResourceTable::default());
+        let e = table(&[("FIL_PROOFS_USE_MULTICORE_SDR", "maybe")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("FIL_PROOFS_USE_MULTICORE_SDR") && e.contains("maybe"),
+            "{e}"
+        );
     }
 }

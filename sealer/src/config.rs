@@ -233,6 +233,23 @@ impl Config {
                     .map_err(|_| format!("{a:?} is not an IP address and port"))
             })
             .map_err(|e| bad("API.ListenAddress", e))?;
+        let remote = self.api.remote_listen_address.trim();
+        if remote.is_empty() {
+            if listen.ip().is_unspecified() {
+                return Err(bad(
+                    "API.RemoteListenAddress",
+                    format!(
+                        "is empty while API.ListenAddress listens on every interface ({}): workers \
+                         would be told to reach this sealer at {listen}; set RemoteListenAddress \
+                         to the host:port other machines reach it at (e.g. \"10.0.0.5:{}\")",
+                        self.api.listen_address,
+                        listen.port()
+                    ),
+                ));
+            }
+        } else {
+            check_host_port(remote).map_err(|e| bad("API.RemoteListenAddress", e))?;
+        }
         let timeout = parse_duration(&self.api.timeout).map_err(|e| bad("API.Timeout", e))?;
         let actor = parse_actor(&self.miner.actor).map_err(|e| bad("Miner.Actor", e))?;
         let sector_size: SectorSize = self.miner.sector_size.parse().map_err(|_| {
@@ -369,6 +386,31 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// `host:port` that another machine can dial: a name or an IP that is not 0.0.0.0 / `::`.
+fn check_host_port(s: &str) -> Result<(), String> {
+    if s.contains("://") || s.starts_with('/') {
+        return Err(format!(
+            "{s:?} is not host:port (write e.g. \"10.0.0.5:2345\", no scheme or multiaddr)"
+        ));
+    }
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?} is not host:port (no port)"))?;
+    port.parse::<u16>()
+        .map_err(|_| format!("{s:?}: port {port:?} is not a number from 0 to 65535"))?;
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty()
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified())
+    {
+        return Err(format!(
+            "{s:?} is not an address other machines can reach (no host, or 0.0.0.0 / ::)"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,6 +447,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("Chain.BlockDelay"), "{e}");
+    }
+
+    #[test]
+    fn every_interface_needs_an_advertised_address() {
+        let any = "[API]\nListenAddress = \"/ip4/0.0.0.0/tcp/2345/http\"\n";
+        let e = Config::parse(any, "/r/config.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/r/config.toml")
+                && e.contains("API.RemoteListenAddress")
+                && e.contains("0.0.0.0:2345"),
+            "{e}"
+        );
+        let ok = format!("{any}RemoteListenAddress = \"10.0.0.5:2345\"\n");
+        assert!(Config::parse(&ok, "c.toml").is_ok());
+        for bad in [
+            "0.0.0.0:2345",
+            "10.0.0.5",
+            "http://10.0.0.5:2345",
+            ":2345",
+            "h:x",
+        ] {
+            let text = format!("[API]\nRemoteListenAddress = \"{bad}\"\n");
+            let e = Config::parse(&text, "c.toml").unwrap_err().to_string();
+            assert!(e.contains("API.RemoteListenAddress"), "{bad}: {e}");
+        }
+        let named = "[API]\nRemoteListenAddress = \"sealer.lan:2345\"\n";
+        assert!(Config::parse(named, "c.toml").is_ok());
     }
 
     #[test]

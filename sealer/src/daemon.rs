@@ -54,6 +54,22 @@ pub fn seal_proof(size: SectorSize) -> SealProof {
     SealProof::ALL[5 + size.index()]
 }
 
+/// The effective config, once at start: every key with its value (defaults filled in), and what
+/// the environment decides (engine, SDR mode, parameter cache).
+fn log_config(repo: &Repo, file: &std::path::Path, cfg: &Config, engine: proofs::EngineKind) {
+    let sdr = match engine {
+        proofs::EngineKind::Real => proofs::SdrMode::current().to_string(),
+        proofs::EngineKind::Mock => "none (mock engine)".into(),
+    };
+    tracing::info!(
+        "effective config ({}, repo {}):\n{}\n# proof engine: {engine}; PC1 SDR: {sdr}; parameter cache: {}",
+        file.display(),
+        repo.path.display(),
+        cfg.to_toml().trim_end(),
+        proofs::params::cache_dir().display(),
+    );
+}
+
 pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     let file = repo.config_file();
     if !repo.exists() {
@@ -77,6 +93,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         }
         Arc::new(RealEngine)
     };
+    log_config(&repo, &file, &cfg, engine.kind());
     let db = Db::open(&repo.datastore())?;
     let chain = LocalChain::open(
         db.clone(),

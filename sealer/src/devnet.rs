@@ -100,6 +100,8 @@ pub async fn run(a: DevnetArgs) -> Result<()> {
             store,
             weight: 10,
             max_storage: 0,
+            groups: Vec::new(),
+            allow_to: Vec::new(),
         };
         let id: String = client.call(m::STORAGE_ATTACH, json!([params])).await?;
         println!(

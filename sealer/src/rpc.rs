@@ -13,7 +13,7 @@ use axum::routing::post;
 use axum::Router;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use stores::{AttachOptions, FileType, FileTypes, Permission};
+use stores::{FileType, FileTypes, Permission};
 
 use crate::chain::{hex, Chain};
 use crate::daemon::Node;
@@ -114,14 +114,7 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: Value) -> Result<Value
         m::STORAGE_LIST => to_value(storage_list(node).await?),
         m::STORAGE_ATTACH => {
             let p: AttachParams = arg(method, &params, 0)?;
-            let opts = AttachOptions {
-                init: p.init,
-                seal: p.seal,
-                store: p.store,
-                weight: (p.weight > 0).then_some(p.weight),
-                max_storage: (p.max_storage > 0).then_some(p.max_storage),
-                ..Default::default()
-            };
+            let opts = p.options();
             let id = node
                 .store
                 .attach(std::path::Path::new(&p.path), &opts)
@@ -316,6 +309,7 @@ async fn miner_info(node: &Arc<Node>) -> Result<MinerInfo, RpcError> {
         max_sealing: node.cfg.sealing.max_sealing_sectors,
         workers: node.manager.worker_count(),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        sdr: (node.engine.kind() == proofs::EngineKind::Real).then(proofs::SdrMode::current),
     })
 }
 

@@ -146,3 +146,73 @@ fn auth_and_bad_input_get_clear_errors_and_the_daemon_keeps_answering() {
     repo.ok(&["chain", "head"]);
     drop(d);
 }
+
+/// What a newcomer trips on when deploying: a sealer on every interface with no advertised
+/// address, `storage attach --groups/--allow-to`, the advertised address in `api-info`, and the
+/// effective config in the start-up log.
+#[test]
+fn deployment_settings_are_checked_and_shown() {
+    // 0.0.0.0 with RemoteListenAddress empty: refused before anything listens.
+    let repo = Repo::init(false, |c| {
+        c.api.listen_address = "/ip4/0.0.0.0/tcp/0/http".into();
+    });
+    let out = repo.cli(&["run"]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(
+        e.contains("API.RemoteListenAddress")
+            && e.contains("config.toml")
+            && e.contains("every interface"),
+        "{e}"
+    );
+
+    // An advertised address: api-info gives it to other machines; the store's URL uses it.
+    let repo = Repo::init(false, |c| {
+        c.api.remote_listen_address = "sealer.lan:2345".into();
+        c.sealing.max_sealing_sectors = 7;
+    });
+    let d = repo.start();
+    let info = repo.ok(&["auth", "api-info", "--perm", "admin"]);
+    assert!(
+        info.trim().ends_with(":/dns/sealer.lan/tcp/2345/http"),
+        "{info}"
+    );
+    // One block at start: every section with the values in force, and what the env decides.
+    let log = d.log();
+    let block = log
+        .split("effective config")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no effective config in the log: {log}"));
+    for want in [
+        "[API]",
+        "RemoteListenAddress = \"sealer.lan:2345\"",
+        "MaxSealingSectors = 7",
+        "[Proofs]",
+        "proof engine: mock",
+        "parameter cache:",
+    ] {
+        assert!(block.contains(want), "{want}: {block}");
+    }
+
+    // storage attach --groups / --allow-to, as lotus-miner takes them.
+    let p = repo.path().join("grouped");
+    std::fs::create_dir_all(&p).unwrap();
+    repo.ok(&[
+        "storage",
+        "attach",
+        "--init",
+        "--store",
+        "--groups",
+        "g1,g2",
+        "--groups",
+        "g3",
+        "--allow-to",
+        "g1",
+        p.to_str().unwrap(),
+    ]);
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(p.join("sectorstore.json")).unwrap()).unwrap();
+    assert_eq!(meta["Groups"], json!(["g1", "g2", "g3"]), "{meta}");
+    assert_eq!(meta["AllowTo"], json!(["g1"]), "{meta}");
+    drop(d);
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use api::methods as m;
-use api::{ApiInfo, AttachParams, Client, WorkerInfo};
+use api::{ApiInfo, Client, WorkerInfo};
 use clap::{ArgAction, Parser, Subcommand};
 use resources::{SectorSize, TaskSet, TaskType};
 use serde_json::{json, Value};
@@ -15,8 +15,9 @@ use crate::daemon::{default_repo, own_api, Options};
 #[derive(Parser)]
 #[command(name = "worker", version, about = "Filecoin sealing worker")]
 struct Cli {
-    /// The worker's repo (default: $WORKER_PATH, else ~/.worker).
-    #[arg(long = "worker-repo", global = true, env = "WORKER_PATH")]
+    /// The worker's repo (default: $WORKER_PATH, else $LOTUS_WORKER_PATH, else
+    /// $VENUS_WORKER_PATH, else ~/.worker).
+    #[arg(long = "worker-repo", global = true)]
     repo: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
@@ -94,19 +95,7 @@ struct RunArgs {
 
 #[derive(Subcommand)]
 enum StorageCmd {
-    Attach {
-        path: PathBuf,
-        #[arg(long)]
-        init: bool,
-        #[arg(long)]
-        seal: bool,
-        #[arg(long)]
-        store: bool,
-        #[arg(long, default_value_t = 10)]
-        weight: u64,
-        #[arg(long)]
-        max_storage: Option<String>,
-    },
+    Attach(api::attach::AttachArgs),
 }
 
 #[derive(Subcommand)]
@@ -222,6 +211,10 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
             );
             println!("Reserved memory: {}", gib(i.resources.mem_used));
             println!("Task types: {}", i.tasks);
+            match &i.sdr {
+                Some(sdr) => println!("PC1 SDR: {sdr}"),
+                None => println!("PC1 SDR: none (mock engine)"),
+            }
             println!("Fetches: {}", i.fetches);
             println!();
             for p in i.paths {
@@ -235,29 +228,10 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
                 println!("\tLocal: {}", p.local_path);
             }
         }
-        Cmd::Storage(StorageCmd::Attach {
-            path,
-            init,
-            seal,
-            store,
-            weight,
-            max_storage,
-        }) => {
-            let path = std::path::absolute(&path)?;
-            let max_storage = match max_storage {
-                Some(s) => resources::parse_bytes(&s).map_err(|e| anyhow!("--max-storage: {e}"))?,
-                None => 0,
-            };
-            let p = AttachParams {
-                path: path.display().to_string(),
-                init,
-                seal,
-                store,
-                weight,
-                max_storage,
-            };
+        Cmd::Storage(StorageCmd::Attach(a)) => {
+            let p = a.params().map_err(|e| anyhow::anyhow!(e))?;
             let id: String = c.call(m::STORAGE_ATTACH, json!([p])).await?;
-            println!("Attached {} as {id}", path.display());
+            println!("Attached {} as {id}", p.path);
         }
         Cmd::Tasks(t) => {
             let (method, task, word) = match t {

@@ -146,6 +146,7 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
         .route("/rpc/v0", post(handle))
         .with_state(w.clone())
         .merge(files);
+    log_options(repo, &o, &w);
     tokio::spawn(w.clone().connect_loop());
     tokio::spawn(w.clone().return_loop());
     tracing::info!(session = %w.session, tasks = %o.tasks, "worker {} listening on {public}", w.hostname);
@@ -181,6 +182,7 @@ impl Worker {
                 .collect(),
             url: self.url.clone(),
             fetches: self.remote.fetch_count(),
+            sdr: (self.engine.kind() == proofs::EngineKind::Real).then(proofs::SdrMode::current),
         }
     }
 
@@ -364,14 +366,7 @@ async fn dispatch(w: &Arc<Worker>, method: &str, p: Value) -> Result<Value, RpcE
         }
         m::STORAGE_ATTACH => {
             let a: AttachParams = arg(method, &p, 0)?;
-            let opts = AttachOptions {
-                init: a.init,
-                seal: a.seal,
-                store: a.store,
-                weight: (a.weight > 0).then_some(a.weight),
-                max_storage: (a.max_storage > 0).then_some(a.max_storage),
-                ..Default::default()
-            };
+            let opts = a.options();
             let id = w
                 .store
                 .attach(Path::new(&a.path), &opts)
@@ -423,9 +418,119 @@ pub fn own_api(repo: &Path) -> Result<ApiInfo> {
     })
 }
 
+/// The effective options, once at start, in one block: what `worker run` was given, what the
+/// environment decides (resource overrides, SDR mode, parameter cache) and the storage paths.
+fn log_options(repo: &Path, o: &Options, w: &Worker) {
+    use std::fmt::Write;
+    let mut b = String::new();
+    let _ = writeln!(b, "repo: {}", repo.display());
+    let _ = writeln!(b, "sealer: {}", o.sealer.addr);
+    let _ = writeln!(b, "listen: {} (advertised {})", o.listen, w.url);
+    let _ = writeln!(b, "name: {}", w.hostname);
+    let _ = writeln!(b, "task types: {}", o.tasks);
+    let _ = writeln!(
+        b,
+        "no-local-storage: {}; no-swap: {}; parallel-fetch-limit: {}",
+        o.no_local_storage, o.no_swap, o.parallel_fetch_limit
+    );
+    let _ = writeln!(b, "proof engine: {}", w.engine.kind());
+    let sdr = match w.engine.kind() {
+        proofs::EngineKind::Real => proofs::SdrMode::current().to_string(),
+        proofs::EngineKind::Mock => "none (mock engine)".into(),
+    };
+    let _ = writeln!(b, "PC1 SDR: {sdr}");
+    let _ = writeln!(
+        b,
+        "parameter cache: {}",
+        proofs::params::cache_dir().display()
+    );
+    let base = ResourceTable::default();
+    let overrides = TaskType::ALL
+        .iter()
+        .flat_map(|t| resources::SectorSize::ALL.iter().map(move |s| (*t, *s)))
+        .filter(|(t, s)| w.table.get(*t, *s) != base.get(*t, *s))
+        .count();
+    let _ = writeln!(
+        b,
+        "resource table: {overrides} task/size entries differ from lotus's defaults (`worker resources`)"
+    );
+    for (id, path, meta) in w.store.paths() {
+        let _ = writeln!(
+            b,
+            "path {id}: {} (seal: {}, store: {}, weight {})",
+            path.display(),
+            meta.can_seal,
+            meta.can_store,
+            meta.weight
+        );
+    }
+    tracing::info!("effective options:\n{}", b.trim_end());
+}
+
+/// The worker repo's env names, first set wins: ours, then lotus-worker's and venus-worker's.
+pub const REPO_ENV: [&str; 3] = ["WORKER_PATH", "LOTUS_WORKER_PATH", "VENUS_WORKER_PATH"];
+
+/// The repo when `--worker-repo` is not given: the first of [`REPO_ENV`] that is set, else
+/// `~/.worker`.
 pub fn default_repo() -> PathBuf {
-    std::env::var_os("HOME")
+    repo_from_env(|k| std::env::var_os(k))
+}
+
+fn repo_from_env(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let set: Vec<(&str, PathBuf)> = REPO_ENV
+        .iter()
+        .filter_map(|k| {
+            var(k)
+                .filter(|v| !v.is_empty())
+                .map(|v| (*k, PathBuf::from(v)))
+        })
+        .collect();
+    if let Some((name, path)) = set.first() {
+        for (other, p) in &set[1..] {
+            if p != path {
+                tracing::warn!(
+                    "{name}={} and {other}={} differ: using {name}",
+                    path.display(),
+                    p.display()
+                );
+            }
+        }
+        return path.clone();
+    }
+    var("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| "/root".into())
         .join(".worker")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo(vars: &[(&str, &str)]) -> PathBuf {
+        repo_from_env(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| std::ffi::OsString::from(v))
+        })
+    }
+
+    #[test]
+    fn lotus_and_venus_repo_names_are_aliases() {
+        assert_eq!(repo(&[("HOME", "/h")]), PathBuf::from("/h/.worker"));
+        assert_eq!(repo(&[("LOTUS_WORKER_PATH", "/l")]), PathBuf::from("/l"));
+        assert_eq!(repo(&[("VENUS_WORKER_PATH", "/v")]), PathBuf::from("/v"));
+        // Ours first, then lotus's, then venus's; an empty value is unset.
+        let all = [
+            ("WORKER_PATH", "/w"),
+            ("LOTUS_WORKER_PATH", "/l"),
+            ("VENUS_WORKER_PATH", "/v"),
+        ];
+        assert_eq!(repo(&all), PathBuf::from("/w"));
+        assert_eq!(repo(&all[1..]), PathBuf::from("/l"));
+        assert_eq!(
+            repo(&[("WORKER_PATH", ""), ("VENUS_WORKER_PATH", "/v")]),
+            PathBuf::from("/v")
+        );
+    }
 }

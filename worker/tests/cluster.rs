@@ -109,10 +109,19 @@ fn the_seeds_two_machine_plan_seals_six_sectors() {
     ]);
     std::thread::sleep(Duration::from_millis(2500)); // the sealer learns the new paths
     let info = b2.cli(&["info"]);
-    assert!(
-        info.contains("Task types:") && info.contains("C2") && !info.contains("PC1"),
-        "{info}"
-    );
+    let tasks = common::field(&info, "Task types:");
+    assert!(tasks.contains("C2") && !tasks.contains("PC1"), "{info}");
+    assert!(info.contains("PC1 SDR: none (mock engine)"), "{info}");
+    // The worker logged its effective options once, in one block.
+    let log = b2.log();
+    assert_eq!(log.matches("effective options").count(), 1, "{log}");
+    for want in [
+        "no-local-storage: true",
+        "parallel-fetch-limit: 5",
+        "PC1 SDR: none (mock engine)",
+    ] {
+        assert!(log.contains(want), "{want}: {log}");
+    }
 
     let numbers: Vec<u64> = (1..=6).collect();
     for _ in &numbers {

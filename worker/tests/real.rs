@@ -16,8 +16,31 @@ fn real_2kib_sector_sealed_across_workers_is_verified_by_the_chain() {
     });
     let d = repo.start();
     let store = repo.attach_store();
-    let a = WorkerProc::start(&repo, "A", &["--commit=false"], &[]);
+    // A labels with multicore SDR (one producer thread on these 2 cores), as seeds 000 and 001
+    // set it on every PC1 worker; B2 is left single-core.
+    let a = WorkerProc::start(
+        &repo,
+        "A",
+        &["--commit=false"],
+        &[
+            ("FIL_PROOFS_USE_MULTICORE_SDR", "1"),
+            ("FIL_PROOFS_MULTICORE_SDR_PRODUCERS", "1"),
+        ],
+    );
     let b2 = WorkerProc::start(&repo, "B2", &common::C2_ONLY, &[]);
+    let sdr = |w: &WorkerProc| common::field(&w.cli(&["info"]), "PC1 SDR:");
+    assert!(
+        sdr(&a).starts_with("multicore (1 producer thread + 1"),
+        "{}",
+        sdr(&a)
+    );
+    assert!(sdr(&b2).starts_with("single-core"), "{}", sdr(&b2));
+    assert!(
+        repo.ok(&["info"])
+            .contains("PC1 SDR (in-process worker): single-core"),
+        "{}",
+        repo.ok(&["info"])
+    );
     let start = Instant::now();
     repo.ok(&["sectors", "pledge"]);
     repo.wait_states(&[1], Duration::from_secs(600), |s| {
@@ -57,5 +80,9 @@ fn real_2kib_sector_sealed_across_workers_is_verified_by_the_chain() {
     assert!(repo
         .ok(&["info"])
         .contains("Power: 2 KiB / 2 KiB (1 sectors)"));
+    // rust-fil-proofs' own log line: A's PC1 really took the multicore labelling path.
+    let log = a.log();
+    assert!(log.contains("multi core replication"), "{log}");
+    assert!(!log.contains("single core replication"), "{log}");
     drop((a, b2, d));
 }

@@ -2,6 +2,7 @@
 //! cluster's overhead is measured against. 2KiB and 8MiB: every phase (C2 and PoSt need that
 //! size's parameters; phases without them are reported as skipped); 512MiB: AP, PC1, PC2.
 //! Work happens under `BENCH_DIR` (default: the system temp dir).
+//! `proofs-bench --pc1-sdr [SIZE] [ROUNDS]` compares PC1 with single-core and multicore SDR.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -28,13 +29,17 @@ fn fmt(d: Duration) -> String {
     }
 }
 
+/// An empty `dir` and its unsealed, sealed and cache paths.
+fn sector_dir(dir: &Path) -> [std::path::PathBuf; 3] {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    ["unsealed", "sealed", "cache"].map(|n| dir.join(n))
+}
+
 fn run(size: SectorSize, root: &Path) -> Vec<(String, String)> {
     let e = RealEngine;
     let sector = SectorRef::new(1000, 1, size.seal_proof());
-    let dir = root.join(size.name());
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (u, s, c) = (dir.join("unsealed"), dir.join("sealed"), dir.join("cache"));
+    let [u, s, c] = sector_dir(&root.join(size.name()));
     let paths = SealPaths {
         unsealed: &u,
         sealed: &s,
@@ -103,9 +108,141 @@ fn run(size: SectorSize, root: &Path) -> Vec<(String, String)> {
     rows
 }
 
+/// CPU time (user + system) this process has used.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the struct it is given and nothing else.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// `--pc1-child SIZE`: AP then one PC1 into a fresh directory, in the SDR mode this process's
+/// environment sets; prints one `pc1 ...` line for the parent to read.
+fn pc1_child(size: SectorSize, root: &Path) {
+    let mode = proofs::SdrMode::current();
+    let e = RealEngine;
+    let sector = SectorRef::new(1000, 1, size.seal_proof());
+    let dir = root.join(format!("pc1-{}-{}", size.name(), std::process::id()));
+    let [u, s, c] = sector_dir(&dir);
+    let paths = SealPaths {
+        unsealed: &u,
+        sealed: &s,
+        cache: &c,
+    };
+    let cap = proofs::unpadded_capacity(&sector);
+    let piece = e
+        .add_piece(&sector, &u, &PieceData::Zeros, cap, &[])
+        .unwrap();
+    let (t, cpu) = (Instant::now(), cpu_time());
+    let pc1 = e.pre_commit1(&sector, paths, &[3u8; 32], &[piece]).unwrap();
+    let (wall, cpu) = (t.elapsed(), cpu_time() - cpu);
+    // The replica both modes must agree on (PC2, untimed).
+    let comm_r = e.pre_commit2(&sector, paths, &pc1).unwrap().comm_r;
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "pc1 wall_ms={} cpu_ms={} multicore={} producers={} comm_r={}",
+        wall.as_millis(),
+        cpu.as_millis(),
+        mode.multicore,
+        mode.producers,
+        comm_r
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+}
+
+/// `--pc1-sdr SIZE [ROUNDS]`: PC1 with and without `FIL_PROOFS_USE_MULTICORE_SDR=1`, each in
+/// its own child process (rust-fil-proofs reads the mode once per process), alternating for
+/// ROUNDS rounds (default 3) after one warm-up that also builds the parent cache. Reports wall
+/// and CPU time per run and the median ratio; a CPU/wall above 1 shows the producers working.
+fn pc1_sdr(size: SectorSize, rounds: usize) {
+    let me = std::env::current_exe().unwrap();
+    let child = |multicore: bool| -> (u64, u64, String) {
+        let out = std::process::Command::new(&me)
+            .args(["--pc1-child", &size.to_string()])
+            .env(
+                "FIL_PROOFS_USE_MULTICORE_SDR",
+                if multicore { "1" } else { "0" },
+            )
+            .output()
+            .expect("running proofs-bench --pc1-child");
+        assert!(out.status.success(), "child failed: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("pc1 "))
+            .unwrap_or_else(|| panic!("no pc1 line in {text}"))
+            .to_string();
+        let field = |k: &str| -> u64 {
+            line.split_whitespace()
+                .find_map(|f| f.strip_prefix(k))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{k} in {line}"))
+        };
+        let on = line.contains("multicore=true");
+        assert_eq!(
+            on, multicore,
+            "the child ran in the SDR mode asked for: {line}"
+        );
+        (field("wall_ms="), field("cpu_ms="), line)
+    };
+    let comm_r = |line: &str| line.split("comm_r=").nth(1).unwrap_or("").to_string();
+    let warm = child(false).2;
+    println!("{size} PC1, warm-up (parent cache): {warm}");
+    let want = comm_r(&warm);
+    let mut runs: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
+    for round in 1..=rounds {
+        for multicore in [false, true] {
+            let (wall, cpu, line) = child(multicore);
+            println!("round {round}: {line}");
+            assert_eq!(comm_r(&line), want, "both SDR modes make the same replica");
+            runs[multicore as usize].push((wall, cpu));
+        }
+    }
+    let median = |v: &mut Vec<(u64, u64)>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (single, multi) = (median(&mut runs[0]), median(&mut runs[1]));
+    println!("\n| {size} PC1 | median wall | CPU time | CPU/wall |\n|---|---|---|---|");
+    for (name, (w, c)) in [("single-core SDR", single), ("multicore SDR", multi)] {
+        println!(
+            "| {name} | {:.2} s | {:.2} s | {:.2} |",
+            w as f64 / 1000.0,
+            c as f64 / 1000.0,
+            c as f64 / w as f64
+        );
+    }
+    println!(
+        "multicore / single-core wall time: {:.3}; every run's comm_r {want}",
+        multi.0 as f64 / single.0 as f64
+    );
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let bench_root = || {
+        std::env::var("BENCH_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| std::env::temp_dir())
+            .join("proofs-bench")
+    };
+    let size_arg = |i: usize| -> SectorSize {
+        args.get(i)
+            .map(|a| a.parse().unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or(SectorSize::S8MiB)
+    };
+    match args.first().map(String::as_str) {
+        Some("--pc1-child") => return pc1_child(size_arg(1), &bench_root()),
+        Some("--pc1-sdr") => {
+            let rounds = args.get(2).map_or(3, |r| r.parse().expect("ROUNDS"));
+            return pc1_sdr(size_arg(1), rounds);
+        }
+        _ => {}
+    }
     let sizes: Vec<SectorSize> = {
-        let args: Vec<String> = std::env::args().skip(1).collect();
         if args.is_empty() {
             vec![SectorSize::S2KiB, SectorSize::S8MiB, SectorSize::S512MiB]
         } else {
@@ -114,10 +251,7 @@ fn main() {
                 .collect()
         }
     };
-    let root = std::env::var("BENCH_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| std::env::temp_dir());
-    let root = root.join("proofs-bench");
+    let root = bench_root();
     let mut table = Vec::new();
     for size in sizes {
         table.push((size, run(size, &root)));

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use api::methods as m;
-use api::{
-    ApiInfo, AttachParams, Client, FoundFile, JobRow, MinerInfo, SectorInfo, StorageRow, WorkerRow,
-};
+use api::{ApiInfo, Client, FoundFile, JobRow, MinerInfo, SectorInfo, StorageRow, WorkerRow};
 use clap::{Args, Parser, Subcommand};
 use resources::SectorId;
 use serde_json::{json, Value};
@@ -143,21 +141,7 @@ enum SealingCmd {
 #[derive(Subcommand)]
 enum StorageCmd {
     /// Attach a storage path.
-    Attach {
-        path: PathBuf,
-        /// Create sectorstore.json in an empty directory.
-        #[arg(long)]
-        init: bool,
-        #[arg(long)]
-        seal: bool,
-        #[arg(long)]
-        store: bool,
-        #[arg(long, default_value_t = 10)]
-        weight: u64,
-        /// e.g. 2TiB (0: no limit).
-        #[arg(long)]
-        max_storage: Option<String>,
-    },
+    Attach(api::attach::AttachArgs),
     List,
     /// Where a sector's files are.
     Find {
@@ -186,8 +170,12 @@ async fn run(repo: Repo, cmd: Cmd) -> Result<()> {
         Cmd::Auth(AuthCmd::ApiInfo { perm }) => {
             let p: Permission = perm.parse()?;
             let info = repo.api_info()?;
-            let (_, ma) = info.split_once(":/").context("malformed api file")?;
-            println!("MINER_API_INFO={}:/{ma}", repo.secret()?.token_for(p));
+            let (_, listen) = info.split_once(":/").context("malformed api file")?;
+            // Other machines use the advertised address where the config sets one.
+            let (cfg, _) = Config::load(&repo.config_file())?;
+            let ma = api::client::host_port_to_multiaddr(cfg.api.remote_listen_address.trim())
+                .unwrap_or_else(|| format!("/{listen}"));
+            println!("MINER_API_INFO={}:{ma}", repo.secret()?.token_for(p));
             Ok(())
         }
         other => {
@@ -297,31 +285,10 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
             let v: Value = c.call(m::SEALING_SCHED_DIAG, json!([])).await?;
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
-        Cmd::Storage(StorageCmd::Attach {
-            path,
-            init,
-            seal,
-            store,
-            weight,
-            max_storage,
-        }) => {
-            let path = std::path::absolute(&path).with_context(|| format!("{}", path.display()))?;
-            let max_storage = match max_storage {
-                Some(s) => {
-                    resources::parse_bytes(&s).map_err(|e| anyhow::anyhow!("--max-storage: {e}"))?
-                }
-                None => 0,
-            };
-            let p = AttachParams {
-                path: path.display().to_string(),
-                init,
-                seal,
-                store,
-                weight,
-                max_storage,
-            };
+        Cmd::Storage(StorageCmd::Attach(a)) => {
+            let p = a.params().map_err(|e| anyhow::anyhow!(e))?;
             let id: String = c.call(m::STORAGE_ATTACH, json!([p])).await?;
-            println!("Attached {} as {id}", path.display());
+            println!("Attached {} as {id}", p.path);
         }
         Cmd::Storage(StorageCmd::List) => {
             let rows: Vec<StorageRow> = c.call(m::STORAGE_LIST, json!([])).await?;

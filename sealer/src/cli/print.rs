@@ -84,6 +84,9 @@ pub fn info(i: &MinerInfo) {
         i.power.sectors
     );
     println!("Workers: {}", i.workers);
+    if let Some(sdr) = &i.sdr {
+        println!("PC1 SDR (in-process worker): {sdr}");
+    }
     let sealing: u64 = i
         .states
         .iter()
