@@ -34,13 +34,14 @@ impl SdrMode {
         }
     }
 
-    /// PC1 threads the scheduler should account: the producers plus the hashing core.
-    pub fn threads(&self) -> usize {
-        if self.multicore {
-            self.producers + 1
-        } else {
-            1
-        }
+    /// The mode an engine's PC1 runs in: none for the mock engine, which labels nothing.
+    pub fn of(engine: crate::EngineKind) -> Option<SdrMode> {
+        (engine == crate::EngineKind::Real).then(SdrMode::current)
+    }
+
+    /// `mode` as the CLIs and start-up logs print it.
+    pub fn describe(mode: Option<SdrMode>) -> String {
+        mode.map_or_else(|| "none (mock engine)".into(), |m| m.to_string())
     }
 }
 

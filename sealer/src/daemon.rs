@@ -57,10 +57,7 @@ pub fn seal_proof(size: SectorSize) -> SealProof {
 /// The effective config, once at start: every key with its value (defaults filled in), and what
 /// the environment decides (engine, SDR mode, parameter cache).
 fn log_config(repo: &Repo, file: &std::path::Path, cfg: &Config, engine: proofs::EngineKind) {
-    let sdr = match engine {
-        proofs::EngineKind::Real => proofs::SdrMode::current().to_string(),
-        proofs::EngineKind::Mock => "none (mock engine)".into(),
-    };
+    let sdr = proofs::SdrMode::describe(proofs::SdrMode::of(engine));
     tracing::info!(
         "effective config ({}, repo {}):\n{}\n# proof engine: {engine}; PC1 SDR: {sdr}; parameter cache: {}",
         file.display(),

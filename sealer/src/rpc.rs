@@ -309,7 +309,7 @@ async fn miner_info(node: &Arc<Node>) -> Result<MinerInfo, RpcError> {
         max_sealing: node.cfg.sealing.max_sealing_sectors,
         workers: node.manager.worker_count(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        sdr: (node.engine.kind() == proofs::EngineKind::Real).then(proofs::SdrMode::current),
+        sdr: proofs::SdrMode::of(node.engine.kind()),
     })
 }
 

@@ -211,10 +211,7 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
             );
             println!("Reserved memory: {}", gib(i.resources.mem_used));
             println!("Task types: {}", i.tasks);
-            match &i.sdr {
-                Some(sdr) => println!("PC1 SDR: {sdr}"),
-                None => println!("PC1 SDR: none (mock engine)"),
-            }
+            println!("PC1 SDR: {}", proofs::SdrMode::describe(i.sdr));
             println!("Fetches: {}", i.fetches);
             println!();
             for p in i.paths {

@@ -182,7 +182,7 @@ impl Worker {
                 .collect(),
             url: self.url.clone(),
             fetches: self.remote.fetch_count(),
-            sdr: (self.engine.kind() == proofs::EngineKind::Real).then(proofs::SdrMode::current),
+            sdr: proofs::SdrMode::of(self.engine.kind()),
         }
     }
 
@@ -434,10 +434,7 @@ fn log_options(repo: &Path, o: &Options, w: &Worker) {
         o.no_local_storage, o.no_swap, o.parallel_fetch_limit
     );
     let _ = writeln!(b, "proof engine: {}", w.engine.kind());
-    let sdr = match w.engine.kind() {
-        proofs::EngineKind::Real => proofs::SdrMode::current().to_string(),
-        proofs::EngineKind::Mock => "none (mock engine)".into(),
-    };
+    let sdr = proofs::SdrMode::describe(proofs::SdrMode::of(w.engine.kind()));
     let _ = writeln!(b, "PC1 SDR: {sdr}");
     let _ = writeln!(
         b,
