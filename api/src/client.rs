@@ -119,8 +119,17 @@ impl Client {
         &self.url
     }
 
+    /// Calls method `M` with its typed parameters; returns its typed result.
+    pub async fn request<M: crate::contract::Method>(
+        &self,
+        params: M::Params,
+    ) -> Result<M::Result, ClientError> {
+        self.call(M::NAME, crate::contract::params_value::<M>(&params))
+            .await
+    }
+
     /// Calls `method` with positional `params` (a JSON array, as lotus sends them).
-    pub async fn call<T: DeserializeOwned>(
+    async fn call<T: DeserializeOwned>(
         &self,
         method: &str,
         params: Value,

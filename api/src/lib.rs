@@ -1,11 +1,11 @@
 //! `api` owns what crosses the wire between the CLI, the sealer and workers: JSON-RPC 2.0 framing,
 //! lotus method names and their permissions, the request/response types, the task calls a worker
-//! executes and how a worker runs them on its storage (`exec`), and the client that finds a daemon
+//! executes and their typed results and errors, and the client that finds a daemon
 //! through `MINER_API_INFO` or a repo.
 
 pub mod attach;
 pub mod client;
-pub mod exec;
+pub mod contract;
 pub mod index;
 pub mod methods;
 pub mod rpc;

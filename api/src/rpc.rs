@@ -27,6 +27,9 @@ pub struct RpcRequest {
 pub struct RpcError {
     pub code: i64,
     pub message: String,
+    /// JSON-RPC 2.0's optional `data`: here, a failed task's typed error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
 }
 
 impl RpcError {
@@ -34,7 +37,22 @@ impl RpcError {
         RpcError {
             code,
             message: message.into(),
+            data: None,
         }
+    }
+    /// An application error that carries a task's typed error, so the caller keeps its kind.
+    pub fn task(e: &crate::tasks::TaskError) -> Self {
+        RpcError {
+            data: serde_json::to_value(e).ok(),
+            ..RpcError::app(&e.message)
+        }
+    }
+    /// The task error this error carries; one without is `Temporary`.
+    pub fn task_error(&self) -> crate::tasks::TaskError {
+        self.data
+            .as_ref()
+            .and_then(|d| serde_json::from_value(d.clone()).ok())
+            .unwrap_or_else(|| crate::tasks::TaskError::temporary(&self.message))
     }
     pub fn app(message: impl std::fmt::Display) -> Self {
         RpcError::new(APP_ERROR, message.to_string())

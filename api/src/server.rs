@@ -5,7 +5,9 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use stores::{Permission, Secret};
+use stores::Secret;
+
+use crate::contract::Handlers;
 
 use crate::rpc::{
     RpcError, RpcRequest, RpcResponse, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
@@ -17,18 +19,15 @@ fn reply(status: StatusCode, resp: RpcResponse) -> Response {
 }
 
 /// Handles one `POST /rpc/v0` body: checks the token against `secret` and the method's
-/// permission (`permission`), parses the request, and answers with what `dispatch` returns.
-pub async fn handle<F, Fut>(
+/// permission (from its definition in `handlers`), parses the request, and answers with what
+/// the method's handler returns for `state`.
+pub async fn handle<S: Send + 'static>(
     secret: &Secret,
-    permission: fn(&str) -> Option<Permission>,
+    handlers: &Handlers<S>,
+    state: S,
     headers: &HeaderMap,
     body: &[u8],
-    dispatch: F,
-) -> Response
-where
-    F: FnOnce(String, Value) -> Fut,
-    Fut: std::future::Future<Output = Result<Value, RpcError>>,
-{
+) -> Response {
     let auth = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -86,7 +85,7 @@ where
             ),
         );
     }
-    let Some(need) = permission(&req.method) else {
+    let Some(need) = handlers.permission(&req.method) else {
         return reply(
             StatusCode::OK,
             RpcResponse::err(
@@ -115,7 +114,7 @@ where
         );
     }
     tracing::trace!(method = %req.method, "rpc call");
-    match dispatch(req.method, req.params).await {
+    match handlers.dispatch(state, &req.method, req.params).await {
         Ok(v) => reply(StatusCode::OK, RpcResponse::ok(id, v)),
         Err(e) => reply(StatusCode::OK, RpcResponse::err(id, e)),
     }

@@ -2,7 +2,7 @@
 //! worker and remote workers take the same calls.
 
 use proofs::{Commitment, PhaseOutput, PieceInfo, Randomness, SealedCommitments};
-use resources::{SectorRef, TaskType};
+use resources::{SectorRef, SectorSize, Subject, TaskType};
 use serde::{Deserialize, Serialize};
 use stores::{FileType, FileTypes};
 
@@ -67,19 +67,6 @@ pub struct PoStTarget {
     pub comm_r: Commitment,
 }
 
-/// PoSt calls are not about one sector: they are keyed (call records, per-sector locks) by a
-/// number no sector has, one per deadline and kind.
-pub const POST_KEY_BASE: u64 = 1 << 62;
-
-/// The pseudo sector a PoSt call is keyed by: number `POST_KEY_BASE + n`, its sectors' proof.
-fn post_key(miner: u64, n: u64, sectors: &[PoStTarget]) -> SectorRef {
-    let proof = sectors
-        .first()
-        .map(|t| t.sector.proof)
-        .unwrap_or(resources::SealProof::StackedDrg2KiBV1_1);
-    SectorRef::new(miner, POST_KEY_BASE + n, proof)
-}
-
 impl TaskCall {
     /// The sector files the prepare stage brings to the worker before the call runs (none for
     /// AP and C2; GET fetches as it runs).
@@ -96,7 +83,8 @@ impl TaskCall {
         }
     }
 
-    pub fn sector(&self) -> SectorRef {
+    /// What the call is about: its sector, or the PoSt's deadline or epoch.
+    pub fn subject(&self) -> Subject {
         match self {
             TaskCall::AddPiece { sector }
             | TaskCall::PreCommit1 { sector, .. }
@@ -104,20 +92,45 @@ impl TaskCall {
             | TaskCall::Commit1 { sector, .. }
             | TaskCall::Commit2 { sector, .. }
             | TaskCall::Finalize { sector }
-            | TaskCall::MoveStorage { sector } => *sector,
+            | TaskCall::MoveStorage { sector } => Subject::Sector(*sector),
             TaskCall::WindowPoSt {
                 miner,
                 deadline,
-                sectors,
                 check_only,
                 ..
-            } => post_key(*miner, deadline * 2 + *check_only as u64, sectors),
-            TaskCall::WinningPoSt {
-                miner,
-                epoch,
-                sectors,
-                ..
-            } => post_key(*miner, (1 << 32) + *epoch as u64, sectors),
+            } => Subject::WindowPoSt {
+                miner: *miner,
+                deadline: *deadline,
+                check: *check_only,
+            },
+            TaskCall::WinningPoSt { miner, epoch, .. } => Subject::WinningPoSt {
+                miner: *miner,
+                epoch: *epoch,
+            },
+        }
+    }
+
+    /// The sector of a sealing call; none for PoSt.
+    pub fn sector(&self) -> Option<SectorRef> {
+        self.subject().sector()
+    }
+
+    /// The size of the sectors the call works on (what it needs is looked up by it). A PoSt
+    /// over no sectors is taken as 2KiB; it reads nothing.
+    pub fn size(&self) -> SectorSize {
+        match self {
+            TaskCall::WindowPoSt { sectors, .. } | TaskCall::WinningPoSt { sectors, .. } => sectors
+                .first()
+                .map_or(SectorSize::S2KiB, |t| t.sector.size()),
+            _ => self.sector().map_or(SectorSize::S2KiB, |s| s.size()),
+        }
+    }
+
+    /// `PC1 of sector 3`, `WDP of deadline 12`, `WNP of epoch 4051`, for logs and errors.
+    pub fn describe(&self) -> String {
+        match self.subject() {
+            Subject::Sector(s) => format!("{} of sector {}", self.task().short(), s.number),
+            other => format!("{} of {other}", self.task().short()),
         }
     }
 
@@ -153,5 +166,187 @@ pub enum TaskOutput {
     Unprovable(Vec<(u64, String)>),
 }
 
-/// A task's result as a worker returns it: the output, or the error in words.
-pub type TaskResult = Result<TaskOutput, String>;
+/// A task's result as a worker returns it: the output, or the typed error.
+pub type TaskResult = Result<TaskOutput, TaskError>;
+
+/// Why a task failed, as the sector's retry policy needs to know it. The kind, not the
+/// message, decides what happens next; the message is for the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// The worker running it was lost, restarted, or could not be reached: the step runs again
+    /// at once elsewhere and costs no retry (lotus: ErrTempWorkerRestart).
+    WorkerLost,
+    /// Anything that may pass by itself (I/O, a transfer, the chain): retried after the
+    /// cool-down, counted against MaxRetries.
+    #[default]
+    Temporary,
+    /// No storage path had room: waits for room, costs no retry.
+    OutOfSpace,
+    /// The step's inputs (the previous step's output or files) are unusable: the previous step
+    /// runs again.
+    BadInput,
+    /// The proof made does not verify: it is computed again, and twice in a row seals again
+    /// from PC1 (lotus's InvalidProofs fallback).
+    ProofInvalid,
+    /// The operator aborted the job (`sealing abort`).
+    Aborted,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::WorkerLost => "worker lost",
+            ErrorKind::Temporary => "temporary",
+            ErrorKind::OutOfSpace => "out of space",
+            ErrorKind::BadInput => "bad input",
+            ErrorKind::ProofInvalid => "proof invalid",
+            ErrorKind::Aborted => "aborted",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed task: its kind and what happened. Records written before kinds existed held the
+/// message alone; they read as `Temporary`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(from = "TaskErrorRecord")]
+#[error("{message}")]
+pub struct TaskError {
+    #[serde(rename = "Kind")]
+    pub kind: ErrorKind,
+    #[serde(rename = "Message")]
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TaskErrorRecord {
+    Typed {
+        #[serde(rename = "Kind")]
+        kind: ErrorKind,
+        #[serde(rename = "Message")]
+        message: String,
+    },
+    Message(String),
+}
+
+impl From<TaskErrorRecord> for TaskError {
+    fn from(r: TaskErrorRecord) -> TaskError {
+        match r {
+            TaskErrorRecord::Typed { kind, message } => TaskError { kind, message },
+            TaskErrorRecord::Message(message) => TaskError::new(ErrorKind::Temporary, message),
+        }
+    }
+}
+
+impl TaskError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> TaskError {
+        TaskError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn temporary(message: impl Into<String>) -> TaskError {
+        TaskError::new(ErrorKind::Temporary, message)
+    }
+
+    pub fn worker_lost(message: impl Into<String>) -> TaskError {
+        TaskError::new(ErrorKind::WorkerLost, message)
+    }
+
+    pub fn bad_input(message: impl Into<String>) -> TaskError {
+        TaskError::new(ErrorKind::BadInput, message)
+    }
+
+    /// The same error with `context: ` before its message.
+    pub fn context(self, context: impl std::fmt::Display) -> TaskError {
+        TaskError {
+            kind: self.kind,
+            message: format!("{context}: {}", self.message),
+        }
+    }
+}
+
+impl From<&stores::StoreError> for ErrorKind {
+    fn from(e: &stores::StoreError) -> ErrorKind {
+        use stores::StoreError as E;
+        match e {
+            E::OutOfSpace { .. } | E::NoSuitablePath(_) => ErrorKind::OutOfSpace,
+            E::NotFound { .. } | E::BadMeta { .. } => ErrorKind::BadInput,
+            E::Io { .. }
+            | E::Attach(_)
+            | E::UnknownStorage(_)
+            | E::Fetch { .. }
+            | E::Refused { .. } => ErrorKind::Temporary,
+        }
+    }
+}
+
+impl From<stores::StoreError> for TaskError {
+    fn from(e: stores::StoreError) -> TaskError {
+        TaskError::new(ErrorKind::from(&e), e.to_string())
+    }
+}
+
+impl From<&proofs::ProofError> for ErrorKind {
+    fn from(e: &proofs::ProofError) -> ErrorKind {
+        use proofs::ProofError as E;
+        match e {
+            // An output of the other engine, or one that does not parse, cannot be used.
+            E::WrongEngine { .. } | E::Invalid { .. } => ErrorKind::BadInput,
+            E::Failed { .. } | E::FaultySectors(_) | E::Io { .. } => ErrorKind::Temporary,
+        }
+    }
+}
+
+impl From<proofs::ProofError> for TaskError {
+    fn from(e: proofs::ProofError) -> TaskError {
+        TaskError::new(ErrorKind::from(&e), e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_keeps_its_kind_on_the_wire_and_old_records_read_as_temporary() {
+        let e = TaskError::new(ErrorKind::OutOfSpace, "no room on /seal");
+        let json = serde_json::to_string(&Err::<TaskOutput, _>(e.clone())).unwrap();
+        assert_eq!(
+            json,
+            r#"{"Err":{"Kind":"OutOfSpace","Message":"no room on /seal"}}"#
+        );
+        let back: TaskResult = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, Err(e));
+        let old: TaskResult = serde_json::from_str(r#"{"Err":"PC1 of sector 3: disk"}"#).unwrap();
+        assert_eq!(old, Err(TaskError::temporary("PC1 of sector 3: disk")));
+    }
+
+    #[test]
+    fn store_and_proof_errors_map_to_the_kind_the_retry_policy_needs() {
+        let full = stores::StoreError::OutOfSpace {
+            path: "/seal".into(),
+            available: 1,
+            needed: 2,
+        };
+        assert_eq!(TaskError::from(full).kind, ErrorKind::OutOfSpace);
+        let bad = proofs::ProofError::WrongEngine {
+            op: "PC2",
+            engine: proofs::EngineKind::Real,
+            made_by: proofs::EngineKind::Mock,
+        };
+        assert_eq!(TaskError::from(bad).kind, ErrorKind::BadInput);
+        let io = stores::StoreError::Fetch {
+            what: "sealed".into(),
+            reason: "reset".into(),
+        };
+        assert_eq!(TaskError::from(io).kind, ErrorKind::Temporary);
+    }
+}

@@ -3,8 +3,7 @@
 
 use std::fmt;
 
-use resources::{SectorRef, TaskSet, TaskType, WorkerResources};
-use sched::{JobState, Usage};
+use resources::{TaskSet, TaskType, WorkerResources};
 use serde::{Deserialize, Serialize};
 use stores::{FsStat, StorageInfo};
 
@@ -152,6 +151,9 @@ pub struct SectorInfo {
     pub retries: u32,
     #[serde(rename = "LastErr")]
     pub last_error: String,
+    /// What kind of failure the last error was (what the retry does next); none before any.
+    #[serde(rename = "LastErrKind", default)]
+    pub last_error_kind: Option<crate::tasks::ErrorKind>,
     #[serde(rename = "Log")]
     pub log: Vec<SectorLog>,
     /// On-chain view (filled when asked with showOnChainInfo).
@@ -172,8 +174,9 @@ pub struct OnChainSector {
 pub struct JobRow {
     #[serde(rename = "ID")]
     pub id: u64,
-    #[serde(rename = "Sector")]
-    pub sector: SectorRef,
+    /// The sector, or the PoSt's deadline or epoch.
+    #[serde(rename = "Subject")]
+    pub subject: resources::Subject,
     #[serde(rename = "Worker")]
     pub worker: String,
     #[serde(rename = "Hostname")]
@@ -190,17 +193,19 @@ pub struct JobRow {
     pub elapsed_ms: u64,
 }
 
-impl JobRow {
-    /// lotus's RunWait number for a job state: 0 running, 1 prepared, N+1 assigned(N), -1 ret-wait.
-    pub fn run_wait_of(state: Option<JobState>) -> i32 {
-        match state {
-            Some(JobState::Running) => 0,
-            Some(JobState::Prepared) | Some(JobState::Preparing) => 1,
-            Some(JobState::Assigned(n)) => n as i32 + 1,
-            Some(JobState::RetWait) => -1,
-            None => 100,
-        }
-    }
+/// Resources committed on a worker by the tasks placed on it (lotus's MemUsedMin/Max, CpuUse,
+/// GpuUsed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerUsage {
+    #[serde(rename = "MemUsedMin")]
+    pub mem_min: u64,
+    #[serde(rename = "MemUsedMax")]
+    pub mem_max: u64,
+    #[serde(rename = "CpuUse")]
+    pub cpus: u64,
+    /// Thousandths of a GPU.
+    #[serde(rename = "GpuUsedMilli")]
+    pub gpu_milli: u32,
 }
 
 /// `Filecoin.WorkerStats`: one worker.
@@ -219,7 +224,7 @@ pub struct WorkerRow {
     #[serde(rename = "Info")]
     pub resources: WorkerResources,
     #[serde(rename = "Usage")]
-    pub usage: Usage,
+    pub usage: WorkerUsage,
     /// Running tasks per task type (short name -> count).
     #[serde(rename = "TaskCounts")]
     pub task_counts: std::collections::BTreeMap<String, u32>,
@@ -375,4 +380,160 @@ pub struct WorkerPath {
     pub can_seal: bool,
     #[serde(rename = "CanStore")]
     pub can_store: bool,
+}
+
+/// `Filecoin.Version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersionInfo {
+    pub version: String,
+    #[serde(rename = "APIVersion")]
+    pub api_version: String,
+}
+
+/// `Filecoin.WorkerConnect`: the worker's ID here, and whether it is a new session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Connected {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub new: bool,
+}
+
+/// `Filecoin.CheckProvable` (`proving check`): a deadline's sectors and those that cannot be
+/// proven now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Provable {
+    pub deadline: u64,
+    pub sectors: Vec<u64>,
+    pub unprovable: Vec<Unprovable>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Unprovable {
+    pub sector: u64,
+    pub why: String,
+}
+
+/// Where a deadline stands in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeadlineTimes {
+    /// The epoch the current proving period began.
+    pub period_start: i64,
+    pub index: u64,
+    /// First epoch a proof for it is accepted.
+    pub open: i64,
+    /// First epoch it no longer is.
+    pub close: i64,
+    /// The epoch whose randomness challenges its proofs.
+    pub challenge: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PartitionRow {
+    pub sectors: Vec<u64>,
+    pub faults: Vec<u64>,
+    pub recoveries: Vec<u64>,
+}
+
+/// What happened at a deadline's last opening.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeadlineRunRow {
+    pub open: i64,
+    /// "proven", "failed: why", or "nothing to prove".
+    pub outcome: String,
+    pub skipped: Vec<u64>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeadlineRow {
+    pub index: u64,
+    /// Its next (or current) opening.
+    pub open: i64,
+    pub close: i64,
+    pub partitions: Vec<PartitionRow>,
+    /// Partitions proven in the current opening.
+    pub proven_partitions: usize,
+    pub last_run: Option<DeadlineRunRow>,
+}
+
+/// `Filecoin.StateMinerDeadlines`: the miner's deadlines, power and PoSt record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProvingDeadlines {
+    pub head: i64,
+    /// Epochs per deadline.
+    pub window: i64,
+    pub current: DeadlineTimes,
+    pub power: MinerPower,
+    pub faults: Vec<u64>,
+    pub missed: u64,
+    pub proofs_accepted: u64,
+    pub elections: u64,
+    #[serde(rename = "WinningPoStsSent")]
+    pub winning_posts_sent: u64,
+    pub blocks_won: u64,
+    pub deadlines: Vec<DeadlineRow>,
+}
+
+/// `Filecoin.SealingSchedDiag`: the queue, what no worker can take, dispatch latency, storage
+/// room per worker, and the scheduler's own accounting check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SchedDiag {
+    pub dispatch: DispatchStats,
+    /// Scheduling passes run.
+    pub passes: u64,
+    pub queued: Vec<QueuedJob>,
+    pub unplaceable: Vec<QueuedJob>,
+    pub workers: usize,
+    /// A broken accounting invariant, if any (none in a healthy scheduler).
+    pub invariants: Option<String>,
+    pub storage: Vec<WorkerRoom>,
+}
+
+/// Time from a task being ready to its start, over every task dispatched.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DispatchStats {
+    pub tasks: usize,
+    pub ready_to_start_p50_ms: Option<f64>,
+    pub ready_to_start_p99_ms: Option<f64>,
+    pub ready_to_start_max_ms: Option<f64>,
+    /// Ready to placed on a worker: the scheduler's own part.
+    pub ready_to_assign_p50_ms: Option<f64>,
+    pub ready_to_assign_p99_ms: Option<f64>,
+    pub first_to_last_start_s: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueuedJob {
+    #[serde(rename = "ID")]
+    pub id: u64,
+    /// The sector, or the PoSt's deadline or epoch.
+    pub subject: String,
+    /// Short task name (`AP`, `PC1`, ...).
+    pub task: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+/// Whether a worker has room to seal a new sector and to store a finalized one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WorkerRoom {
+    pub worker: String,
+    pub host: String,
+    pub room_to_seal: bool,
+    pub room_to_store: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }

@@ -24,6 +24,8 @@ pub const MOCK_PREFIX: &[u8] = b"MOCK";
 #[derive(Debug, Clone, Default)]
 pub struct MockEngine {
     delays: HashMap<TaskType, Duration>,
+    /// C2 proofs still to be made corrupt (fault injection, shared by clones).
+    corrupt_proofs: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl MockEngine {
@@ -35,6 +37,14 @@ impl MockEngine {
     /// Makes each task of type `t` take `d` (to hold a worker's resources in tests).
     pub fn with_delay(mut self, t: TaskType, d: Duration) -> Self {
         self.delays.insert(t, d);
+        self
+    }
+
+    /// Makes the next `n` C2 proofs corrupt (one byte flipped), as a failing GPU or a
+    /// damaged transfer would: they do not verify.
+    pub fn with_corrupt_proofs(self, n: u32) -> Self {
+        self.corrupt_proofs
+            .store(n, std::sync::atomic::Ordering::SeqCst);
         self
     }
 
@@ -408,7 +418,22 @@ impl Engine for MockEngine {
                 reason: format!("C1 output is for {}, not {sector}", c1.sector),
             });
         }
-        Ok(seal_proof(sector, &c1.comms, &c1.ticket, &c1.seed))
+        let mut proof = seal_proof(sector, &c1.comms, &c1.ticket, &c1.seed);
+        let corrupt = self.corrupt_proofs.fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        );
+        if corrupt.is_ok() {
+            tracing::warn!(
+                sector = sector.number,
+                "MOCK engine: making a corrupt C2 proof (MockCorruptProofs)"
+            );
+            if let Some(b) = proof.last_mut() {
+                *b ^= 0xff;
+            }
+        }
+        Ok(proof)
     }
 
     fn finalize(&self, _sector: &SectorRef, cache: &Path) -> Result<(), ProofError> {

@@ -1,15 +1,17 @@
 //! `resources` owns what every other crate agrees on about work and machines: task types with
-//! lotus's short names and order numbers, sector sizes and registered proof types, the default
+//! lotus's short names and order numbers, what a task is about (a sector or a PoSt: `Subject`), sector sizes and registered proof types, the default
 //! resource table (equal to lotus's) with per-worker environment overrides, and host detection.
 
 pub mod env;
 pub mod host;
 pub mod proof;
+pub mod subject;
 pub mod table;
 pub mod task;
 
 pub use env::{parse_bytes, EnvError};
 pub use host::{detect, WorkerResources};
 pub use proof::{PoStProof, SealProof, SectorId, SectorRef, SectorSize, SECTOR_SIZE_COUNT};
+pub use subject::Subject;
 pub use table::{default_resources, ResourceTable, Resources};
 pub use task::{queue_cmp, TaskSet, TaskType, DEAL_SECTOR_PRIORITY, TASK_TYPE_COUNT};

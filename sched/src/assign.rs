@@ -102,7 +102,7 @@ impl Scheduler {
             stats.considered += 1;
             let entry = &self.entries[&id];
             let req = &entry.req;
-            let (task, size) = (req.task, req.sector.size());
+            let (task, size) = (req.task, req.size);
 
             // Workers holding the sector's files come first.
             preferred.clear();
@@ -186,7 +186,7 @@ impl Scheduler {
                 }
             }
             placed.push((id, idx, window));
-            tracing::trace!(request = %id, %task, sector = req.sector.number, worker = idx, "assigned");
+            tracing::trace!(request = %id, %task, subject = %req.subject, worker = idx, "assigned");
         }
 
         for w in self.workers.iter_mut().flatten() {
@@ -197,10 +197,7 @@ impl Scheduler {
             self.queue.remove(&e.key);
             let w = self.workers[idx].as_ref().expect("worker");
             e.stage = Stage::Assigned { window };
-            e.placed = Some((
-                WorkerId(idx as u32),
-                w.need(e.req.task, e.req.sector.size()),
-            ));
+            e.placed = Some((WorkerId(idx as u32), w.need(e.req.task, e.req.size)));
             e.attempt += 1;
             e.since = Instant::now();
         }

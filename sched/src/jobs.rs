@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use resources::{SectorRef, TaskSet, TaskType, WorkerResources};
+use resources::{Subject, TaskSet, TaskType, WorkerResources};
 use serde::{Deserialize, Serialize};
 
 use crate::request::{RequestId, WorkerId};
@@ -39,7 +39,7 @@ impl fmt::Display for JobState {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Job {
     pub id: RequestId,
-    pub sector: SectorRef,
+    pub subject: Subject,
     pub task: TaskType,
     pub worker: WorkerId,
     pub hostname: String,
@@ -76,7 +76,7 @@ impl Scheduler {
                 let (worker, _) = e.placed?;
                 Some(Job {
                     id: *id,
-                    sector: e.req.sector,
+                    subject: e.req.subject,
                     task: e.req.task,
                     worker,
                     hostname: self
@@ -144,8 +144,7 @@ impl Scheduler {
                     w.enabled
                         && w.connected
                         && w.spec.tasks.contains(req.task)
-                        && Usage::default()
-                            .fits(&w.spec.resources, &w.need(req.task, req.sector.size()))
+                        && Usage::default().fits(&w.spec.resources, &w.need(req.task, req.size))
                 })
             })
             .map(|(_, id)| id)

@@ -22,4 +22,4 @@ pub use jobs::{Job, JobState, WorkerStats};
 pub use request::{RequestId, TaskHandle, TaskRequest, WorkerId};
 pub use scheduler::{Action, ActionKind, Assigner, Finished, SchedConfig, SchedError, Scheduler};
 pub use selector::{AllocSelector, ExistingSelector, Selector, StorageView, TaskSelector};
-pub use worker::{Need, Usage, WorkerSpec};
+pub use worker::{Account, Need, Usage, WorkerSpec};

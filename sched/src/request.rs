@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use resources::{SectorRef, TaskType};
+use resources::{SectorRef, SectorSize, Subject, TaskType};
 use serde::{Deserialize, Serialize};
 
 use crate::selector::Selector;
@@ -41,7 +41,10 @@ pub struct TaskHandle {
 /// A piece of work to schedule.
 #[derive(Clone)]
 pub struct TaskRequest {
-    pub sector: SectorRef,
+    /// The sector, or the PoSt deadline or epoch, the task is about.
+    pub subject: Subject,
+    /// The size of the sectors it works on: what it needs comes from the resource table by it.
+    pub size: SectorSize,
     pub task: TaskType,
     /// Higher runs first within a tier; deal sectors use `DEAL_SECTOR_PRIORITY`.
     pub priority: i32,
@@ -49,24 +52,43 @@ pub struct TaskRequest {
     pub selector: Arc<dyn Selector>,
 }
 
+impl TaskRequest {
+    /// A sealing step of `sector`.
+    pub fn for_sector(
+        sector: SectorRef,
+        task: TaskType,
+        priority: i32,
+        selector: Arc<dyn Selector>,
+    ) -> TaskRequest {
+        TaskRequest {
+            subject: Subject::Sector(sector),
+            size: sector.size(),
+            task,
+            priority,
+            selector,
+        }
+    }
+}
+
 impl fmt::Debug for TaskRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskRequest")
-            .field("sector", &self.sector)
+            .field("subject", &self.subject)
             .field("task", &self.task)
             .field("priority", &self.priority)
             .finish()
     }
 }
 
-/// Position in the queue: urgent tier, priority (high first), order number, sector number, then
+/// Position in the queue: urgent tier, priority (high first), order number, sector number (a
+/// PoSt's deadline or epoch), then
 /// submission order. Sorting these keys is lotus's queue rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct QueueKey {
     normal_tier: bool,
     priority: Reverse<i32>,
     order: i32,
-    sector: u64,
+    number: u64,
     seq: u64,
 }
 
@@ -76,7 +98,7 @@ impl QueueKey {
             normal_tier: !req.task.is_urgent(),
             priority: Reverse(req.priority),
             order: req.task.order(),
-            sector: req.sector.number,
+            number: req.subject.number(),
             seq,
         }
     }
@@ -118,12 +140,8 @@ mod tests {
     use resources::{queue_cmp, SealProof, DEAL_SECTOR_PRIORITY};
 
     fn req(task: TaskType, priority: i32, number: u64) -> TaskRequest {
-        TaskRequest {
-            sector: SectorRef::new(1000, number, SealProof::StackedDrg2KiBV1_1),
-            task,
-            priority,
-            selector: Arc::new(TaskSelector),
-        }
+        let sector = SectorRef::new(1000, number, SealProof::StackedDrg2KiBV1_1);
+        TaskRequest::for_sector(sector, task, priority, Arc::new(TaskSelector))
     }
 
     #[test]
@@ -143,8 +161,8 @@ mod tests {
             for (j, b) in reqs.iter().enumerate() {
                 let by_key = QueueKey::new(a, i as u64).cmp(&QueueKey::new(b, j as u64));
                 let by_rule = queue_cmp(
-                    (a.task, a.priority, a.sector.number),
-                    (b.task, b.priority, b.sector.number),
+                    (a.task, a.priority, a.subject.number()),
+                    (b.task, b.priority, b.subject.number()),
                 )
                 .then((i).cmp(&j));
                 assert_eq!(by_key, by_rule, "{a:?} vs {b:?}");

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use resources::{SectorRef, TaskSet, TaskType};
+use resources::{Subject, TaskSet, TaskType};
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::JobState;
@@ -97,7 +97,7 @@ pub struct Action {
     pub kind: ActionKind,
     pub handle: TaskHandle,
     pub worker: WorkerId,
-    pub sector: SectorRef,
+    pub subject: Subject,
     pub task: TaskType,
 }
 
@@ -113,7 +113,7 @@ pub enum ActionKind {
 #[derive(Debug, Clone)]
 pub struct Finished {
     pub id: RequestId,
-    pub sector: SectorRef,
+    pub subject: Subject,
     pub task: TaskType,
     pub worker: Option<WorkerId>,
 }
@@ -332,7 +332,7 @@ impl Scheduler {
         let e = self.entries.remove(&id).expect("entry");
         Finished {
             id,
-            sector: e.req.sector,
+            subject: e.req.subject,
             task: e.req.task,
             worker,
         }
@@ -382,7 +382,7 @@ impl Scheduler {
                             attempt: e.attempt,
                         },
                         worker: WorkerId(wi as u32),
-                        sector: e.req.sector,
+                        subject: e.req.subject,
                         task: e.req.task,
                     });
                 }
@@ -416,7 +416,7 @@ impl Scheduler {
             kind: ActionKind::Execute,
             handle: h,
             worker,
-            sector: e.req.sector,
+            subject: e.req.subject,
             task: e.req.task,
         });
         Ok(())

@@ -59,11 +59,11 @@ const ALLOC_KEY: u64 = 1 << 32;
 
 impl Selector for AllocSelector {
     fn ok(&self, req: &TaskRequest, worker: WorkerId, _spec: &WorkerSpec) -> bool {
-        self.storage.can_allocate(worker, req.sector.size())
+        self.storage.can_allocate(worker, req.size)
     }
 
     fn cache_key(&self, req: &TaskRequest) -> Option<u64> {
-        Some(ALLOC_KEY | req.sector.size().index() as u64)
+        Some(ALLOC_KEY | req.size.index() as u64)
     }
 }
 
@@ -77,22 +77,27 @@ pub struct ExistingSelector {
 
 impl Selector for ExistingSelector {
     fn ok(&self, req: &TaskRequest, worker: WorkerId, _spec: &WorkerSpec) -> bool {
-        if self.allow_fetch && self.storage.can_allocate(worker, req.sector.size()) {
+        if self.allow_fetch && self.storage.can_allocate(worker, req.size) {
             return true;
         }
+        let Some(sector) = req.subject.sector() else {
+            return false;
+        };
         let mut holders = Vec::new();
-        self.storage.holders(&req.sector, &mut holders);
+        self.storage.holders(&sector, &mut holders);
         holders.contains(&worker)
     }
 
     fn preferred(&self, req: &TaskRequest, out: &mut Vec<WorkerId>) -> bool {
-        self.storage.holders(&req.sector, out);
+        if let Some(sector) = req.subject.sector() {
+            self.storage.holders(&sector, out);
+        }
         !self.allow_fetch
     }
 
     fn cache_key(&self, req: &TaskRequest) -> Option<u64> {
         // Non-holders are judged by free space alone, the same verdict as AllocSelector's.
         self.allow_fetch
-            .then(|| ALLOC_KEY | req.sector.size().index() as u64)
+            .then(|| ALLOC_KEY | req.size.index() as u64)
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use resources::{
-    ResourceTable, SealProof, SectorRef, SectorSize, TaskSet, TaskType, WorkerResources,
+    ResourceTable, SealProof, SectorRef, SectorSize, Subject, TaskSet, TaskType, WorkerResources,
 };
 
 use crate::request::{RequestId, TaskHandle, TaskRequest, WorkerId};
@@ -65,7 +65,7 @@ pub struct Sim {
     queue: BinaryHeap<Reverse<(u64, u64)>>,
     events: HashMap<u64, Event>,
     seq: u64,
-    info: HashMap<RequestId, (TaskType, u64)>,
+    info: HashMap<RequestId, (TaskType, u64, SectorSize)>,
 }
 
 impl Sim {
@@ -107,13 +107,27 @@ impl Sim {
         selector: Arc<dyn Selector>,
     ) -> RequestId {
         let proof: SealProof = size.seal_proof();
+        // PoSt is about a deadline or an epoch: `sector` numbers those.
+        let subject = match task {
+            TaskType::WindowPoSt => Subject::WindowPoSt {
+                miner: 1000,
+                deadline: sector,
+                check: false,
+            },
+            TaskType::WinningPoSt => Subject::WinningPoSt {
+                miner: 1000,
+                epoch: sector as i64,
+            },
+            _ => Subject::Sector(SectorRef::new(1000, sector, proof)),
+        };
         let id = self.sched.submit(TaskRequest {
-            sector: SectorRef::new(1000, sector, proof),
+            subject,
+            size,
             task,
             priority,
             selector,
         });
-        self.info.insert(id, (task, sector));
+        self.info.insert(id, (task, sector, size));
         id
     }
 
@@ -140,7 +154,7 @@ impl Sim {
         loop {
             self.sched.schedule();
             for a in self.sched.take_actions() {
-                let (prep, run) = (self.durations)(a.task, a.sector.size());
+                let (prep, run) = (self.durations)(a.task, self.info[&a.handle.id].2);
                 match a.kind {
                     ActionKind::Prepare => self.push(self.now + prep, Event::Prepared(a.handle)),
                     ActionKind::Execute => {
@@ -148,7 +162,7 @@ impl Sim {
                             time: self.now,
                             worker: self.name(a.worker),
                             task: a.task,
-                            sector: a.sector.number,
+                            sector: a.subject.number(),
                             id: a.handle.id,
                             start: true,
                         });
@@ -174,7 +188,7 @@ impl Sim {
                 }
                 Event::Done(h, w) => {
                     if self.sched.finished(h).is_ok() {
-                        let (task, sector) = self.info[&h.id];
+                        let (task, sector, _) = self.info[&h.id];
                         self.log.push(Record {
                             time: t,
                             worker: self.name(w),

@@ -53,9 +53,10 @@ impl Need {
     }
 }
 
-/// Resources committed on a worker.
+/// Resources committed to one kind of work on a worker: the tasks, what they take, and the
+/// base memory their (type, size) shares.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
+pub struct Account {
     pub mem_min: u64,
     pub mem_max: u64,
     pub cpus: u64,
@@ -67,7 +68,7 @@ pub struct Usage {
     base_mem: [[u64; SECTOR_SIZE_COUNT]; TASK_TYPE_COUNT],
 }
 
-impl Usage {
+impl Account {
     fn base_to_add(&self, need: &Need) -> u64 {
         if self.base_refs[need.task.index()][need.size.index()] == 0 {
             need.base_memory
@@ -76,36 +77,7 @@ impl Usage {
         }
     }
 
-    /// Whether `need` fits beside everything already committed.
-    ///
-    /// PoSt is never delayed by sealing (lotus #6181: a WindowPoSt waited 42 minutes behind C2):
-    /// a PoSt task only needs the machine to be big enough and no other PoSt task of its kind
-    /// running there. What it takes still counts, so sealing waits for it, not the reverse.
-    pub fn fits(&self, res: &WorkerResources, need: &Need) -> bool {
-        if need.task.is_post() {
-            let gpus = res.gpus.len() as u64 * 1000;
-            return self.count[need.task.index()] == 0
-                && need.min_memory <= res.mem_physical
-                && need.threads <= res.cpus
-                && (gpus == 0 || need.gpu_milli as u64 <= gpus);
-        }
-        if need.max_concurrent > 0 && self.count[need.task.index()] >= need.max_concurrent {
-            return false;
-        }
-        let base = self.base_to_add(need);
-        // Memory others use may be swapped out, so it only counts against RAM + swap (as lotus).
-        let reserved = res.mem_used.saturating_add(res.mem_swap_used);
-        let vmem = res.mem_physical.saturating_add(res.mem_swap);
-        let gpus = res.gpus.len() as u64 * 1000;
-        self.mem_min + need.min_memory + base <= res.mem_physical
-            && reserved + self.mem_max + need.max_memory + base <= vmem
-            && self.cpus + need.threads <= res.cpus
-            && (gpus == 0
-                || need.gpu_milli == 0
-                || (self.gpu_milli + need.gpu_milli) as u64 <= gpus)
-    }
-
-    pub fn add(&mut self, need: &Need) {
+    fn add(&mut self, need: &Need) {
         let (t, s) = (need.task.index(), need.size.index());
         let base = self.base_to_add(need);
         if self.base_refs[t][s] == 0 {
@@ -119,7 +91,7 @@ impl Usage {
         self.count[t] += 1;
     }
 
-    pub fn remove(&mut self, need: &Need) {
+    fn remove(&mut self, need: &Need) {
         let (t, s) = (need.task.index(), need.size.index());
         self.base_refs[t][s] -= 1;
         let base = if self.base_refs[t][s] == 0 {
@@ -134,6 +106,131 @@ impl Usage {
         self.count[t] -= 1;
     }
 
+    pub fn tasks(&self) -> u32 {
+        self.count.iter().sum()
+    }
+
+    /// Why this account alone is over `res`'s capacity, if it is.
+    fn over(&self, res: &WorkerResources, what: &str) -> Option<String> {
+        if self.tasks() == 0 {
+            return None;
+        }
+        let reserved = res.mem_used.saturating_add(res.mem_swap_used);
+        let gpus = res.gpus.len() as u64 * 1000;
+        if self.mem_min > res.mem_physical {
+            return Some(format!(
+                "{what}: min memory {} > physical {}",
+                self.mem_min, res.mem_physical
+            ));
+        }
+        if reserved + self.mem_max > res.mem_physical + res.mem_swap {
+            return Some(format!(
+                "{what}: max memory {} + reserved {reserved} > ram+swap",
+                self.mem_max
+            ));
+        }
+        if self.cpus > res.cpus {
+            return Some(format!("{what}: threads {} > cpus {}", self.cpus, res.cpus));
+        }
+        if gpus > 0 && self.gpu_milli as u64 > gpus {
+            return Some(format!(
+                "{what}: gpu {}/1000 > {} gpus",
+                self.gpu_milli,
+                res.gpus.len()
+            ));
+        }
+        None
+    }
+}
+
+/// Resources committed on a worker, in three accounts: sealing, WindowPoSt, WinningPoSt.
+/// Sealing tasks are admitted only if they fit beside everything committed, PoSt included.
+/// PoSt is never kept waiting by sealing (lotus #6181: a WindowPoSt waited 42 minutes behind
+/// C2), nor a WinningPoSt by a WindowPoSt (a block must be proven within its epoch): each PoSt
+/// kind is admitted against its own account, one task at a time, which must fit the machine by
+/// itself. So every account is always within the machine's capacity; the sum goes over it only
+/// while a PoSt runs that arrived on top of other work, and then no sealing is added.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub seal: Account,
+    /// WindowPoSt's, then WinningPoSt's.
+    pub post: [Account; 2],
+}
+
+/// The `Usage::post` account of a PoSt task type.
+fn post_index(t: TaskType) -> Option<usize> {
+    match t {
+        TaskType::WindowPoSt => Some(0),
+        TaskType::WinningPoSt => Some(1),
+        _ => None,
+    }
+}
+
+impl Usage {
+    /// Whether `need` may be placed on a worker with `res` beside what is committed.
+    pub fn fits(&self, res: &WorkerResources, need: &Need) -> bool {
+        let gpus = res.gpus.len() as u64 * 1000;
+        // Memory others use may be swapped out, so it only counts against RAM + swap (as lotus).
+        let reserved = res.mem_used.saturating_add(res.mem_swap_used);
+        let vmem = res.mem_physical.saturating_add(res.mem_swap);
+        if let Some(k) = post_index(need.task) {
+            // Its account is empty (one at a time), so the task only has to fit the machine.
+            return self.post[k].tasks() == 0
+                && need.min_memory + need.base_memory <= res.mem_physical
+                && reserved + need.max_memory + need.base_memory <= vmem
+                && need.threads <= res.cpus
+                && (gpus == 0 || need.gpu_milli as u64 <= gpus);
+        }
+        if need.max_concurrent > 0 && self.seal.count[need.task.index()] >= need.max_concurrent {
+            return false;
+        }
+        let base = self.seal.base_to_add(need);
+        self.mem_min() + need.min_memory + base <= res.mem_physical
+            && reserved + self.mem_max() + need.max_memory + base <= vmem
+            && self.cpus() + need.threads <= res.cpus
+            && (gpus == 0
+                || need.gpu_milli == 0
+                || (self.gpu_milli() + need.gpu_milli) as u64 <= gpus)
+    }
+
+    fn account(&mut self, task: TaskType) -> &mut Account {
+        match post_index(task) {
+            Some(k) => &mut self.post[k],
+            None => &mut self.seal,
+        }
+    }
+
+    fn sum(&self, f: impl Fn(&Account) -> u64) -> u64 {
+        f(&self.seal) + self.post.iter().map(f).sum::<u64>()
+    }
+
+    pub fn add(&mut self, need: &Need) {
+        self.account(need.task).add(need);
+    }
+
+    pub fn remove(&mut self, need: &Need) {
+        self.account(need.task).remove(need);
+    }
+
+    /// Minimum memory committed, in all accounts.
+    pub fn mem_min(&self) -> u64 {
+        self.sum(|a| a.mem_min)
+    }
+    pub fn mem_max(&self) -> u64 {
+        self.sum(|a| a.mem_max)
+    }
+    pub fn cpus(&self) -> u64 {
+        self.sum(|a| a.cpus)
+    }
+    pub fn gpu_milli(&self) -> u32 {
+        self.sum(|a| a.gpu_milli as u64) as u32
+    }
+
+    /// Tasks of type `t` committed.
+    pub fn count(&self, t: TaskType) -> u32 {
+        self.sum(|a| a.count[t.index()] as u64) as u32
+    }
+
     /// How full the worker is with what was committed to it: the fullest of CPU, RAM, RAM + swap
     /// and GPU, from 0 to 1. Unlike lotus's, it leaves out the memory the OS used when the worker
     /// connected: that snapshot never changes, so between two equal machines it would send every
@@ -146,51 +243,34 @@ impl Usage {
                 used as f64 / total as f64
             }
         };
-        ratio(self.cpus, res.cpus)
-            .max(ratio(self.mem_min, res.mem_physical))
-            .max(ratio(self.mem_max, res.mem_physical + res.mem_swap))
-            .max(ratio(self.gpu_milli as u64, res.gpus.len() as u64 * 1000))
+        ratio(self.cpus(), res.cpus)
+            .max(ratio(self.mem_min(), res.mem_physical))
+            .max(ratio(self.mem_max(), res.mem_physical + res.mem_swap))
+            .max(ratio(self.gpu_milli() as u64, res.gpus.len() as u64 * 1000))
     }
 
     /// Tasks committed in all.
     pub fn tasks(&self) -> u32 {
-        self.count.iter().sum()
+        self.sum(|a| a.tasks() as u64) as u32
     }
 
-    /// Why this usage is over `res`'s capacity, if it is.
+    /// Why this usage breaks the accounting rules on `res`, if it does: sealing over the
+    /// machine's capacity (PoSt not counted: it may arrive on top), a PoSt account over it,
+    /// or two PoSt tasks of one kind at once.
     pub fn over_capacity(&self, res: &WorkerResources) -> Option<String> {
-        let post = self
-            .count
+        if let Some(why) = self.seal.over(res, "sealing") {
+            return Some(why);
+        }
+        for (t, a) in [TaskType::WindowPoSt, TaskType::WinningPoSt]
             .iter()
-            .enumerate()
-            .any(|(i, n)| *n > 0 && TaskType::ALL[i].is_post());
-        // PoSt may go over on purpose (see `fits`).
-        if self.tasks() == 0 || post {
-            return None;
-        }
-        let reserved = res.mem_used.saturating_add(res.mem_swap_used);
-        let gpus = res.gpus.len() as u64 * 1000;
-        if self.mem_min > res.mem_physical {
-            return Some(format!(
-                "min memory {} > physical {}",
-                self.mem_min, res.mem_physical
-            ));
-        }
-        if reserved + self.mem_max > res.mem_physical + res.mem_swap {
-            return Some(format!(
-                "max memory {} + reserved {reserved} > ram+swap",
-                self.mem_max
-            ));
-        }
-        if self.cpus > res.cpus {
-            return Some(format!("threads {} > cpus {}", self.cpus, res.cpus));
-        }
-        if gpus > 0 && self.gpu_milli as u64 > gpus {
-            return Some(format!(
-                "gpu {}/1000 > {} gpus",
-                self.gpu_milli,
-                res.gpus.len()
-            ));
+            .zip(&self.post)
+        {
+            if a.tasks() > 1 {
+                return Some(format!("{} {} tasks at once", a.tasks(), t.short()));
+            }
+            if let Some(why) = a.over(res, t.short()) {
+                return Some(why);
+            }
         }
         None
     }
@@ -266,11 +346,11 @@ mod tests {
         let c2 = Need::of(&s, TaskType::Commit2, SectorSize::S32GiB);
         let mut u = Usage::default();
         u.add(&c2);
-        assert_eq!(u.mem_min, 30 * GIB + 32 * GIB);
+        assert_eq!(u.mem_min(), 30 * GIB + 32 * GIB);
         let pc1 = Need::of(&s, TaskType::PreCommit1, SectorSize::S32GiB);
         u.add(&pc1);
         u.add(&pc1);
-        assert_eq!(u.mem_min, 62 * GIB + 2 * 56 * GIB + 10 * (1 << 20));
+        assert_eq!(u.mem_min(), 62 * GIB + 2 * 56 * GIB + 10 * (1 << 20));
         u.remove(&pc1);
         u.remove(&pc1);
         u.remove(&c2);
@@ -322,10 +402,45 @@ mod tests {
         let wdp = Need::of(&s, TaskType::WindowPoSt, SectorSize::S2KiB);
         assert!(u.fits(&s.resources, &wdp));
         u.add(&wdp);
+        // Both accounts are within the machine, though together they are over it.
         assert!(u.over_capacity(&s.resources).is_none());
+        assert!(u.cpus() > s.resources.cpus);
+        // Sealing waits for the PoSt: a C2 ends, yet its thread goes to no new C2 while the
+        // WDP runs (counting sealing alone, one would fit).
+        u.remove(&c2);
+        assert!(u.seal.cpus + c2.threads <= s.resources.cpus);
+        assert!(!u.fits(&s.resources, &c2));
+        u.remove(&wdp);
+        assert!(u.fits(&s.resources, &c2));
+        u.add(&wdp);
         // One WindowPoSt at a time; a WinningPoSt still fits beside it.
         assert!(!u.fits(&s.resources, &wdp));
         let wnp = Need::of(&s, TaskType::WinningPoSt, SectorSize::S2KiB);
         assert!(u.fits(&s.resources, &wnp));
+    }
+
+    #[test]
+    fn the_accounting_check_catches_what_it_is_for() {
+        let s = spec(64 * GIB, 8, 0);
+        let wdp = Need::of(&s, TaskType::WindowPoSt, SectorSize::S2KiB);
+        let c2 = Need::of(&s, TaskType::Commit2, SectorSize::S2KiB);
+        // Two WindowPoSts at once break the rule, though both fit the machine.
+        let mut u = Usage::default();
+        u.add(&wdp);
+        assert!(u.over_capacity(&s.resources).is_none());
+        u.add(&wdp);
+        assert!(u.over_capacity(&s.resources).unwrap().contains("2 WDP"));
+        // Sealing over the machine is caught with or without a PoSt beside it.
+        let mut u = Usage::default();
+        u.add(&wdp);
+        for _ in 0..=s.resources.cpus / c2.threads.max(1) {
+            u.add(&c2);
+        }
+        assert!(
+            u.over_capacity(&s.resources)
+                .unwrap()
+                .starts_with("sealing"),
+            "{u:?}"
+        );
     }
 }

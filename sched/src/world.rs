@@ -57,12 +57,12 @@ pub fn lotus_case(windows: usize, queued: usize) -> Scheduler {
     }
     let sel: Arc<dyn Selector> = Arc::new(TaskSelector);
     for n in 0..queued {
-        s.submit(TaskRequest {
-            sector: SectorRef::new(1000, n as u64, SectorSize::S2KiB.seal_proof()),
-            task: TaskType::Commit2,
-            priority: 0,
-            selector: sel.clone(),
-        });
+        s.submit(TaskRequest::for_sector(
+            SectorRef::new(1000, n as u64, SectorSize::S2KiB.seal_proof()),
+            TaskType::Commit2,
+            0,
+            sel.clone(),
+        ));
     }
     s
 }
@@ -178,12 +178,12 @@ pub fn mixed_cluster(workers: usize, queued: usize, seed: u64) -> Scheduler {
             Commit1 => local.clone(),
             _ => any.clone(),
         };
-        s.submit(TaskRequest {
-            sector: SectorRef::new(1000, n, size.seal_proof()),
+        s.submit(TaskRequest::for_sector(
+            SectorRef::new(1000, n, size.seal_proof()),
             task,
-            priority: if deal { DEAL_SECTOR_PRIORITY } else { 0 },
+            if deal { DEAL_SECTOR_PRIORITY } else { 0 },
             selector,
-        });
+        ));
     }
     s
 }

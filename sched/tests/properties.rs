@@ -1,6 +1,7 @@
 //! Property: for random workers and random task streams, no worker's accounted resources ever
-//! exceed its capacity (checked after every step), and every task that fits some enabled worker
-//! eventually runs.
+//! exceed its capacity (checked after every step, on workers running PoSt too: sealing within
+//! the machine counting PoSt, each PoSt kind within it by itself, one at a time), and every task
+//! that fits some enabled worker eventually runs.
 
 use proptest::prelude::*;
 use resources::{SectorSize, TaskType, WorkerResources};

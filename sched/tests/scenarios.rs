@@ -131,12 +131,12 @@ fn one_pass_fills_a_window_only_with_what_fits_beside_other_work() {
 fn job_listing_moves_through_lotus_states() {
     let mut s = sim();
     let w = s.add_worker(spec("w", 64, 16, 0, &[AddPiece]));
-    let id = s.sched.submit(sched::TaskRequest {
-        sector: SectorRef::new(1000, 1, S2KiB.seal_proof()),
-        task: AddPiece,
-        priority: 0,
-        selector: Arc::new(sched::TaskSelector),
-    });
+    let id = s.sched.submit(sched::TaskRequest::for_sector(
+        SectorRef::new(1000, 1, S2KiB.seal_proof()),
+        AddPiece,
+        0,
+        Arc::new(sched::TaskSelector),
+    ));
     assert_eq!(
         s.sched.job_state(id),
         None,
@@ -297,7 +297,7 @@ fn abort_removes_a_queued_request() {
     let third = s.submit(PreCommit1, S32GiB, 3, 0);
     s.run(5);
     let gone = s.sched.abort(third).unwrap();
-    assert_eq!((gone.sector.number, gone.worker), (3, None));
+    assert_eq!((gone.subject.number(), gone.worker), (3, None));
     assert!(
         matches!(s.sched.abort(first), Err(SchedError::WrongState { .. })),
         "running: not abortable"
@@ -450,4 +450,30 @@ fn workers_holding_the_sector_are_preferred_and_no_fetch_waits_for_them() {
         end_of(&s, PreCommit2, 9) < end_of(&s, PreCommit2, 1),
         "a was free first"
     );
+}
+
+#[test]
+fn both_post_kinds_start_at_once_beside_sealing_and_sealing_waits_for_them() {
+    // One core: one sealing task at a time (2KiB C2 takes one thread, as do WDP and WNP).
+    let mut s = sim();
+    s.add_worker(spec("w", 64, 1, 0, &[Commit2, WindowPoSt, WinningPoSt]));
+    for n in 1..=3 {
+        s.submit(Commit2, S2KiB, n, 0);
+    }
+    s.run(10);
+    // Deadline 5 and the election at epoch 700 arrive while the first C2 runs.
+    s.submit(WindowPoSt, S2KiB, 5, 0);
+    s.submit(WinningPoSt, S2KiB, 700, 0);
+    // `Sim` checks the accounting (PoSt workers included) after every step.
+    s.run(u64::MAX);
+    let c2_done = end_of(&s, Commit2, 1);
+    let (wdp, wnp) = (start_of(&s, WindowPoSt, 5), start_of(&s, WinningPoSt, 700));
+    assert!(
+        wdp < c2_done && wnp < c2_done,
+        "WDP {wdp}, WNP {wnp}, C2 done {c2_done}"
+    );
+    let post_done = end_of(&s, WindowPoSt, 5).max(end_of(&s, WinningPoSt, 700));
+    assert!(start_of(&s, Commit2, 2) >= post_done, "{:?}", s.starts());
+    let stats = &s.sched.worker_stats()[0];
+    assert_eq!(stats.usage.tasks(), 0);
 }

@@ -8,14 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use api::methods as m;
-use api::tasks::TaskResult;
+use api::tasks::{TaskError, TaskResult};
 use api::{ApiInfo, Client, TaskCall, WorkerInfo};
 use async_trait::async_trait;
 use resources::{SectorRef, SectorSize};
 use sched::{Selector, StorageView, TaskRequest, WorkerId, WorkerSpec};
-use serde_json::json;
 use stores::{FileType, FileTypes, MemIndex, PathKind, StorageId};
 
+use crate::calls::CallTracker;
 use crate::manager::{Manager, WorkerHandle};
 
 /// Heartbeat: a worker is pinged every `PING`; after `DISCONNECT_AFTER` misses its unstarted
@@ -106,12 +106,8 @@ pub struct StoreSelector {
 
 impl Selector for StoreSelector {
     fn ok(&self, req: &TaskRequest, worker: WorkerId, _spec: &WorkerSpec) -> bool {
-        self.view.has_room(
-            worker,
-            PathKind::Storage,
-            FileTypes::SEALED,
-            req.sector.size(),
-        )
+        self.view
+            .has_room(worker, PathKind::Storage, FileTypes::SEALED, req.size)
     }
 }
 
@@ -160,20 +156,27 @@ impl Selector for PoStSelector {
 pub struct RemoteWorker {
     pub info: WorkerInfo,
     client: Client,
-    manager: Arc<Manager>,
+    /// Where its `WorkerReturn`s arrive.
+    calls: Arc<CallTracker>,
     inflight: Mutex<HashSet<String>>,
 }
 
 #[async_trait]
 impl WorkerHandle for RemoteWorker {
-    async fn prepare(&self, call: &TaskCall) -> Result<(), String> {
-        if call.inputs().is_empty() {
+    async fn prepare(&self, call: &TaskCall) -> Result<(), TaskError> {
+        let need = call.inputs();
+        let Some(sector) = call.sector().filter(|_| !need.is_empty()) else {
             return Ok(()); // nothing to fetch: spare the round trip
-        }
+        };
         self.client
-            .call::<()>(m::WORKER_FETCH, json!([call]))
+            .request::<m::WorkerFetch>((sector, need))
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e {
+                // The worker ran the fetch and says why it failed.
+                api::ClientError::Rpc(r) => r.task_error(),
+                // It could not be asked: the call goes to another worker.
+                other => TaskError::worker_lost(other.to_string()),
+            })
     }
 
     async fn execute(&self, call_id: &str, call: TaskCall) -> TaskResult {
@@ -181,17 +184,22 @@ impl WorkerHandle for RemoteWorker {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(call_id.to_string());
-        let waiting = self.manager.expect_return(call_id);
+        let waiting = self.calls.wait(call_id);
         let sent = self
             .client
-            .call::<()>(m::WORKER_EXECUTE, json!([call_id, call]))
+            .request::<m::WorkerExecute>((call_id.to_string(), call))
             .await;
         let r = match sent {
             Ok(()) => waiting.await,
             Err(e) => {
                 let why = format!("sending the call to {}: {e}", self.info.hostname);
-                self.manager.fail_returns(&[call_id.to_string()], &why);
-                Err(why)
+                let err = Err(match e {
+                    // The worker answered and refused it.
+                    api::ClientError::Rpc(r) => TaskError::new(r.task_error().kind, why),
+                    _ => TaskError::worker_lost(why),
+                });
+                self.calls.returned(call_id, &err);
+                err
             }
         };
         self.inflight
@@ -231,7 +239,7 @@ impl Workers {
             Duration::from_secs(30),
         );
         let info: WorkerInfo = client
-            .call(m::WORKER_INFO, json!([]))
+            .request::<m::WorkerInfoCall>(())
             .await
             .map_err(|e| format!("asking the worker at {url} who it is: {e}"))?;
         let old = {
@@ -256,7 +264,7 @@ impl Workers {
         let handle = Arc::new(RemoteWorker {
             info: info.clone(),
             client,
-            manager: manager.clone(),
+            calls: manager.calls().clone(),
             inflight: Mutex::new(HashSet::new()),
         });
         let id = manager.add_worker(spec, handle.clone(), false);
@@ -291,7 +299,7 @@ impl Workers {
                 .iter()
                 .cloned()
                 .collect();
-            manager.fail_returns(&ids, why);
+            manager.calls().lost(&ids, why);
             view.forget(id);
             view.orphans_unhealthy(
                 &w.info.paths,
@@ -320,9 +328,7 @@ impl Workers {
             if !still {
                 return;
             }
-            let ping =
-                tokio::time::timeout(PING * 2, w.client.call::<String>(m::SESSION, json!([])))
-                    .await;
+            let ping = tokio::time::timeout(PING * 2, w.client.request::<m::Session>(())).await;
             match ping {
                 Ok(Ok(session)) if session == w.info.session => {
                     if misses >= DISCONNECT_AFTER {

@@ -152,6 +152,9 @@ pub struct ProofsConfig {
     pub parameter_cache: String,
     /// Mock engine only: how long tasks take, e.g. `"PC1=1s,PC2=2s,C2=500ms"` (empty: instant).
     pub mock_delays: String,
+    /// Mock engine only (fault injection for tests): the first this many C2 proofs the sealer's
+    /// own worker makes are corrupt.
+    pub mock_corrupt_proofs: u32,
 }
 
 impl Default for ProofsConfig {
@@ -160,6 +163,7 @@ impl Default for ProofsConfig {
             engine: "real".into(),
             parameter_cache: String::new(),
             mock_delays: String::new(),
+            mock_corrupt_proofs: 0,
         }
     }
 }

@@ -79,7 +79,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     settings.mock |= force_mock;
     let engine: Arc<dyn Engine> = if settings.mock {
         tracing::warn!("MOCK PROOF ENGINE: sectors are not really sealed and proofs are not real (tests and demos only)");
-        let mut m = MockEngine::new();
+        let mut m = MockEngine::new().with_corrupt_proofs(cfg.proofs.mock_corrupt_proofs);
         for (t, d) in &settings.mock_delays {
             m = m.with_delay(*t, *d);
         }
@@ -136,7 +136,8 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         assigner: settings.assigner,
         windows: 2,
     });
-    let manager = Manager::new(sched, db.clone());
+    let calls = crate::calls::CallTracker::open(db.clone())?;
+    let manager = Manager::new(sched, calls);
     let view = ClusterView::new(index.clone());
     let tasks = local_tasks(&cfg.storage);
     if !tasks.contains(TaskType::PreCommit1)
@@ -172,8 +173,8 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         manager.clone(),
         remote,
         view.clone(),
-        db.clone(),
         settings.retry_cooldown,
+        engine.clone(),
     );
     pipeline.resume_all();
     let wdpost = Arc::new(crate::wdpost::WindowPoSt {

@@ -1,5 +1,5 @@
 //! The metadata store: one RocksDB under `<repo>/datastore`, values as JSON under key prefixes
-//! (`sectors/`, `calls/`, `chain/`, `meta/`). Writes that belong together go in one batch.
+//! (`sectors/`, `calls/` and `callidx/`, `chain/`, `meta/`). Writes that belong together go in one batch.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -76,7 +76,12 @@ impl Db {
     pub fn put_unsynced<T: Serialize>(&self, key: &str, value: &T) -> Result<(), DbError> {
         let mut b = Batch::default();
         b.put(key, value);
-        self.db.write(b.inner)?;
+        self.write_unsynced(b)
+    }
+
+    /// Applies a batch like `put_unsynced`: survives a crash of this process, not a power cut.
+    pub fn write_unsynced(&self, batch: Batch) -> Result<(), DbError> {
+        self.db.write(batch.inner)?;
         Ok(())
     }
 

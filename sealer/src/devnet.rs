@@ -7,11 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use api::methods as m;
-use api::{AttachParams, MinerInfo, SectorInfo, SectorState};
+use api::{AttachParams, SectorState};
 use clap::Args;
 use proofs::params;
 use resources::SectorSize;
-use serde_json::{json, Value};
 
 use crate::repo::Repo;
 
@@ -81,7 +80,7 @@ pub async fn run(a: DevnetArgs) -> Result<()> {
             bail!("the daemon stopped");
         }
         if let Ok(c) = crate::cli::client(&repo) {
-            if c.call::<Value>(m::VERSION, json!([])).await.is_ok() {
+            if c.request::<m::Version>(()).await.is_ok() {
                 break c;
             }
         }
@@ -103,7 +102,7 @@ pub async fn run(a: DevnetArgs) -> Result<()> {
             groups: Vec::new(),
             allow_to: Vec::new(),
         };
-        let id: String = client.call(m::STORAGE_ATTACH, json!([params])).await?;
+        let id = client.request::<m::StorageAttach>((params,)).await?;
         println!(
             "attached {} ({}) as {id}",
             p.display(),
@@ -112,7 +111,7 @@ pub async fn run(a: DevnetArgs) -> Result<()> {
     }
     let mut numbers = Vec::new();
     for _ in 0..a.sectors {
-        let id: resources::SectorId = client.call(m::PLEDGE_SECTOR, json!([])).await?;
+        let id = client.request::<m::PledgeSector>(()).await?;
         println!("Created CC sector: {}", id.number);
         numbers.push(id.number);
     }
@@ -120,7 +119,9 @@ pub async fn run(a: DevnetArgs) -> Result<()> {
     loop {
         let mut done = true;
         for (i, n) in numbers.iter().enumerate() {
-            let s: SectorInfo = client.call(m::SECTORS_STATUS, json!([n, false])).await?;
+            let s = client
+                .request::<m::SectorsStatus>((*n, Some(false)))
+                .await?;
             if last[i] != Some(s.state) {
                 println!(
                     "[{:>6.1}s] sector {n}: {}{}",
@@ -144,7 +145,7 @@ pub async fn run(a: DevnetArgs) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let info: MinerInfo = client.call(m::MINER_INFO, json!([])).await?;
+    let info = client.request::<m::MinerInfoCall>(()).await?;
     println!(
         "all {} sectors Proving in {:.1} s; power {} sectors ({} bytes), {} proofs, chain epoch {}",
         numbers.len(),
@@ -158,7 +159,7 @@ pub async fn run(a: DevnetArgs) -> Result<()> {
         println!("daemon still running; Ctrl-C to stop");
         daemon.await??;
     } else {
-        client.call::<Value>(m::SHUTDOWN, json!([])).await?;
+        client.request::<m::Shutdown>(()).await?;
         daemon.await??;
     }
     Ok(())

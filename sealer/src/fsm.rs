@@ -3,6 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use api::tasks::{ErrorKind, TaskError};
 use api::{SectorLog, SectorState};
 use proofs::{PhaseOutput, PieceInfo, Randomness, SealedCommitments};
 use resources::SectorRef;
@@ -30,6 +31,12 @@ pub struct Sector {
     pub last_error: String,
     /// The state that failed (the retry goes back to it, or to its fallback).
     pub failed_from: Option<SectorState>,
+    /// Why it failed: the retry policy follows the kind.
+    #[serde(default)]
+    pub failed_kind: ErrorKind,
+    /// Proofs made in a row that did not verify (lotus's InvalidProofs): the second seals again.
+    #[serde(default)]
+    pub invalid_proofs: u32,
     /// When the sector last changed state (unix ms); failure cool-downs count from it.
     pub since_ms: u64,
     pub log: Vec<SectorLog>,
@@ -50,7 +57,7 @@ pub enum Event {
     CommitLanded(i64),
     Finalized,
     /// The current step failed.
-    Failed(String),
+    Failed(TaskError),
     /// A failed sector's cool-down is over.
     Retry,
     /// The sealer restarted while a step that cannot resume was running (PC2 encodes the
@@ -86,6 +93,14 @@ impl Event {
             Event::RemoveDone => "SectorRemoved",
         }
     }
+}
+
+/// An event that does not fit the sector's state; nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event {event} does not apply in state {state}")]
+pub struct Refused {
+    pub event: &'static str,
+    pub state: SectorState,
 }
 
 pub fn now_ms() -> u64 {
@@ -127,6 +142,8 @@ impl Sector {
             retries: 0,
             last_error: String::new(),
             failed_from: None,
+            failed_kind: ErrorKind::Temporary,
+            invalid_proofs: 0,
             since_ms: now,
             log: vec![SectorLog {
                 timestamp_ms: now,
@@ -137,23 +154,48 @@ impl Sector {
         }
     }
 
-    /// Where a failed sector goes when its cool-down is over.
-    fn retry_target(&self, max_retries: u32) -> SectorState {
+    /// Whether the retry of this failure waits out the cool-down. A lost worker's step runs
+    /// again at once (on another worker).
+    pub fn retry_waits(&self) -> bool {
+        self.failed_kind != ErrorKind::WorkerLost
+    }
+
+    /// Where a failed sector goes when its cool-down is over, and whether the retry counts
+    /// against MaxRetries.
+    fn retry_target(&self, max_retries: u32) -> (SectorState, bool) {
         let from = self.failed_from.unwrap_or(Packing);
+        match self.failed_kind {
+            // Nothing is wrong with the sector: its step runs again, however often it takes.
+            ErrorKind::WorkerLost | ErrorKind::OutOfSpace => return (from, false),
+            // The previous step's output is unusable: that step runs again.
+            ErrorKind::BadInput => match self.state {
+                SealPreCommit1Failed => return (Packing, true),
+                SealPreCommit2Failed => return (PreCommit1, true),
+                ComputeProofFailed if self.c1.is_some() => return (Committing, true),
+                ComputeProofFailed => return (PreCommit1, true),
+                _ => {}
+            },
+            // lotus: a proof that does not verify is computed again (C1 and C2); the second
+            // in a row seals again from PC1.
+            ErrorKind::ProofInvalid if self.invalid_proofs > 1 => return (PreCommit1, true),
+            ErrorKind::ProofInvalid => return (Committing, true),
+            ErrorKind::Temporary | ErrorKind::Aborted => {}
+        }
         let over = self.retries >= max_retries;
-        match (self.state, over) {
+        let to = match (self.state, over) {
             // PC2 keeps failing: its PC1 output may be bad; redo PC1 (lotus does the same).
             (SealPreCommit2Failed, true) => PreCommit1,
             (_, true) => FailedUnrecoverable,
             // A proof the chain rejected is recomputed, not resent.
             (CommitFailed, false) if from == CommitWait => Committing,
             (_, false) => from,
-        }
+        };
+        (to, true)
     }
 
     /// Applies `event`, appending it to the log. An event that does not fit the current state is
     /// refused and changes nothing.
-    pub fn apply(&mut self, event: Event, max_retries: u32) -> Result<(), String> {
+    pub fn apply(&mut self, event: Event, max_retries: u32) -> Result<(), Refused> {
         let before = self.state;
         let mut message = String::new();
         let next = match (&event, self.state) {
@@ -208,27 +250,48 @@ impl Sector {
                 CommitWait
             }
             (Event::CommitLanded(epoch), CommitWait) => {
+                self.invalid_proofs = 0;
                 message = format!("activated at epoch {epoch}");
                 FinalizeSector
             }
             (Event::Finalized, FinalizeSector) => Proving,
             (Event::Failed(err), s) if failure_of(s) != s => {
-                self.last_error = err.clone();
+                self.last_error = err.message.clone();
                 self.failed_from = Some(s);
-                message = err.clone();
+                self.failed_kind = err.kind;
+                if err.kind == ErrorKind::ProofInvalid {
+                    self.invalid_proofs += 1;
+                }
+                message = format!("{} [{}]", err.message, err.kind);
                 failure_of(s)
             }
             (Event::Retry, s) if s.is_failed() && s != FailedUnrecoverable => {
-                let to = self.retry_target(max_retries);
-                if to == FailedUnrecoverable || to != self.failed_from.unwrap_or(to) {
+                let (to, counts) = self.retry_target(max_retries);
+                if !counts {
+                    // Retries stay as they were.
+                } else if to == FailedUnrecoverable || to != self.failed_from.unwrap_or(to) {
                     self.retries = 0;
                 } else {
                     self.retries += 1;
                 }
-                message = format!("retry {} after: {}", self.retries, self.last_error);
+                message = match counts {
+                    true => format!("retry {} after: {}", self.retries, self.last_error),
+                    false => format!(
+                        "again ({}, no retry spent) after: {}",
+                        self.failed_kind, self.last_error
+                    ),
+                };
                 match to {
+                    Packing => {
+                        self.pieces.clear();
+                        self.ticket = None;
+                        self.pc1 = None;
+                    }
                     PreCommit1 => {
                         self.pc1 = None;
+                        self.c1 = None;
+                        self.proof = None;
+                        self.invalid_proofs = 0;
                     }
                     Committing => {
                         self.c1 = None;
@@ -252,7 +315,12 @@ impl Sector {
             }
             (Event::Remove, s) if s != Removed => Removing,
             (Event::RemoveDone, Removing) => Removed,
-            (e, s) => return Err(format!("event {} does not apply in state {s}", e.kind())),
+            (e, state) => {
+                return Err(Refused {
+                    event: e.kind(),
+                    state,
+                })
+            }
         };
         if next != before && !next.is_failed() && !before.is_failed() {
             self.retries = 0;
@@ -340,19 +408,21 @@ mod tests {
         let mut s = sector();
         s.state = PreCommit2;
         for round in 0..3 {
-            s.apply(Event::Failed("boom".into()), 3).unwrap();
+            s.apply(Event::Failed(TaskError::temporary("boom")), 3)
+                .unwrap();
             assert_eq!(s.state, SealPreCommit2Failed);
             s.apply(Event::Retry, 3).unwrap();
             assert_eq!(s.state, PreCommit2, "round {round}");
         }
-        s.apply(Event::Failed("boom".into()), 3).unwrap();
+        s.apply(Event::Failed(TaskError::temporary("boom")), 3)
+            .unwrap();
         s.apply(Event::Retry, 3).unwrap();
         assert_eq!(s.state, PreCommit1, "PC2 failing past the limit redoes PC1");
         assert_eq!(s.retries, 0);
 
         // A proof the chain rejected is recomputed.
         s.state = CommitWait;
-        s.apply(Event::Failed("invalid seal proof".into()), 3)
+        s.apply(Event::Failed(TaskError::temporary("invalid seal proof")), 3)
             .unwrap();
         assert_eq!(s.state, CommitFailed);
         s.apply(Event::Retry, 3).unwrap();
@@ -361,14 +431,98 @@ mod tests {
         s.state = FinalizeSector;
         s.retries = 0;
         for _ in 0..3 {
-            s.apply(Event::Failed("disk".into()), 3).unwrap();
+            s.apply(Event::Failed(TaskError::temporary("disk")), 3)
+                .unwrap();
             s.apply(Event::Retry, 3).unwrap();
             assert_eq!(s.state, FinalizeSector);
         }
-        s.apply(Event::Failed("disk".into()), 3).unwrap();
+        s.apply(Event::Failed(TaskError::temporary("disk")), 3)
+            .unwrap();
         s.apply(Event::Retry, 3).unwrap();
         assert_eq!(s.state, FailedUnrecoverable);
         assert!(s.log.iter().any(|l| l.message.contains("disk")));
+    }
+
+    fn fail_and_retry(s: &mut Sector, kind: ErrorKind) {
+        s.apply(Event::Failed(TaskError::new(kind, "it failed")), 3)
+            .unwrap();
+        s.apply(Event::Retry, 3).unwrap();
+    }
+
+    #[test]
+    fn a_lost_worker_or_a_full_disk_costs_no_retry() {
+        for kind in [ErrorKind::WorkerLost, ErrorKind::OutOfSpace] {
+            let mut s = sector();
+            s.state = PreCommit1;
+            for _ in 0..10 {
+                s.apply(Event::Failed(TaskError::new(kind, "gone")), 3)
+                    .unwrap();
+                assert_eq!(s.retry_waits(), kind != ErrorKind::WorkerLost);
+                s.apply(Event::Retry, 3).unwrap();
+                assert_eq!(s.state, PreCommit1, "{kind}");
+                assert_eq!(s.retries, 0, "{kind}");
+            }
+            assert!(s.log.last().unwrap().message.contains("no retry spent"));
+        }
+        // A temporary failure counts, and past MaxRetries the sector stops.
+        let mut s = sector();
+        s.state = PreCommit1;
+        for _ in 0..4 {
+            fail_and_retry(&mut s, ErrorKind::Temporary);
+        }
+        assert_eq!(s.state, FailedUnrecoverable);
+    }
+
+    #[test]
+    fn bad_input_reruns_the_step_that_made_it() {
+        let mut s = sector();
+        s.state = PreCommit2;
+        s.pc1 = Some(out());
+        fail_and_retry(&mut s, ErrorKind::BadInput);
+        assert_eq!(s.state, PreCommit1);
+        assert!(s.pc1.is_none());
+
+        // A C1 output C2 cannot use: C1 again.
+        s.state = Committing;
+        s.c1 = Some(out());
+        fail_and_retry(&mut s, ErrorKind::BadInput);
+        assert_eq!((s.state, s.c1.is_none()), (Committing, true));
+        // Sealed files C1 cannot read: sealed again.
+        fail_and_retry(&mut s, ErrorKind::BadInput);
+        assert_eq!(s.state, PreCommit1);
+
+        // An unsealed file PC1 cannot read: packed again.
+        s.ticket = Some((1, [0; 32]));
+        fail_and_retry(&mut s, ErrorKind::BadInput);
+        assert_eq!(s.state, Packing);
+        assert!(s.ticket.is_none() && s.pieces.is_empty());
+    }
+
+    #[test]
+    fn an_invalid_proof_is_recomputed_then_sealed_again_like_lotus() {
+        let mut s = sector();
+        s.state = Committing;
+        s.c1 = Some(out());
+        fail_and_retry(&mut s, ErrorKind::ProofInvalid);
+        assert_eq!((s.state, s.c1.is_none()), (Committing, true));
+        assert_eq!(s.invalid_proofs, 1);
+        s.c1 = Some(out());
+        fail_and_retry(&mut s, ErrorKind::ProofInvalid);
+        assert_eq!(
+            s.state, PreCommit1,
+            "the second invalid proof in a row seals again"
+        );
+        assert_eq!(s.invalid_proofs, 0);
+    }
+
+    #[test]
+    fn records_written_before_kinds_read_as_temporary_failures() {
+        let mut v = serde_json::to_value(sector()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("failed_kind");
+        o.remove("invalid_proofs");
+        let s: Sector = serde_json::from_value(v).unwrap();
+        assert_eq!((s.failed_kind, s.invalid_proofs), (ErrorKind::Temporary, 0));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! sector state machine and the pipeline that drives it, the glue from the scheduler to workers
 //! (including the in-process worker), the embedded devnet chain, the JSON-RPC API and the CLI.
 
+pub mod calls;
 pub mod chain;
 pub mod cli;
 pub mod cluster;

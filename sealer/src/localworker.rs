@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use api::tasks::TaskResult;
+use api::tasks::{TaskError, TaskResult};
 use api::TaskCall;
 use async_trait::async_trait;
 use proofs::Engine;
@@ -21,12 +21,12 @@ pub struct LocalWorker {
 
 #[async_trait]
 impl WorkerHandle for LocalWorker {
-    async fn prepare(&self, call: &TaskCall) -> Result<(), String> {
-        api::exec::prepare(&self.remote, call).await
+    async fn prepare(&self, call: &TaskCall) -> Result<(), TaskError> {
+        exec::prepare(&self.remote, call).await
     }
 
     async fn execute(&self, _call_id: &str, call: TaskCall) -> TaskResult {
-        api::exec::execute(&self.remote, &self.engine, call).await
+        exec::execute(&self.remote, &self.engine, call).await
     }
 }
 

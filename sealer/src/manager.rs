@@ -1,53 +1,45 @@
 //! Glue between the scheduler (pure bookkeeping in `sched`) and the workers that run tasks: it
-//! submits calls, runs scheduling passes, hands prepare/execute actions to workers, tracks each
-//! call in RocksDB (`calls/`) and returns results to the waiting sector.
+//! submits calls, runs scheduling passes, hands prepare/execute actions to workers, notes each
+//! call with the call tracker and returns results to the waiting step.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use api::tasks::TaskResult;
+use api::tasks::{ErrorKind, TaskError, TaskResult};
 use api::{JobRow, TaskCall, WorkerRow};
 use async_trait::async_trait;
-use resources::{SectorRef, TaskType};
 use sched::{
     ActionKind, RequestId, SchedError, Scheduler, Selector, TaskHandle, TaskRequest, WorkerId,
     WorkerSpec,
 };
-use serde::{Deserialize, Serialize};
 
-use crate::db::Db;
+use crate::calls::{CallRecord, CallTracker};
 
 /// A worker the manager can hand tasks to: the in-process worker now, remote ones later.
 #[async_trait]
 pub trait WorkerHandle: Send + Sync {
     /// Brings the call's input files onto the worker.
-    async fn prepare(&self, call: &TaskCall) -> Result<(), String>;
+    async fn prepare(&self, call: &TaskCall) -> Result<(), TaskError>;
     /// Runs the call, known to both sides as `call_id`.
     async fn execute(&self, call_id: &str, call: TaskCall) -> TaskResult;
 }
 
-/// A call as recorded in the metadata store: where it runs and, once back, its result.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CallRecord {
-    pub call_id: String,
-    pub sector: SectorRef,
-    pub task: TaskType,
-    pub worker: String,
-    /// Whether the worker is the sealer's own (its calls die with the sealer).
-    pub local: bool,
-    pub started_ms: u64,
-    pub result: Option<TaskResult>,
+/// lotus's RunWait number for a job state: 0 running, 1 prepared, N+1 assigned(N), -1 ret-wait.
+fn run_wait_of(state: sched::JobState) -> i32 {
+    use sched::JobState::*;
+    match state {
+        Running => 0,
+        Prepared | Preparing => 1,
+        Assigned(n) => n as i32 + 1,
+        RetWait => -1,
+    }
 }
 
 fn new_call_id() -> String {
     let mut b = [0u8; 16];
     let _ = getrandom::fill(&mut b);
     crate::chain::hex(&b)
-}
-
-pub fn call_key(sector: &SectorRef, task: TaskType) -> String {
-    format!("calls/{:020}/{}", sector.number, task.short())
 }
 
 struct Pending {
@@ -79,16 +71,15 @@ struct Inner {
 pub struct Manager {
     inner: Mutex<Inner>,
     /// One task executing per sector at a time: a task aborted by the operator may still be
-    /// running on its worker, and its retry must not write the same files beside it.
+    /// running on its worker, and its retry must not write the same files beside it. An entry
+    /// lives while a task of its sector runs.
     sector_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
-    /// Callers waiting for a remote worker's `WorkerReturn`, by call ID.
-    returns: Mutex<HashMap<String, tokio::sync::oneshot::Sender<TaskResult>>>,
+    calls: Arc<CallTracker>,
     wake: tokio::sync::Notify,
-    db: Db,
 }
 
 impl Manager {
-    pub fn new(sched: Scheduler, db: Db) -> Arc<Manager> {
+    pub fn new(sched: Scheduler, calls: Arc<CallTracker>) -> Arc<Manager> {
         Arc::new(Manager {
             inner: Mutex::new(Inner {
                 sched,
@@ -98,9 +89,8 @@ impl Manager {
                 dispatch: Dispatch::default(),
             }),
             sector_locks: Mutex::new(HashMap::new()),
-            returns: Mutex::new(HashMap::new()),
+            calls,
             wake: tokio::sync::Notify::new(),
-            db,
         })
     }
 
@@ -135,7 +125,8 @@ impl Manager {
         {
             let mut g = self.lock();
             let id = g.sched.submit(TaskRequest {
-                sector: call.sector(),
+                subject: call.subject(),
+                size: call.size(),
                 task: call.task(),
                 priority,
                 selector,
@@ -150,8 +141,12 @@ impl Manager {
             );
         }
         self.wake.notify_one();
-        rx.await
-            .unwrap_or_else(|_| Err("the call was dropped (aborted)".into()))
+        rx.await.unwrap_or_else(|_| {
+            Err(TaskError::new(
+                ErrorKind::Aborted,
+                "the call was dropped (aborted)",
+            ))
+        })
     }
 
     /// Runs scheduling passes and hands out actions until the task is dropped.
@@ -211,14 +206,14 @@ impl Manager {
                     Err(e) => {
                         if g.sched.finished(h).is_ok() {
                             if let Some(p) = g.pending.remove(&h.id) {
-                                let _ = p.tx.send(Err(format!("preparing on {wname}: {e}")));
+                                let _ =
+                                    p.tx.send(Err(e.context(format_args!("preparing on {wname}"))));
                             }
                         }
                     }
                 }
             }
             ActionKind::Execute => {
-                let key = call_key(&call.sector(), call.task());
                 {
                     let mut g = self.lock();
                     let now = std::time::Instant::now();
@@ -231,41 +226,36 @@ impl Manager {
                     }
                 }
                 let call_id = new_call_id();
-                let mut rec = CallRecord {
+                let rec = CallRecord {
                     call_id: call_id.clone(),
                     local,
-                    sector: call.sector(),
+                    subject: call.subject(),
                     task: call.task(),
                     worker: wname.clone(),
                     started_ms: crate::fsm::now_ms(),
                     result: None,
                 };
-                let lock = self
-                    .sector_locks
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .entry(call.sector().number)
-                    .or_default()
-                    .clone();
-                let _one_at_a_time = lock.lock().await;
-                if let Err(e) = self.db.put_unsynced(&key, &rec) {
-                    tracing::error!("recording call {key}: {e}");
+                let sector = call.sector().map(|s| s.number);
+                let lock = sector.map(|n| self.sector_lock(n));
+                let _one_at_a_time = match &lock {
+                    Some(l) => Some(l.lock().await),
+                    None => None,
+                };
+                if let Err(e) = self.calls.started(rec) {
+                    tracing::error!("recording call {call_id} ({}): {e}", call.describe());
                 }
                 let result = handle.execute(&call_id, call).await;
+                // Recorded unless the worker's `WorkerReturn` did so first.
+                self.calls.returned(&call_id, &result);
+                drop(_one_at_a_time);
+                if let (Some(n), Some(l)) = (sector, lock) {
+                    self.release_sector_lock(n, l);
+                }
                 let mut g = self.lock();
                 let _ = g.sched.finished(h);
                 // An aborted call's result is dropped: its sector has moved on.
                 if let Some(p) = g.pending.remove(&h.id) {
                     drop(g);
-                    // A remote worker's `WorkerReturn` has recorded it already.
-                    let recorded = matches!(self.db.get::<CallRecord>(&key),
-                        Ok(Some(r)) if r.call_id == rec.call_id && r.result.is_some());
-                    if !recorded {
-                        rec.result = Some(result.clone());
-                        if let Err(e) = self.db.put_unsynced(&key, &rec) {
-                            tracing::error!("recording the result of {key}: {e}");
-                        }
-                    }
                     let _ = p.tx.send(result);
                 }
             }
@@ -273,43 +263,35 @@ impl Manager {
         self.wake.notify_one();
     }
 
-    /// Registers, at once, that the result of call `call_id` (run by a remote worker, arriving
-    /// through `deliver`) is awaited, and returns the wait. Register before sending the call:
-    /// a quick worker can return the result before the send itself has been answered.
-    pub fn expect_return(
-        &self,
-        call_id: &str,
-    ) -> impl std::future::Future<Output = TaskResult> + Send + 'static {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.returns
+    fn sector_lock(&self, n: u64) -> Arc<tokio::sync::Mutex<()>> {
+        self.sector_locks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(call_id.to_string(), tx);
-        let call_id = call_id.to_string();
-        async move {
-            rx.await
-                .unwrap_or_else(|_| Err(format!("call {call_id}: its worker was lost")))
+            .entry(n)
+            .or_default()
+            .clone()
+    }
+
+    /// Drops sector `n`'s lock entry once no task of it holds or waits for the lock.
+    fn release_sector_lock(&self, n: u64, lock: Arc<tokio::sync::Mutex<()>>) {
+        let mut m = self.sector_locks.lock().unwrap_or_else(|e| e.into_inner());
+        // Ours and the map's: nobody else has it.
+        if Arc::strong_count(&lock) == 2 {
+            m.remove(&n);
         }
     }
 
-    /// A worker returned a call's result. Returns whether someone was waiting for it.
-    pub fn deliver(&self, call_id: &str, result: TaskResult) -> bool {
-        let tx = self
-            .returns
+    /// Sectors with a lock entry (for tests: the map does not grow).
+    pub fn lock_count(&self) -> usize {
+        self.sector_locks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(call_id);
-        tx.is_some_and(|tx| tx.send(result).is_ok())
+            .len()
     }
 
-    /// Fails every return waited for from calls in `ids` (their worker is gone).
-    pub fn fail_returns(&self, ids: &[String], why: &str) {
-        let mut r = self.returns.lock().unwrap_or_else(|e| e.into_inner());
-        for id in ids {
-            if let Some(tx) = r.remove(id) {
-                let _ = tx.send(Err(why.to_string()));
-            }
-        }
+    /// The call tracker the manager notes calls with.
+    pub fn calls(&self) -> &Arc<CallTracker> {
+        &self.calls
     }
 
     /// A worker stopped answering: unstarted work goes back to the queue at once.
@@ -342,7 +324,10 @@ impl Manager {
         g.workers.remove(&id);
         for f in ended {
             if let Some(p) = g.pending.remove(&f.id) {
-                let _ = p.tx.send(Err(format!("{} on {id}: {why}", f.task.short())));
+                let _ = p.tx.send(Err(TaskError::worker_lost(format!(
+                    "{} on {id}: {why}",
+                    f.task.short()
+                ))));
             }
         }
         drop(g);
@@ -369,7 +354,10 @@ impl Manager {
                 return Err(e.to_string());
             }
         }
-        let _ = p.tx.send(Err(format!("job {id} aborted by the operator")));
+        let _ = p.tx.send(Err(TaskError::new(
+            ErrorKind::Aborted,
+            format!("job {id} aborted by the operator"),
+        )));
         drop(g);
         self.wake.notify_one();
         Ok(())
@@ -382,12 +370,12 @@ impl Manager {
             .into_iter()
             .map(|j| JobRow {
                 id: j.id.0,
-                sector: j.sector,
+                subject: j.subject,
                 worker: j.worker.to_string(),
                 hostname: j.hostname,
                 task: j.task,
                 state: j.state.to_string(),
-                run_wait: JobRow::run_wait_of(Some(j.state)),
+                run_wait: run_wait_of(j.state),
                 elapsed_ms: j.elapsed.as_millis() as u64,
             })
             .collect()
@@ -411,7 +399,12 @@ impl Manager {
                     connected: w.connected,
                     tasks: w.tasks,
                     resources: w.resources,
-                    usage: w.usage,
+                    usage: api::WorkerUsage {
+                        mem_min: w.usage.mem_min(),
+                        mem_max: w.usage.mem_max(),
+                        cpus: w.usage.cpus(),
+                        gpu_milli: w.usage.gpu_milli(),
+                    },
                     task_counts,
                 }
             })
@@ -443,37 +436,33 @@ impl Manager {
         self.lock().workers.len()
     }
 
-    /// `sealing sched-diag`: the queue, what no worker can ever take, and the placed jobs.
-    pub fn sched_diag(&self) -> serde_json::Value {
+    /// `sealing sched-diag`: the queue, what no worker can ever take, dispatch latency and the
+    /// accounting check (the caller adds where workers have room).
+    pub fn sched_diag(&self) -> api::SchedDiag {
         let g = self.lock();
-        let unplaceable: Vec<serde_json::Value> = g
+        let job = |id: RequestId, p: &Pending, why: Option<&str>| api::QueuedJob {
+            id: id.0,
+            subject: p.call.subject().to_string(),
+            task: p.call.task().short().to_string(),
+            why: why.map(str::to_string),
+        };
+        let unplaceable = g
             .sched
             .unplaceable()
             .into_iter()
             .filter_map(|id| {
                 g.pending.get(&id).map(|p| {
-                    serde_json::json!({
-                        "ID": id.0,
-                        "Sector": p.call.sector().number,
-                        "Task": p.call.task().short(),
-                        "Why": "no connected, enabled worker supports this task type with enough resources and storage",
-                    })
+                    job(id, p, Some("no connected, enabled worker supports this task type with enough resources and storage"))
                 })
             })
             .collect();
-        let mut queued: Vec<serde_json::Value> = g
+        let mut queued: Vec<api::QueuedJob> = g
             .pending
             .iter()
             .filter(|(id, _)| g.sched.job_state(**id).is_none())
-            .map(|(id, p)| {
-                serde_json::json!({
-                    "ID": id.0,
-                    "Sector": p.call.sector().number,
-                    "Task": p.call.task().short(),
-                })
-            })
+            .map(|(id, p)| job(*id, p, None))
             .collect();
-        queued.sort_by_key(|v| v["ID"].as_u64());
+        queued.sort_by_key(|q| q.id);
         let sorted = |v: &[u64]| {
             let mut v = v.to_vec();
             v.sort_unstable();
@@ -488,21 +477,158 @@ impl Manager {
             (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
             _ => 0.0,
         };
-        serde_json::json!({
-            "Dispatch": {
-                "Tasks": waits.len(),
-                "ReadyToStartP50Ms": pct(&waits, 0.5),
-                "ReadyToStartP99Ms": pct(&waits, 0.99),
-                "ReadyToStartMaxMs": pct(&waits, 1.0),
-                "ReadyToAssignP50Ms": pct(&assign, 0.5),
-                "ReadyToAssignP99Ms": pct(&assign, 0.99),
-                "FirstToLastStartS": span,
+        api::SchedDiag {
+            dispatch: api::DispatchStats {
+                tasks: waits.len(),
+                ready_to_start_p50_ms: pct(&waits, 0.5),
+                ready_to_start_p99_ms: pct(&waits, 0.99),
+                ready_to_start_max_ms: pct(&waits, 1.0),
+                ready_to_assign_p50_ms: pct(&assign, 0.5),
+                ready_to_assign_p99_ms: pct(&assign, 0.99),
+                first_to_last_start_s: span,
             },
-            "Passes": g.passes,
-            "Queued": queued,
-            "Unplaceable": unplaceable,
-            "Workers": g.workers.len(),
-            "Invariants": g.sched.check_invariants().err(),
-        })
+            passes: g.passes,
+            queued,
+            unplaceable,
+            workers: g.workers.len(),
+            invariants: g.sched.check_invariants().err(),
+            storage: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use api::tasks::{PoStTarget, TaskOutput};
+    use resources::{SealProof, SectorRef, Subject, TaskType};
+
+    /// A worker that proves instantly, or holds WDP until told to go on.
+    struct FakeWorker {
+        hold_wdp: tokio::sync::Semaphore,
+    }
+
+    #[async_trait]
+    impl WorkerHandle for FakeWorker {
+        async fn prepare(&self, _call: &TaskCall) -> Result<(), TaskError> {
+            Ok(())
+        }
+        async fn execute(&self, _call_id: &str, call: TaskCall) -> TaskResult {
+            match call {
+                TaskCall::WinningPoSt { .. } => Ok(TaskOutput::WinningPoSt(vec![1])),
+                TaskCall::WindowPoSt { .. } => {
+                    let _go = self.hold_wdp.acquire().await;
+                    Ok(TaskOutput::WindowPoSt(vec![2]))
+                }
+                TaskCall::AddPiece { .. } => Err(TaskError::new(ErrorKind::OutOfSpace, "full")),
+                _ => Err(TaskError::temporary("not faked")),
+            }
+        }
+    }
+
+    fn manager(dir: &std::path::Path) -> (Arc<Manager>, Arc<FakeWorker>) {
+        let db = crate::db::Db::open(dir).unwrap();
+        let m = Manager::new(
+            Scheduler::new(sched::SchedConfig::default()),
+            CallTracker::open(db).unwrap(),
+        );
+        let w = Arc::new(FakeWorker {
+            hold_wdp: tokio::sync::Semaphore::new(0),
+        });
+        let tasks = [
+            TaskType::WinningPoSt,
+            TaskType::WindowPoSt,
+            TaskType::AddPiece,
+        ];
+        m.add_worker(
+            sched::sim::spec("fake", 64, 16, 0, &tasks),
+            w.clone(),
+            false,
+        );
+        m.spawn();
+        (m, w)
+    }
+
+    fn targets() -> Vec<PoStTarget> {
+        vec![PoStTarget {
+            sector: SectorRef::new(1000, 1, SealProof::StackedDrg2KiBV1_1),
+            comm_r: [1; 32],
+        }]
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn five_hundred_elections_leave_no_call_records_or_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, _w) = manager(dir.path());
+        for epoch in 0..500 {
+            let call = TaskCall::WinningPoSt {
+                miner: 1000,
+                epoch,
+                randomness: [0; 32],
+                sectors: targets(),
+            };
+            let out = m.run(call, 0, Arc::new(sched::TaskSelector)).await;
+            assert_eq!(out, Ok(TaskOutput::WinningPoSt(vec![1])), "epoch {epoch}");
+        }
+        assert_eq!(m.calls().counts(), (0, 0), "calls stored, in memory");
+        assert_eq!(m.lock_count(), 0);
+        // A sealing call is recorded for resume; its lock entry goes when it is done.
+        let sector = SectorRef::new(1000, 9, SealProof::StackedDrg2KiBV1_1);
+        let err = m
+            .run(
+                TaskCall::AddPiece { sector },
+                0,
+                Arc::new(sched::TaskSelector),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::OutOfSpace);
+        assert_eq!(m.calls().counts(), (1, 0));
+        assert_eq!(m.lock_count(), 0);
+        let rec = m
+            .calls()
+            .find(&Subject::Sector(sector), TaskType::AddPiece)
+            .unwrap()
+            .unwrap();
+        assert_eq!(rec.result, Some(Err(err)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_running_windowpost_is_listed_by_its_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, w) = manager(dir.path());
+        let call = TaskCall::WindowPoSt {
+            miner: 1000,
+            deadline: 12,
+            randomness: [0; 32],
+            sectors: targets(),
+            check_only: false,
+        };
+        let m2 = m.clone();
+        let run = tokio::spawn(async move { m2.run(call, 0, Arc::new(sched::TaskSelector)).await });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let job = loop {
+            if let Some(j) = m.jobs().into_iter().find(|j| j.state == "running") {
+                break j;
+            }
+            assert!(std::time::Instant::now() < deadline, "WDP never ran");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(
+            job.subject,
+            Subject::WindowPoSt {
+                miner: 1000,
+                deadline: 12,
+                check: false
+            }
+        );
+        assert_eq!(
+            (job.task, job.subject.to_string().as_str()),
+            (TaskType::WindowPoSt, "deadline 12")
+        );
+        w.hold_wdp.add_permits(1);
+        assert_eq!(run.await.unwrap(), Ok(TaskOutput::WindowPoSt(vec![2])));
+        assert!(m.jobs().is_empty());
+        assert_eq!(m.calls().counts(), (0, 0));
     }
 }

@@ -6,21 +6,24 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use api::tasks::TaskResult;
+use api::tasks::{ErrorKind, TaskError, TaskResult};
 use api::{SectorState, TaskCall, TaskOutput};
-use resources::SectorRef;
+use resources::{SectorRef, Subject, TaskType};
 use sched::{AllocSelector, ExistingSelector, Selector, TaskSelector};
 
 use crate::cluster::{ClusterView, StoreSelector};
 use stores::{FileType, FileTypes, Remote};
 
+use crate::calls::CallTracker;
 use crate::chain::{Chain, Message, RandKind};
-use crate::db::Db;
 use crate::fsm::{now_ms, Event, Sector};
-use crate::manager::{call_key, CallRecord, Manager};
+use crate::manager::Manager;
 use crate::sectors::Sectors;
 
 use SectorState::*;
+
+/// The call whose recorded result a sector event used: removed with the event.
+type Consumed = Option<(Subject, TaskType)>;
 
 /// States in which a sector needs no driving.
 fn is_done(s: SectorState) -> bool {
@@ -33,8 +36,9 @@ pub struct Pipeline {
     pub manager: Arc<Manager>,
     pub remote: Arc<Remote>,
     pub view: Arc<ClusterView>,
-    pub db: Db,
     pub cooldown: Duration,
+    /// Checks each C2 proof before it is sent (lotus's checkCommit).
+    pub engine: Arc<dyn proofs::Engine>,
     running: Mutex<HashSet<u64>>,
     /// Which worker ran the step a sector's next event comes from (for its log).
     notes: Mutex<std::collections::HashMap<u64, String>>,
@@ -48,8 +52,8 @@ impl Pipeline {
         manager: Arc<Manager>,
         remote: Arc<Remote>,
         view: Arc<ClusterView>,
-        db: Db,
         cooldown: Duration,
+        engine: Arc<dyn proofs::Engine>,
     ) -> Arc<Pipeline> {
         Arc::new(Pipeline {
             sectors,
@@ -57,8 +61,8 @@ impl Pipeline {
             manager,
             remote,
             view,
-            db,
             cooldown,
+            engine,
             running: Mutex::new(HashSet::new()),
             notes: Mutex::new(std::collections::HashMap::new()),
         })
@@ -95,18 +99,24 @@ impl Pipeline {
     pub fn resume_all(self: &Arc<Self>) {
         for s in self.sectors.all() {
             if s.state == PreCommit2 {
-                let key = call_key(&s.sector, resources::TaskType::PreCommit2);
-                if let Ok(Some(rec)) = self.db.get::<CallRecord>(&key) {
+                let subject = Subject::Sector(s.sector);
+                if let Ok(Some(rec)) = self.calls().find(&subject, TaskType::PreCommit2) {
                     if rec.result.is_none() {
                         let why = format!(
                             "the sealer restarted while PC2 was running on {}; PC1 runs again because PC2 encodes the replica in place",
                             rec.worker
                         );
                         tracing::warn!(sector = s.sector.number, "{why}");
-                        if let Err(e) =
+                        let applied =
                             self.sectors
-                                .apply(s.sector.number, Event::Restarted(why), |b| b.delete(&key))
-                        {
+                                .apply(s.sector.number, Event::Restarted(why), |b| {
+                                    if let Err(e) =
+                                        self.calls().consume(&subject, TaskType::PreCommit2, b)
+                                    {
+                                        tracing::error!("{e}");
+                                    }
+                                });
+                        if let Err(e) = applied {
                             tracing::error!("{e}");
                         }
                     }
@@ -138,8 +148,10 @@ impl Pipeline {
                 .remove(&n)
                 .unwrap_or_default();
             match self.sectors.apply_noted(n, event, &note, |b| {
-                if let Some(k) = &consumed {
-                    b.delete(k);
+                if let Some((subject, task)) = &consumed {
+                    if let Err(e) = self.calls().consume(subject, *task, b) {
+                        tracing::error!(sector = n, "{e}");
+                    }
                 }
             }) {
                 Ok(next) if next.state != state => {
@@ -155,8 +167,12 @@ impl Pipeline {
         }
     }
 
-    /// Runs the step of `s.state`. Returns the event, and the call record it consumed.
-    async fn step(&self, s: &Sector) -> (Option<Event>, Option<String>) {
+    fn calls(&self) -> &Arc<CallTracker> {
+        self.manager.calls()
+    }
+
+    /// Runs the step of `s.state`. Returns the event, and the call whose result it used.
+    async fn step(&self, s: &Sector) -> (Option<Event>, Consumed) {
         let sector = s.sector;
         match s.state {
             Packing => {
@@ -180,7 +196,7 @@ impl Pipeline {
                     _ => {}
                 }
                 let Some((_, ticket)) = s.ticket else {
-                    return (Some(Event::Failed("no ticket".into())), None);
+                    return (Some(Event::Failed(TaskError::temporary("no ticket"))), None);
                 };
                 let call = TaskCall::PreCommit1 {
                     sector,
@@ -195,7 +211,10 @@ impl Pipeline {
             }
             PreCommit2 => {
                 let Some(pc1) = s.pc1.clone() else {
-                    return (Some(Event::Failed("no PC1 output".into())), None);
+                    return (
+                        Some(Event::Failed(TaskError::temporary("no PC1 output"))),
+                        None,
+                    );
                 };
                 self.task(TaskCall::PreCommit2 { sector, pc1 }, |o| match o {
                     TaskOutput::PreCommit2(c) => Some(Event::PreCommit2Done(c)),
@@ -205,7 +224,10 @@ impl Pipeline {
             }
             PreCommitting => {
                 let (Some(comms), Some((ticket_epoch, _))) = (s.comms, s.ticket) else {
-                    return (Some(Event::Failed("no commitments".into())), None);
+                    return (
+                        Some(Event::Failed(TaskError::temporary("no commitments"))),
+                        None,
+                    );
                 };
                 let msg = Message::PreCommit {
                     sector,
@@ -214,7 +236,9 @@ impl Pipeline {
                 };
                 let ev = match self.chain.push(msg).await {
                     Ok(id) => Event::PreCommitSent(id),
-                    Err(e) => Event::Failed(format!("sending pre-commit: {e}")),
+                    Err(e) => {
+                        Event::Failed(TaskError::temporary(format!("sending pre-commit: {e}")))
+                    }
                 };
                 (Some(ev), None)
             }
@@ -227,7 +251,7 @@ impl Pipeline {
                 let ev = match self.wait_receipt(msg.as_deref()).await {
                     Ok(epoch) if s.state == PreCommitWait => Event::PreCommitLanded(epoch),
                     Ok(epoch) => Event::CommitLanded(epoch),
-                    Err(e) => Event::Failed(e),
+                    Err(e) => Event::Failed(TaskError::temporary(e)),
                 };
                 (Some(ev), None)
             }
@@ -235,7 +259,7 @@ impl Pipeline {
             Committing => self.commit(s).await,
             SubmitCommit => {
                 let Some(proof) = s.proof.clone() else {
-                    return (Some(Event::Failed("no proof".into())), None);
+                    return (Some(Event::Failed(TaskError::temporary("no proof"))), None);
                 };
                 let ev = match self
                     .chain
@@ -243,7 +267,9 @@ impl Pipeline {
                     .await
                 {
                     Ok(id) => Event::CommitSent(id),
-                    Err(e) => Event::Failed(format!("sending prove-commit: {e}")),
+                    Err(e) => {
+                        Event::Failed(TaskError::temporary(format!("sending prove-commit: {e}")))
+                    }
                 };
                 (Some(ev), None)
             }
@@ -265,8 +291,10 @@ impl Pipeline {
                         _ => None,
                     })
                     .await;
-                if let Some(k) = fin_key {
-                    let _ = self.db.delete(&k);
+                if let Some((subject, task)) = fin_key {
+                    if let Err(e) = self.calls().remove(&subject, task) {
+                        tracing::error!(sector = sector.number, "{e}");
+                    }
                 }
                 (ev, key)
             }
@@ -286,7 +314,12 @@ impl Pipeline {
                 (Some(ev), None)
             }
             st if st.is_failed() => {
-                let due = s.since_ms + self.cooldown.as_millis() as u64;
+                let cooldown = if s.retry_waits() {
+                    self.cooldown
+                } else {
+                    Duration::ZERO
+                };
+                let due = s.since_ms + cooldown.as_millis() as u64;
                 let wait = due.saturating_sub(now_ms());
                 tokio::time::sleep(Duration::from_millis(wait)).await;
                 (Some(Event::Retry), None)
@@ -323,9 +356,9 @@ impl Pipeline {
         &self,
         call: TaskCall,
         to_event: impl FnOnce(TaskOutput) -> Option<Event>,
-    ) -> (Option<Event>, Option<String>) {
-        let key = call_key(&call.sector(), call.task());
-        let record = self.db.get::<CallRecord>(&key).ok().flatten();
+    ) -> (Option<Event>, Consumed) {
+        let (subject, task) = (call.subject(), call.task());
+        let record = self.calls().find(&subject, task).ok().flatten();
         let running_remote = record
             .as_ref()
             .filter(|r| r.result.is_none() && !r.local)
@@ -334,17 +367,16 @@ impl Pipeline {
             // Started on a worker before the sealer restarted: wait for its result instead of
             // running it again (the worker retries WorkerReturn until it is taken).
             Some((call_id, worker)) => {
-                tracing::info!(sector = call.sector().number, task = call.task().short(), %worker, "re-attaching to call {call_id}");
-                Some(self.reattach(&key, &call_id, &worker, &call).await)
+                tracing::info!(%worker, "{}: re-attaching to call {call_id}", call.describe());
+                Some(self.reattach(&call_id, &worker, &call).await)
             }
             None => record.and_then(|r| r.result),
         };
         let result: TaskResult = match recorded {
             Some(r) => {
                 tracing::info!(
-                    sector = call.sector().number,
-                    task = call.task().short(),
-                    "using the result recorded before the restart"
+                    "{}: using the result recorded before the restart",
+                    call.describe()
                 );
                 r
             }
@@ -353,9 +385,9 @@ impl Pipeline {
                 self.manager.run(call.clone(), 0, sel).await
             }
         };
-        if let Ok(Some(rec)) = self.db.get::<CallRecord>(&key) {
+        if let Ok(Some(rec)) = self.calls().find(&subject, task) {
             let mut notes = self.notes.lock().unwrap_or_else(|e| e.into_inner());
-            let note = notes.entry(call.sector().number).or_default();
+            let note = notes.entry(subject.number()).or_default();
             if !note.is_empty() {
                 note.push_str(", ");
             }
@@ -363,58 +395,40 @@ impl Pipeline {
         }
         let ev = match result {
             Ok(out) => to_event(out).unwrap_or_else(|| {
-                Event::Failed(format!(
+                Event::Failed(TaskError::temporary(format!(
                     "{} returned the wrong kind of output",
                     call.task().short()
-                ))
+                )))
             }),
             Err(e) => Event::Failed(e),
         };
-        (Some(ev), Some(key))
-    }
-
-    /// The result of call `call_id` once it is recorded under `key` (the worker returns it).
-    async fn recorded(&self, key: &str, call_id: &str) -> TaskResult {
-        loop {
-            match self.db.get::<CallRecord>(key) {
-                Ok(Some(r)) if r.call_id == call_id => {
-                    if let Some(res) = r.result {
-                        return res;
-                    }
-                }
-                _ => return Err(format!("call {call_id} is no longer recorded")),
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        (Some(ev), Some((subject, task)))
     }
 
     /// Waits for a call a worker started before this sealer restarted. The call is sent to its
     /// worker again under the same ID once the worker is back: the worker runs a call ID once,
     /// so this only matters if the first send never reached it. A worker that does not come back
     /// within the heartbeat's removal time fails the step (it is retried elsewhere).
-    async fn reattach(
-        &self,
-        key: &str,
-        call_id: &str,
-        worker: &str,
-        call: &TaskCall,
-    ) -> TaskResult {
+    async fn reattach(&self, call_id: &str, worker: &str, call: &TaskCall) -> TaskResult {
         let lost_after = crate::cluster::PING * crate::cluster::REMOVE_AFTER;
         let start = std::time::Instant::now();
+        // Registered now: a WorkerReturn that arrives meanwhile is not missed.
+        let returned = self.calls().wait(call_id);
+        tokio::pin!(returned);
         loop {
             if let Some(h) = self.manager.remote_by_name(worker) {
                 return tokio::select! {
                     r = h.execute(call_id, call.clone()) => r,
-                    r = self.recorded(key, call_id) => r,
+                    r = &mut returned => r,
                 };
             }
             if start.elapsed() > lost_after {
-                return Err(format!(
+                return Err(TaskError::worker_lost(format!(
                     "worker {worker} did not come back within {lost_after:?} of the restart"
-                ));
+                )));
             }
             tokio::select! {
-                r = self.recorded(key, call_id) => return r,
+                r = &mut returned => return r,
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
         }
@@ -426,13 +440,14 @@ impl Pipeline {
             let t = self.chain.randomness(RandKind::Ticket, head.height).await?;
             Ok::<_, crate::chain::ChainError>(Event::Ticket(head.height, t))
         };
-        r.await
-            .unwrap_or_else(|e| Event::Failed(format!("getting a ticket: {e}")))
+        r.await.unwrap_or_else(|e| {
+            Event::Failed(TaskError::temporary(format!("getting a ticket: {e}")))
+        })
     }
 
     async fn seed(&self, s: &Sector) -> Event {
         let Some(pc_epoch) = s.precommit_epoch else {
-            return Event::Failed("no pre-commit epoch".into());
+            return Event::Failed(TaskError::temporary("no pre-commit epoch"));
         };
         let seed_epoch = pc_epoch + self.chain.precommit_challenge_delay();
         let r = async {
@@ -440,18 +455,21 @@ impl Pipeline {
             let seed = self.chain.randomness(RandKind::Seed, seed_epoch).await?;
             Ok::<_, crate::chain::ChainError>(Event::Seed(seed_epoch, seed))
         };
-        r.await
-            .unwrap_or_else(|e| Event::Failed(format!("waiting for the seed: {e}")))
+        r.await.unwrap_or_else(|e| {
+            Event::Failed(TaskError::temporary(format!("waiting for the seed: {e}")))
+        })
     }
 
-    async fn commit(&self, s: &Sector) -> (Option<Event>, Option<String>) {
+    async fn commit(&self, s: &Sector) -> (Option<Event>, Consumed) {
         let sector: SectorRef = s.sector;
         match &s.c1 {
             None => {
                 let (Some((_, ticket)), Some((_, seed)), Some(comms)) = (s.ticket, s.seed, s.comms)
                 else {
                     return (
-                        Some(Event::Failed("missing ticket, seed or commitments".into())),
+                        Some(Event::Failed(TaskError::temporary(
+                            "missing ticket, seed or commitments",
+                        ))),
                         None,
                     );
                 };
@@ -473,12 +491,49 @@ impl Pipeline {
                     sector,
                     c1: c1.clone(),
                 };
-                self.task(call, |o| match o {
-                    TaskOutput::Proof(p) => Some(Event::ProofReady(p)),
-                    _ => None,
-                })
-                .await
+                let (ev, key) = self
+                    .task(call, |o| match o {
+                        TaskOutput::Proof(p) => Some(Event::ProofReady(p)),
+                        _ => None,
+                    })
+                    .await;
+                match ev {
+                    Some(Event::ProofReady(proof)) => (Some(self.check_proof(s, proof).await), key),
+                    other => (other, key),
+                }
             }
+        }
+    }
+
+    /// A proof is verified before it is sent (lotus's checkCommit): one that does not verify
+    /// fails the step as `ProofInvalid`, and is computed again instead of costing a message.
+    async fn check_proof(&self, s: &Sector, proof: Vec<u8>) -> Event {
+        let (Some((_, ticket)), Some((_, seed)), Some(comms)) = (s.ticket, s.seed, s.comms) else {
+            return Event::Failed(TaskError::temporary("missing ticket, seed or commitments"));
+        };
+        let (engine, sector, p) = (self.engine.clone(), s.sector, proof.clone());
+        let checked = tokio::task::spawn_blocking(move || {
+            engine.verify_seal(&sector, &comms, &ticket, &seed, &p)
+        })
+        .await;
+        let what = format!("C2 proof of sector {}", s.sector.number);
+        match checked {
+            Ok(Ok(true)) => Event::ProofReady(proof),
+            Ok(Ok(false)) => Event::Failed(TaskError::new(
+                ErrorKind::ProofInvalid,
+                format!("{what} does not verify"),
+            )),
+            Ok(Err(e)) => {
+                let e = TaskError::from(e).context(format_args!("verifying the {what}"));
+                match e.kind {
+                    // A proof that cannot even be read is as invalid as one that fails.
+                    ErrorKind::BadInput => {
+                        Event::Failed(TaskError::new(ErrorKind::ProofInvalid, e.message))
+                    }
+                    _ => Event::Failed(e),
+                }
+            }
+            Err(e) => Event::Failed(TaskError::temporary(format!("verifying the {what}: {e}"))),
         }
     }
 

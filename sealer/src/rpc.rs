@@ -3,16 +3,15 @@
 
 use std::sync::Arc;
 
+use api::contract::Handlers;
 use api::methods as m;
-use api::rpc::{RpcError, METHOD_NOT_FOUND};
-use api::{AttachParams, FoundFile, MinerInfo, SectorInfo, StorageRow};
+use api::rpc::RpcError;
+use api::*;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
 use stores::{FileType, FileTypes, Permission};
 
 use crate::chain::{hex, Chain};
@@ -20,196 +19,162 @@ use crate::daemon::Node;
 use crate::fsm::Event;
 
 pub fn router(node: Arc<Node>) -> Router {
+    let handlers = Arc::new(handlers());
     Router::new()
         .route("/rpc/v0", post(handle))
-        .with_state(node)
+        .with_state((node, handlers))
 }
 
+type Served = (Arc<Node>, Arc<Handlers<Arc<Node>>>);
+
 async fn handle(
-    State(node): State<Arc<Node>>,
+    State((node, handlers)): State<Served>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let n = node.clone();
-    api::server::handle(
-        &node.secret,
-        m::permission,
-        &headers,
-        &body,
-        |method, params| async move { dispatch(&n, &method, params).await },
-    )
-    .await
+    api::server::handle(&node.secret, &handlers, node.clone(), &headers, &body).await
 }
 
-/// Positional parameter `i` (lotus sends an array).
-fn arg<T: DeserializeOwned>(method: &str, params: &Value, i: usize) -> Result<T, RpcError> {
-    let v = match params {
-        Value::Array(a) => a.get(i).cloned().unwrap_or(Value::Null),
-        Value::Null => Value::Null,
-        other if i == 0 => other.clone(),
-        _ => Value::Null,
-    };
-    serde_json::from_value(v).map_err(|e| RpcError::params(method, format!("parameter {i}: {e}")))
+fn app<E: std::fmt::Display>(e: E) -> RpcError {
+    RpcError::app(e)
 }
 
-fn to_value<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
-    serde_json::to_value(v).map_err(RpcError::app)
-}
-
-async fn dispatch(node: &Arc<Node>, method: &str, params: Value) -> Result<Value, RpcError> {
-    match method {
-        m::VERSION => Ok(
-            json!({"Version": concat!("sealer ", env!("CARGO_PKG_VERSION")), "APIVersion": "v0"}),
-        ),
-        m::ACTOR_ADDRESS => to_value(crate::config::actor_name(node.settings.actor)),
-        m::ACTOR_SECTOR_SIZE => to_value(node.settings.sector_size.bytes()),
-        m::MINER_INFO => to_value(miner_info(node).await?),
-        m::PLEDGE_SECTOR => pledge(node).await,
-        m::SECTORS_LIST => to_value(node.sectors.numbers()),
-        m::SECTORS_STATUS => {
-            let n: u64 = arg(method, &params, 0)?;
-            let on_chain: bool = arg::<Option<bool>>(method, &params, 1)?.unwrap_or(false);
-            to_value(sector_status(node, n, on_chain).await?)
-        }
-        m::SECTOR_REMOVE => {
-            let n: u64 = arg(method, &params, 0)?;
-            node.sectors
-                .apply(n, Event::Remove, |_| {})
-                .map_err(RpcError::app)?;
-            node.pipeline.start(n);
-            Ok(Value::Null)
-        }
-        m::WORKER_JOBS => to_value(node.manager.jobs()),
-        m::WORKER_STATS => to_value(node.manager.worker_stats()),
-        m::SEALING_ABORT => {
-            let id: u64 = arg(method, &params, 0)?;
-            node.manager.abort(id).map_err(RpcError::app)?;
-            Ok(Value::Null)
-        }
-        m::SEALING_SCHED_DIAG => {
-            // The scheduler's view, plus where each worker has room: a new sector (AP, PC1)
-            // goes only to a worker with a seal path that can hold it.
-            let mut v = node.manager.sched_diag();
-            let size = node.settings.sector_size;
-            let seal_need = FileTypes::ALL.overhead(size, stores::PathKind::Sealing);
-            let rooms: Vec<Value> = node
-                .manager
-                .worker_names()
-                .into_iter()
-                .map(|(id, name)| {
-                    let seal = node.view.has_room(id, stores::PathKind::Sealing, FileTypes::ALL, size);
-                    let store = node.view.has_room(id, stores::PathKind::Storage, FileTypes::SEALED, size);
-                    let mut r = json!({"Worker": id.to_string(), "Host": name, "RoomToSeal": seal, "RoomToStore": store});
-                    if !seal {
-                        r["Why"] = json!(format!(
-                            "no healthy seal path with {seal_need} bytes available for a new {size} sector: gets no AP or PC1 of a new sector"
-                        ));
-                    }
-                    r
-                })
-                .collect();
-            v["Storage"] = Value::Array(rooms);
-            Ok(v)
-        }
-        m::STORAGE_LIST => to_value(storage_list(node).await?),
-        m::STORAGE_ATTACH => {
-            let p: AttachParams = arg(method, &params, 0)?;
+/// Every method the sealer serves: its contract definition and handler.
+pub fn handlers() -> Handlers<Arc<Node>> {
+    let h = Handlers::<Arc<Node>>::default()
+        .on::<m::Version, _, _>(|_, ()| async {
+            Ok(VersionInfo {
+                version: concat!("sealer ", env!("CARGO_PKG_VERSION")).into(),
+                api_version: "v0".into(),
+            })
+        })
+        .on::<m::ActorAddress, _, _>(|n, ()| async move {
+            Ok(crate::config::actor_name(n.settings.actor))
+        })
+        .on::<m::ActorSectorSize, _, _>(|n, ()| async move { Ok(n.settings.sector_size.bytes()) })
+        .on::<m::MinerInfoCall, _, _>(|n, ()| async move { miner_info(&n).await })
+        .on::<m::PledgeSector, _, _>(|n, ()| async move { pledge(&n).await })
+        .on::<m::SectorsList, _, _>(|n, ()| async move { Ok(n.sectors.numbers()) })
+        .on::<m::SectorsStatus, _, _>(|n, (id, on_chain)| async move {
+            sector_status(&n, id, on_chain.unwrap_or(false)).await
+        })
+        .on::<m::SectorRemove, _, _>(|n, (id,)| async move {
+            n.sectors.apply(id, Event::Remove, |_| {}).map_err(app)?;
+            n.pipeline.start(id);
+            Ok(())
+        })
+        .on::<m::WorkerJobs, _, _>(|n, ()| async move { Ok(n.manager.jobs()) })
+        .on::<m::WorkerStats, _, _>(|n, ()| async move { Ok(n.manager.worker_stats()) })
+        .on::<m::SealingAbort, _, _>(|n, (id,)| async move { n.manager.abort(id).map_err(app) })
+        .on::<m::SealingSchedDiag, _, _>(|n, ()| async move { Ok(sched_diag(&n)) })
+        .on::<m::StorageList, _, _>(|n, ()| async move { storage_list(&n).await })
+        .on::<m::StorageAttach, _, _>(|n, (p,)| async move {
             let opts = p.options();
-            let id = node
+            let id = n
                 .store
                 .attach(std::path::Path::new(&p.path), &opts)
                 .await
-                .map_err(RpcError::app)?;
-            node.view.set_paths(
-                node.local_worker,
-                node.store.paths().into_iter().map(|p| p.0).collect(),
+                .map_err(app)?;
+            n.view.set_paths(
+                n.local_worker,
+                n.store.paths().into_iter().map(|p| p.0).collect(),
             );
-            to_value(id.0)
-        }
-        m::STORAGE_FIND_SECTOR => {
-            let n: u64 = arg(method, &params, 0)?;
-            to_value(find_sector(node, n).await?)
-        }
-        m::CHAIN_HEAD => to_value(node.chain.head().await.map_err(RpcError::app)?),
-        m::STATE_MINER_POWER => to_value(
-            node.chain
-                .power(node.settings.actor)
-                .await
-                .map_err(RpcError::app)?,
-        ),
-        m::STATE_MINER_DEADLINES => Ok(deadlines(node).await?),
-        m::CHECK_PROVABLE => {
-            let d: u64 = arg(method, &params, 0)?;
-            if d >= crate::proving::DEADLINES {
-                return Err(RpcError::params(
-                    method,
-                    format!(
-                        "deadline {d} does not exist (0 to {})",
-                        crate::proving::DEADLINES - 1
-                    ),
-                ));
-            }
-            let sectors = node
-                .wdpost
-                .deadline_sectors(d)
-                .await
-                .map_err(RpcError::app)?;
-            let bad = if sectors.is_empty() {
-                Vec::new()
-            } else {
-                node.wdpost
-                    .check(d, &sectors)
-                    .await
-                    .map_err(RpcError::app)?
-            };
-            Ok(serde_json::json!({
-                "Deadline": d,
-                "Sectors": sectors,
-                "Unprovable": bad.iter().map(|(n, why)| serde_json::json!({"Sector": n, "Why": why})).collect::<Vec<_>>(),
-            }))
-        }
-        m::AUTH_NEW => {
-            let perms: Vec<Permission> = arg(method, &params, 0)?;
-            to_value(node.secret.token(&perms))
-        }
-        m::AUTH_VERIFY => {
-            let token: String = arg(method, &params, 0)?;
-            to_value(node.secret.verify(&token).map_err(RpcError::app)?)
-        }
-        m::WORKER_CONNECT => {
-            let url: String = arg(method, &params, 0)?;
-            let token = node.secret.token_for(Permission::Admin);
-            let (id, new) = node
+            Ok(id.0)
+        })
+        .on::<m::StorageFindSector, _, _>(|n, (id,)| async move { find_sector(&n, id).await })
+        .on::<m::ChainHead, _, _>(|n, ()| async move { n.chain.head().await.map_err(app) })
+        .on::<m::StateMinerPower, _, _>(|n, ()| async move {
+            n.chain.power(n.settings.actor).await.map_err(app)
+        })
+        .on::<m::StateMinerDeadlines, _, _>(|n, ()| async move { deadlines(&n).await })
+        .on::<m::CheckProvable, _, _>(|n, (d,)| async move { check_provable(&n, d).await })
+        .on::<m::AuthNew, _, _>(|n, (perms,)| async move { Ok(n.secret.token(&perms)) })
+        .on::<m::AuthVerify, _, _>(
+            |n, (token,)| async move { n.secret.verify(&token).map_err(app) },
+        )
+        .on::<m::WorkerConnect, _, _>(|n, (url,)| async move {
+            let token = n.secret.token_for(Permission::Admin);
+            let (id, new) = n
                 .workers
-                .connect(&url, &token, &node.manager, &node.view)
+                .connect(&url, &token, &n.manager, &n.view)
                 .await
-                .map_err(RpcError::app)?;
-            Ok(json!({"ID": id.to_string(), "New": new}))
-        }
-        m::WORKER_RETURN => {
-            let call_id: String = arg(method, &params, 0)?;
-            let sector: resources::SectorRef = arg(method, &params, 1)?;
-            let task: resources::TaskType = arg(method, &params, 2)?;
-            let result: api::tasks::TaskResult = arg(method, &params, 3)?;
-            worker_return(node, &call_id, &sector, task, result)?;
-            Ok(Value::Null)
-        }
-        m::WORKER_JWT_SECRET => to_value(hex(node.secret.as_bytes())),
-        m if api::index::METHODS.contains(&m) => {
-            api::index::serve(node.index.as_ref(), m, &params).await
-        }
-        m::SHUTDOWN => {
-            node.shutdown.notify_one();
-            Ok(Value::Null)
-        }
-        other => Err(RpcError::new(
-            METHOD_NOT_FOUND,
-            format!("method '{other}' not found"),
-        )),
-    }
+                .map_err(app)?;
+            Ok(Connected {
+                id: id.to_string(),
+                new,
+            })
+        })
+        .on::<m::WorkerReturn, _, _>(|n, (call_id, result)| async move {
+            if !n.manager.calls().returned(&call_id, &result) {
+                tracing::debug!(%call_id, "a result nobody waits for any more");
+            }
+            Ok(())
+        })
+        .on::<m::WorkerJwtSecret, _, _>(|n, ()| async move { Ok(hex(n.secret.as_bytes())) })
+        .on::<m::Shutdown, _, _>(|n, ()| async move {
+            n.shutdown.notify_one();
+            Ok(())
+        });
+    api::index::serve(h, |n: &Arc<Node>| {
+        n.index.clone() as Arc<dyn stores::SectorIndex>
+    })
 }
 
-async fn pledge(node: &Arc<Node>) -> Result<Value, RpcError> {
+async fn check_provable(node: &Arc<Node>, d: u64) -> Result<Provable, RpcError> {
+    if d >= crate::proving::DEADLINES {
+        return Err(RpcError::new(
+            api::rpc::INVALID_PARAMS,
+            format!(
+                "{}: invalid params: deadline {d} does not exist (0 to {})",
+                <m::CheckProvable as api::contract::Method>::NAME,
+                crate::proving::DEADLINES - 1
+            ),
+        ));
+    }
+    let sectors = node.wdpost.deadline_sectors(d).await.map_err(app)?;
+    let bad = if sectors.is_empty() {
+        Vec::new()
+    } else {
+        node.wdpost.check(d, &sectors).await.map_err(app)?
+    };
+    Ok(Provable {
+        deadline: d,
+        sectors,
+        unprovable: bad
+            .into_iter()
+            .map(|(sector, why)| Unprovable { sector, why })
+            .collect(),
+    })
+}
+
+/// The scheduler's view, plus where each worker has room: a new sector (AP, PC1) goes only
+/// to a worker with a seal path that can hold it.
+fn sched_diag(node: &Arc<Node>) -> SchedDiag {
+    let mut diag = node.manager.sched_diag();
+    let size = node.settings.sector_size;
+    let seal_need = FileTypes::ALL.overhead(size, stores::PathKind::Sealing);
+    diag.storage = node
+        .manager
+        .worker_names()
+        .into_iter()
+        .map(|(id, name)| {
+            let seal = node.view.has_room(id, stores::PathKind::Sealing, FileTypes::ALL, size);
+            let store = node.view.has_room(id, stores::PathKind::Storage, FileTypes::SEALED, size);
+            WorkerRoom {
+                worker: id.to_string(),
+                host: name,
+                room_to_seal: seal,
+                room_to_store: store,
+                why: (!seal).then(|| format!(
+                    "no healthy seal path with {seal_need} bytes available for a new {size} sector: gets no AP or PC1 of a new sector"
+                )),
+            }
+        })
+        .collect();
+    diag
+}
+
+async fn pledge(node: &Arc<Node>) -> Result<resources::SectorId, RpcError> {
     let s = &node.settings;
     node.chain
         .ensure_miner(s.actor, s.sector_size)
@@ -246,7 +211,7 @@ async fn pledge(node: &Arc<Node>) -> Result<Value, RpcError> {
         .pledge(s.actor, node.seal_proof(), max)
         .map_err(RpcError::app)?;
     node.pipeline.start(sector.sector.number);
-    to_value(sector.sector.id())
+    Ok(sector.sector.id())
 }
 
 async fn sector_status(node: &Arc<Node>, n: u64, on_chain: bool) -> Result<SectorInfo, RpcError> {
@@ -288,6 +253,7 @@ async fn sector_status(node: &Arc<Node>, n: u64, on_chain: bool) -> Result<Secto
         deals: Vec::new(),
         retries: s.retries,
         last_error: s.last_error.clone(),
+        last_error_kind: (!s.last_error.is_empty()).then_some(s.failed_kind),
         log: s.log.clone(),
         on_chain,
     })
@@ -380,78 +346,67 @@ fn local_paths(node: &Node) -> std::collections::HashMap<stores::StorageId, std:
         .collect()
 }
 
-/// A worker's result for a call: recorded (so it survives a restart of this sealer) and handed to
-/// whoever waits for it. A result for a call no longer recorded (its sector moved on) is dropped.
-fn worker_return(
-    node: &Node,
-    call_id: &str,
-    sector: &resources::SectorRef,
-    task: resources::TaskType,
-    result: api::tasks::TaskResult,
-) -> Result<(), RpcError> {
-    let key = crate::manager::call_key(sector, task);
-    if let Some(mut rec) = node
-        .db
-        .get::<crate::manager::CallRecord>(&key)
-        .map_err(RpcError::app)?
-    {
-        if rec.call_id == call_id && rec.result.is_none() {
-            rec.result = Some(result.clone());
-            node.db.put_unsynced(&key, &rec).map_err(RpcError::app)?;
-        }
-    }
-    if !node.manager.deliver(call_id, result) {
-        tracing::debug!(%call_id, "a result nobody waits for any more");
-    }
-    Ok(())
-}
-
 /// `Filecoin.StateMinerDeadlines`.
-async fn deadlines(node: &Node) -> Result<Value, RpcError> {
-    let head = node.chain.head().await.map_err(RpcError::app)?.height;
+async fn deadlines(node: &Node) -> Result<ProvingDeadlines, RpcError> {
+    let head = node.chain.head().await.map_err(app)?.height;
     let window = node.chain.wpost_window();
     let cur = crate::proving::deadline_at(head, window);
-    let power = node
-        .chain
-        .power(node.settings.actor)
-        .await
-        .map_err(RpcError::app)?;
-    let state = node
-        .chain
-        .proving(node.settings.actor)
-        .await
-        .map_err(RpcError::app)?;
+    let power = node.chain.power(node.settings.actor).await.map_err(app)?;
+    let state = node.chain.proving(node.settings.actor).await.map_err(app)?;
     let runs = node.wdpost.runs();
     let none = crate::proving::Deadline::default();
-    let dls: Vec<Value> = (0..crate::proving::DEADLINES)
+    let deadlines = (0..crate::proving::DEADLINES)
         .map(|i| {
             let dl = state.as_ref().map_or(&none, |s| &s.deadlines[i as usize]);
             let d = crate::proving::next_opening(i, head, window);
-            serde_json::json!({
-                "Index": i,
-                "Open": d.open,
-                "Close": d.close,
-                "Partitions": dl.partitions.iter().map(|p| serde_json::json!({
-                    "Sectors": p.sectors,
-                    "Faults": p.faults,
-                    "Recoveries": p.recoveries,
-                })).collect::<Vec<_>>(),
-                "ProvenPartitions": if dl.proven_open == d.open { dl.proven.len() } else { 0 },
-                "LastRun": runs.get(&i),
-            })
+            DeadlineRow {
+                index: i,
+                open: d.open,
+                close: d.close,
+                partitions: dl
+                    .partitions
+                    .iter()
+                    .map(|p| PartitionRow {
+                        sectors: p.sectors.iter().copied().collect(),
+                        faults: p.faults.iter().copied().collect(),
+                        recoveries: p.recoveries.iter().copied().collect(),
+                    })
+                    .collect(),
+                proven_partitions: if dl.proven_open == d.open {
+                    dl.proven.len()
+                } else {
+                    0
+                },
+                last_run: runs.get(&i).map(|r| DeadlineRunRow {
+                    open: r.open,
+                    outcome: r.outcome.clone(),
+                    skipped: r.skipped.clone(),
+                    message: r.message.clone(),
+                }),
+            }
         })
         .collect();
-    Ok(serde_json::json!({
-        "Head": head,
-        "Window": window,
-        "Current": cur,
-        "Power": power,
-        "Faults": state.as_ref().map(|s| s.faulty()).unwrap_or_default(),
-        "Missed": state.as_ref().map(|s| s.missed).unwrap_or(0),
-        "ProofsAccepted": state.as_ref().map(|s| s.proofs_accepted).unwrap_or(0),
-        "Elections": node.wnpost.elections.load(std::sync::atomic::Ordering::Relaxed),
-        "WinningPoStsSent": node.wnpost.submitted.load(std::sync::atomic::Ordering::Relaxed),
-        "BlocksWon": node.chain.wins(node.settings.actor).await.map_err(RpcError::app)?,
-        "Deadlines": dls,
-    }))
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    Ok(ProvingDeadlines {
+        head,
+        window,
+        current: DeadlineTimes {
+            period_start: cur.period_start,
+            index: cur.index,
+            open: cur.open,
+            close: cur.close,
+            challenge: cur.challenge,
+        },
+        power,
+        faults: state
+            .as_ref()
+            .map(|s| s.faulty().into_iter().collect())
+            .unwrap_or_default(),
+        missed: state.as_ref().map(|s| s.missed).unwrap_or(0),
+        proofs_accepted: state.as_ref().map(|s| s.proofs_accepted).unwrap_or(0),
+        elections: node.wnpost.elections.load(relaxed),
+        winning_posts_sent: node.wnpost.submitted.load(relaxed),
+        blocks_won: node.chain.wins(node.settings.actor).await.map_err(app)?,
+        deadlines,
+    })
 }

@@ -23,7 +23,7 @@ pub enum SectorError {
     #[error("sector {0} not found")]
     NotFound(u64),
     #[error("sector {0}: {1}")]
-    Refused(u64, String),
+    Refused(u64, crate::fsm::Refused),
 }
 
 pub struct Sectors {

@@ -122,7 +122,12 @@ impl WindowPoSt {
             sectors,
             check_only,
         };
-        match self.manager.run(call, 0, selector).await? {
+        match self
+            .manager
+            .run(call, 0, selector)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             TaskOutput::WindowPoSt(p) => Ok(Proved::Proof(p)),
             TaskOutput::Unprovable(bad) => Ok(Proved::Unprovable(bad)),
             other => Err(format!("WDP returned {other:?}")),

@@ -90,7 +90,12 @@ impl WinningPoSt {
             randomness,
             sectors,
         };
-        let proof = match self.manager.run(call, 0, selector).await? {
+        let proof = match self
+            .manager
+            .run(call, 0, selector)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             TaskOutput::WinningPoSt(p) => p,
             other => return Err(format!("WNP returned {other:?}")),
         };

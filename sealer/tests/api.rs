@@ -1,6 +1,6 @@
 //! Auth and bad input on the JSON-RPC endpoint; config errors.
 
-mod common;
+use testkit as common;
 
 use common::{stderr, Repo};
 use serde_json::{json, Value};
@@ -65,6 +65,22 @@ fn auth_and_bad_input_get_clear_errors_and_the_daemon_keeps_answering() {
     );
     let (st, v) = post(&url, Some(read), &call("Filecoin.PledgeSector", json!([])));
     assert_eq!(st, 403, "{v}");
+    // Admin in lotus-miner's documentation, so here too.
+    for (m, p) in [
+        ("Filecoin.WorkerJobs", json!([])),
+        ("Filecoin.WorkerStats", json!([])),
+        ("Filecoin.StorageList", json!([])),
+        ("Filecoin.StorageFindSector", json!([1])),
+    ] {
+        let (st, v) = post(&url, Some(read), &call(m, p.clone()));
+        assert_eq!(st, 403, "{m}: {v}");
+        // Admin passes (StorageFindSector then says there is no sector 1).
+        let (st, v) = post(&url, Some(admin), &call(m, p));
+        assert!(
+            st == 200 && v["error"]["code"] != json!(2),
+            "{m} with admin: {st} {v}"
+        );
+    }
     let (st, v) = post(&url, Some(admin), "{not json");
     assert_eq!(
         (st, v["error"]["code"].clone()),

@@ -1,7 +1,7 @@
 //! The README's run command, with the mock engine: `sealer devnet` brings up a repo, paths and
 //! the daemon, pledges sectors, and reports them Proving with the power the chain counted.
 
-mod common;
+use testkit as common;
 
 use std::process::Command;
 

@@ -2,12 +2,13 @@
 //! found by `proving check`, declared faulty ahead of its deadline (power drops), then recovered
 //! once the file is back (power returns); WinningPoSts answer elections.
 
-mod common;
+use testkit as common;
 
 use std::time::{Duration, Instant};
 
+use api::methods as m;
+use api::{DeadlineRow, ProvingDeadlines};
 use common::Repo;
-use serde_json::Value;
 
 /// One sealer at a time: the deadlines here are fractions of a second long.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -16,31 +17,20 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn deadlines(repo: &Repo) -> Value {
-    // The CLI's tables are for people; the test reads the same RPC through `proving` output and
-    // the raw numbers through `info`.
-    let out = repo.ok(&["proving", "deadlines"]);
-    let mut rows = Vec::new();
-    for l in out.lines().skip(1) {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        rows.push(serde_json::json!({
-            "Index": f[0].parse::<u64>().unwrap(),
-            "Sectors": f[3].parse::<u64>().unwrap(),
-            "Faults": f[4].parse::<u64>().unwrap(),
-            "Last": f[6..].join(" "),
-        }));
-    }
-    Value::Array(rows)
+fn deadlines(repo: &Repo) -> ProvingDeadlines {
+    repo.request::<m::StateMinerDeadlines>(())
+}
+
+/// Deadlines holding sectors.
+fn with_sectors(v: &ProvingDeadlines) -> Vec<&DeadlineRow> {
+    v.deadlines
+        .iter()
+        .filter(|d| d.partitions.iter().any(|p| !p.sectors.is_empty()))
+        .collect()
 }
 
 fn power_sectors(repo: &Repo) -> u64 {
-    let out = repo.ok(&["proving", "info"]);
-    common::field(&out, "Power:")
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    repo.request::<m::StateMinerPower>(()).sectors
 }
 
 fn wait(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
@@ -67,21 +57,11 @@ fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
     });
     assert_eq!(power_sectors(&repo), 2);
     // Both sectors' deadlines get proven within a proving period.
-    let with_sectors = |v: &Value| -> Vec<Value> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .filter(|d| d["Sectors"].as_u64().unwrap() > 0)
-            .cloned()
-            .collect()
-    };
+    let proven = |d: &DeadlineRow| d.last_run.as_ref().is_some_and(|r| r.outcome == "proven");
     wait(Duration::from_secs(40), "both deadlines proven", || {
         let v = deadlines(&repo);
         let ds = with_sectors(&v);
-        !ds.is_empty()
-            && ds
-                .iter()
-                .all(|d| d["Last"].as_str().unwrap().starts_with("proven"))
+        !ds.is_empty() && ds.iter().all(|d| proven(d))
     });
     let v = deadlines(&repo);
     let ds = with_sectors(&v);
@@ -92,7 +72,8 @@ fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
     std::fs::rename(&sealed, &moved).unwrap();
     let mut dl1 = None;
     for d in &ds {
-        let i = d["Index"].as_u64().unwrap();
+        let i = d.index;
+        // The CLI's own output is what this checks.
         let out = repo.ok(&["proving", "check", &i.to_string()]);
         if out.contains("sector 1:") {
             dl1 = Some(i);
@@ -103,11 +84,21 @@ fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
     let dl1 = dl1.expect("proving check names sector 1");
     // Declared faulty ahead of its deadline: power drops by one sector; the other still proven.
     wait(Duration::from_secs(40), "sector 1 faulty", || {
-        repo.ok(&["proving", "faults"]).lines().skip(1).any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f[0] == dl1.to_string() && f[2] == "1"
-        })
+        let v = deadlines(&repo);
+        v.faults == [1]
+            && v.deadlines[dl1 as usize]
+                .partitions
+                .iter()
+                .any(|p| p.faults == [1])
     });
+    let faults = repo.ok(&["proving", "faults"]);
+    assert!(
+        faults
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == [dl1.to_string().as_str(), "0", "1"]),
+        "{faults}"
+    );
     assert_eq!(power_sectors(&repo), 1);
     assert!(d.log().contains("declaring faults"), "{}", d.log());
     // The file is back: recovered at a following deadline, power returns.
@@ -116,40 +107,29 @@ fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
         power_sectors(&repo) == 2
     });
     assert!(d.log().contains("declaring recoveries"), "{}", d.log());
-    let info = repo.ok(&["proving", "info"]);
-    assert!(info.contains("Faulty Sectors:          0"), "{info}");
+    let v = deadlines(&repo);
+    assert!(v.faults.is_empty(), "{v:?}");
     // With no other power on the devnet the miner is elected every epoch; its WinningPoSts
     // (mock) land in time and count as blocks won.
-    let won: u64 = common::field(&info, "Blocks Won:")
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(won > 0, "{info}");
+    assert!(v.blocks_won > 0, "{v:?}");
     drop(d);
 }
 
-/// The deadline index and last-run text of every deadline holding sectors.
+/// The deadline index and last outcome of every deadline holding sectors.
 fn proven_runs(repo: &Repo) -> Vec<(u64, String)> {
-    deadlines(repo)
-        .as_array()
-        .unwrap()
+    with_sectors(&deadlines(repo))
         .iter()
-        .filter(|d| d["Sectors"].as_u64().unwrap() > 0)
         .map(|d| {
-            (
-                d["Index"].as_u64().unwrap(),
-                d["Last"].as_str().unwrap().to_string(),
-            )
+            let last = d.last_run.as_ref().map(|r| r.outcome.clone());
+            (d.index, last.unwrap_or_default())
         })
         .collect()
 }
 
 fn running(repo: &Repo, task: &str) -> bool {
-    repo.ok(&["sealing", "jobs"])
-        .lines()
-        .any(|l| l.split_whitespace().nth(4) == Some(task) && l.contains("running"))
+    repo.request::<m::WorkerJobs>(())
+        .iter()
+        .any(|j| j.task.short() == task && j.state == "running")
 }
 
 #[test]
@@ -214,8 +194,7 @@ fn a_sealer_killed_while_proving_proves_the_deadline_after_restart() {
                 .any(|(i, l)| *i == dl && l.starts_with("proven"))
         },
     );
-    let info = repo.ok(&["proving", "info"]);
-    assert!(info.contains("Missed Partitions:       0"), "{info}");
+    assert_eq!(deadlines(&repo).missed, 0);
     assert_eq!(power_sectors(&repo), 1);
     drop(d);
 }

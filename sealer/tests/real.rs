@@ -2,7 +2,7 @@
 //! with filecoin-proofs, its prove-commit verified by the local chain, reaching Proving. Needs the
 //! 2KiB parameters (`.ci/run` generates them once per machine).
 
-mod common;
+use testkit as common;
 
 use std::time::{Duration, Instant};
 

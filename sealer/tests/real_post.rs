@@ -2,7 +2,7 @@
 //! WindowPoSts that the local chain verifies, three times in a row, with no miss. Needs the 2KiB
 //! parameters (`.ci/run` makes them).
 
-mod common;
+use testkit as common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! The sealer daemon end to end with the mock engine: pledges reach Proving with complete event
 //! logs, jobs show while running, MaxSealingSectors, and kill -9 restarts.
 
-mod common;
+use testkit as common;
 
 use std::time::Duration;
 
@@ -168,6 +168,7 @@ fn an_aborted_job_fails_its_step_and_the_sector_retries_to_proving() {
     let d = repo.start();
     repo.attach_paths();
     repo.ok(&["sectors", "pledge"]);
+    let start = std::time::Instant::now();
     let job = loop {
         let jobs = repo.ok(&["sealing", "jobs"]);
         if let Some(l) = jobs
@@ -176,6 +177,10 @@ fn an_aborted_job_fails_its_step_and_the_sector_retries_to_proving() {
         {
             break l.split_whitespace().next().unwrap().to_string();
         }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "PC1 never ran: {jobs}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let diag = repo.ok(&["sealing", "sched-diag"]);
@@ -189,11 +194,39 @@ fn an_aborted_job_fails_its_step_and_the_sector_retries_to_proving() {
     });
     let status = repo.ok(&["sectors", "status", "1"]);
     assert!(
-        field(&status, "Last Error:").contains("aborted by the operator"),
+        field(&status, "Last Error:").contains("aborted by the operator [aborted]"),
         "{status}"
     );
     repo.wait_states(&[1], Duration::from_secs(30), |s| s[0] == "Proving");
     let log = repo.ok(&["sectors", "status", "1", "--log"]);
     assert!(log.contains("SectorRetry"), "{log}");
+    drop(d);
+}
+
+#[test]
+fn a_proof_that_does_not_verify_is_computed_again_before_any_message() {
+    let repo = Repo::init(false, |c| {
+        c.proofs.mock_corrupt_proofs = 1;
+    });
+    let d = repo.start();
+    repo.attach_paths();
+    repo.ok(&["sectors", "pledge"]);
+    repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Proving");
+    let log = repo.ok(&["sectors", "status", "1", "--log"]);
+    let failed: Vec<&str> = log.lines().filter(|l| l.contains("SectorFailed")).collect();
+    assert_eq!(failed.len(), 1, "{log}");
+    assert!(
+        failed[0].contains("ComputeProofFailed")
+            && failed[0].contains("does not verify [proof invalid]"),
+        "{log}"
+    );
+    // C1 and C2 ran again; only the good proof went to the chain.
+    assert_eq!(log.matches("SectorCommit1").count(), 2, "{log}");
+    assert_eq!(log.matches("SectorCommitSubmitted").count(), 1, "{log}");
+    let status = repo.ok(&["sectors", "status", "1"]);
+    assert!(
+        field(&status, "Last Error:").contains("[proof invalid]"),
+        "{status}"
+    );
     drop(d);
 }

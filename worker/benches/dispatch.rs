@@ -7,8 +7,7 @@
 //! `cargo bench -p worker --bench dispatch --profile dev` (build the workspace first:
 //! `cargo build --workspace`).
 
-#[path = "../../sealer/tests/common/mod.rs"]
-mod common;
+use testkit as common;
 
 use std::time::{Duration, Instant};
 
@@ -59,9 +58,7 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let start = Instant::now();
     rt.block_on(async {
-        let calls = (0..sectors).map(|_| {
-            client.call::<serde_json::Value>(api::methods::PLEDGE_SECTOR, serde_json::json!([]))
-        });
+        let calls = (0..sectors).map(|_| client.request::<api::methods::PledgeSector>(()));
         for r in futures_util::future::join_all(calls).await {
             r.expect("PledgeSector");
         }
@@ -70,8 +67,8 @@ fn main() {
     let mut last_print = Instant::now();
     loop {
         // One light call per poll (`sectors list` would ask for every sector).
-        let info: api::MinerInfo = rt
-            .block_on(client.call(api::methods::MINER_INFO, serde_json::json!([])))
+        let info = rt
+            .block_on(client.request::<api::methods::MinerInfoCall>(()))
             .expect("MinerInfo");
         let proving = info.states.get("Proving").copied().unwrap_or(0) as usize;
         if proving == sectors {
@@ -107,11 +104,9 @@ fn main() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let total = start.elapsed();
-    let diag: serde_json::Value =
-        serde_json::from_str(&repo.ok(&["sealing", "sched-diag"])).unwrap();
-    let dsp = &diag["Dispatch"];
-    let tasks = dsp["Tasks"].as_u64().unwrap_or(0);
-    let span = dsp["FirstToLastStartS"].as_f64().unwrap_or(0.0);
+    let diag: api::SchedDiag = serde_json::from_str(&repo.ok(&["sealing", "sched-diag"])).unwrap();
+    let dsp = &diag.dispatch;
+    let (tasks, span) = (dsp.tasks, dsp.first_to_last_start_s);
     println!("dispatch: {sectors} sectors, {workers} workers, mock engine (zero-duration tasks)");
     println!(
         "  pledged in {:.2} s, all Proving after {:.2} s",
@@ -122,13 +117,17 @@ fn main() {
         "  tasks started: {tasks} over {span:.2} s = {:.0} tasks/s",
         tasks as f64 / span.max(1e-9)
     );
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v}"));
     println!(
         "  ready-to-start: p50 {} ms, p99 {} ms, max {} ms",
-        dsp["ReadyToStartP50Ms"], dsp["ReadyToStartP99Ms"], dsp["ReadyToStartMaxMs"]
+        ms(dsp.ready_to_start_p50_ms),
+        ms(dsp.ready_to_start_p99_ms),
+        ms(dsp.ready_to_start_max_ms)
     );
     println!(
         "  of which ready-to-assigned (the scheduler's part): p50 {} ms, p99 {} ms",
-        dsp["ReadyToAssignP50Ms"], dsp["ReadyToAssignP99Ms"]
+        ms(dsp.ready_to_assign_p50_ms),
+        ms(dsp.ready_to_assign_p99_ms)
     );
     let mut cpu = format!("  CPU time: sealer {:.2} s", cpu_s(d.child.id()));
     for w in &ws {

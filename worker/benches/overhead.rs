@@ -6,8 +6,7 @@
 //! `cargo build --workspace && cargo bench -p worker --bench overhead --profile dev`
 //! (needs the 2KiB parameters: `cargo run -p proofs --bin fetch-params -- --generate 2KiB`).
 
-#[path = "../../sealer/tests/common/mod.rs"]
-mod common;
+use testkit as common;
 
 use std::time::{Duration, Instant};
 

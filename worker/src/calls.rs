@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use api::tasks::TaskResult;
+use api::tasks::{TaskError, TaskResult};
 use api::TaskCall;
 use serde::{Deserialize, Serialize};
 
@@ -108,11 +108,10 @@ impl Calls {
         let mut n = 0;
         for mut c in self.all()? {
             if c.result.is_none() {
-                c.result = Some(Err(format!(
-                    "{} of sector {}: the worker restarted while running it (ErrTempWorkerRestart)",
-                    c.call.task().short(),
-                    c.call.sector().number
-                )));
+                c.result = Some(Err(TaskError::worker_lost(format!(
+                    "{}: the worker restarted while running it",
+                    c.call.describe()
+                ))));
                 self.put(&c)?;
                 n += 1;
             }

@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use api::methods as m;
-use api::{ApiInfo, Client, WorkerInfo};
+use api::{ApiInfo, Client};
 use clap::{ArgAction, Parser, Subcommand};
 use resources::{SectorSize, TaskSet, TaskType};
-use serde_json::{json, Value};
 
 use crate::daemon::{default_repo, own_api, Options};
 
@@ -199,7 +198,7 @@ async fn run(repo: PathBuf, cmd: Cmd) -> Result<()> {
 async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Info => {
-            let i: WorkerInfo = c.call(m::WORKER_INFO, json!([])).await?;
+            let i = c.request::<m::WorkerInfoCall>(()).await?;
             println!("Session: {}", i.session);
             println!("Enabled: {}", i.enabled);
             println!("Hostname: {}", i.hostname);
@@ -227,15 +226,21 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
         }
         Cmd::Storage(StorageCmd::Attach(a)) => {
             let p = a.params().map_err(|e| anyhow::anyhow!(e))?;
-            let id: String = c.call(m::STORAGE_ATTACH, json!([p])).await?;
-            println!("Attached {} as {id}", p.path);
+            let path = p.path.clone();
+            let id = c.request::<m::StorageAttach>((p,)).await?;
+            println!("Attached {path} as {id}");
         }
         Cmd::Tasks(t) => {
-            let (method, task, word) = match t {
-                TasksCmd::Enable { task } => (m::WORKER_TASK_ENABLE, task, "enabled"),
-                TasksCmd::Disable { task } => (m::WORKER_TASK_DISABLE, task, "disabled"),
+            let (task, word) = match t {
+                TasksCmd::Enable { task } => {
+                    c.request::<m::WorkerTaskEnable>((task.clone(),)).await?;
+                    (task, "enabled")
+                }
+                TasksCmd::Disable { task } => {
+                    c.request::<m::WorkerTaskDisable>((task.clone(),)).await?;
+                    (task, "disabled")
+                }
             };
-            c.call::<Value>(method, json!([task])).await?;
             println!("{task} {word}");
         }
         _ => unreachable!("handled locally"),

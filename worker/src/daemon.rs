@@ -6,9 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
+use api::contract::Handlers;
 use api::methods as m;
-use api::rpc::{RpcError, METHOD_NOT_FOUND};
-use api::{ApiInfo, AttachParams, Client, MinerInfo, TaskCall, WorkerInfo, WorkerPath};
+use api::rpc::RpcError;
+use api::tasks::TaskError;
+use api::{ApiInfo, Client, TaskCall, VersionInfo, WorkerInfo, WorkerPath};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -16,7 +18,6 @@ use axum::routing::post;
 use axum::Router;
 use proofs::{Engine, MockEngine, RealEngine};
 use resources::{ResourceTable, TaskSet, TaskType, WorkerResources};
-use serde_json::{json, Value};
 use stores::{AttachOptions, LocalStore, Remote, Secret};
 
 use crate::calls::{Calls, WorkerCall};
@@ -57,13 +58,13 @@ pub struct Worker {
 pub async fn run(repo: &Path, o: Options) -> Result<()> {
     std::fs::create_dir_all(repo).with_context(|| format!("creating {}", repo.display()))?;
     let sealer = Arc::new(Client::new(&o.sealer, Duration::from_secs(30)));
-    let secret_hex: String = sealer
-        .call(m::WORKER_JWT_SECRET, json!([]))
+    let secret_hex = sealer
+        .request::<m::WorkerJwtSecret>(())
         .await
         .with_context(|| format!("connecting to the sealer at {}", sealer.url()))?;
     let secret =
         Secret::from_bytes(unhex(&secret_hex)?).map_err(|e| anyhow!("sealer secret: {e}"))?;
-    let miner: MinerInfo = sealer.call(m::MINER_INFO, json!([])).await?;
+    let miner = sealer.request::<m::MinerInfoCall>(()).await?;
     let engine: Arc<dyn Engine> = if miner.engine == "mock" {
         tracing::warn!(
             "MOCK PROOF ENGINE (the sealer's): sectors are not really sealed, proofs are not real"
@@ -144,7 +145,7 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
     let (files, _) = stores::http::router(store, secret);
     let app = Router::new()
         .route("/rpc/v0", post(handle))
-        .with_state(w.clone())
+        .with_state((w.clone(), Arc::new(handlers())))
         .merge(files);
     log_options(repo, &o, &w);
     tokio::spawn(w.clone().connect_loop());
@@ -193,11 +194,11 @@ impl Worker {
         loop {
             match self
                 .sealer
-                .call::<Value>(m::WORKER_CONNECT, json!([self.url]))
+                .request::<m::WorkerConnect>((self.url.clone(),))
                 .await
             {
                 Ok(v) => {
-                    if v["New"] == json!(true) {
+                    if v.new {
                         // A new registration: the sealer may have restarted with an empty
                         // index, so this worker's paths and files are declared again.
                         if let Err(e) = self.store.redeclare().await {
@@ -206,7 +207,7 @@ impl Worker {
                         self.returns.notify_one();
                     }
                     if !connected {
-                        tracing::info!("connected to the sealer as {}", v["ID"]);
+                        tracing::info!("connected to the sealer as {}", v.id);
                         connected = true;
                     }
                 }
@@ -236,12 +237,12 @@ impl Worker {
 
     /// Returns a finished call's result to the sealer; once taken, the record is deleted.
     async fn give_back(&self, c: &WorkerCall) -> bool {
+        let Some(result) = c.result.clone() else {
+            return false;
+        };
         let sent = self
             .sealer
-            .call::<Value>(
-                m::WORKER_RETURN,
-                json!([c.call_id, c.call.sector(), c.call.task(), c.result]),
-            )
+            .request::<m::WorkerReturn>((c.call_id.clone(), result))
             .await;
         match sent {
             Ok(_) => {
@@ -255,7 +256,7 @@ impl Worker {
         }
     }
 
-    fn execute(self: &Arc<Self>, call_id: String, call: TaskCall) -> Result<(), String> {
+    fn execute(self: &Arc<Self>, call_id: String, call: TaskCall) -> Result<(), TaskError> {
         let t = call.task();
         if !self
             .tasks
@@ -263,12 +264,13 @@ impl Worker {
             .unwrap_or_else(|e| e.into_inner())
             .contains(t)
         {
-            return Err(format!(
+            return Err(TaskError::temporary(format!(
                 "task type {} is disabled on this worker",
                 t.short()
-            ));
+            )));
         }
-        if self.calls.known(&call_id).map_err(|e| e.to_string())? {
+        let db = |e: anyhow::Error| TaskError::temporary(format!("worker metadata store: {e}"));
+        if self.calls.known(&call_id).map_err(db)? {
             return Ok(()); // sent again by a restarted sealer: it runs once
         }
         let rec = WorkerCall {
@@ -276,7 +278,7 @@ impl Worker {
             call,
             result: None,
         };
-        self.calls.put(&rec).map_err(|e| e.to_string())?;
+        self.calls.put(&rec).map_err(db)?;
         match &rec.call {
             TaskCall::WindowPoSt {
                 deadline, sectors, ..
@@ -287,12 +289,12 @@ impl Worker {
                 tracing::info!(call = %rec.call_id, "running WNP for epoch {epoch}")
             }
             c => {
-                tracing::info!(call = %rec.call_id, "running {} of sector {}", t.short(), c.sector().number)
+                tracing::info!(call = %rec.call_id, "running {}", c.describe())
             }
         }
         let me = self.clone();
         tokio::spawn(async move {
-            let result = api::exec::execute(&me.remote, &me.engine, rec.call.clone()).await;
+            let result = exec::execute(&me.remote, &me.engine, rec.call.clone()).await;
             let done = WorkerCall {
                 result: Some(result),
                 ..rec
@@ -309,63 +311,38 @@ impl Worker {
     }
 }
 
+type Served = (Arc<Worker>, Arc<Handlers<Arc<Worker>>>);
+
 async fn handle(
-    State(w): State<Arc<Worker>>,
+    State((w, handlers)): State<Served>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let w2 = w.clone();
-    api::server::handle(
-        &w.secret,
-        m::worker_permission,
-        &headers,
-        &body,
-        |method, params| async move { dispatch(&w2, &method, params).await },
-    )
-    .await
+    api::server::handle(&w.secret, &handlers, w.clone(), &headers, &body).await
 }
 
-fn arg<T: serde::de::DeserializeOwned>(method: &str, p: &Value, i: usize) -> Result<T, RpcError> {
-    serde_json::from_value(p.get(i).cloned().unwrap_or(Value::Null))
-        .map_err(|e| RpcError::params(method, format!("parameter {i}: {e}")))
-}
-
-async fn dispatch(w: &Arc<Worker>, method: &str, p: Value) -> Result<Value, RpcError> {
-    let ok = |v: Value| Ok(v);
-    match method {
-        m::VERSION => ok(
-            json!({"Version": concat!("worker ", env!("CARGO_PKG_VERSION")), "APIVersion": "v0"}),
-        ),
-        m::SESSION => ok(json!(w.session)),
-        m::WORKER_INFO => ok(serde_json::to_value(w.info()).map_err(RpcError::app)?),
-        m::WORKER_FETCH => {
-            let call: TaskCall = arg(method, &p, 0)?;
-            api::exec::prepare(&w.remote, &call)
+/// Every method a worker serves: its contract definition and handler.
+fn handlers() -> Handlers<Arc<Worker>> {
+    Handlers::<Arc<Worker>>::default()
+        .on::<m::Version, _, _>(|_, ()| async {
+            Ok(VersionInfo {
+                version: concat!("worker ", env!("CARGO_PKG_VERSION")).into(),
+                api_version: "v0".into(),
+            })
+        })
+        .on::<m::Session, _, _>(|w, ()| async move { Ok(w.session.clone()) })
+        .on::<m::WorkerInfoCall, _, _>(|w, ()| async move { Ok(w.info()) })
+        .on::<m::WorkerFetch, _, _>(|w, (sector, need)| async move {
+            exec::fetch(&w.remote, &sector, need)
                 .await
-                .map_err(RpcError::app)?;
-            ok(Value::Null)
-        }
-        m::WORKER_EXECUTE => {
-            let id: String = arg(method, &p, 0)?;
-            let call: TaskCall = arg(method, &p, 1)?;
-            w.execute(id, call).map_err(RpcError::app)?;
-            ok(Value::Null)
-        }
-        m::WORKER_TASK_ENABLE | m::WORKER_TASK_DISABLE => {
-            let t: String = arg(method, &p, 0)?;
-            let t: TaskType = t.parse().map_err(RpcError::app)?;
-            let mut tasks = w.tasks.lock().unwrap_or_else(|e| e.into_inner());
-            if method == m::WORKER_TASK_ENABLE {
-                tasks.insert(t);
-            } else {
-                tasks.remove(t);
-            }
-            drop(tasks);
-            w.announce.notify_one(); // the sealer's scheduler learns it now, not at a restart
-            ok(Value::Null)
-        }
-        m::STORAGE_ATTACH => {
-            let a: AttachParams = arg(method, &p, 0)?;
+                .map_err(|e| RpcError::task(&e))
+        })
+        .on::<m::WorkerExecute, _, _>(|w, (id, call)| async move {
+            w.execute(id, call).map_err(|e| RpcError::task(&e))
+        })
+        .on::<m::WorkerTaskEnable, _, _>(|w, (t,)| async move { w.set_task(&t, true) })
+        .on::<m::WorkerTaskDisable, _, _>(|w, (t,)| async move { w.set_task(&t, false) })
+        .on::<m::StorageAttach, _, _>(|w, (a,)| async move {
             let opts = a.options();
             let id = w
                 .store
@@ -373,16 +350,27 @@ async fn dispatch(w: &Arc<Worker>, method: &str, p: Value) -> Result<Value, RpcE
                 .await
                 .map_err(RpcError::app)?;
             w.announce.notify_one();
-            ok(json!(id.0))
-        }
-        m::SHUTDOWN => {
+            Ok(id.0)
+        })
+        .on::<m::Shutdown, _, _>(|w, ()| async move {
             w.shutdown.notify_one();
-            ok(Value::Null)
+            Ok(())
+        })
+}
+
+impl Worker {
+    /// `tasks enable|disable`: the sealer's scheduler learns it now, not at a restart.
+    fn set_task(&self, t: &str, on: bool) -> Result<(), RpcError> {
+        let t: TaskType = t.parse().map_err(RpcError::app)?;
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        if on {
+            tasks.insert(t);
+        } else {
+            tasks.remove(t);
         }
-        other => Err(RpcError::new(
-            METHOD_NOT_FOUND,
-            format!("method '{other}' not found"),
-        )),
+        drop(tasks);
+        self.announce.notify_one();
+        Ok(())
     }
 }
 

@@ -2,8 +2,7 @@
 //! seals nothing itself, worker A (AP, PC1, PC2), B1 (PC1, PC2) and B2 (C2) sharing B1's seal
 //! path; and a worker killed during PC1.
 
-#[path = "../../sealer/tests/common/mod.rs"]
-mod common;
+use testkit as common;
 
 use std::path::Path;
 use std::time::Duration;
@@ -222,6 +221,10 @@ fn a_worker_killed_during_pc1_loses_nothing() {
         log.contains("worker was lost") || log.contains("not answering"),
         "{log}"
     );
+    // The lost worker cost no retry.
+    assert!(log.contains("[worker lost]"), "{log}");
+    assert!(log.contains("no retry spent"), "{log}");
+    assert!(!log.contains("retry 1 after"), "{log}");
     // Nothing of the dead attempt is still counted anywhere.
     let jobs = repo.ok(&["sealing", "jobs"]);
     assert_eq!(jobs.lines().count(), 1, "{jobs}");
@@ -462,6 +465,20 @@ fn a_windowpost_worker_killed_while_proving_is_replaced_by_another_in_time() {
         assert!(start.elapsed() < Duration::from_secs(45), "no WDP started");
         std::thread::sleep(Duration::from_millis(100));
     };
+    // While it proves (3 s), `sealing jobs` names the deadline, not a sector.
+    let log = posts[victim].log();
+    let deadline: u64 = log
+        .split("running WDP for deadline ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{log}"));
+    let jobs = repo.ok(&["sealing", "jobs"]);
+    let row = jobs
+        .lines()
+        .find(|l| l.contains(" WDP "))
+        .unwrap_or_else(|| panic!("{jobs}"));
+    assert!(row.contains(&format!(" deadline {deadline} ")), "{jobs}");
     posts[victim].kill9();
     let other = &posts[1 - victim];
     let start = std::time::Instant::now();

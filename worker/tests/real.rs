@@ -2,8 +2,7 @@
 //! the C1 output, the finalized files moved from A to the sealer's store over HTTP, and the
 //! proof verified by the local chain. Needs the 2KiB parameters (`.ci/run` makes them).
 
-#[path = "../../sealer/tests/common/mod.rs"]
-mod common;
+use testkit as common;
 
 use std::time::{Duration, Instant};
 

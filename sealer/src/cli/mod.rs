@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use api::methods as m;
-use api::{ApiInfo, Client, FoundFile, JobRow, MinerInfo, SectorInfo, StorageRow, WorkerRow};
+use api::{ApiInfo, Client};
 use clap::{Args, Parser, Subcommand};
-use resources::SectorId;
-use serde_json::{json, Value};
 use stores::Permission;
 
 use crate::config::Config;
@@ -228,26 +226,26 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Proving(p) => proving::run(c, p).await?,
         Cmd::Stop => {
-            c.call::<Value>(m::SHUTDOWN, json!([])).await?;
+            c.request::<m::Shutdown>(()).await?;
             println!("sealer stopping");
         }
         Cmd::Info => {
-            let i: MinerInfo = c.call(m::MINER_INFO, json!([])).await?;
+            let i = c.request::<m::MinerInfoCall>(()).await?;
             print::info(&i);
         }
         Cmd::Chain(ChainCmd::Head) => {
-            let h: api::ChainHead = c.call(m::CHAIN_HEAD, json!([])).await?;
+            let h = c.request::<m::ChainHead>(()).await?;
             println!("{}", h.height);
         }
         Cmd::Sectors(SectorsCmd::Pledge) => {
-            let id: SectorId = c.call(m::PLEDGE_SECTOR, json!([])).await?;
+            let id = c.request::<m::PledgeSector>(()).await?;
             println!("Created CC sector: {}", id.number);
         }
         Cmd::Sectors(SectorsCmd::List) => {
-            let ids: Vec<u64> = c.call(m::SECTORS_LIST, json!([])).await?;
+            let ids = c.request::<m::SectorsList>(()).await?;
             let mut rows = Vec::new();
             for id in ids {
-                let s: SectorInfo = c.call(m::SECTORS_STATUS, json!([id, false])).await?;
+                let s = c.request::<m::SectorsStatus>((id, Some(false))).await?;
                 rows.push(s);
             }
             print::sectors(&rows);
@@ -257,8 +255,8 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
             log,
             on_chain_info,
         }) => {
-            let s: SectorInfo = c
-                .call(m::SECTORS_STATUS, json!([id, on_chain_info]))
+            let s = c
+                .request::<m::SectorsStatus>((id, Some(on_chain_info)))
                 .await?;
             print::status(&s, log);
         }
@@ -266,36 +264,37 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
             if !really_do_it {
                 bail!("this removes sector {id} and its files; pass --really-do-it to confirm");
             }
-            c.call::<Value>(m::SECTOR_REMOVE, json!([id])).await?;
+            c.request::<m::SectorRemove>((id,)).await?;
             println!("Removing sector {id}");
         }
         Cmd::Sealing(SealingCmd::Jobs) => {
-            let jobs: Vec<JobRow> = c.call(m::WORKER_JOBS, json!([])).await?;
+            let jobs = c.request::<m::WorkerJobs>(()).await?;
             print::jobs(&jobs);
         }
         Cmd::Sealing(SealingCmd::Workers) => {
-            let ws: Vec<WorkerRow> = c.call(m::WORKER_STATS, json!([])).await?;
+            let ws = c.request::<m::WorkerStats>(()).await?;
             print::workers(&ws);
         }
         Cmd::Sealing(SealingCmd::Abort { job }) => {
-            c.call::<Value>(m::SEALING_ABORT, json!([job])).await?;
+            c.request::<m::SealingAbort>((job,)).await?;
             println!("Aborted job {job}");
         }
         Cmd::Sealing(SealingCmd::SchedDiag) => {
-            let v: Value = c.call(m::SEALING_SCHED_DIAG, json!([])).await?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            let diag = c.request::<m::SealingSchedDiag>(()).await?;
+            println!("{}", serde_json::to_string_pretty(&diag)?);
         }
         Cmd::Storage(StorageCmd::Attach(a)) => {
             let p = a.params().map_err(|e| anyhow::anyhow!(e))?;
-            let id: String = c.call(m::STORAGE_ATTACH, json!([p])).await?;
-            println!("Attached {} as {id}", p.path);
+            let path = p.path.clone();
+            let id = c.request::<m::StorageAttach>((p,)).await?;
+            println!("Attached {path} as {id}");
         }
         Cmd::Storage(StorageCmd::List) => {
-            let rows: Vec<StorageRow> = c.call(m::STORAGE_LIST, json!([])).await?;
+            let rows = c.request::<m::StorageList>(()).await?;
             print::storage(&rows);
         }
         Cmd::Storage(StorageCmd::Find { id }) => {
-            let found: Vec<FoundFile> = c.call(m::STORAGE_FIND_SECTOR, json!([id])).await?;
+            let found = c.request::<m::StorageFindSector>((id,)).await?;
             print::find(id, &found);
         }
         Cmd::Init(_)

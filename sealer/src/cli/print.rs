@@ -157,7 +157,10 @@ pub fn status(s: &SectorInfo, log: bool) {
     println!("Deals:\t\t{:?}", s.deals);
     println!("Retries:\t{}", s.retries);
     if !s.last_error.is_empty() {
-        println!("Last Error:\t\t{}", s.last_error);
+        match s.last_error_kind {
+            Some(kind) => println!("Last Error:\t\t{} [{kind}]", s.last_error),
+            None => println!("Last Error:\t\t{}", s.last_error),
+        }
     }
     if let Some(oc) = &s.on_chain {
         println!();
@@ -180,18 +183,26 @@ pub fn status(s: &SectorInfo, log: bool) {
     }
 }
 
+/// `sealing jobs`: lotus's columns; a PoSt's Sector column names its deadline or epoch
+/// (`WDP  deadline 12`).
 pub fn jobs(jobs: &[JobRow]) {
+    let width = jobs
+        .iter()
+        .map(|j| j.subject.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
     println!(
-        "{:<6}  {:<6}  {:<8}  {:<16}  {:<5}  {:<12}  Time",
+        "{:<6}  {:<width$}  {:<8}  {:<16}  {:<5}  {:<12}  Time",
         "ID", "Sector", "Worker", "Hostname", "Task", "State"
     );
     let mut jobs = jobs.to_vec();
     jobs.sort_by_key(|j| (j.run_wait, std::cmp::Reverse(j.elapsed_ms)));
     for j in jobs {
         println!(
-            "{:<6}  {:<6}  {:<8}  {:<16}  {:<5}  {:<12}  {}",
+            "{:<6}  {:<width$}  {:<8}  {:<16}  {:<5}  {:<12}  {}",
             j.id,
-            j.sector.number,
+            j.subject.to_string(),
             j.worker,
             j.hostname,
             j.task.short(),

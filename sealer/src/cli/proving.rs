@@ -4,7 +4,6 @@ use anyhow::Result;
 use api::methods as m;
 use api::Client;
 use clap::Subcommand;
-use serde_json::{json, Value};
 
 #[derive(Subcommand)]
 pub enum ProvingCmd {
@@ -18,93 +17,74 @@ pub enum ProvingCmd {
     Check { deadline: u64 },
 }
 
-fn n(v: &Value) -> u64 {
-    v.as_u64().unwrap_or(0)
-}
-
-fn count(v: &Value) -> usize {
-    v.as_array().map(Vec::len).unwrap_or(0)
-}
-
 pub async fn run(c: &Client, cmd: ProvingCmd) -> Result<()> {
     if let ProvingCmd::Check { deadline } = cmd {
-        let v: Value = c.call(m::CHECK_PROVABLE, json!([deadline])).await?;
-        let bad = v["Unprovable"].as_array().cloned().unwrap_or_default();
-        println!("deadline {deadline}: {} sectors", count(&v["Sectors"]));
-        if bad.is_empty() {
+        let v = c.request::<m::CheckProvable>((deadline,)).await?;
+        println!("deadline {deadline}: {} sectors", v.sectors.len());
+        if v.unprovable.is_empty() {
             println!("all can be proven");
         }
-        for b in bad {
-            println!(
-                "sector {}: {}",
-                n(&b["Sector"]),
-                b["Why"].as_str().unwrap_or("")
-            );
+        for b in v.unprovable {
+            println!("sector {}: {}", b.sector, b.why);
         }
         return Ok(());
     }
-    let v: Value = c.call(m::STATE_MINER_DEADLINES, json!([])).await?;
+    let v = c.request::<m::StateMinerDeadlines>(()).await?;
     match cmd {
         ProvingCmd::Info => {
-            let cur = &v["Current"];
-            let p = &v["Power"];
-            let recovering: usize = v["Deadlines"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|d| d["Partitions"].as_array().cloned().unwrap_or_default())
-                .map(|p| count(&p["Recoveries"]))
+            let cur = &v.current;
+            let recovering: usize = v
+                .deadlines
+                .iter()
+                .flat_map(|d| &d.partitions)
+                .map(|p| p.recoveries.len())
                 .sum();
-            println!("Current Epoch:           {}", n(&v["Head"]));
-            println!("Proving Period Start:    {}", cur["period_start"]);
-            println!("Deadline Index:          {}", cur["index"]);
-            println!("Deadline Open:           {}", cur["open"]);
-            println!("Deadline Close:          {}", cur["close"]);
-            println!("Deadline Challenge:      {}", cur["challenge"]);
-            println!("Epochs per Deadline:     {}", n(&v["Window"]));
+            println!("Current Epoch:           {}", v.head);
+            println!("Proving Period Start:    {}", cur.period_start);
+            println!("Deadline Index:          {}", cur.index);
+            println!("Deadline Open:           {}", cur.open);
+            println!("Deadline Close:          {}", cur.close);
+            println!("Deadline Challenge:      {}", cur.challenge);
+            println!("Epochs per Deadline:     {}", v.window);
             println!(
                 "Power:                   {} sectors ({} bytes)",
-                n(&p["Sectors"]),
-                n(&p["RawBytePower"])
+                v.power.sectors, v.power.raw_bytes
             );
-            println!("Faulty Sectors:          {}", count(&v["Faults"]));
+            println!("Faulty Sectors:          {}", v.faults.len());
             println!("Recovering Sectors:      {recovering}");
-            println!("Missed Partitions:       {}", n(&v["Missed"]));
-            println!("Proofs Accepted:         {}", n(&v["ProofsAccepted"]));
+            println!("Missed Partitions:       {}", v.missed);
+            println!("Proofs Accepted:         {}", v.proofs_accepted);
             println!(
                 "Blocks Won:              {} (elected {} times, {} WinningPoSts sent)",
-                n(&v["BlocksWon"]),
-                n(&v["Elections"]),
-                n(&v["WinningPoStsSent"])
+                v.blocks_won, v.elections, v.winning_posts_sent
             );
         }
         ProvingCmd::Deadlines => {
             println!("Deadline  Open    Partitions  Sectors  Faults  Proven  Last opening");
-            for d in v["Deadlines"].as_array().into_iter().flatten() {
-                let parts = d["Partitions"].as_array().cloned().unwrap_or_default();
-                let sectors: usize = parts.iter().map(|p| count(&p["Sectors"])).sum();
-                let faults: usize = parts.iter().map(|p| count(&p["Faults"])).sum();
-                let last = match &d["LastRun"] {
-                    Value::Null => String::new(),
-                    r => format!("{} at {}", r["outcome"].as_str().unwrap_or(""), r["open"]),
+            for d in &v.deadlines {
+                let sectors: usize = d.partitions.iter().map(|p| p.sectors.len()).sum();
+                let faults: usize = d.partitions.iter().map(|p| p.faults.len()).sum();
+                let last = match &d.last_run {
+                    None => String::new(),
+                    Some(r) => format!("{} at {}", r.outcome, r.open),
                 };
                 println!(
                     "{:<9} {:<7} {:<11} {:<8} {:<7} {:<7} {last}",
-                    n(&d["Index"]),
-                    d["Open"],
-                    parts.len(),
+                    d.index,
+                    d.open,
+                    d.partitions.len(),
                     sectors,
                     faults,
-                    n(&d["ProvenPartitions"]),
+                    d.proven_partitions,
                 );
             }
         }
         ProvingCmd::Faults => {
             println!("Deadline  Partition  Sector");
-            for d in v["Deadlines"].as_array().into_iter().flatten() {
-                for (i, p) in d["Partitions"].as_array().into_iter().flatten().enumerate() {
-                    for s in p["Faults"].as_array().into_iter().flatten() {
-                        println!("{:<9} {:<10} {}", n(&d["Index"]), i, n(s));
+            for d in &v.deadlines {
+                for (i, p) in d.partitions.iter().enumerate() {
+                    for s in &p.faults {
+                        println!("{:<9} {:<10} {}", d.index, i, s);
                     }
                 }
             }

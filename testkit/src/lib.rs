@@ -1,5 +1,7 @@
-//! Starts the real `sealer` binary on 127.0.0.1 with its own repo, and runs CLI commands on it.
-#![allow(dead_code)]
+//! `testkit` owns the multi-process test harness every crate that starts binaries uses: the
+//! built `sealer` and `worker` binaries run on 127.0.0.1 with their own temporary repos, CLI
+//! commands against them, and waits with time limits. Dropping a [`Daemon`] checks the sealer's
+//! own accounting (`sealing sched-diag` reports no broken invariant) before it is stopped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -7,28 +9,31 @@ use std::time::{Duration, Instant};
 
 use sealer::config::Config;
 
-/// The `sealer` binary: this package's, or (from the worker's tests) the one built beside the
-/// `worker` binary by the workspace build.
+/// The `sealer` binary the workspace build made.
 pub fn bin() -> PathBuf {
-    match option_env!("CARGO_BIN_EXE_sealer") {
-        Some(p) => PathBuf::from(p),
-        None => sibling("sealer"),
-    }
+    built("sealer")
 }
 
-/// The `worker` binary, built beside the test's own package binary.
+/// The `worker` binary the workspace build made.
 pub fn worker_bin() -> PathBuf {
-    match option_env!("CARGO_BIN_EXE_worker") {
-        Some(p) => PathBuf::from(p),
-        None => sibling("worker"),
-    }
+    built("worker")
 }
 
-fn sibling(name: &str) -> PathBuf {
-    let own = option_env!("CARGO_BIN_EXE_worker")
-        .or(option_env!("CARGO_BIN_EXE_sealer"))
-        .expect("a package binary");
-    let p = Path::new(own).with_file_name(name);
+/// A binary of the workspace: beside the test executable's directory (`target/<profile>/deps/`
+/// holds tests, `target/<profile>/` the binaries).
+fn built(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let dir = exe
+        .parent()
+        .and_then(|d| {
+            if d.ends_with("deps") {
+                d.parent()
+            } else {
+                Some(d)
+            }
+        })
+        .expect("a target directory");
+    let p = dir.join(name);
     assert!(
         p.exists(),
         "{} is not built: run the tests with `cargo test --workspace` (or `cargo build -p {name}` first)",
@@ -118,6 +123,31 @@ impl Repo {
             stderr(&out)
         );
         stdout(&out)
+    }
+
+    /// Calls method `M` on the running sealer with an admin token and returns its typed
+    /// result (panics with the error otherwise).
+    pub fn request<M: api::contract::Method>(&self, params: M::Params) -> M::Result {
+        self.try_request::<M>(params)
+            .unwrap_or_else(|e| panic!("{}: {e}", M::NAME))
+    }
+
+    /// `request`, returning the error.
+    pub fn try_request<M: api::contract::Method>(
+        &self,
+        params: M::Params,
+    ) -> Result<M::Result, api::ClientError> {
+        let info = (sealer::repo::Repo {
+            path: self.path().to_path_buf(),
+        })
+        .api_info()
+        .expect("the sealer's API info");
+        let info = api::ApiInfo::parse(&info)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        rt.block_on(api::Client::new(&info, Duration::from_secs(30)).request::<M>(params))
     }
 
     /// Starts `sealer run` and waits until it answers.
@@ -223,11 +253,44 @@ impl Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// The scheduler's own accounting check, as `sealing sched-diag` reports it: `None` when
+    /// every invariant holds (or the daemon no longer runs).
+    pub fn broken_invariants(&mut self) -> Option<String> {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return None;
+        }
+        let path = self.log.parent()?.to_path_buf();
+        let info = (sealer::repo::Repo { path }).api_info().ok()?;
+        let diag = api::ApiInfo::parse(&info)
+            .map_err(|e| e.to_string())
+            .and_then(|info| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                rt.block_on(
+                    api::Client::new(&info, Duration::from_secs(30))
+                        .request::<api::methods::SealingSchedDiag>(()),
+                )
+                .map_err(|e| e.to_string())
+            });
+        match diag {
+            Ok(d) => d.invariants,
+            Err(e) => Some(format!("sched-diag could not be read: {e}")),
+        }
+    }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        let broken = self.broken_invariants();
         self.kill9();
+        if let Some(why) = broken {
+            if !std::thread::panicking() {
+                panic!("the sealer's scheduler accounting is broken at the end of the test: {why}");
+            }
+        }
     }
 }
 

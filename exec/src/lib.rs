@@ -1,6 +1,8 @@
-//! Running a task call on one machine's storage with a proof engine: the part of a worker that
-//! is the same whether it runs inside the sealer or as its own daemon. Every step can be rerun
-//! after an interrupted attempt: files a step writes are removed before it starts again.
+//! `exec` owns running a task call on one machine's storage with a proof engine: the part of a
+//! worker that is the same whether it runs inside the sealer or as its own daemon. Every step can
+//! be rerun after an interrupted attempt: files a step writes are removed before it starts again.
+//! Failures come back as [`TaskError`]s whose kind the sector's retry policy acts on: storage
+//! without room is `OutOfSpace`, a missing input file or an unusable earlier output `BadInput`.
 
 use std::sync::Arc;
 
@@ -8,19 +10,25 @@ use proofs::{Engine, PieceData, SealPaths};
 use resources::SectorRef;
 use stores::{AcquireMode, FileType, FileTypes, LocalStore, PathKind, Remote, StoreError};
 
-use crate::tasks::{TaskCall, TaskOutput, TaskResult};
+use api::tasks::{PoStTarget, TaskCall, TaskError, TaskOutput, TaskResult};
 
 /// Fetches what `call` reads onto this machine (the prepare stage). Sealing files move (as
 /// lotus's sealing fetches do): a second copy would only take room and go stale.
-pub async fn prepare(remote: &Remote, call: &TaskCall) -> Result<(), String> {
-    let sector = call.sector();
+pub async fn prepare(remote: &Remote, call: &TaskCall) -> Result<(), TaskError> {
     let need = call.inputs();
-    if need.is_empty() {
+    let Some(sector) = call.sector().filter(|_| !need.is_empty()) else {
         return Ok(());
-    }
+    };
+    fetch(remote, &sector, need)
+        .await
+        .map_err(|e| e.context(format_args!("{}", call.describe())))
+}
+
+/// Brings `sector`'s files of `need` onto this machine's sealing paths, moving them.
+pub async fn fetch(remote: &Remote, sector: &SectorRef, need: FileTypes) -> Result<(), TaskError> {
     remote
         .acquire(
-            &sector,
+            sector,
             need,
             FileTypes::NONE,
             PathKind::Sealing,
@@ -29,31 +37,23 @@ pub async fn prepare(remote: &Remote, call: &TaskCall) -> Result<(), String> {
         .await
         .map(|_| ())
         .map_err(|e| {
-            format!(
-                "fetching inputs of {} for sector {}: {e}",
-                call.task().short(),
-                sector.number
-            )
+            TaskError::from(e).context(format_args!("fetching {need} of sector {}", sector.number))
         })
 }
 
 /// Runs `call` against the machine's storage with `engine`. Blocking proof work runs on
 /// blocking threads.
 pub async fn execute(remote: &Remote, engine: &Arc<dyn Engine>, call: TaskCall) -> TaskResult {
-    let sector = call.sector();
-    let what = format!("{} of sector {}", call.task().short(), sector.number);
-    run(remote, engine, call)
-        .await
-        .map_err(|e| format!("{what}: {e}"))
+    let what = call.describe();
+    run(remote, engine, call).await.map_err(|e| e.context(what))
 }
 
 async fn run(
     remote: &Remote,
     engine: &Arc<dyn Engine>,
     call: TaskCall,
-) -> Result<TaskOutput, String> {
+) -> Result<TaskOutput, TaskError> {
     let store = remote.local();
-    let s = call.sector();
     let e = engine.clone();
     match call {
         TaskCall::AddPiece { sector } => {
@@ -74,7 +74,7 @@ async fn run(
             let piece =
                 blocking(move || e.add_piece(&sector, &unsealed, &PieceData::Zeros, size, &[]))
                     .await?;
-            declare(store, &s, &acq.storage, FileType::Unsealed.into()).await?;
+            declare(store, &sector, &acq.storage, FileType::Unsealed.into()).await?;
             Ok(TaskOutput::Piece(piece))
         }
         TaskCall::PreCommit1 {
@@ -97,7 +97,7 @@ async fn run(
             let p = acq.paths.clone();
             let out =
                 blocking(move || e.pre_commit1(&sector, seal_paths(&p), &ticket, &pieces)).await?;
-            declare(store, &s, &acq.storage, FileTypes::SEALED).await?;
+            declare(store, &sector, &acq.storage, FileTypes::SEALED).await?;
             Ok(TaskOutput::PreCommit1(out))
         }
         TaskCall::PreCommit2 { sector, pc1 } => {
@@ -143,7 +143,9 @@ async fn run(
         } => {
             let (targets, missing) = post_sectors(store, &sectors);
             if let Some((n, why)) = missing.first() {
-                return Err(format!("WinningPoSt: sector {n}: {why}"));
+                return Err(TaskError::bad_input(format!(
+                    "WinningPoSt: sector {n}: {why}"
+                )));
             }
             let proof =
                 blocking(move || e.generate_winning_post(miner, &randomness, &targets)).await?;
@@ -171,11 +173,11 @@ async fn run(
                 e.generate_window_post(miner, &randomness, &targets)
             })
             .await
-            .map_err(|e| format!("task panicked: {e}"))?
+            .map_err(panicked)?
             {
                 Ok(proof) => Ok(TaskOutput::WindowPoSt(proof)),
                 Err(proofs::ProofError::FaultySectors(bad)) => Ok(TaskOutput::Unprovable(bad)),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.into()),
             }
         }
         TaskCall::MoveStorage { sector } => {
@@ -207,7 +209,7 @@ async fn run(
 #[allow(clippy::type_complexity)]
 fn post_sectors(
     store: &LocalStore,
-    sectors: &[crate::tasks::PoStTarget],
+    sectors: &[PoStTarget],
 ) -> (Vec<proofs::PoStSector>, Vec<(u64, String)>) {
     let mut targets = Vec::new();
     let mut missing = Vec::new();
@@ -235,15 +237,20 @@ pub fn has_store_path(store: &LocalStore) -> bool {
     store.paths().iter().any(|(_, _, m)| m.can_store)
 }
 
-fn err(e: StoreError) -> String {
-    e.to_string()
+fn err(e: StoreError) -> TaskError {
+    e.into()
+}
+
+/// A proof step that panicked: not worth repeating on the same inputs as if it were passing.
+fn panicked(e: tokio::task::JoinError) -> TaskError {
+    TaskError::temporary(format!("task panicked: {e}"))
 }
 
 fn existing(
     store: &LocalStore,
     sector: &SectorRef,
     types: FileTypes,
-) -> Result<stores::SectorPaths, String> {
+) -> Result<stores::SectorPaths, TaskError> {
     Ok(store
         .acquire(sector, types, FileTypes::NONE, PathKind::Sealing)
         .map_err(err)?
@@ -265,7 +272,7 @@ async fn declare(
     sector: &SectorRef,
     storage: &std::collections::HashMap<FileType, stores::StorageId>,
     types: FileTypes,
-) -> Result<(), String> {
+) -> Result<(), TaskError> {
     for t in types.iter() {
         if let Some(id) = storage.get(&t) {
             store.declare(sector.id(), t, id).await.map_err(err)?;
@@ -276,9 +283,9 @@ async fn declare(
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, proofs::ProofError> + Send + 'static,
-) -> Result<T, String> {
+) -> Result<T, TaskError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| format!("task panicked: {e}"))?
-        .map_err(|e| e.to_string())
+        .map_err(panicked)?
+        .map_err(TaskError::from)
 }
