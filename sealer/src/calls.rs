@@ -163,17 +163,18 @@ impl CallTracker {
     /// whether anyone was waiting.
     pub fn returned(&self, call_id: &str, result: &TaskResult) -> bool {
         let mut g = self.lock();
-        let Some(mut rec) = g.open.remove(call_id) else {
-            return false;
-        };
-        if rec.subject.sector().is_some() {
-            rec.result = Some(result.clone());
-            let mut b = Batch::default();
-            b.put(&record_key(call_id), &rec);
-            if let Err(e) = self.db.write_unsynced(b) {
-                tracing::error!(call = call_id, "recording the result: {e}");
+        if let Some(mut rec) = g.open.remove(call_id) {
+            if rec.subject.sector().is_some() {
+                rec.result = Some(result.clone());
+                let mut b = Batch::default();
+                b.put(&record_key(call_id), &rec);
+                if let Err(e) = self.db.write_unsynced(b) {
+                    tracing::error!(call = call_id, "recording the result: {e}");
+                }
             }
         }
+        // Whoever still waits hears it, even for a call no longer open (its step used an
+        // earlier outcome: a worker lost before its WorkerReturn).
         let waiters = g.waiters.remove(call_id).unwrap_or_default();
         drop(g);
         let mut any = false;
@@ -232,7 +233,17 @@ impl CallTracker {
         let idx = index_key(subject, task);
         if let Some(id) = self.db.get::<String>(&idx)? {
             batch.delete(&record_key(&id));
-            self.lock().open.remove(&id);
+            let waiters = {
+                let mut g = self.lock();
+                g.open.remove(&id);
+                g.waiters.remove(&id).unwrap_or_default()
+            };
+            // Its step has moved on: a handle still waiting for the worker lets go.
+            for tx in waiters {
+                let _ = tx.send(Err(TaskError::worker_lost(format!(
+                    "call {id}: its step already used another outcome"
+                ))));
+            }
         }
         batch.delete(&idx);
         Ok(())
@@ -299,6 +310,27 @@ mod tests {
         t.remove(&sector(1), TaskType::PreCommit1).unwrap();
         assert_eq!(t.counts(), (0, 0));
         assert!(t.find(&sector(1), TaskType::PreCommit1).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_handle_waiting_for_a_consumed_call_is_let_go() {
+        // The step took "worker lost" from the scheduler and consumed the call before the
+        // heartbeat failed the call's own wait: that wait must still end (it holds the
+        // sector's lock).
+        let dir = tempfile::tempdir().unwrap();
+        let t = CallTracker::open(Db::open(dir.path()).unwrap()).unwrap();
+        t.started(rec("a", sector(3))).unwrap();
+        let wait = t.wait("a");
+        let mut b = Batch::default();
+        t.consume(&sector(3), TaskType::PreCommit1, &mut b).unwrap();
+        t.db.write(b).unwrap();
+        let r = tokio::time::timeout(std::time::Duration::from_secs(5), wait)
+            .await
+            .expect("the wait ends");
+        assert_eq!(r.unwrap_err().kind, api::tasks::ErrorKind::WorkerLost);
+        // The heartbeat's failure arriving afterwards changes nothing.
+        assert!(!t.returned("a", &Err(TaskError::worker_lost("gone"))));
+        assert_eq!(t.counts(), (0, 0));
     }
 
     #[tokio::test]

@@ -291,6 +291,13 @@ impl Workers {
             .remove(url);
         if let Some((id, w)) = gone {
             tracing::warn!(worker = %id, host = %w.info.hostname, "removing worker: {why}");
+            // Its paths first: the steps failed below retry at once and must not be sent to
+            // fetch from the lost machine.
+            view.forget(id);
+            view.orphans_unhealthy(
+                &w.info.paths,
+                &format!("worker {} was lost", w.info.hostname),
+            );
             manager.remove_worker(id, why);
             let ids: Vec<String> = w
                 .inflight
@@ -300,11 +307,6 @@ impl Workers {
                 .cloned()
                 .collect();
             manager.calls().lost(&ids, why);
-            view.forget(id);
-            view.orphans_unhealthy(
-                &w.info.paths,
-                &format!("worker {} was lost", w.info.hostname),
-            );
         }
     }
 

@@ -1,6 +1,7 @@
 //! `sealer` owns the sealer daemon: its repo and `config.toml`, the RocksDB metadata store, the
-//! sector state machine and the pipeline that drives it, the glue from the scheduler to workers
-//! (including the in-process worker), the embedded devnet chain, the JSON-RPC API and the CLI.
+//! sector state machine and the pipeline that drives it, the call tracker (`calls/`), the glue from
+//! the scheduler to workers (including the in-process worker), the embedded devnet chain, the
+//! JSON-RPC API (its handlers, from `api::methods`' definitions) and the CLI.
 
 pub mod calls;
 pub mod chain;

@@ -251,7 +251,7 @@ impl Pipeline {
                 let ev = match self.wait_receipt(msg.as_deref()).await {
                     Ok(epoch) if s.state == PreCommitWait => Event::PreCommitLanded(epoch),
                     Ok(epoch) => Event::CommitLanded(epoch),
-                    Err(e) => Event::Failed(TaskError::temporary(e)),
+                    Err(e) => Event::Failed(e),
                 };
                 (Some(ev), None)
             }
@@ -537,26 +537,33 @@ impl Pipeline {
         }
     }
 
-    /// Waits for a message's receipt; returns the epoch it landed in.
-    async fn wait_receipt(&self, id: Option<&str>) -> Result<i64, String> {
-        let id = id.ok_or("no message to wait for")?;
+    /// Waits for a message's receipt; returns the epoch it landed in. A message the chain
+    /// refused fails the step (its state decides the retry: a rejected prove-commit is
+    /// recomputed).
+    async fn wait_receipt(&self, id: Option<&str>) -> Result<i64, TaskError> {
+        let chain = |e: crate::chain::ChainError| TaskError::temporary(e.to_string());
+        let id = id.ok_or_else(|| TaskError::temporary("no message to wait for"))?;
         loop {
-            let head = self.chain.head().await.map_err(|e| e.to_string())?;
-            match self.chain.receipt(id).await.map_err(|e| e.to_string())? {
+            let head = self.chain.head().await.map_err(chain)?;
+            match self.chain.receipt(id).await.map_err(chain)? {
                 Some(r) if r.exit_code == 0 => return Ok(r.epoch),
                 Some(r) => {
-                    return Err(format!(
+                    return Err(TaskError::temporary(format!(
                         "message {id} failed at epoch {} (exit {}): {}",
                         r.epoch, r.exit_code, r.error
-                    ))
+                    )))
                 }
                 None => {
                     self.chain
                         .wait_epoch(head.height + 1)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(chain)?;
                 }
             }
         }
     }
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

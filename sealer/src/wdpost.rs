@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use api::tasks::{PoStTarget, TaskOutput};
+use api::tasks::{PoStTarget, TaskError, TaskOutput};
 use api::TaskCall;
 use resources::{SectorRef, SectorSize};
 use serde::Serialize;
@@ -112,8 +112,11 @@ impl WindowPoSt {
         randomness: proofs::Randomness,
         numbers: &[u64],
         check_only: bool,
-    ) -> Result<Proved, String> {
-        let sectors = self.targets(numbers).await.map_err(|e| e.to_string())?;
+    ) -> Result<Proved, TaskError> {
+        let sectors = self
+            .targets(numbers)
+            .await
+            .map_err(|e| TaskError::temporary(e.to_string()))?;
         let selector = PoStSelector::new(&self.view, &sectors);
         let call = TaskCall::WindowPoSt {
             miner: self.actor,
@@ -122,15 +125,10 @@ impl WindowPoSt {
             sectors,
             check_only,
         };
-        match self
-            .manager
-            .run(call, 0, selector)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        match self.manager.run(call, 0, selector).await? {
             TaskOutput::WindowPoSt(p) => Ok(Proved::Proof(p)),
             TaskOutput::Unprovable(bad) => Ok(Proved::Unprovable(bad)),
-            other => Err(format!("WDP returned {other:?}")),
+            other => Err(TaskError::temporary(format!("WDP returned {other:?}"))),
         }
     }
 
@@ -315,7 +313,11 @@ impl WindowPoSt {
             .randomness(RandKind::WindowPoSt, head)
             .await
             .map_err(|e| e.to_string())?;
-        match self.run_post(index, rand, numbers, true).await? {
+        match self
+            .run_post(index, rand, numbers, true)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             Proved::Unprovable(bad) => Ok(bad),
             Proved::Proof(_) => Err("a check returned a proof".into()),
         }

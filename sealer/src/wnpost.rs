@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::tasks::{PoStTarget, TaskOutput};
+use api::tasks::{PoStTarget, TaskError, TaskOutput};
 use api::TaskCall;
 
 use crate::chain::{Chain, Message, RandKind};
@@ -66,23 +66,24 @@ impl WinningPoSt {
         })
     }
 
-    async fn mine(&self, epoch: i64) -> Result<(), String> {
+    async fn mine(&self, epoch: i64) -> Result<(), TaskError> {
+        let chain = |e: crate::chain::ChainError| TaskError::temporary(e.to_string());
         let sectors: Vec<PoStTarget> = self
             .chain
             .winning_sectors(self.actor, epoch)
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(chain)?
             .iter()
             .map(|a| a.target())
             .collect();
         if sectors.is_empty() {
-            return Err("elected with no sector to prove".into());
+            return Err(TaskError::bad_input("elected with no sector to prove"));
         }
         let randomness = self
             .chain
             .randomness(RandKind::WinningPoSt, epoch)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(chain)?;
         let selector = PoStSelector::new(&self.view, &sectors);
         let call = TaskCall::WinningPoSt {
             miner: self.actor,
@@ -90,14 +91,9 @@ impl WinningPoSt {
             randomness,
             sectors,
         };
-        let proof = match self
-            .manager
-            .run(call, 0, selector)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        let proof = match self.manager.run(call, 0, selector).await? {
             TaskOutput::WinningPoSt(p) => p,
-            other => return Err(format!("WNP returned {other:?}")),
+            other => return Err(TaskError::temporary(format!("WNP returned {other:?}"))),
         };
         self.chain
             .push(Message::WinningPoSt {
@@ -106,7 +102,7 @@ impl WinningPoSt {
                 proof,
             })
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(chain)?;
         self.submitted.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

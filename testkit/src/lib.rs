@@ -212,9 +212,11 @@ impl Repo {
         self.attach_store();
     }
 
+    /// Sector `n`'s state, read through `SectorsStatus`.
     pub fn state(&self, n: u64) -> String {
-        let out = self.ok(&["sectors", "status", &n.to_string()]);
-        field(&out, "Status:")
+        self.request::<api::methods::SectorsStatus>((n, None))
+            .state
+            .to_string()
     }
 
     /// Waits until `cond` holds on the states of `sectors`, or panics after `limit`.

@@ -213,7 +213,17 @@ fn a_worker_killed_during_pc1_loses_nothing() {
     }
     let b = WorkerProc::start(&repo, "B", &[], &[]);
     a.kill9();
-    repo.wait_states(&[1], Duration::from_secs(90), |s| s[0] == "Proving");
+    let start = std::time::Instant::now();
+    while repo.state(1) != "Proving" {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "{}\n{}\n--- sealer log:\n{}",
+            repo.ok(&["sectors", "status", "1", "--log"]),
+            repo.ok(&["sealing", "jobs"]),
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let log = repo.ok(&["sectors", "status", "1", "--log"]);
     assert!(log.contains("PC1 on B"), "{log}");
     assert!(log.contains("SectorRepack"), "{log}");
