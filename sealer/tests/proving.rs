@@ -115,12 +115,16 @@ fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
     drop(d);
 }
 
-/// The deadline index and last outcome of every deadline holding sectors.
+/// The deadline index and last opening ("<outcome> at <epoch>") of every deadline holding
+/// sectors: a new opening changes it even when the outcome is the same.
 fn proven_runs(repo: &Repo) -> Vec<(u64, String)> {
     with_sectors(&deadlines(repo))
         .iter()
         .map(|d| {
-            let last = d.last_run.as_ref().map(|r| r.outcome.clone());
+            let last = d
+                .last_run
+                .as_ref()
+                .map(|r| format!("{} at {}", r.outcome, r.open));
             (d.index, last.unwrap_or_default())
         })
         .collect()
