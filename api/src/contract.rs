@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use stores::Permission;
 
-use crate::rpc::{RpcError, INVALID_PARAMS, METHOD_NOT_FOUND};
+use crate::rpc::{RpcError, METHOD_NOT_FOUND};
 
 /// One RPC method.
 pub trait Method: 'static {
@@ -37,21 +37,14 @@ pub fn params_value<M: Method>(p: &M::Params) -> Value {
 /// Reads `M`'s parameters from what a caller sent: an array (short ones padded with `null`, so
 /// optional trailing parameters may be left out), or for a one-parameter method the value.
 pub fn parse_params<M: Method>(v: Value) -> Result<M::Params, RpcError> {
-    let bad = |e: serde_json::Error| {
-        RpcError::new(INVALID_PARAMS, format!("{}: invalid params: {e}", M::NAME))
-    };
+    let bad = |e: serde_json::Error| RpcError::params(M::NAME, e);
     let v = match v {
         Value::Array(a) if M::ARITY == 0 && a.is_empty() => Value::Null,
         Value::Array(mut a) => {
             if a.len() > M::ARITY {
-                return Err(RpcError::new(
-                    INVALID_PARAMS,
-                    format!(
-                        "{}: invalid params: {} given, takes {}",
-                        M::NAME,
-                        a.len(),
-                        M::ARITY
-                    ),
+                return Err(RpcError::params(
+                    M::NAME,
+                    format!("{} given, takes {}", a.len(), M::ARITY),
                 ));
             }
             a.resize(M::ARITY, Value::Null);
@@ -117,13 +110,6 @@ impl<S: Send + 'static> Handlers<S> {
         self.table.get(method).map(|(p, _)| *p)
     }
 
-    /// Methods served, with their permissions, sorted by name.
-    pub fn methods(&self) -> Vec<(&'static str, Permission)> {
-        let mut v: Vec<_> = self.table.iter().map(|(m, (p, _))| (*m, *p)).collect();
-        v.sort();
-        v
-    }
-
     /// Runs `method`'s handler.
     pub async fn dispatch(&self, state: S, method: &str, params: Value) -> Result<Value, RpcError> {
         match self.table.get(method) {
@@ -157,6 +143,7 @@ pub(crate) use methods;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpc::INVALID_PARAMS;
 
     methods! {
         Two = "Test.Two", Read, (u64, Option<bool>) -> u64;

@@ -226,11 +226,6 @@ impl Usage {
         self.sum(|a| a.gpu_milli as u64) as u32
     }
 
-    /// Tasks of type `t` committed.
-    pub fn count(&self, t: TaskType) -> u32 {
-        self.sum(|a| a.count[t.index()] as u64) as u32
-    }
-
     /// How full the worker is with what was committed to it: the fullest of CPU, RAM, RAM + swap
     /// and GPU, from 0 to 1. Unlike lotus's, it leaves out the memory the OS used when the worker
     /// connected: that snapshot never changes, so between two equal machines it would send every

@@ -128,18 +128,7 @@ impl CallTracker {
             if let Some(old) = self.db.get::<String>(&idx)? {
                 if old != rec.call_id {
                     b.delete(&record_key(&old));
-                    // Replaced: whoever still waits for it hears so.
-                    let waiters = {
-                        let mut g = self.lock();
-                        g.open.remove(&old);
-                        g.waiters.remove(&old).unwrap_or_default()
-                    };
-                    for tx in waiters {
-                        let _ = tx.send(Err(TaskError::worker_lost(format!(
-                            "call {old} was replaced by call {}",
-                            rec.call_id
-                        ))));
-                    }
+                    self.close(&old, &format!("replaced by call {}", rec.call_id));
                 }
             }
             b.put(&record_key(&rec.call_id), &rec);
@@ -223,6 +212,19 @@ impl CallTracker {
         }
     }
 
+    /// Call `id` is no longer open and its result will not be recorded: whoever still waits for
+    /// it hears `why` (as lost).
+    fn close(&self, id: &str, why: &str) {
+        let waiters = {
+            let mut g = self.lock();
+            g.open.remove(id);
+            g.waiters.remove(id).unwrap_or_default()
+        };
+        for tx in waiters {
+            let _ = tx.send(Err(TaskError::worker_lost(format!("call {id}: {why}"))));
+        }
+    }
+
     /// Adds to `batch` the removal of `subject`'s `task` call: its result has been used.
     pub fn consume(
         &self,
@@ -233,17 +235,8 @@ impl CallTracker {
         let idx = index_key(subject, task);
         if let Some(id) = self.db.get::<String>(&idx)? {
             batch.delete(&record_key(&id));
-            let waiters = {
-                let mut g = self.lock();
-                g.open.remove(&id);
-                g.waiters.remove(&id).unwrap_or_default()
-            };
             // Its step has moved on: a handle still waiting for the worker lets go.
-            for tx in waiters {
-                let _ = tx.send(Err(TaskError::worker_lost(format!(
-                    "call {id}: its step already used another outcome"
-                ))));
-            }
+            self.close(&id, "its step already used another outcome");
         }
         batch.delete(&idx);
         Ok(())

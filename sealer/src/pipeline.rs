@@ -541,11 +541,10 @@ impl Pipeline {
     /// refused fails the step (its state decides the retry: a rejected prove-commit is
     /// recomputed).
     async fn wait_receipt(&self, id: Option<&str>) -> Result<i64, TaskError> {
-        let chain = |e: crate::chain::ChainError| TaskError::temporary(e.to_string());
         let id = id.ok_or_else(|| TaskError::temporary("no message to wait for"))?;
         loop {
-            let head = self.chain.head().await.map_err(chain)?;
-            match self.chain.receipt(id).await.map_err(chain)? {
+            let head = self.chain.head().await?;
+            match self.chain.receipt(id).await? {
                 Some(r) if r.exit_code == 0 => return Ok(r.epoch),
                 Some(r) => {
                     return Err(TaskError::temporary(format!(
@@ -554,10 +553,7 @@ impl Pipeline {
                     )))
                 }
                 None => {
-                    self.chain
-                        .wait_epoch(head.height + 1)
-                        .await
-                        .map_err(chain)?;
+                    self.chain.wait_epoch(head.height + 1).await?;
                 }
             }
         }

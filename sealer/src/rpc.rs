@@ -122,11 +122,10 @@ pub fn handlers() -> Handlers<Arc<Node>> {
 
 async fn check_provable(node: &Arc<Node>, d: u64) -> Result<Provable, RpcError> {
     if d >= crate::proving::DEADLINES {
-        return Err(RpcError::new(
-            api::rpc::INVALID_PARAMS,
+        return Err(RpcError::params(
+            <m::CheckProvable as api::contract::Method>::NAME,
             format!(
-                "{}: invalid params: deadline {d} does not exist (0 to {})",
-                <m::CheckProvable as api::contract::Method>::NAME,
+                "deadline {d} does not exist (0 to {})",
                 crate::proving::DEADLINES - 1
             ),
         ));

@@ -113,10 +113,7 @@ impl WindowPoSt {
         numbers: &[u64],
         check_only: bool,
     ) -> Result<Proved, TaskError> {
-        let sectors = self
-            .targets(numbers)
-            .await
-            .map_err(|e| TaskError::temporary(e.to_string()))?;
+        let sectors = self.targets(numbers).await?;
         let selector = PoStSelector::new(&self.view, &sectors);
         let call = TaskCall::WindowPoSt {
             miner: self.actor,

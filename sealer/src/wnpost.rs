@@ -67,23 +67,17 @@ impl WinningPoSt {
     }
 
     async fn mine(&self, epoch: i64) -> Result<(), TaskError> {
-        let chain = |e: crate::chain::ChainError| TaskError::temporary(e.to_string());
         let sectors: Vec<PoStTarget> = self
             .chain
             .winning_sectors(self.actor, epoch)
-            .await
-            .map_err(chain)?
+            .await?
             .iter()
             .map(|a| a.target())
             .collect();
         if sectors.is_empty() {
             return Err(TaskError::bad_input("elected with no sector to prove"));
         }
-        let randomness = self
-            .chain
-            .randomness(RandKind::WinningPoSt, epoch)
-            .await
-            .map_err(chain)?;
+        let randomness = self.chain.randomness(RandKind::WinningPoSt, epoch).await?;
         let selector = PoStSelector::new(&self.view, &sectors);
         let call = TaskCall::WinningPoSt {
             miner: self.actor,
@@ -101,8 +95,7 @@ impl WinningPoSt {
                 epoch,
                 proof,
             })
-            .await
-            .map_err(chain)?;
+            .await?;
         self.submitted.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

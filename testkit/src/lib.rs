@@ -137,17 +137,7 @@ impl Repo {
         &self,
         params: M::Params,
     ) -> Result<M::Result, api::ClientError> {
-        let info = (sealer::repo::Repo {
-            path: self.path().to_path_buf(),
-        })
-        .api_info()
-        .expect("the sealer's API info");
-        let info = api::ApiInfo::parse(&info)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        rt.block_on(api::Client::new(&info, Duration::from_secs(30)).request::<M>(params))
+        request_at::<M>(self.path(), params).expect("the sealer's API info")
     }
 
     /// Starts `sealer run` and waits until it answers.
@@ -262,22 +252,7 @@ impl Daemon {
         if !matches!(self.child.try_wait(), Ok(None)) {
             return None;
         }
-        let path = self.log.parent()?.to_path_buf();
-        let info = (sealer::repo::Repo { path }).api_info().ok()?;
-        let diag = api::ApiInfo::parse(&info)
-            .map_err(|e| e.to_string())
-            .and_then(|info| {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| e.to_string())?;
-                rt.block_on(
-                    api::Client::new(&info, Duration::from_secs(30))
-                        .request::<api::methods::SealingSchedDiag>(()),
-                )
-                .map_err(|e| e.to_string())
-            });
-        match diag {
+        match request_at::<api::methods::SealingSchedDiag>(self.log.parent()?, ())? {
             Ok(d) => d.invariants,
             Err(e) => Some(format!("sched-diag could not be read: {e}")),
         }
@@ -294,6 +269,28 @@ impl Drop for Daemon {
             }
         }
     }
+}
+
+/// Calls method `M` on the sealer whose repo is `repo`, with its admin token; `None` if the repo
+/// names no running daemon's address.
+fn request_at<M: api::contract::Method>(
+    repo: &Path,
+    params: M::Params,
+) -> Option<Result<M::Result, api::ClientError>> {
+    let info = (sealer::repo::Repo {
+        path: repo.to_path_buf(),
+    })
+    .api_info()
+    .ok()?;
+    let info = match api::ApiInfo::parse(&info) {
+        Ok(i) => i,
+        Err(e) => return Some(Err(e)),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    Some(rt.block_on(api::Client::new(&info, Duration::from_secs(30)).request::<M>(params)))
 }
 
 pub fn stdout(o: &Output) -> String {

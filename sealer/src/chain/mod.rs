@@ -37,6 +37,13 @@ pub enum ChainError {
     Other(String),
 }
 
+/// A step that failed on the chain (a store error, randomness not there yet) may pass by itself.
+impl From<ChainError> for api::tasks::TaskError {
+    fn from(e: ChainError) -> Self {
+        api::tasks::TaskError::temporary(e.to_string())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RandKind {
     Ticket,
