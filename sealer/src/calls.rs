@@ -16,7 +16,7 @@ use resources::{SectorRef, Subject, TaskType};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use crate::db::{Batch, Db, DbError};
+use db::{Batch, Db, DbError};
 
 const RECORDS: &str = "calls/";
 const INDEX: &str = "callidx/";

@@ -22,6 +22,22 @@ pub struct Config {
     pub chain: ChainConfig,
     #[serde(default)]
     pub proofs: ProofsConfig,
+    #[serde(default)]
+    pub proving: ProvingConfig,
+}
+
+/// `[Proving]`, as lotus-miner's: who computes PoSts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase", default)]
+pub struct ProvingConfig {
+    /// The sealer's own worker never computes WindowPoSts; without a `--windowpost` worker
+    /// that reaches the sectors, they wait (and deadlines are missed). Off (the default), it
+    /// computes them only while no such worker is connected.
+    #[serde(rename = "DisableBuiltinWindowPoSt")]
+    pub disable_builtin_window_post: bool,
+    /// The same for WinningPoSts and `--winningpost` workers.
+    #[serde(rename = "DisableBuiltinWinningPoSt")]
+    pub disable_builtin_winning_post: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

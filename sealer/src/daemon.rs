@@ -11,15 +11,15 @@ use resources::{ResourceTable, SealProof, SectorSize, TaskType};
 use sched::{SchedConfig, Scheduler, WorkerSpec};
 use stores::{LocalStore, MemIndex, Permission, Remote, Secret};
 
-use crate::chain::{Chain, LocalChain};
 use crate::cluster::{ClusterView, Workers};
 use crate::config::{Config, Settings};
-use crate::db::Db;
 use crate::localworker::{local_tasks, LocalWorker};
 use crate::manager::Manager;
 use crate::pipeline::Pipeline;
 use crate::repo::Repo;
 use crate::sectors::Sectors;
+use chain::{Chain, LocalChain};
+use db::Db;
 
 /// Everything the API reaches.
 pub struct Node {
@@ -139,7 +139,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     let calls = crate::calls::CallTracker::open(db.clone())?;
     let manager = Manager::new(sched, calls);
     let view = ClusterView::new(index.clone());
-    let tasks = local_tasks(&cfg.storage);
+    let tasks = local_tasks(&cfg.storage, &cfg.proving);
     if !tasks.contains(TaskType::PreCommit1)
         && !tasks.contains(TaskType::AddPiece)
         && !tasks.contains(TaskType::Commit2)
@@ -158,6 +158,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         engine: engine.clone(),
     });
     let local_worker = manager.add_worker(spec, worker, true);
+    view.set_builtin(local_worker);
     view.set_paths(
         local_worker,
         store.paths().into_iter().map(|p| p.0).collect(),

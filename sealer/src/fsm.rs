@@ -215,7 +215,7 @@ impl Sector {
             (Event::PreCommit2Done(c), PreCommit2) => {
                 self.comms = Some(*c);
                 self.pc1 = None;
-                message = format!("commR {}", crate::chain::hex(&c.comm_r));
+                message = format!("commR {}", chain::hex(&c.comm_r));
                 PreCommitting
             }
             (Event::PreCommitSent(id), PreCommitting) => {

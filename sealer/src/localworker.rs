@@ -11,7 +11,7 @@ use proofs::Engine;
 use resources::{TaskSet, TaskType};
 use stores::Remote;
 
-use crate::config::StorageConfig;
+use crate::config::{ProvingConfig, StorageConfig};
 use crate::manager::WorkerHandle;
 
 pub struct LocalWorker {
@@ -34,7 +34,7 @@ impl WorkerHandle for LocalWorker {
 /// finalize with any sealing at all (it runs where the sealing files are). GET (bringing
 /// finalized sectors to the sealer's store paths) is always on, as on lotus-miner; with every
 /// Allow* false it is the only one, and the sealer runs no sealing task itself.
-pub fn local_tasks(cfg: &StorageConfig) -> TaskSet {
+pub fn local_tasks(cfg: &StorageConfig, proving: &ProvingConfig) -> TaskSet {
     let mut t = TaskSet::default();
     let mut add = |on: bool, types: &[TaskType]| {
         if on {
@@ -50,8 +50,13 @@ pub fn local_tasks(cfg: &StorageConfig) -> TaskSet {
         t.insert(TaskType::Finalize);
     }
     t.insert(TaskType::Fetch);
-    // The sealer proves what it stores unless PoSt workers are there to (lotus does the same).
-    t.insert(TaskType::WindowPoSt);
-    t.insert(TaskType::WinningPoSt);
+    // The sealer proves what it stores while no PoSt worker can (`cluster::PoStSelector`), as
+    // lotus-miner's built-in prover, unless `[Proving]` turns that off.
+    if !proving.disable_builtin_window_post {
+        t.insert(TaskType::WindowPoSt);
+    }
+    if !proving.disable_builtin_winning_post {
+        t.insert(TaskType::WinningPoSt);
+    }
     t
 }

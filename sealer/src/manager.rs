@@ -39,7 +39,7 @@ fn run_wait_of(state: sched::JobState) -> i32 {
 fn new_call_id() -> String {
     let mut b = [0u8; 16];
     let _ = getrandom::fill(&mut b);
-    crate::chain::hex(&b)
+    chain::hex(&b)
 }
 
 struct Pending {
@@ -214,13 +214,19 @@ impl Manager {
                 }
             }
             ActionKind::Execute => {
+                let now = std::time::Instant::now();
                 {
                     let mut g = self.lock();
-                    let now = std::time::Instant::now();
                     if let Some(ready) = g.pending.get(&h.id).map(|p| p.ready) {
+                        let waited = now.duration_since(ready);
+                        tracing::debug!(
+                            call = %call.describe(),
+                            worker = %wname,
+                            waited_ms = waited.as_millis() as u64,
+                            "executing"
+                        );
                         let d = &mut g.dispatch;
-                        d.waits_us
-                            .push(now.duration_since(ready).as_micros() as u64);
+                        d.waits_us.push(waited.as_micros() as u64);
                         d.first.get_or_insert(now);
                         d.last = Some(now);
                     }
@@ -244,7 +250,15 @@ impl Manager {
                 if let Err(e) = self.calls.started(rec) {
                     tracing::error!("recording call {call_id} ({}): {e}", call.describe());
                 }
+                let what = call.describe();
                 let result = handle.execute(&call_id, call).await;
+                tracing::debug!(
+                    call = %what,
+                    worker = %wname,
+                    run_ms = now.elapsed().as_millis() as u64,
+                    ok = result.is_ok(),
+                    "returned"
+                );
                 // Recorded unless the worker's `WorkerReturn` did so first.
                 self.calls.returned(&call_id, &result);
                 drop(_one_at_a_time);
@@ -527,7 +541,7 @@ mod tests {
     }
 
     fn manager(dir: &std::path::Path) -> (Arc<Manager>, Arc<FakeWorker>) {
-        let db = crate::db::Db::open(dir).unwrap();
+        let db = db::Db::open(dir).unwrap();
         let m = Manager::new(
             Scheduler::new(sched::SchedConfig::default()),
             CallTracker::open(db).unwrap(),

@@ -15,10 +15,10 @@ use crate::cluster::{ClusterView, StoreSelector};
 use stores::{FileType, FileTypes, Remote};
 
 use crate::calls::CallTracker;
-use crate::chain::{Chain, Message, RandKind};
 use crate::fsm::{now_ms, Event, Sector};
 use crate::manager::Manager;
 use crate::sectors::Sectors;
+use chain::{Chain, Message, RandKind};
 
 use SectorState::*;
 
@@ -438,7 +438,7 @@ impl Pipeline {
         let r = async {
             let head = self.chain.head().await?;
             let t = self.chain.randomness(RandKind::Ticket, head.height).await?;
-            Ok::<_, crate::chain::ChainError>(Event::Ticket(head.height, t))
+            Ok::<_, chain::ChainError>(Event::Ticket(head.height, t))
         };
         r.await.unwrap_or_else(|e| {
             Event::Failed(TaskError::temporary(format!("getting a ticket: {e}")))
@@ -453,7 +453,7 @@ impl Pipeline {
         let r = async {
             self.chain.wait_epoch(seed_epoch).await?;
             let seed = self.chain.randomness(RandKind::Seed, seed_epoch).await?;
-            Ok::<_, crate::chain::ChainError>(Event::Seed(seed_epoch, seed))
+            Ok::<_, chain::ChainError>(Event::Seed(seed_epoch, seed))
         };
         r.await.unwrap_or_else(|e| {
             Event::Failed(TaskError::temporary(format!("waiting for the seed: {e}")))

@@ -15,13 +15,13 @@ use sched::{SchedConfig, Scheduler};
 use stores::{AttachOptions, LocalStore, MemIndex, Remote};
 
 use crate::calls::CallTracker;
-use crate::chain::{Chain, LocalChain};
 use crate::cluster::ClusterView;
-use crate::db::Db;
 use crate::localworker::LocalWorker;
 use crate::manager::{Manager, WorkerHandle};
 use crate::pipeline::Pipeline;
 use crate::sectors::Sectors;
+use chain::{Chain, LocalChain};
+use db::Db;
 
 /// The in-process worker, failing the first N calls of some task types with a given kind.
 struct Faulty {

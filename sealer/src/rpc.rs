@@ -14,9 +14,9 @@ use axum::routing::post;
 use axum::Router;
 use stores::{FileType, FileTypes, Permission};
 
-use crate::chain::{hex, Chain};
 use crate::daemon::Node;
 use crate::fsm::Event;
+use chain::{hex, Chain, Partitions};
 
 pub fn router(node: Arc<Node>) -> Router {
     let handlers = Arc::new(handlers());
@@ -121,12 +121,12 @@ pub fn handlers() -> Handlers<Arc<Node>> {
 }
 
 async fn check_provable(node: &Arc<Node>, d: u64) -> Result<Provable, RpcError> {
-    if d >= crate::proving::DEADLINES {
+    if d >= chain::DEADLINES {
         return Err(RpcError::params(
             <m::CheckProvable as api::contract::Method>::NAME,
             format!(
                 "deadline {d} does not exist (0 to {})",
-                crate::proving::DEADLINES - 1
+                chain::DEADLINES - 1
             ),
         ));
     }
@@ -349,15 +349,25 @@ fn local_paths(node: &Node) -> std::collections::HashMap<stores::StorageId, std:
 async fn deadlines(node: &Node) -> Result<ProvingDeadlines, RpcError> {
     let head = node.chain.head().await.map_err(app)?.height;
     let window = node.chain.wpost_window();
-    let cur = crate::proving::deadline_at(head, window);
-    let power = node.chain.power(node.settings.actor).await.map_err(app)?;
-    let state = node.chain.proving(node.settings.actor).await.map_err(app)?;
+    let actor = node.settings.actor;
+    let cur = node.chain.proving_deadline(actor).await.map_err(app)?;
+    let power = node.chain.power(actor).await.map_err(app)?;
+    let states = node.chain.deadlines(actor).await.map_err(app)?;
+    let tally = node
+        .chain
+        .tally(actor)
+        .await
+        .map_err(app)?
+        .unwrap_or_default();
     let runs = node.wdpost.runs();
-    let none = crate::proving::Deadline::default();
-    let deadlines = (0..crate::proving::DEADLINES)
-        .map(|i| {
-            let dl = state.as_ref().map_or(&none, |s| &s.deadlines[i as usize]);
-            let d = crate::proving::next_opening(i, head, window);
+    let faults: std::collections::BTreeSet<u64> =
+        states.iter().flat_map(|d| d.partitions.faults()).collect();
+    let deadlines = states
+        .into_iter()
+        .enumerate()
+        .map(|(i, dl)| {
+            let i = i as u64;
+            let d = chain::next_opening(i, head, window);
             DeadlineRow {
                 index: i,
                 open: d.open,
@@ -371,11 +381,7 @@ async fn deadlines(node: &Node) -> Result<ProvingDeadlines, RpcError> {
                         recoveries: p.recoveries.iter().copied().collect(),
                     })
                     .collect(),
-                proven_partitions: if dl.proven_open == d.open {
-                    dl.proven.len()
-                } else {
-                    0
-                },
+                proven_partitions: dl.proven.len(),
                 last_run: runs.get(&i).map(|r| DeadlineRunRow {
                     open: r.open,
                     outcome: r.outcome.clone(),
@@ -397,15 +403,12 @@ async fn deadlines(node: &Node) -> Result<ProvingDeadlines, RpcError> {
             challenge: cur.challenge,
         },
         power,
-        faults: state
-            .as_ref()
-            .map(|s| s.faulty().into_iter().collect())
-            .unwrap_or_default(),
-        missed: state.as_ref().map(|s| s.missed).unwrap_or(0),
-        proofs_accepted: state.as_ref().map(|s| s.proofs_accepted).unwrap_or(0),
+        faults: faults.into_iter().collect(),
+        missed: tally.missed,
+        proofs_accepted: tally.proofs_accepted,
         elections: node.wnpost.elections.load(relaxed),
         winning_posts_sent: node.wnpost.submitted.load(relaxed),
-        blocks_won: node.chain.wins(node.settings.actor).await.map_err(app)?,
+        blocks_won: tally.blocks_won,
         deadlines,
     })
 }

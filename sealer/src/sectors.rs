@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use api::SectorState;
 use resources::{SealProof, SectorRef};
 
-use crate::db::{num_key, Batch, Db, DbError};
 use crate::fsm::{Event, Sector};
+use db::{num_key, Batch, Db, DbError};
 
 const PREFIX: &str = "sectors/";
 const NEXT: &str = "meta/next_sector";

@@ -13,10 +13,27 @@ use api::TaskCall;
 use resources::{SectorRef, SectorSize};
 use serde::Serialize;
 
-use crate::chain::{Chain, ChainError, Message, RandKind};
 use crate::cluster::{ClusterView, PoStSelector};
 use crate::manager::Manager;
-use crate::proving::{deadline_at, DeadlineInfo, ProvingState, DEADLINES};
+use chain::{Chain, ChainError, DeadlineState, Message, Partitions, RandKind};
+use chain::{DeadlineInfo, DEADLINES};
+
+/// Why a WindowPoSt step (reading the deadlines, a check, a message) did not get done.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    #[error("message {id} failed (exit code {exit_code}): {error}")]
+    MessageFailed {
+        id: String,
+        exit_code: i64,
+        error: String,
+    },
+    #[error("deadline {index} does not exist: the chain has {count}")]
+    NoDeadline { index: u64, count: usize },
+}
 
 /// What happened at a deadline's last opening, for `proving deadlines`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -26,6 +43,8 @@ pub struct DeadlineRun {
     pub outcome: String,
     pub skipped: Vec<u64>,
     pub message: Option<String>,
+    /// How long the proof took, from the first WDP call to the proof (retries included).
+    pub proof_ms: Option<u64>,
 }
 
 pub struct WindowPoSt {
@@ -50,15 +69,14 @@ impl WindowPoSt {
         tokio::spawn(async move {
             let mut last_open = None;
             loop {
-                let head = match me.chain.head().await {
-                    Ok(h) => h.height,
+                let d = match me.chain.proving_deadline(me.actor).await {
+                    Ok(d) => d,
                     Err(e) => {
-                        tracing::warn!("WindowPoSt: reading the head: {e}");
+                        tracing::warn!("WindowPoSt: reading the proving deadline: {e}");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         continue;
                     }
                 };
-                let d = deadline_at(head, me.chain.wpost_window());
                 if last_open != Some(d.open) {
                     last_open = Some(d.open);
                     let m = me.clone();
@@ -67,7 +85,7 @@ impl WindowPoSt {
                     let ahead = (d.index + 2) % DEADLINES;
                     tokio::spawn(async move { m.declare_ahead(ahead).await });
                 }
-                let _ = me.chain.wait_epoch(head + 1).await;
+                let _ = me.chain.wait_epoch(d.close).await;
             }
         })
     }
@@ -80,8 +98,7 @@ impl WindowPoSt {
     }
 
     /// The sectors of deadline `index` a proof covers, by partition.
-    fn partitions(state: &ProvingState, index: u64) -> (Vec<usize>, Vec<u64>) {
-        let dl = &state.deadlines[index as usize];
+    fn partitions(dl: &DeadlineState) -> (Vec<usize>, Vec<u64>) {
         let mut parts = Vec::new();
         let mut sectors = Vec::new();
         for (i, p) in dl.partitions.iter().enumerate() {
@@ -131,13 +148,32 @@ impl WindowPoSt {
 
     /// Proves deadline `d` while it is open.
     async fn prove(&self, d: DeadlineInfo) {
+        let started = std::time::Instant::now();
         let run = self.prove_inner(d).await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let head = self.chain.head().await.map(|h| h.height).unwrap_or(-1);
         match &run.outcome[..] {
             "nothing to prove" => {}
-            "proven" => {
-                tracing::info!(deadline = d.index, skipped = ?run.skipped, "WindowPoSt: deadline proven")
-            }
-            _ => tracing::warn!(deadline = d.index, "WindowPoSt: {}", run.outcome),
+            "proven" => tracing::info!(
+                deadline = d.index,
+                open = d.open,
+                close = d.close,
+                head,
+                elapsed_ms,
+                proof_ms = run.proof_ms,
+                skipped = ?run.skipped,
+                "WindowPoSt: deadline proven"
+            ),
+            _ => tracing::warn!(
+                deadline = d.index,
+                open = d.open,
+                close = d.close,
+                head,
+                elapsed_ms,
+                proof_ms = run.proof_ms,
+                "WindowPoSt: {}",
+                run.outcome
+            ),
         }
         self.record(d.index, run);
     }
@@ -147,10 +183,10 @@ impl WindowPoSt {
             open: d.open,
             ..Default::default()
         };
-        let state = match self.chain.proving(self.actor).await {
-            Ok(Some(s)) => s,
-            Ok(None) => {
-                run.outcome = "nothing to prove".into();
+        let dl = match self.chain.deadlines(self.actor).await {
+            Ok(mut all) if (d.index as usize) < all.len() => all.swap_remove(d.index as usize),
+            Ok(all) => {
+                run.outcome = format!("failed: the chain gave {} deadlines", all.len());
                 return run;
             }
             Err(e) => {
@@ -158,7 +194,7 @@ impl WindowPoSt {
                 return run;
             }
         };
-        let (parts, mut numbers) = Self::partitions(&state, d.index);
+        let (parts, mut numbers) = Self::partitions(&dl);
         if numbers.is_empty() {
             run.outcome = "nothing to prove".into();
             return run;
@@ -175,6 +211,7 @@ impl WindowPoSt {
             }
         };
         // Unreadable sectors are skipped (they become faulty) and the rest proven.
+        let proving = std::time::Instant::now();
         let proof = loop {
             if numbers.is_empty() {
                 break Vec::new();
@@ -211,6 +248,7 @@ impl WindowPoSt {
                 }
             }
         };
+        run.proof_ms = Some(proving.elapsed().as_millis() as u64);
         let msg = Message::SubmitWindowedPoSt {
             miner: self.actor,
             deadline: d.index,
@@ -228,14 +266,20 @@ impl WindowPoSt {
         run
     }
 
-    async fn push_and_wait(&self, msg: Message) -> Result<String, String> {
-        let id = self.chain.push(msg).await.map_err(|e| e.to_string())?;
+    async fn push_and_wait(&self, msg: Message) -> Result<String, PostError> {
+        let id = self.chain.push(msg).await?;
         loop {
-            match self.chain.receipt(&id).await.map_err(|e| e.to_string())? {
+            match self.chain.receipt(&id).await? {
                 Some(r) if r.exit_code == 0 => return Ok(id),
-                Some(r) => return Err(format!("message {id} failed: {}", r.error)),
+                Some(r) => {
+                    return Err(PostError::MessageFailed {
+                        id,
+                        exit_code: r.exit_code,
+                        error: r.error,
+                    })
+                }
                 None => {
-                    let h = self.chain.head().await.map_err(|e| e.to_string())?;
+                    let h = self.chain.head().await?;
                     let _ = self.chain.wait_epoch(h.height + 1).await;
                 }
             }
@@ -250,17 +294,9 @@ impl WindowPoSt {
         }
     }
 
-    async fn declare_ahead_inner(&self, index: u64) -> Result<(), String> {
-        let Some(state) = self
-            .chain
-            .proving(self.actor)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
-            return Ok(());
-        };
-        let dl = &state.deadlines[index as usize];
-        let all: Vec<u64> = dl.sectors().into_iter().collect();
+    async fn declare_ahead_inner(&self, index: u64) -> Result<(), PostError> {
+        let dl = self.deadline(index).await?;
+        let all: Vec<u64> = dl.partitions.sectors().into_iter().collect();
         if all.is_empty() {
             return Ok(());
         }
@@ -270,7 +306,7 @@ impl WindowPoSt {
             .into_iter()
             .map(|(n, _)| n)
             .collect();
-        let (faulty, recovering) = (dl.faults(), dl.recoveries());
+        let (faulty, recovering) = (dl.partitions.faults(), dl.partitions.recoveries());
         let new_faults: Vec<u64> = bad
             .iter()
             .filter(|n| !faulty.contains(n))
@@ -303,33 +339,42 @@ impl WindowPoSt {
     }
 
     /// `proving check`: the sectors of deadline `index` (or `numbers`) that cannot be proven.
-    pub async fn check(&self, index: u64, numbers: &[u64]) -> Result<Vec<(u64, String)>, String> {
-        let head = self.chain.head().await.map_err(|e| e.to_string())?.height;
-        let rand = self
-            .chain
-            .randomness(RandKind::WindowPoSt, head)
-            .await
-            .map_err(|e| e.to_string())?;
-        match self
-            .run_post(index, rand, numbers, true)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+    pub async fn check(
+        &self,
+        index: u64,
+        numbers: &[u64],
+    ) -> Result<Vec<(u64, String)>, PostError> {
+        let head = self.chain.head().await?.height;
+        let rand = self.chain.randomness(RandKind::WindowPoSt, head).await?;
+        match self.run_post(index, rand, numbers, true).await? {
             Proved::Unprovable(bad) => Ok(bad),
-            Proved::Proof(_) => Err("a check returned a proof".into()),
+            Proved::Proof(_) => Err(PostError::Task(TaskError::temporary(
+                "a check returned a proof",
+            ))),
         }
     }
 
     /// The sectors of deadline `index`.
-    pub async fn deadline_sectors(&self, index: u64) -> Result<Vec<u64>, String> {
-        let state = self
-            .chain
-            .proving(self.actor)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(state
-            .map(|s| s.deadlines[index as usize].sectors().into_iter().collect())
-            .unwrap_or_default())
+    pub async fn deadline_sectors(&self, index: u64) -> Result<Vec<u64>, PostError> {
+        Ok(self
+            .deadline(index)
+            .await?
+            .partitions
+            .sectors()
+            .into_iter()
+            .collect())
+    }
+
+    /// Deadline `index` as the chain holds it.
+    async fn deadline(&self, index: u64) -> Result<DeadlineState, PostError> {
+        let mut all = self.chain.deadlines(self.actor).await?;
+        if index as usize >= all.len() {
+            return Err(PostError::NoDeadline {
+                index,
+                count: all.len(),
+            });
+        }
+        Ok(all.swap_remove(index as usize))
     }
 
     pub fn runs(&self) -> BTreeMap<u64, DeadlineRun> {

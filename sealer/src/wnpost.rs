@@ -10,9 +10,9 @@ use std::time::Duration;
 use api::tasks::{PoStTarget, TaskError, TaskOutput};
 use api::TaskCall;
 
-use crate::chain::{Chain, Message, RandKind};
 use crate::cluster::{ClusterView, PoStSelector};
 use crate::manager::Manager;
+use chain::{Chain, Message, RandKind};
 
 pub struct WinningPoSt {
     pub chain: Arc<dyn Chain>,

@@ -241,6 +241,16 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The log's lines that contain any of `needles` (a failure message that CI shows whole,
+    /// where the full log of a real-proof run is cut in the middle).
+    pub fn log_lines(&self, needles: &[&str]) -> String {
+        self.log()
+            .lines()
+            .filter(|l| needles.iter().any(|n| l.contains(n)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -3,6 +3,8 @@
 //! size's parameters; phases without them are reported as skipped); 512MiB: AP, PC1, PC2.
 //! Work happens under `BENCH_DIR` (default: the system temp dir).
 //! `proofs-bench --pc1-sdr [SIZE] [ROUNDS]` compares PC1 with single-core and multicore SDR.
+//! `proofs-bench --post-beside-c2 [SECONDS...]` times a 2KiB WindowPoSt alone and started
+//! SECONDS into a C2, in the C2's process and in a child process.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -153,6 +155,18 @@ fn pc1_child(size: SectorSize, root: &Path) {
     );
 }
 
+/// Runs this binary as a child (`cmd`) and returns the line of its output that starts with
+/// `prefix`.
+fn child_line(mut cmd: std::process::Command, prefix: &str) -> String {
+    let out = cmd.output().expect("running a proofs-bench child");
+    assert!(out.status.success(), "child failed: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} line in {text}"))
+        .to_string()
+}
+
 /// `--pc1-sdr SIZE [ROUNDS]`: PC1 with and without `FIL_PROOFS_USE_MULTICORE_SDR=1`, each in
 /// its own child process (rust-fil-proofs reads the mode once per process), alternating for
 /// ROUNDS rounds (default 3) after one warm-up that also builds the parent cache. Reports wall
@@ -160,21 +174,12 @@ fn pc1_child(size: SectorSize, root: &Path) {
 fn pc1_sdr(size: SectorSize, rounds: usize) {
     let me = std::env::current_exe().unwrap();
     let child = |multicore: bool| -> (u64, u64, String) {
-        let out = std::process::Command::new(&me)
-            .args(["--pc1-child", &size.to_string()])
-            .env(
-                "FIL_PROOFS_USE_MULTICORE_SDR",
-                if multicore { "1" } else { "0" },
-            )
-            .output()
-            .expect("running proofs-bench --pc1-child");
-        assert!(out.status.success(), "child failed: {out:?}");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("pc1 "))
-            .unwrap_or_else(|| panic!("no pc1 line in {text}"))
-            .to_string();
+        let mut cmd = std::process::Command::new(&me);
+        cmd.args(["--pc1-child", &size.to_string()]).env(
+            "FIL_PROOFS_USE_MULTICORE_SDR",
+            if multicore { "1" } else { "0" },
+        );
+        let line = child_line(cmd, "pc1 ");
         let field = |k: &str| -> u64 {
             line.split_whitespace()
                 .find_map(|f| f.strip_prefix(k))
@@ -221,6 +226,125 @@ fn pc1_sdr(size: SectorSize, rounds: usize) {
     );
 }
 
+/// A 2KiB sector sealed through C1 under `root`: what a WindowPoSt and a C2 need.
+fn sealed_2kib(root: &Path) -> (PoStSector, proofs::PhaseOutput) {
+    let e = RealEngine;
+    let sector = SectorRef::new(1000, 1, SectorSize::S2KiB.seal_proof());
+    let [u, s, c] = sector_dir(&root.join("post-beside-c2"));
+    let paths = SealPaths {
+        unsealed: &u,
+        sealed: &s,
+        cache: &c,
+    };
+    let ticket = [3u8; 32];
+    let cap = proofs::unpadded_capacity(&sector);
+    let piece = e
+        .add_piece(&sector, &u, &PieceData::Zeros, cap, &[])
+        .unwrap();
+    let pc1 = e.pre_commit1(&sector, paths, &ticket, &[piece]).unwrap();
+    let comms = e.pre_commit2(&sector, paths, &pc1).unwrap();
+    let c1 = e
+        .commit1(&sector, paths, &ticket, &[4u8; 32], &comms, &[piece])
+        .unwrap();
+    let ps = PoStSector {
+        sector,
+        comm_r: comms.comm_r,
+        sealed: s,
+        cache: c,
+    };
+    (ps, c1)
+}
+
+/// One 2KiB WindowPoSt over `ps`, verified; its wall time.
+fn timed_wdp(ps: &PoStSector) -> Duration {
+    let e = RealEngine;
+    let rand = [5u8; 32];
+    let t = Instant::now();
+    let proof = e
+        .generate_window_post(1000, &rand, std::slice::from_ref(ps))
+        .unwrap();
+    let d = t.elapsed();
+    assert!(e
+        .verify_window_post(1000, &rand, &[PublicSector::from(ps)], &proof)
+        .unwrap());
+    d
+}
+
+/// `--wdp-child SEALED CACHE COMM_R`: one timed WindowPoSt; prints `wdp wall_ms=N`.
+fn wdp_child(args: &[String]) {
+    let hex = &args[2];
+    let mut comm_r = [0u8; 32];
+    for (i, b) in comm_r.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("COMM_R hex");
+    }
+    let ps = PoStSector {
+        sector: SectorRef::new(1000, 1, SectorSize::S2KiB.seal_proof()),
+        comm_r,
+        sealed: args[0].clone().into(),
+        cache: args[1].clone().into(),
+    };
+    println!("wdp wall_ms={}", timed_wdp(&ps).as_millis());
+}
+
+/// `--post-beside-c2 [SECONDS...]`: a 2KiB WindowPoSt alone, then started SECONDS into a C2
+/// (default 3, 20 and 35: synthesis, then the multiexps) while the C2 runs in this process (the
+/// sealer's in-process worker), and in a child process while the C2 runs here (a PoSt worker
+/// process beside a sealing one).
+fn post_beside_c2(offsets: &[u64], root: &Path) {
+    let (ps, c1) = sealed_2kib(root);
+    let child = || -> Duration {
+        let comm_r: String = ps.comm_r.iter().map(|b| format!("{b:02x}")).collect();
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.arg("--wdp-child")
+            .arg(&ps.sealed)
+            .arg(&ps.cache)
+            .arg(comm_r);
+        let line = child_line(cmd, "wdp wall_ms=");
+        Duration::from_millis(line["wdp wall_ms=".len()..].trim().parse().unwrap())
+    };
+    // A WindowPoSt started `offset` into a C2; whether the C2 was still running when it ended.
+    let beside_c2 = |offset: u64, f: &dyn Fn() -> Duration| -> (Duration, bool) {
+        let c1 = c1.clone();
+        let sector = ps.sector;
+        let c2 = std::thread::spawn(move || RealEngine.commit2(&sector, &c1).unwrap());
+        std::thread::sleep(Duration::from_secs(offset));
+        let d = f();
+        let overlapped = !c2.is_finished();
+        c2.join().unwrap();
+        (d, overlapped)
+    };
+    let alone = timed_wdp(&ps);
+    println!("WindowPoSt alone: {}", fmt(alone));
+    let mut rows = Vec::new();
+    for &offset in offsets {
+        let (same, a) = beside_c2(offset, &|| timed_wdp(&ps));
+        let (other, b) = beside_c2(offset, &child);
+        let note = |o: bool| if o { "" } else { " (the C2 ended first)" };
+        println!(
+            "{offset} s into a C2: same process {}{}, child process {}{}",
+            fmt(same),
+            note(a),
+            fmt(other),
+            note(b)
+        );
+        rows.push((offset, same, a, other, b));
+    }
+    let _ = std::fs::remove_dir_all(root);
+    println!("\n| 2KiB WindowPoSt | same process as the C2 | child process |\n|---|---|---|");
+    println!("| alone | {} | |", fmt(alone));
+    for (offset, same, a, other, b) in rows {
+        let mark = |o: bool| if o { "" } else { " *" };
+        println!(
+            "| started {offset} s into a C2 | {}{} | {}{} |",
+            fmt(same),
+            mark(a),
+            fmt(other),
+            mark(b)
+        );
+    }
+    println!("(* the C2 ended before the WindowPoSt did)");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let bench_root = || {
@@ -236,6 +360,17 @@ fn main() {
     };
     match args.first().map(String::as_str) {
         Some("--pc1-child") => return pc1_child(size_arg(1), &bench_root()),
+        Some("--wdp-child") => return wdp_child(&args[1..]),
+        Some("--post-beside-c2") => {
+            let mut offsets: Vec<u64> = args[1..]
+                .iter()
+                .map(|a| a.parse().expect("SECONDS"))
+                .collect();
+            if offsets.is_empty() {
+                offsets = vec![3, 20, 35];
+            }
+            return post_beside_c2(&offsets, &bench_root());
+        }
         Some("--pc1-sdr") => {
             let rounds = args.get(2).map_or(3, |r| r.parse().expect("ROUNDS"));
             return pc1_sdr(size_arg(1), rounds);

@@ -1,6 +1,6 @@
 //! The local chain's side of keeping power: WindowPoSt submissions verified with the engine,
 //! declared faults and recoveries, and deadlines that close without a proof. The bookkeeping is
-//! `crate::proving`; this applies it to the miners' stored state and power.
+//! `proving`; this applies it to the miners' stored state and power.
 
 use std::collections::HashMap;
 
@@ -9,10 +9,10 @@ use resources::SectorRef;
 
 use sha2::{Digest, Sha256};
 
+use super::proving::ProvingState;
 use super::{
     miner_key, sector_key, ActiveSector, ChainError, LocalChain, Message, MinerState, RandKind,
 };
-use crate::proving::ProvingState;
 
 impl LocalChain {
     /// The miner's state for this epoch, loaded once and written with the epoch's batch.

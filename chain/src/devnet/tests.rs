@@ -1,6 +1,8 @@
 //! The local chain: messages, activation, and keeping power with WindowPoSt.
 use super::*;
+use crate::Partitions;
 use proofs::MockEngine;
+use proofs::SealedCommitments;
 use resources::SealProof;
 
 #[tokio::test]
@@ -143,7 +145,7 @@ async fn prove(
 ) -> Receipt {
     let w = chain.wpost_window();
     let head = chain.head().await.unwrap().height;
-    let d = crate::proving::next_opening(deadline, head + 1, w);
+    let d = crate::next_opening(deadline, head + 1, w);
     advance_to(chain, d.open).await;
     let rand = chain
         .randomness(RandKind::WindowPoSt, d.challenge)
@@ -180,7 +182,7 @@ async fn window_post_keeps_power_a_missed_deadline_loses_it_and_a_recovery_bring
     .await;
     let a = chain.active_sector(&s1.sector).await.unwrap().unwrap();
     let head = chain.head().await.unwrap().height;
-    let now = crate::proving::deadline_at(head, 2).index;
+    let now = crate::deadline_at(head, 2).index;
     assert!(
         a.deadline != now && a.deadline != (now + 1) % 48,
         "{a:?} at {head}"
@@ -203,7 +205,7 @@ async fn window_post_keeps_power_a_missed_deadline_loses_it_and_a_recovery_bring
     for _ in 0..2 {
         let r = prove(&chain, &engine, a.deadline, std::slice::from_ref(&s1)).await;
         assert_eq!(r.exit_code, 0, "{r:?}");
-        let close = crate::proving::deadline_at(r.epoch, 2).close;
+        let close = crate::deadline_at(r.epoch, 2).close;
         advance_to(&chain, close + 1).await;
         assert_eq!(chain.power(1000).await.unwrap().sectors, 1);
     }
@@ -212,11 +214,15 @@ async fn window_post_keeps_power_a_missed_deadline_loses_it_and_a_recovery_bring
         chain.advance().await.unwrap();
     }
     assert_eq!(chain.power(1000).await.unwrap().sectors, 0);
-    let st = chain.proving(1000).await.unwrap().unwrap();
-    assert!(st.faulty().contains(&1) && st.missed >= 1, "{st:?}");
+    let dls = chain.deadlines(1000).await.unwrap();
+    let tally = chain.tally(1000).await.unwrap().unwrap();
+    assert!(
+        dls[a.deadline as usize].partitions.faults().contains(&1) && tally.missed >= 1,
+        "{dls:?} {tally:?}"
+    );
     // Recovery declared (outside the deadline's open and next window), then proven.
     let head = chain.head().await.unwrap().height;
-    let d = crate::proving::next_opening(a.deadline, head + 6, 2);
+    let d = crate::next_opening(a.deadline, head + 6, 2);
     advance_to(&chain, d.open - 6).await;
     let rec = land(
         &chain,
@@ -274,7 +280,7 @@ async fn winning_post_counts_a_block_only_when_valid_and_in_time() {
     )
     .await;
     assert_eq!(ok.exit_code, 0);
-    assert_eq!(chain.wins(1000).await.unwrap(), 1);
+    assert_eq!(chain.tally(1000).await.unwrap().unwrap().blocks_won, 1);
     // Late (sent for an epoch that has passed) or for another epoch's challenge: refused.
     let late = land(
         &chain,
@@ -299,7 +305,7 @@ async fn winning_post_counts_a_block_only_when_valid_and_in_time() {
     .await;
     let r = wrong;
     assert_ne!(r.exit_code, 0, "{r:?}");
-    assert_eq!(chain.wins(1000).await.unwrap(), 1);
+    assert_eq!(chain.tally(1000).await.unwrap().unwrap().blocks_won, 1);
 }
 
 #[tokio::test]

@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use resources::SectorSize;
 use serde::{Deserialize, Serialize};
 
-/// Deadlines per proving period (mainnet's WPoStPeriodDeadlines).
-pub const DEADLINES: u64 = 48;
+use crate::deadline::{deadline_at, next_opening, DeadlineInfo, DEADLINES};
+use crate::{Partition, Partitions};
 
 /// Sectors per partition, by sector size (the built-in actors' WindowPoStPartitionSectors).
 pub fn partition_sectors(size: SectorSize) -> usize {
@@ -23,72 +23,6 @@ pub fn partition_sectors(size: SectorSize) -> usize {
     }
 }
 
-/// Where a deadline stands in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadlineInfo {
-    /// The epoch the current proving period began.
-    pub period_start: i64,
-    pub index: u64,
-    /// First epoch a proof for it is accepted.
-    pub open: i64,
-    /// First epoch it no longer is.
-    pub close: i64,
-    /// The epoch whose randomness challenges its proofs (known before it opens).
-    pub challenge: i64,
-}
-
-/// The deadline open at `epoch`, with deadlines of `window` epochs.
-pub fn deadline_at(epoch: i64, window: i64) -> DeadlineInfo {
-    let window = window.max(1);
-    let period = window * DEADLINES as i64;
-    let period_start = epoch - epoch.rem_euclid(period);
-    let index = ((epoch - period_start) / window) as u64;
-    info(period_start, index, window)
-}
-
-/// Deadline `index` of the period starting at `period_start`.
-pub fn info(period_start: i64, index: u64, window: i64) -> DeadlineInfo {
-    let open = period_start + index as i64 * window;
-    DeadlineInfo {
-        period_start,
-        index,
-        open,
-        close: open + window,
-        challenge: (open - 1).max(0),
-    }
-}
-
-/// The next opening of deadline `index` at or after `epoch`.
-pub fn next_opening(index: u64, epoch: i64, window: i64) -> DeadlineInfo {
-    let cur = deadline_at(epoch, window);
-    let d = info(cur.period_start, index, window);
-    if d.close > epoch {
-        d
-    } else {
-        info(cur.period_start + window * DEADLINES as i64, index, window)
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Partition {
-    pub sectors: BTreeSet<u64>,
-    /// Sectors without power: declared faulty, or in a partition whose deadline was missed.
-    pub faults: BTreeSet<u64>,
-    /// Faulty sectors declared recovered: they regain power once a proof includes them.
-    pub recoveries: BTreeSet<u64>,
-}
-
-impl Partition {
-    /// Sectors a proof of this partition must cover: all but the faulty, plus recoveries.
-    pub fn to_prove(&self) -> Vec<u64> {
-        self.sectors
-            .iter()
-            .filter(|s| !self.faults.contains(s) || self.recoveries.contains(s))
-            .copied()
-            .collect()
-    }
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deadline {
     pub partitions: Vec<Partition>,
@@ -96,28 +30,6 @@ pub struct Deadline {
     pub proven: BTreeSet<usize>,
     /// The opening `proven` is about (its open epoch).
     pub proven_open: i64,
-}
-
-impl Deadline {
-    /// Every sector in the deadline.
-    pub fn sectors(&self) -> BTreeSet<u64> {
-        self.union(|p| &p.sectors)
-    }
-
-    pub fn faults(&self) -> BTreeSet<u64> {
-        self.union(|p| &p.faults)
-    }
-
-    pub fn recoveries(&self) -> BTreeSet<u64> {
-        self.union(|p| &p.recoveries)
-    }
-
-    fn union(&self, f: impl Fn(&Partition) -> &BTreeSet<u64>) -> BTreeSet<u64> {
-        self.partitions
-            .iter()
-            .flat_map(|p| f(p).iter().copied())
-            .collect()
-    }
 }
 
 /// What a deadline's close did.
@@ -222,7 +134,10 @@ impl ProvingState {
     }
 
     pub fn faulty(&self) -> BTreeSet<u64> {
-        self.deadlines.iter().flat_map(Deadline::faults).collect()
+        self.deadlines
+            .iter()
+            .flat_map(|d| d.partitions.faults())
+            .collect()
     }
 
     /// Sectors with power, in number order.
@@ -389,23 +304,6 @@ impl ProvingState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn deadline_math() {
-        let d = deadline_at(0, 10);
-        assert_eq!(
-            (d.period_start, d.index, d.open, d.close, d.challenge),
-            (0, 0, 0, 10, 0)
-        );
-        let d = deadline_at(479, 10);
-        assert_eq!((d.index, d.open, d.close, d.challenge), (47, 470, 480, 469));
-        let d = deadline_at(480, 10);
-        assert_eq!((d.period_start, d.index), (480, 0));
-        let n = next_opening(3, 45, 10);
-        assert_eq!((n.open, n.close), (480 + 30, 480 + 40));
-        let n = next_opening(4, 45, 10);
-        assert_eq!(n.open, 40);
-    }
 
     #[test]
     fn sectors_go_to_deadlines_not_open_now_or_next_and_fill_partitions() {

@@ -1,11 +1,11 @@
-//! The chain as the sealer needs it, behind [`Chain`] so a Lotus node can be plugged in later,
-//! and [`LocalChain`]: an embedded devnet that advances an epoch every BlockDelay, derives ticket
-//! and seed randomness per epoch, lands pre-commit and prove-commit messages at the next epoch,
+//! [`LocalChain`]: an embedded devnet that advances an epoch every BlockDelay, derives ticket and
+//! seed randomness per epoch, lands pre-commit and prove-commit messages at the next epoch,
 //! verifies prove-commits with the proof engine and adds power for each activated sector, then
-//! keeps it proven: WindowPoSt deadlines, faults and recoveries (`post`). Its state lives in the
-//! sealer's RocksDB under `chain/`.
+//! keeps it proven: WindowPoSt deadlines, faults and recoveries (`post`, with the miner actor's
+//! bookkeeping in `proving`). Its state lives in the sealer's RocksDB under `chain/`.
 
 mod post;
+pub mod proving;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,164 +13,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use api::{ChainHead, MinerPower};
 use async_trait::async_trait;
-use proofs::{Engine, Randomness, SealedCommitments};
+use db::{Batch, Db};
+use proofs::{Engine, Randomness};
 use resources::{SectorRef, SectorSize};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::db::{Batch, Db, DbError};
-use crate::proving::ProvingState;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ChainError {
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error("randomness for epoch {epoch} is not known yet (head is {head})")]
-    Future { epoch: i64, head: i64 },
-    #[error("miner t0{actor} is registered with {on_chain} sectors, not {asked}")]
-    SectorSizeMismatch {
-        actor: u64,
-        on_chain: SectorSize,
-        asked: SectorSize,
-    },
-    #[error("chain: {0}")]
-    Other(String),
-}
-
-/// A step that failed on the chain (a store error, randomness not there yet) may pass by itself.
-impl From<ChainError> for api::tasks::TaskError {
-    fn from(e: ChainError) -> Self {
-        api::tasks::TaskError::temporary(e.to_string())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RandKind {
-    Ticket,
-    Seed,
-    WindowPoSt,
-    WinningPoSt,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Message {
-    PreCommit {
-        sector: SectorRef,
-        comms: SealedCommitments,
-        ticket_epoch: i64,
-    },
-    ProveCommit {
-        sector: SectorRef,
-        #[serde(with = "proofs::bytes")]
-        proof: Vec<u8>,
-    },
-    /// A WindowPoSt over `partitions` of deadline `deadline`, while it is open.
-    /// `skipped`: sectors the prover could not read; they become faulty and the proof covers
-    /// the rest.
-    SubmitWindowedPoSt {
-        miner: u64,
-        deadline: u64,
-        partitions: Vec<usize>,
-        #[serde(default)]
-        skipped: Vec<u64>,
-        #[serde(with = "proofs::bytes")]
-        proof: Vec<u8>,
-    },
-    /// Sectors of `deadline` that will not be proven (they lose power now).
-    DeclareFaults {
-        miner: u64,
-        deadline: u64,
-        sectors: Vec<u64>,
-    },
-    /// The WinningPoSt of a miner elected at `epoch`; counts as a block won only if it lands in
-    /// the next epoch (it was sent while `epoch` was the head).
-    WinningPoSt {
-        miner: u64,
-        epoch: i64,
-        #[serde(with = "proofs::bytes")]
-        proof: Vec<u8>,
-    },
-    /// Faulty sectors of `deadline` that can be proven again (power returns once proven).
-    DeclareFaultsRecovered {
-        miner: u64,
-        deadline: u64,
-        sectors: Vec<u64>,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Receipt {
-    /// The epoch the message landed in.
-    pub epoch: i64,
-    /// 0 = ok.
-    pub exit_code: i64,
-    pub error: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PreCommitOnChain {
-    pub sector: SectorRef,
-    pub comms: SealedCommitments,
-    pub ticket_epoch: i64,
-    pub precommit_epoch: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActiveSector {
-    pub sector: SectorRef,
-    pub comm_r: [u8; 32],
-    pub activation: i64,
-    /// Where it is proven: deadline and partition.
-    #[serde(default)]
-    pub deadline: u64,
-    #[serde(default)]
-    pub partition: usize,
-}
-
-impl ActiveSector {
-    /// The sector as a PoSt call names it.
-    pub fn target(&self) -> api::tasks::PoStTarget {
-        api::tasks::PoStTarget {
-            sector: self.sector,
-            comm_r: self.comm_r,
-        }
-    }
-}
-
-/// What the sealer needs of a chain.
-#[async_trait]
-pub trait Chain: Send + Sync {
-    fn mode(&self) -> &'static str;
-    async fn head(&self) -> Result<ChainHead, ChainError>;
-    /// Waits until the head is at least `epoch`.
-    async fn wait_epoch(&self, epoch: i64) -> Result<ChainHead, ChainError>;
-    async fn randomness(&self, kind: RandKind, epoch: i64) -> Result<Randomness, ChainError>;
-    /// Epochs between a pre-commit landing and the epoch of its seed.
-    fn precommit_challenge_delay(&self) -> i64;
-    /// Registers the miner actor with its sector size, or checks it against the registered one.
-    async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError>;
-    /// Sends a message; returns its ID.
-    async fn push(&self, msg: Message) -> Result<String, ChainError>;
-    /// The receipt once the message has landed.
-    async fn receipt(&self, id: &str) -> Result<Option<Receipt>, ChainError>;
-    async fn precommit(&self, sector: &SectorRef) -> Result<Option<PreCommitOnChain>, ChainError>;
-    async fn active_sector(&self, sector: &SectorRef) -> Result<Option<ActiveSector>, ChainError>;
-    async fn power(&self, actor: u64) -> Result<MinerPower, ChainError>;
-    /// Epochs per WindowPoSt deadline.
-    fn wpost_window(&self) -> i64;
-    /// The miner's deadlines, partitions and faults (none before its first activation).
-    async fn proving(&self, actor: u64) -> Result<Option<ProvingState>, ChainError>;
-    /// Whether the miner is elected to make the block of `epoch` (the head or before).
-    async fn elected(&self, actor: u64, epoch: i64) -> Result<bool, ChainError>;
-    /// The sectors a WinningPoSt for `epoch` must cover.
-    async fn winning_sectors(
-        &self,
-        actor: u64,
-        epoch: i64,
-    ) -> Result<Vec<ActiveSector>, ChainError>;
-    /// Blocks the miner has won.
-    async fn wins(&self, actor: u64) -> Result<u64, ChainError>;
-}
+use crate::{
+    hex, next_opening, ActiveSector, Chain, ChainError, DeadlineInfo, DeadlineState, Message,
+    MinerTally, PreCommitOnChain, RandKind, Receipt, DEADLINES,
+};
+use proving::ProvingState;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Head {
@@ -563,11 +416,32 @@ impl Chain for LocalChain {
         self.window
     }
 
-    async fn proving(&self, actor: u64) -> Result<Option<ProvingState>, ChainError> {
-        Ok(self
+    async fn proving_deadline(&self, _actor: u64) -> Result<DeadlineInfo, ChainError> {
+        Ok(crate::deadline_at(self.head_now()?.height, self.window))
+    }
+
+    async fn deadlines(&self, actor: u64) -> Result<Vec<DeadlineState>, ChainError> {
+        let head = self.head_now()?.height;
+        let proving = self
             .db
             .get::<MinerState>(&miner_key(actor))?
-            .and_then(|m| m.proving))
+            .and_then(|m| m.proving);
+        let Some(p) = proving else {
+            return Ok(vec![DeadlineState::default(); DEADLINES as usize]);
+        };
+        Ok(p.deadlines
+            .iter()
+            .enumerate()
+            .map(|(i, dl)| DeadlineState {
+                partitions: dl.partitions.clone(),
+                // Proven in the opening under way (a closed one's set is cleared at its close).
+                proven: if dl.proven_open == next_opening(i as u64, head, self.window).open {
+                    dl.proven.clone()
+                } else {
+                    Default::default()
+                },
+            })
+            .collect())
     }
 
     async fn elected(&self, actor: u64, epoch: i64) -> Result<bool, ChainError> {
@@ -589,17 +463,14 @@ impl Chain for LocalChain {
         self.challenged(actor, &m, epoch).map_err(ChainError::Other)
     }
 
-    async fn wins(&self, actor: u64) -> Result<u64, ChainError> {
-        Ok(self
-            .db
-            .get::<MinerState>(&miner_key(actor))?
-            .map(|m| m.wins)
-            .unwrap_or(0))
+    async fn tally(&self, actor: u64) -> Result<Option<MinerTally>, ChainError> {
+        let m = self.db.get::<MinerState>(&miner_key(actor))?;
+        Ok(Some(m.map_or(MinerTally::default(), |m| MinerTally {
+            proofs_accepted: m.proving.as_ref().map_or(0, |p| p.proofs_accepted),
+            missed: m.proving.as_ref().map_or(0, |p| p.missed),
+            blocks_won: m.wins,
+        })))
     }
-}
-
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]

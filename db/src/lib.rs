@@ -1,5 +1,6 @@
-//! The metadata store: one RocksDB under `<repo>/datastore`, values as JSON under key prefixes
-//! (`sectors/`, `calls/` and `callidx/`, `chain/`, `meta/`). Writes that belong together go in one batch.
+//! The metadata store: one RocksDB (the sealer's is `<repo>/datastore`), values as JSON under
+//! key prefixes (the sealer's `sectors/`, `calls/` and `callidx/`, `meta/`; the devnet chain's
+//! `chain/`). Writes that belong together go in one batch.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,0 +1,76 @@
+//! Deadline time math, as the miner actor defines it: a proving period of [`DEADLINES`]
+//! deadlines of `window` epochs each (lotus's `dline.Info`). The devnet's periods start at
+//! epoch 0; a Lotus node gives each miner's own period start.
+
+use serde::{Deserialize, Serialize};
+
+/// Deadlines per proving period (mainnet's WPoStPeriodDeadlines).
+pub const DEADLINES: u64 = 48;
+
+/// Where a deadline stands in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlineInfo {
+    /// The epoch the current proving period began.
+    pub period_start: i64,
+    pub index: u64,
+    /// First epoch a proof for it is accepted.
+    pub open: i64,
+    /// First epoch it no longer is.
+    pub close: i64,
+    /// The epoch whose randomness challenges its proofs (known before it opens).
+    pub challenge: i64,
+}
+
+/// The deadline open at `epoch`, with deadlines of `window` epochs.
+pub fn deadline_at(epoch: i64, window: i64) -> DeadlineInfo {
+    let window = window.max(1);
+    let period = window * DEADLINES as i64;
+    let period_start = epoch - epoch.rem_euclid(period);
+    let index = ((epoch - period_start) / window) as u64;
+    info(period_start, index, window)
+}
+
+/// Deadline `index` of the period starting at `period_start`.
+pub fn info(period_start: i64, index: u64, window: i64) -> DeadlineInfo {
+    let open = period_start + index as i64 * window;
+    DeadlineInfo {
+        period_start,
+        index,
+        open,
+        close: open + window,
+        challenge: (open - 1).max(0),
+    }
+}
+
+/// The next opening of deadline `index` at or after `epoch`.
+pub fn next_opening(index: u64, epoch: i64, window: i64) -> DeadlineInfo {
+    let cur = deadline_at(epoch, window);
+    let d = info(cur.period_start, index, window);
+    if d.close > epoch {
+        d
+    } else {
+        info(cur.period_start + window * DEADLINES as i64, index, window)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_math() {
+        let d = deadline_at(0, 10);
+        assert_eq!(
+            (d.period_start, d.index, d.open, d.close, d.challenge),
+            (0, 0, 0, 10, 0)
+        );
+        let d = deadline_at(479, 10);
+        assert_eq!((d.index, d.open, d.close, d.challenge), (47, 470, 480, 469));
+        let d = deadline_at(480, 10);
+        assert_eq!((d.period_start, d.index), (480, 0));
+        let n = next_opening(3, 45, 10);
+        assert_eq!((n.open, n.close), (480 + 30, 480 + 40));
+        let n = next_opening(4, 45, 10);
+        assert_eq!(n.open, 40);
+    }
+}
