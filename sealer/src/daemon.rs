@@ -23,24 +23,23 @@ use db::Db;
 
 /// Everything the API reaches.
 pub struct Node {
-    pub cfg: Config,
-    pub settings: Settings,
-    pub config_file: String,
-    pub secret: Secret,
-    pub sectors: Arc<Sectors>,
-    pub pipeline: Arc<Pipeline>,
-    pub manager: Arc<Manager>,
-    pub chain: Arc<LocalChain>,
-    pub store: LocalStore,
-    pub index: Arc<MemIndex>,
-    pub view: Arc<ClusterView>,
-    pub workers: Arc<Workers>,
-    pub local_worker: sched::WorkerId,
-    pub engine: Arc<dyn Engine>,
-    pub db: Db,
-    pub wdpost: Arc<crate::wdpost::WindowPoSt>,
-    pub wnpost: Arc<crate::wnpost::WinningPoSt>,
-    pub shutdown: tokio::sync::Notify,
+    pub(crate) cfg: Config,
+    pub(crate) settings: Settings,
+    pub(crate) config_file: String,
+    pub(crate) secret: Secret,
+    pub(crate) sectors: Arc<Sectors>,
+    pub(crate) pipeline: Arc<Pipeline>,
+    pub(crate) manager: Arc<Manager>,
+    pub(crate) chain: Arc<dyn Chain>,
+    pub(crate) store: LocalStore,
+    pub(crate) index: Arc<MemIndex>,
+    pub(crate) view: Arc<ClusterView>,
+    pub(crate) workers: Arc<Workers>,
+    pub(crate) local_worker: sched::WorkerId,
+    pub(crate) engine: Arc<dyn Engine>,
+    pub(crate) wdpost: Arc<crate::wdpost::WindowPoSt>,
+    pub(crate) wnpost: Arc<crate::wnpost::WinningPoSt>,
+    pub(crate) shutdown: tokio::sync::Notify,
 }
 
 impl Node {
@@ -178,24 +177,20 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         engine.clone(),
     );
     pipeline.resume_all();
-    let wdpost = Arc::new(crate::wdpost::WindowPoSt {
-        chain: chain.clone() as Arc<dyn Chain>,
-        manager: manager.clone(),
-        view: view.clone(),
-        actor: settings.actor,
-        size: settings.sector_size,
-        runs: Default::default(),
-    });
+    let wdpost = crate::wdpost::WindowPoSt::new(
+        chain.clone() as Arc<dyn Chain>,
+        manager.clone(),
+        view.clone(),
+        settings.actor,
+        settings.sector_size,
+    );
     wdpost.spawn();
-    let wnpost = Arc::new(crate::wnpost::WinningPoSt {
-        chain: chain.clone() as Arc<dyn Chain>,
-        manager: manager.clone(),
-        view: view.clone(),
-        actor: settings.actor,
-        elections: Default::default(),
-        submitted: Default::default(),
-        busy: Default::default(),
-    });
+    let wnpost = crate::wnpost::WinningPoSt::new(
+        chain.clone() as Arc<dyn Chain>,
+        manager.clone(),
+        view.clone(),
+        settings.actor,
+    );
     wnpost.spawn();
 
     let node = Arc::new(Node {
@@ -206,14 +201,13 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         sectors,
         pipeline,
         manager,
-        chain,
+        chain: chain.clone() as Arc<dyn Chain>,
         store: store.clone(),
         index,
         view,
         workers: Arc::new(Workers::default()),
         local_worker,
         engine,
-        db,
         wdpost,
         wnpost,
         shutdown: tokio::sync::Notify::new(),

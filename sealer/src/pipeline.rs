@@ -31,14 +31,14 @@ fn is_done(s: SectorState) -> bool {
 }
 
 pub struct Pipeline {
-    pub sectors: Arc<Sectors>,
-    pub chain: Arc<dyn Chain>,
-    pub manager: Arc<Manager>,
-    pub remote: Arc<Remote>,
-    pub view: Arc<ClusterView>,
-    pub cooldown: Duration,
+    sectors: Arc<Sectors>,
+    chain: Arc<dyn Chain>,
+    manager: Arc<Manager>,
+    remote: Arc<Remote>,
+    view: Arc<ClusterView>,
+    cooldown: Duration,
     /// Checks each C2 proof before it is sent (lotus's checkCommit).
-    pub engine: Arc<dyn proofs::Engine>,
+    engine: Arc<dyn proofs::Engine>,
     running: Mutex<HashSet<u64>>,
     /// Which worker ran the step a sector's next event comes from (for its log).
     notes: Mutex<std::collections::HashMap<u64, String>>,

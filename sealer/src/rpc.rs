@@ -16,7 +16,7 @@ use stores::{FileType, FileTypes, Permission};
 
 use crate::daemon::Node;
 use crate::fsm::Event;
-use chain::{hex, Chain, Partitions};
+use chain::{hex, Partitions};
 
 pub fn router(node: Arc<Node>) -> Router {
     let handlers = Arc::new(handlers());
@@ -391,7 +391,7 @@ async fn deadlines(node: &Node) -> Result<ProvingDeadlines, RpcError> {
             }
         })
         .collect();
-    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    let (elections, winning_posts_sent) = node.wnpost.counts();
     Ok(ProvingDeadlines {
         head,
         window,
@@ -406,8 +406,8 @@ async fn deadlines(node: &Node) -> Result<ProvingDeadlines, RpcError> {
         faults: faults.into_iter().collect(),
         missed: tally.missed,
         proofs_accepted: tally.proofs_accepted,
-        elections: node.wnpost.elections.load(relaxed),
-        winning_posts_sent: node.wnpost.submitted.load(relaxed),
+        elections,
+        winning_posts_sent,
         blocks_won: tally.blocks_won,
         deadlines,
     })

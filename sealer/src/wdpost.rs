@@ -48,12 +48,12 @@ pub struct DeadlineRun {
 }
 
 pub struct WindowPoSt {
-    pub chain: Arc<dyn Chain>,
-    pub manager: Arc<Manager>,
-    pub view: Arc<ClusterView>,
-    pub actor: u64,
-    pub size: SectorSize,
-    pub runs: Mutex<BTreeMap<u64, DeadlineRun>>,
+    chain: Arc<dyn Chain>,
+    manager: Arc<Manager>,
+    view: Arc<ClusterView>,
+    actor: u64,
+    size: SectorSize,
+    runs: Mutex<BTreeMap<u64, DeadlineRun>>,
 }
 
 /// What a PoSt call over one deadline found.
@@ -63,6 +63,24 @@ enum Proved {
 }
 
 impl WindowPoSt {
+    /// The scheduler for `actor`'s deadlines (sectors of `size`); `spawn` starts it.
+    pub fn new(
+        chain: Arc<dyn Chain>,
+        manager: Arc<Manager>,
+        view: Arc<ClusterView>,
+        actor: u64,
+        size: SectorSize,
+    ) -> Arc<WindowPoSt> {
+        Arc::new(WindowPoSt {
+            chain,
+            manager,
+            view,
+            actor,
+            size,
+            runs: Mutex::new(BTreeMap::new()),
+        })
+    }
+
     /// Watches the head; at each deadline opening, proves it and checks the one after next.
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
@@ -381,3 +399,7 @@ impl WindowPoSt {
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
+
+#[cfg(test)]
+#[path = "wdpost_tests.rs"]
+mod tests;

@@ -15,19 +15,45 @@ use crate::manager::Manager;
 use chain::{Chain, Message, RandKind};
 
 pub struct WinningPoSt {
-    pub chain: Arc<dyn Chain>,
-    pub manager: Arc<Manager>,
-    pub view: Arc<ClusterView>,
-    pub actor: u64,
+    chain: Arc<dyn Chain>,
+    manager: Arc<Manager>,
+    view: Arc<ClusterView>,
+    actor: u64,
     /// Elections seen, and proofs sent for them.
-    pub elections: AtomicU64,
-    pub submitted: AtomicU64,
+    elections: AtomicU64,
+    submitted: AtomicU64,
     /// A WinningPoSt is being made: a new election meanwhile is let go (its proof could not
     /// arrive in time anyway, and proofs must not pile up behind a slow one).
-    pub busy: AtomicBool,
+    busy: AtomicBool,
 }
 
 impl WinningPoSt {
+    /// The block prover for `actor`; `spawn` starts it.
+    pub fn new(
+        chain: Arc<dyn Chain>,
+        manager: Arc<Manager>,
+        view: Arc<ClusterView>,
+        actor: u64,
+    ) -> Arc<WinningPoSt> {
+        Arc::new(WinningPoSt {
+            chain,
+            manager,
+            view,
+            actor,
+            elections: AtomicU64::new(0),
+            submitted: AtomicU64::new(0),
+            busy: AtomicBool::new(false),
+        })
+    }
+
+    /// Elections seen, and WinningPoSts sent for them.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.elections.load(Ordering::Relaxed),
+            self.submitted.load(Ordering::Relaxed),
+        )
+    }
+
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {

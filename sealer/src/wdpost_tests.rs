@@ -1,0 +1,355 @@
+//! The WindowPoSt scheduler in-process, against a fake chain (a head moved by hand, deadlines
+//! and active sectors set by the test, messages recorded and landed at once) and a scripted
+//! worker behind the real manager and scheduler.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Mutex;
+
+use api::tasks::{ErrorKind, TaskResult};
+use api::{ChainHead, MinerPower};
+use async_trait::async_trait;
+use chain::{
+    deadline_at, ActiveSector, DeadlineState, MinerTally, Partition, PreCommitOnChain, Receipt,
+};
+use proofs::Randomness;
+use resources::{SealProof, SectorRef, TaskType};
+use sched::{SchedConfig, Scheduler};
+use stores::MemIndex;
+
+use super::*;
+use crate::calls::CallTracker;
+use crate::manager::WorkerHandle;
+
+const WINDOW: i64 = 10;
+const ACTOR: u64 = 1000;
+
+#[derive(Default)]
+struct ChainState {
+    head: i64,
+    deadlines: Vec<DeadlineState>,
+    sectors: HashMap<u64, ActiveSector>,
+    pushed: Vec<Message>,
+}
+
+struct FakeChain {
+    st: Mutex<ChainState>,
+    head_tx: tokio::sync::watch::Sender<i64>,
+}
+
+impl FakeChain {
+    fn new() -> Arc<FakeChain> {
+        let st = ChainState {
+            deadlines: vec![DeadlineState::default(); DEADLINES as usize],
+            ..Default::default()
+        };
+        Arc::new(FakeChain {
+            st: Mutex::new(st),
+            head_tx: tokio::sync::watch::channel(0).0,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ChainState> {
+        self.st.lock().unwrap()
+    }
+
+    /// Puts `sectors` in one partition of deadline `index`, `faults` of them faulty.
+    fn place(&self, index: u64, sectors: &[u64], faults: &[u64]) {
+        let mut g = self.lock();
+        g.deadlines[index as usize].partitions = vec![Partition {
+            sectors: sectors.iter().copied().collect(),
+            faults: faults.iter().copied().collect(),
+            recoveries: BTreeSet::new(),
+        }];
+        for n in sectors {
+            let sector = SectorRef::new(ACTOR, *n, SealProof::StackedDrg2KiBV1_1);
+            let a = ActiveSector {
+                sector,
+                comm_r: [*n as u8; 32],
+                activation: 0,
+                deadline: index,
+                partition: 0,
+            };
+            g.sectors.insert(*n, a);
+        }
+    }
+
+    fn set_head(&self, epoch: i64) {
+        self.lock().head = epoch;
+        self.head_tx.send_replace(epoch);
+    }
+
+    fn pushed(&self) -> Vec<Message> {
+        self.lock().pushed.clone()
+    }
+}
+
+#[async_trait]
+impl Chain for FakeChain {
+    fn mode(&self) -> &'static str {
+        "fake"
+    }
+    async fn head(&self) -> Result<ChainHead, ChainError> {
+        Ok(ChainHead {
+            height: self.lock().head,
+            timestamp_ms: 0,
+            block_delay_ms: 0,
+        })
+    }
+    async fn wait_epoch(&self, epoch: i64) -> Result<ChainHead, ChainError> {
+        let mut rx = self.head_tx.subscribe();
+        let _ = rx.wait_for(|h| *h >= epoch).await;
+        self.head().await
+    }
+    async fn randomness(&self, _kind: RandKind, epoch: i64) -> Result<Randomness, ChainError> {
+        Ok([epoch as u8; 32])
+    }
+    fn precommit_challenge_delay(&self) -> i64 {
+        1
+    }
+    async fn ensure_miner(&self, _actor: u64, _size: SectorSize) -> Result<(), ChainError> {
+        Ok(())
+    }
+    async fn push(&self, msg: Message) -> Result<String, ChainError> {
+        let mut g = self.lock();
+        g.pushed.push(msg);
+        Ok(format!("msg{}", g.pushed.len()))
+    }
+    async fn receipt(&self, _id: &str) -> Result<Option<Receipt>, ChainError> {
+        Ok(Some(Receipt {
+            epoch: self.lock().head,
+            exit_code: 0,
+            error: String::new(),
+        }))
+    }
+    async fn precommit(&self, _s: &SectorRef) -> Result<Option<PreCommitOnChain>, ChainError> {
+        Ok(None)
+    }
+    async fn active_sector(&self, s: &SectorRef) -> Result<Option<ActiveSector>, ChainError> {
+        Ok(self.lock().sectors.get(&s.number).cloned())
+    }
+    async fn power(&self, _actor: u64) -> Result<MinerPower, ChainError> {
+        Ok(MinerPower::default())
+    }
+    fn wpost_window(&self) -> i64 {
+        WINDOW
+    }
+    async fn proving_deadline(&self, _actor: u64) -> Result<DeadlineInfo, ChainError> {
+        Ok(deadline_at(self.lock().head, WINDOW))
+    }
+    async fn deadlines(&self, _actor: u64) -> Result<Vec<DeadlineState>, ChainError> {
+        Ok(self.lock().deadlines.clone())
+    }
+    async fn elected(&self, _actor: u64, _epoch: i64) -> Result<bool, ChainError> {
+        Ok(false)
+    }
+    async fn winning_sectors(
+        &self,
+        _actor: u64,
+        _epoch: i64,
+    ) -> Result<Vec<ActiveSector>, ChainError> {
+        Ok(Vec::new())
+    }
+    async fn tally(&self, _actor: u64) -> Result<Option<MinerTally>, ChainError> {
+        Ok(None)
+    }
+}
+
+/// A PoSt worker whose proofs follow a script (then succeed), and whose checks name `bad`.
+#[derive(Default)]
+struct Scripted {
+    proofs: Mutex<VecDeque<TaskResult>>,
+    bad: Mutex<Vec<u64>>,
+    /// The sectors of each proof call, in order.
+    proved: Mutex<Vec<Vec<u64>>>,
+}
+
+#[async_trait]
+impl WorkerHandle for Scripted {
+    async fn prepare(&self, _call: &TaskCall) -> Result<(), TaskError> {
+        Ok(())
+    }
+    async fn execute(&self, _call_id: &str, call: TaskCall) -> TaskResult {
+        let TaskCall::WindowPoSt {
+            sectors,
+            check_only,
+            ..
+        } = call
+        else {
+            return Err(TaskError::temporary("not a WindowPoSt"));
+        };
+        let numbers: Vec<u64> = sectors.iter().map(|t| t.sector.number).collect();
+        if check_only {
+            let bad = self.bad.lock().unwrap().clone();
+            let named = numbers.iter().filter(|n| bad.contains(n));
+            return Ok(TaskOutput::Unprovable(
+                named.map(|n| (*n, "unreadable".to_string())).collect(),
+            ));
+        }
+        self.proved.lock().unwrap().push(numbers.clone());
+        let next = self.proofs.lock().unwrap().pop_front();
+        next.unwrap_or(Ok(TaskOutput::WindowPoSt(vec![7; 4])))
+    }
+}
+
+fn scheduler(
+    chain: &Arc<FakeChain>,
+    worker: &Arc<Scripted>,
+) -> (Arc<WindowPoSt>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db::Db::open(dir.path()).unwrap();
+    let manager = Manager::new(
+        Scheduler::new(SchedConfig::default()),
+        CallTracker::open(db).unwrap(),
+    );
+    manager.add_worker(
+        sched::sim::spec("post", 64, 16, 0, &[TaskType::WindowPoSt]),
+        worker.clone(),
+        false,
+    );
+    manager.spawn();
+    let view = ClusterView::new(Arc::new(MemIndex::default()));
+    let w = WindowPoSt::new(
+        chain.clone() as Arc<dyn Chain>,
+        manager,
+        view,
+        ACTOR,
+        SectorSize::S2KiB,
+    );
+    w.spawn();
+    (w, dir)
+}
+
+/// Waits (10 s at most) until `f` gives something.
+async fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn outcome(w: &WindowPoSt, index: u64, open: i64) -> Option<DeadlineRun> {
+    w.runs().get(&index).filter(|r| r.open == open).cloned()
+}
+
+fn submissions(chain: &FakeChain) -> Vec<(u64, Vec<usize>, Vec<u64>)> {
+    chain
+        .pushed()
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::SubmitWindowedPoSt {
+                deadline,
+                partitions,
+                skipped,
+                ..
+            } => Some((deadline, partitions, skipped)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_sector_is_skipped_and_the_rest_proven() {
+    let chain = FakeChain::new();
+    chain.place(2, &[1, 2], &[]);
+    let worker = Arc::new(Scripted::default());
+    worker
+        .proofs
+        .lock()
+        .unwrap()
+        .push_back(Ok(TaskOutput::Unprovable(vec![(
+            2,
+            "no sealed file".into(),
+        )])));
+    let (w, _dir) = scheduler(&chain, &worker);
+    chain.set_head(2 * WINDOW);
+    let run = until("deadline 2 proven", || outcome(&w, 2, 20)).await;
+    assert_eq!(
+        (run.outcome.as_str(), run.skipped.clone()),
+        ("proven", vec![2])
+    );
+    assert_eq!(submissions(&chain), vec![(2, vec![0], vec![2])]);
+    // The first call covered both sectors, the second the readable one.
+    assert_eq!(*worker.proved.lock().unwrap(), vec![vec![1, 2], vec![1]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_prover_is_tried_again_while_the_deadline_is_open() {
+    let chain = FakeChain::new();
+    chain.place(3, &[4], &[]);
+    let worker = Arc::new(Scripted::default());
+    let lost = TaskError::new(ErrorKind::WorkerLost, "worker P stopped answering");
+    worker.proofs.lock().unwrap().push_back(Err(lost));
+    let (w, _dir) = scheduler(&chain, &worker);
+    chain.set_head(3 * WINDOW + 1);
+    let run = until("deadline 3 proven", || outcome(&w, 3, 30)).await;
+    assert_eq!(run.outcome, "proven");
+    assert_eq!(worker.proved.lock().unwrap().len(), 2);
+    assert_eq!(submissions(&chain), vec![(3, vec![0], vec![])]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prover_failing_until_the_close_is_recorded_and_nothing_is_sent() {
+    let chain = FakeChain::new();
+    chain.place(3, &[4], &[]);
+    let worker = Arc::new(Scripted::default());
+    for _ in 0..1000 {
+        let e = TaskError::temporary("GPU fell off the bus");
+        worker.proofs.lock().unwrap().push_back(Err(e));
+    }
+    let (w, _dir) = scheduler(&chain, &worker);
+    chain.set_head(3 * WINDOW);
+    until("a retry", || {
+        (worker.proved.lock().unwrap().len() >= 2).then_some(())
+    })
+    .await;
+    // The deadline's last epoch: no time for another try.
+    chain.set_head(4 * WINDOW - 1);
+    let run = until("deadline 3 given up", || outcome(&w, 3, 30)).await;
+    assert!(
+        run.outcome.starts_with("failed: ") && run.outcome.contains("GPU fell off the bus"),
+        "{run:?}"
+    );
+    assert_eq!(submissions(&chain), vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_sectors_are_declared_faulty_ahead_and_recovered_once_they_read() {
+    let chain = FakeChain::new();
+    chain.place(4, &[5, 6], &[]);
+    let worker = Arc::new(Scripted::default());
+    *worker.bad.lock().unwrap() = vec![5];
+    let (_w, _dir) = scheduler(&chain, &worker);
+    // Deadline 2 opens: deadline 4 is checked.
+    chain.set_head(2 * WINDOW);
+    let faults = until("a fault declaration", || {
+        chain.pushed().into_iter().find_map(|m| match m {
+            Message::DeclareFaults {
+                deadline, sectors, ..
+            } => Some((deadline, sectors)),
+            _ => None,
+        })
+    })
+    .await;
+    assert_eq!(faults, (4, vec![5]));
+    // The chain took it; the file is back. A period later deadline 2 opens again.
+    chain.place(4, &[5, 6], &[5]);
+    worker.bad.lock().unwrap().clear();
+    chain.set_head(2 * WINDOW + WINDOW * DEADLINES as i64);
+    let recovered = until("a recovery declaration", || {
+        chain.pushed().into_iter().find_map(|m| match m {
+            Message::DeclareFaultsRecovered {
+                deadline, sectors, ..
+            } => Some((deadline, sectors)),
+            _ => None,
+        })
+    })
+    .await;
+    assert_eq!(recovered, (4, vec![5]));
+}
