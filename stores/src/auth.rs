@@ -1,11 +1,9 @@
-//! API tokens: JWT (HS256) with lotus's permission list (`{"Allow":["read","write","sign","admin"]}`),
-//! signed with a per-repo secret. The same tokens guard the JSON-RPC API and `/remote`.
+//! API tokens: JWT (HS256, made and checked by `jsonwebtoken`) with lotus's permission list
+//! (`{"Allow":["read","write","sign","admin"]}`), signed with a per-repo secret. The same tokens
+//! guard the JSON-RPC API and `/remote`; tokens lotus makes the same way are accepted.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 /// A permission, in lotus's order: each includes the ones before it when tokens are created with
 /// `Secret::token_for`.
@@ -73,8 +71,6 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
-
 impl Secret {
     /// A fresh random 32-byte secret.
     pub fn generate() -> Secret {
@@ -94,25 +90,14 @@ impl Secret {
         &self.0
     }
 
-    fn mac(&self) -> Hmac<Sha256> {
-        Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length")
-    }
-
     /// A token allowing exactly `perms`.
     pub fn token(&self, perms: &[Permission]) -> String {
-        let payload = serde_json::to_string(&Payload {
+        let key = EncodingKey::from_secret(&self.0).expect("an HMAC key takes any length");
+        let payload = Payload {
             allow: perms.to_vec(),
-        })
-        .expect("serializable");
-        let signing = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(HEADER),
-            URL_SAFE_NO_PAD.encode(payload)
-        );
-        let mut mac = self.mac();
-        mac.update(signing.as_bytes());
-        let sig = mac.finalize().into_bytes();
-        format!("{signing}.{}", URL_SAFE_NO_PAD.encode(sig))
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &payload, &key)
+            .expect("an HS256 token over a permission list encodes")
     }
 
     /// A token for `perm` and everything below it, as `auth api-info --perm admin` makes.
@@ -120,39 +105,21 @@ impl Secret {
         self.token(&perm.with_lower())
     }
 
-    /// Checks a token and returns what it allows.
+    /// Checks a token and returns what it allows. Lotus's tokens carry no expiry or other
+    /// registered claims, so none is required; only HS256 is accepted.
     pub fn verify(&self, token: &str) -> Result<Vec<Permission>, AuthError> {
-        let mut parts = token.trim().split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(AuthError::Malformed);
-        };
-        let sig = URL_SAFE_NO_PAD
-            .decode(s)
-            .map_err(|_| AuthError::Malformed)?;
-        let mut mac = self.mac();
-        mac.update(h.as_bytes());
-        mac.update(b".");
-        mac.update(p.as_bytes());
-        mac.verify_slice(&sig)
-            .map_err(|_| AuthError::BadSignature)?;
-        let header: serde_json::Value = serde_json::from_slice(
-            &URL_SAFE_NO_PAD
-                .decode(h)
-                .map_err(|_| AuthError::Malformed)?,
-        )
-        .map_err(|_| AuthError::Malformed)?;
-        if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
-            return Err(AuthError::Malformed);
+        let key = DecodingKey::from_secret(&self.0).map_err(|_| AuthError::Malformed)?;
+        let mut v = Validation::new(Algorithm::HS256);
+        v.required_spec_claims.clear();
+        v.validate_exp = false;
+        v.validate_aud = false;
+        match jsonwebtoken::decode::<Payload>(token.trim(), &key, &v) {
+            Ok(t) => Ok(t.claims.allow),
+            Err(e) => match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => Err(AuthError::BadSignature),
+                _ => Err(AuthError::Malformed),
+            },
         }
-        let payload: Payload = serde_json::from_slice(
-            &URL_SAFE_NO_PAD
-                .decode(p)
-                .map_err(|_| AuthError::Malformed)?,
-        )
-        .map_err(|_| AuthError::Malformed)?;
-        Ok(payload.allow)
     }
 }
 
@@ -196,5 +163,27 @@ mod tests {
         );
         assert!(permissions_from_header(&s, None).is_err());
         assert!(permissions_from_header(&s, Some(&admin)).is_err());
+    }
+
+    /// A token as lotus (go-jwt) and this project's earlier hand-written HS256 wrote it (header
+    /// `{"alg":"HS256","typ":"JWT"}`, payload `{"Allow":["read","write"]}`, secret 0..=31,
+    /// signed independently with Python's hmac): repos' existing token files keep working.
+    #[test]
+    fn a_token_made_elsewhere_verifies_and_an_other_algorithm_is_refused() {
+        let s = Secret::from_bytes((0u8..32).collect()).unwrap();
+        let lotus = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJBbGxvdyI6WyJyZWFkIiwid3JpdGUiXX0.\
+                     a2dV0UrA0kX6qMxjUfdyJZUwmw8W-rDDjES_OWZDB94";
+        assert_eq!(
+            s.verify(lotus).unwrap(),
+            vec![Permission::Read, Permission::Write]
+        );
+        // `{"alg":"none"}` with the same payload and no signature.
+        let none = "eyJhbGciOiJub25lIn0.eyJBbGxvdyI6WyJyZWFkIiwid3JpdGUiXX0.";
+        assert_eq!(s.verify(none), Err(AuthError::Malformed));
+        // Signed with the right secret, but a permission lotus does not have.
+        let key = EncodingKey::from_secret(s.as_bytes()).unwrap();
+        let claims = serde_json::json!({ "Allow": ["read", "root"] });
+        let odd = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
+        assert_eq!(s.verify(&odd), Err(AuthError::Malformed));
     }
 }
