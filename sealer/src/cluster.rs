@@ -215,6 +215,14 @@ impl Selector for PoStSelector {
     }
 }
 
+/// `WorkerConnect` could not reach the worker that asked to be added.
+#[derive(Debug, thiserror::Error)]
+#[error("asking the worker at {url} who it is: {source}")]
+pub struct ConnectError {
+    pub url: String,
+    pub source: api::client::ClientError,
+}
+
 /// A worker daemon, reached through its JSON-RPC API.
 pub struct RemoteWorker {
     pub info: WorkerInfo,
@@ -288,7 +296,7 @@ impl Workers {
         token: &str,
         manager: &Arc<Manager>,
         view: &Arc<ClusterView>,
-    ) -> Result<(WorkerId, bool), String> {
+    ) -> Result<(WorkerId, bool), ConnectError> {
         let addr = url
             .trim_start_matches("http://")
             .trim_end_matches("/rpc/v0")
@@ -304,7 +312,10 @@ impl Workers {
         let info: WorkerInfo = client
             .request::<m::WorkerInfoCall>(())
             .await
-            .map_err(|e| format!("asking the worker at {url} who it is: {e}"))?;
+            .map_err(|source| ConnectError {
+                url: url.to_string(),
+                source,
+            })?;
         let old = {
             let g = self.by_url.lock().unwrap_or_else(|e| e.into_inner());
             g.get(url).cloned()

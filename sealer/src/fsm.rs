@@ -228,6 +228,12 @@ impl Sector {
                 message = format!("landed at epoch {epoch}");
                 WaitSeed
             }
+            // Sealed again after the pre-commit landed: found on chain, not sent twice.
+            (Event::PreCommitLanded(epoch), PreCommitting) => {
+                self.precommit_epoch = Some(*epoch);
+                message = format!("already on chain (landed at epoch {epoch}): not sent again");
+                WaitSeed
+            }
             (Event::Seed(epoch, s), WaitSeed) => {
                 self.seed = Some((*epoch, *s));
                 message = format!("seed epoch {epoch}");

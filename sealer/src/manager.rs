@@ -42,6 +42,15 @@ fn new_call_id() -> String {
     chain::hex(&b)
 }
 
+/// Why `sealing abort` could not withdraw a job.
+#[derive(Debug, thiserror::Error)]
+pub enum AbortError {
+    #[error("no job {0} (`sealing jobs` lists the running and queued ones)")]
+    NoJob(u64),
+    #[error(transparent)]
+    Sched(SchedError),
+}
+
 struct Pending {
     call: TaskCall,
     tx: tokio::sync::oneshot::Sender<TaskResult>,
@@ -350,13 +359,10 @@ impl Manager {
 
     /// `sealing abort`: drops a request; the sector waiting for it sees an error and retries
     /// after its cool-down.
-    pub fn abort(&self, id: u64) -> Result<(), String> {
+    pub fn abort(&self, id: u64) -> Result<(), AbortError> {
         let rid = RequestId(id);
         let mut g = self.lock();
-        let p = g
-            .pending
-            .remove(&rid)
-            .ok_or_else(|| format!("no job {id}"))?;
+        let p = g.pending.remove(&rid).ok_or(AbortError::NoJob(id))?;
         match g.sched.abort(rid) {
             // Queued or in a window: withdrawn.
             Ok(_) => {}
@@ -365,7 +371,7 @@ impl Manager {
             Err(SchedError::WrongState { .. }) => {}
             Err(e) => {
                 g.pending.insert(rid, p);
-                return Err(e.to_string());
+                return Err(AbortError::Sched(e));
             }
         }
         let _ = p.tx.send(Err(TaskError::new(

@@ -229,6 +229,26 @@ impl Pipeline {
                         None,
                     );
                 };
+                // Sealed again after its pre-commit landed (a fallback to PC1): the same ticket
+                // made the same replica, and the chain already has it (lotus checks too).
+                match self.chain.precommit(&sector).await {
+                    Ok(Some(pc)) if pc.comms == comms && pc.ticket_epoch == ticket_epoch => {
+                        return (Some(Event::PreCommitLanded(pc.precommit_epoch)), None);
+                    }
+                    Ok(Some(pc)) => {
+                        let why = format!(
+                            "the chain holds a pre-commit of sector {} with commR {} (ticket epoch \
+                             {}), this replica has commR {} (ticket epoch {ticket_epoch})",
+                            sector.number,
+                            chain::hex(&pc.comms.comm_r),
+                            pc.ticket_epoch,
+                            chain::hex(&comms.comm_r),
+                        );
+                        return (Some(Event::Failed(TaskError::temporary(why))), None);
+                    }
+                    Ok(None) => {}
+                    Err(e) => return (Some(Event::Failed(e.into())), None),
+                }
                 let msg = Message::PreCommit {
                     sector,
                     comms,

@@ -54,6 +54,7 @@ impl WorkerHandle for Faulty {
 
 struct Cluster {
     _dir: tempfile::TempDir,
+    db: Db,
     sectors: Arc<Sectors>,
     pipeline: Arc<Pipeline>,
 }
@@ -115,7 +116,7 @@ async fn cluster(faults: &[(TaskType, ErrorKind, u32)]) -> Cluster {
     view.set_paths(id, store.paths().into_iter().map(|p| p.0).collect());
     manager.spawn();
     chain.spawn();
-    let sectors = Arc::new(Sectors::load(db, 3).unwrap());
+    let sectors = Arc::new(Sectors::load(db.clone(), 3).unwrap());
     let pipeline = Pipeline::new(
         sectors.clone(),
         chain as Arc<dyn Chain>,
@@ -127,6 +128,7 @@ async fn cluster(faults: &[(TaskType, ErrorKind, u32)]) -> Cluster {
     );
     Cluster {
         _dir: dir,
+        db,
         sectors,
         pipeline,
     }
@@ -221,4 +223,21 @@ async fn out_of_space_waits_without_spending_retries() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_again_after_its_pre_commit_landed_a_sector_is_not_pre_committed_twice() {
+    // Two invalid C2 proofs in a row: lotus's fallback seals again from PC1 (same ticket).
+    let c = cluster(&[(TaskType::Commit2, ErrorKind::ProofInvalid, 2)]).await;
+    let s = c.seal_one().await;
+    assert_eq!(logged(&s, "SectorPreCommit1").len(), 2, "{:?}", s.log);
+    let again = logged(&s, "SectorPreCommitLanded");
+    assert_eq!(again.len(), 2, "{:?}", s.log);
+    assert!(again[1].contains("not sent again"), "{again:?}");
+    let messages: Vec<(String, serde_json::Value)> = c.db.scan("chain/msg/").unwrap();
+    let precommits = messages
+        .iter()
+        .filter(|(_, m)| m["msg"].get("PreCommit").is_some())
+        .count();
+    assert_eq!(precommits, 1, "{messages:?}");
 }
