@@ -140,6 +140,30 @@ impl Repo {
         request_at::<M>(self.path(), params).expect("the sealer's API info")
     }
 
+    /// `Filecoin.WorkerStats`: the workers the sealer knows, typed.
+    pub fn workers(&self) -> Vec<api::WorkerRow> {
+        self.request::<api::methods::WorkerStats>(())
+    }
+
+    /// The sealer's worker whose host name (or `--name`) is `name`.
+    pub fn worker(&self, name: &str) -> Option<api::WorkerRow> {
+        self.workers().into_iter().find(|w| w.hostname == name)
+    }
+
+    /// `Filecoin.StateMinerDeadlines`: deadlines, power and proof counts, typed.
+    pub fn deadlines(&self) -> api::ProvingDeadlines {
+        self.request::<api::methods::StateMinerDeadlines>(())
+    }
+
+    /// How many deadlines were proven at their last opening.
+    pub fn proven_deadlines(&self) -> usize {
+        self.deadlines()
+            .deadlines
+            .iter()
+            .filter(|d| d.last_run.as_ref().is_some_and(|r| r.outcome == "proven"))
+            .count()
+    }
+
     /// Starts `sealer run` and waits until it answers.
     pub fn start(&self) -> Daemon {
         self.start_env(&[])
@@ -346,10 +370,7 @@ impl WorkerProc {
             .to_string();
         let w = WorkerProc::spawn(repo, &info, name, flags, env);
         let start = Instant::now();
-        while !sealer
-            .ok(&["sealing", "workers"])
-            .contains(&format!("host {name}"))
-        {
+        while sealer.worker(name).is_none() {
             assert!(
                 start.elapsed() < Duration::from_secs(60),
                 "worker {name} did not connect: {}",

@@ -126,9 +126,8 @@ fn the_seeds_two_machine_plan_seals_six_sectors() {
     for _ in &numbers {
         repo.ok(&["sectors", "pledge"]);
     }
-    let workers = repo.ok(&["sealing", "workers"]);
-    for n in ["host A", "host B1", "host B2"] {
-        assert!(workers.contains(n), "{workers}");
+    for n in ["A", "B1", "B2"] {
+        assert!(repo.worker(n).is_some(), "{:?}", repo.workers());
     }
     repo.wait_states(&numbers, Duration::from_secs(120), |s| {
         if let Some(i) = s.iter().position(|s| s.contains("Failed")) {
@@ -238,8 +237,7 @@ fn a_worker_killed_during_pc1_loses_nothing() {
     // Nothing of the dead attempt is still counted anywhere.
     let jobs = repo.ok(&["sealing", "jobs"]);
     assert_eq!(jobs.lines().count(), 1, "{jobs}");
-    let workers = repo.ok(&["sealing", "workers"]);
-    assert!(!workers.contains("host A"), "{workers}");
+    assert!(repo.worker("A").is_none(), "{:?}", repo.workers());
     drop((b, d));
 }
 
@@ -344,33 +342,32 @@ fn worker_tasks_disable_and_enable_reach_the_scheduler_at_once() {
     let _one = serial();
     let (repo, d) = sealer_without_sealing("");
     let w = WorkerProc::start(&repo, "W", &[], &[]);
-    let types = |repo: &Repo| {
-        let out = repo.ok(&["sealing", "workers"]);
-        let block = out
-            .split("Worker ")
-            .find(|b| b.contains("host W"))
-            .unwrap_or("")
-            .to_string();
-        common::field(block.trim_start_matches(|c| c != '\t'), "\tTypes:")
+    let takes_ap = |repo: &Repo| {
+        let w = repo.worker("W").expect("W is listed");
+        w.tasks.contains(resources::TaskType::AddPiece)
     };
     w.cli(&["tasks", "disable", "AP"]);
     let start = std::time::Instant::now();
-    while types(&repo).split(' ').any(|t| t == "AP") {
-        assert!(start.elapsed() < Duration::from_secs(1), "{}", types(&repo));
+    while takes_ap(&repo) {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            repo.worker("W")
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     repo.ok(&["sectors", "pledge"]);
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(repo.state(1), "Packing");
-    let diag = repo.ok(&["sealing", "sched-diag"]);
-    assert!(diag.contains("\"Task\": \"AP\""), "{diag}");
+    let diag = repo.request::<api::methods::SealingSchedDiag>(());
+    let ap = |j: &api::QueuedJob| j.task == "AP";
+    assert!(
+        diag.queued.iter().chain(&diag.unplaceable).any(ap),
+        "{diag:?}"
+    );
     w.cli(&["tasks", "enable", "AP"]);
     repo.wait_states(&[1], Duration::from_secs(30), |s| s[0] == "Proving");
-    assert!(
-        types(&repo).split(' ').any(|t| t == "AP"),
-        "{}",
-        types(&repo)
-    );
+    assert!(takes_ap(&repo), "{:?}", repo.worker("W"));
     drop((w, d));
 }
 
@@ -415,9 +412,9 @@ fn a_windowpost_worker_on_the_shared_store_proves_the_deadlines() {
         "--store",
         repo.path().join("store").to_str().unwrap(),
     ]);
-    let out = repo.ok(&["sealing", "workers"]);
-    let p_block = out.split("Worker ").find(|b| b.contains("host P")).unwrap();
-    assert!(p_block.contains("Types: WDP\n"), "{out}");
+    let p = repo.worker("P").expect("P is listed");
+    let wdp_only: resources::TaskSet = [resources::TaskType::WindowPoSt].into_iter().collect();
+    assert_eq!(p.tasks, wdp_only, "{p:?}");
     repo.ok(&["sectors", "pledge"]);
     repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Proving");
     let start = std::time::Instant::now();
@@ -431,13 +428,11 @@ fn a_windowpost_worker_on_the_shared_store_proves_the_deadlines() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let start = std::time::Instant::now();
-    while !repo.ok(&["proving", "deadlines"]).contains("proven at") {
+    while repo.proven_deadlines() == 0 {
         assert!(start.elapsed() < Duration::from_secs(30), "{}", d.log());
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(repo
-        .ok(&["proving", "info"])
-        .contains("Missed Partitions:       0"));
+    assert_eq!(repo.deadlines().missed, 0);
     drop((post, d));
 }
 
@@ -492,18 +487,16 @@ fn a_windowpost_worker_killed_while_proving_is_replaced_by_another_in_time() {
     posts[victim].kill9();
     let other = &posts[1 - victim];
     let start = std::time::Instant::now();
-    while !repo.ok(&["proving", "deadlines"]).contains("proven at") {
+    while repo.proven_deadlines() == 0 {
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "{}\n{}",
-            repo.ok(&["proving", "deadlines"]),
+            "{:?}\n{}",
+            repo.deadlines(),
             d.log()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(other.log().contains("running WDP"), "{}", other.log());
-    assert!(repo
-        .ok(&["proving", "info"])
-        .contains("Missed Partitions:       0"));
+    assert_eq!(repo.deadlines().missed, 0);
     drop((posts, d));
 }
