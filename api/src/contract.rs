@@ -67,7 +67,7 @@ pub fn parse_params<M: Method>(v: Value) -> Result<M::Params, RpcError> {
 }
 
 type Reply = Pin<Box<dyn Future<Output = Result<Value, RpcError>> + Send>>;
-type Handler<S> = Box<dyn Fn(S, Value) -> Reply + Send + Sync>;
+pub(crate) type Handler<S> = Box<dyn Fn(S, Value) -> Reply + Send + Sync>;
 
 /// A daemon's dispatch table: each method's handler and permission, from its definition.
 pub struct Handlers<S> {
@@ -103,6 +103,14 @@ impl<S: Send + 'static> Handlers<S> {
         let old = self.table.insert(M::NAME, (M::PERM, h));
         assert!(old.is_none(), "{} registered twice", M::NAME);
         self
+    }
+
+    /// Each method's name, permission and handler (what the server registers).
+    pub(crate) fn into_parts(self) -> Vec<(&'static str, Permission, Handler<S>)> {
+        self.table
+            .into_iter()
+            .map(|(name, (perm, h))| (name, perm, h))
+            .collect()
     }
 
     /// The permission `method` needs, or `None` for a method not served here.

@@ -1,122 +1,131 @@
-//! The JSON-RPC 2.0 endpoint both daemons serve at `POST /rpc/v0`: JWT check (401 without a valid
-//! token, 403 without the method's permission), framing errors as JSON-RPC errors, then the
-//! daemon's own dispatch.
+//! The JSON-RPC 2.0 endpoint both daemons serve at `POST /rpc/v0`. The HTTP side is ours: the
+//! JWT check (401 without a valid token), the method's permission (403 without it, from its
+//! definition), refusing what is not one request (-32700 unparsable, -32600 a batch or no
+//! method, -32601 a method not served). Framing and dispatch are `jsonrpsee`'s: every method of
+//! the daemon's [`Handlers`] is registered in an `RpcModule`, which reads the request and writes
+//! the response.
 
-use axum::http::{HeaderMap, StatusCode};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use jsonrpsee::core::server::RpcModule;
+use jsonrpsee::types::ErrorObjectOwned;
 use serde_json::Value;
-use stores::Secret;
+use stores::{Permission, Secret};
 
 use crate::contract::Handlers;
-
 use crate::rpc::{
-    RpcError, RpcRequest, RpcResponse, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
-    PERMISSION_DENIED,
+    RpcError, RpcResponse, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, PERMISSION_DENIED,
 };
 
 fn reply(status: StatusCode, resp: RpcResponse) -> Response {
     (status, axum::Json(resp)).into_response()
 }
 
-/// Handles one `POST /rpc/v0` body: checks the token against `secret` and the method's
-/// permission (from its definition in `handlers`), parses the request, and answers with what
-/// the method's handler returns for `state`.
-pub async fn handle<S: Send + 'static>(
-    secret: &Secret,
-    handlers: &Handlers<S>,
-    state: S,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Response {
-    let auth = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let perms = match stores::auth::permissions_from_header(secret, auth) {
-        Ok(p) => p,
-        Err(why) => {
-            return reply(
-                StatusCode::UNAUTHORIZED,
-                RpcResponse::err(
-                    Value::Null,
-                    RpcError::new(401, format!("unauthorized: {why}")),
-                ),
-            )
+impl From<RpcError> for ErrorObjectOwned {
+    fn from(e: RpcError) -> Self {
+        ErrorObjectOwned::owned(e.code as i32, e.message, e.data)
+    }
+}
+
+/// One daemon's JSON-RPC endpoint: its secret, each method's permission, and the module that
+/// runs them against the daemon's state.
+pub struct RpcServer {
+    secret: Secret,
+    perms: HashMap<&'static str, Permission>,
+    module: RpcModule<()>,
+}
+
+impl RpcServer {
+    /// Registers every method of `handlers`, each run with a clone of `state`.
+    pub fn new<S: Clone + Send + Sync + 'static>(
+        secret: Secret,
+        handlers: Handlers<S>,
+        state: S,
+    ) -> RpcServer {
+        let mut module = RpcModule::new(());
+        let mut perms = HashMap::new();
+        for (name, perm, handler) in handlers.into_parts() {
+            perms.insert(name, perm);
+            let handler = Arc::new(handler);
+            let state = state.clone();
+            module
+                .register_async_method(name, move |params, _ctx, _ext| {
+                    let (handler, state) = (handler.clone(), state.clone());
+                    async move {
+                        // Positional parameters, as lotus sends them; absent ones are null.
+                        let raw = match params.as_str() {
+                            None => Value::Null,
+                            Some(s) => serde_json::from_str(s).map_err(|e| {
+                                RpcError::new(PARSE_ERROR, format!("parse error: {e}"))
+                            })?,
+                        };
+                        handler(state, raw).await.map_err(ErrorObjectOwned::from)
+                    }
+                })
+                .expect("each method is registered once");
         }
-    };
-    let req: RpcRequest = match serde_json::from_slice::<Value>(body) {
-        Err(e) => {
-            return reply(
-                StatusCode::OK,
-                RpcResponse::err(
-                    Value::Null,
-                    RpcError::new(PARSE_ERROR, format!("parse error: {e}")),
-                ),
-            )
+        RpcServer {
+            secret,
+            perms,
+            module,
         }
-        Ok(Value::Array(_)) => {
-            return reply(
-                StatusCode::OK,
-                RpcResponse::err(
-                    Value::Null,
-                    RpcError::new(INVALID_REQUEST, "batch requests are not supported"),
-                ),
-            )
-        }
-        Ok(v) => match serde_json::from_value(v) {
-            Ok(r) => r,
-            Err(e) => {
-                return reply(
-                    StatusCode::OK,
-                    RpcResponse::err(
-                        Value::Null,
-                        RpcError::new(INVALID_REQUEST, format!("invalid request: {e}")),
-                    ),
-                )
+    }
+
+    /// Answers one `POST /rpc/v0` body.
+    pub async fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Response {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let have = match stores::auth::permissions_from_header(&self.secret, auth) {
+            Ok(p) => p,
+            Err(why) => {
+                let e = RpcError::new(401, format!("unauthorized: {why}"));
+                return reply(StatusCode::UNAUTHORIZED, RpcResponse::err(Value::Null, e));
             }
-        },
-    };
-    let id = req.id.clone();
-    if req.jsonrpc != "2.0" {
-        return reply(
-            StatusCode::OK,
-            RpcResponse::err(
-                id,
-                RpcError::new(INVALID_REQUEST, "jsonrpc must be \"2.0\""),
-            ),
-        );
-    }
-    let Some(need) = handlers.permission(&req.method) else {
-        return reply(
-            StatusCode::OK,
-            RpcResponse::err(
-                id,
-                RpcError::new(
-                    METHOD_NOT_FOUND,
-                    format!("method '{}' not found", req.method),
-                ),
-            ),
-        );
-    };
-    if !perms.contains(&need) {
-        let need = format!("{need:?}").to_lowercase();
-        return reply(
-            StatusCode::FORBIDDEN,
-            RpcResponse::err(
-                id,
-                RpcError::new(
-                    PERMISSION_DENIED,
-                    format!(
-                        "missing permission to invoke '{}' (need '{need}')",
-                        req.method
-                    ),
-                ),
-            ),
-        );
-    }
-    tracing::trace!(method = %req.method, "rpc call");
-    match handlers.dispatch(state, &req.method, req.params).await {
-        Ok(v) => reply(StatusCode::OK, RpcResponse::ok(id, v)),
-        Err(e) => reply(StatusCode::OK, RpcResponse::err(id, e)),
+        };
+        let refuse = |id: Value, code: i64, why: String| {
+            reply(
+                StatusCode::OK,
+                RpcResponse::err(id, RpcError::new(code, why)),
+            )
+        };
+        let v = match serde_json::from_slice::<Value>(body) {
+            Ok(v) => v,
+            Err(e) => return refuse(Value::Null, PARSE_ERROR, format!("parse error: {e}")),
+        };
+        if v.is_array() {
+            let why = "batch requests are not supported".to_string();
+            return refuse(Value::Null, INVALID_REQUEST, why);
+        }
+        let id = v.get("id").cloned().unwrap_or(Value::Null);
+        let Some(method) = v.get("method").and_then(Value::as_str) else {
+            let why = "invalid request: no method".to_string();
+            return refuse(id, INVALID_REQUEST, why);
+        };
+        let Some(need) = self.perms.get(method).copied() else {
+            return refuse(id, METHOD_NOT_FOUND, format!("method '{method}' not found"));
+        };
+        if !have.contains(&need) {
+            let need = format!("{need:?}").to_lowercase();
+            let why = format!("missing permission to invoke '{method}' (need '{need}')");
+            let e = RpcError::new(PERMISSION_DENIED, why);
+            return reply(StatusCode::FORBIDDEN, RpcResponse::err(id, e));
+        }
+        tracing::trace!(method, "rpc call");
+        let text = std::str::from_utf8(body).expect("parsed as JSON, so UTF-8");
+        match self.module.raw_json_request(text, 1).await {
+            Ok((resp, _)) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                resp.get().to_string(),
+            )
+                .into_response(),
+            // Not a JSON-RPC 2.0 request (say, `jsonrpc` is not "2.0").
+            Err(e) => refuse(id, INVALID_REQUEST, format!("invalid request: {e}")),
+        }
     }
 }
 
@@ -128,5 +137,75 @@ pub async fn until_stopped(shutdown: &tokio::sync::Notify) {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
         _ = shutdown.notified() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::methods;
+    use crate::tasks::{ErrorKind, TaskError};
+
+    methods! {
+        Add = "Test.Add", Read, (u64,) -> u64;
+        Fail = "Test.Fail", Read, () -> u64;
+        Secret0 = "Test.Secret", Admin, () -> String;
+    }
+
+    async fn post(s: &RpcServer, token: &str, body: &str) -> (u16, Value) {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        let r = s.handle(&h, body.as_bytes()).await;
+        let status = r.status().as_u16();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn results_typed_errors_and_refusals_go_through_the_module() {
+        let secret = Secret::generate();
+        let handlers = Handlers::<u64>::default()
+            .on::<Add, _, _>(|s, (n,)| async move { Ok(s + n) })
+            .on::<Fail, _, _>(|_, ()| async {
+                Err(RpcError::task(&TaskError::new(
+                    ErrorKind::OutOfSpace,
+                    "full",
+                )))
+            })
+            .on::<Secret0, _, _>(|_, ()| async { Ok("s".to_string()) });
+        let s = RpcServer::new(secret.clone(), handlers, 40);
+        let read = secret.token_for(Permission::Read);
+        let call =
+            |m: &str, p: &str| format!(r#"{{"jsonrpc":"2.0","id":7,"method":"{m}","params":{p}}}"#);
+        let (st, v) = post(&s, &read, &call("Test.Add", "[2]")).await;
+        assert_eq!(
+            (st, v["result"].clone(), v["id"].clone()),
+            (200, 42.into(), 7.into())
+        );
+        // The task error's kind travels in `data`, as the client reads it.
+        let (_, v) = post(&s, &read, &call("Test.Fail", "[]")).await;
+        let e: RpcError = serde_json::from_value(v["error"].clone()).unwrap();
+        assert_eq!(e.task_error().kind, ErrorKind::OutOfSpace, "{v}");
+        let (st, v) = post(&s, &read, &call("Test.Secret", "[]")).await;
+        assert_eq!(
+            (st, v["error"]["code"].clone()),
+            (403, PERMISSION_DENIED.into())
+        );
+        let (_, v) = post(&s, &read, &call("Test.Add", r#"["x"]"#)).await;
+        assert_eq!(v["error"]["code"], crate::rpc::INVALID_PARAMS, "{v}");
+        let (_, v) = post(&s, &read, &call("Test.Nope", "[]")).await;
+        assert_eq!(v["error"]["code"], METHOD_NOT_FOUND, "{v}");
+        let (_, v) = post(
+            &s,
+            &read,
+            r#"{"jsonrpc":"1.0","id":1,"method":"Test.Add","params":[1]}"#,
+        )
+        .await;
+        assert_eq!(v["error"]["code"], INVALID_REQUEST, "{v}");
+        let (st, _) = post(&s, "nope", &call("Test.Add", "[1]")).await;
+        assert_eq!(st, 401);
     }
 }

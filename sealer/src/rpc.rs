@@ -6,6 +6,7 @@ use std::sync::Arc;
 use api::contract::Handlers;
 use api::methods as m;
 use api::rpc::RpcError;
+use api::server::RpcServer;
 use api::*;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -19,20 +20,18 @@ use crate::fsm::Event;
 use chain::{hex, Partitions};
 
 pub fn router(node: Arc<Node>) -> Router {
-    let handlers = Arc::new(handlers());
+    let server = RpcServer::new(node.secret.clone(), handlers(), node);
     Router::new()
         .route("/rpc/v0", post(handle))
-        .with_state((node, handlers))
+        .with_state(Arc::new(server))
 }
 
-type Served = (Arc<Node>, Arc<Handlers<Arc<Node>>>);
-
 async fn handle(
-    State((node, handlers)): State<Served>,
+    State(server): State<Arc<RpcServer>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    api::server::handle(&node.secret, &handlers, node.clone(), &headers, &body).await
+    server.handle(&headers, &body).await
 }
 
 fn app<E: std::fmt::Display>(e: E) -> RpcError {

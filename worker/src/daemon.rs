@@ -145,7 +145,11 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
     let (files, _) = stores::http::router(store, secret);
     let app = Router::new()
         .route("/rpc/v0", post(handle))
-        .with_state((w.clone(), Arc::new(handlers())))
+        .with_state(Arc::new(api::server::RpcServer::new(
+            w.secret.clone(),
+            handlers(),
+            w.clone(),
+        )))
         .merge(files);
     log_options(repo, &o, &w);
     tokio::spawn(w.clone().connect_loop());
@@ -311,14 +315,12 @@ impl Worker {
     }
 }
 
-type Served = (Arc<Worker>, Arc<Handlers<Arc<Worker>>>);
-
 async fn handle(
-    State((w, handlers)): State<Served>,
+    State(server): State<Arc<api::server::RpcServer>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    api::server::handle(&w.secret, &handlers, w.clone(), &headers, &body).await
+    server.handle(&headers, &body).await
 }
 
 /// Every method a worker serves: its contract definition and handler.
