@@ -30,6 +30,15 @@ impl From<RpcError> for ErrorObjectOwned {
     }
 }
 
+/// What the HTTP side reads of a request: its method (for the permission check) and id.
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(borrow, default)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    id: Value,
+}
+
 /// One daemon's JSON-RPC endpoint: its secret, each method's permission, and the module that
 /// runs them against the daemon's state.
 pub struct RpcServer {
@@ -92,16 +101,29 @@ impl RpcServer {
                 RpcResponse::err(id, RpcError::new(code, why)),
             )
         };
-        let v = match serde_json::from_slice::<Value>(body) {
-            Ok(v) => v,
+        // Only the method and id are read here (the module reads the whole request).
+        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Err(e) => refuse(Value::Null, PARSE_ERROR, format!("parse error: {e}")),
+                Ok(_) => {
+                    let why = "batch requests are not supported".to_string();
+                    refuse(Value::Null, INVALID_REQUEST, why)
+                }
+            };
+        }
+        let head: Head = match serde_json::from_slice(body) {
+            Ok(h) => h,
+            Err(e) if e.is_data() => {
+                return refuse(
+                    Value::Null,
+                    INVALID_REQUEST,
+                    format!("invalid request: {e}"),
+                )
+            }
             Err(e) => return refuse(Value::Null, PARSE_ERROR, format!("parse error: {e}")),
         };
-        if v.is_array() {
-            let why = "batch requests are not supported".to_string();
-            return refuse(Value::Null, INVALID_REQUEST, why);
-        }
-        let id = v.get("id").cloned().unwrap_or(Value::Null);
-        let Some(method) = v.get("method").and_then(Value::as_str) else {
+        let id = head.id;
+        let Some(method) = head.method.as_deref() else {
             let why = "invalid request: no method".to_string();
             return refuse(id, INVALID_REQUEST, why);
         };
