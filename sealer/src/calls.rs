@@ -235,8 +235,11 @@ impl CallTracker {
         let idx = index_key(subject, task);
         if let Some(id) = self.db.get::<String>(&idx)? {
             batch.delete(&record_key(&id));
-            // Its step has moved on: a handle still waiting for the worker lets go.
-            self.close(&id, "its step already used another outcome");
+            // Its step has moved on; a handle still waiting for the worker (it holds the
+            // sector's lock) waits on until the worker's result or the heartbeat's verdict
+            // arrives, so that a retry never writes the sector's files beside a call still
+            // running (an aborted one, or one of a worker not yet given up).
+            self.lock().open.remove(&id);
         }
         batch.delete(&idx);
         Ok(())
@@ -306,23 +309,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_handle_waiting_for_a_consumed_call_is_let_go() {
-        // The step took "worker lost" from the scheduler and consumed the call before the
-        // heartbeat failed the call's own wait: that wait must still end (it holds the
-        // sector's lock).
+    async fn a_handle_waiting_for_a_consumed_call_ends_when_its_worker_does() {
+        // The step took "worker lost" (or an abort) and consumed the call while the worker may
+        // still run it: the handle's wait, which holds the sector's lock, lasts until the
+        // worker's result or the heartbeat's verdict arrives, then ends.
         let dir = tempfile::tempdir().unwrap();
         let t = CallTracker::open(Db::open(dir.path()).unwrap()).unwrap();
         t.started(rec("a", sector(3))).unwrap();
-        let wait = t.wait("a");
+        let mut wait = Box::pin(t.wait("a"));
         let mut b = Batch::default();
         t.consume(&sector(3), TaskType::PreCommit1, &mut b).unwrap();
         t.db.write(b).unwrap();
+        let early = tokio::time::timeout(std::time::Duration::from_millis(100), &mut wait).await;
+        assert!(
+            early.is_err(),
+            "the wait ended while the worker still ran the call"
+        );
+        assert!(t.returned("a", &Err(TaskError::worker_lost("gone"))));
         let r = tokio::time::timeout(std::time::Duration::from_secs(5), wait)
             .await
             .expect("the wait ends");
         assert_eq!(r.unwrap_err().kind, api::tasks::ErrorKind::WorkerLost);
-        // The heartbeat's failure arriving afterwards changes nothing.
-        assert!(!t.returned("a", &Err(TaskError::worker_lost("gone"))));
+        // Its record went with the step's event; a late result writes none.
         assert_eq!(t.counts(), (0, 0));
     }
 

@@ -1,16 +1,19 @@
 //! The pipeline in-process: the sealer's own worker (mock engine, temporary seal and store paths)
-//! behind a handle that injects failures, the embedded chain with 10 ms epochs, and the sector
-//! state machine's retry policy acting on each failure's kind.
+//! behind a handle that injects failures, or fake remote machines; the embedded chain with 10 ms
+//! epochs. The sector state machine's retry policy acting on each failure's kind; a sealer
+//! restart while a worker runs a step; a result that comes back after its step moved on; an
+//! operator's abort of a running step.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use api::tasks::{ErrorKind, TaskError, TaskResult};
+use api::tasks::{ErrorKind, TaskError, TaskOutput, TaskResult};
 use api::{SectorState, TaskCall};
 use async_trait::async_trait;
 use proofs::{Engine, MockEngine};
-use resources::{SealProof, TaskType};
+use resources::{SealProof, Subject, TaskType};
 use sched::{SchedConfig, Scheduler};
 use stores::{AttachOptions, LocalStore, MemIndex, Remote};
 
@@ -52,112 +55,348 @@ impl WorkerHandle for Faulty {
     }
 }
 
-struct Cluster {
-    _dir: tempfile::TempDir,
+/// The sealer's services on one directory and database, as one run of the daemon builds them
+/// (no API server): a restart is a second `Life` on the same directory and database.
+struct Life {
     db: Db,
     sectors: Arc<Sectors>,
     pipeline: Arc<Pipeline>,
+    manager: Arc<Manager>,
+    remote: Arc<Remote>,
+    engine: Arc<dyn Engine>,
+    view: Arc<ClusterView>,
+    store: LocalStore,
+    dir: std::path::PathBuf,
+    workers: Mutex<Vec<sched::WorkerId>>,
 }
 
-async fn cluster(faults: &[(TaskType, ErrorKind, u32)]) -> Cluster {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("db")).unwrap();
-    let engine: Arc<dyn Engine> = Arc::new(MockEngine::default());
-    let chain = LocalChain::open(
-        db.clone(),
-        engine.clone(),
-        Duration::from_millis(10),
-        1,
-        10,
-        0,
-    )
-    .unwrap();
-    chain
-        .ensure_miner(1000, resources::SectorSize::S2KiB)
+impl Life {
+    /// Starts the services on `dir`, attaching a seal and a store path the first time. No
+    /// worker yet, and no sector is driven until `pledge` or `resume_all`.
+    async fn start(dir: &Path, db: Db) -> Life {
+        Life::start_with(dir, db, &[("seal", true, None), ("store", false, None)]).await
+    }
+
+    /// The same, attaching `paths` (name, seal or store, max storage) the first time.
+    async fn start_with(dir: &Path, db: Db, paths: &[(&str, bool, Option<u64>)]) -> Life {
+        let engine: Arc<dyn Engine> = Arc::new(MockEngine::default());
+        let chain = LocalChain::open(
+            db.clone(),
+            engine.clone(),
+            Duration::from_millis(10),
+            1,
+            10,
+            0,
+        )
+        .unwrap();
+        chain
+            .ensure_miner(1000, resources::SectorSize::S2KiB)
+            .await
+            .unwrap();
+        let index = Arc::new(MemIndex::default());
+        let first = !dir.join("storage.json").exists();
+        let store = LocalStore::open(
+            &dir.join("storage.json"),
+            index.clone(),
+            vec!["http://127.0.0.1:1/remote".into()],
+        )
         .await
         .unwrap();
-    let index = Arc::new(MemIndex::default());
-    let store = LocalStore::open(
-        &dir.path().join("storage.json"),
-        index.clone(),
-        vec!["http://127.0.0.1:1/remote".into()],
-    )
-    .await
-    .unwrap();
-    for (name, seal) in [("seal", true), ("store", false)] {
-        let p = dir.path().join(name);
+        let remote = Arc::new(Remote::new(store.clone(), String::new(), 1));
+        let manager = Manager::new(
+            Scheduler::new(SchedConfig::default()),
+            CallTracker::open(db.clone()).unwrap(),
+        );
+        manager.spawn();
+        chain.spawn();
+        let view = ClusterView::new(index);
+        let sectors = Arc::new(Sectors::load(db.clone(), 3).unwrap());
+        let pipeline = Pipeline::new(
+            sectors.clone(),
+            chain as Arc<dyn Chain>,
+            manager.clone(),
+            remote.clone(),
+            view.clone(),
+            Duration::from_millis(200),
+            engine.clone(),
+        );
+        let life = Life {
+            db,
+            sectors,
+            pipeline,
+            manager,
+            remote,
+            engine,
+            view,
+            store,
+            dir: dir.to_path_buf(),
+            workers: Mutex::new(Vec::new()),
+        };
+        if first {
+            for (name, seal, max) in paths {
+                life.attach(name, *seal, *max).await;
+            }
+        }
+        life
+    }
+
+    /// Attaches `dir/name` as a seal or a store path, with `max_storage` if given; every worker
+    /// reaches it (they share this disk).
+    async fn attach(&self, name: &str, seal: bool, max_storage: Option<u64>) {
+        let p = self.dir.join(name);
         std::fs::create_dir_all(&p).unwrap();
         let opts = AttachOptions {
             init: true,
             seal,
             store: !seal,
             weight: None,
-            max_storage: None,
+            max_storage,
             groups: Vec::new(),
             allow_to: Vec::new(),
         };
-        store.attach(&p, &opts).await.unwrap();
+        self.store.attach(&p, &opts).await.unwrap();
+        for id in self.workers.lock().unwrap().iter() {
+            self.view.set_paths(*id, self.paths());
+        }
     }
-    let remote = Arc::new(Remote::new(store.clone(), String::new(), 1));
-    let manager = Manager::new(
-        Scheduler::new(SchedConfig::default()),
-        CallTracker::open(db.clone()).unwrap(),
-    );
-    let view = ClusterView::new(index);
-    let worker = Arc::new(Faulty {
-        inner: LocalWorker {
-            remote: remote.clone(),
-            engine: engine.clone(),
-        },
-        faults: Mutex::new(faults.iter().map(|(t, k, n)| (*t, (*k, *n))).collect()),
-    });
-    let spec = sched::sim::spec("local", 64, 16, 0, &TaskType::ALL);
-    let id = manager.add_worker(spec, worker, true);
-    view.set_paths(id, store.paths().into_iter().map(|p| p.0).collect());
-    manager.spawn();
-    chain.spawn();
-    let sectors = Arc::new(Sectors::load(db.clone(), 3).unwrap());
-    let pipeline = Pipeline::new(
-        sectors.clone(),
-        chain as Arc<dyn Chain>,
-        manager,
-        remote,
-        view,
-        Duration::from_millis(200),
-        engine,
-    );
-    Cluster {
-        _dir: dir,
-        db,
-        sectors,
-        pipeline,
-    }
-}
 
-impl Cluster {
-    /// Pledges a sector and waits (at most 30 s) until it is Proving.
-    async fn seal_one(&self) -> crate::fsm::Sector {
+    fn paths(&self) -> Vec<stores::StorageId> {
+        self.store.paths().into_iter().map(|p| p.0).collect()
+    }
+
+    /// The sealer's own worker code on this life's storage.
+    fn local_worker(&self) -> LocalWorker {
+        LocalWorker {
+            remote: self.remote.clone(),
+            engine: self.engine.clone(),
+        }
+    }
+
+    /// Adds a worker taking every task type, with this life's paths.
+    fn add(&self, name: &str, handle: Arc<dyn WorkerHandle>, local: bool) -> sched::WorkerId {
+        let spec = sched::sim::spec(name, 64, 16, 0, &TaskType::ALL);
+        let id = self.manager.add_worker(spec, handle, local);
+        self.view.set_paths(id, self.paths());
+        self.workers.lock().unwrap().push(id);
+        id
+    }
+
+    /// Adds `m` as a remote worker reporting to this life.
+    fn connect(&self, m: &Arc<Machine>) -> sched::WorkerId {
+        m.report_to(self);
+        self.add(m.name, Arc::new(m.clone()), false)
+    }
+
+    /// Pledges a sector and starts driving it.
+    fn pledge(&self) -> u64 {
         let s = self
             .sectors
             .pledge(1000, SealProof::StackedDrg2KiBV1_1, 0)
             .unwrap();
-        let n = s.sector.number;
-        self.pipeline.start(n);
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        self.pipeline.start(s.sector.number);
+        s.sector.number
+    }
+
+    /// Waits (at most 30 s) until sector `n` is in `state`.
+    async fn wait_state(&self, n: u64, state: SectorState) -> crate::fsm::Sector {
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let s = self.sectors.get(n).unwrap();
-            if s.state == SectorState::Proving {
+            if s.state == state {
                 return s;
             }
             assert!(
-                std::time::Instant::now() < deadline,
-                "sector {n} stuck in {}: {:?}",
+                Instant::now() < deadline,
+                "sector {n} not {state} but {}: {:?}",
                 s.state,
                 s.log.last()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+
+    /// Pledges a sector and waits until it is Proving.
+    async fn seal_one(&self) -> crate::fsm::Sector {
+        let n = self.pledge();
+        self.wait_state(n, SectorState::Proving).await
+    }
+}
+
+/// One life with the in-process worker, failing as `faults` say.
+struct Cluster {
+    _dir: tempfile::TempDir,
+    life: Life,
+}
+
+impl std::ops::Deref for Cluster {
+    type Target = Life;
+    fn deref(&self) -> &Life {
+        &self.life
+    }
+}
+
+async fn cluster(faults: &[(TaskType, ErrorKind, u32)]) -> Cluster {
+    let c = bare().await;
+    let worker = Arc::new(Faulty {
+        inner: c.local_worker(),
+        faults: Mutex::new(faults.iter().map(|(t, k, n)| (*t, (*k, *n))).collect()),
+    });
+    c.add("local", worker, true);
+    c
+}
+
+/// One life with no worker.
+async fn bare() -> Cluster {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let life = Life::start(dir.path(), db).await;
+    Cluster { _dir: dir, life }
+}
+
+/// Polls `f` every 10 ms until it gives something, for at most 30 s.
+async fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "waited 30 s for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A remote worker machine as the sealer sees one: `execute` hands the call over and waits for
+/// its `WorkerReturn` through the call tracker (as `cluster::RemoteWorker` does); the machine
+/// runs each call ID once, on its own runtime (so a call outlives a sealer restart), with the
+/// sealer's worker code on the same disk, and returns the result to whichever sealer it reports
+/// to by then. The first call of the held task type stops after its work, before its result is
+/// returned, until `release`; it then returns `replace` instead, if given.
+struct Machine {
+    name: &'static str,
+    rt: tokio::runtime::Handle,
+    sealer: Mutex<Option<(Arc<LocalWorker>, Arc<CallTracker>)>>,
+    hold: Mutex<Option<(TaskType, Option<TaskResult>)>>,
+    release: Arc<tokio::sync::Semaphore>,
+    /// Call IDs in the order the machine took them, with their task type.
+    taken: Mutex<Vec<(String, TaskType)>>,
+    /// Every call ID `execute` was called with (a re-attached step asks again).
+    asked: Mutex<Vec<String>>,
+    /// The held call, once its work is done.
+    held: Mutex<Option<String>>,
+    /// Each `WorkerReturn`: the call and whether a step was waiting for it.
+    returns: Mutex<Vec<(String, bool)>>,
+    /// Calls running per sector now, and the most ever at once.
+    busy: Mutex<(HashMap<u64, usize>, usize)>,
+}
+
+impl Machine {
+    fn new(
+        name: &'static str,
+        rt: tokio::runtime::Handle,
+        hold: Option<(TaskType, Option<TaskResult>)>,
+    ) -> Arc<Machine> {
+        Arc::new(Machine {
+            name,
+            rt,
+            sealer: Mutex::new(None),
+            hold: Mutex::new(hold),
+            release: Arc::new(tokio::sync::Semaphore::new(0)),
+            taken: Mutex::new(Vec::new()),
+            asked: Mutex::new(Vec::new()),
+            held: Mutex::new(None),
+            returns: Mutex::new(Vec::new()),
+            busy: Mutex::new((HashMap::new(), 0)),
+        })
+    }
+
+    fn report_to(&self, life: &Life) {
+        *self.sealer.lock().unwrap() =
+            Some((Arc::new(life.local_worker()), life.manager.calls().clone()));
+    }
+
+    fn taken(&self, task: TaskType) -> Vec<String> {
+        let g = self.taken.lock().unwrap();
+        g.iter()
+            .filter(|(_, t)| *t == task)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Waits until the held call has done its work; returns its ID.
+    async fn wait_held(&self) -> String {
+        until("the held call", || self.held.lock().unwrap().clone()).await
+    }
+
+    fn returned(&self, call_id: &str) -> Option<bool> {
+        let g = self.returns.lock().unwrap();
+        g.iter().find(|(id, _)| id == call_id).map(|(_, t)| *t)
+    }
+
+    fn run(self: Arc<Self>, call_id: String, call: TaskCall) {
+        let held = {
+            let mut h = self.hold.lock().unwrap();
+            match &*h {
+                Some((t, _)) if *t == call.task() => h.take(),
+                _ => None,
+            }
+        };
+        let n = call.sector().map(|s| s.number).unwrap_or(u64::MAX);
+        let rt = self.rt.clone();
+        rt.spawn(async move {
+            {
+                let mut b = self.busy.lock().unwrap();
+                let now = b.0.entry(n).or_default();
+                *now += 1;
+                let now = *now;
+                b.1 = b.1.max(now);
+            }
+            let inner = self.sealer.lock().unwrap().as_ref().unwrap().0.clone();
+            let mut r = inner.execute(&call_id, call).await;
+            if let Some((_, replace)) = held {
+                *self.held.lock().unwrap() = Some(call_id.clone());
+                self.release.acquire().await.unwrap().forget();
+                if let Some(x) = replace {
+                    r = x;
+                }
+            }
+            *self.busy.lock().unwrap().0.get_mut(&n).unwrap() -= 1;
+            let tracker = self.sealer.lock().unwrap().as_ref().unwrap().1.clone();
+            let waited = tracker.returned(&call_id, &r);
+            self.returns.lock().unwrap().push((call_id, waited));
+        });
+    }
+}
+
+#[async_trait]
+impl WorkerHandle for Arc<Machine> {
+    async fn prepare(&self, _call: &TaskCall) -> Result<(), TaskError> {
+        Ok(())
+    }
+    async fn execute(&self, call_id: &str, call: TaskCall) -> TaskResult {
+        let tracker = self.sealer.lock().unwrap().as_ref().unwrap().1.clone();
+        let waiting = tracker.wait(call_id);
+        self.asked.lock().unwrap().push(call_id.to_string());
+        let new = {
+            let mut g = self.taken.lock().unwrap();
+            let new = !g.iter().any(|(id, _)| id == call_id);
+            if new {
+                g.push((call_id.to_string(), call.task()));
+            }
+            new
+        };
+        if new {
+            self.clone().run(call_id.to_string(), call);
+        }
+        waiting.await
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn logged(s: &crate::fsm::Sector, kind: &str) -> Vec<String> {
@@ -207,22 +446,47 @@ async fn out_of_space_waits_without_spending_retries() {
 
     // The same refusals as temporary failures stop the sector.
     let c = cluster(&[(TaskType::AddPiece, ErrorKind::Temporary, 5)]).await;
-    let n = c
-        .sectors
-        .pledge(1000, SealProof::StackedDrg2KiBV1_1, 0)
-        .unwrap()
-        .sector
-        .number;
-    c.pipeline.start(n);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while c.sectors.get(n).unwrap().state != SectorState::FailedUnrecoverable {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            c.sectors.get(n)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let n = c.pledge();
+    c.wait_state(n, SectorState::FailedUnrecoverable).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_out_of_room_refuses_and_the_sector_proceeds_once_a_path_is_attached() {
+    // A 64 KiB seal path, as the sealer last heard of it, room for a 2KiB sector's sealing; since
+    // then 40 KiB of it filled up (the index hears of that only at the next heartbeat). AP's
+    // unsealed 2 KiB still fits, PC1's sealed file and cache (30,924 bytes, as lotus counts
+    // them) do not: the worker refuses PC1.
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let paths = [("small", true, Some(64 << 10)), ("store", false, None)];
+    let life = Life::start_with(dir.path(), db, &paths).await;
+    std::fs::write(dir.path().join("small/cache/filler"), vec![1u8; 40 << 10]).unwrap();
+    life.add("local", Arc::new(life.local_worker()), true);
+    let n = life.pledge();
+    // The worker refuses PC1 for want of room, again after each cool-down: nothing is spent.
+    let refusals = until("two refusals", || {
+        let s = life.sectors.get(n)?;
+        let failed = logged(&s, "SectorFailed");
+        (failed.len() >= 2).then_some(failed)
+    })
+    .await;
+    let small = dir.path().join("small").display().to_string();
+    for f in &refusals {
+        assert!(f.contains("[out of space]"), "{f}");
+        // The refusal names the path, what is left and what PC1 needs.
+        assert!(f.contains(&small) && f.contains("30924"), "{f}");
     }
+    assert_eq!(life.sectors.get(n).unwrap().retries, 0);
+    life.attach("big", true, None).await;
+    let s = life.wait_state(n, SectorState::Proving).await;
+    assert_eq!(s.retries, 0);
+    assert!(logged(&s, "SectorFailed")
+        .iter()
+        .all(|f| f.contains("[out of space]")));
+    assert!(logged(&s, "SectorRetry")
+        .iter()
+        .all(|r| r.contains("no retry spent")));
+    assert_eq!(logged(&s, "SectorPreCommit1").len(), 1, "{:?}", s.log);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,4 +504,157 @@ async fn sealed_again_after_its_pre_commit_landed_a_sector_is_not_pre_committed_
         .filter(|(_, m)| m["msg"].get("PreCommit").is_some())
         .count();
     assert_eq!(precommits, 1, "{messages:?}");
+}
+
+#[test]
+fn a_step_running_on_a_worker_across_a_sealer_restart_is_taken_up_not_run_again() {
+    let machine_rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let m = Machine::new(
+        "w1",
+        machine_rt.handle().clone(),
+        Some((TaskType::PreCommit1, None)),
+    );
+
+    // First run: PC1 goes to the worker, which does the work; the sealer stops before the
+    // result comes back (its runtime, with every task of it, is dropped).
+    let first = runtime();
+    let (n, call_id) = first.block_on(async {
+        let life = Life::start(dir.path(), db.clone()).await;
+        life.connect(&m);
+        let n = life.pledge();
+        (n, m.wait_held().await)
+    });
+    first.shutdown_timeout(Duration::from_secs(5));
+
+    // Second run on the same directory and database: the step finds the call's record and
+    // waits for that call instead of running PC1 again.
+    let second = runtime();
+    second.block_on(async {
+        let life = Life::start(dir.path(), db.clone()).await;
+        assert_eq!(life.sectors.state(n), Some(SectorState::PreCommit1));
+        life.connect(&m);
+        life.pipeline.resume_all();
+        // The re-attached step has asked the worker for the same call ID again.
+        until("the step to re-attach", || {
+            let asked = m.asked.lock().unwrap();
+            (asked.iter().filter(|id| **id == call_id).count() == 2).then_some(())
+        })
+        .await;
+        let sector = life.sectors.get(n).unwrap().sector;
+        let rec = life
+            .manager
+            .calls()
+            .find(&Subject::Sector(sector), TaskType::PreCommit1);
+        assert_eq!(rec.unwrap().unwrap().call_id, call_id);
+        assert!(life.manager.jobs().is_empty(), "{:?}", life.manager.jobs());
+        m.release.add_permits(1);
+        let s = life.wait_state(n, SectorState::Proving).await;
+        assert_eq!(m.taken(TaskType::PreCommit1), vec![call_id.clone()]);
+        assert_eq!(m.returned(&call_id), Some(true), "the result was not taken");
+        assert!(logged(&s, "SectorFailed").is_empty(), "{:?}", s.log);
+        assert_eq!(logged(&s, "SectorPreCommit1").len(), 1, "{:?}", s.log);
+        assert_eq!(s.retries, 0);
+        assert_eq!(life.manager.calls().counts(), (0, 0));
+    });
+    second.shutdown_timeout(Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_that_comes_back_after_its_worker_was_given_up_changes_nothing() {
+    let c = bare().await;
+    // What the lost worker's PC1 finally returns: an output PC2 could not use.
+    let garbage = proofs::PhaseOutput {
+        engine: proofs::EngineKind::Mock,
+        data: vec![0xde, 0xad],
+    };
+    let stale = Ok(TaskOutput::PreCommit1(garbage.clone()));
+    let a = Machine::new(
+        "a",
+        tokio::runtime::Handle::current(),
+        Some((TaskType::PreCommit1, Some(stale.clone()))),
+    );
+    let ida = c.connect(&a);
+    let n = c.pledge();
+    let stale_id = a.wait_held().await;
+
+    // The worker is given up (as the heartbeat does after REMOVE_AFTER misses); another one
+    // takes the step at once.
+    let b = Machine::new("b", tokio::runtime::Handle::current(), None);
+    c.connect(&b);
+    c.manager.remove_worker(ida, "lost in the test");
+    c.manager
+        .calls()
+        .lost(std::slice::from_ref(&stale_id), "lost in the test");
+    until("PC1 on b", || b.taken(TaskType::PreCommit1).pop()).await;
+
+    // The lost worker comes back with its result: nobody takes it.
+    a.release.add_permits(1);
+    until("the stale WorkerReturn", || a.returned(&stale_id)).await;
+    assert_eq!(a.returned(&stale_id), Some(false));
+    assert!(!c.manager.calls().returned(&stale_id, &stale));
+
+    let s = c.wait_state(n, SectorState::Proving).await;
+    let failed = logged(&s, "SectorFailed");
+    assert_eq!(failed.len(), 1, "{:?}", s.log);
+    assert!(failed[0].contains("[worker lost]"), "{failed:?}");
+    assert_eq!(logged(&s, "SectorPreCommit1").len(), 1, "{:?}", s.log);
+    assert_ne!(s.pc1, Some(garbage));
+    assert_eq!(s.retries, 0);
+    assert_eq!(c.manager.calls().counts(), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_running_step_is_retried_only_once_its_call_has_ended() {
+    let c = bare().await;
+    let m = Machine::new(
+        "w",
+        tokio::runtime::Handle::current(),
+        Some((TaskType::PreCommit1, None)),
+    );
+    c.connect(&m);
+    let n = c.pledge();
+    let aborted = m.wait_held().await;
+    let job = c
+        .manager
+        .jobs()
+        .into_iter()
+        .find(|j| j.task == TaskType::PreCommit1)
+        .unwrap();
+    c.manager.abort(job.id).unwrap();
+    assert!(matches!(
+        c.manager.abort(job.id),
+        Err(crate::manager::AbortError::NoJob(_))
+    ));
+
+    // After its cool-down the sector submits PC1 again. The worker still runs the aborted
+    // call: the retry is placed, but does not start beside it on the same sector's files.
+    c.wait_state(n, SectorState::PreCommit1).await;
+    until("the retry to be placed", || {
+        c.manager
+            .jobs()
+            .into_iter()
+            .find(|j| j.task == TaskType::PreCommit1 && j.id != job.id && j.state == "running")
+    })
+    .await;
+    assert_eq!(m.taken(TaskType::PreCommit1), vec![aborted.clone()]);
+
+    m.release.add_permits(1);
+    let s = c.wait_state(n, SectorState::Proving).await;
+    let pc1 = m.taken(TaskType::PreCommit1);
+    assert_eq!(pc1.len(), 2, "{pc1:?}");
+    assert_eq!(
+        m.busy.lock().unwrap().1,
+        1,
+        "two calls of one sector ran at once"
+    );
+    // The aborted call's result ended the wait that held the sector's lock; the sector did
+    // not use it (one PC1 in its log, the retry's).
+    assert_eq!(m.returned(&aborted), Some(true));
+    let failed = logged(&s, "SectorFailed");
+    assert_eq!(failed.len(), 1, "{:?}", s.log);
+    assert!(failed[0].contains("[aborted]"), "{failed:?}");
+    assert_eq!(logged(&s, "SectorPreCommit1").len(), 1, "{:?}", s.log);
+    assert_eq!(c.manager.calls().counts(), (0, 0));
 }
