@@ -1,0 +1,334 @@
+//! Lotus JSON: how a Lotus node writes Filecoin's types in its JSON-RPC API (Lotus
+//! `chain/types`, `documentation/en/api-methods-v1-stable.md`). Addresses are text (`t01000`;
+//! either network's prefix is read, the process's network is written), token amounts decimal
+//! attoFIL strings, bytes base64 (empty ones `null`, as Go writes a nil slice), CIDs
+//! `{"/": "bafy…"}`, tipset keys lists of those, bitfields RLE runs starting with zeros
+//! (`fvm_ipld_bitfield`'s `json`). Each `mod` here is a `#[serde(with = ..)]` helper; the structs
+//! are the JSON forms of messages and signatures.
+
+use std::str::FromStr;
+
+use base64::Engine as _;
+use cid::Cid;
+use fvm_ipld_encoding::RawBytes;
+use fvm_shared::address::{Address, Network};
+use fvm_shared::bigint::BigInt;
+use fvm_shared::crypto::signature::{Signature, SignatureType};
+use fvm_shared::econ::TokenAmount;
+use fvm_shared::message::Message;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::message::{message_cid, SignedMessage};
+use crate::EncodingError;
+
+pub use fvm_ipld_bitfield::json::{BitFieldJson, BitFieldJsonRef};
+
+/// Reads an address in either network's text form (`f0…` or `t0…`), as Lotus does.
+pub fn parse_address(s: &str) -> Result<Address, EncodingError> {
+    let network = if s.starts_with('t') {
+        Network::Testnet
+    } else {
+        Network::Mainnet
+    };
+    network
+        .parse_address(s)
+        .map_err(|e| EncodingError::Invalid {
+            what: "address",
+            reason: format!("{s:?}: {e}"),
+        })
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// Base64 text of `bytes`.
+pub fn base64_text(bytes: &[u8]) -> String {
+    b64().encode(bytes)
+}
+
+/// An address as text.
+pub mod address {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(a: &Address, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&a.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Address, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_address(&s).map_err(D::Error::custom)
+    }
+}
+
+/// A list of addresses as text.
+pub mod addresses {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &[Address], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|a| a.to_string()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Address>, D::Error> {
+        let v = Option::<Vec<String>>::deserialize(d)?.unwrap_or_default();
+        v.iter()
+            .map(|s| parse_address(s).map_err(D::Error::custom))
+            .collect()
+    }
+}
+
+/// A token amount in attoFIL, as a decimal string.
+pub mod token {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(t: &TokenAmount, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.atto().to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TokenAmount, D::Error> {
+        let s = String::deserialize(d)?;
+        BigInt::from_str(&s)
+            .map(TokenAmount::from_atto)
+            .map_err(|e| D::Error::custom(format!("token amount {s:?}: {e}")))
+    }
+}
+
+/// Bytes as base64; empty ones are `null`, and `null` or `""` read as empty.
+pub mod bytes {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        if b.is_empty() {
+            s.serialize_none()
+        } else {
+            s.serialize_str(&base64_text(b))
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(Vec::new()),
+            Some(s) => b64()
+                .decode(&s)
+                .map_err(|e| D::Error::custom(format!("base64 {s:?}: {e}"))),
+        }
+    }
+}
+
+/// `RawBytes` (message params, receipt returns) as `bytes` does.
+pub mod raw_bytes {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(b: &RawBytes, s: S) -> Result<S::Ok, S::Error> {
+        bytes::serialize(b.bytes(), s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<RawBytes, D::Error> {
+        bytes::deserialize(d).map(RawBytes::new)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Link {
+    #[serde(rename = "/")]
+    link: String,
+}
+
+/// A CID as `{"/": "bafy…"}`.
+pub mod cid_link {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(c: &Cid, s: S) -> Result<S::Ok, S::Error> {
+        Link {
+            link: c.to_string(),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Cid, D::Error> {
+        let l = Link::deserialize(d)?;
+        Cid::from_str(&l.link).map_err(|e| D::Error::custom(format!("CID {:?}: {e}", l.link)))
+    }
+}
+
+/// An optional CID: `null` or `{"/": ..}`.
+pub mod cid_link_opt {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(c: &Option<Cid>, s: S) -> Result<S::Ok, S::Error> {
+        match c {
+            Some(c) => cid_link::serialize(c, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cid>, D::Error> {
+        match Option::<Link>::deserialize(d)? {
+            None => Ok(None),
+            Some(l) => Cid::from_str(&l.link)
+                .map(Some)
+                .map_err(|e| D::Error::custom(format!("CID {:?}: {e}", l.link))),
+        }
+    }
+}
+
+/// A tipset key: the CIDs of its blocks. `null` and `[]` (the head, in a call) read as empty.
+pub mod tipset_key {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &[Cid], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|c| Link {
+            link: c.to_string(),
+        }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Cid>, D::Error> {
+        Option::<Vec<Link>>::deserialize(d)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| {
+                Cid::from_str(&l.link)
+                    .map_err(|e| D::Error::custom(format!("CID {:?}: {e}", l.link)))
+            })
+            .collect()
+    }
+}
+
+/// A message as Lotus writes it, with the `CID` field Lotus adds (ignored when read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MessageJson {
+    pub version: u64,
+    #[serde(with = "address")]
+    pub to: Address,
+    #[serde(with = "address")]
+    pub from: Address,
+    pub nonce: u64,
+    #[serde(with = "token")]
+    pub value: TokenAmount,
+    pub gas_limit: u64,
+    #[serde(with = "token")]
+    pub gas_fee_cap: TokenAmount,
+    #[serde(with = "token")]
+    pub gas_premium: TokenAmount,
+    pub method: u64,
+    #[serde(with = "raw_bytes")]
+    pub params: RawBytes,
+    #[serde(
+        rename = "CID",
+        with = "cid_link_opt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cid: Option<Cid>,
+}
+
+impl From<&Message> for MessageJson {
+    fn from(m: &Message) -> Self {
+        MessageJson {
+            version: m.version,
+            to: m.to,
+            from: m.from,
+            nonce: m.sequence,
+            value: m.value.clone(),
+            gas_limit: m.gas_limit,
+            gas_fee_cap: m.gas_fee_cap.clone(),
+            gas_premium: m.gas_premium.clone(),
+            method: m.method_num,
+            params: m.params.clone(),
+            cid: Some(message_cid(m)),
+        }
+    }
+}
+
+impl From<MessageJson> for Message {
+    fn from(j: MessageJson) -> Self {
+        Message {
+            version: j.version,
+            from: j.from,
+            to: j.to,
+            sequence: j.nonce,
+            value: j.value,
+            method_num: j.method,
+            params: j.params,
+            gas_limit: j.gas_limit,
+            gas_fee_cap: j.gas_fee_cap,
+            gas_premium: j.gas_premium,
+        }
+    }
+}
+
+/// A signature: `{"Type": 1 (secp256k1) or 2 (BLS), "Data": base64}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SignatureJson {
+    #[serde(rename = "Type")]
+    pub kind: u8,
+    #[serde(with = "bytes")]
+    pub data: Vec<u8>,
+}
+
+impl From<&Signature> for SignatureJson {
+    fn from(s: &Signature) -> Self {
+        SignatureJson {
+            kind: s.sig_type as u8,
+            data: s.bytes.clone(),
+        }
+    }
+}
+
+impl TryFrom<SignatureJson> for Signature {
+    type Error = EncodingError;
+    fn try_from(j: SignatureJson) -> Result<Self, EncodingError> {
+        let sig_type = match j.kind {
+            1 => SignatureType::Secp256k1,
+            2 => SignatureType::BLS,
+            k => {
+                return Err(EncodingError::Invalid {
+                    what: "signature type",
+                    reason: format!("{k} (1 secp256k1, 2 BLS)"),
+                })
+            }
+        };
+        Ok(Signature {
+            sig_type,
+            bytes: j.data,
+        })
+    }
+}
+
+/// A signed message: `{"Message", "Signature", "CID"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SignedMessageJson {
+    pub message: MessageJson,
+    pub signature: SignatureJson,
+    #[serde(
+        rename = "CID",
+        with = "cid_link_opt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cid: Option<Cid>,
+}
+
+impl From<&SignedMessage> for SignedMessageJson {
+    fn from(m: &SignedMessage) -> Self {
+        SignedMessageJson {
+            message: (&m.message).into(),
+            signature: (&m.signature).into(),
+            cid: Some(m.cid()),
+        }
+    }
+}
+
+impl TryFrom<SignedMessageJson> for SignedMessage {
+    type Error = EncodingError;
+    fn try_from(j: SignedMessageJson) -> Result<Self, EncodingError> {
+        Ok(SignedMessage {
+            message: j.message.into(),
+            signature: j.signature.try_into()?,
+        })
+    }
+}

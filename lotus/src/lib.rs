@@ -1,0 +1,33 @@
+//! Filecoin's types as a Lotus node and the miner actor see them. Messages, addresses, token
+//! amounts, proof types, signatures and bitfields are the ecosystem's own (`fvm_shared`,
+//! `fvm_ipld_encoding`, `fvm_ipld_bitfield`, `cid`); this crate adds what those leave to each
+//! implementation:
+//! - `message`: a message's CID as Lotus computes it, and signed messages;
+//! - `miner`: the miner actor's method numbers and params, CBOR tuples as builtin-actors v18
+//!   decodes them;
+//! - `json`: Lotus's JSON for all of these (addresses as text, amounts as decimal strings,
+//!   bytes as base64, CIDs as `{"/": ..}`, bitfields as RLE runs).
+
+pub mod json;
+pub mod message;
+pub mod miner;
+
+pub use cid::Cid;
+pub use fvm_ipld_bitfield::BitField;
+pub use fvm_ipld_encoding::RawBytes;
+pub use fvm_shared::address::{Address, Network};
+pub use fvm_shared::crypto::signature::{Signature, SignatureType};
+pub use fvm_shared::econ::TokenAmount;
+pub use fvm_shared::message::Message;
+pub use fvm_shared::randomness::Randomness;
+pub use fvm_shared::sector::{PoStProof, RegisteredPoStProof, RegisteredSealProof};
+pub use message::{cbor_cid, SignedMessage};
+
+/// Something could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodingError {
+    #[error("CBOR: {0}")]
+    Cbor(#[from] fvm_ipld_encoding::Error),
+    #[error("{what}: {reason}")]
+    Invalid { what: &'static str, reason: String },
+}

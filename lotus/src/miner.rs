@@ -1,0 +1,255 @@
+//! The miner actor's methods a sealer calls, and their params: CBOR tuples in builtin-actors
+//! v18's field order (`actors/miner/src/types.rs`), written here with the ecosystem's tuple
+//! derive rather than pulled in with every actor version (`fil_actor_miner_state` builds v8 to
+//! v19 and three `fvm_shared` majors). A test pins the bytes to vectors made independently.
+
+use cid::Cid;
+use fvm_ipld_bitfield::BitField;
+use fvm_ipld_encoding::tuple::{Deserialize_tuple, Serialize_tuple};
+use fvm_ipld_encoding::RawBytes;
+use fvm_shared::address::Address;
+use fvm_shared::clock::ChainEpoch;
+use fvm_shared::econ::TokenAmount;
+use fvm_shared::message::Message;
+use fvm_shared::randomness::Randomness;
+use fvm_shared::sector::{PoStProof, RegisteredAggregateProof, RegisteredSealProof, SectorNumber};
+use serde::{Deserialize, Serialize};
+
+use crate::EncodingError;
+
+/// Method numbers (builtin-actors v18 `actors/miner/src/lib.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Method {
+    SubmitWindowedPoSt = 5,
+    TerminateSectors = 9,
+    DeclareFaults = 10,
+    DeclareFaultsRecovered = 11,
+    PreCommitSectorBatch2 = 28,
+    ProveCommitSectors3 = 34,
+}
+
+impl Method {
+    pub const ALL: [Method; 6] = [
+        Method::SubmitWindowedPoSt,
+        Method::TerminateSectors,
+        Method::DeclareFaults,
+        Method::DeclareFaultsRecovered,
+        Method::PreCommitSectorBatch2,
+        Method::ProveCommitSectors3,
+    ];
+
+    pub fn number(self) -> u64 {
+        self as u64
+    }
+
+    pub fn from_number(n: u64) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.number() == n)
+    }
+}
+
+/// The unsealed CID a pre-commit names: none for a committed-capacity sector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CompactCommD(pub Option<Cid>);
+
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct PreCommitSectorBatchParams2 {
+    pub sectors: Vec<SectorPreCommitInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct SectorPreCommitInfo {
+    pub seal_proof: RegisteredSealProof,
+    pub sector_number: SectorNumber,
+    /// CommR.
+    pub sealed_cid: Cid,
+    pub seal_rand_epoch: ChainEpoch,
+    pub deal_ids: Vec<u64>,
+    pub expiration: ChainEpoch,
+    pub unsealed_cid: CompactCommD,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct ProveCommitSectors3Params {
+    pub sector_activations: Vec<SectorActivationManifest>,
+    /// One proof per sector, or none with an aggregate.
+    pub sector_proofs: Vec<RawBytes>,
+    pub aggregate_proof: RawBytes,
+    pub aggregate_proof_type: Option<RegisteredAggregateProof>,
+    pub require_activation_success: bool,
+    pub require_notification_success: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct SectorActivationManifest {
+    pub sector_number: SectorNumber,
+    pub pieces: Vec<PieceActivationManifest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct PieceActivationManifest {
+    pub cid: Cid,
+    pub size: u64,
+    pub verified_allocation_key: Option<VerifiedAllocationKey>,
+    pub notify: Vec<DataActivationNotification>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct VerifiedAllocationKey {
+    pub client: u64,
+    pub id: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct DataActivationNotification {
+    pub address: Address,
+    pub payload: RawBytes,
+}
+
+/// What `ProveCommitSectors3` returns (transparent in v18): how many sectors were activated,
+/// and the exit code of each that was not.
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct BatchReturn {
+    pub success_count: u32,
+    pub fail_codes: Vec<FailCode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct FailCode {
+    pub idx: u32,
+    pub code: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct SubmitWindowedPoStParams {
+    pub deadline: u64,
+    pub partitions: Vec<PoStPartition>,
+    pub proofs: Vec<PoStProof>,
+    pub chain_commit_epoch: ChainEpoch,
+    pub chain_commit_rand: Randomness,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct PoStPartition {
+    pub index: u64,
+    /// Sectors left out of this proof (faults found while proving).
+    pub skipped: BitField,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct DeclareFaultsParams {
+    pub faults: Vec<SectorsDeclaration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct DeclareFaultsRecoveredParams {
+    pub recoveries: Vec<SectorsDeclaration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct TerminateSectorsParams {
+    pub terminations: Vec<SectorsDeclaration>,
+}
+
+/// Sectors of one partition (v18's FaultDeclaration, RecoveryDeclaration and
+/// TerminationDeclaration, which share this shape).
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct SectorsDeclaration {
+    pub deadline: u64,
+    pub partition: u64,
+    pub sectors: BitField,
+}
+
+/// A method's params, with the method they go to.
+pub trait Params: Serialize {
+    const METHOD: Method;
+
+    /// An unsigned message to `miner` from `from` calling this method with `value`; nonce and
+    /// gas are left for the node to fill in (`MpoolPushMessage`).
+    fn message(
+        &self,
+        from: Address,
+        miner: Address,
+        value: TokenAmount,
+    ) -> Result<Message, EncodingError> {
+        Ok(Message {
+            version: 0,
+            from,
+            to: miner,
+            sequence: 0,
+            value,
+            method_num: Self::METHOD.number(),
+            params: RawBytes::serialize(self)?,
+            gas_limit: 0,
+            gas_fee_cap: TokenAmount::default(),
+            gas_premium: TokenAmount::default(),
+        })
+    }
+}
+
+impl Params for PreCommitSectorBatchParams2 {
+    const METHOD: Method = Method::PreCommitSectorBatch2;
+}
+impl Params for ProveCommitSectors3Params {
+    const METHOD: Method = Method::ProveCommitSectors3;
+}
+impl Params for SubmitWindowedPoStParams {
+    const METHOD: Method = Method::SubmitWindowedPoSt;
+}
+impl Params for DeclareFaultsParams {
+    const METHOD: Method = Method::DeclareFaults;
+}
+impl Params for DeclareFaultsRecoveredParams {
+    const METHOD: Method = Method::DeclareFaultsRecovered;
+}
+impl Params for TerminateSectorsParams {
+    const METHOD: Method = Method::TerminateSectors;
+}
+
+/// The CID of a replica commitment (CommR), as pre-commits name it.
+pub fn sealed_cid(comm_r: &[u8; 32]) -> Cid {
+    fvm_shared::commcid::replica_commitment_v1_to_cid(comm_r)
+        .expect("fixed codec and multihash for a replica commitment")
+}
+
+/// A committed-capacity sector's pre-commit (no deals, no unsealed CID).
+pub fn precommit_cc(
+    seal_proof: RegisteredSealProof,
+    sector_number: SectorNumber,
+    comm_r: &[u8; 32],
+    seal_rand_epoch: ChainEpoch,
+    expiration: ChainEpoch,
+) -> SectorPreCommitInfo {
+    SectorPreCommitInfo {
+        seal_proof,
+        sector_number,
+        sealed_cid: sealed_cid(comm_r),
+        seal_rand_epoch,
+        deal_ids: Vec::new(),
+        expiration,
+        unsealed_cid: CompactCommD(None),
+    }
+}
+
+/// Prove-commits of committed-capacity sectors, one proof each, as lotus sends them
+/// (activation failures reported per sector, not aborting the batch).
+pub fn prove_commit_cc(sectors: &[(SectorNumber, Vec<u8>)]) -> ProveCommitSectors3Params {
+    ProveCommitSectors3Params {
+        sector_activations: sectors
+            .iter()
+            .map(|(n, _)| SectorActivationManifest {
+                sector_number: *n,
+                pieces: Vec::new(),
+            })
+            .collect(),
+        sector_proofs: sectors
+            .iter()
+            .map(|(_, p)| RawBytes::new(p.clone()))
+            .collect(),
+        aggregate_proof: RawBytes::default(),
+        aggregate_proof_type: None,
+        require_activation_success: false,
+        require_notification_success: false,
+    }
+}
