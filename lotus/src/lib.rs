@@ -6,11 +6,14 @@
 //! - `miner`: the miner actor's method numbers and params, CBOR tuples as builtin-actors v18
 //!   decodes them;
 //! - `json`: Lotus's JSON for all of these (addresses as text, amounts as decimal strings,
-//!   bytes as base64, CIDs as `{"/": ..}`, bitfields as RLE runs).
+//!   bytes as base64, CIDs as `{"/": ..}`, bitfields as RLE runs);
+//! - `wallet`: secp256k1 keys that sign messages as a Lotus wallet does, and the check anyone
+//!   can make of such a signature.
 
 pub mod json;
 pub mod message;
 pub mod miner;
+pub mod wallet;
 
 pub use cid::Cid;
 pub use fvm_ipld_bitfield::BitField;

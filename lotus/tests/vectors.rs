@@ -1,5 +1,6 @@
 //! `tests/vectors/messages.json`: one message of every kind the sealer sends, as this crate
-//! builds it (Lotus JSON, CBOR, CID, and the values its params were made from). The file is
+//! builds it (Lotus JSON, CBOR, CID, the values its params were made from, and the message
+//! signed with a fixed test key). The file is
 //! checked in; this test fails when the code no longer produces it. `check.mjs` beside it
 //! recomputes every CBOR, CID and params encoding from the JSON and the values with
 //! iso-filecoin, @ipld/dag-cbor and multiformats, none of which anyone here wrote; the second
@@ -12,9 +13,10 @@ use std::path::PathBuf;
 
 use lotus::json::{MessageJson, SignedMessageJson};
 use lotus::miner::{self, Params};
+use lotus::wallet::SecpKey;
 use lotus::{
     Address, BitField, Message, PoStProof, Randomness, RegisteredPoStProof, RegisteredSealProof,
-    Signature, SignatureType, SignedMessage, TokenAmount,
+    TokenAmount,
 };
 use serde_json::{json, Value};
 
@@ -26,14 +28,15 @@ fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
 }
 
-/// A worker key's address (secp256k1 from a fixed public key) sending to miner t01000.
-fn sender() -> Address {
-    let mut pubkey = [0x04u8; 65];
-    pubkey[1..]
-        .iter_mut()
-        .enumerate()
-        .for_each(|(i, b)| *b = i as u8);
-    Address::new_secp256k1(&pubkey).unwrap()
+/// The sender's key: a fixed secp256k1 test key (written into the vectors, so that
+/// iso-filecoin can sign the same messages and get the same bytes).
+const TEST_KEY: [u8; 32] = [
+    0x3b, 0x2e, 0x86, 0x1f, 0x5c, 0x07, 0x41, 0x9a, 0xd4, 0x60, 0x12, 0xee, 0x8b, 0x73, 0x0c, 0x55,
+    0x9f, 0x21, 0xa6, 0x48, 0x37, 0xc1, 0x0e, 0x7d, 0x92, 0x5b, 0xe0, 0x14, 0x6a, 0x83, 0x29, 0xf7,
+];
+
+fn key() -> SecpKey {
+    SecpKey::from_bytes(&TEST_KEY).unwrap()
 }
 
 fn vector(name: &str, kind: &str, values: Value, mut m: Message) -> Value {
@@ -43,13 +46,8 @@ fn vector(name: &str, kind: &str, values: Value, mut m: Message) -> Value {
     m.gas_fee_cap = TokenAmount::from_atto(100_123u64);
     m.gas_premium = TokenAmount::from_atto(99_000u64);
     let cbor = fvm_ipld_encoding::to_vec(&m).unwrap();
-    let signed = SignedMessage {
-        message: m.clone(),
-        signature: Signature {
-            sig_type: SignatureType::Secp256k1,
-            bytes: (0..65).collect(),
-        },
-    };
+    let signed = key().sign(m.clone()).unwrap();
+    lotus::wallet::verify(&signed).unwrap();
     json!({
         "name": name,
         "kind": kind,
@@ -58,11 +56,12 @@ fn vector(name: &str, kind: &str, values: Value, mut m: Message) -> Value {
         "cbor": hex(&cbor),
         "cid": lotus::message::message_cid(&m).to_string(),
         "signed": SignedMessageJson::from(&signed),
+        "test_private_key": hex(&TEST_KEY),
     })
 }
 
 fn vectors() -> Value {
-    let (from, miner) = (sender(), Address::new_id(1000));
+    let (from, miner) = (key().address(), Address::new_id(1000));
     let comm_r: [u8; 32] = std::array::from_fn(|i| (i * 7) as u8);
     let precommit = miner::PreCommitSectorBatchParams2 {
         sectors: vec![miner::precommit_cc(
@@ -200,4 +199,29 @@ fn iso_filecoin_recomputes_every_vector() {
     // Every vector was checked, each in every part.
     let n = vectors().as_array().unwrap().len();
     assert_eq!(text.matches("ok ").count(), n, "{text}");
+}
+
+#[test]
+fn a_signature_checks_only_for_its_sender_and_message() {
+    let k = key();
+    let m = miner::prove_commit_cc(&[(3, vec![1; 192])])
+        .message(k.address(), Address::new_id(1000), TokenAmount::default())
+        .unwrap();
+    let signed = k.sign(m.clone()).unwrap();
+    lotus::wallet::verify(&signed).unwrap();
+    assert_eq!(signed.signature.bytes.len(), 65);
+    // Deterministic: the same key and message sign the same.
+    assert_eq!(k.sign(m.clone()).unwrap(), signed);
+    // Another message, or another sender, does not check.
+    let mut other = signed.clone();
+    other.message.sequence += 1;
+    let e = lotus::wallet::verify(&other).unwrap_err().to_string();
+    assert!(e.contains("made by"), "{e}");
+    let mut as_other = m;
+    as_other.from = SecpKey::generate().unwrap().address();
+    let forged = k.sign(as_other).unwrap();
+    assert!(lotus::wallet::verify(&forged).is_err());
+    let mut cut = signed;
+    cut.signature.bytes.pop();
+    assert!(lotus::wallet::verify(&cut).is_err());
 }

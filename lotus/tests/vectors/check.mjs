@@ -2,7 +2,8 @@
 // here wrote: iso-filecoin serializes each message from its Lotus JSON and names it by CID;
 // @ipld/dag-cbor and multiformats encode each method's params from the vector's values, in the
 // field order of builtin-actors v18 (actors/miner/src/types.rs), transcribed here on their own;
-// the bitfields are RLE+ as the Filecoin spec defines it. Prints "ok <name>" per vector and
+// the bitfields are RLE+ as the Filecoin spec defines it; each message's signature must recover
+// to its sender, and iso-filecoin's own signature with the vectors' test key must be the same. Prints "ok <name>" per vector and
 // exits 1 on the first disagreement.
 //
 //   npm ci && node check.mjs messages.json
@@ -10,7 +11,9 @@
 import { readFileSync } from 'node:fs'
 import * as dagCbor from '@ipld/dag-cbor'
 import { Message } from 'iso-filecoin/message'
+import { Signature } from 'iso-filecoin/signature'
 import { lotusCid } from 'iso-filecoin/utils'
+import { recoverAddress, sign } from 'iso-filecoin/wallet'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 
@@ -129,5 +132,11 @@ for (const v of vectors) {
   const signedBytes = dagCbor.encode([dagCbor.decode(bytes), sig])
   const signedCid = CID.decode(lotusCid(signedBytes)).toString()
   if (signedCid !== s.CID['/']) fail(v, 'signed message CID', signedCid, s.CID['/'])
+  // The signature is the sender's, and iso-filecoin signing with the same test key makes the
+  // same bytes (secp256k1 with RFC 6979 nonces over blake2b-256 of the CID).
+  const signer = recoverAddress(Signature.fromLotus(s.Signature), m.cidBytes(), 'testnet').toString()
+  if (signer !== v.message.From) fail(v, 'signer', signer, v.message.From)
+  const own = sign(unhex(v.test_private_key), 'SECP256K1', m.cidBytes())
+  if (hex(own.data) !== hex(b64(s.Signature.Data))) fail(v, 'signature', hex(own.data), hex(b64(s.Signature.Data)))
   console.log(`ok ${v.name}`)
 }
