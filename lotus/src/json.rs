@@ -48,6 +48,22 @@ pub fn base64_text(bytes: &[u8]) -> String {
     b64().encode(bytes)
 }
 
+/// A bitfield as RLE runs (`fvm_ipld_bitfield`'s JSON); `null` reads as empty.
+pub mod bitfield {
+    use super::*;
+    use fvm_ipld_bitfield::BitField;
+
+    pub fn serialize<S: Serializer>(b: &BitField, s: S) -> Result<S::Ok, S::Error> {
+        BitFieldJsonRef(b).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BitField, D::Error> {
+        Ok(Option::<BitFieldJson>::deserialize(d)?
+            .map(|j| j.0)
+            .unwrap_or_default())
+    }
+}
+
 /// An address as text.
 pub mod address {
     use super::*;

@@ -7,12 +7,15 @@
 //!   decodes them;
 //! - `json`: Lotus's JSON for all of these (addresses as text, amounts as decimal strings,
 //!   bytes as base64, CIDs as `{"/": ..}`, bitfields as RLE runs);
+//! - `state`: what a node answers about chain state (version, deadlines, partitions,
+//!   pre-commits, message lookups), in Lotus JSON;
 //! - `wallet`: secp256k1 keys that sign messages as a Lotus wallet does, and the check anyone
 //!   can make of such a signature.
 
 pub mod json;
 pub mod message;
 pub mod miner;
+pub mod state;
 pub mod wallet;
 
 pub use cid::Cid;

@@ -1,0 +1,121 @@
+//! What a Lotus node answers about chain state, in its JSON (field names as Lotus writes them):
+//! the node's version, a miner's proving deadline and partitions, a sector's pre-commit, and a
+//! message's lookup with its receipt. The FullNode client reads these; the devnet node writes
+//! them.
+
+use cid::Cid;
+use fvm_ipld_bitfield::BitField;
+use fvm_ipld_encoding::RawBytes;
+use fvm_shared::clock::ChainEpoch;
+use fvm_shared::econ::TokenAmount;
+use fvm_shared::sector::{RegisteredSealProof, SectorNumber};
+use serde::{Deserialize, Serialize};
+
+use crate::json::{bitfield, cid_link, cid_link_opt, raw_bytes, tipset_key, token};
+
+/// The API version a Lotus v1 node reports (2.3.0), which lotus-miner requires.
+pub const FULL_API_VERSION: u64 = 0x020300;
+
+/// `Version`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Version {
+    pub version: String,
+    #[serde(rename = "APIVersion")]
+    pub api_version: u64,
+    /// Seconds.
+    pub block_delay: u64,
+    #[serde(default)]
+    pub agent: String,
+}
+
+/// `StateMinerProvingDeadline`: the deadline open (or next) at `current_epoch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeadlineInfo {
+    pub current_epoch: ChainEpoch,
+    pub period_start: ChainEpoch,
+    pub index: u64,
+    pub open: ChainEpoch,
+    pub close: ChainEpoch,
+    pub challenge: ChainEpoch,
+    pub fault_cutoff: ChainEpoch,
+    #[serde(rename = "WPoStPeriodDeadlines")]
+    pub wpost_period_deadlines: u64,
+    #[serde(rename = "WPoStProvingPeriod")]
+    pub wpost_proving_period: ChainEpoch,
+    #[serde(rename = "WPoStChallengeWindow")]
+    pub wpost_challenge_window: ChainEpoch,
+    #[serde(rename = "WPoStChallengeLookback")]
+    pub wpost_challenge_lookback: ChainEpoch,
+    pub fault_declaration_cutoff: ChainEpoch,
+}
+
+/// One partition of `StateMinerPartitions`: its sectors as bitfields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Partition {
+    #[serde(with = "bitfield")]
+    pub all_sectors: BitField,
+    #[serde(with = "bitfield")]
+    pub faulty_sectors: BitField,
+    #[serde(with = "bitfield")]
+    pub recovering_sectors: BitField,
+    #[serde(with = "bitfield")]
+    pub live_sectors: BitField,
+    #[serde(with = "bitfield")]
+    pub active_sectors: BitField,
+}
+
+/// A pre-commit as the chain holds it (`StateSectorPreCommitInfo`, `null` when there is none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SectorPreCommitOnChainInfo {
+    pub info: PreCommitInfo,
+    #[serde(with = "token")]
+    pub pre_commit_deposit: TokenAmount,
+    pub pre_commit_epoch: ChainEpoch,
+}
+
+/// The pre-commit's own fields (the JSON of the actor's `SectorPreCommitInfo`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PreCommitInfo {
+    pub seal_proof: RegisteredSealProof,
+    pub sector_number: SectorNumber,
+    #[serde(rename = "SealedCID", with = "cid_link")]
+    pub sealed_cid: Cid,
+    pub seal_rand_epoch: ChainEpoch,
+    #[serde(rename = "DealIDs", default)]
+    pub deal_ids: Option<Vec<u64>>,
+    pub expiration: ChainEpoch,
+    #[serde(with = "cid_link_opt", default)]
+    pub unsealed_cid: Option<Cid>,
+}
+
+/// A message's receipt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Receipt {
+    pub exit_code: u32,
+    #[serde(with = "raw_bytes")]
+    pub r#return: RawBytes,
+    pub gas_used: u64,
+    #[serde(with = "cid_link_opt", default)]
+    pub events_root: Option<Cid>,
+}
+
+/// `StateWaitMsg` / `StateSearchMsg`: where a message landed. `message` may name a replacement
+/// of the message asked for (same sender and nonce): compare it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MsgLookup {
+    #[serde(with = "cid_link")]
+    pub message: Cid,
+    pub receipt: Receipt,
+    #[serde(default)]
+    pub return_dec: serde_json::Value,
+    #[serde(rename = "TipSet", with = "tipset_key")]
+    pub tipset: Vec<Cid>,
+    pub height: ChainEpoch,
+}
