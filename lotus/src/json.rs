@@ -110,6 +110,20 @@ pub mod token {
     }
 }
 
+/// A big integer (power, deal weight) as a decimal string.
+pub mod bigint {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(n: &BigInt, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&n.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BigInt, D::Error> {
+        let s = String::deserialize(d)?;
+        BigInt::from_str(&s).map_err(|e| D::Error::custom(format!("integer {s:?}: {e}")))
+    }
+}
+
 /// Bytes as base64; empty ones are `null`, and `null` or `""` read as empty.
 pub mod bytes {
     use super::*;

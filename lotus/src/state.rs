@@ -1,17 +1,21 @@
 //! What a Lotus node answers about chain state, in its JSON (field names as Lotus writes them):
-//! the node's version, a miner's proving deadline and partitions, a sector's pre-commit, and a
-//! message's lookup with its receipt. The FullNode client reads these; the devnet node writes
+//! the node's version, a miner's info, power, proving deadline and partitions, a sector's
+//! pre-commit and on-chain info, and a message's lookup with its receipt. The FullNode client reads these; the devnet node writes
 //! them.
 
 use cid::Cid;
 use fvm_ipld_bitfield::BitField;
 use fvm_ipld_encoding::RawBytes;
+use fvm_shared::address::Address;
+use fvm_shared::bigint::BigInt;
 use fvm_shared::clock::ChainEpoch;
 use fvm_shared::econ::TokenAmount;
-use fvm_shared::sector::{RegisteredSealProof, SectorNumber};
+use fvm_shared::sector::{RegisteredPoStProof, RegisteredSealProof, SectorNumber};
 use serde::{Deserialize, Serialize};
 
-use crate::json::{bitfield, cid_link, cid_link_opt, raw_bytes, tipset_key, token};
+use crate::json::{
+    address, addresses, bigint, bitfield, cid_link, cid_link_opt, raw_bytes, tipset_key, token,
+};
 
 /// The API version a Lotus v1 node reports (2.3.0), which lotus-miner requires.
 pub const FULL_API_VERSION: u64 = 0x020300;
@@ -118,4 +122,74 @@ pub struct MsgLookup {
     #[serde(rename = "TipSet", with = "tipset_key")]
     pub tipset: Vec<Cid>,
     pub height: ChainEpoch,
+}
+
+/// `StateMinerInfo`: the fields a sealer acts on, typed; the others (pending changes,
+/// beneficiary terms, where Lotus writes `<empty>` for an unset address) kept as they came.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MinerInfo {
+    #[serde(with = "address")]
+    pub owner: Address,
+    #[serde(with = "address")]
+    pub worker: Address,
+    #[serde(with = "addresses")]
+    pub control_addresses: Vec<Address>,
+    pub peer_id: Option<String>,
+    #[serde(default)]
+    pub multiaddrs: Option<Vec<String>>,
+    pub window_po_st_proof_type: RegisteredPoStProof,
+    pub sector_size: u64,
+    pub window_po_st_partition_sectors: u64,
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Raw and quality-adjusted power, in bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Claim {
+    #[serde(with = "bigint")]
+    pub raw_byte_power: BigInt,
+    #[serde(with = "bigint")]
+    pub quality_adj_power: BigInt,
+}
+
+/// `StateMinerPower`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MinerPower {
+    pub miner_power: Claim,
+    pub total_power: Claim,
+    pub has_min_power: bool,
+}
+
+/// A proven sector as the chain holds it (`StateSectorGetInfo`, `null` when there is none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SectorOnChainInfo {
+    pub sector_number: SectorNumber,
+    pub seal_proof: RegisteredSealProof,
+    #[serde(rename = "SealedCID", with = "cid_link")]
+    pub sealed_cid: Cid,
+    pub activation: ChainEpoch,
+    pub expiration: ChainEpoch,
+    #[serde(with = "bigint")]
+    pub deal_weight: BigInt,
+    #[serde(with = "bigint")]
+    pub verified_deal_weight: BigInt,
+    #[serde(with = "token")]
+    pub initial_pledge: TokenAmount,
+    #[serde(with = "token")]
+    pub expected_day_reward: TokenAmount,
+    #[serde(with = "token")]
+    pub expected_storage_pledge: TokenAmount,
+    pub power_base_epoch: ChainEpoch,
+    #[serde(with = "token")]
+    pub replaced_day_reward: TokenAmount,
+    #[serde(rename = "SectorKeyCID", with = "cid_link_opt", default)]
+    pub sector_key_cid: Option<Cid>,
+    pub flags: u64,
+    #[serde(with = "token")]
+    pub daily_fee: TokenAmount,
 }
