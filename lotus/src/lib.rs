@@ -7,6 +7,7 @@
 //!   decodes them;
 //! - `json`: Lotus's JSON for all of these (addresses as text, amounts as decimal strings,
 //!   bytes as base64, CIDs as `{"/": ..}`, bitfields as RLE runs);
+//! - `rand`: randomness drawn as the chain draws it (tags, digest, epoch, entropy);
 //! - `state`: what a node answers about chain state (version, deadlines, partitions,
 //!   pre-commits, message lookups), in Lotus JSON;
 //! - `wallet`: secp256k1 keys that sign messages as a Lotus wallet does, and the check anyone
@@ -15,6 +16,7 @@
 pub mod json;
 pub mod message;
 pub mod miner;
+pub mod rand;
 pub mod state;
 pub mod wallet;
 

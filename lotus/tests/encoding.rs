@@ -231,3 +231,27 @@ fn window_post_and_declaration_params_are_the_bytes_builtin_actors_decodes() {
         assert_eq!(hex(m.params.bytes()), "8181830200 40".replace(" ", ""));
     }
 }
+
+#[test]
+fn randomness_is_drawn_as_the_chain_draws_it() {
+    use lotus::rand::{digest_of, draw, miner_entropy, DomainSeparationTag as Tag};
+    // The expected values come from Python's hashlib, not this code:
+    //   blake2b(pack('>q', tag) + digest + pack('>q', epoch) + entropy, digest_size=32)
+    let entropy = miner_entropy(&Address::new_id(1000));
+    assert_eq!(hex(&entropy), "4300e807");
+    let digest: [u8; 32] = std::array::from_fn(|i| i as u8);
+    assert_eq!(
+        hex(&draw(&digest, Tag::SealRandomness, 1100, &entropy)),
+        "884a39295fbb6bc26331bdbc9aa9e972e715189b6036e5000fc4bdaa98e8e081"
+    );
+    // From a beacon's (or a ticket's) bytes: their digest first.
+    assert_eq!(
+        hex(&draw(
+            &digest_of(b"vrf proof"),
+            Tag::WindowedPoStChallengeSeed,
+            1234,
+            &entropy
+        )),
+        "05e49b99d575f5390929247167304445b06422058f77060bded222ed08c14d47"
+    );
+}
