@@ -23,7 +23,8 @@ pub enum DomainSeparationTag {
     EvmPrevRandao = 10,
 }
 
-/// The digest a draw starts from: blake2b-256 of a ticket's VRF proof or a beacon's data.
+/// blake2b-256 of `base`: the digest a draw starts from (of a ticket's VRF proof or a beacon's
+/// data), and what a secp256k1 key signs (of a message's CID).
 pub fn digest_of(base: &[u8]) -> [u8; 32] {
     let h = blake2b_simd::Params::new().hash_length(32).hash(base);
     h.as_bytes().try_into().expect("32 bytes asked for")

@@ -10,12 +10,8 @@ use fvm_shared::message::Message;
 use k256::ecdsa::{RecoveryId, Signature as Ecdsa, SigningKey, VerifyingKey};
 
 use crate::message::{message_cid, SignedMessage};
+use crate::rand::digest_of as blake2b256;
 use crate::EncodingError;
-
-fn blake2b256(data: &[u8]) -> [u8; 32] {
-    let h = blake2b_simd::Params::new().hash_length(32).hash(data);
-    h.as_bytes().try_into().expect("32 bytes asked for")
-}
 
 fn invalid(what: &'static str, reason: impl ToString) -> EncodingError {
     EncodingError::Invalid {
