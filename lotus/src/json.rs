@@ -165,20 +165,28 @@ struct Link {
     link: String,
 }
 
+impl Link {
+    fn of(c: &Cid) -> Link {
+        Link {
+            link: c.to_string(),
+        }
+    }
+
+    fn cid<E: serde::de::Error>(&self) -> Result<Cid, E> {
+        Cid::from_str(&self.link).map_err(|e| E::custom(format!("CID {:?}: {e}", self.link)))
+    }
+}
+
 /// A CID as `{"/": "bafy…"}`.
 pub mod cid_link {
     use super::*;
 
     pub fn serialize<S: Serializer>(c: &Cid, s: S) -> Result<S::Ok, S::Error> {
-        Link {
-            link: c.to_string(),
-        }
-        .serialize(s)
+        Link::of(c).serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Cid, D::Error> {
-        let l = Link::deserialize(d)?;
-        Cid::from_str(&l.link).map_err(|e| D::Error::custom(format!("CID {:?}: {e}", l.link)))
+        Link::deserialize(d)?.cid()
     }
 }
 
@@ -187,19 +195,11 @@ pub mod cid_link_opt {
     use super::*;
 
     pub fn serialize<S: Serializer>(c: &Option<Cid>, s: S) -> Result<S::Ok, S::Error> {
-        match c {
-            Some(c) => cid_link::serialize(c, s),
-            None => s.serialize_none(),
-        }
+        c.as_ref().map(Link::of).serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cid>, D::Error> {
-        match Option::<Link>::deserialize(d)? {
-            None => Ok(None),
-            Some(l) => Cid::from_str(&l.link)
-                .map(Some)
-                .map_err(|e| D::Error::custom(format!("CID {:?}: {e}", l.link))),
-        }
+        Option::<Link>::deserialize(d)?.map(|l| l.cid()).transpose()
     }
 }
 
@@ -208,19 +208,14 @@ pub mod tipset_key {
     use super::*;
 
     pub fn serialize<S: Serializer>(v: &[Cid], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|c| Link {
-            link: c.to_string(),
-        }))
+        s.collect_seq(v.iter().map(Link::of))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Cid>, D::Error> {
         Option::<Vec<Link>>::deserialize(d)?
             .unwrap_or_default()
-            .into_iter()
-            .map(|l| {
-                Cid::from_str(&l.link)
-                    .map_err(|e| D::Error::custom(format!("CID {:?}: {e}", l.link)))
-            })
+            .iter()
+            .map(Link::cid)
             .collect()
     }
 }

@@ -30,21 +30,8 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 6] = [
-        Method::SubmitWindowedPoSt,
-        Method::TerminateSectors,
-        Method::DeclareFaults,
-        Method::DeclareFaultsRecovered,
-        Method::PreCommitSectorBatch2,
-        Method::ProveCommitSectors3,
-    ];
-
     pub fn number(self) -> u64 {
         self as u64
-    }
-
-    pub fn from_number(n: u64) -> Option<Method> {
-        Method::ALL.into_iter().find(|m| m.number() == n)
     }
 }
 

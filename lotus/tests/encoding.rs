@@ -14,6 +14,17 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The message that sends `params` from t0100 to miner t01000, with no value.
+fn to_miner<P: Params>(params: &P) -> Message {
+    params
+        .message(
+            Address::new_id(100),
+            Address::new_id(1000),
+            TokenAmount::default(),
+        )
+        .unwrap()
+}
+
 /// ChainGetMessage's example in lotus `documentation/en/api-methods-v1-stable.md`.
 const DOCS_MESSAGE: &str = r#"{
   "Version": 42, "To": "f01234", "From": "f01234", "Nonce": 42, "Value": "0",
@@ -110,23 +121,11 @@ fn pre_commit_params_are_the_bytes_builtin_actors_decodes() {
         100,
         600_000,
     );
-    assert_eq!(info.sealed_cid.to_bytes(), {
-        let h = sealed_cid_bytes(&comm_r);
-        (0..h.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
-            .collect::<Vec<u8>>()
-    });
+    assert_eq!(hex(&info.sealed_cid.to_bytes()), sealed_cid_bytes(&comm_r));
     let params = miner::PreCommitSectorBatchParams2 {
         sectors: vec![info],
     };
-    let m = params
-        .message(
-            Address::new_id(100),
-            Address::new_id(1000),
-            TokenAmount::default(),
-        )
-        .unwrap();
+    let m = to_miner(&params);
     assert_eq!(m.method_num, 28);
     // [[ [5, 1, tag42(bytes(41): 00 ‖ cid), 100, [], 600000, null] ]]
     let expected = format!(
@@ -142,13 +141,7 @@ fn pre_commit_params_are_the_bytes_builtin_actors_decodes() {
 #[test]
 fn prove_commit_params_are_the_bytes_builtin_actors_decodes() {
     let params = miner::prove_commit_cc(&[(1, vec![1, 2, 3])]);
-    let m = params
-        .message(
-            Address::new_id(100),
-            Address::new_id(1000),
-            TokenAmount::default(),
-        )
-        .unwrap();
+    let m = to_miner(&params);
     assert_eq!(m.method_num, 34);
     // [[[1, []]], [h'010203'], h'', null, false, false]
     assert_eq!(hex(m.params.bytes()), "8681820180814301020340f6f4f4");
@@ -169,13 +162,7 @@ fn window_post_and_declaration_params_are_the_bytes_builtin_actors_decodes() {
         chain_commit_epoch: 1000,
         chain_commit_rand: Randomness(vec![7; 32]),
     };
-    let m = params
-        .message(
-            Address::new_id(100),
-            Address::new_id(1000),
-            TokenAmount::default(),
-        )
-        .unwrap();
+    let m = to_miner(&params);
     assert_eq!(m.method_num, 5);
     // [3, [[0, h'']], [[10, h'0102']], 1000, h'07…07']
     assert_eq!(
@@ -191,42 +178,26 @@ fn window_post_and_declaration_params_are_the_bytes_builtin_actors_decodes() {
         partition: 0,
         sectors: BitField::default(),
     }];
-    for (method, bytes) in [
+    for (method, m) in [
         (
             10,
-            miner::DeclareFaultsParams {
+            to_miner(&miner::DeclareFaultsParams {
                 faults: decl.clone(),
-            }
-            .message(
-                Address::new_id(100),
-                Address::new_id(1000),
-                TokenAmount::default(),
-            ),
+            }),
         ),
         (
             11,
-            miner::DeclareFaultsRecoveredParams {
+            to_miner(&miner::DeclareFaultsRecoveredParams {
                 recoveries: decl.clone(),
-            }
-            .message(
-                Address::new_id(100),
-                Address::new_id(1000),
-                TokenAmount::default(),
-            ),
+            }),
         ),
         (
             9,
-            miner::TerminateSectorsParams {
+            to_miner(&miner::TerminateSectorsParams {
                 terminations: decl.clone(),
-            }
-            .message(
-                Address::new_id(100),
-                Address::new_id(1000),
-                TokenAmount::default(),
-            ),
+            }),
         ),
     ] {
-        let m = bytes.unwrap();
         assert_eq!(m.method_num, method);
         assert_eq!(hex(m.params.bytes()), "8181830200 40".replace(" ", ""));
     }
