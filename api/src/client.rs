@@ -13,6 +13,10 @@ pub enum ClientError {
     BadInfo(String, String),
     #[error("cannot reach the daemon at {url}: {reason}")]
     Unreachable { url: String, reason: String },
+    /// No connection could be made: the request did not reach the daemon (sending it again
+    /// cannot do anything twice).
+    #[error("cannot connect to the daemon at {url}: {reason}")]
+    NotConnected { url: String, reason: String },
     #[error("{url}: HTTP {status}: {body}")]
     Http {
         url: String,
@@ -48,7 +52,18 @@ impl ApiInfo {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}/rpc/v0", self.addr)
+        self.url_at("/rpc/v0")
+    }
+
+    /// The URL of the API served at `path` (`/rpc/v1` for a FullNode).
+    pub fn url_at(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `<token>:<multiaddr>`, as lotus prints it.
+    pub fn to_env(&self) -> String {
+        let ma = host_port_to_multiaddr(&self.addr).unwrap_or_else(|| self.addr.clone());
+        format!("{}:{ma}", self.token)
     }
 }
 
@@ -101,6 +116,11 @@ pub struct Client {
 
 impl Client {
     pub fn new(info: &ApiInfo, timeout: std::time::Duration) -> Client {
+        Client::new_at(info, "/rpc/v0", timeout)
+    }
+
+    /// A client of the API served at `path`.
+    pub fn new_at(info: &ApiInfo, path: &str, timeout: std::time::Duration) -> Client {
         // reqwest is built without a default TLS provider (see the workspace manifest).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
@@ -108,7 +128,7 @@ impl Client {
             .build()
             .expect("HTTP client builds");
         Client {
-            url: info.url(),
+            url: info.url_at(path),
             token: info.token.clone(),
             http,
             next_id: AtomicU64::new(1),
@@ -148,9 +168,13 @@ impl Client {
             .body(serde_json::to_vec(&req).expect("requests serialize"))
             .send()
             .await
-            .map_err(|e| ClientError::Unreachable {
-                url: self.url.clone(),
-                reason: e.to_string(),
+            .map_err(|e| {
+                let (url, reason) = (self.url.clone(), e.to_string());
+                if e.is_connect() {
+                    ClientError::NotConnected { url, reason }
+                } else {
+                    ClientError::Unreachable { url, reason }
+                }
             })?;
         let status = resp.status().as_u16();
         let body = resp.text().await.map_err(|e| ClientError::BadAnswer {

@@ -6,6 +6,7 @@
 pub mod attach;
 pub mod client;
 pub mod contract;
+pub mod fullnode;
 pub mod index;
 pub mod methods;
 pub mod rpc;

@@ -151,6 +151,26 @@ impl RpcServer {
     }
 }
 
+impl RpcServer {
+    /// A router answering `POST` at each of `paths` with this server.
+    pub fn router(self, paths: &[&str]) -> axum::Router {
+        let server = Arc::new(self);
+        let mut r = axum::Router::new();
+        for p in paths {
+            r = r.route(p, axum::routing::post(handle));
+        }
+        r.with_state(server)
+    }
+}
+
+async fn handle(
+    axum::extract::State(server): axum::extract::State<Arc<RpcServer>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    server.handle(&headers, &body).await
+}
+
 /// Resolves on Ctrl-C, SIGTERM or `shutdown` (the `Shutdown` method): a daemon's graceful stop.
 pub async fn until_stopped(shutdown: &tokio::sync::Notify) {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -167,6 +167,17 @@ pub struct OnChainSector {
     pub activation: Option<i64>,
     #[serde(rename = "PreCommitEpoch")]
     pub precommit_epoch: Option<i64>,
+    /// The chain's view of the active sector (`StateSectorGetInfo`, `StateSectorPartition`).
+    #[serde(rename = "SealProof", default)]
+    pub seal_proof: Option<i64>,
+    #[serde(rename = "SealedCID", default)]
+    pub sealed_cid: Option<String>,
+    #[serde(rename = "Expiration", default)]
+    pub expiration: Option<i64>,
+    #[serde(rename = "Deadline", default)]
+    pub deadline: Option<u64>,
+    #[serde(rename = "Partition", default)]
+    pub partition: Option<u64>,
 }
 
 /// `Filecoin.WorkerJobs`: one row of `sealing jobs`.
@@ -286,9 +297,12 @@ pub struct FoundFile {
     pub can_store: bool,
 }
 
-/// `Filecoin.ChainHead`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// `Filecoin.ChainHead`: the head as the chain node gave it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainHead {
+    /// The tipset key: its blocks' CIDs.
+    #[serde(rename = "Cids", default)]
+    pub cids: Vec<String>,
     #[serde(rename = "Height")]
     pub height: i64,
     /// Unix time of the epoch, milliseconds.
@@ -320,6 +334,10 @@ pub struct MinerInfo {
     pub engine: String,
     #[serde(rename = "ChainMode")]
     pub chain_mode: String,
+    /// The chain node's API calls so far, by part of the sealer (API, sealing, WindowPoSt,
+    /// WinningPoSt) and method.
+    #[serde(rename = "ChainCalls", default)]
+    pub chain_calls: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
     #[serde(rename = "Head")]
     pub head: ChainHead,
     #[serde(rename = "Power")]

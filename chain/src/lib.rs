@@ -1,99 +1,104 @@
-//! The chain as the sealer needs it: the [`Chain`] trait and the types it speaks (messages,
-//! receipts, pre-commits, active sectors, deadlines and partitions), in terms a Lotus node's
-//! FullNode API gives as well, and [`devnet`]: an embedded chain that implements it, with its own
-//! bookkeeping kept inside. Deadline time math is in [`deadline`].
+//! The chain as the sealer needs it: the [`Chain`] trait and the types it speaks (receipts,
+//! pre-commits, active sectors, deadlines and partitions), in the terms of a Lotus node's
+//! FullNode API. [`client::FullNode`] implements it over that API (Lotus JSON on `/rpc/v1`);
+//! [`devnet`] is a node that serves that API for an embedded devnet. Deadline time math is in
+//! [`deadline`]; the devnet's election draw, which client and node share, in [`election`].
 
+pub mod calls;
+pub mod client;
 pub mod deadline;
 pub mod devnet;
+pub mod election;
 
 use std::collections::BTreeSet;
 
 use api::{ChainHead, MinerPower};
 use async_trait::async_trait;
-use proofs::{Randomness, SealedCommitments};
+use proofs::Randomness;
 use resources::{SectorRef, SectorSize};
 use serde::{Deserialize, Serialize};
 
+pub use api::fullnode::MinerTally;
+pub use client::FullNode;
 pub use deadline::{deadline_at, next_opening, DeadlineInfo, DEADLINES};
-pub use devnet::LocalChain;
+pub use devnet::Devnet;
+pub use lotus::Call;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
     #[error(transparent)]
     Db(#[from] db::DbError),
+    #[error("chain node: {0}")]
+    Node(#[from] api::ClientError),
     #[error("randomness for epoch {epoch} is not known yet (head is {head})")]
     Future { epoch: i64, head: i64 },
-    #[error("miner t0{actor} is registered with {on_chain} sectors, not {asked}")]
+    #[error("miner {miner} is registered with {on_chain} sectors, not {asked}")]
     SectorSizeMismatch {
-        actor: u64,
+        miner: String,
         on_chain: SectorSize,
         asked: SectorSize,
     },
+    #[error("miner {0} is not on chain")]
+    NoMiner(String),
+    #[error("the chain node answered {what}: {reason}")]
+    BadAnswer { what: &'static str, reason: String },
+    #[error(transparent)]
+    Encoding(#[from] lotus::EncodingError),
     #[error("chain: {0}")]
     Other(String),
 }
 
-/// A step that failed on the chain (a store error, randomness not there yet) may pass by itself.
+/// A step that failed on the chain (a node unreachable, randomness not there yet) may pass by
+/// itself.
 impl From<ChainError> for api::tasks::TaskError {
     fn from(e: ChainError) -> Self {
         api::tasks::TaskError::temporary(e.to_string())
     }
 }
 
+/// What a draw of randomness is for (each has its domain separation tag, and is drawn from
+/// the tickets or the beacon as the actors draw it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RandKind {
+    /// SealRandomness, from tickets.
     Ticket,
+    /// InteractiveSealChallengeSeed, from the beacon.
     Seed,
+    /// WindowedPoStChallengeSeed, from the beacon.
     WindowPoSt,
+    /// WinningPoStChallengeSeed, from the beacon.
     WinningPoSt,
+    /// PoStChainCommit, from tickets, no entropy: what a WindowPoSt commits to.
+    ChainCommit,
+    /// ElectionProofProduction, from the beacon.
+    Election,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Message {
-    PreCommit {
-        sector: SectorRef,
-        comms: SealedCommitments,
-        ticket_epoch: i64,
-    },
-    ProveCommit {
-        sector: SectorRef,
-        #[serde(with = "proofs::bytes")]
-        proof: Vec<u8>,
-    },
-    /// A WindowPoSt over `partitions` of deadline `deadline`, while it is open.
-    /// `skipped`: sectors the prover could not read; they become faulty and the proof covers
-    /// the rest.
-    SubmitWindowedPoSt {
-        miner: u64,
-        deadline: u64,
-        partitions: Vec<usize>,
-        #[serde(default)]
-        skipped: Vec<u64>,
-        #[serde(with = "proofs::bytes")]
-        proof: Vec<u8>,
-    },
-    /// Sectors of `deadline` that will not be proven (they lose power now).
-    DeclareFaults {
-        miner: u64,
-        deadline: u64,
-        sectors: Vec<u64>,
-    },
-    /// The WinningPoSt of a miner elected at `epoch`; counts as a block won only if it lands in
-    /// the next epoch (it was sent while `epoch` was the head).
-    WinningPoSt {
-        miner: u64,
-        epoch: i64,
-        #[serde(with = "proofs::bytes")]
-        proof: Vec<u8>,
-    },
-    /// Faulty sectors of `deadline` that can be proven again (power returns once proven).
-    DeclareFaultsRecovered {
-        miner: u64,
-        deadline: u64,
-        sectors: Vec<u64>,
-    },
+impl RandKind {
+    pub fn tag(self) -> lotus::rand::DomainSeparationTag {
+        use lotus::rand::DomainSeparationTag as T;
+        match self {
+            RandKind::Ticket => T::SealRandomness,
+            RandKind::Seed => T::InteractiveSealChallengeSeed,
+            RandKind::WindowPoSt => T::WindowedPoStChallengeSeed,
+            RandKind::WinningPoSt => T::WinningPoStChallengeSeed,
+            RandKind::ChainCommit => T::PoStChainCommit,
+            RandKind::Election => T::ElectionProofProduction,
+        }
+    }
+
+    /// Drawn from the beacon (`StateGetRandomnessFromBeacon`), or from tickets.
+    pub fn from_beacon(self) -> bool {
+        !matches!(self, RandKind::Ticket | RandKind::ChainCommit)
+    }
+
+    /// The miner's address is the entropy, except for the chain commit.
+    pub fn miner_entropy(self) -> bool {
+        self != RandKind::ChainCommit
+    }
 }
 
+/// A message's receipt, once it has landed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
     /// The epoch the message landed in.
@@ -106,9 +111,12 @@ pub struct Receipt {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreCommitOnChain {
     pub sector: SectorRef,
-    pub comms: SealedCommitments,
+    pub comm_r: [u8; 32],
+    /// None: a committed-capacity sector's zero CommD.
+    pub comm_d: Option<[u8; 32]>,
     pub ticket_epoch: i64,
     pub precommit_epoch: i64,
+    pub expiration: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +124,8 @@ pub struct ActiveSector {
     pub sector: SectorRef,
     pub comm_r: [u8; 32],
     pub activation: i64,
+    #[serde(default)]
+    pub expiration: i64,
     /// Where it is proven: deadline and partition.
     #[serde(default)]
     pub deadline: u64,
@@ -133,20 +143,34 @@ impl ActiveSector {
     }
 }
 
-/// What the sealer needs of a chain.
+/// What the sealer needs of a chain: the calls of a Lotus FullNode it makes, in its own terms.
+/// One miner's view: `actor` is the sealer's miner.
 #[async_trait]
 pub trait Chain: Send + Sync {
+    /// "devnet" or "lotus": what the node said it is.
     fn mode(&self) -> &'static str;
+    /// The node's API calls made so far, by method (a client that counts them).
+    fn calls(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        Default::default()
+    }
     async fn head(&self) -> Result<ChainHead, ChainError>;
     /// Waits until the head is at least `epoch`.
     async fn wait_epoch(&self, epoch: i64) -> Result<ChainHead, ChainError>;
+    /// The miner's randomness of `kind` at `epoch`.
     async fn randomness(&self, kind: RandKind, epoch: i64) -> Result<Randomness, ChainError>;
     /// Epochs between a pre-commit landing and the epoch of its seed.
     fn precommit_challenge_delay(&self) -> i64;
-    /// Registers the miner actor with its sector size, or checks it against the registered one.
+    /// Checks that the miner actor is on chain with this sector size.
     async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError>;
-    /// Sends a message; returns its ID.
-    async fn push(&self, msg: Message) -> Result<String, ChainError>;
+    /// Sends a call of the miner actor from its worker; returns the message's CID.
+    async fn send(&self, call: Call) -> Result<String, ChainError>;
+    /// A message of the miner's worker still in the pool calling `method` for `sector` (a
+    /// pre-commit or prove-commit sent before a restart): its CID.
+    async fn pending(
+        &self,
+        method: lotus::miner::Method,
+        sector: u64,
+    ) -> Result<Option<String>, ChainError>;
     /// The receipt once the message has landed.
     async fn receipt(&self, id: &str) -> Result<Option<Receipt>, ChainError>;
     async fn precommit(&self, sector: &SectorRef) -> Result<Option<PreCommitOnChain>, ChainError>;
@@ -154,11 +178,19 @@ pub trait Chain: Send + Sync {
     async fn power(&self, actor: u64) -> Result<MinerPower, ChainError>;
     /// Epochs per WindowPoSt deadline.
     fn wpost_window(&self) -> i64;
-    /// The deadline open at the head for the miner (lotus: `StateMinerProvingDeadline`).
+    /// The deadline open at the head for the miner (`StateMinerProvingDeadline`).
     async fn proving_deadline(&self, actor: u64) -> Result<DeadlineInfo, ChainError>;
-    /// The miner's [`DEADLINES`] deadlines with their partitions and faults (lotus:
-    /// `StateMinerDeadlines` and `StateMinerPartitions`); all empty before its first sector.
-    async fn deadlines(&self, actor: u64) -> Result<Vec<DeadlineState>, ChainError>;
+    /// Deadline `index` with its partitions (`StateMinerPartitions`) and the partitions proven
+    /// in its current opening (`StateMinerDeadlines`).
+    async fn deadline(&self, actor: u64, index: u64) -> Result<DeadlineState, ChainError>;
+    /// All [`DEADLINES`] deadlines; all empty before the miner's first sector.
+    async fn deadlines(&self, actor: u64) -> Result<Vec<DeadlineState>, ChainError> {
+        let mut out = Vec::new();
+        for i in 0..DEADLINES {
+            out.push(self.deadline(actor, i).await?);
+        }
+        Ok(out)
+    }
     /// Whether the miner is elected to make the block of `epoch` (the head or before).
     async fn elected(&self, actor: u64, epoch: i64) -> Result<bool, ChainError>;
     /// The sectors a WinningPoSt for `epoch` must cover.
@@ -166,19 +198,12 @@ pub trait Chain: Send + Sync {
         &self,
         actor: u64,
         epoch: i64,
-    ) -> Result<Vec<ActiveSector>, ChainError>;
+    ) -> Result<Vec<api::tasks::PoStTarget>, ChainError>;
+    /// Submits the block the miner was elected for at `epoch`, with its WinningPoSt.
+    async fn submit_block(&self, actor: u64, epoch: i64, proof: Vec<u8>) -> Result<(), ChainError>;
     /// What the chain counted for the miner since genesis, where it counts (the devnet does;
     /// a Lotus node keeps no such tally and answers `None`).
     async fn tally(&self, actor: u64) -> Result<Option<MinerTally>, ChainError>;
-}
-
-/// WindowPoSt counts and blocks won, as the devnet counts them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MinerTally {
-    /// Partitions proven in time, and partitions whose deadline closed unproven.
-    pub proofs_accepted: u64,
-    pub missed: u64,
-    pub blocks_won: u64,
 }
 
 /// One partition of a deadline: its sectors, the faulty ones, and the faulty ones declared

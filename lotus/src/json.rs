@@ -357,3 +357,28 @@ impl TryFrom<SignedMessageJson> for SignedMessage {
         })
     }
 }
+
+/// Newtypes for values passed whole as RPC parameters and results, in Lotus JSON.
+pub mod wire {
+    use super::*;
+
+    /// An address as text.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(transparent)]
+    pub struct Addr(#[serde(with = "address")] pub Address);
+
+    /// A CID as `{"/": ..}`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(transparent)]
+    pub struct CidJson(#[serde(with = "cid_link")] pub Cid);
+
+    /// A tipset key; empty (`[]` or `null`) is the head.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(transparent)]
+    pub struct TipSetKey(#[serde(with = "tipset_key")] pub Vec<Cid>);
+
+    /// Bytes as base64.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(transparent)]
+    pub struct Bytes(#[serde(with = "bytes")] pub Vec<u8>);
+}

@@ -148,6 +148,47 @@ pub struct SectorsDeclaration {
     pub sectors: BitField,
 }
 
+/// A call of the miner actor: the method and its params in CBOR, ready to be sent by whoever
+/// knows the addresses (the sealer's chain client fills in the worker and the miner).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub method: u64,
+    pub params: RawBytes,
+}
+
+impl Call {
+    pub fn of<P: Params>(p: &P) -> Result<Call, EncodingError> {
+        Ok(Call {
+            method: P::METHOD.number(),
+            params: RawBytes::serialize(p)?,
+        })
+    }
+
+    /// The params as `P`, if this is a call of `P`'s method.
+    pub fn decode<P: Params + serde::de::DeserializeOwned>(&self) -> Option<P> {
+        (self.method == P::METHOD.number())
+            .then(|| fvm_ipld_encoding::from_slice(&self.params).ok())
+            .flatten()
+    }
+
+    /// The unsigned message of this call from `from` to `miner`; nonce and gas are left for
+    /// the node to fill in (`MpoolPushMessage`).
+    pub fn message(&self, from: Address, miner: Address, value: TokenAmount) -> Message {
+        Message {
+            version: 0,
+            from,
+            to: miner,
+            sequence: 0,
+            value,
+            method_num: self.method,
+            params: self.params.clone(),
+            gas_limit: 0,
+            gas_fee_cap: TokenAmount::default(),
+            gas_premium: TokenAmount::default(),
+        }
+    }
+}
+
 /// A method's params, with the method they go to.
 pub trait Params: Serialize {
     const METHOD: Method;
@@ -159,19 +200,11 @@ pub trait Params: Serialize {
         from: Address,
         miner: Address,
         value: TokenAmount,
-    ) -> Result<Message, EncodingError> {
-        Ok(Message {
-            version: 0,
-            from,
-            to: miner,
-            sequence: 0,
-            value,
-            method_num: Self::METHOD.number(),
-            params: RawBytes::serialize(self)?,
-            gas_limit: 0,
-            gas_fee_cap: TokenAmount::default(),
-            gas_premium: TokenAmount::default(),
-        })
+    ) -> Result<Message, EncodingError>
+    where
+        Self: Sized,
+    {
+        Ok(Call::of(self)?.message(from, miner, value))
     }
 }
 

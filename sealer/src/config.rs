@@ -131,8 +131,16 @@ impl Default for SealingConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase", default)]
 pub struct ChainConfig {
-    /// `local`: the embedded devnet chain (the only mode so far).
+    /// `devnet`: the embedded devnet, served as a Lotus FullNode on DevnetListenAddress (the
+    /// sealer reaches it through its Lotus client like any node). `lotus`: the Lotus node of
+    /// `FULLNODE_API_INFO` (or ApiInfo). `local` is read as `devnet`.
     pub mode: String,
+    /// Lotus mode: `<token>:/ip4/<host>/tcp/<port>/http`, lotus-miner's FULLNODE_API_INFO
+    /// (the environment variable wins).
+    pub api_info: String,
+    /// Devnet mode: where the devnet node serves its FullNode API (port 0: any free port; the
+    /// daemon logs the FULLNODE_API_INFO and writes it to `<repo>/fullnode_api`).
+    pub devnet_listen_address: String,
     /// Time between epochs.
     pub block_delay: String,
     /// Epochs between a pre-commit landing and its seed (mainnet 150; local default 10).
@@ -149,7 +157,9 @@ pub struct ChainConfig {
 impl Default for ChainConfig {
     fn default() -> Self {
         ChainConfig {
-            mode: "local".into(),
+            mode: "devnet".into(),
+            api_info: String::new(),
+            devnet_listen_address: "127.0.0.1:0".into(),
             block_delay: "4s".into(),
             pre_commit_challenge_delay: 10,
             wpost_challenge_window: 60,
@@ -196,6 +206,15 @@ pub enum ConfigError {
     },
 }
 
+/// Which chain the sealer works with.
+#[derive(Debug, Clone)]
+pub enum ChainMode {
+    /// The embedded devnet, served on `listen`.
+    Devnet { listen: std::net::SocketAddr },
+    /// A Lotus node.
+    Lotus { info: api::ApiInfo },
+}
+
 /// The checked values of a config.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -205,6 +224,7 @@ pub struct Settings {
     pub sector_size: SectorSize,
     pub assigner: sched::Assigner,
     pub retry_cooldown: Duration,
+    pub chain: ChainMode,
     pub block_delay: Duration,
     pub other_network_power: u64,
     pub mock: bool,
@@ -294,15 +314,37 @@ impl Config {
             .map_err(|e: sched::SchedError| bad("Storage.Assigner", e.to_string()))?;
         let retry_cooldown = parse_duration(&self.sealing.retry_cooldown)
             .map_err(|e| bad("Sealing.RetryCooldown", e))?;
-        if self.chain.mode != "local" {
-            return Err(bad(
-                "Chain.Mode",
-                format!(
-                    "unknown chain mode {:?} (only \"local\", the embedded devnet, exists so far)",
-                    self.chain.mode
-                ),
-            ));
-        }
+        let chain = match self.chain.mode.as_str() {
+            "devnet" | "local" => {
+                let listen = self
+                    .chain
+                    .devnet_listen_address
+                    .parse()
+                    .map_err(|e| bad("Chain.DevnetListenAddress", format!("{e}")))?;
+                ChainMode::Devnet { listen }
+            }
+            "lotus" => {
+                let text = std::env::var("FULLNODE_API_INFO")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| self.chain.api_info.clone());
+                if text.is_empty() {
+                    return Err(bad(
+                        "Chain.ApiInfo",
+                        "lotus mode needs FULLNODE_API_INFO or Chain.ApiInfo (<token>:/ip4/<host>/tcp/<port>/http)".into(),
+                    ));
+                }
+                let info =
+                    api::ApiInfo::parse(&text).map_err(|e| bad("Chain.ApiInfo", e.to_string()))?;
+                ChainMode::Lotus { info }
+            }
+            other => {
+                return Err(bad(
+                    "Chain.Mode",
+                    format!("unknown chain mode {other:?} (\"devnet\" or \"lotus\")"),
+                ))
+            }
+        };
         let block_delay =
             parse_duration(&self.chain.block_delay).map_err(|e| bad("Chain.BlockDelay", e))?;
         if block_delay < Duration::from_millis(10) {
@@ -352,6 +394,7 @@ impl Config {
             sector_size,
             assigner,
             retry_cooldown,
+            chain,
             block_delay,
             other_network_power,
             mock,

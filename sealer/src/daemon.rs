@@ -12,13 +12,14 @@ use sched::{SchedConfig, Scheduler, WorkerSpec};
 use stores::{LocalStore, MemIndex, Permission, Remote, Secret};
 
 use crate::cluster::{ClusterView, Workers};
-use crate::config::{Config, Settings};
+use crate::config::{ChainMode, Config, Settings};
 use crate::localworker::{local_tasks, LocalWorker};
 use crate::manager::Manager;
 use crate::pipeline::Pipeline;
 use crate::repo::Repo;
 use crate::sectors::Sectors;
-use chain::{Chain, LocalChain};
+use chain::devnet::DevnetConfig;
+use chain::{Chain, Devnet, FullNode};
 use db::Db;
 
 /// Everything the API reaches.
@@ -31,6 +32,9 @@ pub struct Node {
     pub(crate) pipeline: Arc<Pipeline>,
     pub(crate) manager: Arc<Manager>,
     pub(crate) chain: Arc<dyn Chain>,
+    /// The sealing pipeline's, the WindowPoSt and WinningPoSt schedulers' own clients of the
+    /// chain node (`chain` answers the API).
+    pub(crate) chain_parts: Vec<(&'static str, Arc<dyn Chain>)>,
     pub(crate) store: LocalStore,
     pub(crate) index: Arc<MemIndex>,
     pub(crate) view: Arc<ClusterView>,
@@ -51,6 +55,52 @@ impl Node {
 /// The registered seal proof for new sectors of a size (the V1_1 proofs the network uses).
 pub fn seal_proof(size: SectorSize) -> SealProof {
     SealProof::ALL[5 + size.index()]
+}
+
+/// The chain node the sealer works with, through its Lotus client: the embedded devnet, opened
+/// in the sealer's metadata store and served on its own address (`_devnet` keeps it serving),
+/// or the Lotus node of FULLNODE_API_INFO.
+async fn open_chain(
+    repo: &Repo,
+    cfg: &Config,
+    settings: &Settings,
+    db: &Db,
+    engine: &Arc<dyn Engine>,
+) -> Result<(FullNode, Option<chain::devnet::node::Served>)> {
+    let (info, served) = match &settings.chain {
+        ChainMode::Lotus { info } => (info.clone(), None),
+        ChainMode::Devnet { listen } => {
+            let devnet = Devnet::open(
+                db.clone(),
+                engine.clone(),
+                DevnetConfig {
+                    block_delay: settings.block_delay,
+                    challenge_delay: cfg.chain.pre_commit_challenge_delay as i64,
+                    window: cfg.chain.wpost_challenge_window as i64,
+                    other_power: settings.other_network_power,
+                },
+                settings.actor,
+                settings.sector_size,
+            )
+            .context("opening the devnet")?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("Chain.DevnetListenAddress: cannot listen on {listen}"))?;
+            let served = devnet.run(listener).context("serving the devnet node")?;
+            repo.write_fullnode_api(&served.info.to_env())?;
+            tracing::info!(
+                "devnet node listening: FULLNODE_API_INFO={} (also in {})",
+                served.info.to_env(),
+                repo.fullnode_api_file().display()
+            );
+            (served.info.clone(), Some(served))
+        }
+    };
+    let node = FullNode::connect(&info, settings.actor)
+        .await
+        .with_context(|| format!("connecting to the chain node at {}", info.addr))?;
+    tracing::info!(mode = node.mode(), url = node.url(), "chain node reached");
+    Ok((node, served))
 }
 
 /// The effective config, once at start: every key with its value (defaults filled in), and what
@@ -91,20 +141,19 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     };
     log_config(&repo, &file, &cfg, engine.kind());
     let db = Db::open(&repo.datastore())?;
-    let chain = LocalChain::open(
-        db.clone(),
-        engine.clone(),
-        settings.block_delay,
-        cfg.chain.pre_commit_challenge_delay,
-        cfg.chain.wpost_challenge_window,
-        settings.other_network_power,
-    )?;
+    let (chain, _devnet) = open_chain(&repo, &cfg, &settings, &db, &engine).await?;
     if let Err(e) = chain
         .ensure_miner(settings.actor, settings.sector_size)
         .await
     {
         tracing::error!("{e} (config: {}): pledges will be refused", file.display());
     }
+    // One client per part of the sealer, so `sealer info` tells their chain calls apart.
+    let parts: Vec<(&'static str, Arc<dyn Chain>)> = ["sealing", "WindowPoSt", "WinningPoSt"]
+        .into_iter()
+        .map(|p| (p, Arc::new(chain.fork()) as Arc<dyn Chain>))
+        .collect();
+    let chain: Arc<dyn Chain> = Arc::new(chain);
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -164,12 +213,11 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     );
     tracing::info!(tasks = %tasks, "in-process worker {local_worker} ready");
     manager.spawn();
-    chain.spawn();
 
     let sectors = Arc::new(Sectors::load(db.clone(), cfg.sealing.max_retries)?);
     let pipeline = Pipeline::new(
         sectors.clone(),
-        chain.clone() as Arc<dyn Chain>,
+        parts[0].1.clone(),
         manager.clone(),
         remote,
         view.clone(),
@@ -178,7 +226,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     );
     pipeline.resume_all();
     let wdpost = crate::wdpost::WindowPoSt::new(
-        chain.clone() as Arc<dyn Chain>,
+        parts[1].1.clone(),
         manager.clone(),
         view.clone(),
         settings.actor,
@@ -186,7 +234,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     );
     wdpost.spawn();
     let wnpost = crate::wnpost::WinningPoSt::new(
-        chain.clone() as Arc<dyn Chain>,
+        parts[2].1.clone(),
         manager.clone(),
         view.clone(),
         settings.actor,
@@ -201,7 +249,8 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         sectors,
         pipeline,
         manager,
-        chain: chain.clone() as Arc<dyn Chain>,
+        chain: chain.clone(),
+        chain_parts: parts,
         store: store.clone(),
         index,
         view,

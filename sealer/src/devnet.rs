@@ -86,6 +86,10 @@ pub async fn run(a: DevnetArgs) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // The devnet node the daemon runs: any Lotus client can be pointed at it.
+    if let Ok(info) = std::fs::read_to_string(repo.fullnode_api_file()) {
+        println!("devnet node: FULLNODE_API_INFO={}", info.trim());
+    }
     for (dir, seal, store) in [("seal", true, false), ("store", false, true)] {
         let p = path.join(dir);
         if p.join("sectorstore.json").exists() {
@@ -155,6 +159,9 @@ pub async fn run(a: DevnetArgs) -> Result<()> {
         info.engine,
         info.head.height
     );
+    for (part, calls) in &info.chain_calls {
+        println!("chain API calls, {part}: {}", calls.values().sum::<u64>());
+    }
     if a.keep_running {
         println!("daemon still running; Ctrl-C to stop");
         daemon.await??;

@@ -260,6 +260,12 @@ impl Sector {
                 message = format!("activated at epoch {epoch}");
                 FinalizeSector
             }
+            // Prove-committed before a restart: found active on chain, not sent twice.
+            (Event::CommitLanded(epoch), SubmitCommit) => {
+                self.invalid_proofs = 0;
+                message = format!("already active on chain (epoch {epoch}): not sent again");
+                FinalizeSector
+            }
             (Event::Finalized, FinalizeSector) => Proving,
             (Event::Failed(err), s) if failure_of(s) != s => {
                 self.last_error = err.message.clone();

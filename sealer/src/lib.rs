@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod devnet;
+pub mod devnode;
 pub mod fsm;
 pub mod localworker;
 pub mod manager;

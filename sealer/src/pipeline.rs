@@ -18,7 +18,8 @@ use crate::calls::CallTracker;
 use crate::fsm::{now_ms, Event, Sector};
 use crate::manager::Manager;
 use crate::sectors::Sectors;
-use chain::{Chain, Message, RandKind};
+use chain::{Chain, RandKind};
+use lotus::miner::Method;
 
 use SectorState::*;
 
@@ -232,7 +233,9 @@ impl Pipeline {
                 // Sealed again after its pre-commit landed (a fallback to PC1): the same ticket
                 // made the same replica, and the chain already has it (lotus checks too).
                 match self.chain.precommit(&sector).await {
-                    Ok(Some(pc)) if pc.comms == comms && pc.ticket_epoch == ticket_epoch => {
+                    Ok(Some(pc))
+                        if pc.comm_r == comms.comm_r && pc.ticket_epoch == ticket_epoch =>
+                    {
                         return (Some(Event::PreCommitLanded(pc.precommit_epoch)), None);
                     }
                     Ok(Some(pc)) => {
@@ -240,7 +243,7 @@ impl Pipeline {
                             "the chain holds a pre-commit of sector {} with commR {} (ticket epoch \
                              {}), this replica has commR {} (ticket epoch {ticket_epoch})",
                             sector.number,
-                            chain::hex(&pc.comms.comm_r),
+                            chain::hex(&pc.comm_r),
                             pc.ticket_epoch,
                             chain::hex(&comms.comm_r),
                         );
@@ -249,12 +252,26 @@ impl Pipeline {
                     Ok(None) => {}
                     Err(e) => return (Some(Event::Failed(e.into())), None),
                 }
-                let msg = Message::PreCommit {
-                    sector,
-                    comms,
-                    ticket_epoch,
-                };
-                let ev = match self.chain.push(msg).await {
+                // Sent before a restart and still in the pool: that message, not a second.
+                match self
+                    .chain
+                    .pending(Method::PreCommitSectorBatch2, sector.number)
+                    .await
+                {
+                    Ok(Some(id)) => return (Some(Event::PreCommitSent(id)), None),
+                    Ok(None) => {}
+                    Err(e) => return (Some(Event::Failed(e.into())), None),
+                }
+                let ev = match self
+                    .chain
+                    .send(chain::calls::precommit(
+                        &sector,
+                        &comms,
+                        ticket_epoch,
+                        ticket_epoch + SECTOR_LIFETIME_EPOCHS,
+                    ))
+                    .await
+                {
                     Ok(id) => Event::PreCommitSent(id),
                     Err(e) => {
                         Event::Failed(TaskError::temporary(format!("sending pre-commit: {e}")))
@@ -281,9 +298,24 @@ impl Pipeline {
                 let Some(proof) = s.proof.clone() else {
                     return (Some(Event::Failed(TaskError::temporary("no proof"))), None);
                 };
+                // Landed, or still in the pool, from before a restart: not sent twice.
+                match self.chain.active_sector(&sector).await {
+                    Ok(Some(a)) => return (Some(Event::CommitLanded(a.activation)), None),
+                    Ok(None) => {}
+                    Err(e) => return (Some(Event::Failed(e.into())), None),
+                }
+                match self
+                    .chain
+                    .pending(Method::ProveCommitSectors3, sector.number)
+                    .await
+                {
+                    Ok(Some(id)) => return (Some(Event::CommitSent(id)), None),
+                    Ok(None) => {}
+                    Err(e) => return (Some(Event::Failed(e.into())), None),
+                }
                 let ev = match self
                     .chain
-                    .push(Message::ProveCommit { sector, proof })
+                    .send(chain::calls::prove_commit(sector.number, proof))
                     .await
                 {
                     Ok(id) => Event::CommitSent(id),
@@ -583,3 +615,7 @@ impl Pipeline {
 #[cfg(test)]
 #[path = "pipeline_tests.rs"]
 mod tests;
+
+/// How long a committed-capacity sector is committed for: 540 days of 30 s epochs (lotus's
+/// default lifetime).
+const SECTOR_LIFETIME_EPOCHS: i64 = 540 * 2880;

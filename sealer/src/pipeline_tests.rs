@@ -1,6 +1,6 @@
 //! The pipeline in-process: the sealer's own worker (mock engine, temporary seal and store paths)
-//! behind a handle that injects failures, or fake remote machines; the embedded chain with 10 ms
-//! epochs. The sector state machine's retry policy acting on each failure's kind; a sealer
+//! behind a handle that injects failures, or fake remote machines; the devnet node with 10 ms
+//! epochs, reached through the Lotus client. The sector state machine's retry policy acting on each failure's kind; a sealer
 //! restart while a worker runs a step; a result that comes back after its step moved on; an
 //! operator's abort of a running step.
 
@@ -23,7 +23,8 @@ use crate::localworker::LocalWorker;
 use crate::manager::{Manager, WorkerHandle};
 use crate::pipeline::Pipeline;
 use crate::sectors::Sectors;
-use chain::{Chain, LocalChain};
+use chain::devnet::{Devnet, DevnetConfig};
+use chain::{Chain, FullNode};
 use db::Db;
 
 /// The in-process worker, failing the first N calls of some task types with a given kind.
@@ -68,6 +69,8 @@ struct Life {
     store: LocalStore,
     dir: std::path::PathBuf,
     workers: Mutex<Vec<sched::WorkerId>>,
+    /// The devnet node this life's pipeline reaches through its Lotus client.
+    _node: chain::devnet::node::Served,
 }
 
 impl Life {
@@ -80,19 +83,23 @@ impl Life {
     /// The same, attaching `paths` (name, seal or store, max storage) the first time.
     async fn start_with(dir: &Path, db: Db, paths: &[(&str, bool, Option<u64>)]) -> Life {
         let engine: Arc<dyn Engine> = Arc::new(MockEngine::default());
-        let chain = LocalChain::open(
+        let cfg = DevnetConfig {
+            block_delay: Duration::from_millis(10),
+            challenge_delay: 1,
+            window: 10,
+            other_power: 0,
+        };
+        let devnet = Devnet::open(
             db.clone(),
             engine.clone(),
-            Duration::from_millis(10),
-            1,
-            10,
-            0,
+            cfg,
+            1000,
+            resources::SectorSize::S2KiB,
         )
         .unwrap();
-        chain
-            .ensure_miner(1000, resources::SectorSize::S2KiB)
-            .await
-            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let node = devnet.run(listener).unwrap();
+        let chain = Arc::new(FullNode::connect(&node.info, 1000).await.unwrap());
         let index = Arc::new(MemIndex::default());
         let first = !dir.join("storage.json").exists();
         let store = LocalStore::open(
@@ -108,7 +115,6 @@ impl Life {
             CallTracker::open(db.clone()).unwrap(),
         );
         manager.spawn();
-        chain.spawn();
         let view = ClusterView::new(index);
         let sectors = Arc::new(Sectors::load(db.clone(), 3).unwrap());
         let pipeline = Pipeline::new(
@@ -131,6 +137,7 @@ impl Life {
             store,
             dir: dir.to_path_buf(),
             workers: Mutex::new(Vec::new()),
+            _node: node,
         };
         if first {
             for (name, seal, max) in paths {
@@ -498,10 +505,10 @@ async fn sealed_again_after_its_pre_commit_landed_a_sector_is_not_pre_committed_
     let again = logged(&s, "SectorPreCommitLanded");
     assert_eq!(again.len(), 2, "{:?}", s.log);
     assert!(again[1].contains("not sent again"), "{again:?}");
-    let messages: Vec<(String, serde_json::Value)> = c.db.scan("chain/msg/").unwrap();
+    let messages = chain::devnet::stored_messages(&c.db).unwrap();
     let precommits = messages
         .iter()
-        .filter(|(_, m)| m["msg"].get("PreCommit").is_some())
+        .filter(|m| m.message.method_num == lotus::miner::Method::PreCommitSectorBatch2.number())
         .count();
     assert_eq!(precommits, 1, "{messages:?}");
 }

@@ -92,6 +92,16 @@ impl Repo {
             .with_context(|| format!("writing {}", self.api_file().display()))
     }
 
+    /// Where the devnet node the daemon runs listens, with a token of every permission:
+    /// `<token>:<multiaddr>` (lotus's FULLNODE_API_INFO), private to the repo's owner.
+    pub fn write_fullnode_api(&self, info: &str) -> Result<()> {
+        write_private_file(&self.fullnode_api_file(), info.as_bytes())
+    }
+
+    pub fn fullnode_api_file(&self) -> PathBuf {
+        self.path.join("fullnode_api")
+    }
+
     pub fn remove_api(&self) {
         let _ = std::fs::remove_file(self.api_file());
     }
@@ -108,6 +118,12 @@ impl Repo {
             .with_context(|| format!("reading {}", self.token_file().display()))?;
         Ok(format!("{}:{}", token.trim(), ma.trim()))
     }
+}
+
+/// Writes `data` to `path` (replacing it), readable by its owner only.
+pub fn write_private_file(path: &Path, data: &[u8]) -> Result<()> {
+    let _ = std::fs::remove_file(path);
+    write_private(path, data)
 }
 
 fn write_private(path: &Path, data: &[u8]) -> Result<()> {

@@ -8,10 +8,6 @@ use api::methods as m;
 use api::rpc::RpcError;
 use api::server::RpcServer;
 use api::*;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
-use axum::routing::post;
 use axum::Router;
 use stores::{FileType, FileTypes, Permission};
 
@@ -20,18 +16,7 @@ use crate::fsm::Event;
 use chain::{hex, Partitions};
 
 pub fn router(node: Arc<Node>) -> Router {
-    let server = RpcServer::new(node.secret.clone(), handlers(), node);
-    Router::new()
-        .route("/rpc/v0", post(handle))
-        .with_state(Arc::new(server))
-}
-
-async fn handle(
-    State(server): State<Arc<RpcServer>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    server.handle(&headers, &body).await
+    RpcServer::new(node.secret.clone(), handlers(), node).router(&["/rpc/v0"])
 }
 
 fn app<E: std::fmt::Display>(e: E) -> RpcError {
@@ -229,8 +214,15 @@ async fn sector_status(node: &Arc<Node>, n: u64, on_chain: bool) -> Result<Secto
             .await
             .map_err(RpcError::app)?;
         Some(api::OnChainSector {
-            activation: active.map(|a| a.activation),
+            activation: active.as_ref().map(|a| a.activation),
             precommit_epoch: pc.map(|p| p.precommit_epoch).or(s.precommit_epoch),
+            seal_proof: active.as_ref().map(|a| a.sector.proof as i64),
+            sealed_cid: active
+                .as_ref()
+                .map(|a| lotus::miner::sealed_cid(&a.comm_r).to_string()),
+            expiration: active.as_ref().map(|a| a.expiration),
+            deadline: active.as_ref().map(|a| a.deadline),
+            partition: active.as_ref().map(|a| a.partition as u64),
         })
     } else {
         None
@@ -263,6 +255,13 @@ async fn miner_info(node: &Arc<Node>) -> Result<MinerInfo, RpcError> {
         sector_size: node.settings.sector_size.to_string(),
         engine: node.engine.kind().to_string(),
         chain_mode: node.chain.mode().to_string(),
+        chain_calls: std::iter::once(("API", &node.chain))
+            .chain(node.chain_parts.iter().map(|(p, c)| (*p, c)))
+            .map(|(part, c)| {
+                let calls = c.calls().into_iter().map(|(k, v)| (k.to_string(), v));
+                (part.to_string(), calls.collect())
+            })
+            .collect(),
         head: node.chain.head().await.map_err(RpcError::app)?,
         power: node
             .chain

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::cluster::{ClusterView, PoStSelector};
 use crate::manager::Manager;
-use chain::{Chain, ChainError, DeadlineState, Message, Partitions, RandKind};
+use chain::{Call, Chain, ChainError, DeadlineState, Partitions, RandKind};
 use chain::{DeadlineInfo, DEADLINES};
 
 /// Why a WindowPoSt step (reading the deadlines, a check, a message) did not get done.
@@ -201,12 +201,8 @@ impl WindowPoSt {
             open: d.open,
             ..Default::default()
         };
-        let dl = match self.chain.deadlines(self.actor).await {
-            Ok(mut all) if (d.index as usize) < all.len() => all.swap_remove(d.index as usize),
-            Ok(all) => {
-                run.outcome = format!("failed: the chain gave {} deadlines", all.len());
-                return run;
-            }
+        let dl = match self.chain.deadline(self.actor, d.index).await {
+            Ok(dl) => dl,
             Err(e) => {
                 run.outcome = format!("failed: reading the deadlines: {e}");
                 return run;
@@ -267,14 +263,21 @@ impl WindowPoSt {
             }
         };
         run.proof_ms = Some(proving.elapsed().as_millis() as u64);
-        let msg = Message::SubmitWindowedPoSt {
-            miner: self.actor,
-            deadline: d.index,
-            partitions: parts,
-            skipped: run.skipped.clone(),
-            proof,
+        // The proof commits to the chain at the deadline's challenge (known since before it
+        // opened; the actor takes any epoch from the challenge on).
+        let commit = match self
+            .chain
+            .randomness(RandKind::ChainCommit, d.challenge)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                run.outcome = format!("failed: chain commit randomness: {e}");
+                return run;
+            }
         };
-        run.outcome = match self.push_and_wait(msg).await {
+        let call = window_post_call(d, &dl, &parts, &run.skipped, self.size, proof, commit);
+        run.outcome = match self.push_and_wait(call).await {
             Ok(id) => {
                 run.message = Some(id);
                 "proven".into()
@@ -284,8 +287,8 @@ impl WindowPoSt {
         run
     }
 
-    async fn push_and_wait(&self, msg: Message) -> Result<String, PostError> {
-        let id = self.chain.push(msg).await?;
+    async fn push_and_wait(&self, call: Call) -> Result<String, PostError> {
+        let id = self.chain.send(call).await?;
         loop {
             match self.chain.receipt(&id).await? {
                 Some(r) if r.exit_code == 0 => return Ok(id),
@@ -337,21 +340,17 @@ impl WindowPoSt {
             .collect();
         if !new_faults.is_empty() {
             tracing::warn!(deadline = index, sectors = ?new_faults, "WindowPoSt: declaring faults");
-            self.push_and_wait(Message::DeclareFaults {
-                miner: self.actor,
-                deadline: index,
-                sectors: new_faults,
-            })
-            .await?;
+            let faults = declarations(index, &dl, &new_faults);
+            let p = lotus::miner::DeclareFaultsParams { faults };
+            self.push_and_wait(Call::of(&p).expect("params encode"))
+                .await?;
         }
         if !recovered.is_empty() {
             tracing::info!(deadline = index, sectors = ?recovered, "WindowPoSt: declaring recoveries");
-            self.push_and_wait(Message::DeclareFaultsRecovered {
-                miner: self.actor,
-                deadline: index,
-                sectors: recovered,
-            })
-            .await?;
+            let recoveries = declarations(index, &dl, &recovered);
+            let p = lotus::miner::DeclareFaultsRecoveredParams { recoveries };
+            self.push_and_wait(Call::of(&p).expect("params encode"))
+                .await?;
         }
         Ok(())
     }
@@ -385,19 +384,87 @@ impl WindowPoSt {
 
     /// Deadline `index` as the chain holds it.
     async fn deadline(&self, index: u64) -> Result<DeadlineState, PostError> {
-        let mut all = self.chain.deadlines(self.actor).await?;
-        if index as usize >= all.len() {
+        if index >= DEADLINES {
             return Err(PostError::NoDeadline {
                 index,
-                count: all.len(),
+                count: DEADLINES as usize,
             });
         }
-        Ok(all.swap_remove(index as usize))
+        Ok(self.chain.deadline(self.actor, index).await?)
     }
 
     pub fn runs(&self) -> BTreeMap<u64, DeadlineRun> {
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+}
+
+fn bitfield(sectors: impl IntoIterator<Item = u64>) -> lotus::BitField {
+    let mut v: Vec<u64> = sectors.into_iter().collect();
+    v.sort_unstable();
+    v.dedup();
+    lotus::BitField::try_from_bits(v).expect("sector numbers fit a bitfield")
+}
+
+/// SubmitWindowedPoSt for `parts` of deadline `d`, leaving out `skipped` sectors partition by
+/// partition, committing to the chain at the deadline's challenge.
+fn window_post_call(
+    d: DeadlineInfo,
+    dl: &DeadlineState,
+    parts: &[usize],
+    skipped: &[u64],
+    size: SectorSize,
+    proof: Vec<u8>,
+    commit: proofs::Randomness,
+) -> Call {
+    let partitions = parts
+        .iter()
+        .map(|i| lotus::miner::PoStPartition {
+            index: *i as u64,
+            skipped: bitfield(
+                skipped
+                    .iter()
+                    .copied()
+                    .filter(|n| dl.partitions[*i].sectors.contains(n)),
+            ),
+        })
+        .collect();
+    let post_proof =
+        lotus::RegisteredPoStProof::from(crate::daemon::seal_proof(size).window_post().number());
+    let p = lotus::miner::SubmitWindowedPoStParams {
+        deadline: d.index,
+        partitions,
+        proofs: vec![lotus::PoStProof {
+            post_proof,
+            proof_bytes: proof,
+        }],
+        chain_commit_epoch: d.challenge,
+        chain_commit_rand: lotus::Randomness(commit.to_vec()),
+    };
+    Call::of(&p).expect("WindowPoSt params encode")
+}
+
+/// `sectors` of deadline `index`, declared partition by partition.
+fn declarations(
+    index: u64,
+    dl: &DeadlineState,
+    sectors: &[u64],
+) -> Vec<lotus::miner::SectorsDeclaration> {
+    dl.partitions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let mine: Vec<u64> = sectors
+                .iter()
+                .copied()
+                .filter(|n| p.sectors.contains(n))
+                .collect();
+            (!mine.is_empty()).then(|| lotus::miner::SectorsDeclaration {
+                deadline: index,
+                partition: i as u64,
+                sectors: bitfield(mine),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

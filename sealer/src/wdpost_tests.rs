@@ -28,7 +28,7 @@ struct ChainState {
     head: i64,
     deadlines: Vec<DeadlineState>,
     sectors: HashMap<u64, ActiveSector>,
-    pushed: Vec<Message>,
+    pushed: Vec<Call>,
 }
 
 struct FakeChain {
@@ -66,6 +66,7 @@ impl FakeChain {
                 sector,
                 comm_r: [*n as u8; 32],
                 activation: 0,
+                expiration: 0,
                 deadline: index,
                 partition: 0,
             };
@@ -78,7 +79,7 @@ impl FakeChain {
         self.head_tx.send_replace(epoch);
     }
 
-    fn pushed(&self) -> Vec<Message> {
+    fn pushed(&self) -> Vec<Call> {
         self.lock().pushed.clone()
     }
 }
@@ -93,6 +94,7 @@ impl Chain for FakeChain {
             height: self.lock().head,
             timestamp_ms: 0,
             block_delay_ms: 0,
+            ..Default::default()
         })
     }
     async fn wait_epoch(&self, epoch: i64) -> Result<ChainHead, ChainError> {
@@ -109,10 +111,13 @@ impl Chain for FakeChain {
     async fn ensure_miner(&self, _actor: u64, _size: SectorSize) -> Result<(), ChainError> {
         Ok(())
     }
-    async fn push(&self, msg: Message) -> Result<String, ChainError> {
+    async fn send(&self, msg: Call) -> Result<String, ChainError> {
         let mut g = self.lock();
         g.pushed.push(msg);
         Ok(format!("msg{}", g.pushed.len()))
+    }
+    async fn pending(&self, _: lotus::miner::Method, _: u64) -> Result<Option<String>, ChainError> {
+        Ok(None)
     }
     async fn receipt(&self, _id: &str) -> Result<Option<Receipt>, ChainError> {
         Ok(Some(Receipt {
@@ -136,8 +141,8 @@ impl Chain for FakeChain {
     async fn proving_deadline(&self, _actor: u64) -> Result<DeadlineInfo, ChainError> {
         Ok(deadline_at(self.lock().head, WINDOW))
     }
-    async fn deadlines(&self, _actor: u64) -> Result<Vec<DeadlineState>, ChainError> {
-        Ok(self.lock().deadlines.clone())
+    async fn deadline(&self, _actor: u64, index: u64) -> Result<DeadlineState, ChainError> {
+        Ok(self.lock().deadlines[index as usize].clone())
     }
     async fn elected(&self, _actor: u64, _epoch: i64) -> Result<bool, ChainError> {
         Ok(false)
@@ -146,8 +151,11 @@ impl Chain for FakeChain {
         &self,
         _actor: u64,
         _epoch: i64,
-    ) -> Result<Vec<ActiveSector>, ChainError> {
+    ) -> Result<Vec<PoStTarget>, ChainError> {
         Ok(Vec::new())
+    }
+    async fn submit_block(&self, _: u64, _: i64, _: Vec<u8>) -> Result<(), ChainError> {
+        Ok(())
     }
     async fn tally(&self, _actor: u64) -> Result<Option<MinerTally>, ChainError> {
         Ok(None)
@@ -238,18 +246,26 @@ fn outcome(w: &WindowPoSt, index: u64, open: i64) -> Option<DeadlineRun> {
     w.runs().get(&index).filter(|r| r.open == open).cloned()
 }
 
+/// The deadline and sectors of declarations (all of one deadline).
+fn declared(d: &[lotus::miner::SectorsDeclaration]) -> (u64, Vec<u64>) {
+    let mut sectors: Vec<u64> = d.iter().flat_map(|x| x.sectors.iter()).collect();
+    sectors.sort_unstable();
+    (d[0].deadline, sectors)
+}
+
 fn submissions(chain: &FakeChain) -> Vec<(u64, Vec<usize>, Vec<u64>)> {
     chain
         .pushed()
         .into_iter()
-        .filter_map(|m| match m {
-            Message::SubmitWindowedPoSt {
-                deadline,
-                partitions,
-                skipped,
-                ..
-            } => Some((deadline, partitions, skipped)),
-            _ => None,
+        .filter_map(|m| {
+            m.decode::<lotus::miner::SubmitWindowedPoStParams>()
+                .map(|p| {
+                    let parts = p.partitions.iter().map(|x| x.index as usize).collect();
+                    let mut skipped: Vec<u64> =
+                        p.partitions.iter().flat_map(|x| x.skipped.iter()).collect();
+                    skipped.sort_unstable();
+                    (p.deadline, parts, skipped)
+                })
         })
         .collect()
 }
@@ -329,11 +345,9 @@ async fn unreadable_sectors_are_declared_faulty_ahead_and_recovered_once_they_re
     // Deadline 2 opens: deadline 4 is checked.
     chain.set_head(2 * WINDOW);
     let faults = until("a fault declaration", || {
-        chain.pushed().into_iter().find_map(|m| match m {
-            Message::DeclareFaults {
-                deadline, sectors, ..
-            } => Some((deadline, sectors)),
-            _ => None,
+        chain.pushed().into_iter().find_map(|m| {
+            m.decode::<lotus::miner::DeclareFaultsParams>()
+                .map(|p| declared(&p.faults))
         })
     })
     .await;
@@ -343,11 +357,9 @@ async fn unreadable_sectors_are_declared_faulty_ahead_and_recovered_once_they_re
     worker.bad.lock().unwrap().clear();
     chain.set_head(2 * WINDOW + WINDOW * DEADLINES as i64);
     let recovered = until("a recovery declaration", || {
-        chain.pushed().into_iter().find_map(|m| match m {
-            Message::DeclareFaultsRecovered {
-                deadline, sectors, ..
-            } => Some((deadline, sectors)),
-            _ => None,
+        chain.pushed().into_iter().find_map(|m| {
+            m.decode::<lotus::miner::DeclareFaultsRecoveredParams>()
+                .map(|p| declared(&p.recoveries))
         })
     })
     .await;

@@ -12,7 +12,7 @@ use api::TaskCall;
 
 use crate::cluster::{ClusterView, PoStSelector};
 use crate::manager::Manager;
-use chain::{Chain, Message, RandKind};
+use chain::{Chain, RandKind};
 
 pub struct WinningPoSt {
     chain: Arc<dyn Chain>,
@@ -93,13 +93,7 @@ impl WinningPoSt {
     }
 
     async fn mine(&self, epoch: i64) -> Result<(), TaskError> {
-        let sectors: Vec<PoStTarget> = self
-            .chain
-            .winning_sectors(self.actor, epoch)
-            .await?
-            .iter()
-            .map(|a| a.target())
-            .collect();
+        let sectors: Vec<PoStTarget> = self.chain.winning_sectors(self.actor, epoch).await?;
         if sectors.is_empty() {
             return Err(TaskError::bad_input("elected with no sector to prove"));
         }
@@ -115,13 +109,7 @@ impl WinningPoSt {
             TaskOutput::WinningPoSt(p) => p,
             other => return Err(TaskError::temporary(format!("WNP returned {other:?}"))),
         };
-        self.chain
-            .push(Message::WinningPoSt {
-                miner: self.actor,
-                epoch,
-                proof,
-            })
-            .await?;
+        self.chain.submit_block(self.actor, epoch, proof).await?;
         self.submitted.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

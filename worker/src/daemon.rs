@@ -11,11 +11,6 @@ use api::methods as m;
 use api::rpc::RpcError;
 use api::tasks::TaskError;
 use api::{ApiInfo, Client, TaskCall, VersionInfo, WorkerInfo, WorkerPath};
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
 use proofs::{Engine, MockEngine, RealEngine};
 use resources::{ResourceTable, TaskSet, TaskType, WorkerResources};
 use stores::{AttachOptions, LocalStore, Remote, Secret};
@@ -143,13 +138,8 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
         shutdown: tokio::sync::Notify::new(),
     });
     let (files, _) = stores::http::router(store, secret);
-    let app = Router::new()
-        .route("/rpc/v0", post(handle))
-        .with_state(Arc::new(api::server::RpcServer::new(
-            w.secret.clone(),
-            handlers(),
-            w.clone(),
-        )))
+    let app = api::server::RpcServer::new(w.secret.clone(), handlers(), w.clone())
+        .router(&["/rpc/v0"])
         .merge(files);
     log_options(repo, &o, &w);
     tokio::spawn(w.clone().connect_loop());
@@ -313,14 +303,6 @@ impl Worker {
         });
         Ok(())
     }
-}
-
-async fn handle(
-    State(server): State<Arc<api::server::RpcServer>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    server.handle(&headers, &body).await
 }
 
 /// Every method a worker serves: its contract definition and handler.

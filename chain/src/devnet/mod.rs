@@ -1,9 +1,18 @@
-//! [`LocalChain`]: an embedded devnet that advances an epoch every BlockDelay, derives ticket and
-//! seed randomness per epoch, lands pre-commit and prove-commit messages at the next epoch,
-//! verifies prove-commits with the proof engine and adds power for each activated sector, then
-//! keeps it proven: WindowPoSt deadlines, faults and recoveries (`post`, with the miner actor's
-//! bookkeeping in `proving`). Its state lives in the sealer's RocksDB under `chain/`.
+//! [`Devnet`]: an embedded Filecoin devnet, served to the sealer as a Lotus FullNode ([`node`]).
+//! It advances an epoch every BlockDelay; takes signed messages into its pool
+//! (`MpoolPushMessage` signs with a secp256k1 key its wallet holds) and applies them at the next
+//! epoch as the miner actor would, decoding the params with the official types and answering
+//! with the actor's exit codes (`apply`); verifies prove-commits and WindowPoSts with the proof
+//! engine; keeps power, deadlines, faults and recoveries (`post`, with the actor's bookkeeping
+//! in `proving`); and draws randomness with Lotus's formula from tickets and beacon entries of
+//! its own. Its state lives in a RocksDB under `chain/`, so it carries on across restarts.
+//!
+//! What differs from a Lotus node, and why: the devnet's blocks are made up (one per epoch, its
+//! CID names the genesis and height rather than a header's bytes), messages cost no gas or
+//! deposit, and an election stands the randomness in for the worker's VRF ([`crate::election`]).
 
+mod apply;
+pub mod node;
 mod post;
 pub mod proving;
 
@@ -11,59 +20,98 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use api::{ChainHead, MinerPower};
-use async_trait::async_trait;
+use api::MinerPower;
 use db::{Batch, Db};
-use proofs::{Engine, Randomness};
+use lotus::chain::{BeaconEntry, BlockHeader, ElectionProof, Ticket, TipSet};
+use lotus::wallet::SecpKey;
+use lotus::{Address, Cid, Message, SignedMessage};
+use proofs::Engine;
 use resources::{SectorRef, SectorSize};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::{
-    hex, next_opening, ActiveSector, Chain, ChainError, DeadlineInfo, DeadlineState, Message,
-    MinerTally, PreCommitOnChain, RandKind, Receipt, DEADLINES,
-};
+use crate::{ActiveSector, ChainError, PreCommitOnChain, RandKind};
 use proving::ProvingState;
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-struct Head {
-    height: i64,
-    timestamp_ms: u64,
+/// How the devnet runs.
+#[derive(Debug, Clone)]
+pub struct DevnetConfig {
+    pub block_delay: Duration,
+    /// Epochs from a pre-commit landing to its seed (PreCommitChallengeDelay).
+    pub challenge_delay: i64,
+    /// Epochs per WindowPoSt deadline (WPoStChallengeWindow).
+    pub window: i64,
+    /// Raw power of the rest of the devnet network (elections).
+    pub other_power: u64,
 }
 
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Head {
+    pub height: i64,
+    pub timestamp_ms: u64,
+}
+
+/// A miner actor's state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct MinerState {
-    sector_size: SectorSize,
-    power: MinerPower,
+pub struct MinerState {
+    pub sector_size: SectorSize,
+    pub power: MinerPower,
     #[serde(default)]
-    proving: Option<ProvingState>,
+    pub proving: Option<ProvingState>,
     /// Blocks won (elections answered with a valid WinningPoSt in time).
     #[serde(default)]
-    wins: u64,
+    pub wins: u64,
+    /// Its worker (and owner): a key the devnet's wallet holds.
+    pub worker: String,
+}
+
+impl MinerState {
+    pub fn worker(&self) -> Address {
+        lotus::json::parse_address(&self.worker).expect("stored as written")
+    }
+}
+
+/// A message's receipt, with why it failed (the devnet's log of what an actor would say).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredReceipt {
+    pub epoch: i64,
+    pub exit_code: u32,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(with = "proofs::bytes", default)]
+    pub ret: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredMsg {
-    msg: Message,
-    receipt: Option<Receipt>,
+    /// The signed message's CBOR.
+    #[serde(with = "proofs::bytes")]
+    signed: Vec<u8>,
+    receipt: Option<StoredReceipt>,
 }
 
 const HEAD: &str = "chain/head";
 const GENESIS: &str = "chain/genesis";
-const NONCE: &str = "chain/nonce";
+const SEQ: &str = "chain/seq";
 const MPOOL: &str = "chain/mpool/";
+const MINERS: &str = "chain/miner/";
 
-fn msg_key(id: &str) -> String {
-    format!("chain/msg/{id}")
+fn msg_key(cid: &Cid) -> String {
+    format!("chain/msg/{cid}")
 }
 fn miner_key(actor: u64) -> String {
-    format!("chain/miner/{actor}")
+    format!("{MINERS}{actor}")
 }
-fn precommit_key(s: &SectorRef) -> String {
-    format!("chain/precommit/{}/{:020}", s.miner, s.number)
+fn wallet_key(a: &Address) -> String {
+    format!("chain/wallet/{a}")
 }
-fn sector_key(s: &SectorRef) -> String {
-    format!("chain/sector/{}/{:020}", s.miner, s.number)
+fn nonce_key(a: &Address) -> String {
+    format!("chain/nonce/{a}")
+}
+fn precommit_key(actor: u64, number: u64) -> String {
+    format!("chain/precommit/{actor}/{number:020}")
+}
+fn sector_key(actor: u64, number: u64) -> String {
+    format!("chain/sector/{actor}/{number:020}")
 }
 
 fn now_ms() -> u64 {
@@ -73,31 +121,32 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-pub struct LocalChain {
+/// `t0<actor>`.
+pub fn id_address(actor: u64) -> Address {
+    Address::new_id(actor)
+}
+
+pub struct Devnet {
     db: Db,
     engine: Arc<dyn Engine>,
-    block_delay: Duration,
-    challenge_delay: i64,
-    /// Epochs per WindowPoSt deadline.
-    window: i64,
-    /// Raw power of the rest of the devnet network (elections).
-    other_power: u64,
+    cfg: DevnetConfig,
     genesis: [u8; 32],
     head_tx: tokio::sync::watch::Sender<i64>,
-    /// One writer of chain state at a time (epoch application and miner registration).
+    /// One writer of chain state at a time (epochs, the message pool, blocks).
     apply: tokio::sync::Mutex<()>,
 }
 
-impl LocalChain {
-    /// Opens (or creates, at epoch 0) the chain stored in `db`.
+impl Devnet {
+    /// Opens (or creates, at epoch 0) the devnet stored in `db`, with miner `actor` of `size`
+    /// sectors at genesis (its worker key made then, kept in the wallet); a miner already there
+    /// keeps its size.
     pub fn open(
         db: Db,
         engine: Arc<dyn Engine>,
-        block_delay: Duration,
-        challenge_delay: u64,
-        window: u64,
-        other_power: u64,
-    ) -> Result<Arc<LocalChain>, ChainError> {
+        cfg: DevnetConfig,
+        actor: u64,
+        size: SectorSize,
+    ) -> Result<Arc<Devnet>, ChainError> {
         let genesis = match db.get::<[u8; 32]>(GENESIS)? {
             Some(g) => g,
             None => {
@@ -116,70 +165,103 @@ impl LocalChain {
                 g
             }
         };
+        // A devnet is a test network: its addresses are written `t0…`/`t1…`.
+        lotus::fvm_shared::address::set_current_network(lotus::Network::Testnet);
+        // A miner made with another sector size keeps it: whoever asks with another size is
+        // told so (StateMinerInfo), as on any chain.
+        match db.get::<MinerState>(&miner_key(actor))? {
+            Some(_) => {}
+            None => {
+                let key = SecpKey::generate()?;
+                let worker = key.address();
+                let mut b = Batch::default();
+                b.put(&wallet_key(&worker), &key.private_bytes());
+                b.put(
+                    &miner_key(actor),
+                    &MinerState {
+                        sector_size: size,
+                        power: MinerPower::default(),
+                        proving: None,
+                        wins: 0,
+                        worker: worker.to_string(),
+                    },
+                );
+                db.write(b)?;
+            }
+        }
         let head: Head = db.get(HEAD)?.expect("head written with genesis");
         let (head_tx, _) = tokio::sync::watch::channel(head.height);
-        Ok(Arc::new(LocalChain {
+        let mut cfg = cfg;
+        cfg.window = cfg.window.max(1);
+        Ok(Arc::new(Devnet {
             db,
             engine,
-            block_delay,
-            challenge_delay: challenge_delay as i64,
-            window: window.max(1) as i64,
-            other_power,
+            cfg,
             genesis,
             head_tx,
             apply: tokio::sync::Mutex::new(()),
         }))
     }
 
+    pub fn config(&self) -> &DevnetConfig {
+        &self.cfg
+    }
+
     /// Advances the chain every BlockDelay until the task is dropped.
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(me.block_delay);
+            let mut tick = tokio::time::interval(me.cfg.block_delay);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
                 tick.tick().await;
                 if let Err(e) = me.advance().await {
-                    tracing::error!("local chain: could not advance an epoch: {e}");
+                    tracing::error!("devnet: could not advance an epoch: {e}");
                 }
             }
         })
     }
 
-    /// Mines one epoch: applies every pending message, then moves the head.
+    /// Mines one epoch: applies every message in the pool, closes deadlines, moves the head.
     pub async fn advance(&self) -> Result<i64, ChainError> {
         let _g = self.apply.lock().await;
-        let head: Head = self.db.get(HEAD)?.expect("head");
+        let head = self.head()?;
         let epoch = head.height + 1;
         let mut batch = Batch::default();
         let mut miners = HashMap::new();
-        for (key, id) in self.db.scan::<String>(MPOOL)? {
-            let Some(mut stored) = self.db.get::<StoredMsg>(&msg_key(&id))? else {
-                batch.delete(&key);
+        for (key, cid) in self.db.scan::<String>(MPOOL)? {
+            batch.delete(&key);
+            let Ok(cid) = cid.parse::<Cid>() else {
                 continue;
             };
+            let Some(mut stored) = self.db.get::<StoredMsg>(&msg_key(&cid))? else {
+                continue;
+            };
+            let signed: SignedMessage = lotus::fvm_ipld_encoding::from_slice(&stored.signed)
+                .map_err(|e| ChainError::Other(format!("stored message {cid}: {e}")))?;
             let receipt = match self
-                .apply_msg(&stored.msg, epoch, &mut batch, &mut miners)
+                .apply_msg(&signed.message, epoch, &mut batch, &mut miners)
                 .await
             {
-                Ok(()) => Receipt {
+                Ok(ret) => StoredReceipt {
                     epoch,
                     exit_code: 0,
-                    error: String::new(),
+                    reason: String::new(),
+                    ret,
                 },
-                Err(error) => {
-                    tracing::info!(msg = %id, "local chain: message failed: {error}");
-                    Receipt {
+                Err(f) => {
+                    tracing::info!(msg = %cid, exit_code = f.code, "devnet: message failed: {}", f.reason);
+                    StoredReceipt {
                         epoch,
-                        exit_code: 16,
-                        error,
+                        exit_code: f.code,
+                        reason: f.reason,
+                        ret: Vec::new(),
                     }
                 }
             };
             stored.receipt = Some(receipt);
-            batch.put(&msg_key(&id), &stored);
-            batch.delete(&key);
+            batch.put(&msg_key(&cid), &stored);
         }
         self.close_deadlines(epoch, &mut miners)?;
         for (actor, m) in &miners {
@@ -197,280 +279,278 @@ impl LocalChain {
         Ok(epoch)
     }
 
-    async fn apply_msg(
-        &self,
-        msg: &Message,
-        epoch: i64,
-        batch: &mut Batch,
-        miners: &mut HashMap<u64, MinerState>,
-    ) -> Result<(), String> {
-        match msg {
-            Message::PreCommit {
-                sector,
-                comms,
-                ticket_epoch,
-            } => {
-                if self
-                    .db
-                    .get::<ActiveSector>(&sector_key(sector))
-                    .ok()
-                    .flatten()
-                    .is_some()
-                {
-                    return Err(format!("sector {} is already active", sector.number));
-                }
-                if *ticket_epoch >= epoch {
-                    return Err(format!("ticket epoch {ticket_epoch} is not before {epoch}"));
-                }
-                batch.put(
-                    &precommit_key(sector),
-                    &PreCommitOnChain {
-                        sector: *sector,
-                        comms: *comms,
-                        ticket_epoch: *ticket_epoch,
-                        precommit_epoch: epoch,
-                    },
-                );
-                Ok(())
-            }
-            Message::SubmitWindowedPoSt { .. }
-            | Message::DeclareFaults { .. }
-            | Message::DeclareFaultsRecovered { .. }
-            | Message::WinningPoSt { .. } => self.apply_post_msg(msg, epoch, miners).await,
-            Message::ProveCommit { sector, proof } => {
-                let pc: PreCommitOnChain = self
-                    .db
-                    .get(&precommit_key(sector))
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| {
-                        format!("sector {} has no pre-commit on chain", sector.number)
-                    })?;
-                let seed_epoch = pc.precommit_epoch + self.challenge_delay;
-                if epoch <= seed_epoch {
-                    return Err(format!(
-                        "prove-commit of sector {} too early: seed epoch {seed_epoch}, now {epoch}",
-                        sector.number
-                    ));
-                }
-                let ticket = self.rand(RandKind::Ticket, pc.ticket_epoch);
-                let seed = self.rand(RandKind::Seed, seed_epoch);
-                let engine = self.engine.clone();
-                let (s, comms, proof) = (*sector, pc.comms, proof.clone());
-                let ok = tokio::task::spawn_blocking(move || {
-                    engine.verify_seal(&s, &comms, &ticket, &seed, &proof)
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| {
-                    format!("seal proof of sector {} not verifiable: {e}", sector.number)
-                })?;
-                if !ok {
-                    return Err(format!("invalid seal proof for sector {}", sector.number));
-                }
-                // Several activations in one epoch add up: the miner's state for this epoch
-                // is kept here and written once with the batch.
-                let miner = self.miner_mut(miners, sector.miner)?;
-                miner.power.sectors += 1;
-                miner.power.raw_bytes += sector.size().bytes();
-                let (window, size) = (self.window, miner.sector_size);
-                let (deadline, partition) = miner
-                    .proving
-                    .get_or_insert_with(|| ProvingState::new(window, size, epoch))
-                    .assign(sector.number, epoch);
-                batch.put(
-                    &sector_key(sector),
-                    &ActiveSector {
-                        sector: *sector,
-                        comm_r: pc.comms.comm_r,
-                        activation: epoch,
-                        deadline,
-                        partition,
-                    },
-                );
-                batch.delete(&precommit_key(sector));
-                Ok(())
-            }
-        }
+    pub fn head(&self) -> Result<Head, ChainError> {
+        Ok(self.db.get(HEAD)?.expect("head written with genesis"))
     }
 
-    fn rand(&self, kind: RandKind, epoch: i64) -> Randomness {
-        let mut h = Sha256::new();
-        h.update(self.genesis);
-        h.update(match kind {
-            RandKind::Ticket => b"ticket",
-            RandKind::Seed => b"seed__",
-            RandKind::WindowPoSt => b"wdpost",
-            RandKind::WinningPoSt => b"wnpost",
-        });
-        h.update(epoch.to_le_bytes());
-        h.finalize().into()
-    }
-
-    fn head_now(&self) -> Result<ChainHead, ChainError> {
-        let h: Head = self.db.get(HEAD)?.expect("head");
-        Ok(ChainHead {
-            height: h.height,
-            timestamp_ms: h.timestamp_ms,
-            block_delay_ms: self.block_delay.as_millis() as u64,
-        })
-    }
-}
-
-#[async_trait]
-impl Chain for LocalChain {
-    fn mode(&self) -> &'static str {
-        "local"
-    }
-
-    async fn head(&self) -> Result<ChainHead, ChainError> {
-        self.head_now()
-    }
-
-    async fn wait_epoch(&self, epoch: i64) -> Result<ChainHead, ChainError> {
+    /// Resolves when the head reaches `epoch`.
+    pub async fn wait_epoch(&self, epoch: i64) -> Result<(), ChainError> {
         let mut rx = self.head_tx.subscribe();
         rx.wait_for(|h| *h >= epoch)
             .await
-            .map_err(|_| ChainError::Other("chain stopped".into()))?;
-        self.head_now()
+            .map(|_| ())
+            .map_err(|_| ChainError::Other("devnet stopped".into()))
     }
 
-    async fn randomness(&self, kind: RandKind, epoch: i64) -> Result<Randomness, ChainError> {
-        let head = self.head_now()?.height;
+    fn made_up(&self, what: &[u8], epoch: i64) -> [u8; 32] {
+        let mut b = self.genesis.to_vec();
+        b.extend_from_slice(what);
+        b.extend_from_slice(&epoch.to_be_bytes());
+        lotus::rand::digest_of(&b)
+    }
+
+    /// The block CID of `epoch` (the devnet has one block per epoch).
+    pub fn block_cid(&self, epoch: i64) -> Cid {
+        lotus::cbor_cid(&(lotus::fvm_ipld_encoding::BytesSer(&self.genesis), epoch))
+            .expect("a pair encodes")
+    }
+
+    /// The tipset at `epoch` (at or before the head).
+    pub fn tipset(&self, epoch: i64) -> Result<TipSet, ChainError> {
+        let head = self.head()?;
+        if epoch > head.height || epoch < 0 {
+            return Err(ChainError::Future {
+                epoch,
+                head: head.height,
+            });
+        }
+        let delay = self.cfg.block_delay.as_millis() as u64;
+        let ts_ms = head
+            .timestamp_ms
+            .saturating_sub((head.height - epoch) as u64 * delay);
+        let zero = self.block_cid(-1);
+        let miner = self
+            .db
+            .scan::<MinerState>(MINERS)?
+            .first()
+            .and_then(|(k, _)| k.trim_start_matches(MINERS).parse().ok())
+            .unwrap_or(1000);
+        let header = BlockHeader {
+            miner: id_address(miner),
+            ticket: Some(Ticket {
+                vrf_proof: self.made_up(b"ticket", epoch).to_vec(),
+            }),
+            election_proof: Some(ElectionProof {
+                win_count: 1,
+                vrf_proof: self.made_up(b"election", epoch).to_vec(),
+            }),
+            beacon_entries: vec![self.beacon(epoch)],
+            win_post_proof: Vec::new(),
+            parents: if epoch == 0 {
+                Vec::new()
+            } else {
+                vec![self.block_cid(epoch - 1)]
+            },
+            parent_weight: epoch.into(),
+            height: epoch,
+            parent_state_root: zero,
+            parent_message_receipts: zero,
+            messages: zero,
+            bls_aggregate: None,
+            timestamp: ts_ms / 1000,
+            block_sig: None,
+            fork_signaling: 0,
+            parent_base_fee: lotus::TokenAmount::from_atto(100),
+        };
+        Ok(TipSet {
+            cids: vec![self.block_cid(epoch)],
+            blocks: vec![header],
+            height: epoch,
+        })
+    }
+
+    fn beacon(&self, epoch: i64) -> BeaconEntry {
+        BeaconEntry {
+            round: epoch.max(0) as u64,
+            data: self.made_up(b"beacon", epoch).to_vec(),
+        }
+    }
+
+    /// Randomness as Lotus draws it: blake2b-256 over `tag`, the digest of the epoch's ticket
+    /// VRF proof (`from_beacon` false) or beacon entry, `epoch` and `entropy`.
+    pub fn randomness(
+        &self,
+        tag: i64,
+        from_beacon: bool,
+        epoch: i64,
+        entropy: &[u8],
+    ) -> Result<[u8; 32], ChainError> {
+        let head = self.head()?.height;
         if epoch > head {
             return Err(ChainError::Future { epoch, head });
         }
-        Ok(self.rand(kind, epoch))
+        let tag = tag_of(tag)
+            .ok_or_else(|| ChainError::Other(format!("unknown domain separation tag {tag}")))?;
+        Ok(self.draw(tag, from_beacon, epoch, entropy))
     }
 
-    fn precommit_challenge_delay(&self) -> i64 {
-        self.challenge_delay
+    fn draw(
+        &self,
+        tag: lotus::rand::DomainSeparationTag,
+        from_beacon: bool,
+        epoch: i64,
+        entropy: &[u8],
+    ) -> [u8; 32] {
+        let base = if from_beacon {
+            self.beacon(epoch).data
+        } else {
+            self.made_up(b"ticket", epoch).to_vec()
+        };
+        lotus::rand::draw(&lotus::rand::digest_of(&base), tag, epoch, entropy)
     }
 
-    async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError> {
-        let _g = self.apply.lock().await;
-        match self.db.get::<MinerState>(&miner_key(actor))? {
-            Some(m) if m.sector_size != size => Err(ChainError::SectorSizeMismatch {
-                actor,
-                on_chain: m.sector_size,
-                asked: size,
-            }),
-            Some(_) => Ok(()),
-            None => Ok(self.db.put(
-                &miner_key(actor),
-                &MinerState {
-                    sector_size: size,
-                    power: MinerPower::default(),
-                    proving: None,
-                    wins: 0,
-                },
-            )?),
-        }
+    /// The miner's randomness of `kind` (what the actors draw when they check a proof).
+    pub(crate) fn rand_for(&self, kind: RandKind, actor: u64, epoch: i64) -> [u8; 32] {
+        let entropy = if kind.miner_entropy() {
+            lotus::rand::miner_entropy(&id_address(actor))
+        } else {
+            Vec::new()
+        };
+        self.draw(kind.tag(), kind.from_beacon(), epoch, &entropy)
     }
 
-    async fn push(&self, msg: Message) -> Result<String, ChainError> {
-        let _g = self.apply.lock().await;
-        let nonce: u64 = self.db.get(NONCE)?.unwrap_or(0);
-        let mut h = Sha256::new();
-        h.update(self.genesis);
-        h.update(nonce.to_le_bytes());
-        h.update(serde_json::to_vec(&msg).expect("messages serialize"));
-        let digest: [u8; 32] = h.finalize().into();
-        let id = format!("bafy2bzace{}", hex(&digest[..20]));
-        let mut b = Batch::default();
-        b.put(NONCE, &(nonce + 1));
-        b.put(&msg_key(&id), &StoredMsg { msg, receipt: None });
-        b.put(&format!("{MPOOL}{:020}", nonce), &id);
-        self.db.write(b)?;
-        Ok(id)
+    pub fn miner(&self, actor: u64) -> Result<Option<MinerState>, ChainError> {
+        Ok(self.db.get(&miner_key(actor))?)
     }
 
-    async fn receipt(&self, id: &str) -> Result<Option<Receipt>, ChainError> {
+    /// Every miner's raw power, and the network's (with the configured rest of the network).
+    pub fn network_power(&self) -> Result<u64, ChainError> {
         Ok(self
             .db
-            .get::<StoredMsg>(&msg_key(id))?
-            .and_then(|m| m.receipt))
+            .scan::<MinerState>(MINERS)?
+            .iter()
+            .map(|(_, m)| m.power.raw_bytes)
+            .sum())
     }
 
-    async fn precommit(&self, sector: &SectorRef) -> Result<Option<PreCommitOnChain>, ChainError> {
-        Ok(self.db.get(&precommit_key(sector))?)
+    pub fn precommit(&self, actor: u64, n: u64) -> Result<Option<PreCommitOnChain>, ChainError> {
+        Ok(self.db.get(&precommit_key(actor, n))?)
     }
 
-    async fn active_sector(&self, sector: &SectorRef) -> Result<Option<ActiveSector>, ChainError> {
-        Ok(self.db.get(&sector_key(sector))?)
+    pub fn sector(&self, actor: u64, n: u64) -> Result<Option<ActiveSector>, ChainError> {
+        Ok(self.db.get(&sector_key(actor, n))?)
     }
 
-    async fn power(&self, actor: u64) -> Result<MinerPower, ChainError> {
-        let mut total = MinerPower::default();
-        let mut mine = MinerPower::default();
-        for (key, m) in self.db.scan::<MinerState>("chain/miner/")? {
-            total.raw_bytes += m.power.raw_bytes;
-            if key == miner_key(actor) {
-                mine = m.power;
+    /// Signs `m` with the wallet's key for its sender, fills in the sender's next nonce and
+    /// the gas a devnet does not charge, and puts it in the pool for the next epoch.
+    pub async fn push(&self, mut m: Message) -> Result<SignedMessage, ChainError> {
+        let _g = self.apply.lock().await;
+        let key: [u8; 32] = self.db.get(&wallet_key(&m.from))?.ok_or_else(|| {
+            ChainError::Other(format!(
+                "the devnet's wallet holds no key for {} (it holds the miners' workers)",
+                m.from
+            ))
+        })?;
+        let key = SecpKey::from_bytes(&key)?;
+        let nonce: u64 = self.db.get(&nonce_key(&m.from))?.unwrap_or(0);
+        m.sequence = nonce;
+        if m.gas_limit == 0 {
+            m.gas_limit = 10_000_000;
+            m.gas_fee_cap = lotus::TokenAmount::from_atto(100_000);
+            m.gas_premium = lotus::TokenAmount::from_atto(1_000);
+        }
+        let signed = key.sign(m)?;
+        let cid = signed.cid();
+        let seq: u64 = self.db.get(SEQ)?.unwrap_or(0);
+        let mut b = Batch::default();
+        b.put(&nonce_key(&signed.message.from), &(nonce + 1));
+        b.put(SEQ, &(seq + 1));
+        b.put(
+            &msg_key(&cid),
+            &StoredMsg {
+                signed: lotus::fvm_ipld_encoding::to_vec(&signed)
+                    .map_err(lotus::EncodingError::from)?,
+                receipt: None,
+            },
+        );
+        b.put(&format!("{MPOOL}{seq:020}"), &cid.to_string());
+        self.db.write(b)?;
+        Ok(signed)
+    }
+
+    /// The messages in the pool, in the order they will be applied.
+    pub fn pending(&self) -> Result<Vec<SignedMessage>, ChainError> {
+        let mut out = Vec::new();
+        for (_, cid) in self.db.scan::<String>(MPOOL)? {
+            let Ok(cid) = cid.parse::<Cid>() else {
+                continue;
+            };
+            if let Some((m, None)) = self.message(&cid)? {
+                out.push(m);
             }
         }
-        mine.total_raw_bytes = total.raw_bytes;
-        Ok(mine)
+        Ok(out)
     }
 
-    fn wpost_window(&self) -> i64 {
-        self.window
-    }
-
-    async fn proving_deadline(&self, _actor: u64) -> Result<DeadlineInfo, ChainError> {
-        Ok(crate::deadline_at(self.head_now()?.height, self.window))
-    }
-
-    async fn deadlines(&self, actor: u64) -> Result<Vec<DeadlineState>, ChainError> {
-        let head = self.head_now()?.height;
-        let proving = self
-            .db
-            .get::<MinerState>(&miner_key(actor))?
-            .and_then(|m| m.proving);
-        let Some(p) = proving else {
-            return Ok(vec![DeadlineState::default(); DEADLINES as usize]);
-        };
-        Ok(p.deadlines
-            .iter()
-            .enumerate()
-            .map(|(i, dl)| DeadlineState {
-                partitions: dl.partitions.clone(),
-                // Proven in the opening under way (a closed one's set is cleared at its close).
-                proven: if dl.proven_open == next_opening(i as u64, head, self.window).open {
-                    dl.proven.clone()
-                } else {
-                    Default::default()
-                },
-            })
-            .collect())
-    }
-
-    async fn elected(&self, actor: u64, epoch: i64) -> Result<bool, ChainError> {
-        let head = self.head_now()?.height;
-        if epoch > head {
-            return Err(ChainError::Future { epoch, head });
-        }
-        self.is_elected(actor, epoch)
-    }
-
-    async fn winning_sectors(
+    /// A message the devnet took, and its receipt once it has landed.
+    pub fn message(
         &self,
-        actor: u64,
-        epoch: i64,
-    ) -> Result<Vec<ActiveSector>, ChainError> {
-        let Some(m) = self.db.get::<MinerState>(&miner_key(actor))? else {
-            return Ok(Vec::new());
+        cid: &Cid,
+    ) -> Result<Option<(SignedMessage, Option<StoredReceipt>)>, ChainError> {
+        let Some(s) = self.db.get::<StoredMsg>(&msg_key(cid))? else {
+            return Ok(None);
         };
-        self.challenged(actor, &m, epoch).map_err(ChainError::Other)
+        let signed = lotus::fvm_ipld_encoding::from_slice(&s.signed)
+            .map_err(|e| ChainError::Other(format!("stored message {cid}: {e}")))?;
+        Ok(Some((signed, s.receipt)))
     }
+}
 
-    async fn tally(&self, actor: u64) -> Result<Option<MinerTally>, ChainError> {
-        let m = self.db.get::<MinerState>(&miner_key(actor))?;
-        Ok(Some(m.map_or(MinerTally::default(), |m| MinerTally {
-            proofs_accepted: m.proving.as_ref().map_or(0, |p| p.proofs_accepted),
-            missed: m.proving.as_ref().map_or(0, |p| p.missed),
-            blocks_won: m.wins,
-        })))
+/// Every message a devnet stored in `db` took, in no particular order (for checks of what a
+/// sealer sent).
+pub fn stored_messages(db: &Db) -> Result<Vec<SignedMessage>, ChainError> {
+    db.scan::<StoredMsg>("chain/msg/")?
+        .into_iter()
+        .map(|(k, m)| {
+            lotus::fvm_ipld_encoding::from_slice(&m.signed)
+                .map_err(|e| ChainError::Other(format!("{k}: {e}")))
+        })
+        .collect()
+}
+
+fn tag_of(tag: i64) -> Option<lotus::rand::DomainSeparationTag> {
+    use lotus::rand::DomainSeparationTag as T;
+    [
+        T::TicketProduction,
+        T::ElectionProofProduction,
+        T::WinningPoStChallengeSeed,
+        T::WindowedPoStChallengeSeed,
+        T::SealRandomness,
+        T::InteractiveSealChallengeSeed,
+        T::WindowPoStDeadlineAssignment,
+        T::MarketDealCronSeed,
+        T::PoStChainCommit,
+        T::EvmPrevRandao,
+    ]
+    .into_iter()
+    .find(|t| *t as i64 == tag)
+}
+
+/// A message the actor refused: its exit code, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fail {
+    pub code: u32,
+    pub reason: String,
+}
+
+impl Fail {
+    pub fn new(code: lotus::ExitCode, reason: impl Into<String>) -> Fail {
+        Fail {
+            code: code.value(),
+            reason: reason.into(),
+        }
     }
+    pub fn arg(reason: impl Into<String>) -> Fail {
+        Fail::new(lotus::ExitCode::USR_ILLEGAL_ARGUMENT, reason)
+    }
+    pub fn state(e: impl std::fmt::Display) -> Fail {
+        Fail::new(lotus::ExitCode::USR_ILLEGAL_STATE, e.to_string())
+    }
+}
+
+/// The sector reference of a miner's sector with `proof`.
+pub(crate) fn sector_ref(actor: u64, n: u64, size: SectorSize) -> SectorRef {
+    SectorRef::new(actor, n, size.seal_proof())
 }
 
 #[cfg(test)]

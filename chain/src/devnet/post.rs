@@ -1,169 +1,236 @@
-//! The local chain's side of keeping power: WindowPoSt submissions verified with the engine,
-//! declared faults and recoveries, and deadlines that close without a proof. The bookkeeping is
-//! `proving`; this applies it to the miners' stored state and power.
+//! The devnet's side of keeping power: WindowPoSt submissions (SubmitWindowedPoSt) verified
+//! with the engine, declared faults and recoveries, deadlines that close without a proof,
+//! elections and the blocks won with a WinningPoSt. The bookkeeping is `proving`; this applies
+//! it to the miners' stored state and power.
 
 use std::collections::HashMap;
 
+use lotus::chain::BlockHeader;
+use lotus::miner::{SectorsDeclaration, SubmitWindowedPoStParams};
+use lotus::ExitCode;
 use proofs::PublicSector;
-use resources::SectorRef;
-
-use sha2::{Digest, Sha256};
 
 use super::proving::ProvingState;
-use super::{
-    miner_key, sector_key, ActiveSector, ChainError, LocalChain, Message, MinerState, RandKind,
-};
+use super::{id_address, miner_key, sector_ref, Devnet, Fail, MinerState, MINERS};
+use crate::{ActiveSector, ChainError, RandKind};
 
-impl LocalChain {
+impl Devnet {
     /// The miner's state for this epoch, loaded once and written with the epoch's batch.
     pub(super) fn miner_mut<'a>(
         &self,
         miners: &'a mut HashMap<u64, MinerState>,
         actor: u64,
-    ) -> Result<&'a mut MinerState, String> {
+    ) -> Result<&'a mut MinerState, Fail> {
         Ok(match miners.entry(actor) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => v.insert(
                 self.db
                     .get(&miner_key(actor))
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("miner t0{actor} is not registered"))?,
+                    .map_err(Fail::state)?
+                    .ok_or_else(|| {
+                        Fail::new(
+                            ExitCode::SYS_INVALID_RECEIVER,
+                            format!("miner t0{actor} is not registered"),
+                        )
+                    })?,
             ),
         })
     }
 
-    pub(super) async fn apply_post_msg(
+    pub(super) async fn submit_window_post(
         &self,
-        msg: &Message,
+        actor: u64,
+        p: SubmitWindowedPoStParams,
         epoch: i64,
         miners: &mut HashMap<u64, MinerState>,
-    ) -> Result<(), String> {
-        match msg {
-            Message::SubmitWindowedPoSt {
-                miner,
-                deadline,
-                partitions,
-                skipped,
-                proof,
-            } => {
-                let m = self.miner_mut(miners, *miner)?;
-                let size = m.sector_size;
-                let state = proving_of(m, *miner)?;
-                let d = state
-                    .open_deadline(*deadline, epoch)
-                    .map_err(|e| e.to_string())?;
-                let dl = &state.deadlines[*deadline as usize];
-                let mut public = Vec::new();
-                for p in partitions {
-                    let part = dl
-                        .partitions
-                        .get(*p)
-                        .ok_or_else(|| format!("deadline {deadline} has no partition {p}"))?;
-                    for n in part.to_prove().into_iter().filter(|n| !skipped.contains(n)) {
-                        let s = SectorRef::new(*miner, n, size.seal_proof());
-                        let a: ActiveSector = self
-                            .db
-                            .get(&sector_key(&s))
-                            .map_err(|e| e.to_string())?
-                            .ok_or_else(|| format!("sector {n} is not active"))?;
-                        public.push(PublicSector {
-                            number: n,
-                            proof: s.proof,
-                            comm_r: a.comm_r,
-                        });
-                    }
-                }
-                if !public.is_empty() {
-                    let rand = self.rand(RandKind::WindowPoSt, d.challenge);
-                    let (engine, miner_id, proof) = (self.engine.clone(), *miner, proof.clone());
-                    let ok = tokio::task::spawn_blocking(move || {
-                        engine.verify_window_post(miner_id, &rand, &public, &proof)
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| {
-                        format!("WindowPoSt for deadline {deadline} not verifiable: {e}")
-                    })?;
-                    if !ok {
-                        return Err(format!("invalid WindowPoSt for deadline {deadline}"));
-                    }
-                }
-                let m = self.miner_mut(miners, *miner)?;
-                let (recovered, lost) = proving_of(m, *miner)?
-                    .record_proof(*deadline, partitions, skipped, epoch)
-                    .map_err(|e| e.to_string())?;
-                change_power(m, recovered.len() as i64 - lost.len() as i64);
-                tracing::debug!(
-                    miner,
-                    deadline,
-                    ?partitions,
-                    "local chain: WindowPoSt accepted"
-                );
-                Ok(())
-            }
-            Message::DeclareFaults {
-                miner,
-                deadline,
-                sectors,
-            }
-            | Message::DeclareFaultsRecovered {
-                miner,
-                deadline,
-                sectors,
-            } => {
-                let recovered = matches!(msg, Message::DeclareFaultsRecovered { .. });
-                let m = self.miner_mut(miners, *miner)?;
-                let faulty = proving_of(m, *miner)?
-                    .declare(*deadline, sectors, recovered, epoch)
-                    .map_err(|e| e.to_string())?;
-                change_power(m, -(faulty.len() as i64));
-                Ok(())
-            }
-            Message::WinningPoSt {
-                miner,
-                epoch: elected_at,
-                proof,
-            } => {
-                if *elected_at != epoch - 1 {
-                    return Err(format!(
-                        "WinningPoSt for epoch {elected_at} arrived in epoch {epoch}: too late"
-                    ));
-                }
-                if !self
-                    .is_elected(*miner, *elected_at)
-                    .map_err(|e| e.to_string())?
-                {
-                    return Err(format!(
-                        "miner t0{miner} was not elected at epoch {elected_at}"
-                    ));
-                }
-                let m = self.miner_mut(miners, *miner)?.clone();
-                let sectors = self.challenged(*miner, &m, *elected_at)?;
-                let public: Vec<PublicSector> = sectors
-                    .iter()
-                    .map(|a| PublicSector {
-                        number: a.sector.number,
-                        proof: a.sector.proof,
-                        comm_r: a.comm_r,
-                    })
-                    .collect();
-                let rand = self.rand(RandKind::WinningPoSt, *elected_at);
-                let (engine, miner_id, proof) = (self.engine.clone(), *miner, proof.clone());
-                let ok = tokio::task::spawn_blocking(move || {
-                    engine.verify_winning_post(miner_id, &rand, &public, &proof)
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("WinningPoSt not verifiable: {e}"))?;
-                if !ok {
-                    return Err(format!("invalid WinningPoSt for epoch {elected_at}"));
-                }
-                self.miner_mut(miners, *miner)?.wins += 1;
-                tracing::info!(miner, epoch = elected_at, "local chain: block won");
-                Ok(())
-            }
-            _ => Err("not a proving message".into()),
+    ) -> Result<(), Fail> {
+        let m = self.miner_mut(miners, actor)?;
+        let size = m.sector_size;
+        let index = p.deadline;
+        let state = proving_of(m, actor)?;
+        let d = state
+            .open_deadline(index, epoch)
+            .map_err(|e| Fail::arg(e.to_string()))?;
+        if p.chain_commit_epoch < d.challenge || p.chain_commit_epoch >= epoch {
+            return Err(Fail::arg(format!(
+                "chain commit epoch {} is not in [{}, {epoch})",
+                p.chain_commit_epoch, d.challenge
+            )));
         }
+        let commit = self.rand_for(RandKind::ChainCommit, actor, p.chain_commit_epoch);
+        if p.chain_commit_rand.0.as_slice() != commit.as_slice() {
+            return Err(Fail::arg(format!(
+                "chain commit randomness does not match the chain's at epoch {}",
+                p.chain_commit_epoch
+            )));
+        }
+        let want = size.seal_proof().window_post().number();
+        let proof = match &p.proofs[..] {
+            [one] if i64::from(one.post_proof) == want => one.proof_bytes.clone(),
+            [one] => {
+                return Err(Fail::arg(format!(
+                    "WindowPoSt proof type {} is not the miner's ({want})",
+                    i64::from(one.post_proof)
+                )))
+            }
+            many => {
+                return Err(Fail::arg(format!(
+                    "{} proofs: the devnet takes one per message",
+                    many.len()
+                )))
+            }
+        };
+        let dl = &state.deadlines[index as usize];
+        let mut public = Vec::new();
+        let mut parts = Vec::new();
+        let mut skipped = Vec::new();
+        for pp in &p.partitions {
+            let part = dl.partitions.get(pp.index as usize).ok_or_else(|| {
+                Fail::arg(format!("deadline {index} has no partition {}", pp.index))
+            })?;
+            parts.push(pp.index as usize);
+            let skip: Vec<u64> = pp.skipped.iter().collect();
+            for n in part.to_prove().into_iter().filter(|n| !skip.contains(n)) {
+                let a: ActiveSector = self
+                    .sector(actor, n)
+                    .map_err(Fail::state)?
+                    .ok_or_else(|| Fail::state(format!("sector {n} is not active")))?;
+                public.push(PublicSector {
+                    number: n,
+                    proof: a.sector.proof,
+                    comm_r: a.comm_r,
+                });
+            }
+            skipped.extend(skip);
+        }
+        if !public.is_empty() {
+            let rand = self.rand_for(RandKind::WindowPoSt, actor, d.challenge);
+            let engine = self.engine.clone();
+            let ok = tokio::task::spawn_blocking(move || {
+                engine.verify_window_post(actor, &rand, &public, &proof)
+            })
+            .await
+            .map_err(Fail::state)?
+            .map_err(|e| {
+                Fail::arg(format!(
+                    "WindowPoSt for deadline {index} not verifiable: {e}"
+                ))
+            })?;
+            if !ok {
+                return Err(Fail::arg(format!(
+                    "invalid WindowPoSt for deadline {index}"
+                )));
+            }
+        }
+        let m = self.miner_mut(miners, actor)?;
+        let (recovered, lost) = proving_of(m, actor)?
+            .record_proof(index, &parts, &skipped, epoch)
+            .map_err(|e| Fail::arg(e.to_string()))?;
+        change_power(m, recovered.len() as i64 - lost.len() as i64);
+        tracing::debug!(actor, index, ?parts, "devnet: WindowPoSt accepted");
+        Ok(())
+    }
+
+    /// Faults (`recovered` false) or recoveries, declared partition by partition.
+    pub(super) fn declare(
+        &self,
+        actor: u64,
+        decls: &[SectorsDeclaration],
+        recovered: bool,
+        epoch: i64,
+        miners: &mut HashMap<u64, MinerState>,
+    ) -> Result<(), Fail> {
+        let m = self.miner_mut(miners, actor)?;
+        let state = proving_of(m, actor)?;
+        let mut faulty = 0;
+        for d in decls {
+            let in_part = state
+                .deadlines
+                .get(d.deadline as usize)
+                .and_then(|dl| dl.partitions.get(d.partition as usize))
+                .ok_or_else(|| {
+                    Fail::arg(format!(
+                        "deadline {} has no partition {}",
+                        d.deadline, d.partition
+                    ))
+                })?;
+            let sectors: Vec<u64> = d.sectors.iter().collect();
+            if let Some(s) = sectors.iter().find(|s| !in_part.sectors.contains(s)) {
+                return Err(Fail::arg(format!(
+                    "sector {s} is not in partition {} of deadline {}",
+                    d.partition, d.deadline
+                )));
+            }
+            faulty += state
+                .declare(d.deadline, &sectors, recovered, epoch)
+                .map_err(|e| Fail::arg(e.to_string()))?
+                .len();
+        }
+        change_power(m, -(faulty as i64));
+        Ok(())
+    }
+
+    /// A block for the head's epoch from a miner elected for it, with its WinningPoSt: counted
+    /// as won once verified, if the head has not moved on meanwhile.
+    pub async fn submit_block(&self, h: &BlockHeader) -> Result<(), ChainError> {
+        let bad = |why: String| ChainError::Other(format!("block refused: {why}"));
+        let actor = h
+            .miner
+            .id()
+            .map_err(|_| bad(format!("{} is not an ID address", h.miner)))?;
+        let head = self.head()?.height;
+        if h.height != head {
+            return Err(bad(format!(
+                "block for epoch {} at head {head}: only the head's epoch can be mined",
+                h.height
+            )));
+        }
+        if !self.is_elected(actor, h.height)? {
+            return Err(bad(format!(
+                "t0{actor} was not elected at epoch {}",
+                h.height
+            )));
+        }
+        let proof = match &h.win_post_proof[..] {
+            [p] => p.proof_bytes.clone(),
+            _ => return Err(bad("a block carries one WinningPoSt".into())),
+        };
+        let m = self
+            .miner(actor)?
+            .ok_or_else(|| ChainError::NoMiner(h.miner.to_string()))?;
+        let sectors = self.challenged(actor, &m, h.height)?;
+        let public: Vec<PublicSector> = sectors
+            .iter()
+            .map(|a| PublicSector {
+                number: a.sector.number,
+                proof: a.sector.proof,
+                comm_r: a.comm_r,
+            })
+            .collect();
+        let rand = self.rand_for(RandKind::WinningPoSt, actor, h.height);
+        let engine = self.engine.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            engine.verify_winning_post(actor, &rand, &public, &proof)
+        })
+        .await
+        .map_err(|e| ChainError::Other(e.to_string()))?
+        .map_err(|e| bad(format!("WinningPoSt not verifiable: {e}")))?;
+        if !ok {
+            return Err(bad(format!("invalid WinningPoSt for epoch {}", h.height)));
+        }
+        let _g = self.apply.lock().await;
+        let head = self.head()?.height;
+        if head != h.height {
+            return Err(bad(format!(
+                "the head moved to {head} before the block for {} was verified: too late",
+                h.height
+            )));
+        }
+        let mut m = self.miner(actor)?.expect("read above");
+        m.wins += 1;
+        self.db.put(&miner_key(actor), &m)?;
+        tracing::info!(actor, epoch = h.height, "devnet: block won");
+        Ok(())
     }
 
     /// Closes the deadlines that ended by `epoch` for every miner: partitions nobody proved lose
@@ -173,8 +240,8 @@ impl LocalChain {
         epoch: i64,
         miners: &mut HashMap<u64, MinerState>,
     ) -> Result<(), ChainError> {
-        for (key, m) in self.db.scan::<MinerState>("chain/miner/")? {
-            let Ok(actor) = key.trim_start_matches("chain/miner/").parse::<u64>() else {
+        for (key, m) in self.db.scan::<MinerState>(MINERS)? {
+            let Ok(actor) = key.trim_start_matches(MINERS).parse::<u64>() else {
                 continue;
             };
             if m.proving.is_none() {
@@ -191,7 +258,7 @@ impl LocalChain {
                         miner = actor,
                         deadline = c.index,
                         sectors = ?c.newly_faulty,
-                        "local chain: deadline closed without a WindowPoSt: sectors faulty, power lost"
+                        "devnet: deadline closed without a WindowPoSt: sectors faulty, power lost"
                     );
                 }
                 lost += c.newly_faulty.len() as i64;
@@ -201,37 +268,28 @@ impl LocalChain {
         Ok(())
     }
 
-    /// Whether `actor` is elected at `epoch`: with probability its raw power over the network's
-    /// (every miner's plus `OtherNetworkPower`), from the epoch's election randomness.
-    pub(super) fn is_elected(&self, actor: u64, epoch: i64) -> Result<bool, ChainError> {
-        let mut total = self.other_power;
-        let mut mine = 0;
-        for (key, m) in self.db.scan::<MinerState>("chain/miner/")? {
-            total += m.power.raw_bytes;
-            if key == miner_key(actor) {
-                mine = m.power.raw_bytes;
-            }
-        }
-        if mine == 0 {
-            return Ok(false);
-        }
-        let mut h = Sha256::new();
-        h.update(self.rand(RandKind::WinningPoSt, epoch));
-        h.update(b"election");
-        h.update(actor.to_le_bytes());
-        let d: [u8; 32] = h.finalize().into();
-        let draw = u64::from_le_bytes(d[..8].try_into().expect("8 bytes")) as f64 / u64::MAX as f64;
-        Ok(draw < mine as f64 / total as f64)
+    /// Whether `actor` is elected at `epoch` ([`crate::election`]): with probability its raw
+    /// power over the network's (every miner's plus OtherNetworkPower).
+    pub fn is_elected(&self, actor: u64, epoch: i64) -> Result<bool, ChainError> {
+        let (mine, total) = self.election_power(actor)?;
+        let vrf = self.rand_for(RandKind::Election, actor, epoch);
+        Ok(crate::election::wins(&vrf, mine as u128, total as u128))
+    }
+
+    /// The miner's raw power, and the network's for elections.
+    pub fn election_power(&self, actor: u64) -> Result<(u64, u64), ChainError> {
+        let mine = self.miner(actor)?.map_or(0, |m| m.power.raw_bytes);
+        Ok((mine, self.network_power()? + self.cfg.other_power))
     }
 
     /// The sectors a WinningPoSt at `epoch` covers: the engine picks them among the miner's
     /// sectors with power, in number order.
-    pub(super) fn challenged(
+    pub fn challenged(
         &self,
         actor: u64,
         m: &MinerState,
         epoch: i64,
-    ) -> Result<Vec<ActiveSector>, String> {
+    ) -> Result<Vec<ActiveSector>, ChainError> {
         let Some(state) = &m.proving else {
             return Ok(Vec::new());
         };
@@ -240,30 +298,31 @@ impl LocalChain {
             return Ok(Vec::new());
         }
         let proof = m.sector_size.seal_proof();
-        let rand = self.rand(RandKind::WinningPoSt, epoch);
+        let rand = self.rand_for(RandKind::WinningPoSt, actor, epoch);
         let picks = self
             .engine
             .winning_post_challenge(proof, actor, &rand, live.len() as u64)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ChainError::Other(e.to_string()))?;
         let mut out = Vec::new();
         for i in picks {
             let n = live[i as usize % live.len()];
-            let s = SectorRef::new(actor, n, proof);
-            let a: ActiveSector = self
-                .db
-                .get(&sector_key(&s))
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("sector {n} is not active"))?;
+            let a = self.sector(actor, n)?.ok_or_else(|| {
+                ChainError::Other(format!(
+                    "sector {} of {} is live but not active",
+                    sector_ref(actor, n, m.sector_size).number,
+                    id_address(actor)
+                ))
+            })?;
             out.push(a);
         }
         Ok(out)
     }
 }
 
-fn proving_of(m: &mut MinerState, actor: u64) -> Result<&mut ProvingState, String> {
+fn proving_of(m: &mut MinerState, actor: u64) -> Result<&mut ProvingState, Fail> {
     m.proving
         .as_mut()
-        .ok_or_else(|| format!("miner t0{actor} has no active sectors"))
+        .ok_or_else(|| Fail::arg(format!("miner t0{actor} has no active sectors")))
 }
 
 /// Adds (or with a negative `sectors`, removes) that many sectors of power.

@@ -1,347 +1,452 @@
-//! The local chain: messages, activation, and keeping power with WindowPoSt.
+//! The devnet through its FullNode API, as the sealer reaches it: a node served on a loopback
+//! port, the sealer's Lotus client against it, epochs mined by hand.
 use super::*;
-use crate::Partitions;
-use proofs::MockEngine;
-use proofs::SealedCommitments;
+use crate::{Call, Chain, FullNode, Partitions, Receipt};
+use lotus::miner::{
+    DeclareFaultsRecoveredParams, PoStPartition, SectorsDeclaration, SubmitWindowedPoStParams,
+};
+use proofs::{MockEngine, SealedCommitments};
 use resources::SealProof;
 
+const ACTOR: u64 = 1000;
+
+struct Net {
+    devnet: Arc<Devnet>,
+    client: FullNode,
+    engine: Arc<dyn Engine>,
+    served: node::Served,
+    dir: tempfile::TempDir,
+}
+
+impl Net {
+    async fn start(challenge_delay: i64, window: i64, other_power: u64) -> Net {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("db")).unwrap();
+        Net::open(dir, db, challenge_delay, window, other_power).await
+    }
+
+    async fn open(
+        dir: tempfile::TempDir,
+        db: Db,
+        challenge_delay: i64,
+        window: i64,
+        other_power: u64,
+    ) -> Net {
+        let engine: Arc<dyn Engine> = Arc::new(MockEngine::new());
+        let cfg = DevnetConfig {
+            block_delay: Duration::from_secs(3600),
+            challenge_delay,
+            window,
+            other_power,
+        };
+        let devnet = Devnet::open(db, engine.clone(), cfg, ACTOR, SectorSize::S2KiB).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let served = devnet.serve(listener).unwrap();
+        let client = FullNode::connect(&served.info, ACTOR).await.unwrap();
+        Net {
+            devnet,
+            client,
+            engine,
+            served,
+            dir,
+        }
+    }
+
+    /// Sends `call` and mines the epoch it lands in: its receipt, and why it failed.
+    async fn land(&self, call: Call) -> (Receipt, String) {
+        let id = self.client.send(call).await.unwrap();
+        assert_eq!(self.client.receipt(&id).await.unwrap(), None);
+        self.devnet.advance().await.unwrap();
+        let r = self.client.receipt(&id).await.unwrap().unwrap();
+        let (_, stored) = self.devnet.message(&id.parse().unwrap()).unwrap().unwrap();
+        (r, stored.unwrap().reason)
+    }
+
+    async fn head(&self) -> i64 {
+        self.client.head().await.unwrap().height
+    }
+
+    async fn advance_to(&self, epoch: i64) {
+        while self.head().await < epoch {
+            self.devnet.advance().await.unwrap();
+        }
+    }
+
+    /// Seals `n` with the mock engine, pre-commits and prove-commits it through the node.
+    async fn activate(&self, n: u64) -> proofs::PoStSector {
+        let sector = SectorRef::new(ACTOR, n, SealProof::StackedDrg2KiBV1_1);
+        let engine = &self.engine;
+        let d = self.dir.path().join(n.to_string());
+        std::fs::create_dir_all(&d).unwrap();
+        let (u, s, c) = (d.join("unsealed"), d.join("sealed"), d.join("cache"));
+        let paths = proofs::SealPaths {
+            unsealed: &u,
+            sealed: &s,
+            cache: &c,
+        };
+        let cap = proofs::unpadded_capacity(&sector);
+        let piece = engine
+            .add_piece(&sector, &u, &proofs::PieceData::Zeros, cap, &[])
+            .unwrap();
+        let ticket_epoch = self.head().await;
+        let ticket = self
+            .client
+            .randomness(RandKind::Ticket, ticket_epoch)
+            .await
+            .unwrap();
+        let pc1 = engine
+            .pre_commit1(&sector, paths, &ticket, &[piece])
+            .unwrap();
+        let comms = engine.pre_commit2(&sector, paths, &pc1).unwrap();
+        let (r, why) = self.land(precommit(&sector, &comms, ticket_epoch)).await;
+        assert_eq!(r.exit_code, 0, "{r:?} {why}");
+        let pc = self.client.precommit(&sector).await.unwrap().unwrap();
+        let seed_epoch = pc.precommit_epoch + self.client.precommit_challenge_delay();
+        self.advance_to(seed_epoch).await;
+        let seed = self
+            .client
+            .randomness(RandKind::Seed, seed_epoch)
+            .await
+            .unwrap();
+        let c1 = engine
+            .commit1(&sector, paths, &ticket, &seed, &comms, &[piece])
+            .unwrap();
+        let proof = engine.commit2(&sector, &c1).unwrap();
+        let (r, why) = self.land(prove_commit(n, proof)).await;
+        assert_eq!(r.exit_code, 0, "{r:?} {why}");
+        proofs::PoStSector {
+            sector,
+            comm_r: comms.comm_r,
+            sealed: s,
+            cache: c,
+        }
+    }
+
+    /// A SubmitWindowedPoSt of partition 0 of `deadline` with `proof`, committing to the
+    /// deadline's challenge epoch.
+    async fn window_post(&self, d: crate::DeadlineInfo, proof: Vec<u8>) -> Call {
+        let commit = self
+            .client
+            .randomness(RandKind::ChainCommit, d.challenge)
+            .await
+            .unwrap();
+        Call::of(&SubmitWindowedPoStParams {
+            deadline: d.index,
+            partitions: vec![PoStPartition {
+                index: 0,
+                skipped: Default::default(),
+            }],
+            proofs: vec![lotus::PoStProof {
+                post_proof: lotus::RegisteredPoStProof::from(
+                    SealProof::StackedDrg2KiBV1_1.window_post().number(),
+                ),
+                proof_bytes: proof,
+            }],
+            chain_commit_epoch: d.challenge,
+            chain_commit_rand: lotus::Randomness(commit.to_vec()),
+        })
+        .unwrap()
+    }
+
+    /// Advances to the next opening of `deadline` and lands a WindowPoSt over `sectors`.
+    async fn prove(&self, deadline: u64, sectors: &[proofs::PoStSector]) -> (Receipt, String) {
+        let w = self.client.wpost_window();
+        let d = crate::next_opening(deadline, self.head().await + 1, w);
+        self.advance_to(d.open).await;
+        let rand = self
+            .client
+            .randomness(RandKind::WindowPoSt, d.challenge)
+            .await
+            .unwrap();
+        let proof = self
+            .engine
+            .generate_window_post(ACTOR, &rand, sectors)
+            .unwrap();
+        let call = self.window_post(d, proof).await;
+        self.land(call).await
+    }
+}
+
+fn precommit(sector: &SectorRef, comms: &SealedCommitments, ticket_epoch: i64) -> Call {
+    crate::calls::precommit(sector, comms, ticket_epoch, ticket_epoch + 1000)
+}
+
+fn prove_commit(n: u64, proof: Vec<u8>) -> Call {
+    crate::calls::prove_commit(n, proof)
+}
+
 #[tokio::test]
-async fn precommit_then_provecommit_activates_and_bad_proof_is_rejected() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path()).unwrap();
-    let engine: Arc<dyn Engine> = Arc::new(MockEngine::new());
-    let chain = LocalChain::open(
-        db.clone(),
-        engine.clone(),
-        Duration::from_secs(3600),
-        2,
-        10,
-        0,
-    )
-    .unwrap();
-    chain.ensure_miner(1000, SectorSize::S2KiB).await.unwrap();
-    assert!(chain.ensure_miner(1000, SectorSize::S8MiB).await.is_err());
-    let sector = SectorRef::new(1000, 1, SealProof::StackedDrg2KiBV1_1);
+async fn precommit_then_provecommit_activates_and_bad_proof_is_refused_with_the_actors_code() {
+    let net = Net::start(2, 10, 0).await;
+    net.client
+        .ensure_miner(ACTOR, SectorSize::S2KiB)
+        .await
+        .unwrap();
+    assert!(matches!(
+        net.client.ensure_miner(ACTOR, SectorSize::S8MiB).await,
+        Err(ChainError::SectorSizeMismatch { .. })
+    ));
+    let sector = SectorRef::new(ACTOR, 1, SealProof::StackedDrg2KiBV1_1);
     let comms = SealedCommitments {
         comm_d: [1; 32],
         comm_r: [2; 32],
     };
-    chain.advance().await.unwrap();
-    let id = chain
-        .push(Message::PreCommit {
-            sector,
-            comms,
-            ticket_epoch: 1,
+    net.devnet.advance().await.unwrap();
+    let (r, why) = net.land(precommit(&sector, &comms, 1)).await;
+    assert_eq!((r.exit_code, r.epoch), (0, 2), "{why}");
+    let pc = net.client.precommit(&sector).await.unwrap().unwrap();
+    assert_eq!(
+        (pc.precommit_epoch, pc.comm_r, pc.comm_d),
+        (2, [2; 32], Some([1; 32]))
+    );
+    // The same sector again: illegal argument.
+    let (r, why) = net.land(precommit(&sector, &comms, 1)).await;
+    assert_eq!(r.exit_code, 16, "{why}");
+    assert!(why.contains("already pre-committed"), "{why}");
+    // Too early for its seed: forbidden.
+    let (r, why) = net.land(prove_commit(1, b"MOCK early".to_vec())).await;
+    assert_eq!(r.exit_code, 18, "{why}");
+    // A proof that does not verify: illegal argument, no power.
+    net.advance_to(6).await;
+    let (r, why) = net.land(prove_commit(1, b"MOCK garbage".to_vec())).await;
+    assert_eq!(r.exit_code, 16, "{why}");
+    assert!(r.error.contains("16 (illegal argument)"), "{r:?}");
+    assert_eq!(net.client.power(ACTOR).await.unwrap().sectors, 0);
+    // Params that do not decode: serialization; an unknown method: unhandled.
+    let (r, _) = net
+        .land(Call {
+            method: 28,
+            params: vec![0x81, 0x19].into(),
         })
-        .await
-        .unwrap();
-    assert_eq!(chain.receipt(&id).await.unwrap(), None);
-    assert_eq!(chain.advance().await.unwrap(), 2);
-    assert_eq!(chain.receipt(&id).await.unwrap().unwrap().exit_code, 0);
-    let pc = chain.precommit(&sector).await.unwrap().unwrap();
-    assert_eq!(pc.precommit_epoch, 2);
-    // A proof that does not verify is refused and adds no power.
-    let bad = chain
-        .push(Message::ProveCommit {
-            sector,
-            proof: b"MOCK garbage".to_vec(),
+        .await;
+    assert_eq!(r.exit_code, 21);
+    let (r, _) = net
+        .land(Call {
+            method: 99,
+            params: Default::default(),
         })
-        .await
-        .unwrap();
-    for _ in 0..3 {
-        chain.advance().await.unwrap();
-    }
-    let r = chain.receipt(&bad).await.unwrap().unwrap();
-    assert_ne!(r.exit_code, 0, "{r:?}");
-    assert_eq!(chain.power(1000).await.unwrap().sectors, 0);
+        .await;
+    assert_eq!(r.exit_code, 22);
     // Randomness is stable and refused for the future.
-    let t = chain.randomness(RandKind::Ticket, 1).await.unwrap();
-    assert_eq!(t, chain.randomness(RandKind::Ticket, 1).await.unwrap());
-    assert!(chain.randomness(RandKind::Seed, 100).await.is_err());
-    // Restart: the head and state survive.
-    drop(chain);
-    let chain = LocalChain::open(db, engine, Duration::from_secs(3600), 2, 10, 0).unwrap();
-    assert_eq!(chain.head().await.unwrap().height, 5);
-    assert!(chain.precommit(&sector).await.unwrap().is_some());
-}
-
-/// Sends `msg` and mines the epoch it lands in: its receipt.
-async fn land(chain: &LocalChain, msg: Message) -> Receipt {
-    let id = chain.push(msg).await.unwrap();
-    chain.advance().await.unwrap();
-    chain.receipt(&id).await.unwrap().unwrap()
-}
-
-/// Mines epochs until the head is at least `epoch`.
-async fn advance_to(chain: &LocalChain, epoch: i64) {
-    while chain.head().await.unwrap().height < epoch {
-        chain.advance().await.unwrap();
-    }
-}
-
-/// Seals `sector` with the mock engine under `dir`, pre-commits and prove-commits it, and
-/// advances until it is active. Returns what a WindowPoSt needs.
-async fn activate(
-    chain: &LocalChain,
-    engine: &Arc<dyn Engine>,
-    dir: &std::path::Path,
-    sector: SectorRef,
-) -> proofs::PoStSector {
-    let d = dir.join(sector.number.to_string());
-    std::fs::create_dir_all(&d).unwrap();
-    let (u, s, c) = (d.join("unsealed"), d.join("sealed"), d.join("cache"));
-    let paths = proofs::SealPaths {
-        unsealed: &u,
-        sealed: &s,
-        cache: &c,
+    let t = net.client.randomness(RandKind::Ticket, 1).await.unwrap();
+    assert_eq!(t, net.client.randomness(RandKind::Ticket, 1).await.unwrap());
+    assert_ne!(t, net.client.randomness(RandKind::Seed, 1).await.unwrap());
+    assert!(net.client.randomness(RandKind::Seed, 100).await.is_err());
+    // Restart: the head, the state and the node's token survive.
+    let Net {
+        devnet,
+        served,
+        dir,
+        ..
+    } = net;
+    let head = devnet.head().unwrap().height;
+    let token = served.info.token.clone();
+    drop(served);
+    drop(devnet);
+    let db = Db::open(&dir.path().join("db"));
+    // RocksDB's lock goes with the last handle: the aborted server task held one.
+    let db = match db {
+        Ok(db) => db,
+        Err(_) => {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Db::open(&dir.path().join("db")).unwrap()
+        }
     };
-    let cap = proofs::unpadded_capacity(&sector);
-    let piece = engine
-        .add_piece(&sector, &u, &proofs::PieceData::Zeros, cap, &[])
-        .unwrap();
-    let ticket_epoch = chain.head().await.unwrap().height;
-    let ticket = chain
-        .randomness(RandKind::Ticket, ticket_epoch)
-        .await
-        .unwrap();
-    let pc1 = engine
-        .pre_commit1(&sector, paths, &ticket, &[piece])
-        .unwrap();
-    let comms = engine.pre_commit2(&sector, paths, &pc1).unwrap();
-    let r = land(
-        chain,
-        Message::PreCommit {
-            sector,
-            comms,
-            ticket_epoch,
-        },
-    )
-    .await;
-    assert_eq!(r.exit_code, 0, "{r:?}");
-    let pc = chain.precommit(&sector).await.unwrap().unwrap();
-    let seed_epoch = pc.precommit_epoch + chain.precommit_challenge_delay();
-    advance_to(chain, seed_epoch).await;
-    let seed = chain.randomness(RandKind::Seed, seed_epoch).await.unwrap();
-    let c1 = engine
-        .commit1(&sector, paths, &ticket, &seed, &comms, &[piece])
-        .unwrap();
-    let proof = engine.commit2(&sector, &c1).unwrap();
-    let r = land(chain, Message::ProveCommit { sector, proof }).await;
-    assert_eq!(r.exit_code, 0, "{r:?}");
-    proofs::PoStSector {
-        sector,
-        comm_r: comms.comm_r,
-        sealed: s,
-        cache: c,
-    }
-}
-
-/// Advances to the next opening of `deadline` and lands a WindowPoSt over `sectors` in it.
-async fn prove(
-    chain: &LocalChain,
-    engine: &Arc<dyn Engine>,
-    deadline: u64,
-    sectors: &[proofs::PoStSector],
-) -> Receipt {
-    let w = chain.wpost_window();
-    let head = chain.head().await.unwrap().height;
-    let d = crate::next_opening(deadline, head + 1, w);
-    advance_to(chain, d.open).await;
-    let rand = chain
-        .randomness(RandKind::WindowPoSt, d.challenge)
-        .await
-        .unwrap();
-    let proof = engine.generate_window_post(1000, &rand, sectors).unwrap();
-    land(
-        chain,
-        Message::SubmitWindowedPoSt {
-            miner: 1000,
-            deadline,
-            partitions: vec![0],
-            skipped: vec![],
-            proof,
-        },
-    )
-    .await
+    let net = Net::open(dir, db, 2, 10, 0).await;
+    assert_eq!(net.head().await, head);
+    assert_eq!(net.served.info.token, token);
+    assert!(net.client.precommit(&sector).await.unwrap().is_some());
 }
 
 #[tokio::test]
 async fn window_post_keeps_power_a_missed_deadline_loses_it_and_a_recovery_brings_it_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("db")).unwrap();
-    let engine: Arc<dyn Engine> = Arc::new(MockEngine::new());
-    let chain = LocalChain::open(db, engine.clone(), Duration::from_secs(3600), 1, 2, 0).unwrap();
-    chain.ensure_miner(1000, SectorSize::S2KiB).await.unwrap();
-    chain.advance().await.unwrap();
-    let s1 = activate(
-        &chain,
-        &engine,
-        dir.path(),
-        SectorRef::new(1000, 1, SealProof::StackedDrg2KiBV1_1),
-    )
-    .await;
-    let a = chain.active_sector(&s1.sector).await.unwrap().unwrap();
-    let head = chain.head().await.unwrap().height;
+    let net = Net::start(1, 2, 0).await;
+    net.devnet.advance().await.unwrap();
+    let s1 = net.activate(1).await;
+    let a = net.client.active_sector(&s1.sector).await.unwrap().unwrap();
+    let head = net.head().await;
     let now = crate::deadline_at(head, 2).index;
     assert!(
         a.deadline != now && a.deadline != (now + 1) % 48,
         "{a:?} at {head}"
     );
-    assert_eq!(chain.power(1000).await.unwrap().sectors, 1);
+    assert_eq!(net.client.power(ACTOR).await.unwrap().sectors, 1);
     // A proof before the deadline opens is refused; one in it is accepted, twice in a row.
-    let early = land(
-        &chain,
-        Message::SubmitWindowedPoSt {
-            miner: 1000,
-            deadline: a.deadline,
-            partitions: vec![0],
-            skipped: vec![],
-            proof: b"MOCK".to_vec(),
-        },
-    )
-    .await;
-    let r = early;
-    assert!(r.error.contains("is not open"), "{r:?}");
+    // (committing to the head: the deadline's challenge is not known yet)
+    let mut d = crate::next_opening(a.deadline, head, 2);
+    d.challenge = head;
+    let early = net.window_post(d, b"MOCK".to_vec()).await;
+    let (r, why) = net.land(early).await;
+    assert_eq!(r.exit_code, 16, "{why}");
     for _ in 0..2 {
-        let r = prove(&chain, &engine, a.deadline, std::slice::from_ref(&s1)).await;
-        assert_eq!(r.exit_code, 0, "{r:?}");
+        let (r, why) = net.prove(a.deadline, std::slice::from_ref(&s1)).await;
+        assert_eq!(r.exit_code, 0, "{why}");
+        let dl = net.client.deadline(ACTOR, a.deadline).await.unwrap();
+        assert!(dl.proven.contains(&0), "{dl:?}");
         let close = crate::deadline_at(r.epoch, 2).close;
-        advance_to(&chain, close + 1).await;
-        assert_eq!(chain.power(1000).await.unwrap().sectors, 1);
+        net.advance_to(close + 1).await;
+        assert_eq!(net.client.power(ACTOR).await.unwrap().sectors, 1);
     }
     // A whole period without a proof: the sector is faulty and its power gone.
     for _ in 0..(48 * 2) {
-        chain.advance().await.unwrap();
+        net.devnet.advance().await.unwrap();
     }
-    assert_eq!(chain.power(1000).await.unwrap().sectors, 0);
-    let dls = chain.deadlines(1000).await.unwrap();
-    let tally = chain.tally(1000).await.unwrap().unwrap();
+    assert_eq!(net.client.power(ACTOR).await.unwrap().sectors, 0);
+    let dls = net.client.deadlines(ACTOR).await.unwrap();
+    let tally = net.client.tally(ACTOR).await.unwrap().unwrap();
     assert!(
         dls[a.deadline as usize].partitions.faults().contains(&1) && tally.missed >= 1,
         "{dls:?} {tally:?}"
     );
     // Recovery declared (outside the deadline's open and next window), then proven.
-    let head = chain.head().await.unwrap().height;
+    let head = net.head().await;
     let d = crate::next_opening(a.deadline, head + 6, 2);
-    advance_to(&chain, d.open - 6).await;
-    let rec = land(
-        &chain,
-        Message::DeclareFaultsRecovered {
-            miner: 1000,
+    net.advance_to(d.open - 6).await;
+    let mut sectors = lotus::BitField::new();
+    sectors.set(1);
+    let rec = DeclareFaultsRecoveredParams {
+        recoveries: vec![SectorsDeclaration {
             deadline: a.deadline,
-            sectors: vec![1],
-        },
-    )
-    .await;
-    assert_eq!(rec.exit_code, 0);
-    assert_eq!(chain.power(1000).await.unwrap().sectors, 0);
-    let r = prove(&chain, &engine, a.deadline, std::slice::from_ref(&s1)).await;
-    assert_eq!(r.exit_code, 0, "{r:?}");
-    assert_eq!(chain.power(1000).await.unwrap().sectors, 1);
+            partition: 0,
+            sectors,
+        }],
+    };
+    let (r, why) = net.land(Call::of(&rec).unwrap()).await;
+    assert_eq!(r.exit_code, 0, "{why}");
+    assert_eq!(net.client.power(ACTOR).await.unwrap().sectors, 0);
+    let dl = net.client.deadline(ACTOR, a.deadline).await.unwrap();
+    assert!(dl.partitions.recoveries().contains(&1), "{dl:?}");
+    let (r, why) = net.prove(a.deadline, std::slice::from_ref(&s1)).await;
+    assert_eq!(r.exit_code, 0, "{why}");
+    assert_eq!(net.client.power(ACTOR).await.unwrap().sectors, 1);
 }
 
 #[tokio::test]
 async fn winning_post_counts_a_block_only_when_valid_and_in_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("db")).unwrap();
-    let engine: Arc<dyn Engine> = Arc::new(MockEngine::new());
     // No other power on the network: elected at every epoch with power.
-    let chain = LocalChain::open(db, engine.clone(), Duration::from_secs(3600), 1, 60, 0).unwrap();
-    chain.ensure_miner(1000, SectorSize::S2KiB).await.unwrap();
-    chain.advance().await.unwrap();
-    let h = chain.head().await.unwrap().height;
+    let net = Net::start(1, 60, 0).await;
+    net.devnet.advance().await.unwrap();
+    let h = net.head().await;
     assert!(
-        !chain.elected(1000, h).await.unwrap(),
+        !net.client.elected(ACTOR, h).await.unwrap(),
         "no power, no election"
     );
-    let s1 = activate(
-        &chain,
-        &engine,
-        dir.path(),
-        SectorRef::new(1000, 1, SealProof::StackedDrg2KiBV1_1),
-    )
-    .await;
-    let h = chain.head().await.unwrap().height;
-    assert!(chain.elected(1000, h).await.unwrap());
-    let picked = chain.winning_sectors(1000, h).await.unwrap();
+    let s1 = net.activate(1).await;
+    let h = net.head().await;
+    assert!(net.client.elected(ACTOR, h).await.unwrap());
+    let picked = net.client.winning_sectors(ACTOR, h).await.unwrap();
     assert!(!picked.is_empty() && picked.iter().all(|a| a.sector == s1.sector));
-    let rand = chain.randomness(RandKind::WinningPoSt, h).await.unwrap();
-    let proof = engine
-        .generate_winning_post(1000, &rand, std::slice::from_ref(&s1))
+    let rand = net
+        .client
+        .randomness(RandKind::WinningPoSt, h)
+        .await
         .unwrap();
-    // In time: counted.
-    let ok = land(
-        &chain,
-        Message::WinningPoSt {
-            miner: 1000,
-            epoch: h,
-            proof: proof.clone(),
-        },
-    )
-    .await;
-    assert_eq!(ok.exit_code, 0);
-    assert_eq!(chain.tally(1000).await.unwrap().unwrap().blocks_won, 1);
-    // Late (sent for an epoch that has passed) or for another epoch's challenge: refused.
-    let late = land(
-        &chain,
-        Message::WinningPoSt {
-            miner: 1000,
-            epoch: h,
-            proof: proof.clone(),
-        },
-    )
-    .await;
-    let r = late;
-    assert!(r.error.contains("too late"), "{r:?}");
-    let h2 = chain.head().await.unwrap().height;
-    let wrong = land(
-        &chain,
-        Message::WinningPoSt {
-            miner: 1000,
-            epoch: h2,
-            proof,
-        },
-    )
-    .await;
-    let r = wrong;
-    assert_ne!(r.exit_code, 0, "{r:?}");
-    assert_eq!(chain.tally(1000).await.unwrap().unwrap().blocks_won, 1);
+    let proof = net
+        .engine
+        .generate_winning_post(ACTOR, &rand, std::slice::from_ref(&s1))
+        .unwrap();
+    net.client
+        .submit_block(ACTOR, h, proof.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        net.client.tally(ACTOR).await.unwrap().unwrap().blocks_won,
+        1
+    );
+    // Late (its epoch has passed), or for another epoch's challenge: refused.
+    net.devnet.advance().await.unwrap();
+    let e = net.client.submit_block(ACTOR, h, proof.clone()).await;
+    assert!(format!("{e:?}").contains("only the head's epoch"), "{e:?}");
+    let e = net.client.submit_block(ACTOR, h + 1, proof).await;
+    assert!(format!("{e:?}").contains("invalid WinningPoSt"), "{e:?}");
+    assert_eq!(
+        net.client.tally(ACTOR).await.unwrap().unwrap().blocks_won,
+        1
+    );
 }
 
 #[tokio::test]
 async fn elections_follow_the_share_of_power() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("db")).unwrap();
-    let engine: Arc<dyn Engine> = Arc::new(MockEngine::new());
     // The rest of the network holds three times this miner's one sector: elected ~1 in 4.
-    let chain = LocalChain::open(
-        db,
-        engine.clone(),
-        Duration::from_secs(3600),
-        1,
-        1000,
-        3 * 2048,
-    )
-    .unwrap();
-    chain.ensure_miner(1000, SectorSize::S2KiB).await.unwrap();
-    chain.advance().await.unwrap();
-    activate(
-        &chain,
-        &engine,
-        dir.path(),
-        SectorRef::new(1000, 1, SealProof::StackedDrg2KiBV1_1),
-    )
-    .await;
+    let net = Net::start(1, 1000, 3 * 2048).await;
+    net.devnet.advance().await.unwrap();
+    net.activate(1).await;
     for _ in 0..400 {
-        chain.advance().await.unwrap();
+        net.devnet.advance().await.unwrap();
     }
-    let head = chain.head().await.unwrap().height;
+    let head = net.head().await;
     let mut won = 0;
     for e in head - 399..=head {
-        won += chain.elected(1000, e).await.unwrap() as u32;
+        won += net.client.elected(ACTOR, e).await.unwrap() as u32;
+        assert_eq!(
+            net.client.elected(ACTOR, e).await.unwrap(),
+            net.devnet.is_elected(ACTOR, e).unwrap(),
+            "the miner and the node draw the same election"
+        );
     }
     assert!(
         (60..=140).contains(&won),
         "elected {won} times in 400 epochs"
     );
+}
+
+#[tokio::test]
+async fn the_node_checks_tokens_as_lotus_does_and_refuses_unknown_methods() {
+    let net = Net::start(1, 10, 0).await;
+    let secret = net.devnet.secret().unwrap();
+    let as_perm = |p: stores::Permission| {
+        let info = api::ApiInfo {
+            token: secret.token(&p.with_lower()),
+            addr: net.served.addr.to_string(),
+        };
+        api::Client::new_at(&info, api::fullnode::PATH, Duration::from_secs(10))
+    };
+    let read = as_perm(stores::Permission::Read);
+    let head = read.request::<api::fullnode::ChainHead>(()).await.unwrap();
+    assert_eq!(head.height, 0);
+    assert_eq!(head.cids, vec![net.devnet.block_cid(0)]);
+    // A message from the miner's worker, with a token that cannot sign: refused, nothing sent.
+    let mi = read
+        .request::<api::fullnode::StateMinerInfo>((
+            lotus::json::wire::Addr(id_address(ACTOR)),
+            Default::default(),
+        ))
+        .await
+        .unwrap();
+    let call = prove_commit(1, b"MOCK".to_vec());
+    let m = call.message(mi.worker, id_address(ACTOR), lotus::TokenAmount::default());
+    let e = read
+        .request::<api::fullnode::MpoolPushMessage>((lotus::json::MessageJson::from(&m), None))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("missing permission to invoke 'Filecoin.MpoolPushMessage' (need 'sign')"),
+        "{e}"
+    );
+    assert!(net.devnet.pending().unwrap().is_empty());
+    let sign = as_perm(stores::Permission::Sign);
+    let signed = sign
+        .request::<api::fullnode::MpoolPushMessage>((lotus::json::MessageJson::from(&m), None))
+        .await
+        .unwrap();
+    let signed: SignedMessage = signed.try_into().unwrap();
+    lotus::wallet::verify(&signed).unwrap();
+    assert_eq!(net.devnet.pending().unwrap(), vec![signed]);
+    // A method the node does not serve: -32601; a sender whose key it lacks: an error.
+    let e = read
+        .request::<api::methods::PledgeSector>(())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, api::ClientError::Rpc(r) if r.code == api::rpc::METHOD_NOT_FOUND),
+        "{e}"
+    );
+    let mut other = m.clone();
+    other.from = lotus::wallet::SecpKey::generate().unwrap().address();
+    let e = sign
+        .request::<api::fullnode::MpoolPushMessage>((lotus::json::MessageJson::from(&other), None))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("wallet holds no key"), "{e}");
 }

@@ -41,6 +41,9 @@ enum Cmd {
     },
     /// A single-machine devnet in one step: init a repo, attach paths, run, pledge, watch.
     Devnet(crate::devnet::DevnetArgs),
+    /// The devnet as a chain node of its own (as `lotus daemon`): for a sealer with
+    /// `[Chain] Mode = "lotus"` and the FULLNODE_API_INFO it prints.
+    DevnetNode(crate::devnode::DevnetNodeArgs),
     /// Stop the running daemon.
     Stop,
     /// Miner summary: actor, power, sectors by state, proof engine.
@@ -159,6 +162,7 @@ async fn run(repo: Repo, cmd: Cmd) -> Result<()> {
         Cmd::Init(a) => init(&repo, a),
         Cmd::Run { mock } => crate::daemon::run(repo, mock).await,
         Cmd::Devnet(a) => crate::devnet::run(a).await,
+        Cmd::DevnetNode(a) => crate::devnode::run(a).await,
         Cmd::FetchParams { size, generate } => fetch_params(&repo, size, generate),
         Cmd::Auth(AuthCmd::CreateToken { perm }) => {
             let p: Permission = perm.parse()?;
@@ -235,7 +239,8 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
         }
         Cmd::Chain(ChainCmd::Head) => {
             let h = c.request::<m::ChainHead>(()).await?;
-            println!("{}", h.height);
+            let key: Vec<String> = h.cids.iter().map(|c| format!("{{{c}}}")).collect();
+            println!("{}: [{}]", h.height, key.join(","));
         }
         Cmd::Sectors(SectorsCmd::Pledge) => {
             let id = c.request::<m::PledgeSector>(()).await?;
@@ -300,6 +305,7 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
         Cmd::Init(_)
         | Cmd::Run { .. }
         | Cmd::Devnet(_)
+        | Cmd::DevnetNode(_)
         | Cmd::FetchParams { .. }
         | Cmd::Auth(_) => {
             unreachable!("handled locally")

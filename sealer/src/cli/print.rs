@@ -74,9 +74,17 @@ pub fn info(i: &MinerInfo) {
         println!("Proof engine: {}", i.engine);
     }
     println!(
-        "Chain: {} devnet, epoch {} (block delay {} ms)",
+        "Chain: {} node, epoch {} (block delay {} ms)",
         i.chain_mode, i.head.height, i.head.block_delay_ms
     );
+    for (part, calls) in &i.chain_calls {
+        let total: u64 = calls.values().sum();
+        let each: Vec<String> = calls
+            .iter()
+            .map(|(m, n)| format!("{} {n}", m.trim_start_matches("Filecoin.")))
+            .collect();
+        println!("Chain API calls, {part}: {total} ({})", each.join(", "));
+    }
     println!(
         "Power: {} / {} ({} sectors)",
         size(i.power.raw_bytes),
@@ -166,7 +174,17 @@ pub fn status(s: &SectorInfo, log: bool) {
         println!();
         println!("Sector On Chain Info");
         println!("PreCommitEpoch:\t{}", epoch(oc.precommit_epoch));
+        match oc.seal_proof {
+            Some(p) => println!("SealProof:\t{p}"),
+            None => println!("SealProof:\t<not active on chain>"),
+        }
+        println!("SealedCID:\t{}", opt(&oc.sealed_cid));
         println!("Activation:\t{}", epoch(oc.activation));
+        println!("Expiration:\t{}", epoch(oc.expiration));
+        if let (Some(d), Some(p)) = (oc.deadline, oc.partition) {
+            println!("Deadline:\t{d}");
+            println!("Partition:\t{p}");
+        }
     }
     if log {
         println!();

@@ -1,0 +1,73 @@
+//! The Lotus FullNode v1 methods the sealer calls on a chain node, as [`crate::contract`]
+//! definitions with Lotus's names, positional parameters and permissions
+//! (`documentation/en/api-methods-v1-stable.md`), in Lotus JSON ([`lotus::json`]). The devnet
+//! node serves these and nothing else of the FullNode API; the sealer's chain client calls them
+//! on the devnet and on a Lotus node alike. `Devnet.MinerTally` is the devnet's own (a Lotus
+//! node answers it with -32601 and the client goes without).
+
+use lotus::chain::{BlockMsg, Deadline, MiningBaseInfo, NetworkParams, SectorLocation, TipSet};
+use lotus::json::wire::{Addr, Bytes, CidJson, TipSetKey};
+use lotus::json::{MessageJson, SignedMessageJson};
+use lotus::state::{
+    DeadlineInfo, MinerInfo, MinerPower, MsgLookup, Partition, SectorOnChainInfo,
+    SectorPreCommitOnChainInfo, Version,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::contract::methods;
+
+/// The path a FullNode v1 API is served at.
+pub const PATH: &str = "/rpc/v1";
+
+methods! {
+    Version0 = "Filecoin.Version", Read, () -> Version;
+    ChainHead = "Filecoin.ChainHead", Read, () -> TipSet;
+    /// Height, and the tipset to look back from (empty: the head).
+    ChainGetTipSetByHeight = "Filecoin.ChainGetTipSetByHeight", Read, (i64, TipSetKey) -> TipSet;
+    ChainGetMessage = "Filecoin.ChainGetMessage", Read, (CidJson,) -> MessageJson;
+    /// Tag, epoch, entropy, tipset.
+    StateGetRandomnessFromTickets = "Filecoin.StateGetRandomnessFromTickets", Read,
+        (i64, i64, Bytes, TipSetKey) -> Bytes;
+    StateGetRandomnessFromBeacon = "Filecoin.StateGetRandomnessFromBeacon", Read,
+        (i64, i64, Bytes, TipSetKey) -> Bytes;
+    StateNetworkVersion = "Filecoin.StateNetworkVersion", Read, (TipSetKey,) -> u64;
+    StateGetNetworkParams = "Filecoin.StateGetNetworkParams", Read, () -> NetworkParams;
+    StateMinerInfo = "Filecoin.StateMinerInfo", Read, (Addr, TipSetKey) -> MinerInfo;
+    StateMinerPower = "Filecoin.StateMinerPower", Read, (Addr, TipSetKey) -> MinerPower;
+    StateMinerProvingDeadline = "Filecoin.StateMinerProvingDeadline", Read,
+        (Addr, TipSetKey) -> DeadlineInfo;
+    StateMinerDeadlines = "Filecoin.StateMinerDeadlines", Read, (Addr, TipSetKey) -> Vec<Deadline>;
+    StateMinerPartitions = "Filecoin.StateMinerPartitions", Read,
+        (Addr, u64, TipSetKey) -> Vec<Partition>;
+    StateSectorPreCommitInfo = "Filecoin.StateSectorPreCommitInfo", Read,
+        (Addr, u64, TipSetKey) -> Option<SectorPreCommitOnChainInfo>;
+    StateSectorGetInfo = "Filecoin.StateSectorGetInfo", Read,
+        (Addr, u64, TipSetKey) -> Option<SectorOnChainInfo>;
+    StateSectorPartition = "Filecoin.StateSectorPartition", Read,
+        (Addr, u64, TipSetKey) -> SectorLocation;
+    /// The message, and a send spec (ignored: the devnet charges no fees).
+    MpoolPushMessage = "Filecoin.MpoolPushMessage", Sign,
+        (MessageJson, Option<serde_json::Value>) -> SignedMessageJson;
+    /// The messages waiting in the pool.
+    MpoolPending = "Filecoin.MpoolPending", Read, (TipSetKey,) -> Vec<SignedMessageJson>;
+    /// Message, confidence, lookback limit, whether a replacement counts.
+    StateWaitMsg = "Filecoin.StateWaitMsg", Read, (CidJson, u64, i64, bool) -> MsgLookup;
+    /// From tipset, message, lookback limit, whether a replacement counts.
+    StateSearchMsg = "Filecoin.StateSearchMsg", Read,
+        (TipSetKey, CidJson, i64, bool) -> Option<MsgLookup>;
+    MinerGetBaseInfo = "Filecoin.MinerGetBaseInfo", Read,
+        (Addr, i64, TipSetKey) -> Option<MiningBaseInfo>;
+    SyncSubmitBlock = "Filecoin.SyncSubmitBlock", Write, (BlockMsg,) -> ();
+    /// The devnet's count of a miner's proofs and blocks (not a Lotus method).
+    DevnetMinerTally = "Devnet.MinerTally", Read, (Addr,) -> MinerTally;
+}
+
+/// What the devnet counted for a miner since genesis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MinerTally {
+    /// Partitions proven in time, and partitions whose deadline closed unproven.
+    pub proofs_accepted: u64,
+    pub missed: u64,
+    pub blocks_won: u64,
+}

@@ -1,0 +1,570 @@
+//! [`FullNode`]: the sealer's client of a Lotus FullNode v1 API (`FULLNODE_API_INFO`, Bearer
+//! JWT, Lotus JSON over HTTP on `/rpc/v1`), implementing [`Chain`] with the calls lotus-miner
+//! makes: the head by polling `ChainHead`, randomness from tickets and the beacon with the
+//! actors' tags and the miner's address as entropy, the miner's info, deadlines, partitions,
+//! pre-commits and sectors from `State*`, messages sent with `MpoolPushMessage` and found with
+//! `StateSearchMsg`, blocks with `MinerGetBaseInfo` and `SyncSubmitBlock`. Each request stands
+//! alone, so a node that restarts is simply reached again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use api::contract::Method;
+use api::fullnode as f;
+use api::tasks::PoStTarget;
+use api::{ApiInfo, ChainHead, Client, ClientError, MinerPower};
+use async_trait::async_trait;
+use lotus::chain::{BlockHeader, BlockMsg, ElectionProof, PoStProofJson, Ticket};
+use lotus::json::wire::{Addr, Bytes, CidJson, TipSetKey};
+use lotus::json::MessageJson;
+use lotus::{Address, Call, Cid, RegisteredPoStProof, TokenAmount};
+use proofs::Randomness;
+use resources::{SealProof, SectorRef, SectorSize};
+
+use crate::{
+    ActiveSector, Chain, ChainError, DeadlineInfo, DeadlineState, MinerTally, Partition,
+    PreCommitOnChain, RandKind, Receipt, DEADLINES,
+};
+
+/// The devnet node's network name (`StateGetNetworkParams`).
+pub const DEVNET_NAME: &str = "sealer-devnet";
+
+pub struct FullNode {
+    rpc: std::sync::Arc<Client>,
+    actor: u64,
+    miner: Address,
+    worker: Address,
+    sector_size: u64,
+    mode: &'static str,
+    block_delay_ms: u64,
+    poll: Duration,
+    challenge_delay: i64,
+    window: i64,
+    calls: Mutex<BTreeMap<&'static str, u64>>,
+    /// How long a call waits for a node it cannot connect to (restarting, say) before failing.
+    patience: Duration,
+}
+
+/// How long calls wait for a node that is away, by default.
+pub const PATIENCE: Duration = Duration::from_secs(600);
+
+fn bad(what: &'static str, reason: impl ToString) -> ChainError {
+    ChainError::BadAnswer {
+        what,
+        reason: reason.to_string(),
+    }
+}
+
+fn head_key() -> TipSetKey {
+    TipSetKey::default()
+}
+
+fn cid_of(id: &str) -> Result<Cid, ChainError> {
+    id.parse()
+        .map_err(|e| ChainError::Other(format!("message ID {id:?} is not a CID: {e}")))
+}
+
+fn seal_proof(p: lotus::RegisteredSealProof) -> Result<SealProof, ChainError> {
+    SealProof::try_from(i64::from(p)).map_err(|e| bad("seal proof", e))
+}
+
+fn comm_r(c: &Cid) -> Result<[u8; 32], ChainError> {
+    lotus::fvm_shared::commcid::cid_to_replica_commitment_v1(c).map_err(|e| bad("sealed CID", e))
+}
+
+impl FullNode {
+    /// Connects to the node at `info` as miner `t0<actor>`: reads the network's parameters and
+    /// the miner's info and proving deadline, so a node that is not there, or a miner that is
+    /// not on its chain, is said at once.
+    pub async fn connect(info: &ApiInfo, actor: u64) -> Result<FullNode, ChainError> {
+        let rpc = std::sync::Arc::new(Client::new_at(info, f::PATH, Duration::from_secs(60)));
+        let mut me = FullNode {
+            rpc,
+            actor,
+            miner: Address::new_id(actor),
+            worker: Address::new_id(0),
+            sector_size: 0,
+            mode: "lotus",
+            block_delay_ms: 30_000,
+            poll: Duration::from_secs(1),
+            challenge_delay: 150,
+            window: 60,
+            calls: Mutex::new(BTreeMap::new()),
+            patience: Duration::ZERO,
+        };
+        let params = me.call::<f::StateGetNetworkParams>(()).await?;
+        me.block_delay_ms = params
+            .other
+            .get("BlockDelayMillis")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(params.block_delay_secs * 1000);
+        me.poll = Duration::from_millis((me.block_delay_ms / 4).clamp(10, 1000));
+        me.challenge_delay = params.pre_commit_challenge_delay;
+        if params.network_name == DEVNET_NAME {
+            me.mode = "devnet";
+        }
+        let miner = Addr(me.miner);
+        let mi = match me.call::<f::StateMinerInfo>((miner, head_key())).await {
+            Ok(mi) => mi,
+            Err(ChainError::Node(ClientError::Rpc(e))) => {
+                return Err(ChainError::NoMiner(format!(
+                    "{} ({}: {})",
+                    me.miner,
+                    me.rpc.url(),
+                    e.message
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        me.worker = mi.worker;
+        me.sector_size = mi.sector_size;
+        let d = me
+            .call::<f::StateMinerProvingDeadline>((miner, head_key()))
+            .await?;
+        me.window = d.wpost_challenge_window.max(1);
+        me.patience = PATIENCE;
+        Ok(me)
+    }
+
+    /// Another client of the same node and miner, counting its own calls (one for each part
+    /// of the sealer, so that each part's calls can be told apart).
+    pub fn fork(&self) -> FullNode {
+        FullNode {
+            rpc: self.rpc.clone(),
+            actor: self.actor,
+            miner: self.miner,
+            worker: self.worker,
+            sector_size: self.sector_size,
+            mode: self.mode,
+            block_delay_ms: self.block_delay_ms,
+            poll: self.poll,
+            challenge_delay: self.challenge_delay,
+            window: self.window,
+            calls: Mutex::new(BTreeMap::new()),
+            patience: self.patience,
+        }
+    }
+
+    /// Calls wait at most `d` for a node they cannot connect to.
+    pub fn with_patience(mut self, d: Duration) -> FullNode {
+        self.patience = d;
+        self
+    }
+
+    pub fn url(&self) -> &str {
+        self.rpc.url()
+    }
+
+    /// Calls `M`; while no connection can be made (the request never reached the node), tries
+    /// again for up to the client's patience, saying so once.
+    async fn call<M: Method>(&self, p: M::Params) -> Result<M::Result, ChainError>
+    where
+        M::Params: Clone,
+    {
+        let started = std::time::Instant::now();
+        let mut said = false;
+        loop {
+            *self
+                .calls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(M::NAME)
+                .or_default() += 1;
+            match self.rpc.request::<M>(p.clone()).await {
+                Err(ClientError::NotConnected { url, reason })
+                    if started.elapsed() < self.patience =>
+                {
+                    if !said {
+                        tracing::warn!(
+                            "chain node at {url} unreachable ({reason}): waiting for it (up to {:?})",
+                            self.patience
+                        );
+                        said = true;
+                    }
+                    tokio::time::sleep(self.poll.max(Duration::from_millis(200))).await;
+                }
+                r => {
+                    if said && r.is_ok() {
+                        tracing::info!("chain node reached again after {:?}", started.elapsed());
+                    }
+                    return Ok(r?);
+                }
+            }
+        }
+    }
+
+    fn addr(&self) -> Addr {
+        Addr(self.miner)
+    }
+
+    fn check_actor(&self, actor: u64) -> Result<(), ChainError> {
+        if actor == self.actor {
+            Ok(())
+        } else {
+            Err(ChainError::Other(format!(
+                "this chain client is for {}, not t0{actor}",
+                self.miner
+            )))
+        }
+    }
+
+    async fn base_info(
+        &self,
+        epoch: i64,
+    ) -> Result<Option<lotus::chain::MiningBaseInfo>, ChainError> {
+        self.call::<f::MinerGetBaseInfo>((self.addr(), epoch, head_key()))
+            .await
+    }
+}
+
+#[async_trait]
+impl Chain for FullNode {
+    fn mode(&self) -> &'static str {
+        self.mode
+    }
+
+    fn calls(&self) -> BTreeMap<&'static str, u64> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    async fn head(&self) -> Result<ChainHead, ChainError> {
+        let ts = self.call::<f::ChainHead>(()).await?;
+        Ok(ChainHead {
+            cids: ts.cids.iter().map(|c| c.to_string()).collect(),
+            height: ts.height,
+            timestamp_ms: ts.timestamp() * 1000,
+            block_delay_ms: self.block_delay_ms,
+        })
+    }
+
+    async fn wait_epoch(&self, epoch: i64) -> Result<ChainHead, ChainError> {
+        loop {
+            match self.head().await {
+                Ok(h) if h.height >= epoch => return Ok(h),
+                Ok(_) => {}
+                // The node away (restarting, say): keep waiting for it.
+                Err(ChainError::Node(e)) => {
+                    tracing::debug!("chain node: {e}; waiting for epoch {epoch}")
+                }
+                Err(e) => return Err(e),
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+
+    async fn randomness(&self, kind: RandKind, epoch: i64) -> Result<Randomness, ChainError> {
+        let head = self.head().await?.height;
+        if epoch > head {
+            return Err(ChainError::Future { epoch, head });
+        }
+        let entropy = if kind.miner_entropy() {
+            lotus::rand::miner_entropy(&self.miner)
+        } else {
+            Vec::new()
+        };
+        let p = (kind.tag() as i64, epoch, Bytes(entropy), head_key());
+        let r = if kind.from_beacon() {
+            self.call::<f::StateGetRandomnessFromBeacon>(p).await?
+        } else {
+            self.call::<f::StateGetRandomnessFromTickets>(p).await?
+        };
+        r.0.try_into()
+            .map_err(|v: Vec<u8>| bad("randomness", format!("{} bytes, not 32", v.len())))
+    }
+
+    fn precommit_challenge_delay(&self) -> i64 {
+        self.challenge_delay
+    }
+
+    async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError> {
+        self.check_actor(actor)?;
+        let mi = self
+            .call::<f::StateMinerInfo>((self.addr(), head_key()))
+            .await?;
+        if mi.sector_size == size.bytes() {
+            return Ok(());
+        }
+        Err(ChainError::SectorSizeMismatch {
+            miner: self.miner.to_string(),
+            on_chain: SectorSize::from_bytes(mi.sector_size)
+                .ok_or_else(|| bad("sector size", mi.sector_size))?,
+            asked: size,
+        })
+    }
+
+    async fn send(&self, call: Call) -> Result<String, ChainError> {
+        let m = call.message(self.worker, self.miner, TokenAmount::default());
+        let signed = self
+            .call::<f::MpoolPushMessage>((MessageJson::from(&m), None))
+            .await?;
+        let signed: lotus::SignedMessage = signed.try_into()?;
+        Ok(signed.cid().to_string())
+    }
+
+    async fn pending(
+        &self,
+        method: lotus::miner::Method,
+        sector: u64,
+    ) -> Result<Option<String>, ChainError> {
+        use lotus::miner::{Method as M, PreCommitSectorBatchParams2, ProveCommitSectors3Params};
+        let pool = self.call::<f::MpoolPending>((head_key(),)).await?;
+        for j in pool {
+            let m: lotus::SignedMessage = j.try_into()?;
+            let call = Call {
+                method: m.message.method_num,
+                params: m.message.params.clone(),
+            };
+            if m.message.from != self.worker || m.message.to != self.miner {
+                continue;
+            }
+            let names = match method {
+                M::PreCommitSectorBatch2 => call
+                    .decode::<PreCommitSectorBatchParams2>()
+                    .is_some_and(|p| p.sectors.iter().any(|s| s.sector_number == sector)),
+                M::ProveCommitSectors3 => {
+                    call.decode::<ProveCommitSectors3Params>().is_some_and(|p| {
+                        p.sector_activations
+                            .iter()
+                            .any(|a| a.sector_number == sector)
+                    })
+                }
+                _ => false,
+            };
+            if names {
+                return Ok(Some(m.cid().to_string()));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn receipt(&self, id: &str) -> Result<Option<Receipt>, ChainError> {
+        let cid = cid_of(id)?;
+        let l = self
+            .call::<f::StateSearchMsg>((head_key(), CidJson(cid), -1, true))
+            .await?;
+        Ok(l.map(|l| Receipt {
+            epoch: l.height,
+            exit_code: l.receipt.exit_code as i64,
+            error: if l.receipt.exit_code == 0 {
+                String::new()
+            } else {
+                format!("exit code {}", lotus::exit_code_text(l.receipt.exit_code))
+            },
+        }))
+    }
+
+    async fn precommit(&self, sector: &SectorRef) -> Result<Option<PreCommitOnChain>, ChainError> {
+        let Some(pc) = self
+            .call::<f::StateSectorPreCommitInfo>((self.addr(), sector.number, head_key()))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let comm_d = pc
+            .info
+            .unsealed_cid
+            .map(|c| lotus::fvm_shared::commcid::cid_to_data_commitment_v1(&c))
+            .transpose()
+            .map_err(|e| bad("unsealed CID", e))?;
+        Ok(Some(PreCommitOnChain {
+            sector: SectorRef::new(self.actor, sector.number, seal_proof(pc.info.seal_proof)?),
+            comm_r: comm_r(&pc.info.sealed_cid)?,
+            comm_d,
+            ticket_epoch: pc.info.seal_rand_epoch,
+            precommit_epoch: pc.pre_commit_epoch,
+            expiration: pc.info.expiration,
+        }))
+    }
+
+    async fn active_sector(&self, sector: &SectorRef) -> Result<Option<ActiveSector>, ChainError> {
+        let Some(s) = self
+            .call::<f::StateSectorGetInfo>((self.addr(), sector.number, head_key()))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let at = self
+            .call::<f::StateSectorPartition>((self.addr(), sector.number, head_key()))
+            .await?;
+        Ok(Some(ActiveSector {
+            sector: SectorRef::new(self.actor, s.sector_number, seal_proof(s.seal_proof)?),
+            comm_r: comm_r(&s.sealed_cid)?,
+            activation: s.activation,
+            expiration: s.expiration,
+            deadline: at.deadline,
+            partition: at.partition as usize,
+        }))
+    }
+
+    async fn power(&self, actor: u64) -> Result<MinerPower, ChainError> {
+        self.check_actor(actor)?;
+        let p = self
+            .call::<f::StateMinerPower>((self.addr(), head_key()))
+            .await?;
+        let n = |b: &lotus::fvm_shared::bigint::BigInt| -> Result<u64, ChainError> {
+            u64::try_from(b).map_err(|_| bad("power", b))
+        };
+        let raw = n(&p.miner_power.raw_byte_power)?;
+        Ok(MinerPower {
+            raw_bytes: raw,
+            sectors: raw / self.sector_size.max(1),
+            total_raw_bytes: n(&p.total_power.raw_byte_power)?,
+        })
+    }
+
+    fn wpost_window(&self) -> i64 {
+        self.window
+    }
+
+    async fn proving_deadline(&self, actor: u64) -> Result<DeadlineInfo, ChainError> {
+        self.check_actor(actor)?;
+        let d = self
+            .call::<f::StateMinerProvingDeadline>((self.addr(), head_key()))
+            .await?;
+        Ok(DeadlineInfo {
+            period_start: d.period_start,
+            index: d.index,
+            open: d.open,
+            close: d.close,
+            challenge: d.challenge,
+        })
+    }
+
+    async fn deadline(&self, actor: u64, index: u64) -> Result<DeadlineState, ChainError> {
+        self.check_actor(actor)?;
+        let all = self
+            .call::<f::StateMinerDeadlines>((self.addr(), head_key()))
+            .await?;
+        let proven = all
+            .get(index as usize)
+            .map(|d| d.post_submissions.iter().map(|p| p as usize).collect())
+            .unwrap_or_default();
+        Ok(DeadlineState {
+            partitions: self.partitions(index).await?,
+            proven,
+        })
+    }
+
+    async fn deadlines(&self, actor: u64) -> Result<Vec<DeadlineState>, ChainError> {
+        self.check_actor(actor)?;
+        let all = self
+            .call::<f::StateMinerDeadlines>((self.addr(), head_key()))
+            .await?;
+        let mut out = Vec::new();
+        for (i, d) in all.iter().enumerate().take(DEADLINES as usize) {
+            out.push(DeadlineState {
+                partitions: self.partitions(i as u64).await?,
+                proven: d.post_submissions.iter().map(|p| p as usize).collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn elected(&self, actor: u64, epoch: i64) -> Result<bool, ChainError> {
+        self.check_actor(actor)?;
+        let Some(b) = self.base_info(epoch).await? else {
+            return Ok(false);
+        };
+        if !b.eligible_for_mining {
+            return Ok(false);
+        }
+        let vrf = self.randomness(RandKind::Election, epoch).await?;
+        let n = |x: &lotus::fvm_shared::bigint::BigInt| u128::try_from(x).unwrap_or(u128::MAX);
+        Ok(crate::election::wins(
+            &vrf,
+            n(&b.miner_power),
+            n(&b.network_power),
+        ))
+    }
+
+    async fn winning_sectors(&self, actor: u64, epoch: i64) -> Result<Vec<PoStTarget>, ChainError> {
+        self.check_actor(actor)?;
+        let Some(b) = self.base_info(epoch).await? else {
+            return Ok(Vec::new());
+        };
+        b.sectors
+            .iter()
+            .map(|s| {
+                Ok(PoStTarget {
+                    sector: SectorRef::new(self.actor, s.sector_number, seal_proof(s.seal_proof)?),
+                    comm_r: comm_r(&s.sealed_cid)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn submit_block(&self, actor: u64, epoch: i64, proof: Vec<u8>) -> Result<(), ChainError> {
+        self.check_actor(actor)?;
+        let parent = self
+            .call::<f::ChainGetTipSetByHeight>((epoch, head_key()))
+            .await?;
+        let vrf = self.randomness(RandKind::Election, epoch).await?;
+        let size = SectorSize::from_bytes(self.sector_size)
+            .ok_or_else(|| bad("sector size", self.sector_size))?;
+        let template = parent
+            .blocks
+            .first()
+            .ok_or_else(|| bad("tipset", format!("no block at {epoch}")))?;
+        let header = BlockHeader {
+            miner: self.miner,
+            ticket: Some(Ticket {
+                vrf_proof: vrf.to_vec(),
+            }),
+            election_proof: Some(ElectionProof {
+                win_count: 1,
+                vrf_proof: vrf.to_vec(),
+            }),
+            beacon_entries: template.beacon_entries.clone(),
+            win_post_proof: vec![PoStProofJson {
+                po_st_proof: RegisteredPoStProof::from(size.seal_proof().winning_post().number()),
+                proof_bytes: proof,
+            }],
+            parents: template.parents.clone(),
+            parent_weight: template.parent_weight.clone(),
+            height: epoch,
+            parent_state_root: template.parent_state_root,
+            parent_message_receipts: template.parent_message_receipts,
+            messages: template.messages,
+            bls_aggregate: None,
+            timestamp: template.timestamp,
+            block_sig: None,
+            fork_signaling: 0,
+            parent_base_fee: template.parent_base_fee.clone(),
+        };
+        self.call::<f::SyncSubmitBlock>((BlockMsg {
+            header,
+            bls_messages: Vec::new(),
+            secpk_messages: Vec::new(),
+        },))
+            .await
+    }
+
+    async fn tally(&self, actor: u64) -> Result<Option<MinerTally>, ChainError> {
+        self.check_actor(actor)?;
+        match self.call::<f::DevnetMinerTally>((self.addr(),)).await {
+            Ok(t) => Ok(Some(t)),
+            Err(ChainError::Node(ClientError::Rpc(e))) if e.code == api::rpc::METHOD_NOT_FOUND => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl FullNode {
+    async fn partitions(&self, index: u64) -> Result<Vec<Partition>, ChainError> {
+        let ps = self
+            .call::<f::StateMinerPartitions>((self.addr(), index, head_key()))
+            .await?;
+        let set = |b: &lotus::BitField| b.iter().collect::<BTreeSet<u64>>();
+        Ok(ps
+            .iter()
+            .map(|p| Partition {
+                sectors: set(&p.all_sectors),
+                faults: set(&p.faulty_sectors),
+                recoveries: set(&p.recovering_sectors),
+            })
+            .collect())
+    }
+}

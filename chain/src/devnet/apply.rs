@@ -1,0 +1,266 @@
+//! How the devnet applies a message to the miner actor: the receiver and caller checked, the
+//! params decoded with the official types by method number, and the sealing methods
+//! (PreCommitSectorBatch2, ProveCommitSectors3) applied; the proving methods are in `post`.
+//! A refusal is a [`Fail`] with the exit code builtin-actors v18 gives for it.
+
+use std::collections::HashMap;
+
+use db::Batch;
+use lotus::fvm_ipld_encoding::RawBytes;
+use lotus::miner::{
+    BatchReturn, DeclareFaultsParams, DeclareFaultsRecoveredParams, FailCode, Method,
+    PreCommitSectorBatchParams2, ProveCommitSectors3Params, SubmitWindowedPoStParams,
+};
+use lotus::{ExitCode, Message};
+use proofs::SealedCommitments;
+
+use super::{precommit_key, sector_key, sector_ref, Devnet, Fail, MinerState};
+use crate::devnet::proving::ProvingState;
+use crate::{ActiveSector, PreCommitOnChain, RandKind};
+
+fn decode<T: serde::de::DeserializeOwned>(m: &Message) -> Result<T, Fail> {
+    lotus::fvm_ipld_encoding::from_slice(&m.params).map_err(|e| {
+        Fail::new(
+            ExitCode::USR_SERIALIZATION,
+            format!("params of method {} do not decode: {e}", m.method_num),
+        )
+    })
+}
+
+fn cbor<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, Fail> {
+    Ok(RawBytes::serialize(v).map_err(Fail::state)?.into())
+}
+
+impl Devnet {
+    pub(super) async fn apply_msg(
+        &self,
+        m: &Message,
+        epoch: i64,
+        batch: &mut Batch,
+        miners: &mut HashMap<u64, MinerState>,
+    ) -> Result<Vec<u8>, Fail> {
+        let actor =
+            m.to.id()
+                .ok()
+                .filter(|a| self.miner(*a).ok().flatten().is_some())
+                .ok_or_else(|| {
+                    Fail::new(
+                        ExitCode::SYS_INVALID_RECEIVER,
+                        format!("{} is not a miner actor on the devnet", m.to),
+                    )
+                })?;
+        let worker = self.miner_mut(miners, actor)?.worker();
+        if m.from != worker {
+            return Err(Fail::new(
+                ExitCode::USR_FORBIDDEN,
+                format!("caller {} is not the worker {worker} of {}", m.from, m.to),
+            ));
+        }
+        let method = m.method_num;
+        if method == Method::PreCommitSectorBatch2.number() {
+            self.apply_precommit(actor, decode(m)?, epoch, batch, miners)?;
+            Ok(Vec::new())
+        } else if method == Method::ProveCommitSectors3.number() {
+            let ret = self
+                .apply_prove_commit(actor, decode(m)?, epoch, batch, miners)
+                .await?;
+            cbor(&ret)
+        } else if method == Method::SubmitWindowedPoSt.number() {
+            let p: SubmitWindowedPoStParams = decode(m)?;
+            self.submit_window_post(actor, p, epoch, miners).await?;
+            Ok(Vec::new())
+        } else if method == Method::DeclareFaults.number() {
+            let p: DeclareFaultsParams = decode(m)?;
+            self.declare(actor, &p.faults, false, epoch, miners)?;
+            Ok(Vec::new())
+        } else if method == Method::DeclareFaultsRecovered.number() {
+            let p: DeclareFaultsRecoveredParams = decode(m)?;
+            self.declare(actor, &p.recoveries, true, epoch, miners)?;
+            Ok(Vec::new())
+        } else {
+            Err(Fail::new(
+                ExitCode::USR_UNHANDLED_MESSAGE,
+                format!("the devnet's miner actor does not handle method {method}"),
+            ))
+        }
+    }
+
+    fn apply_precommit(
+        &self,
+        actor: u64,
+        p: PreCommitSectorBatchParams2,
+        epoch: i64,
+        batch: &mut Batch,
+        miners: &mut HashMap<u64, MinerState>,
+    ) -> Result<(), Fail> {
+        let size = self.miner_mut(miners, actor)?.sector_size;
+        if p.sectors.is_empty() {
+            return Err(Fail::arg("no sectors to pre-commit"));
+        }
+        let mut out = Vec::new();
+        for s in &p.sectors {
+            let n = s.sector_number;
+            let proof = i64::from(s.seal_proof);
+            if proof != size.seal_proof() as i64 {
+                return Err(Fail::arg(format!(
+                    "sector {n}: seal proof {proof} is not the miner's ({})",
+                    size.seal_proof() as i64
+                )));
+            }
+            if self.sector(actor, n).map_err(Fail::state)?.is_some() {
+                return Err(Fail::arg(format!("sector {n} is already active")));
+            }
+            if self.precommit(actor, n).map_err(Fail::state)?.is_some() {
+                return Err(Fail::arg(format!("sector {n} is already pre-committed")));
+            }
+            if s.seal_rand_epoch >= epoch {
+                return Err(Fail::arg(format!(
+                    "sector {n}: ticket epoch {} is not before {epoch}",
+                    s.seal_rand_epoch
+                )));
+            }
+            let comm_r = lotus::fvm_shared::commcid::cid_to_replica_commitment_v1(&s.sealed_cid)
+                .map_err(|e| Fail::arg(format!("sector {n}: sealed CID: {e}")))?;
+            let comm_d = s
+                .unsealed_cid
+                .0
+                .map(|c| lotus::fvm_shared::commcid::cid_to_data_commitment_v1(&c))
+                .transpose()
+                .map_err(|e| Fail::arg(format!("sector {n}: unsealed CID: {e}")))?;
+            out.push(PreCommitOnChain {
+                sector: sector_ref(actor, n, size),
+                comm_r,
+                comm_d,
+                ticket_epoch: s.seal_rand_epoch,
+                precommit_epoch: epoch,
+                expiration: s.expiration,
+            });
+        }
+        for pc in out {
+            batch.put(&precommit_key(actor, pc.sector.number), &pc);
+        }
+        Ok(())
+    }
+
+    async fn apply_prove_commit(
+        &self,
+        actor: u64,
+        p: ProveCommitSectors3Params,
+        epoch: i64,
+        batch: &mut Batch,
+        miners: &mut HashMap<u64, MinerState>,
+    ) -> Result<BatchReturn, Fail> {
+        if p.sector_proofs.len() != p.sector_activations.len() || p.aggregate_proof_type.is_some() {
+            return Err(Fail::arg(format!(
+                "{} activations with {} proofs: the devnet takes one proof per sector, no aggregates",
+                p.sector_activations.len(),
+                p.sector_proofs.len()
+            )));
+        }
+        let mut fails = Vec::new();
+        let mut first: Option<Fail> = None;
+        for (i, (a, proof)) in p
+            .sector_activations
+            .iter()
+            .zip(&p.sector_proofs)
+            .enumerate()
+        {
+            let r = self
+                .activate(actor, a.sector_number, proof, epoch, batch, miners)
+                .await;
+            if let Err(f) = r {
+                tracing::info!(
+                    sector = a.sector_number,
+                    "devnet: activation failed: {}",
+                    f.reason
+                );
+                fails.push(FailCode {
+                    idx: i as u32,
+                    code: f.code,
+                });
+                first.get_or_insert(f);
+            }
+        }
+        let ok = p.sector_activations.len() - fails.len();
+        match first {
+            Some(f) if ok == 0 || p.require_activation_success => Err(f),
+            _ => Ok(BatchReturn {
+                success_count: ok as u32,
+                fail_codes: fails,
+            }),
+        }
+    }
+
+    async fn activate(
+        &self,
+        actor: u64,
+        n: u64,
+        proof: &RawBytes,
+        epoch: i64,
+        batch: &mut Batch,
+        miners: &mut HashMap<u64, MinerState>,
+    ) -> Result<(), Fail> {
+        let pc = self
+            .precommit(actor, n)
+            .map_err(Fail::state)?
+            .ok_or_else(|| {
+                Fail::new(
+                    ExitCode::USR_NOT_FOUND,
+                    format!("sector {n} has no pre-commit"),
+                )
+            })?;
+        let seed_epoch = pc.precommit_epoch + self.cfg.challenge_delay;
+        if epoch <= seed_epoch {
+            return Err(Fail::new(
+                ExitCode::USR_FORBIDDEN,
+                format!(
+                    "prove-commit of sector {n} too early: seed epoch {seed_epoch}, now {epoch}"
+                ),
+            ));
+        }
+        let comm_d = pc.comm_d.ok_or_else(|| {
+            Fail::arg(format!(
+                "sector {n}: the devnet verifies seals against the pre-commit's unsealed CID, and it has none"
+            ))
+        })?;
+        let ticket = self.rand_for(RandKind::Ticket, actor, pc.ticket_epoch);
+        let seed = self.rand_for(RandKind::Seed, actor, seed_epoch);
+        let comms = SealedCommitments {
+            comm_d,
+            comm_r: pc.comm_r,
+        };
+        let (engine, s, proof) = (self.engine.clone(), pc.sector, proof.to_vec());
+        let ok = tokio::task::spawn_blocking(move || {
+            engine.verify_seal(&s, &comms, &ticket, &seed, &proof)
+        })
+        .await
+        .map_err(Fail::state)?
+        .map_err(|e| Fail::arg(format!("seal proof of sector {n} not verifiable: {e}")))?;
+        if !ok {
+            return Err(Fail::arg(format!("invalid seal proof for sector {n}")));
+        }
+        // Several activations in one epoch add up: the miner's state for this epoch is kept
+        // in `miners` and written once with the batch.
+        let (window, size) = (self.cfg.window, self.miner_mut(miners, actor)?.sector_size);
+        let miner = self.miner_mut(miners, actor)?;
+        miner.power.sectors += 1;
+        miner.power.raw_bytes += size.bytes();
+        let (deadline, partition) = miner
+            .proving
+            .get_or_insert_with(|| ProvingState::new(window, size, epoch))
+            .assign(n, epoch);
+        batch.put(
+            &sector_key(actor, n),
+            &ActiveSector {
+                sector: pc.sector,
+                comm_r: pc.comm_r,
+                activation: epoch,
+                expiration: pc.expiration,
+                deadline,
+                partition,
+            },
+        );
+        batch.delete(&precommit_key(actor, n));
+        Ok(())
+    }
+}

@@ -1,0 +1,230 @@
+//! The devnet node seen from outside the sealer: a Lotus client no one here wrote
+//! (iso-filecoin's RPC, run with node) reads the node with the token `sealer` printed and gets
+//! the facts the sealer shows; it recomputes the CID of every message the sealer sent from the
+//! node's Lotus JSON.
+
+use testkit as common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::{field, Repo};
+
+fn vectors_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lotus/tests/vectors")
+}
+
+#[test]
+fn a_third_party_lotus_client_reads_what_the_sealer_shows() {
+    let d = vectors_dir();
+    if !d.join("node_modules/iso-filecoin").exists() {
+        let why = format!(
+            "the third-party client check needs `npm ci` in {} (Node 20 or later); `./dev test` runs it",
+            d.display()
+        );
+        assert!(
+            std::env::var_os("LOTUS_VECTORS_REQUIRED").is_none(),
+            "{why} (LOTUS_VECTORS_REQUIRED is set)"
+        );
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let repo = Repo::init(false, |c| {
+        c.chain.wpost_challenge_window = 4;
+        c.chain.other_network_power = "0".into();
+    });
+    let _d = repo.start();
+    repo.attach_paths();
+    repo.ok(&["sectors", "pledge"]);
+    repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Proving");
+    // Proven at least once: a SubmitWindowedPoSt is on chain too.
+    let start = std::time::Instant::now();
+    let post_msg = loop {
+        let dl = repo.deadlines();
+        if let Some(m) = dl
+            .deadlines
+            .iter()
+            .filter_map(|d| d.last_run.as_ref())
+            .find(|r| r.outcome == "proven")
+            .and_then(|r| r.message.clone())
+        {
+            break m;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{dl:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let status = repo.ok(&["sectors", "status", "--on-chain-info", "1"]);
+    let (pc, commit) = (field(&status, "Precommit:"), field(&status, "Commit:"));
+    let info = std::fs::read_to_string(repo.path().join("fullnode_api")).unwrap();
+    let out = std::process::Command::new("node")
+        .args(["live.mjs", "t01000", "1"])
+        .arg(format!("{pc},{commit},{post_msg}"))
+        .env("FULLNODE_API_INFO", info.trim())
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
+    let v: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert_eq!(
+        v["sectors"]["1"]["sealedCid"],
+        field(&status, "SealedCID:"),
+        "{v}\n{status}"
+    );
+    assert_eq!(
+        v["sectors"]["1"]["activation"].to_string(),
+        field(&status, "Activation:"),
+        "{v}\n{status}"
+    );
+    let deadline = field(&status, "Deadline:");
+    let parts = &v["partitions"][&deadline];
+    assert!(
+        parts.is_array(),
+        "deadline {deadline} has no partition: {v}"
+    );
+    assert_eq!(v["miner"]["sectorSize"], 2048, "{v}");
+    assert_eq!(v["deadline"]["window"], 4, "{v}");
+    // Every message the sealer sent, named the same by iso-filecoin from the node's JSON.
+    let methods: Vec<u64> = [&pc, &commit, &post_msg]
+        .iter()
+        .map(|c| v["messages"][c.as_str()]["method"].as_u64().unwrap())
+        .collect();
+    assert_eq!(methods, vec![28, 34, 5], "{v}");
+    for c in [&pc, &commit, &post_msg] {
+        assert_eq!(
+            v["messages"][c.as_str()]["from"],
+            v["miner"]["worker"],
+            "{v}"
+        );
+        assert_eq!(v["messages"][c.as_str()]["to"], "t01000", "{v}");
+    }
+    // The head the sealer shows is the node's (the client read it later: same or higher).
+    let head = repo.ok(&["chain", "head"]);
+    let sealer_height: i64 = head.split(':').next().unwrap().trim().parse().unwrap();
+    assert!(
+        v["head"]["height"].as_i64().unwrap() <= sealer_height,
+        "{v} {head}"
+    );
+}
+
+/// `sealer devnet-node` on `port`, its state in `dir`: killed when dropped.
+struct NodeProc {
+    child: std::process::Child,
+}
+
+impl NodeProc {
+    fn start(dir: &std::path::Path, port: u16) -> NodeProc {
+        let _ = std::fs::remove_file(dir.join("fullnode_api"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.with_extension("log"))
+            .unwrap();
+        let child = std::process::Command::new(common::bin())
+            .arg("devnet-node")
+            .arg("--dir")
+            .arg(dir)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "--block-delay",
+                "500ms",
+                "--pre-commit-challenge-delay",
+                "3",
+            ])
+            .args(["--other-network-power", "0", "--mock"])
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while !dir.join("fullnode_api").exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "devnet-node did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        NodeProc { child }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(repo: &Repo, n: u64, states: &[&str]) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        let s = repo.state(n);
+        if states.contains(&s.as_str()) {
+            return s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "sector {n}: {s}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_sealer_survives_its_own_kill_and_its_nodes_restart_and_sends_each_message_once() {
+    let node_dir = tempfile::tempdir().unwrap();
+    let state = node_dir.path().join("node");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut node = NodeProc::start(&state, port);
+    let info = std::fs::read_to_string(state.join("fullnode_api")).unwrap();
+    let repo = Repo::init(false, |c| {
+        c.chain.mode = "lotus".into();
+        c.chain.api_info = info.trim().to_string();
+    });
+    let mut d = repo.start();
+    repo.attach_paths();
+    repo.ok(&["sectors", "pledge"]);
+    // Killed between MpoolPushMessage and the receipt: the restarted sealer waits for that
+    // message, sends no second one.
+    wait_for(&repo, 1, &["PreCommitWait"]);
+    d.kill9();
+    let mut d = repo.start();
+    wait_for(
+        &repo,
+        1,
+        &["WaitSeed", "Committing", "SubmitCommit", "CommitWait"],
+    );
+    // The node stopped and started again under the running sealer: it waits and carries on.
+    drop(node);
+    std::thread::sleep(Duration::from_secs(2));
+    node = NodeProc::start(&state, port);
+    wait_for(&repo, 1, &["Proving"]);
+    assert!(
+        d.log().contains("unreachable") && d.log().contains("reached again"),
+        "{}",
+        d.log_lines(&["chain node"])
+    );
+    d.kill9();
+    drop(node);
+    let db = db::Db::open(&state.join("datastore")).unwrap();
+    let sent = chain::devnet::stored_messages(&db).unwrap();
+    let count = |method: lotus::miner::Method| {
+        sent.iter()
+            .filter(|m| m.message.method_num == method.number())
+            .count()
+    };
+    assert_eq!(
+        (
+            count(lotus::miner::Method::PreCommitSectorBatch2),
+            count(lotus::miner::Method::ProveCommitSectors3)
+        ),
+        (1, 1),
+        "{sent:?}"
+    );
+}
