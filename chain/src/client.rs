@@ -3,8 +3,9 @@
 //! makes: the head by polling `ChainHead`, randomness from tickets and the beacon with the
 //! actors' tags and the miner's address as entropy, the miner's info, deadlines, partitions,
 //! pre-commits and sectors from `State*`, messages sent with `MpoolPushMessage` and found with
-//! `StateSearchMsg`, blocks with `MinerGetBaseInfo` and `SyncSubmitBlock`. Each request stands
-//! alone, so a node that restarts is simply reached again.
+//! `StateSearchMsg`, blocks with `MinerGetBaseInfo` and `SyncSubmitBlock`. One head watch polls
+//! `ChainHead` for every part of the sealer that waits for an epoch. Each request stands alone, so
+//! a node that restarts is simply reached again; calls wait for a node they cannot connect to.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -41,9 +42,11 @@ pub struct FullNode {
     poll: Duration,
     challenge_delay: i64,
     window: i64,
-    calls: Mutex<BTreeMap<&'static str, u64>>,
+    calls: std::sync::Arc<Mutex<BTreeMap<&'static str, u64>>>,
     /// How long a call waits for a node it cannot connect to (restarting, say) before failing.
     patience: Duration,
+    /// The head as one poller shared by every fork sees it: waits for an epoch cost no calls.
+    heads: tokio::sync::watch::Receiver<Option<ChainHead>>,
 }
 
 /// How long calls wait for a node that is away, by default.
@@ -90,8 +93,9 @@ impl FullNode {
             poll: Duration::from_secs(1),
             challenge_delay: 150,
             window: 60,
-            calls: Mutex::new(BTreeMap::new()),
+            calls: Default::default(),
             patience: Duration::ZERO,
+            heads: tokio::sync::watch::channel(None).1,
         };
         let params = me.call::<f::StateGetNetworkParams>(()).await?;
         me.block_delay_ms = params
@@ -124,7 +128,74 @@ impl FullNode {
             .await?;
         me.window = d.wpost_challenge_window.max(1);
         me.patience = PATIENCE;
+        me.heads = me.watch_heads();
         Ok(me)
+    }
+
+    /// Polls `ChainHead` every poll interval (a quarter of the block delay, at most a second;
+    /// counted with this client's calls) while any fork still waits on it; a node that does
+    /// not answer leaves the last head in place.
+    fn watch_heads(&self) -> tokio::sync::watch::Receiver<Option<ChainHead>> {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        // Its calls count with this client's; it holds no receiver of its own.
+        let probe = FullNode {
+            calls: self.calls.clone(),
+            ..self.fork()
+        };
+        let poll = self.poll;
+        tokio::spawn(async move {
+            let mut away: Option<std::time::Instant> = None;
+            let mut tick = tokio::time::interval(poll);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if tx.is_closed() {
+                    return;
+                }
+                *probe
+                    .calls
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry("head watch")
+                    .or_default() += 1;
+                let h = match probe.head_now().await {
+                    Ok(h) => h,
+                    Err(e) => {
+                        if away.is_none() {
+                            tracing::warn!("chain node unreachable ({e}): waiting for it");
+                            away = Some(std::time::Instant::now());
+                        }
+                        continue;
+                    }
+                };
+                if let Some(since) = away.take() {
+                    tracing::info!("chain node reached again after {:?}", since.elapsed());
+                }
+                tx.send_if_modified(|old: &mut Option<ChainHead>| {
+                    let newer = old.as_ref().is_none_or(|o| o.height < h.height);
+                    if newer {
+                        *old = Some(h);
+                    }
+                    newer
+                });
+            }
+        });
+        rx
+    }
+
+    /// The head, asked of the node now (not counted: the head watch counts its own).
+    async fn head_now(&self) -> Result<ChainHead, ChainError> {
+        let ts = self.rpc.request::<f::ChainHead>(()).await?;
+        Ok(self.to_head(ts))
+    }
+
+    fn to_head(&self, ts: lotus::chain::TipSet) -> ChainHead {
+        ChainHead {
+            cids: ts.cids.iter().map(|c| c.to_string()).collect(),
+            height: ts.height,
+            timestamp_ms: ts.timestamp() * 1000,
+            block_delay_ms: self.block_delay_ms,
+        }
     }
 
     /// Another client of the same node and miner, counting its own calls (one for each part
@@ -141,8 +212,9 @@ impl FullNode {
             poll: self.poll,
             challenge_delay: self.challenge_delay,
             window: self.window,
-            calls: Mutex::new(BTreeMap::new()),
+            calls: Default::default(),
             patience: self.patience,
+            heads: self.heads.clone(),
         }
     }
 
@@ -230,33 +302,26 @@ impl Chain for FullNode {
 
     async fn head(&self) -> Result<ChainHead, ChainError> {
         let ts = self.call::<f::ChainHead>(()).await?;
-        Ok(ChainHead {
-            cids: ts.cids.iter().map(|c| c.to_string()).collect(),
-            height: ts.height,
-            timestamp_ms: ts.timestamp() * 1000,
-            block_delay_ms: self.block_delay_ms,
-        })
+        Ok(self.to_head(ts))
     }
 
     async fn wait_epoch(&self, epoch: i64) -> Result<ChainHead, ChainError> {
-        loop {
-            match self.head().await {
-                Ok(h) if h.height >= epoch => return Ok(h),
-                Ok(_) => {}
-                // The node away (restarting, say): keep waiting for it.
-                Err(ChainError::Node(e)) => {
-                    tracing::debug!("chain node: {e}; waiting for epoch {epoch}")
-                }
-                Err(e) => return Err(e),
-            }
-            tokio::time::sleep(self.poll).await;
-        }
+        let mut rx = self.heads.clone();
+        let seen = rx
+            .wait_for(|h| h.as_ref().is_some_and(|h| h.height >= epoch))
+            .await
+            .map_err(|_| ChainError::Other("the head watch stopped".into()))?;
+        Ok(seen.clone().expect("waited for a head"))
     }
 
     async fn randomness(&self, kind: RandKind, epoch: i64) -> Result<Randomness, ChainError> {
-        let head = self.head().await?.height;
-        if epoch > head {
-            return Err(ChainError::Future { epoch, head });
+        // An epoch the head watch has seen needs no call to know it is not in the future.
+        let seen = self.heads.borrow().as_ref().map_or(-1, |h| h.height);
+        if epoch > seen {
+            let head = self.head().await?.height;
+            if epoch > head {
+                return Err(ChainError::Future { epoch, head });
+            }
         }
         let entropy = if kind.miner_entropy() {
             lotus::rand::miner_entropy(&self.miner)
