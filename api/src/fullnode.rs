@@ -6,7 +6,7 @@
 //! node answers it with -32601 and the client goes without).
 
 use lotus::chain::{BlockMsg, Deadline, MiningBaseInfo, NetworkParams, SectorLocation, TipSet};
-use lotus::json::wire::{Addr, Bytes, CidJson, TipSetKey};
+use lotus::json::wire::{Addr, Bytes, CidJson, List, TipSetKey};
 use lotus::json::{MessageJson, SignedMessageJson};
 use lotus::state::{
     DeadlineInfo, MinerInfo, MinerPower, MsgLookup, Partition, SectorOnChainInfo,
@@ -33,12 +33,14 @@ methods! {
     StateNetworkVersion = "Filecoin.StateNetworkVersion", Read, (TipSetKey,) -> u64;
     StateGetNetworkParams = "Filecoin.StateGetNetworkParams", Read, () -> NetworkParams;
     StateMinerInfo = "Filecoin.StateMinerInfo", Read, (Addr, TipSetKey) -> MinerInfo;
+    /// The key address of an account (an ID address resolved).
+    StateAccountKey = "Filecoin.StateAccountKey", Read, (Addr, TipSetKey) -> Addr;
     StateMinerPower = "Filecoin.StateMinerPower", Read, (Addr, TipSetKey) -> MinerPower;
     StateMinerProvingDeadline = "Filecoin.StateMinerProvingDeadline", Read,
         (Addr, TipSetKey) -> DeadlineInfo;
-    StateMinerDeadlines = "Filecoin.StateMinerDeadlines", Read, (Addr, TipSetKey) -> Vec<Deadline>;
+    StateMinerDeadlines = "Filecoin.StateMinerDeadlines", Read, (Addr, TipSetKey) -> List<Deadline>;
     StateMinerPartitions = "Filecoin.StateMinerPartitions", Read,
-        (Addr, u64, TipSetKey) -> Vec<Partition>;
+        (Addr, u64, TipSetKey) -> List<Partition>;
     StateSectorPreCommitInfo = "Filecoin.StateSectorPreCommitInfo", Read,
         (Addr, u64, TipSetKey) -> Option<SectorPreCommitOnChainInfo>;
     StateSectorGetInfo = "Filecoin.StateSectorGetInfo", Read,
@@ -49,7 +51,7 @@ methods! {
     MpoolPushMessage = "Filecoin.MpoolPushMessage", Sign,
         (MessageJson, Option<serde_json::Value>) -> SignedMessageJson;
     /// The messages waiting in the pool.
-    MpoolPending = "Filecoin.MpoolPending", Read, (TipSetKey,) -> Vec<SignedMessageJson>;
+    MpoolPending = "Filecoin.MpoolPending", Read, (TipSetKey,) -> List<SignedMessageJson>;
     /// Message, confidence, lookback limit, whether a replacement counts.
     StateWaitMsg = "Filecoin.StateWaitMsg", Read, (CidJson, u64, i64, bool) -> MsgLookup;
     /// From tipset, message, lookback limit, whether a replacement counts.

@@ -35,7 +35,10 @@ pub struct FullNode {
     rpc: std::sync::Arc<Client>,
     actor: u64,
     miner: Address,
+    /// The worker as StateMinerInfo names it (an ID address on Lotus), and its key address
+    /// (what a message from it says once the node signed it).
     worker: Address,
+    worker_key: Address,
     sector_size: u64,
     mode: &'static str,
     block_delay_ms: u64,
@@ -87,6 +90,7 @@ impl FullNode {
             actor,
             miner: Address::new_id(actor),
             worker: Address::new_id(0),
+            worker_key: Address::new_id(0),
             sector_size: 0,
             mode: "lotus",
             block_delay_ms: 30_000,
@@ -122,6 +126,10 @@ impl FullNode {
             Err(e) => return Err(e),
         };
         me.worker = mi.worker;
+        me.worker_key = me
+            .call::<f::StateAccountKey>((Addr(mi.worker), head_key()))
+            .await?
+            .0;
         me.sector_size = mi.sector_size;
         let d = me
             .call::<f::StateMinerProvingDeadline>((miner, head_key()))
@@ -206,6 +214,7 @@ impl FullNode {
             actor: self.actor,
             miner: self.miner,
             worker: self.worker,
+            worker_key: self.worker_key,
             sector_size: self.sector_size,
             mode: self.mode,
             block_delay_ms: self.block_delay_ms,
@@ -374,15 +383,19 @@ impl Chain for FullNode {
     ) -> Result<Option<String>, ChainError> {
         use lotus::miner::{Method as M, PreCommitSectorBatchParams2, ProveCommitSectors3Params};
         let pool = self.call::<f::MpoolPending>((head_key(),)).await?;
-        for j in pool {
-            let m: lotus::SignedMessage = j.try_into()?;
+        for j in pool.0 {
+            let (from, to) = (j.message.from, j.message.to);
+            if !(from == self.worker || from == self.worker_key) || to != self.miner {
+                continue;
+            }
+            // Ours, so a secp256k1 or BLS message; anything else is not what we look for.
+            let Ok(m) = lotus::SignedMessage::try_from(j) else {
+                continue;
+            };
             let call = Call {
                 method: m.message.method_num,
                 params: m.message.params.clone(),
             };
-            if m.message.from != self.worker || m.message.to != self.miner {
-                continue;
-            }
             let names = match method {
                 M::PreCommitSectorBatch2 => call
                     .decode::<PreCommitSectorBatchParams2>()
@@ -502,6 +515,7 @@ impl Chain for FullNode {
             .call::<f::StateMinerDeadlines>((self.addr(), head_key()))
             .await?;
         let proven = all
+            .0
             .get(index as usize)
             .map(|d| d.post_submissions.iter().map(|p| p as usize).collect())
             .unwrap_or_default();
@@ -517,7 +531,7 @@ impl Chain for FullNode {
             .call::<f::StateMinerDeadlines>((self.addr(), head_key()))
             .await?;
         let mut out = Vec::new();
-        for (i, d) in all.iter().enumerate().take(DEADLINES as usize) {
+        for (i, d) in all.0.iter().enumerate().take(DEADLINES as usize) {
             out.push(DeadlineState {
                 partitions: self.partitions(i as u64).await?,
                 proven: d.post_submissions.iter().map(|p| p as usize).collect(),
@@ -624,6 +638,7 @@ impl FullNode {
             .await?;
         let set = |b: &lotus::BitField| b.iter().collect::<BTreeSet<u64>>();
         Ok(ps
+            .0
             .iter()
             .map(|p| Partition {
                 sectors: set(&p.all_sectors),

@@ -26,18 +26,31 @@ pub struct Db {
 /// Writes applied together or not at all.
 #[derive(Default)]
 pub struct Batch {
-    inner: rocksdb::WriteBatch,
+    /// Each write in order: a key and its new value, or `None` to delete it.
+    ops: Vec<(String, Option<Vec<u8>>)>,
 }
 
 impl Batch {
     pub fn put<T: Serialize>(&mut self, key: &str, value: &T) {
-        self.inner.put(
-            key.as_bytes(),
-            serde_json::to_vec(value).expect("values serialize"),
-        );
+        let v = serde_json::to_vec(value).expect("values serialize");
+        self.ops.push((key.to_string(), Some(v)));
     }
     pub fn delete(&mut self, key: &str) {
-        self.inner.delete(key.as_bytes());
+        self.ops.push((key.to_string(), None));
+    }
+    /// Adds `other`'s writes after these (a step's writes kept only once it succeeded).
+    pub fn extend(&mut self, other: Batch) {
+        self.ops.extend(other.ops);
+    }
+    fn into_rocks(self) -> rocksdb::WriteBatch {
+        let mut b = rocksdb::WriteBatch::default();
+        for (k, v) in self.ops {
+            match v {
+                Some(v) => b.put(k.as_bytes(), v),
+                None => b.delete(k.as_bytes()),
+            }
+        }
+        b
     }
 }
 
@@ -82,7 +95,7 @@ impl Db {
 
     /// Applies a batch like `put_unsynced`: survives a crash of this process, not a power cut.
     pub fn write_unsynced(&self, batch: Batch) -> Result<(), DbError> {
-        self.db.write(batch.inner)?;
+        self.db.write(batch.into_rocks())?;
         Ok(())
     }
 
@@ -96,7 +109,8 @@ impl Db {
     pub fn write(&self, batch: Batch) -> Result<(), DbError> {
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(true);
-        blocking_io(|| self.db.write_opt(batch.inner, &wo))?;
+        let b = batch.into_rocks();
+        blocking_io(|| self.db.write_opt(b, &wo))?;
         Ok(())
     }
 

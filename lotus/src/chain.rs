@@ -12,7 +12,9 @@ use fvm_shared::econ::TokenAmount;
 use fvm_shared::sector::{RegisteredPoStProof, RegisteredSealProof, SectorNumber};
 use serde::{Deserialize, Serialize};
 
-use crate::json::{address, bigint, bitfield, bytes, cid_link, tipset_key, token, SignatureJson};
+use crate::json::{
+    address, bigint, bitfield, bytes, cid_link, null_as_empty, tipset_key, token, SignatureJson,
+};
 
 /// A tipset: its key (the CIDs of its blocks), the blocks and their height.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,9 +75,9 @@ pub struct BlockHeader {
     pub miner: Address,
     pub ticket: Option<Ticket>,
     pub election_proof: Option<ElectionProof>,
-    #[serde(default)]
+    #[serde(default, with = "null_as_empty")]
     pub beacon_entries: Vec<BeaconEntry>,
-    #[serde(default, rename = "WinPoStProof")]
+    #[serde(default, rename = "WinPoStProof", with = "null_as_empty")]
     pub win_post_proof: Vec<PoStProofJson>,
     #[serde(with = "tipset_key")]
     pub parents: Vec<Cid>,
@@ -144,12 +146,13 @@ pub struct MiningBaseInfo {
     #[serde(with = "bigint")]
     pub network_power: BigInt,
     /// The sectors the round's WinningPoSt covers.
+    #[serde(default, with = "null_as_empty")]
     pub sectors: Vec<SectorInfo>,
     #[serde(with = "address")]
     pub worker_key: Address,
     pub sector_size: u64,
     pub prev_beacon_entry: BeaconEntry,
-    #[serde(default)]
+    #[serde(default, with = "null_as_empty")]
     pub beacon_entries: Vec<BeaconEntry>,
     pub eligible_for_mining: bool,
 }
@@ -169,6 +172,7 @@ pub struct Deadline {
     #[serde(with = "bitfield")]
     pub post_submissions: BitField,
     pub disputable_proof_count: u64,
-    #[serde(with = "token")]
+    /// Since FIP-0100; older nodes leave it out.
+    #[serde(with = "token", default)]
     pub daily_fee: TokenAmount,
 }

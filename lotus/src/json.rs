@@ -358,6 +358,21 @@ impl TryFrom<SignedMessageJson> for SignedMessage {
     }
 }
 
+/// A list field Go may write as `null`: `#[serde(with = "null_as_empty")]`.
+pub mod null_as_empty {
+    use super::*;
+
+    pub fn serialize<S: Serializer, T: Serialize>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Vec<T>, D::Error> {
+        Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+    }
+}
+
 /// Newtypes for values passed whole as RPC parameters and results, in Lotus JSON.
 pub mod wire {
     use super::*;
@@ -376,6 +391,23 @@ pub mod wire {
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
     #[serde(transparent)]
     pub struct TipSetKey(#[serde(with = "tipset_key")] pub Vec<Cid>);
+
+    /// A list that Go may write as `null` (a nil slice): read as empty.
+    #[derive(Debug, Clone, PartialEq, Serialize)]
+    #[serde(transparent)]
+    pub struct List<T>(pub Vec<T>);
+
+    impl<T> Default for List<T> {
+        fn default() -> Self {
+            List(Vec::new())
+        }
+    }
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Ok(List(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default()))
+        }
+    }
 
     /// Bytes as base64.
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -190,6 +190,7 @@ pub struct SectorOnChainInfo {
     #[serde(rename = "SectorKeyCID", with = "cid_link_opt", default)]
     pub sector_key_cid: Option<Cid>,
     pub flags: u64,
-    #[serde(with = "token")]
+    /// Since FIP-0100; older nodes leave it out.
+    #[serde(with = "token", default)]
     pub daily_fee: TokenAmount,
 }

@@ -230,6 +230,17 @@ impl Pipeline {
                         None,
                     );
                 };
+                // Sent before (a restart, an answer lost) and still in the pool: that message, not a
+                // second. The pool first, then the chain: a message that lands in between is seen.
+                match self
+                    .chain
+                    .pending(Method::PreCommitSectorBatch2, sector.number)
+                    .await
+                {
+                    Ok(Some(id)) => return (Some(Event::PreCommitSent(id)), None),
+                    Ok(None) => {}
+                    Err(e) => return (Some(Event::Failed(e.into())), None),
+                }
                 // Sealed again after its pre-commit landed (a fallback to PC1): the same ticket
                 // made the same replica, and the chain already has it (lotus checks too).
                 match self.chain.precommit(&sector).await {
@@ -249,16 +260,6 @@ impl Pipeline {
                         );
                         return (Some(Event::Failed(TaskError::temporary(why))), None);
                     }
-                    Ok(None) => {}
-                    Err(e) => return (Some(Event::Failed(e.into())), None),
-                }
-                // Sent before a restart and still in the pool: that message, not a second.
-                match self
-                    .chain
-                    .pending(Method::PreCommitSectorBatch2, sector.number)
-                    .await
-                {
-                    Ok(Some(id)) => return (Some(Event::PreCommitSent(id)), None),
                     Ok(None) => {}
                     Err(e) => return (Some(Event::Failed(e.into())), None),
                 }
@@ -298,18 +299,18 @@ impl Pipeline {
                 let Some(proof) = s.proof.clone() else {
                     return (Some(Event::Failed(TaskError::temporary("no proof"))), None);
                 };
-                // Landed, or still in the pool, from before a restart: not sent twice.
-                match self.chain.active_sector(&sector).await {
-                    Ok(Some(a)) => return (Some(Event::CommitLanded(a.activation)), None),
-                    Ok(None) => {}
-                    Err(e) => return (Some(Event::Failed(e.into())), None),
-                }
+                // Still in the pool, or landed, from before: not sent twice (the pool first).
                 match self
                     .chain
                     .pending(Method::ProveCommitSectors3, sector.number)
                     .await
                 {
                     Ok(Some(id)) => return (Some(Event::CommitSent(id)), None),
+                    Ok(None) => {}
+                    Err(e) => return (Some(Event::Failed(e.into())), None),
+                }
+                match self.chain.active_sector(&sector).await {
+                    Ok(Some(a)) => return (Some(Event::CommitLanded(a.activation)), None),
                     Ok(None) => {}
                     Err(e) => return (Some(Event::Failed(e.into())), None),
                 }

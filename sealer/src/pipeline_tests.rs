@@ -13,7 +13,7 @@ use api::tasks::{ErrorKind, TaskError, TaskOutput, TaskResult};
 use api::{SectorState, TaskCall};
 use async_trait::async_trait;
 use proofs::{Engine, MockEngine};
-use resources::{SealProof, Subject, TaskType};
+use resources::{SealProof, SectorRef, SectorSize, Subject, TaskType};
 use sched::{SchedConfig, Scheduler};
 use stores::{AttachOptions, LocalStore, MemIndex, Remote};
 
@@ -24,8 +24,13 @@ use crate::manager::{Manager, WorkerHandle};
 use crate::pipeline::Pipeline;
 use crate::sectors::Sectors;
 use chain::devnet::{Devnet, DevnetConfig};
-use chain::{Chain, FullNode};
+use chain::{
+    ActiveSector, Call, Chain, ChainError, DeadlineInfo, DeadlineState, FullNode, MinerTally,
+    PreCommitOnChain, RandKind, Receipt,
+};
 use db::Db;
+use proofs::Randomness;
+use std::sync::atomic::Ordering::SeqCst;
 
 /// The in-process worker, failing the first N calls of some task types with a given kind.
 struct Faulty {
@@ -82,6 +87,16 @@ impl Life {
 
     /// The same, attaching `paths` (name, seal or store, max storage) the first time.
     async fn start_with(dir: &Path, db: Db, paths: &[(&str, bool, Option<u64>)]) -> Life {
+        Life::start_wrapped(dir, db, paths, |c| c).await
+    }
+
+    /// The same, with the pipeline's chain client seen through `wrap`.
+    async fn start_wrapped(
+        dir: &Path,
+        db: Db,
+        paths: &[(&str, bool, Option<u64>)],
+        wrap: impl FnOnce(Arc<dyn Chain>) -> Arc<dyn Chain>,
+    ) -> Life {
         let engine: Arc<dyn Engine> = Arc::new(MockEngine::default());
         let cfg = DevnetConfig {
             block_delay: Duration::from_millis(10),
@@ -99,7 +114,7 @@ impl Life {
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let node = devnet.run(listener).unwrap();
-        let chain = Arc::new(FullNode::connect(&node.info, 1000).await.unwrap());
+        let chain = wrap(Arc::new(FullNode::connect(&node.info, 1000).await.unwrap()));
         let index = Arc::new(MemIndex::default());
         let first = !dir.join("storage.json").exists();
         let store = LocalStore::open(
@@ -119,7 +134,7 @@ impl Life {
         let sectors = Arc::new(Sectors::load(db.clone(), 3).unwrap());
         let pipeline = Pipeline::new(
             sectors.clone(),
-            chain as Arc<dyn Chain>,
+            chain,
             manager.clone(),
             remote.clone(),
             view.clone(),
@@ -664,4 +679,121 @@ async fn an_aborted_running_step_is_retried_only_once_its_call_has_ended() {
     assert!(failed[0].contains("[aborted]"), "{failed:?}");
     assert_eq!(logged(&s, "SectorPreCommit1").len(), 1, "{:?}", s.log);
     assert_eq!(c.manager.calls().counts(), (0, 0));
+}
+
+/// A chain client whose first `lose` sends reach the node while their answers are lost (the
+/// connection cut after MpoolPushMessage): the sender cannot know the message went.
+struct LostAnswers {
+    inner: Arc<dyn Chain>,
+    lose: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait]
+impl Chain for LostAnswers {
+    fn mode(&self) -> &'static str {
+        self.inner.mode()
+    }
+    async fn head(&self) -> Result<api::ChainHead, ChainError> {
+        self.inner.head().await
+    }
+    async fn wait_epoch(&self, epoch: i64) -> Result<api::ChainHead, ChainError> {
+        self.inner.wait_epoch(epoch).await
+    }
+    async fn randomness(&self, kind: RandKind, epoch: i64) -> Result<Randomness, ChainError> {
+        self.inner.randomness(kind, epoch).await
+    }
+    fn precommit_challenge_delay(&self) -> i64 {
+        self.inner.precommit_challenge_delay()
+    }
+    async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError> {
+        self.inner.ensure_miner(actor, size).await
+    }
+    async fn send(&self, call: Call) -> Result<String, ChainError> {
+        let id = self.inner.send(call).await?;
+        let lost = self
+            .lose
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if lost {
+            return Err(ChainError::Other(format!(
+                "the answer to sending {id} was lost"
+            )));
+        }
+        Ok(id)
+    }
+    async fn pending(&self, m: lotus::miner::Method, n: u64) -> Result<Option<String>, ChainError> {
+        self.inner.pending(m, n).await
+    }
+    async fn receipt(&self, id: &str) -> Result<Option<Receipt>, ChainError> {
+        self.inner.receipt(id).await
+    }
+    async fn precommit(&self, s: &SectorRef) -> Result<Option<PreCommitOnChain>, ChainError> {
+        self.inner.precommit(s).await
+    }
+    async fn active_sector(&self, s: &SectorRef) -> Result<Option<ActiveSector>, ChainError> {
+        self.inner.active_sector(s).await
+    }
+    async fn power(&self, actor: u64) -> Result<api::MinerPower, ChainError> {
+        self.inner.power(actor).await
+    }
+    fn wpost_window(&self) -> i64 {
+        self.inner.wpost_window()
+    }
+    async fn proving_deadline(&self, actor: u64) -> Result<DeadlineInfo, ChainError> {
+        self.inner.proving_deadline(actor).await
+    }
+    async fn deadline(&self, actor: u64, index: u64) -> Result<DeadlineState, ChainError> {
+        self.inner.deadline(actor, index).await
+    }
+    async fn elected(&self, actor: u64, epoch: i64) -> Result<bool, ChainError> {
+        self.inner.elected(actor, epoch).await
+    }
+    async fn winning_sectors(
+        &self,
+        actor: u64,
+        epoch: i64,
+    ) -> Result<Vec<api::tasks::PoStTarget>, ChainError> {
+        self.inner.winning_sectors(actor, epoch).await
+    }
+    async fn submit_block(&self, actor: u64, epoch: i64, proof: Vec<u8>) -> Result<(), ChainError> {
+        self.inner.submit_block(actor, epoch, proof).await
+    }
+    async fn tally(&self, actor: u64) -> Result<Option<MinerTally>, ChainError> {
+        self.inner.tally(actor).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_whose_answer_was_lost_is_found_not_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let paths = [("seal", true, None), ("store", false, None)];
+    // The pre-commit's and the prove-commit's answers are lost.
+    let life = Life::start_wrapped(dir.path(), db.clone(), &paths, |inner| {
+        Arc::new(LostAnswers {
+            inner,
+            lose: 2.into(),
+        })
+    })
+    .await;
+    life.add("local", Arc::new(life.local_worker()), true);
+    let s = life.seal_one().await;
+    let failed = logged(&s, "SectorFailed");
+    assert_eq!(failed.len(), 2, "{:?}", s.log);
+    assert!(failed.iter().all(|f| f.contains("was lost")), "{failed:?}");
+    let sent = chain::devnet::stored_messages(&db).unwrap();
+    let count = |m: lotus::miner::Method| {
+        sent.iter()
+            .filter(|x| x.message.method_num == m.number())
+            .count()
+    };
+    assert_eq!(
+        (
+            count(lotus::miner::Method::PreCommitSectorBatch2),
+            count(lotus::miner::Method::ProveCommitSectors3)
+        ),
+        (1, 1),
+        "{:?}",
+        s.log
+    );
 }

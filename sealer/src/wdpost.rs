@@ -115,13 +115,14 @@ impl WindowPoSt {
             .insert(index, run);
     }
 
-    /// The sectors of deadline `index` a proof covers, by partition.
+    /// The sectors of deadline `index` a proof covers, by partition: those not proven yet in
+    /// this opening (a sealer restarted inside an open deadline does not prove it twice).
     fn partitions(dl: &DeadlineState) -> (Vec<usize>, Vec<u64>) {
         let mut parts = Vec::new();
         let mut sectors = Vec::new();
         for (i, p) in dl.partitions.iter().enumerate() {
             let s = p.to_prove();
-            if !s.is_empty() {
+            if !s.is_empty() && !dl.proven.contains(&i) {
                 parts.push(i);
                 sectors.extend(s);
             }

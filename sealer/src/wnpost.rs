@@ -57,6 +57,15 @@ impl WinningPoSt {
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
+            // Elections and blocks are the devnet's (its election stands the randomness in for
+            // the worker's VRF, its blocks are made up): on a Lotus node, nothing to do yet.
+            if me.chain.mode() != "devnet" {
+                tracing::warn!(
+                    "WinningPoSt: not run on a {} node (only the devnet's elections are supported)",
+                    me.chain.mode()
+                );
+                return;
+            }
             let mut next = match me.chain.head().await {
                 Ok(h) => h.height + 1,
                 Err(_) => 1,

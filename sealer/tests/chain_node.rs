@@ -87,6 +87,14 @@ fn a_third_party_lotus_client_reads_what_the_sealer_shows() {
         "deadline {deadline} has no partition: {v}"
     );
     assert_eq!(v["miner"]["sectorSize"], 2048, "{v}");
+    assert!(
+        v["miner"]["worker"].as_str().unwrap().starts_with("t0"),
+        "{v}"
+    );
+    assert!(
+        v["miner"]["workerKey"].as_str().unwrap().starts_with("t1"),
+        "{v}"
+    );
     assert_eq!(v["deadline"]["window"], 4, "{v}");
     // Every message the sealer sent, named the same by iso-filecoin from the node's JSON.
     let methods: Vec<u64> = [&pc, &commit, &post_msg]
@@ -95,11 +103,9 @@ fn a_third_party_lotus_client_reads_what_the_sealer_shows() {
         .collect();
     assert_eq!(methods, vec![28, 34, 5], "{v}");
     for c in [&pc, &commit, &post_msg] {
-        assert_eq!(
-            v["messages"][c.as_str()]["from"],
-            v["miner"]["worker"],
-            "{v}"
-        );
+        // Sent from the worker's key address, which StateMinerInfo names by its ID.
+        let from = &v["messages"][c.as_str()]["from"];
+        assert_eq!(from, &v["miner"]["workerKey"], "{v}");
         assert_eq!(v["messages"][c.as_str()]["to"], "t01000", "{v}");
     }
     // The head the sealer shows is the node's (the client read it later: same or higher).

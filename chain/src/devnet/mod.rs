@@ -60,15 +60,30 @@ pub struct MinerState {
     /// Blocks won (elections answered with a valid WinningPoSt in time).
     #[serde(default)]
     pub wins: u64,
-    /// Its worker (and owner): a key the devnet's wallet holds.
+    /// The epoch of the last block won (one block per epoch).
+    #[serde(default)]
+    pub last_win: Option<i64>,
+    /// Its worker's (and owner's) key address: a key the devnet's wallet holds.
     pub worker: String,
+    /// The worker account's ID: `StateMinerInfo` names the worker `t0<id>`, as Lotus does.
+    #[serde(default)]
+    pub worker_id: u64,
 }
 
 impl MinerState {
+    /// The worker's key address (what signs).
     pub fn worker(&self) -> Address {
         lotus::json::parse_address(&self.worker).expect("stored as written")
     }
+
+    /// The worker as the chain names it.
+    pub fn worker_id(&self) -> Address {
+        id_address(self.worker_id)
+    }
 }
+
+/// The worker account of the miner made at genesis (Lotus's genesis accounts start at t0100).
+const GENESIS_WORKER_ID: u64 = 100;
 
 /// A message's receipt, with why it failed (the devnet's log of what an actor would say).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +118,9 @@ fn miner_key(actor: u64) -> String {
 }
 fn wallet_key(a: &Address) -> String {
     format!("chain/wallet/{a}")
+}
+fn account_key(id: u64) -> String {
+    format!("chain/account/{id}")
 }
 fn nonce_key(a: &Address) -> String {
     format!("chain/nonce/{a}")
@@ -176,6 +194,7 @@ impl Devnet {
                 let worker = key.address();
                 let mut b = Batch::default();
                 b.put(&wallet_key(&worker), &key.private_bytes());
+                b.put(&account_key(GENESIS_WORKER_ID), &worker.to_string());
                 b.put(
                     &miner_key(actor),
                     &MinerState {
@@ -183,7 +202,9 @@ impl Devnet {
                         power: MinerPower::default(),
                         proving: None,
                         wins: 0,
+                        last_win: None,
                         worker: worker.to_string(),
+                        worker_id: GENESIS_WORKER_ID,
                     },
                 );
                 db.write(b)?;
@@ -240,10 +261,18 @@ impl Devnet {
             };
             let signed: SignedMessage = lotus::fvm_ipld_encoding::from_slice(&stored.signed)
                 .map_err(|e| ChainError::Other(format!("stored message {cid}: {e}")))?;
-            let receipt = match self
-                .apply_msg(&signed.message, epoch, &mut batch, &mut miners)
-                .await
-            {
+            // A message that fails changes nothing: it runs on a copy of the epoch's state,
+            // kept only if it succeeds.
+            let mut trial = miners.clone();
+            let mut writes = Batch::default();
+            let applied = self
+                .apply_msg(&signed.message, epoch, &mut writes, &mut trial)
+                .await;
+            if applied.is_ok() {
+                miners = trial;
+                batch.extend(writes);
+            }
+            let receipt = match applied {
                 Ok(ret) => StoredReceipt {
                     epoch,
                     exit_code: 0,
@@ -409,11 +438,24 @@ impl Devnet {
         self.draw(kind.tag(), kind.from_beacon(), epoch, &entropy)
     }
 
+    /// The key address of an account (`StateAccountKey`): an ID resolved, a key address as is.
+    pub fn account_key(&self, a: &Address) -> Result<Address, ChainError> {
+        let Ok(id) = a.id() else {
+            return Ok(*a);
+        };
+        let key: String = self
+            .db
+            .get(&account_key(id))?
+            .ok_or_else(|| ChainError::Other(format!("{a} is not an account on the devnet")))?;
+        Ok(lotus::json::parse_address(&key)?)
+    }
+
     pub fn miner(&self, actor: u64) -> Result<Option<MinerState>, ChainError> {
         Ok(self.db.get(&miner_key(actor))?)
     }
 
-    /// Every miner's raw power, and the network's (with the configured rest of the network).
+    /// The raw power of every miner on the devnet (without OtherNetworkPower, which only
+    /// elections count).
     pub fn network_power(&self) -> Result<u64, ChainError> {
         Ok(self
             .db
@@ -435,6 +477,9 @@ impl Devnet {
     /// the gas a devnet does not charge, and puts it in the pool for the next epoch.
     pub async fn push(&self, mut m: Message) -> Result<SignedMessage, ChainError> {
         let _g = self.apply.lock().await;
+        // An account named by its ID is signed for by its key, and sent from the key address
+        // (as Lotus's MpoolPushMessage does).
+        m.from = self.account_key(&m.from)?;
         let key: [u8; 32] = self.db.get(&wallet_key(&m.from))?.ok_or_else(|| {
             ChainError::Other(format!(
                 "the devnet's wallet holds no key for {} (it holds the miners' workers)",

@@ -12,7 +12,7 @@ use api::server::RpcServer;
 use api::{ApiInfo, RpcError};
 use lotus::chain::{Deadline, MiningBaseInfo, NetworkParams, SectorInfo, SectorLocation};
 use lotus::fvm_shared::bigint::BigInt;
-use lotus::json::wire::{Addr, Bytes};
+use lotus::json::wire::{Addr, Bytes, List};
 use lotus::json::{MessageJson, SignedMessageJson};
 use lotus::miner::sealed_cid;
 use lotus::state::{
@@ -77,7 +77,7 @@ fn lookup(d: &Devnet, cid: Cid) -> Result<Option<MsgLookup>, RpcError> {
 }
 
 fn miner_info(m: &MinerState) -> MinerInfo {
-    let worker = m.worker();
+    let worker = m.worker_id();
     let proof = m.sector_size.seal_proof();
     let mut other = serde_json::Map::new();
     for (k, v) in [
@@ -203,20 +203,23 @@ fn handlers() -> Handlers<Arc<Devnet>> {
         .on::<f::StateMinerDeadlines, _, _>(|d, (a, _)| async move {
             let (_, m) = miner_of(&d, &a)?;
             let head = d.head().map_err(app)?.height;
-            Ok((0..DEADLINES)
-                .map(|i| {
-                    let proven = m.proving.as_ref().and_then(|p| {
-                        let dl = &p.deadlines[i as usize];
-                        let open = next_opening(i, head, d.cfg.window).open;
-                        (dl.proven_open == open).then(|| bits(dl.proven.iter().map(|p| *p as u64)))
-                    });
-                    Deadline {
-                        post_submissions: proven.unwrap_or_default(),
-                        disputable_proof_count: 0,
-                        daily_fee: TokenAmount::default(),
-                    }
-                })
-                .collect())
+            Ok(List(
+                (0..DEADLINES)
+                    .map(|i| {
+                        let proven = m.proving.as_ref().and_then(|p| {
+                            let dl = &p.deadlines[i as usize];
+                            let open = next_opening(i, head, d.cfg.window).open;
+                            (dl.proven_open == open)
+                                .then(|| bits(dl.proven.iter().map(|p| *p as u64)))
+                        });
+                        Deadline {
+                            post_submissions: proven.unwrap_or_default(),
+                            disputable_proof_count: 0,
+                            daily_fee: TokenAmount::default(),
+                        }
+                    })
+                    .collect(),
+            ))
         })
         .on::<f::StateMinerPartitions, _, _>(|d, (a, index, _)| async move {
             let (_, m) = miner_of(&d, &a)?;
@@ -226,23 +229,25 @@ fn handlers() -> Handlers<Arc<Devnet>> {
                 )));
             }
             let Some(p) = &m.proving else {
-                return Ok(Vec::new());
+                return Ok(List::default());
             };
-            Ok(p.deadlines[index as usize]
-                .partitions
-                .iter()
-                .map(|p| {
-                    let all = bits(p.sectors.iter().copied());
-                    let faulty = bits(p.faults.iter().copied());
-                    Partition {
-                        live_sectors: all.clone(),
-                        active_sectors: &all - &faulty,
-                        all_sectors: all,
-                        faulty_sectors: faulty,
-                        recovering_sectors: bits(p.recoveries.iter().copied()),
-                    }
-                })
-                .collect())
+            Ok(List(
+                p.deadlines[index as usize]
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let all = bits(p.sectors.iter().copied());
+                        let faulty = bits(p.faults.iter().copied());
+                        Partition {
+                            live_sectors: all.clone(),
+                            active_sectors: &all - &faulty,
+                            all_sectors: all,
+                            faulty_sectors: faulty,
+                            recovering_sectors: bits(p.recoveries.iter().copied()),
+                        }
+                    })
+                    .collect(),
+            ))
         })
         .on::<f::StateSectorPreCommitInfo, _, _>(|d, (a, n, _)| async move {
             let (actor, _) = miner_of(&d, &a)?;
@@ -298,16 +303,21 @@ fn handlers() -> Handlers<Arc<Devnet>> {
                 ))),
             }
         })
+        .on::<f::StateAccountKey, _, _>(|d, (a, _)| async move {
+            d.account_key(&a.0).map(Addr).map_err(app)
+        })
         .on::<f::MpoolPushMessage, _, _>(|d, (m, _spec)| async move {
             let signed = d.push(m.into()).await.map_err(app)?;
             Ok(SignedMessageJson::from(&signed))
         })
         .on::<f::MpoolPending, _, _>(|d, _| async move {
-            Ok(d.pending()
-                .map_err(app)?
-                .iter()
-                .map(SignedMessageJson::from)
-                .collect())
+            Ok(List(
+                d.pending()
+                    .map_err(app)?
+                    .iter()
+                    .map(SignedMessageJson::from)
+                    .collect(),
+            ))
         })
         .on::<f::StateSearchMsg, _, _>(|d, (_, cid, _, _)| async move { lookup(&d, cid.0) })
         .on::<f::StateWaitMsg, _, _>(|d, (cid, confidence, _, _)| async move {
@@ -316,7 +326,9 @@ fn handlers() -> Handlers<Arc<Devnet>> {
                     return Err(app(format!("message {} not found", cid.0)));
                 }
                 if let Some(l) = lookup(&d, cid.0)? {
-                    let at = l.height + confidence as i64;
+                    let at = l
+                        .height
+                        .saturating_add(confidence.min(i64::MAX as u64) as i64);
                     if d.head().map_err(app)?.height >= at {
                         return Ok(l);
                     }

@@ -47,6 +47,9 @@ impl Devnet {
         let m = self.miner_mut(miners, actor)?;
         let size = m.sector_size;
         let index = p.deadline;
+        if index >= crate::DEADLINES {
+            return Err(Fail::arg(format!("invalid deadline {index}")));
+        }
         let state = proving_of(m, actor)?;
         let d = state
             .open_deadline(index, epoch)
@@ -85,10 +88,20 @@ impl Devnet {
         let mut parts = Vec::new();
         let mut skipped = Vec::new();
         for pp in &p.partitions {
-            let part = dl.partitions.get(pp.index as usize).ok_or_else(|| {
-                Fail::arg(format!("deadline {index} has no partition {}", pp.index))
+            let i = pp.index as usize;
+            let part = dl.partitions.get(i).ok_or_else(|| {
+                Fail::new(
+                    ExitCode::USR_NOT_FOUND,
+                    format!("deadline {index} has no partition {i}"),
+                )
             })?;
-            parts.push(pp.index as usize);
+            if parts.contains(&i) {
+                return Err(Fail::arg(format!("duplicate partition {i} proven")));
+            }
+            if dl.proven_open == d.open && dl.proven.contains(&i) {
+                return Err(Fail::arg(format!("partition {i} already proven")));
+            }
+            parts.push(i);
             let skip: Vec<u64> = pp.skipped.iter().collect();
             for n in part.to_prove().into_iter().filter(|n| !skip.contains(n)) {
                 let a: ActiveSector = self
@@ -144,16 +157,16 @@ impl Devnet {
         let state = proving_of(m, actor)?;
         let mut faulty = 0;
         for d in decls {
-            let in_part = state
+            let dl = state
                 .deadlines
                 .get(d.deadline as usize)
-                .and_then(|dl| dl.partitions.get(d.partition as usize))
-                .ok_or_else(|| {
-                    Fail::arg(format!(
-                        "deadline {} has no partition {}",
-                        d.deadline, d.partition
-                    ))
-                })?;
+                .ok_or_else(|| Fail::arg(format!("invalid deadline {}", d.deadline)))?;
+            let in_part = dl.partitions.get(d.partition as usize).ok_or_else(|| {
+                Fail::new(
+                    ExitCode::USR_NOT_FOUND,
+                    format!("deadline {} has no partition {}", d.deadline, d.partition),
+                )
+            })?;
             let sectors: Vec<u64> = d.sectors.iter().collect();
             if let Some(s) = sectors.iter().find(|s| !in_part.sectors.contains(s)) {
                 return Err(Fail::arg(format!(
@@ -227,7 +240,14 @@ impl Devnet {
             )));
         }
         let mut m = self.miner(actor)?.expect("read above");
+        if m.last_win == Some(h.height) {
+            return Err(bad(format!(
+                "a block for epoch {} was taken already",
+                h.height
+            )));
+        }
         m.wins += 1;
+        m.last_win = Some(h.height);
         self.db.put(&miner_key(actor), &m)?;
         tracing::info!(actor, epoch = h.height, "devnet: block won");
         Ok(())

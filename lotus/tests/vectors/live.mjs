@@ -1,5 +1,6 @@
 // A Lotus client no one here wrote (iso-filecoin's RPC, over HTTP POST with a Bearer token)
-// reads a running node: ChainHead, StateMinerInfo, StateMinerProvingDeadline, the partitions
+// reads a running node: ChainHead, StateMinerInfo (and its worker's StateAccountKey),
+// StateMinerProvingDeadline, the partitions
 // of every deadline (StateMinerPartitions), StateSectorGetInfo of each sector given, and
 // ChainGetMessage of each message given, whose CBOR and CID iso-filecoin recomputes from the
 // node's Lotus JSON (they must match the CID the node wrote). Prints what it read as one JSON
@@ -36,6 +37,7 @@ if (head.error) {
 const out = { head: { height: head.result.Height, cids: head.result.Cids.map((c) => c['/']) } }
 const mi = await call('Filecoin.StateMinerInfo', [miner, null])
 out.miner = { worker: mi.Worker, sectorSize: mi.SectorSize, partitionSectors: mi.WindowPoStPartitionSectors }
+out.miner.workerKey = await call('Filecoin.StateAccountKey', [mi.Worker, null])
 const dl = await call('Filecoin.StateMinerProvingDeadline', [miner, null])
 out.deadline = { index: dl.Index, open: dl.Open, close: dl.Close, challenge: dl.Challenge, window: dl.WPoStChallengeWindow }
 out.partitions = {}
