@@ -5,30 +5,15 @@
 
 use testkit as common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{field, Repo};
 
-fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lotus/tests/vectors")
-}
-
 #[test]
 fn a_third_party_lotus_client_reads_what_the_sealer_shows() {
-    let d = vectors_dir();
-    if !d.join("node_modules/iso-filecoin").exists() {
-        let why = format!(
-            "the third-party client check needs `npm ci` in {} (Node 20 or later); `./dev test` runs it",
-            d.display()
-        );
-        assert!(
-            std::env::var_os("LOTUS_VECTORS_REQUIRED").is_none(),
-            "{why} (LOTUS_VECTORS_REQUIRED is set)"
-        );
-        eprintln!("skipped: {why}");
+    let Some(vectors) = common::vectors_dir() else {
         return;
-    }
+    };
     let repo = Repo::init(false, |c| {
         c.chain.wpost_challenge_window = 4;
         c.chain.other_network_power = "0".into();
@@ -55,21 +40,8 @@ fn a_third_party_lotus_client_reads_what_the_sealer_shows() {
     };
     let status = repo.ok(&["sectors", "status", "--on-chain-info", "1"]);
     let (pc, commit) = (field(&status, "Precommit:"), field(&status, "Commit:"));
-    let info = std::fs::read_to_string(repo.path().join("fullnode_api")).unwrap();
-    let out = std::process::Command::new("node")
-        .args(["live.mjs", "t01000", "1"])
-        .arg(format!("{pc},{commit},{post_msg}"))
-        .env("FULLNODE_API_INFO", info.trim())
-        .current_dir(&d)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        common::stdout(&out),
-        common::stderr(&out)
-    );
-    let v: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    let sent = [pc.clone(), commit.clone(), post_msg.clone()];
+    let v = common::third_party_read(&vectors, &repo, &[1], &sent);
     assert_eq!(
         v["sectors"]["1"]["sealedCid"],
         field(&status, "SealedCID:"),

@@ -113,6 +113,28 @@ fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
     // (mock) land in time and count as blocks won.
     assert!(v.blocks_won > 0, "{v:?}");
     drop(d);
+    // The declarations as a Lotus client no one here wrote reads them back from the node:
+    // iso-filecoin recomputes their CIDs from the node's JSON.
+    let Some(vectors) = common::vectors_dir() else {
+        return;
+    };
+    let db = db::Db::open(&repo.path().join("datastore")).unwrap();
+    let declared: Vec<String> = chain::devnet::stored_messages(&db)
+        .unwrap()
+        .iter()
+        .filter(|m| matches!(m.message.method_num, 10 | 11))
+        .map(|m| m.cid().to_string())
+        .collect();
+    drop(db);
+    let _d = repo.start();
+    let v = common::third_party_read(&vectors, &repo, &[1, 2], &declared);
+    let mut methods: Vec<u64> = declared
+        .iter()
+        .map(|c| v["messages"][c.as_str()]["method"].as_u64().unwrap())
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
+    assert_eq!(methods, [10, 11], "{v}");
 }
 
 /// The deadline index and last opening ("<outcome> at <epoch>") of every deadline holding

@@ -463,3 +463,49 @@ impl Drop for WorkerProc {
         self.kill9();
     }
 }
+
+/// `lotus/tests/vectors` with iso-filecoin's packages installed (`npm ci`, Node 20 or later), or
+/// `None` after saying on stderr why the check is skipped; with LOTUS_VECTORS_REQUIRED set (CI),
+/// their absence fails the test instead.
+pub fn vectors_dir() -> Option<PathBuf> {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lotus/tests/vectors");
+    if d.join("node_modules/iso-filecoin").exists() {
+        return Some(d);
+    }
+    let why = format!(
+        "the check with iso-filecoin needs `npm ci` in {} (Node 20 or later); `./dev test` runs it",
+        d.display()
+    );
+    assert!(
+        std::env::var_os("LOTUS_VECTORS_REQUIRED").is_none(),
+        "{why} (LOTUS_VECTORS_REQUIRED is set)"
+    );
+    eprintln!("skipped: {why}");
+    None
+}
+
+/// What a Lotus client no one here wrote (iso-filecoin's RPC, `live.mjs` in `vectors`) reads
+/// from the devnet node of `repo`'s running daemon, with the token the daemon wrote: the head,
+/// the miner, its deadlines and partitions, `sectors` and `messages` (whose CIDs it recomputes).
+pub fn third_party_read(
+    vectors: &Path,
+    repo: &Repo,
+    sectors: &[u64],
+    messages: &[String],
+) -> serde_json::Value {
+    let info = std::fs::read_to_string(repo.path().join("fullnode_api")).unwrap();
+    let sectors: Vec<String> = sectors.iter().map(|n| n.to_string()).collect();
+    let out = Command::new("node")
+        .args([
+            "live.mjs",
+            "t01000",
+            &sectors.join(","),
+            &messages.join(","),
+        ])
+        .env("FULLNODE_API_INFO", info.trim())
+        .current_dir(vectors)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
