@@ -38,6 +38,10 @@ impl Batch {
     pub fn delete(&mut self, key: &str) {
         self.ops.push((key.to_string(), None));
     }
+    /// Whether this batch writes (or deletes) `key`.
+    pub fn writes(&self, key: &str) -> bool {
+        self.ops.iter().any(|(k, _)| k == key)
+    }
     /// Adds `other`'s writes after these (a step's writes kept only once it succeeded).
     pub fn extend(&mut self, other: Batch) {
         self.ops.extend(other.ops);

@@ -32,10 +32,13 @@ fn cbor<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, Fail> {
 }
 
 impl Devnet {
+    /// Applies `m` at `epoch`, writing to `batch`; `done` holds what the epoch's earlier
+    /// messages wrote (a sector pre-committed or activated by one is so for the next).
     pub(super) async fn apply_msg(
         &self,
         m: &Message,
         epoch: i64,
+        done: &Batch,
         batch: &mut Batch,
         miners: &mut HashMap<u64, MinerState>,
     ) -> Result<Vec<u8>, Fail> {
@@ -58,11 +61,11 @@ impl Devnet {
         }
         let method = m.method_num;
         if method == Method::PreCommitSectorBatch2.number() {
-            self.apply_precommit(actor, decode(m)?, epoch, batch, miners)?;
+            self.apply_precommit(actor, decode(m)?, epoch, done, batch, miners)?;
             Ok(Vec::new())
         } else if method == Method::ProveCommitSectors3.number() {
             let ret = self
-                .apply_prove_commit(actor, decode(m)?, epoch, batch, miners)
+                .apply_prove_commit(actor, decode(m)?, epoch, done, batch, miners)
                 .await?;
             cbor(&ret)
         } else if method == Method::SubmitWindowedPoSt.number() {
@@ -90,6 +93,7 @@ impl Devnet {
         actor: u64,
         p: PreCommitSectorBatchParams2,
         epoch: i64,
+        done: &Batch,
         batch: &mut Batch,
         miners: &mut HashMap<u64, MinerState>,
     ) -> Result<(), Fail> {
@@ -107,11 +111,19 @@ impl Devnet {
                     size.seal_proof() as i64
                 )));
             }
-            if self.sector(actor, n).map_err(Fail::state)?.is_some() {
+            let active = self.sector(actor, n).map_err(Fail::state)?.is_some();
+            if active || done.writes(&sector_key(actor, n)) {
                 return Err(Fail::arg(format!("sector {n} is already active")));
             }
-            if self.precommit(actor, n).map_err(Fail::state)?.is_some() {
+            let pre = self.precommit(actor, n).map_err(Fail::state)?.is_some();
+            if pre || done.writes(&precommit_key(actor, n)) {
                 return Err(Fail::arg(format!("sector {n} is already pre-committed")));
+            }
+            if out
+                .iter()
+                .any(|pc: &PreCommitOnChain| pc.sector.number == n)
+            {
+                return Err(Fail::arg(format!("duplicate sector number {n}")));
             }
             if s.seal_rand_epoch >= epoch {
                 return Err(Fail::arg(format!(
@@ -147,6 +159,7 @@ impl Devnet {
         actor: u64,
         p: ProveCommitSectors3Params,
         epoch: i64,
+        done: &Batch,
         batch: &mut Batch,
         miners: &mut HashMap<u64, MinerState>,
     ) -> Result<BatchReturn, Fail> {
@@ -166,7 +179,7 @@ impl Devnet {
             .enumerate()
         {
             let r = self
-                .activate(actor, a.sector_number, proof, epoch, batch, miners)
+                .activate(actor, a.sector_number, proof, epoch, done, batch, miners)
                 .await;
             if let Err(f) = r {
                 tracing::info!(
@@ -191,15 +204,26 @@ impl Devnet {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn activate(
         &self,
         actor: u64,
         n: u64,
         proof: &RawBytes,
         epoch: i64,
+        done: &Batch,
         batch: &mut Batch,
         miners: &mut HashMap<u64, MinerState>,
     ) -> Result<(), Fail> {
+        // Activated by an earlier message of this epoch, or earlier in this one: its
+        // pre-commit is gone.
+        let key = sector_key(actor, n);
+        if done.writes(&key) || batch.writes(&key) {
+            return Err(Fail::new(
+                ExitCode::USR_NOT_FOUND,
+                format!("sector {n} has no pre-commit (activated in this epoch)"),
+            ));
+        }
         let pc = self
             .precommit(actor, n)
             .map_err(Fail::state)?

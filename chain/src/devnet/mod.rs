@@ -266,7 +266,7 @@ impl Devnet {
             let mut trial = miners.clone();
             let mut writes = Batch::default();
             let applied = self
-                .apply_msg(&signed.message, epoch, &mut writes, &mut trial)
+                .apply_msg(&signed.message, epoch, &batch, &mut writes, &mut trial)
                 .await;
             if applied.is_ok() {
                 miners = trial;

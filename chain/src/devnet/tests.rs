@@ -450,3 +450,46 @@ async fn the_node_checks_tokens_as_lotus_does_and_refuses_unknown_methods() {
         .unwrap_err();
     assert!(e.to_string().contains("wallet holds no key"), "{e}");
 }
+
+#[tokio::test]
+async fn one_epoch_takes_a_sector_once() {
+    let net = Net::start(1, 10, 0).await;
+    net.devnet.advance().await.unwrap();
+    let sector = SectorRef::new(ACTOR, 5, SealProof::StackedDrg2KiBV1_1);
+    let comms = SealedCommitments {
+        comm_d: [1; 32],
+        comm_r: [2; 32],
+    };
+    // Two pre-commits of one sector landing in the same epoch: the second is refused.
+    let a = net
+        .client
+        .send(precommit(&sector, &comms, 1))
+        .await
+        .unwrap();
+    let b = net
+        .client
+        .send(precommit(&sector, &comms, 1))
+        .await
+        .unwrap();
+    net.devnet.advance().await.unwrap();
+    let codes = (
+        net.client.receipt(&a).await.unwrap().unwrap().exit_code,
+        net.client.receipt(&b).await.unwrap().unwrap().exit_code,
+    );
+    assert_eq!(codes, (0, 16));
+    // One message naming a sector twice: refused whole, nothing pre-committed.
+    let other = SectorRef::new(ACTOR, 6, SealProof::StackedDrg2KiBV1_1);
+    let one = lotus::miner::precommit_cc(
+        lotus::RegisteredSealProof::from(other.proof as i64),
+        6,
+        &comms.comm_r,
+        1,
+        1000,
+    );
+    let twice = lotus::miner::PreCommitSectorBatchParams2 {
+        sectors: vec![one.clone(), one],
+    };
+    let (r, why) = net.land(Call::of(&twice).unwrap()).await;
+    assert_eq!(r.exit_code, 16, "{why}");
+    assert!(net.client.precommit(&other).await.unwrap().is_none());
+}
