@@ -53,6 +53,23 @@ pub fn next_opening(index: u64, epoch: i64, window: i64) -> DeadlineInfo {
     }
 }
 
+/// The next opening of deadline `index` at or after `epoch`, for a miner whose current deadline
+/// is `cur` (its proving period starts where the chain says, not at 0).
+pub fn next_opening_from(cur: &DeadlineInfo, index: u64, epoch: i64, window: i64) -> DeadlineInfo {
+    let window = window.max(1);
+    let period = window * DEADLINES as i64;
+    let mut start = cur.period_start;
+    while start + period <= epoch {
+        start += period;
+    }
+    let d = info(start, index, window);
+    if d.close > epoch {
+        d
+    } else {
+        info(start + period, index, window)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +89,15 @@ mod tests {
         assert_eq!((n.open, n.close), (480 + 30, 480 + 40));
         let n = next_opening(4, 45, 10);
         assert_eq!(n.open, 40);
+        // A miner whose period starts at epoch 7: its deadline 4 opens at 47, after 45.
+        let cur = info(7, 3, 10);
+        let n = next_opening_from(&cur, 4, 45, 10);
+        assert_eq!((n.open, n.close), (47, 57));
+        let n = next_opening_from(&cur, 3, 45, 10);
+        assert_eq!(n.open, 37);
+        assert_eq!(next_opening_from(&cur, 2, 45, 10).open, 7 + 480 + 20);
+        // Where periods start at 0, the same as next_opening.
+        let cur = deadline_at(45, 10);
+        assert_eq!(next_opening_from(&cur, 4, 45, 10), next_opening(4, 45, 10));
     }
 }

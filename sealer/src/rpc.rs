@@ -365,7 +365,7 @@ async fn deadlines(node: &Node) -> Result<ProvingDeadlines, RpcError> {
         .enumerate()
         .map(|(i, dl)| {
             let i = i as u64;
-            let d = chain::next_opening(i, head, window);
+            let d = chain::deadline::next_opening_from(&cur, i, head, window);
             DeadlineRow {
                 index: i,
                 open: d.open,
