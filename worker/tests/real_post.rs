@@ -79,10 +79,14 @@ fn three_real_sectors_are_proven_at_their_deadlines_without_a_miss() {
         assert!(start.elapsed() < Duration::from_secs(300), "{}", why());
         std::thread::sleep(Duration::from_millis(500));
     }
-    // Every PoSt call (proofs and the checks ahead of deadlines) went to the PoSt worker.
+    // Every proof went to the PoSt worker. A check ahead of a deadline may not: one that
+    // comes while a sector just activated still has its files on the seal path (FIN and GET
+    // are moving them to the shared store) goes to the sealer's own worker, the one that
+    // reaches them then (seen once on CI).
     let calls = d.log_lines(&["executing call=WDP", "executing call=WNP"]);
+    let proofs: Vec<&str> = calls.lines().filter(|l| !l.contains("(check)")).collect();
     assert!(
-        calls.lines().count() >= 3 && calls.lines().all(|l| l.contains("worker=P")),
+        proofs.len() >= 3 && proofs.iter().all(|l| l.contains("worker=P")),
         "{calls}"
     );
     eprintln!("{}", d.log_lines(&["WindowPoSt: deadline proven"]));
