@@ -227,6 +227,15 @@ impl Params for TerminateSectorsParams {
     const METHOD: Method = Method::TerminateSectors;
 }
 
+/// A bitfield of these sector numbers (in any order, repeats allowed), as declarations,
+/// skipped sectors and partitions carry them.
+pub fn sectors_bitfield(sectors: impl IntoIterator<Item = u64>) -> BitField {
+    let mut v: Vec<u64> = sectors.into_iter().collect();
+    v.sort_unstable();
+    v.dedup();
+    BitField::try_from_bits(v).expect("sector numbers fit a bitfield")
+}
+
 /// The CID of a replica commitment (CommR), as pre-commits name it.
 pub fn sealed_cid(comm_r: &[u8; 32]) -> Cid {
     fvm_shared::commcid::replica_commitment_v1_to_cid(comm_r)

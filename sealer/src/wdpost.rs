@@ -399,13 +399,6 @@ impl WindowPoSt {
     }
 }
 
-fn bitfield(sectors: impl IntoIterator<Item = u64>) -> lotus::BitField {
-    let mut v: Vec<u64> = sectors.into_iter().collect();
-    v.sort_unstable();
-    v.dedup();
-    lotus::BitField::try_from_bits(v).expect("sector numbers fit a bitfield")
-}
-
 /// SubmitWindowedPoSt for `parts` of deadline `d`, leaving out `skipped` sectors partition by
 /// partition, committing to the chain at the deadline's challenge.
 fn window_post_call(
@@ -421,7 +414,7 @@ fn window_post_call(
         .iter()
         .map(|i| lotus::miner::PoStPartition {
             index: *i as u64,
-            skipped: bitfield(
+            skipped: lotus::miner::sectors_bitfield(
                 skipped
                     .iter()
                     .copied()
@@ -462,7 +455,7 @@ fn declarations(
             (!mine.is_empty()).then(|| lotus::miner::SectorsDeclaration {
                 deadline: index,
                 partition: i as u64,
-                sectors: bitfield(mine),
+                sectors: lotus::miner::sectors_bitfield(mine),
             })
         })
         .collect()

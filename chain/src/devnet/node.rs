@@ -14,12 +14,12 @@ use lotus::chain::{Deadline, MiningBaseInfo, NetworkParams, SectorInfo, SectorLo
 use lotus::fvm_shared::bigint::BigInt;
 use lotus::json::wire::{Addr, Bytes, List};
 use lotus::json::{MessageJson, SignedMessageJson};
-use lotus::miner::sealed_cid;
+use lotus::miner::{sealed_cid, sectors_bitfield};
 use lotus::state::{
     Claim, DeadlineInfo, MinerInfo, MinerPower, MsgLookup, Partition, PreCommitInfo, Receipt,
     SectorOnChainInfo, SectorPreCommitOnChainInfo, Version, FULL_API_VERSION,
 };
-use lotus::{BitField, Cid, RegisteredPoStProof, RegisteredSealProof, TokenAmount};
+use lotus::{Cid, RegisteredPoStProof, RegisteredSealProof, TokenAmount};
 use serde_json::json;
 use stores::{Permission, Secret};
 
@@ -50,12 +50,6 @@ fn miner_of(d: &Devnet, a: &Addr) -> Result<(u64, MinerState), RpcError> {
         Some(m) => Ok((actor, m)),
         None => Err(app(format!("actor not found: {}", a.0))),
     }
-}
-
-fn bits(it: impl IntoIterator<Item = u64>) -> BitField {
-    let mut v: Vec<u64> = it.into_iter().collect();
-    v.sort_unstable();
-    BitField::try_from_bits(v).expect("sector numbers fit a bitfield")
 }
 
 fn lookup(d: &Devnet, cid: Cid) -> Result<Option<MsgLookup>, RpcError> {
@@ -210,7 +204,7 @@ fn handlers() -> Handlers<Arc<Devnet>> {
                             let dl = &p.deadlines[i as usize];
                             let open = next_opening(i, head, d.cfg.window).open;
                             (dl.proven_open == open)
-                                .then(|| bits(dl.proven.iter().map(|p| *p as u64)))
+                                .then(|| sectors_bitfield(dl.proven.iter().map(|p| *p as u64)))
                         });
                         Deadline {
                             post_submissions: proven.unwrap_or_default(),
@@ -236,14 +230,14 @@ fn handlers() -> Handlers<Arc<Devnet>> {
                     .partitions
                     .iter()
                     .map(|p| {
-                        let all = bits(p.sectors.iter().copied());
-                        let faulty = bits(p.faults.iter().copied());
+                        let all = sectors_bitfield(p.sectors.iter().copied());
+                        let faulty = sectors_bitfield(p.faults.iter().copied());
                         Partition {
                             live_sectors: all.clone(),
                             active_sectors: &all - &faulty,
                             all_sectors: all,
                             faulty_sectors: faulty,
-                            recovering_sectors: bits(p.recoveries.iter().copied()),
+                            recovering_sectors: sectors_bitfield(p.recoveries.iter().copied()),
                         }
                     })
                     .collect(),
