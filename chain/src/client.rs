@@ -31,6 +31,7 @@ use crate::{
 /// The devnet node's network name (`StateGetNetworkParams`).
 pub const DEVNET_NAME: &str = "sealer-devnet";
 
+#[derive(Clone)]
 pub struct FullNode {
     rpc: std::sync::Arc<Client>,
     actor: u64,
@@ -145,11 +146,9 @@ impl FullNode {
     /// not answer leaves the last head in place.
     fn watch_heads(&self) -> tokio::sync::watch::Receiver<Option<ChainHead>> {
         let (tx, rx) = tokio::sync::watch::channel(None);
-        // Its calls count with this client's; it holds no receiver of its own.
-        let probe = FullNode {
-            calls: self.calls.clone(),
-            ..self.fork()
-        };
+        // Its calls count with this client's (a clone shares the counts); it holds the
+        // receiver of the channel it replaces, not of this one, so the watch ends with its users.
+        let probe = self.clone();
         let poll = self.poll;
         tokio::spawn(async move {
             let mut away: Option<std::time::Instant> = None;
@@ -210,27 +209,9 @@ impl FullNode {
     /// of the sealer, so that each part's calls can be told apart).
     pub fn fork(&self) -> FullNode {
         FullNode {
-            rpc: self.rpc.clone(),
-            actor: self.actor,
-            miner: self.miner,
-            worker: self.worker,
-            worker_key: self.worker_key,
-            sector_size: self.sector_size,
-            mode: self.mode,
-            block_delay_ms: self.block_delay_ms,
-            poll: self.poll,
-            challenge_delay: self.challenge_delay,
-            window: self.window,
             calls: Default::default(),
-            patience: self.patience,
-            heads: self.heads.clone(),
+            ..self.clone()
         }
-    }
-
-    /// Calls wait at most `d` for a node they cannot connect to.
-    pub fn with_patience(mut self, d: Duration) -> FullNode {
-        self.patience = d;
-        self
     }
 
     pub fn url(&self) -> &str {
@@ -514,15 +495,7 @@ impl Chain for FullNode {
         let all = self
             .call::<f::StateMinerDeadlines>((self.addr(), head_key()))
             .await?;
-        let proven = all
-            .0
-            .get(index as usize)
-            .map(|d| d.post_submissions.iter().map(|p| p as usize).collect())
-            .unwrap_or_default();
-        Ok(DeadlineState {
-            partitions: self.partitions(index).await?,
-            proven,
-        })
+        self.deadline_state(index, all.0.get(index as usize)).await
     }
 
     async fn deadlines(&self, actor: u64) -> Result<Vec<DeadlineState>, ChainError> {
@@ -532,10 +505,7 @@ impl Chain for FullNode {
             .await?;
         let mut out = Vec::new();
         for (i, d) in all.0.iter().enumerate().take(DEADLINES as usize) {
-            out.push(DeadlineState {
-                partitions: self.partitions(i as u64).await?,
-                proven: d.post_submissions.iter().map(|p| p as usize).collect(),
-            });
+            out.push(self.deadline_state(i as u64, Some(d)).await?);
         }
         Ok(out)
     }
@@ -632,6 +602,21 @@ impl Chain for FullNode {
 }
 
 impl FullNode {
+    /// Deadline `index`: its partitions, and those proven in its opening as `d` (its
+    /// `StateMinerDeadlines` entry) says.
+    async fn deadline_state(
+        &self,
+        index: u64,
+        d: Option<&lotus::chain::Deadline>,
+    ) -> Result<DeadlineState, ChainError> {
+        Ok(DeadlineState {
+            partitions: self.partitions(index).await?,
+            proven: d
+                .map(|d| d.post_submissions.iter().map(|p| p as usize).collect())
+                .unwrap_or_default(),
+        })
+    }
+
     async fn partitions(&self, index: u64) -> Result<Vec<Partition>, ChainError> {
         let ps = self
             .call::<f::StateMinerPartitions>((self.addr(), index, head_key()))

@@ -23,6 +23,27 @@ pub enum DomainSeparationTag {
     EvmPrevRandao = 10,
 }
 
+impl DomainSeparationTag {
+    /// The tag numbered `n` (as `StateGetRandomnessFrom*` take it), if there is one.
+    pub fn from_number(n: i64) -> Option<DomainSeparationTag> {
+        use DomainSeparationTag as T;
+        [
+            T::TicketProduction,
+            T::ElectionProofProduction,
+            T::WinningPoStChallengeSeed,
+            T::WindowedPoStChallengeSeed,
+            T::SealRandomness,
+            T::InteractiveSealChallengeSeed,
+            T::WindowPoStDeadlineAssignment,
+            T::MarketDealCronSeed,
+            T::PoStChainCommit,
+            T::EvmPrevRandao,
+        ]
+        .into_iter()
+        .find(|t| *t as i64 == n)
+    }
+}
+
 /// blake2b-256 of `base`: the digest a draw starts from (of a ticket's VRF proof or a beacon's
 /// data), and what a secp256k1 key signs (of a message's CID).
 pub fn digest_of(base: &[u8]) -> [u8; 32] {

@@ -408,7 +408,7 @@ impl Devnet {
         if epoch > head {
             return Err(ChainError::Future { epoch, head });
         }
-        let tag = tag_of(tag)
+        let tag = lotus::rand::DomainSeparationTag::from_number(tag)
             .ok_or_else(|| ChainError::Other(format!("unknown domain separation tag {tag}")))?;
         Ok(self.draw(tag, from_beacon, epoch, entropy))
     }
@@ -551,24 +551,6 @@ pub fn stored_messages(db: &Db) -> Result<Vec<SignedMessage>, ChainError> {
                 .map_err(|e| ChainError::Other(format!("{k}: {e}")))
         })
         .collect()
-}
-
-fn tag_of(tag: i64) -> Option<lotus::rand::DomainSeparationTag> {
-    use lotus::rand::DomainSeparationTag as T;
-    [
-        T::TicketProduction,
-        T::ElectionProofProduction,
-        T::WinningPoStChallengeSeed,
-        T::WindowedPoStChallengeSeed,
-        T::SealRandomness,
-        T::InteractiveSealChallengeSeed,
-        T::WindowPoStDeadlineAssignment,
-        T::MarketDealCronSeed,
-        T::PoStChainCommit,
-        T::EvmPrevRandao,
-    ]
-    .into_iter()
-    .find(|t| *t as i64 == tag)
 }
 
 /// A message the actor refused: its exit code, and why.
