@@ -24,12 +24,18 @@ methods! {
     /// Sector number, and whether to add the on-chain view.
     SectorsStatus = "Filecoin.SectorsStatus", Read, (u64, Option<bool>) -> SectorInfo;
     SectorRemove = "Filecoin.SectorRemove", Admin, (u64,) -> ();
+    /// `sectors rebuild N`: makes the committed-capacity sector's replica again from its
+    /// recorded ticket (PC1 of zeros, PC2, checked against the chain's commR).
+    SectorRebuild = "Filecoin.SectorRebuild", Admin, (u64,) -> ();
     WorkerJobs = "Filecoin.WorkerJobs", Admin, () -> Vec<JobRow>;
     WorkerStats = "Filecoin.WorkerStats", Admin, () -> Vec<WorkerRow>;
     SealingAbort = "Filecoin.SealingAbort", Admin, (u64,) -> ();
     SealingSchedDiag = "Filecoin.SealingSchedDiag", Admin, () -> SchedDiag;
     StorageList = "Filecoin.StorageList", Admin, () -> Vec<StorageRow>;
     StorageAttach = "Filecoin.StorageAttach", Admin, (AttachParams,) -> String;
+    /// `storage detach PATH` (lotus's StorageDetachLocal): the path leaves storage.json and the
+    /// index; its files stay on disk. Returns the path's storage ID.
+    StorageDetachLocal = "Filecoin.StorageDetachLocal", Admin, (String,) -> String;
     StorageFindSector = "Filecoin.StorageFindSector", Admin, (u64,) -> Vec<FoundFile>;
     ChainHead = "Filecoin.ChainHead", Read, () -> crate::types::ChainHead;
     StateMinerPower = "Filecoin.StateMinerPower", Read, () -> MinerPower;

@@ -12,10 +12,14 @@ pub enum TaskCall {
     AddPiece {
         sector: SectorRef,
     },
+    /// PC1. With `rebuild`, the committed-capacity sector's unsealed file is written here from
+    /// zeros first (nothing is fetched): its replica is made again with the recorded ticket.
     PreCommit1 {
         sector: SectorRef,
         ticket: Randomness,
         pieces: Vec<PieceInfo>,
+        #[serde(default)]
+        rebuild: bool,
     },
     PreCommit2 {
         sector: SectorRef,
@@ -72,6 +76,7 @@ impl TaskCall {
     /// AP and C2; GET fetches as it runs).
     pub fn inputs(&self) -> FileTypes {
         match self {
+            TaskCall::PreCommit1 { rebuild: true, .. } => FileTypes::NONE,
             TaskCall::PreCommit1 { .. } => FileType::Unsealed.into(),
             TaskCall::PreCommit2 { .. } | TaskCall::Commit1 { .. } => FileTypes::ALL,
             TaskCall::Finalize { .. } => FileTypes::SEALED,

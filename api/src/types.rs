@@ -32,10 +32,18 @@ pub enum SectorState {
     FailedUnrecoverable,
     Removing,
     Removed,
+    /// The sector's replica or cache is nowhere healthy and it waits to be rebuilt (no worker
+    /// can run PC1 and PC2 with room, or the automatic rebuild is off): the reason is shown.
+    RebuildWait,
+    /// Its replica is made again from the recorded ticket: PC1 of zeros, then PC2; the new
+    /// commR is checked against the chain's before the sector goes on.
+    RebuildPreCommit1,
+    RebuildPreCommit2,
+    RebuildFailed,
 }
 
 impl SectorState {
-    pub const ALL: [SectorState; 21] = [
+    pub const ALL: [SectorState; 25] = [
         SectorState::Packing,
         SectorState::GetTicket,
         SectorState::PreCommit1,
@@ -57,6 +65,10 @@ impl SectorState {
         SectorState::FailedUnrecoverable,
         SectorState::Removing,
         SectorState::Removed,
+        SectorState::RebuildWait,
+        SectorState::RebuildPreCommit1,
+        SectorState::RebuildPreCommit2,
+        SectorState::RebuildFailed,
     ];
 
     /// Counted against MaxSealingSectors: everything between pledge and Proving, failures
@@ -80,6 +92,7 @@ impl SectorState {
                 | SectorState::ComputeProofFailed
                 | SectorState::CommitFailed
                 | SectorState::FinalizeFailed
+                | SectorState::RebuildFailed
                 | SectorState::FailedUnrecoverable
         )
     }
@@ -156,6 +169,9 @@ pub struct SectorInfo {
     pub last_error_kind: Option<crate::tasks::ErrorKind>,
     #[serde(rename = "Log")]
     pub log: Vec<SectorLog>,
+    /// Why the sector waits (RebuildWait: no worker can rebuild it, or the rebuild is off).
+    #[serde(rename = "Waiting", default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
     /// On-chain view (filled when asked with showOnChainInfo).
     #[serde(rename = "OnChain")]
     pub on_chain: Option<OnChainSector>,
@@ -515,6 +531,19 @@ pub struct SchedDiag {
     /// A broken accounting invariant, if any (none in a healthy scheduler).
     pub invariants: Option<String>,
     pub storage: Vec<WorkerRoom>,
+    /// Sectors that wait before any task can be queued for them (a lost replica that no
+    /// worker can rebuild now), with the reason.
+    #[serde(default)]
+    pub sectors_waiting: Vec<WaitingSector>,
+}
+
+/// A sector waiting outside the queue, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WaitingSector {
+    pub sector: u64,
+    pub state: SectorState,
+    pub why: String,
 }
 
 /// Time from a task being ready to its start, over every task dispatched.

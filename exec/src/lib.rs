@@ -81,6 +81,45 @@ async fn run(
             sector,
             ticket,
             pieces,
+            rebuild: true,
+        } => {
+            // A committed-capacity sector's data is zeros: its unsealed file is written here, and
+            // the same ticket makes the same replica.
+            store
+                .remove(sector.id(), FileTypes::ALL)
+                .await
+                .map_err(err)?;
+            let acq = store
+                .acquire(&sector, FileTypes::NONE, FileTypes::ALL, PathKind::Sealing)
+                .map_err(err)?;
+            let p = acq.paths.clone();
+            let unsealed = p.unsealed.clone().expect("allocated");
+            let size = proofs::unpadded_capacity(&sector);
+            let engine = e.clone();
+            let piece = blocking(move || {
+                engine.add_piece(&sector, &unsealed, &PieceData::Zeros, size, &[])
+            })
+            .await?;
+            if pieces.as_slice() != [piece] {
+                let recorded: Vec<String> = pieces.iter().map(|p| hex(&p.commitment)).collect();
+                return Err(TaskError::bad_input(format!(
+                    "sector {} records pieces [{}], zeros give {}: it holds data other than zeros, \
+                     which must come back before its replica can be made again",
+                    sector.number,
+                    recorded.join(", "),
+                    hex(&piece.commitment)
+                )));
+            }
+            let out =
+                blocking(move || e.pre_commit1(&sector, seal_paths(&p), &ticket, &pieces)).await?;
+            declare(store, &sector, &acq.storage, FileTypes::ALL).await?;
+            Ok(TaskOutput::PreCommit1(out))
+        }
+        TaskCall::PreCommit1 {
+            sector,
+            ticket,
+            pieces,
+            rebuild: false,
         } => {
             store
                 .remove(sector.id(), FileTypes::SEALED)
@@ -235,6 +274,10 @@ fn post_sectors(
 /// Whether this machine has a long-term storage path.
 pub fn has_store_path(store: &LocalStore) -> bool {
     store.paths().iter().any(|(_, _, m)| m.can_store)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn err(e: StoreError) -> TaskError {

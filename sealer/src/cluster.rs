@@ -86,12 +86,26 @@ impl ClusterView {
         self.post.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Paths no remaining worker can reach are unhealthy until their machine heartbeats again:
-    /// nobody tries to fetch from them meanwhile.
-    fn orphans_unhealthy(&self, paths: &[api::WorkerPath], why: &str) {
+    /// Paths no remaining worker can reach. A restarted worker's are unhealthy until it
+    /// declares them again (nobody fetches from them meanwhile); a lost worker's leave the index
+    /// with every file they held (`detach`): what only they held is lost, and the sectors that
+    /// need it are rebuilt instead of waiting for a dead address.
+    fn orphans(&self, paths: &[api::WorkerPath], why: &str, detach: bool) {
         let reachable: HashSet<StorageId> = self.lock().values().flatten().cloned().collect();
         for p in paths.iter().filter(|p| !reachable.contains(&p.id)) {
-            self.index.mark_unhealthy(&p.id, why);
+            if !detach {
+                self.index.mark_unhealthy(&p.id, why);
+                continue;
+            }
+            match self.index.detach_now(&p.id, why) {
+                Ok(held) if !held.is_empty() => tracing::warn!(
+                    storage = %p.id,
+                    sectors = held.len(),
+                    "dropped from the index with its sector files: {why}"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(storage = %p.id, "{e}"),
+            }
         }
     }
 
@@ -328,7 +342,13 @@ impl Workers {
                 manager.set_tasks(*id, info.tasks);
                 return Ok((*id, false));
             }
-            self.drop_worker(url, manager, view, "the worker restarted (new session)");
+            self.drop_worker(
+                url,
+                manager,
+                view,
+                "the worker restarted (new session)",
+                false,
+            );
         }
         let spec = WorkerSpec {
             name: info.hostname.clone(),
@@ -359,7 +379,16 @@ impl Workers {
         Ok((id, true))
     }
 
-    fn drop_worker(&self, url: &str, manager: &Arc<Manager>, view: &Arc<ClusterView>, why: &str) {
+    /// Drops the worker at `url`: `lost` when its heartbeat is gone for good (its paths leave
+    /// the index), else it restarted (its paths come back with its new session).
+    fn drop_worker(
+        &self,
+        url: &str,
+        manager: &Arc<Manager>,
+        view: &Arc<ClusterView>,
+        why: &str,
+        lost: bool,
+    ) {
         let gone = self
             .by_url
             .lock()
@@ -370,10 +399,15 @@ impl Workers {
             // Its paths first: the steps failed below retry at once and must not be sent to
             // fetch from the lost machine.
             view.forget(id);
-            view.orphans_unhealthy(
-                &w.info.paths,
-                &format!("worker {} was lost", w.info.hostname),
-            );
+            let gone = match lost {
+                true => format!(
+                    "{} was lost (no heartbeat for {}s)",
+                    w.info.hostname,
+                    (PING * REMOVE_AFTER).as_secs()
+                ),
+                false => format!("{} restarted", w.info.hostname),
+            };
+            view.orphans(&w.info.paths, &gone, lost);
             manager.remove_worker(id, why);
             let ids: Vec<String> = w
                 .inflight
@@ -418,7 +452,13 @@ impl Workers {
                 }
                 Ok(Ok(_)) => {
                     // Restarted: it reconnects as a new session; what the old one ran is lost.
-                    self.drop_worker(&url, &manager, &view, "the worker restarted (new session)");
+                    self.drop_worker(
+                        &url,
+                        &manager,
+                        &view,
+                        "the worker restarted (new session)",
+                        false,
+                    );
                     return;
                 }
                 _ => {
@@ -434,6 +474,7 @@ impl Workers {
                             &manager,
                             &view,
                             "the worker was lost (no heartbeat)",
+                            true,
                         );
                         return;
                     }

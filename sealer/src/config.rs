@@ -116,6 +116,11 @@ pub struct SealingConfig {
     pub retry_cooldown: String,
     /// Retries of one step before the sector falls back (PC2 -> PC1) or stops (FailedUnrecoverable).
     pub max_retries: u32,
+    /// Rebuild a committed-capacity sector's lost replica by itself (PC1 of zeros and PC2 with
+    /// the recorded ticket): before its prove-commit when no healthy path holds its files any
+    /// more, and after Proving when WindowPoSt finds it unreadable. Off: a pre-committed sector
+    /// waits in RebuildWait, a Proving one stays faulty; `sectors rebuild N` starts either.
+    pub rebuild_lost_sectors: bool,
 }
 
 impl Default for SealingConfig {
@@ -124,6 +129,7 @@ impl Default for SealingConfig {
             max_sealing_sectors: 0,
             retry_cooldown: "1m".into(),
             max_retries: 3,
+            rebuild_lost_sectors: true,
         }
     }
 }

@@ -223,10 +223,12 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         view.clone(),
         settings.retry_cooldown,
         engine.clone(),
+        cfg.sealing.rebuild_lost_sectors,
     );
     pipeline.resume_all();
     let wdpost = crate::wdpost::WindowPoSt::new(
         parts[1].1.clone(),
+        Arc::new(pipeline.clone()),
         manager.clone(),
         view.clone(),
         settings.actor,

@@ -40,6 +40,27 @@ pub struct Sector {
     /// When the sector last changed state (unix ms); failure cool-downs count from it.
     pub since_ms: u64,
     pub log: Vec<SectorLog>,
+    /// Deal IDs of its pieces (lotus's SectorInfo.Deals); none for committed capacity, the only
+    /// kind pledged here. A sector with deals is never rebuilt from zeros.
+    #[serde(default)]
+    pub deals: Vec<u64>,
+    /// The rebuild under way, while the sector is in a Rebuild state.
+    #[serde(default)]
+    pub rebuild: Option<Rebuild>,
+}
+
+/// Why a sector is being rebuilt, and where it goes once its replica is back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rebuild {
+    /// What was lost, and how (e.g. "its files were only on A's path p1, and A was lost").
+    pub lost: String,
+    /// The state the sector goes back to: the step that needed the files, or FinalizeSector for
+    /// a sector that was Proving (its new replica is finalized and moved to a store path).
+    pub then: SectorState,
+    /// Asked for with `sectors rebuild` (runs even with the automatic rebuild off).
+    pub manual: bool,
+    /// Why it waits, in RebuildWait.
+    pub waiting: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +87,18 @@ pub enum Event {
     /// The CC sector's unsealed file is nowhere that can be reached (its machine was lost):
     /// it is packed again.
     Repack(String),
+    /// The files the sector's next step needs are on no healthy path (their machine or path
+    /// was lost, or they cannot be read): before its pre-commit that step's inputs are made
+    /// again; after it, the replica is rebuilt from the recorded ticket.
+    FilesLost(String),
+    /// `sectors rebuild N`.
+    RebuildRequested,
+    /// The rebuild cannot start now, and why (shown in `sectors status` and `sched-diag`).
+    RebuildBlocked(String),
+    /// A worker can rebuild it now.
+    RebuildReady,
+    /// PC2 of the rebuild gave the commR the chain holds: the message says where and why.
+    Rebuilt(String),
     Remove,
     RemoveDone,
 }
@@ -89,6 +122,11 @@ impl Event {
             Event::Retry => "SectorRetry",
             Event::Restarted(_) => "SectorRestart",
             Event::Repack(_) => "SectorRepack",
+            Event::FilesLost(_) => "SectorFilesLost",
+            Event::RebuildRequested => "SectorRebuildRequested",
+            Event::RebuildBlocked(_) => "SectorRebuildBlocked",
+            Event::RebuildReady => "SectorRebuildReady",
+            Event::Rebuilt(_) => "SectorRebuilt",
             Event::Remove => "SectorRemove",
             Event::RemoveDone => "SectorRemoved",
         }
@@ -119,6 +157,7 @@ pub fn failure_of(state: SectorState) -> SectorState {
         Committing => ComputeProofFailed,
         SubmitCommit | CommitWait => CommitFailed,
         FinalizeSector => FinalizeFailed,
+        RebuildPreCommit1 | RebuildPreCommit2 => RebuildFailed,
         other => other,
     }
 }
@@ -144,6 +183,8 @@ impl Sector {
             failed_from: None,
             failed_kind: ErrorKind::Temporary,
             invalid_proofs: 0,
+            deals: Vec::new(),
+            rebuild: None,
             since_ms: now,
             log: vec![SectorLog {
                 timestamp_ms: now,
@@ -160,6 +201,45 @@ impl Sector {
         self.failed_kind != ErrorKind::WorkerLost
     }
 
+    /// Where a sector goes once its replica has been rebuilt, or `None` when it has no replica
+    /// to rebuild (not pre-committed yet: its step's inputs are simply made again) or no longer
+    /// needs one.
+    pub fn rebuild_return(&self) -> Option<SectorState> {
+        let st = match self.state {
+            s if s.is_failed() && s != FailedUnrecoverable => self.failed_from?,
+            s => s,
+        };
+        match st {
+            PreCommitting | PreCommitWait | WaitSeed | Committing | SubmitCommit | CommitWait => {
+                Some(st)
+            }
+            FinalizeSector | Proving => Some(FinalizeSector),
+            RebuildWait | RebuildPreCommit1 | RebuildPreCommit2 => {
+                self.rebuild.as_ref().map(|r| r.then)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the sector holds data other than the committed-capacity zeros.
+    pub fn has_deals(&self) -> bool {
+        !self.deals.is_empty()
+    }
+
+    /// Enters RebuildWait for `lost`; the caller checked `rebuild_return`.
+    fn start_rebuild(&mut self, lost: String, manual: bool) -> SectorState {
+        let then = self.rebuild_return().expect("checked by the caller");
+        let manual = manual || self.rebuild.as_ref().is_some_and(|r| r.manual);
+        self.pc1 = None;
+        self.rebuild = Some(Rebuild {
+            lost,
+            then,
+            manual,
+            waiting: None,
+        });
+        RebuildWait
+    }
+
     /// Where a failed sector goes when its cool-down is over, and whether the retry counts
     /// against MaxRetries.
     fn retry_target(&self, max_retries: u32) -> (SectorState, bool) {
@@ -171,6 +251,7 @@ impl Sector {
             ErrorKind::BadInput => match self.state {
                 SealPreCommit1Failed => return (Packing, true),
                 SealPreCommit2Failed => return (PreCommit1, true),
+                RebuildFailed if from == RebuildPreCommit2 => return (RebuildPreCommit1, true),
                 ComputeProofFailed if self.c1.is_some() => return (Committing, true),
                 ComputeProofFailed => return (PreCommit1, true),
                 _ => {}
@@ -309,6 +390,7 @@ impl Sector {
                         self.c1 = None;
                         self.proof = None;
                     }
+                    RebuildPreCommit1 => self.pc1 = None,
                     _ => {}
                 }
                 to
@@ -324,6 +406,58 @@ impl Sector {
                 self.pc1 = None;
                 message = why.clone();
                 Packing
+            }
+            // Before the pre-commit nothing is at stake: the step's inputs are made again (PC1,
+            // or AP first when the unsealed file went too).
+            (Event::FilesLost(why), PreCommit2 | SealPreCommit2Failed) => {
+                self.pc1 = None;
+                message = format!("{why}: PC1 runs again");
+                PreCommit1
+            }
+            (Event::FilesLost(why), _) if self.rebuild_return().is_some() => {
+                message = format!("{why}: the replica is rebuilt from the recorded ticket");
+                self.start_rebuild(why.clone(), false)
+            }
+            (Event::RebuildRequested, _) if self.rebuild_return().is_some() => {
+                message = "requested by the operator (sectors rebuild)".into();
+                let lost = match &self.rebuild {
+                    Some(r) => r.lost.clone(),
+                    None => "the operator asked for it".into(),
+                };
+                self.start_rebuild(lost, true)
+            }
+            (Event::RebuildBlocked(why), RebuildWait) => {
+                if let Some(r) = self.rebuild.as_mut() {
+                    r.waiting = Some(why.clone());
+                }
+                message = why.clone();
+                RebuildWait
+            }
+            (Event::RebuildReady, RebuildWait) => {
+                if let Some(r) = self.rebuild.as_mut() {
+                    r.waiting = None;
+                }
+                RebuildPreCommit1
+            }
+            (Event::PreCommit1Done(out), RebuildPreCommit1) => {
+                self.pc1 = Some(out.clone());
+                RebuildPreCommit2
+            }
+            (Event::Rebuilt(why), RebuildPreCommit2) => {
+                self.pc1 = None;
+                message = why.clone();
+                match self.rebuild.take() {
+                    Some(r) => r.then,
+                    None => FinalizeSector,
+                }
+            }
+            (Event::Restarted(why), RebuildPreCommit2 | RebuildFailed)
+                if self.state == RebuildPreCommit2
+                    || self.failed_from == Some(RebuildPreCommit2) =>
+            {
+                self.pc1 = None;
+                message = why.clone();
+                RebuildPreCommit1
             }
             (Event::Remove, s) if s != Removed => Removing,
             (Event::RemoveDone, Removing) => Removed,

@@ -42,6 +42,18 @@ fn new_call_id() -> String {
     chain::hex(&b)
 }
 
+/// Withdraws a request when the `Manager::run` waiting for it is dropped before its result.
+struct Withdraw<'a> {
+    manager: &'a Manager,
+    id: RequestId,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        self.manager.withdraw(self.id);
+    }
+}
+
 /// Why `sealing abort` could not withdraw a job.
 #[derive(Debug, thiserror::Error)]
 pub enum AbortError {
@@ -131,7 +143,7 @@ impl Manager {
         selector: Arc<dyn Selector>,
     ) -> TaskResult {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        {
+        let id = {
             let mut g = self.lock();
             let id = g.sched.submit(TaskRequest {
                 subject: call.subject(),
@@ -148,14 +160,29 @@ impl Manager {
                     ready: std::time::Instant::now(),
                 },
             );
-        }
+            id
+        };
         self.wake.notify_one();
+        // A caller that stops waiting (its sector's files were lost) withdraws the request.
+        let _withdraw = Withdraw { manager: self, id };
         rx.await.unwrap_or_else(|_| {
             Err(TaskError::new(
                 ErrorKind::Aborted,
                 "the call was dropped (aborted)",
             ))
         })
+    }
+
+    /// Forgets request `id` whose caller no longer waits: a queued one leaves the queue; one
+    /// preparing or running finishes on its worker (its resources counted until then) and its
+    /// result is dropped.
+    fn withdraw(&self, id: RequestId) {
+        let mut g = self.lock();
+        if g.pending.remove(&id).is_some() {
+            let _ = g.sched.abort(id);
+            drop(g);
+            self.wake.notify_one();
+        }
     }
 
     /// Runs scheduling passes and hands out actions until the task is dropped.
@@ -431,6 +458,20 @@ impl Manager {
             .collect()
     }
 
+    /// Workers that take new tasks now (connected and enabled): ID, name and task types.
+    pub fn usable_workers(&self) -> Vec<(WorkerId, String, resources::TaskSet)> {
+        let mut v: Vec<_> = self
+            .lock()
+            .sched
+            .worker_stats()
+            .into_iter()
+            .filter(|w| w.enabled && w.connected)
+            .map(|w| (w.id, w.name, w.tasks))
+            .collect();
+        v.sort_by_key(|w| w.0);
+        v
+    }
+
     /// Workers by ID with their names.
     pub fn worker_names(&self) -> Vec<(WorkerId, String)> {
         let mut v: Vec<(WorkerId, String)> = self
@@ -513,6 +554,7 @@ impl Manager {
             workers: g.workers.len(),
             invariants: g.sched.check_invariants().err(),
             storage: Vec::new(),
+            sectors_waiting: Vec::new(),
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct Pipeline {
     running: Mutex<HashSet<u64>>,
     /// Which worker ran the step a sector's next event comes from (for its log).
     notes: Mutex<std::collections::HashMap<u64, String>>,
+    /// `[Sealing] RebuildLostSectors`.
+    auto_rebuild: bool,
 }
 
 impl Pipeline {
@@ -55,6 +57,7 @@ impl Pipeline {
         view: Arc<ClusterView>,
         cooldown: Duration,
         engine: Arc<dyn proofs::Engine>,
+        auto_rebuild: bool,
     ) -> Arc<Pipeline> {
         Arc::new(Pipeline {
             sectors,
@@ -66,6 +69,7 @@ impl Pipeline {
             engine,
             running: Mutex::new(HashSet::new()),
             notes: Mutex::new(std::collections::HashMap::new()),
+            auto_rebuild,
         })
     }
 
@@ -99,7 +103,7 @@ impl Pipeline {
     /// instead of running the task again.
     pub fn resume_all(self: &Arc<Self>) {
         for s in self.sectors.all() {
-            if s.state == PreCommit2 {
+            if matches!(s.state, PreCommit2 | RebuildPreCommit2) {
                 let subject = Subject::Sector(s.sector);
                 if let Ok(Some(rec)) = self.calls().find(&subject, TaskType::PreCommit2) {
                     if rec.result.is_none() {
@@ -203,6 +207,7 @@ impl Pipeline {
                     sector,
                     ticket,
                     pieces: s.pieces.clone(),
+                    rebuild: false,
                 };
                 self.task(call, |o| match o {
                     TaskOutput::PreCommit1(out) => Some(Event::PreCommit1Done(out)),
@@ -217,12 +222,16 @@ impl Pipeline {
                         None,
                     );
                 };
-                self.task(TaskCall::PreCommit2 { sector, pc1 }, |o| match o {
+                let call = TaskCall::PreCommit2 { sector, pc1 };
+                self.task_on_files(call, FileTypes::ALL, |o| match o {
                     TaskOutput::PreCommit2(c) => Some(Event::PreCommit2Done(c)),
                     _ => None,
                 })
                 .await
             }
+            RebuildWait => (self.rebuild_wait(s).await, None),
+            RebuildPreCommit1 => self.rebuild_pc1(s).await,
+            RebuildPreCommit2 => self.rebuild_pc2(s).await,
             PreCommitting => {
                 let (Some(comms), Some((ticket_epoch, _))) = (s.comms, s.ticket) else {
                     return (
@@ -329,8 +338,9 @@ impl Pipeline {
             FinalizeSector => {
                 // FIN trims the cache where the sector was sealed; GET then brings it to a
                 // long-term store path (over HTTP when that is another machine).
+                let fin = TaskCall::Finalize { sector };
                 let (ev, fin_key) = self
-                    .task(TaskCall::Finalize { sector }, |o| match o {
+                    .task_on_files(fin, FileTypes::SEALED, |o| match o {
                         TaskOutput::Finalized => Some(Event::Finalized),
                         _ => None,
                     })
@@ -338,10 +348,12 @@ impl Pipeline {
                 if ev != Some(Event::Finalized) {
                     return (ev, fin_key);
                 }
-                let (ev, key) = self
-                    .task(TaskCall::MoveStorage { sector }, |o| match o {
-                        TaskOutput::Moved => Some(Event::Finalized),
-                        _ => None,
+                let (ev, key) =
+                    self.task_on_files(TaskCall::MoveStorage { sector }, FileTypes::SEALED, |o| {
+                        match o {
+                            TaskOutput::Moved => Some(Event::Finalized),
+                            _ => None,
+                        }
                     })
                     .await;
                 if let Some((subject, task)) = fin_key {
@@ -384,7 +396,9 @@ impl Pipeline {
     fn selector(&self, call: &TaskCall) -> Arc<dyn Selector> {
         let storage: Arc<dyn sched::StorageView> = self.view.clone();
         match call {
-            TaskCall::AddPiece { .. } => Arc::new(AllocSelector { storage }),
+            TaskCall::AddPiece { .. } | TaskCall::PreCommit1 { rebuild: true, .. } => {
+                Arc::new(AllocSelector { storage })
+            }
             TaskCall::PreCommit1 { .. } | TaskCall::PreCommit2 { .. } => {
                 Arc::new(ExistingSelector {
                     storage,
@@ -533,7 +547,7 @@ impl Pipeline {
                     comms,
                     pieces: s.pieces.clone(),
                 };
-                self.task(call, |o| match o {
+                self.task_on_files(call, FileTypes::ALL, |o| match o {
                     TaskOutput::Commit1(out) => Some(Event::Commit1Done(out)),
                     _ => None,
                 })
@@ -612,6 +626,10 @@ impl Pipeline {
         }
     }
 }
+
+#[path = "rebuild.rs"]
+mod rebuild;
+pub use rebuild::RebuildRefused;
 
 #[cfg(test)]
 #[path = "pipeline_tests.rs"]

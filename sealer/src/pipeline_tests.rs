@@ -140,6 +140,7 @@ impl Life {
             view.clone(),
             Duration::from_millis(200),
             engine.clone(),
+            true,
         );
         let life = Life {
             db,

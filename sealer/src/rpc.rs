@@ -47,6 +47,19 @@ pub fn handlers() -> Handlers<Arc<Node>> {
             n.pipeline.start(id);
             Ok(())
         })
+        .on::<m::SectorRebuild, _, _>(|n, (id,)| async move { n.pipeline.rebuild(id).map_err(app) })
+        .on::<m::StorageDetachLocal, _, _>(|n, (path,)| async move {
+            let id = n
+                .store
+                .detach(std::path::Path::new(&path))
+                .await
+                .map_err(app)?;
+            n.view.set_paths(
+                n.local_worker,
+                n.store.paths().into_iter().map(|p| p.0).collect(),
+            );
+            Ok(id.0)
+        })
         .on::<m::WorkerJobs, _, _>(|n, ()| async move { Ok(n.manager.jobs()) })
         .on::<m::WorkerStats, _, _>(|n, ()| async move { Ok(n.manager.worker_stats()) })
         .on::<m::SealingAbort, _, _>(|n, (id,)| async move { n.manager.abort(id).map_err(app) })
@@ -154,6 +167,20 @@ fn sched_diag(node: &Arc<Node>) -> SchedDiag {
             }
         })
         .collect();
+    diag.sectors_waiting = node
+        .sectors
+        .all()
+        .into_iter()
+        .filter(|s| s.state == api::SectorState::RebuildWait)
+        .filter_map(|s| {
+            let why = s.rebuild.as_ref()?.waiting.clone()?;
+            Some(api::WaitingSector {
+                sector: s.sector.number,
+                state: s.state,
+                why,
+            })
+        })
+        .collect();
     diag
 }
 
@@ -240,11 +267,16 @@ async fn sector_status(node: &Arc<Node>, n: u64, on_chain: bool) -> Result<Secto
         precommit_msg: s.precommit_msg.clone(),
         commit_msg: s.commit_msg.clone(),
         proof_len: s.proof.as_ref().map_or(0, |p| p.len()),
-        deals: Vec::new(),
+        deals: s.deals.clone(),
         retries: s.retries,
         last_error: s.last_error.clone(),
         last_error_kind: (!s.last_error.is_empty()).then_some(s.failed_kind),
         log: s.log.clone(),
+        waiting: s
+            .rebuild
+            .as_ref()
+            .filter(|_| s.state == api::SectorState::RebuildWait)
+            .and_then(|r| r.waiting.clone()),
         on_chain,
     })
 }

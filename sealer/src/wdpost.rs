@@ -47,8 +47,19 @@ pub struct DeadlineRun {
     pub proof_ms: Option<u64>,
 }
 
+/// What the WindowPoSt scheduler asks of the sealing side and tells it (the pipeline; a fake
+/// in tests).
+pub trait ProvingSectors: Send + Sync {
+    /// Whether sector `n` is known here and not Proving now (finalizing, being rebuilt): checks
+    /// leave it out, so it is neither declared faulty nor recovered meanwhile.
+    fn busy(&self, n: u64) -> bool;
+    /// Sector `n` could not be proven, and why: its replica may need rebuilding.
+    fn unprovable(&self, n: u64, why: &str);
+}
+
 pub struct WindowPoSt {
     chain: Arc<dyn Chain>,
+    sectors: Arc<dyn ProvingSectors>,
     manager: Arc<Manager>,
     view: Arc<ClusterView>,
     actor: u64,
@@ -66,6 +77,7 @@ impl WindowPoSt {
     /// The scheduler for `actor`'s deadlines (sectors of `size`); `spawn` starts it.
     pub fn new(
         chain: Arc<dyn Chain>,
+        sectors: Arc<dyn ProvingSectors>,
         manager: Arc<Manager>,
         view: Arc<ClusterView>,
         actor: u64,
@@ -73,6 +85,7 @@ impl WindowPoSt {
     ) -> Arc<WindowPoSt> {
         Arc::new(WindowPoSt {
             chain,
+            sectors,
             manager,
             view,
             actor,
@@ -241,6 +254,7 @@ impl WindowPoSt {
                             "WindowPoSt: skipping a sector that cannot be proven: {why}"
                         );
                         run.skipped.push(*n);
+                        self.sectors.unprovable(*n, why);
                     }
                     let bad: BTreeSet<u64> = bad.into_iter().map(|(n, _)| n).collect();
                     numbers.retain(|n| !bad.contains(n));
@@ -318,17 +332,24 @@ impl WindowPoSt {
 
     async fn declare_ahead_inner(&self, index: u64) -> Result<(), PostError> {
         let dl = self.deadline(index).await?;
-        let all: Vec<u64> = dl.partitions.sectors().into_iter().collect();
+        // Sectors being finalized or rebuilt here are left as the chain has them.
+        let all: Vec<u64> = dl
+            .partitions
+            .sectors()
+            .into_iter()
+            .filter(|n| !self.sectors.busy(*n))
+            .collect();
         if all.is_empty() {
             return Ok(());
         }
-        let bad: BTreeSet<u64> = self
-            .check(index, &all)
-            .await?
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
-        let (faulty, recovering) = (dl.partitions.faults(), dl.partitions.recoveries());
+        let checked = self.check(index, &all).await?;
+        for (n, why) in &checked {
+            self.sectors.unprovable(*n, why);
+        }
+        let bad: BTreeSet<u64> = checked.into_iter().map(|(n, _)| n).collect();
+        let considered: BTreeSet<u64> = all.iter().copied().collect();
+        let (mut faulty, recovering) = (dl.partitions.faults(), dl.partitions.recoveries());
+        faulty.retain(|n| considered.contains(n));
         let new_faults: Vec<u64> = bad
             .iter()
             .filter(|n| !faulty.contains(n))

@@ -199,6 +199,16 @@ impl WorkerHandle for Scripted {
     }
 }
 
+/// Every sector is Proving here; none is rebuilt.
+struct AllProving;
+
+impl super::ProvingSectors for AllProving {
+    fn busy(&self, _n: u64) -> bool {
+        false
+    }
+    fn unprovable(&self, _n: u64, _why: &str) {}
+}
+
 fn scheduler(
     chain: &Arc<FakeChain>,
     worker: &Arc<Scripted>,
@@ -218,6 +228,7 @@ fn scheduler(
     let view = ClusterView::new(Arc::new(MemIndex::default()));
     let w = WindowPoSt::new(
         chain.clone() as Arc<dyn Chain>,
+        Arc::new(AllProving),
         manager,
         view,
         ACTOR,

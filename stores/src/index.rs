@@ -181,6 +181,9 @@ struct State {
     sectors: BTreeMap<SectorId, BTreeMap<StorageId, FileTypes>>,
     reservations: HashMap<ReservationId, (StorageId, u64)>,
     next_res: u64,
+    /// Why a sector's files were last dropped with a whole path (detached, or its machine
+    /// lost), until the sector's files are declared again.
+    lost: HashMap<SectorId, String>,
 }
 
 impl State {
@@ -203,6 +206,9 @@ impl State {
 pub struct MemIndex {
     state: Mutex<State>,
     stale_after: Duration,
+    /// Counts the times files may have become unreachable (a path dropped, marked unhealthy or
+    /// reporting an error), so that whoever waits on files can look again.
+    losses: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for MemIndex {
@@ -216,7 +222,22 @@ impl MemIndex {
         MemIndex {
             state: Mutex::new(State::default()),
             stale_after,
+            losses: tokio::sync::watch::channel(0).0,
         }
+    }
+
+    /// Changes each time files may have become unreachable (see `losses`).
+    pub fn losses(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.losses.subscribe()
+    }
+
+    fn lost_some(&self) {
+        self.losses.send_modify(|n| *n += 1);
+    }
+
+    /// How long a path may go without a heartbeat before it counts as unhealthy.
+    pub fn stale_after(&self) -> Duration {
+        self.stale_after
     }
 
     fn healthy(&self, p: &PathState) -> bool {
@@ -240,12 +261,74 @@ impl MemIndex {
             .unwrap_or_default()
     }
 
+    /// Drops path `id` and every declaration of files on it (a detach, or the machine that has
+    /// it lost for good). Each sector that had files there remembers `why` (`lost_reason`) until
+    /// its files are declared again. Returns the sectors it held, with their types there.
+    pub fn detach_now(
+        &self,
+        id: &StorageId,
+        why: &str,
+    ) -> Result<Vec<(SectorId, FileTypes)>, StoreError> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        st.path(id)?;
+        st.paths.remove(id);
+        st.reservations.retain(|_, (s, _)| s != id);
+        let mut held = Vec::new();
+        for (sector, holders) in st.sectors.iter_mut() {
+            if let Some(t) = holders.remove(id) {
+                held.push((*sector, t));
+                st.lost.insert(*sector, why.to_string());
+            }
+        }
+        st.sectors.retain(|_, h| !h.is_empty());
+        drop(guard);
+        self.lost_some();
+        Ok(held)
+    }
+
+    /// The error a path last reported (or was marked with), if it is failing; `None` also for a
+    /// path that is merely late with its heartbeat.
+    pub fn path_error(&self, id: &StorageId) -> Option<String> {
+        self.lock()
+            .paths
+            .get(id)
+            .and_then(|p| p.heartbeat_err.clone())
+    }
+
+    /// Why the sector's files were dropped with a path, if they were and have not been declared
+    /// again since.
+    pub fn lost_reason(&self, sector: SectorId) -> Option<String> {
+        self.lock().lost.get(&sector).cloned()
+    }
+
+    /// Forgets every declaration of the sector's `types`, wherever (its copies are known bad or
+    /// gone: a rebuild replaces them). Returns the paths that had any.
+    pub fn forget_sector(&self, sector: SectorId, types: FileTypes) -> Vec<StorageId> {
+        let mut st = self.lock();
+        let mut had = Vec::new();
+        if let Some(holders) = st.sectors.get_mut(&sector) {
+            for (id, t) in holders.iter_mut() {
+                if !t.intersect(types).is_empty() {
+                    *t = t.minus(types);
+                    had.push(id.clone());
+                }
+            }
+            holders.retain(|_, t| !t.is_empty());
+            if holders.is_empty() {
+                st.sectors.remove(&sector);
+            }
+        }
+        had
+    }
+
     /// Marks a path unhealthy now (the machine that has it was lost); its next heartbeat
     /// makes it healthy again.
     pub fn mark_unhealthy(&self, id: &StorageId, why: &str) {
         if let Some(p) = self.lock().paths.get_mut(id) {
             p.heartbeat_err = Some(why.to_string());
         }
+        self.lost_some();
     }
 
     /// Whether a healthy path among `among` can take `bytes` more for `kind`, counting
@@ -286,15 +369,8 @@ impl SectorIndex for MemIndex {
     }
 
     async fn storage_detach(&self, id: &StorageId) -> Result<(), StoreError> {
-        let mut st = self.lock();
-        st.path(id)?;
-        st.paths.remove(id);
-        st.reservations.retain(|_, (s, _)| s != id);
-        for holders in st.sectors.values_mut() {
-            holders.remove(id);
-        }
-        st.sectors.retain(|_, h| !h.is_empty());
-        Ok(())
+        self.detach_now(id, &format!("storage path {id} was detached"))
+            .map(|_| ())
     }
 
     async fn storage_report_health(
@@ -309,8 +385,13 @@ impl SectorIndex for MemIndex {
             .get_mut(id)
             .ok_or_else(|| StoreError::UnknownStorage(id.clone()))?;
         p.stat = stat;
+        let failing = err.is_some() && p.heartbeat_err.is_none();
         p.heartbeat_err = err;
         p.last_heartbeat = SystemTime::now();
+        drop(st);
+        if failing {
+            self.lost_some();
+        }
         Ok(())
     }
 
@@ -322,6 +403,7 @@ impl SectorIndex for MemIndex {
     ) -> Result<(), StoreError> {
         let mut st = self.lock();
         st.path(id)?;
+        st.lost.remove(&sector);
         let e = st
             .sectors
             .entry(sector)

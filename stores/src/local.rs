@@ -185,6 +185,39 @@ impl LocalStore {
         Ok(id)
     }
 
+    /// Detaches the path at `path` (`storage detach`): it leaves `storage.json` and the index, and
+    /// the files on it stay where they are. Refused while a task holds room on it.
+    pub async fn detach(&self, path: &Path) -> Result<StorageId, StoreError> {
+        let id = {
+            let paths = self.lock();
+            let (id, p) = paths.iter().find(|(_, p)| p.root == path).ok_or_else(|| {
+                StoreError::Attach(format!("{} is not attached here", path.display()))
+            })?;
+            if !p.reservations.is_empty() {
+                return Err(StoreError::Attach(format!(
+                    "{} has {} reservation(s) in use (a task is writing there): detach it once they end",
+                    path.display(),
+                    p.reservations.len()
+                )));
+            }
+            id.clone()
+        };
+        {
+            let _config = self
+                .inner
+                .config_lock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let mut cfg = StorageConfig::load(&self.inner.config_file)?;
+            cfg.storage_paths.retain(|p| p.path != path);
+            cfg.save(&self.inner.config_file)?;
+        }
+        self.lock().remove(&id);
+        self.inner.index.storage_detach(&id).await?;
+        tracing::warn!(path = %path.display(), storage = %id, "storage path detached");
+        Ok(id)
+    }
+
     async fn open_path(&self, root: PathBuf, meta: LocalStorageMeta) -> Result<(), StoreError> {
         for t in FileType::ALL {
             let d = root.join(t.dir());

@@ -125,6 +125,11 @@ enum SectorsCmd {
         #[arg(long)]
         really_do_it: bool,
     },
+    /// Make a committed-capacity sector's replica again from its recorded ticket (PC1 of
+    /// zeros, PC2, commR checked against the chain's), then finalize it onto a store path.
+    Rebuild {
+        id: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -147,6 +152,13 @@ enum StorageCmd {
     /// Where a sector's files are.
     Find {
         id: u64,
+    },
+    /// Detach a storage path: it leaves storage.json and the index, its files stay on disk;
+    /// the sectors only it held are rebuilt elsewhere.
+    Detach {
+        path: String,
+        #[arg(long)]
+        really_do_it: bool,
     },
 }
 
@@ -272,6 +284,10 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
             c.request::<m::SectorRemove>((id,)).await?;
             println!("Removing sector {id}");
         }
+        Cmd::Sectors(SectorsCmd::Rebuild { id }) => {
+            c.request::<m::SectorRebuild>((id,)).await?;
+            println!("Rebuilding sector {id} (sectors status {id} --log follows it)");
+        }
         Cmd::Sealing(SealingCmd::Jobs) => {
             let jobs = c.request::<m::WorkerJobs>(()).await?;
             print::jobs(&jobs);
@@ -297,6 +313,19 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
         Cmd::Storage(StorageCmd::List) => {
             let rows = c.request::<m::StorageList>(()).await?;
             print::storage(&rows);
+        }
+        Cmd::Storage(StorageCmd::Detach { path, really_do_it }) => {
+            if !really_do_it {
+                bail!(
+                    "sectors only {path} holds become unreadable here and are rebuilt elsewhere; \
+                     pass --really-do-it to confirm"
+                );
+            }
+            let path = std::path::absolute(&path)
+                .map(|p| p.display().to_string())
+                .unwrap_or(path);
+            let id = c.request::<m::StorageDetachLocal>((path.clone(),)).await?;
+            println!("Detached {path} ({id})");
         }
         Cmd::Storage(StorageCmd::Find { id }) => {
             let found = c.request::<m::StorageFindSector>((id,)).await?;

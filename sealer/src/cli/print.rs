@@ -164,6 +164,9 @@ pub fn status(s: &SectorInfo, log: bool) {
     println!("Proof:\t\t{} bytes", s.proof_len);
     println!("Deals:\t\t{:?}", s.deals);
     println!("Retries:\t{}", s.retries);
+    if let Some(why) = &s.waiting {
+        println!("Waiting:\t{why}");
+    }
     if !s.last_error.is_empty() {
         match s.last_error_kind {
             Some(kind) => println!("Last Error:\t\t{} [{kind}]", s.last_error),
