@@ -128,3 +128,29 @@ mod tests {
         assert!(e.contains("--max-storage"), "{e}");
     }
 }
+
+/// `storage detach [--really-do-it] PATH`, on the sealer and on workers.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DetachArgs {
+    pub path: std::path::PathBuf,
+    /// Confirms: sectors only this path holds become unreadable here (they are rebuilt
+    /// elsewhere); the files stay on disk.
+    #[arg(long)]
+    pub really_do_it: bool,
+}
+
+impl DetachArgs {
+    /// The path to send (absolute, as `storage attach` recorded it), once confirmed.
+    pub fn path(&self) -> Result<String, String> {
+        if !self.really_do_it {
+            return Err(format!(
+                "sectors only {} holds become unreadable here and are rebuilt elsewhere; pass \
+                 --really-do-it to confirm",
+                self.path.display()
+            ));
+        }
+        std::path::absolute(&self.path)
+            .map(|p| p.display().to_string())
+            .map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+}

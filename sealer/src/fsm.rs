@@ -426,7 +426,7 @@ impl Sector {
                 };
                 self.start_rebuild(lost, true)
             }
-            (Event::RebuildBlocked(why), RebuildWait) => {
+            (Event::RebuildBlocked(why), RebuildWait | RebuildPreCommit1) => {
                 if let Some(r) = self.rebuild.as_mut() {
                     r.waiting = Some(why.clone());
                 }
@@ -669,6 +669,121 @@ mod tests {
         o.remove("invalid_proofs");
         let s: Sector = serde_json::from_value(v).unwrap();
         assert_eq!((s.failed_kind, s.invalid_proofs), (ErrorKind::Temporary, 0));
+    }
+
+    /// A sector pre-committed and waiting for C1, with its commitments recorded.
+    fn committing() -> Sector {
+        let mut s = sector();
+        s.state = Committing;
+        s.ticket = Some((1, [0; 32]));
+        s.comms = Some(SealedCommitments {
+            comm_d: [0; 32],
+            comm_r: [1; 32],
+        });
+        s
+    }
+
+    #[test]
+    fn a_lost_replica_is_rebuilt_and_the_sector_goes_back_to_its_step_without_a_retry() {
+        let mut s = committing();
+        s.apply(Event::FilesLost("A was lost".into()), 3).unwrap();
+        assert_eq!(s.state, RebuildWait);
+        assert_eq!(s.rebuild.as_ref().unwrap().then, Committing);
+        s.apply(Event::RebuildBlocked("no PC1 worker".into()), 3)
+            .unwrap();
+        assert_eq!(
+            s.rebuild.as_ref().unwrap().waiting.as_deref(),
+            Some("no PC1 worker")
+        );
+        s.apply(Event::RebuildReady, 3).unwrap();
+        assert_eq!(s.state, RebuildPreCommit1);
+        assert_eq!(s.rebuild.as_ref().unwrap().waiting, None);
+        // Its workers went away while PC1 was queued: it waits again, saying why.
+        s.apply(Event::RebuildBlocked("gone".into()), 3).unwrap();
+        assert_eq!(s.state, RebuildWait);
+        s.apply(Event::RebuildReady, 3).unwrap();
+        s.apply(Event::PreCommit1Done(out()), 3).unwrap();
+        assert_eq!((s.state, s.pc1.is_some()), (RebuildPreCommit2, true));
+        // PC2 failing is retried as PC2, then redone from PC1 when its input is bad.
+        s.apply(Event::Failed(TaskError::temporary("disk")), 3)
+            .unwrap();
+        assert_eq!(s.state, RebuildFailed);
+        s.apply(Event::Retry, 3).unwrap();
+        assert_eq!((s.state, s.retries), (RebuildPreCommit2, 1));
+        fail_and_retry(&mut s, ErrorKind::BadInput);
+        assert_eq!((s.state, s.pc1.is_none()), (RebuildPreCommit1, true));
+        s.apply(Event::PreCommit1Done(out()), 3).unwrap();
+        s.apply(Event::Rebuilt("rebuilt on B1 after A was lost".into()), 3)
+            .unwrap();
+        assert_eq!(s.state, Committing);
+        assert!(s.rebuild.is_none() && s.pc1.is_none());
+        assert_eq!(s.ticket, Some((1, [0; 32])), "the recorded ticket is kept");
+        // The loss itself spent nothing: retries start over with the step it went back to.
+        assert_eq!(s.retries, 0);
+        assert!(s.log.iter().any(|l| l.kind == "SectorRebuilt"));
+    }
+
+    #[test]
+    fn a_proving_sector_is_rebuilt_then_finalized_and_moved_again() {
+        let mut s = committing();
+        s.state = Proving;
+        s.apply(Event::FilesLost("unreadable".into()), 3).unwrap();
+        assert_eq!(s.rebuild.as_ref().unwrap().then, FinalizeSector);
+        s.apply(Event::RebuildReady, 3).unwrap();
+        s.apply(Event::PreCommit1Done(out()), 3).unwrap();
+        s.apply(Event::Rebuilt("ok".into()), 3).unwrap();
+        assert_eq!(s.state, FinalizeSector);
+        s.apply(Event::Finalized, 3).unwrap();
+        assert_eq!(s.state, Proving);
+        // An operator's rebuild of a healthy Proving sector goes the same way.
+        s.apply(Event::RebuildRequested, 3).unwrap();
+        assert!(s.rebuild.as_ref().unwrap().manual);
+        assert_eq!(s.state, RebuildWait);
+    }
+
+    #[test]
+    fn only_a_replica_that_exists_can_be_rebuilt() {
+        // Before the pre-commit nothing is rebuilt: a lost PC2 input makes PC1 run again.
+        let mut s = sector();
+        s.state = PreCommit2;
+        s.pc1 = Some(out());
+        s.apply(Event::FilesLost("gone".into()), 3).unwrap();
+        assert_eq!(
+            (s.state, s.pc1.is_none(), s.rebuild.is_none()),
+            (PreCommit1, true, true)
+        );
+        for state in [
+            Packing,
+            GetTicket,
+            PreCommit1,
+            Removing,
+            FailedUnrecoverable,
+        ] {
+            let mut s = sector();
+            s.state = state;
+            assert!(s.apply(Event::RebuildRequested, 3).is_err(), "{state}");
+            assert!(s.apply(Event::FilesLost("x".into()), 3).is_err(), "{state}");
+        }
+        // A failure on its way to a pre-committed step counts as that step.
+        let mut s = committing();
+        s.apply(Event::Failed(TaskError::temporary("x")), 3)
+            .unwrap();
+        assert_eq!(s.state, ComputeProofFailed);
+        s.apply(Event::FilesLost("gone".into()), 3).unwrap();
+        assert_eq!(s.rebuild.unwrap().then, Committing);
+        let mut s = committing();
+        s.deals = vec![7];
+        assert!(s.has_deals() && !committing().has_deals());
+    }
+
+    #[test]
+    fn records_written_before_rebuilds_read_as_cc_sectors_without_one() {
+        let mut v = serde_json::to_value(sector()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("deals");
+        o.remove("rebuild");
+        let s: Sector = serde_json::from_value(v).unwrap();
+        assert_eq!((s.deals.len(), s.rebuild), (0, None));
     }
 
     #[test]

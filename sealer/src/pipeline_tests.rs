@@ -683,10 +683,12 @@ async fn an_aborted_running_step_is_retried_only_once_its_call_has_ended() {
 }
 
 /// A chain client whose first `lose` sends reach the node while their answers are lost (the
-/// connection cut after MpoolPushMessage): the sender cannot know the message went.
+/// connection cut after MpoolPushMessage): the sender cannot know the message went. While
+/// `forge` is set, it reports active sectors with another commR.
 struct LostAnswers {
     inner: Arc<dyn Chain>,
     lose: std::sync::atomic::AtomicU32,
+    forge: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[async_trait]
@@ -732,7 +734,11 @@ impl Chain for LostAnswers {
         self.inner.precommit(s).await
     }
     async fn active_sector(&self, s: &SectorRef) -> Result<Option<ActiveSector>, ChainError> {
-        self.inner.active_sector(s).await
+        let mut a = self.inner.active_sector(s).await?;
+        if let Some(a) = a.as_mut().filter(|_| self.forge.load(SeqCst)) {
+            a.comm_r[0] ^= 0xff;
+        }
+        Ok(a)
     }
     async fn power(&self, actor: u64) -> Result<api::MinerPower, ChainError> {
         self.inner.power(actor).await
@@ -774,6 +780,7 @@ async fn a_message_sent_whose_answer_was_lost_is_found_not_sent_again() {
         Arc::new(LostAnswers {
             inner,
             lose: 2.into(),
+            forge: Default::default(),
         })
     })
     .await;
@@ -797,4 +804,49 @@ async fn a_message_sent_whose_answer_was_lost_is_found_not_sent_again() {
         "{:?}",
         s.log
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuilt_replica_whose_comm_r_is_not_the_chains_fails_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let paths = [("seal", true, None), ("store", false, None)];
+    let forge: Arc<std::sync::atomic::AtomicBool> = Default::default();
+    let f = forge.clone();
+    let life = Life::start_wrapped(dir.path(), db, &paths, |inner| {
+        Arc::new(LostAnswers {
+            inner,
+            lose: 0.into(),
+            forge: f,
+        })
+    })
+    .await;
+    life.add("local", Arc::new(life.local_worker()), true);
+    let s = life.seal_one().await;
+    let n = s.sector.number;
+    forge.store(true, SeqCst);
+    life.pipeline.rebuild(n).unwrap();
+    let failed = life.wait_state(n, SectorState::RebuildFailed).await;
+    let ours = chain::hex(&s.comms.unwrap().comm_r);
+    let mut theirs = s.comms.unwrap().comm_r;
+    theirs[0] ^= 0xff;
+    let want = format!(
+        "the rebuilt replica of sector {n} has commR {ours}, its active sector on chain has {}",
+        chain::hex(&theirs)
+    );
+    assert!(failed.last_error.contains(&want), "{}", failed.last_error);
+    assert_eq!(failed.failed_kind, ErrorKind::BadInput);
+    // The chain agrees again: the retry (PC1 then PC2) goes through to Proving.
+    forge.store(false, SeqCst);
+    let s = life.wait_state(n, SectorState::Proving).await;
+    assert_eq!(logged(&s, "SectorRebuilt").len(), 1, "{:?}", s.log);
+
+    // Only a sector with a replica can be rebuilt, and the refusal says why.
+    let e = life.pipeline.rebuild(99).unwrap_err().to_string();
+    assert_eq!(e, "sector 99 not found");
+    life.manager
+        .set_enabled(life.workers.lock().unwrap()[0], false);
+    let m = life.pledge();
+    let e = life.pipeline.rebuild(m).unwrap_err().to_string();
+    assert!(e.contains(&format!("sector {m} is Packing")), "{e}");
 }

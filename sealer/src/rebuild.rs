@@ -199,11 +199,36 @@ impl Pipeline {
             pieces: s.pieces.clone(),
             rebuild: true,
         };
-        self.task(call, |o| match o {
-            TaskOutput::PreCommit1(out) => Some(Event::PreCommit1Done(out)),
-            _ => None,
-        })
-        .await
+        let key = (call.subject(), call.task());
+        // Queued while the workers that could take it went away: back to RebuildWait, which
+        // says why.
+        tokio::select! {
+            r = self.task(call, |o| match o {
+                TaskOutput::PreCommit1(out) => Some(Event::PreCommit1Done(out)),
+                _ => None,
+            }) => r,
+            why = self.until_blocked(&sector) => (Some(Event::RebuildBlocked(why)), Some(key)),
+        }
+    }
+
+    /// Resolves, with the reason, once no worker can rebuild `sector` while its PC1 has not
+    /// started.
+    async fn until_blocked(&self, sector: &SectorRef) -> String {
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let started = self
+                .calls()
+                .find(&Subject::Sector(*sector), TaskType::PreCommit1)
+                .ok()
+                .flatten()
+                .is_some();
+            if started {
+                return std::future::pending().await;
+            }
+            if let Some(why) = self.rebuild_blocker(sector.size()) {
+                return why;
+            }
+        }
     }
 
     /// RebuildPreCommit2: PC2 where the new layers are, then its commR against the chain's.

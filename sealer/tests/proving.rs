@@ -41,13 +41,8 @@ fn wait(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
-    let _one = serial();
-    let repo = Repo::init(false, |c| {
-        c.chain.wpost_challenge_window = 3; // 48 x 3 epochs x 100 ms: a 14.4 s proving period
-        c.chain.other_network_power = "0".into(); // elected every epoch
-    });
+/// Starts the sealer with its paths and seals sectors 1 and 2 to Proving.
+fn two_sectors_proving(repo: &Repo) -> common::Daemon {
     let d = repo.start();
     repo.attach_paths();
     repo.ok(&["sectors", "pledge"]);
@@ -55,6 +50,18 @@ fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
     repo.wait_states(&[1, 2], Duration::from_secs(60), |s| {
         s.iter().all(|x| x == "Proving")
     });
+    d
+}
+
+#[test]
+fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
+    let _one = serial();
+    let repo = Repo::init(false, |c| {
+        c.chain.wpost_challenge_window = 3; // 48 x 3 epochs x 100 ms: a 14.4 s proving period
+        c.chain.other_network_power = "0".into(); // elected every epoch
+        c.sealing.rebuild_lost_sectors = false; // the file comes back by itself here
+    });
+    let d = two_sectors_proving(&repo);
     assert_eq!(power_sectors(&repo), 2);
     // Both sectors' deadlines get proven within a proving period.
     let proven = |d: &DeadlineRow| d.last_run.as_ref().is_some_and(|r| r.outcome == "proven");
@@ -101,6 +108,11 @@ fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
     );
     assert_eq!(power_sectors(&repo), 1);
     assert!(d.log().contains("declaring faults"), "{}", d.log());
+    assert!(
+        d.log().contains("the automatic rebuild is off"),
+        "{}",
+        d.log()
+    );
     // The file is back: recovered at a following deadline, power returns.
     std::fs::rename(&moved, &sealed).unwrap();
     wait(Duration::from_secs(60), "power back", || {
@@ -222,5 +234,105 @@ fn a_sealer_killed_while_proving_proves_the_deadline_after_restart() {
     );
     assert_eq!(deadlines(&repo).missed, 0);
     assert_eq!(power_sectors(&repo), 1);
+    drop(d);
+}
+
+/// Waits until sector `n`'s log has `count` rebuilds and it is Proving again.
+fn wait_rebuilt(repo: &Repo, n: u64, count: usize, d: &common::Daemon) {
+    wait(Duration::from_secs(60), "the rebuild", || {
+        let log = repo.ok(&["sectors", "status", &n.to_string(), "--log"]);
+        assert!(!log.contains("Failed"), "{log}\n{}", d.log());
+        log.matches("[SectorRebuilt]").count() == count && repo.state(n) == "Proving"
+    });
+}
+
+#[test]
+fn a_proving_sector_whose_files_are_deleted_or_whose_path_is_detached_is_rebuilt_and_recovers() {
+    let _one = serial();
+    let repo = Repo::init(false, |c| {
+        c.chain.wpost_challenge_window = 3; // a 14.4 s proving period
+    });
+    let d = two_sectors_proving(&repo);
+    wait(Duration::from_secs(30), "power", || {
+        power_sectors(&repo) == 2
+    });
+    let store = repo.path().join("store");
+    let sealed = store.join("sealed").join("s-t01000-1");
+    let original = std::fs::read(&sealed).unwrap();
+    std::fs::remove_file(&sealed).unwrap();
+    std::fs::remove_dir_all(store.join("cache").join("s-t01000-1")).unwrap();
+
+    // Found unreadable ahead of its deadline: declared faulty and rebuilt by itself, then
+    // declared recovered once it reads again; power comes back.
+    wait(Duration::from_secs(40), "sector 1 faulty", || {
+        deadlines(&repo).faults == [1]
+    });
+    wait_rebuilt(&repo, 1, 1, &d);
+    wait(Duration::from_secs(60), "power back", || {
+        power_sectors(&repo) == 2 && deadlines(&repo).faults.is_empty()
+    });
+    assert!(d.log().contains("declaring recoveries"), "{}", d.log());
+    let log = repo.ok(&["sectors", "status", "1", "--log"]);
+    assert!(log.contains("WindowPoSt could not read it"), "{log}");
+    assert!(log.contains("as its active sector on chain"), "{log}");
+    for step in ["PC1 on ", "PC2 on", "FIN on", "GET on"] {
+        assert_eq!(log.matches(step).count(), 2, "{step}: {log}");
+    }
+    assert_eq!(
+        log.matches("AP on ").count(),
+        1,
+        "no AP for a rebuild: {log}"
+    );
+    assert_eq!(
+        std::fs::read(&sealed).unwrap(),
+        original,
+        "the same replica"
+    );
+    assert!(store.join("cache").join("s-t01000-1").is_dir());
+
+    // The store path is detached with both sectors on it: they are rebuilt onto another one.
+    let store2 = repo.path().join("store2");
+    std::fs::create_dir_all(&store2).unwrap();
+    repo.ok(&[
+        "storage",
+        "attach",
+        "--init",
+        "--store",
+        store2.to_str().unwrap(),
+    ]);
+    let refused = repo.cli(&["storage", "detach", store.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    repo.ok(&[
+        "storage",
+        "detach",
+        "--really-do-it",
+        store.to_str().unwrap(),
+    ]);
+    let listed = repo.ok(&["storage", "list"]);
+    assert!(
+        !listed
+            .lines()
+            .any(|l| l.trim() == format!("Local: {}", store.display())),
+        "{listed}"
+    );
+    wait_rebuilt(&repo, 1, 2, &d);
+    wait_rebuilt(&repo, 2, 1, &d);
+    for n in [1, 2] {
+        let name = format!("s-t01000-{n}");
+        assert!(store2.join("sealed").join(&name).is_file(), "sector {n}");
+        let found = repo.ok(&["storage", "find", &n.to_string()]);
+        assert!(found.contains(store2.to_str().unwrap()), "{found}");
+        assert!(!found.contains(&format!("{}/", store.display())), "{found}");
+    }
+    assert_eq!(
+        std::fs::read(store2.join("sealed").join("s-t01000-1")).unwrap(),
+        original
+    );
+    wait(
+        Duration::from_secs(60),
+        "power back after the detach",
+        || power_sectors(&repo) == 2 && deadlines(&repo).faults.is_empty(),
+    );
+    assert_eq!(deadlines(&repo).missed, 0);
     drop(d);
 }

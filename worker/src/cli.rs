@@ -95,6 +95,9 @@ struct RunArgs {
 #[derive(Subcommand)]
 enum StorageCmd {
     Attach(api::attach::AttachArgs),
+    /// Detach a storage path: it leaves storage.json and the index, its files stay on disk;
+    /// the sectors only it held are rebuilt elsewhere.
+    Detach(api::attach::DetachArgs),
 }
 
 #[derive(Subcommand)]
@@ -229,6 +232,11 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
             let path = p.path.clone();
             let id = c.request::<m::StorageAttach>((p,)).await?;
             println!("Attached {path} as {id}");
+        }
+        Cmd::Storage(StorageCmd::Detach(a)) => {
+            let path = a.path().map_err(|e| anyhow::anyhow!(e))?;
+            let id = c.request::<m::StorageDetachLocal>((path.clone(),)).await?;
+            println!("Detached {path} ({id})");
         }
         Cmd::Tasks(t) => {
             let (task, word) = match t {

@@ -336,6 +336,15 @@ fn handlers() -> Handlers<Arc<Worker>> {
             w.announce.notify_one();
             Ok(id.0)
         })
+        .on::<m::StorageDetachLocal, _, _>(|w, (path,)| async move {
+            let id = w
+                .store
+                .detach(Path::new(&path))
+                .await
+                .map_err(RpcError::app)?;
+            w.announce.notify_one();
+            Ok(id.0)
+        })
         .on::<m::Shutdown, _, _>(|w, ()| async move {
             w.shutdown.notify_one();
             Ok(())

@@ -63,20 +63,21 @@ fn files_of(dir: &Path) -> Vec<String> {
     out
 }
 
-#[test]
-fn the_seeds_two_machine_plan_seals_six_sectors() {
-    let _one = serial();
-    let (repo, d) = sealer_without_sealing("");
+/// The seeds' workers: A (AP, PC1, PC2; environment `a_env`), B1 (PC1, PC2) on a seal path of
+/// its own, and B2 (C2) sharing B1's seal path.
+struct SeedPlan {
+    a: WorkerProc,
+    b1: WorkerProc,
+    b2: WorkerProc,
+    b_seal: tempfile::TempDir,
+}
+
+fn seeds_plan(repo: &Repo, a_env: &[(&str, &str)]) -> SeedPlan {
     let delays = "--mock-delays=PC1=500ms,PC2=200ms";
-    let a = WorkerProc::start(
-        &repo,
-        "A",
-        &["--commit=false", delays],
-        &[("PC1_MAX_CONCURRENT", "2")],
-    );
+    let a = WorkerProc::start(repo, "A", &["--commit=false", delays], a_env);
     let b_seal = tempfile::tempdir().unwrap();
     let b1 = WorkerProc::start(
-        &repo,
+        repo,
         "B1",
         &[
             "--unseal=false",
@@ -95,7 +96,7 @@ fn the_seeds_two_machine_plan_seals_six_sectors() {
         b_seal.path().to_str().unwrap(),
     ]);
     let b2 = WorkerProc::start(
-        &repo,
+        repo,
         "B2",
         &[&common::C2_ONLY[..], &["--no-local-storage"]].concat(),
         &[],
@@ -106,6 +107,14 @@ fn the_seeds_two_machine_plan_seals_six_sectors() {
         "--seal",
         b_seal.path().to_str().unwrap(),
     ]);
+    SeedPlan { a, b1, b2, b_seal }
+}
+
+#[test]
+fn the_seeds_two_machine_plan_seals_six_sectors() {
+    let _one = serial();
+    let (repo, d) = sealer_without_sealing("");
+    let SeedPlan { a, b1, b2, b_seal } = seeds_plan(&repo, &[("PC1_MAX_CONCURRENT", "2")]);
     std::thread::sleep(Duration::from_millis(2500)); // the sealer learns the new paths
     let info = b2.cli(&["info"]);
     let tasks = common::field(&info, "Task types:");
@@ -499,4 +508,201 @@ fn a_windowpost_worker_killed_while_proving_is_replaced_by_another_in_time() {
     assert!(other.log().contains("running WDP"), "{}", other.log());
     assert_eq!(repo.deadlines().missed, 0);
     drop((posts, d));
+}
+
+/// The storage ID of the path at `dir`, from its sectorstore.json.
+fn storage_id(dir: &Path) -> String {
+    let meta = std::fs::read_to_string(dir.join("sectorstore.json")).unwrap();
+    let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    meta["ID"].as_str().unwrap().to_string()
+}
+
+/// The `CIDcommR` line of `sectors status`.
+fn comm_r(repo: &Repo, n: u64) -> String {
+    let out = repo.ok(&["sectors", "status", &n.to_string()]);
+    common::field(&out, "CIDcommR:").to_string()
+}
+
+#[test]
+fn sectors_pre_committed_on_a_worker_killed_with_kill_9_are_rebuilt_on_another() {
+    let _one = serial();
+    let (repo, d) = sealer_without_sealing("");
+    let SeedPlan {
+        mut a,
+        b1,
+        b2,
+        b_seal: _b_seal,
+    } = seeds_plan(&repo, &[]);
+    std::thread::sleep(Duration::from_millis(2500)); // the sealer learns the new paths
+    for _ in 1..=4 {
+        repo.ok(&["sectors", "pledge"]);
+    }
+    repo.wait_states(&[1, 2, 3, 4], Duration::from_secs(120), |s| {
+        s.iter().all(|s| s == "Proving")
+    });
+    // Sectors 5 and 6 seal on A alone and are pre-committed; their C1 waits (A takes none now).
+    for t in ["PC1", "PC2"] {
+        b1.cli(&["tasks", "disable", t]);
+    }
+    a.cli(&["tasks", "disable", "C1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    repo.ok(&["sectors", "pledge"]);
+    repo.ok(&["sectors", "pledge"]);
+    repo.wait_states(&[5, 6], Duration::from_secs(60), |s| {
+        s.iter().all(|s| s == "Committing")
+    });
+    let comm_rs = [comm_r(&repo, 5), comm_r(&repo, 6)];
+    for n in [5, 6] {
+        assert_eq!(ran_on(&repo, n, "PC2"), ["A"], "sector {n}");
+    }
+    let a_path = storage_id(&a.repo.path().join("local"));
+    assert!(repo.ok(&["storage", "find", "5"]).contains(&a_path));
+    a.kill9();
+
+    // A is given up after 10 s: its path leaves the index with what only it held, the queued
+    // C1s are withdrawn, and the sectors wait for a worker that can run PC1, saying so.
+    let start = std::time::Instant::now();
+    let diag = loop {
+        let diag = repo.request::<api::methods::SealingSchedDiag>(());
+        if diag.sectors_waiting.len() == 2 {
+            break diag;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "{diag:?}\n{}",
+            repo.ok(&["sectors", "status", "5", "--log"])
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for w in &diag.sectors_waiting {
+        assert_eq!(w.state, api::SectorState::RebuildWait, "{diag:?}");
+        assert!(
+            w.why.contains("no connected, enabled worker runs PC1"),
+            "{diag:?}"
+        );
+    }
+    assert!(
+        diag.queued
+            .iter()
+            .chain(&diag.unplaceable)
+            .all(|j| j.task != "C1"),
+        "{diag:?}"
+    );
+    let status = repo.ok(&["sectors", "status", "5"]);
+    assert!(
+        common::field(&status, "Waiting:").contains("runs PC1"),
+        "{status}"
+    );
+    assert_eq!(
+        repo.ok(&["storage", "find", "5"]).trim(),
+        "sector 5: no files found"
+    );
+    assert!(!repo.ok(&["storage", "list"]).contains(&a_path));
+
+    // A worker that can run PC1 and PC2 again: both sectors are rebuilt on B1 and go on.
+    for t in ["PC1", "PC2"] {
+        b1.cli(&["tasks", "enable", t]);
+    }
+    repo.wait_states(&[5, 6], Duration::from_secs(90), |s| {
+        assert!(!s.iter().any(|s| s.contains("Failed")), "{s:?}");
+        s.iter().all(|s| s == "Proving")
+    });
+    for (i, n) in [5u64, 6].into_iter().enumerate() {
+        let log = repo.ok(&["sectors", "status", &n.to_string(), "--log"]);
+        assert!(log.contains("rebuilt on B1 after A was lost"), "{log}");
+        assert_eq!(ran_on(&repo, n, "PC1"), ["A", "B1"], "{log}");
+        assert_eq!(ran_on(&repo, n, "PC2"), ["A", "B1"], "{log}");
+        assert_eq!(ran_on(&repo, n, "C2"), ["B2"], "{log}");
+        assert_eq!(comm_r(&repo, n), comm_rs[i], "{log}");
+        // The loss spent no retry.
+        assert!(!log.contains("retry 1 after"), "{log}");
+    }
+    assert_eq!(files_of(&repo.path().join("store")).len(), 2 * 6);
+    assert!(!repo.ok(&["storage", "find", "5"]).contains(&a_path));
+    drop((b1, b2, d));
+}
+
+#[test]
+fn a_sector_to_rebuild_waits_for_a_worker_that_runs_pc1_and_goes_on_once_one_starts() {
+    let _one = serial();
+    let repo = Repo::init_without_sealing(false, |c| {
+        c.chain.wpost_challenge_window = 3; // a 14.4 s proving period
+    });
+    let d = repo.start();
+    repo.attach_store();
+    let mut w = WorkerProc::start(&repo, "W", &[], &[]);
+    repo.ok(&["sectors", "pledge"]);
+    repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Proving");
+    // A worker's path detached from the worker leaves the sealer's index too.
+    let local = w.repo.path().join("local");
+    let id = storage_id(&local);
+    assert!(repo.ok(&["storage", "list"]).contains(&id));
+    w.cli(&[
+        "storage",
+        "detach",
+        "--really-do-it",
+        local.to_str().unwrap(),
+    ]);
+    assert!(!repo.ok(&["storage", "list"]).contains(&id));
+    w.kill9();
+    let start = std::time::Instant::now();
+    while repo.worker("W").is_some() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "W is never given up"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Its replica is gone from the sealer's store: WindowPoSt finds it unreadable, and the
+    // sealer (which runs no PC1) has nobody to rebuild it.
+    let store = repo.path().join("store");
+    std::fs::remove_file(store.join("sealed").join("s-t01000-1")).unwrap();
+    std::fs::remove_dir_all(store.join("cache").join("s-t01000-1")).unwrap();
+    let start = std::time::Instant::now();
+    let waiting = loop {
+        let diag = repo.request::<api::methods::SealingSchedDiag>(());
+        if let Some(w) = diag.sectors_waiting.first() {
+            break w.clone();
+        }
+        assert!(start.elapsed() < Duration::from_secs(40), "{diag:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        (waiting.sector, waiting.state),
+        (1, api::SectorState::RebuildWait)
+    );
+    assert!(
+        waiting
+            .why
+            .contains("no connected, enabled worker runs PC1"),
+        "{waiting:?}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let status = repo.ok(&["sectors", "status", "1"]);
+    assert_eq!(common::field(&status, "Status:"), "RebuildWait", "{status}");
+    assert!(
+        common::field(&status, "Waiting:").contains("runs PC1"),
+        "{status}"
+    );
+    let w2 = WorkerProc::start(&repo, "W2", &[], &[]);
+    repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Proving");
+    let log = repo.ok(&["sectors", "status", "1", "--log"]);
+    assert!(
+        log.contains("rebuilt on W2 after WindowPoSt could not read it"),
+        "{log}"
+    );
+    let start = std::time::Instant::now();
+    loop {
+        let v = repo.deadlines();
+        if v.power.sectors == 1 && v.faults.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{v:?}\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop((w2, d));
 }

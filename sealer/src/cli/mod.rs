@@ -155,11 +155,7 @@ enum StorageCmd {
     },
     /// Detach a storage path: it leaves storage.json and the index, its files stay on disk;
     /// the sectors only it held are rebuilt elsewhere.
-    Detach {
-        path: String,
-        #[arg(long)]
-        really_do_it: bool,
-    },
+    Detach(api::attach::DetachArgs),
 }
 
 pub fn main() -> Result<()> {
@@ -314,16 +310,8 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
             let rows = c.request::<m::StorageList>(()).await?;
             print::storage(&rows);
         }
-        Cmd::Storage(StorageCmd::Detach { path, really_do_it }) => {
-            if !really_do_it {
-                bail!(
-                    "sectors only {path} holds become unreadable here and are rebuilt elsewhere; \
-                     pass --really-do-it to confirm"
-                );
-            }
-            let path = std::path::absolute(&path)
-                .map(|p| p.display().to_string())
-                .unwrap_or(path);
+        Cmd::Storage(StorageCmd::Detach(a)) => {
+            let path = a.path().map_err(|e| anyhow::anyhow!(e))?;
             let id = c.request::<m::StorageDetachLocal>((path.clone(),)).await?;
             println!("Detached {path} ({id})");
         }
