@@ -133,8 +133,8 @@ mod tests {
 #[derive(Debug, Clone, clap::Args)]
 pub struct DetachArgs {
     pub path: std::path::PathBuf,
-    /// Confirms: sectors only this path holds become unreadable here (they are rebuilt
-    /// elsewhere); the files stay on disk.
+    /// Confirms: sectors only this path holds become unreadable here (rebuilt elsewhere while
+    /// `[Sealing] RebuildLostSectors` is on); the files stay on disk.
     #[arg(long)]
     pub really_do_it: bool,
 }
@@ -144,8 +144,8 @@ impl DetachArgs {
     pub fn path(&self) -> Result<String, String> {
         if !self.really_do_it {
             return Err(format!(
-                "sectors only {} holds become unreadable here and are rebuilt elsewhere; pass \
-                 --really-do-it to confirm",
+                "sectors only {} holds become unreadable here (and are rebuilt elsewhere while \
+                 [Sealing] RebuildLostSectors is on); pass --really-do-it to confirm",
                 self.path.display()
             ));
         }

@@ -379,8 +379,9 @@ impl Workers {
         Ok((id, true))
     }
 
-    /// Drops the worker at `url`: `lost` when its heartbeat is gone for good (its paths leave
-    /// the index), else it restarted (its paths come back with its new session).
+    /// Drops the worker at `url`: `lost` when its heartbeat has been missing for the removal time
+    /// (its paths leave the index; a worker that comes back declares them again), else it
+    /// restarted (its paths come back with its new session).
     fn drop_worker(
         &self,
         url: &str,

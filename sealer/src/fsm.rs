@@ -52,7 +52,8 @@ pub struct Sector {
 /// Why a sector is being rebuilt, and where it goes once its replica is back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rebuild {
-    /// What was lost, and how (e.g. "its files were only on A's path p1, and A was lost").
+    /// What was lost, and how, written to follow "after" (e.g. "A was lost (no heartbeat for
+    /// 10s)", "WindowPoSt could not read it (...)").
     pub lost: String,
     /// The state the sector goes back to: the step that needed the files, or FinalizeSector for
     /// a sector that was Proving (its new replica is finalized and moved to a store path).
@@ -61,6 +62,11 @@ pub struct Rebuild {
     pub manual: bool,
     /// Why it waits, in RebuildWait.
     pub waiting: Option<String>,
+    /// The state the loss was found in: a Proving sector's copies are known unreadable (they
+    /// are removed); elsewhere the files were out of reach and may come back.
+    pub origin: SectorState,
+    /// Rebuilds that failed so far (past MaxRetries the sector stops in FailedUnrecoverable).
+    pub attempts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +103,8 @@ pub enum Event {
     RebuildBlocked(String),
     /// A worker can rebuild it now.
     RebuildReady,
+    /// The files it lacked are on a working path again (their machine came back): no rebuild.
+    FilesFound(String),
     /// PC2 of the rebuild gave the commR the chain holds: the message says where and why.
     Rebuilt(String),
     Remove,
@@ -126,6 +134,7 @@ impl Event {
             Event::RebuildRequested => "SectorRebuildRequested",
             Event::RebuildBlocked(_) => "SectorRebuildBlocked",
             Event::RebuildReady => "SectorRebuildReady",
+            Event::FilesFound(_) => "SectorFilesFound",
             Event::Rebuilt(_) => "SectorRebuilt",
             Event::Remove => "SectorRemove",
             Event::RemoveDone => "SectorRemoved",
@@ -217,8 +226,20 @@ impl Sector {
             RebuildWait | RebuildPreCommit1 | RebuildPreCommit2 => {
                 self.rebuild.as_ref().map(|r| r.then)
             }
+            // A rebuild that gave up can be asked for again.
+            FailedUnrecoverable => self.rebuild.as_ref().map(|r| r.then),
             _ => None,
         }
+    }
+
+    /// Whether an operator's `sectors rebuild` applies now: the sector has a replica to rebuild
+    /// and no step of it runs on a worker (its result would come back to a sector moved on).
+    pub fn can_rebuild_now(&self) -> bool {
+        self.rebuild_return().is_some()
+            && !matches!(
+                self.state,
+                Committing | FinalizeSector | RebuildPreCommit1 | RebuildPreCommit2
+            )
     }
 
     /// Whether the sector holds data other than the committed-capacity zeros.
@@ -229,13 +250,21 @@ impl Sector {
     /// Enters RebuildWait for `lost`; the caller checked `rebuild_return`.
     fn start_rebuild(&mut self, lost: String, manual: bool) -> SectorState {
         let then = self.rebuild_return().expect("checked by the caller");
-        let manual = manual || self.rebuild.as_ref().is_some_and(|r| r.manual);
+        let old = self.rebuild.take();
+        let manual = manual || old.as_ref().is_some_and(|r| r.manual);
+        let origin = match (&old, self.state) {
+            (Some(r), _) => r.origin,
+            (None, s) if s.is_failed() => self.failed_from.unwrap_or(s),
+            (None, s) => s,
+        };
         self.pc1 = None;
         self.rebuild = Some(Rebuild {
             lost,
             then,
             manual,
             waiting: None,
+            origin,
+            attempts: 0,
         });
         RebuildWait
     }
@@ -244,6 +273,15 @@ impl Sector {
     /// against MaxRetries.
     fn retry_target(&self, max_retries: u32) -> (SectorState, bool) {
         let from = self.failed_from.unwrap_or(Packing);
+        // A rebuild's PC1 and PC2 reset each other's retries: its own count stops it.
+        if self.state == RebuildFailed
+            && self
+                .rebuild
+                .as_ref()
+                .is_some_and(|r| r.attempts >= max_retries)
+        {
+            return (FailedUnrecoverable, true);
+        }
         match self.failed_kind {
             // Nothing is wrong with the sector: its step runs again, however often it takes.
             ErrorKind::WorkerLost | ErrorKind::OutOfSpace => return (from, false),
@@ -360,6 +398,9 @@ impl Sector {
             }
             (Event::Retry, s) if s.is_failed() && s != FailedUnrecoverable => {
                 let (to, counts) = self.retry_target(max_retries);
+                if let Some(r) = self.rebuild.as_mut().filter(|_| s == RebuildFailed) {
+                    r.attempts += 1;
+                }
                 if !counts {
                     // Retries stay as they were.
                 } else if to == FailedUnrecoverable || to != self.failed_from.unwrap_or(to) {
@@ -418,7 +459,7 @@ impl Sector {
                 message = format!("{why}: the replica is rebuilt from the recorded ticket");
                 self.start_rebuild(why.clone(), false)
             }
-            (Event::RebuildRequested, _) if self.rebuild_return().is_some() => {
+            (Event::RebuildRequested, _) if self.can_rebuild_now() => {
                 message = "requested by the operator (sectors rebuild)".into();
                 let lost = match &self.rebuild {
                     Some(r) => r.lost.clone(),
@@ -438,6 +479,13 @@ impl Sector {
                     r.waiting = None;
                 }
                 RebuildPreCommit1
+            }
+            (Event::FilesFound(why), RebuildWait | RebuildPreCommit1) => {
+                message = why.clone();
+                match self.rebuild.take() {
+                    Some(r) => r.then,
+                    None => FinalizeSector,
+                }
             }
             (Event::PreCommit1Done(out), RebuildPreCommit1) => {
                 self.pc1 = Some(out.clone());
@@ -774,6 +822,41 @@ mod tests {
         let mut s = committing();
         s.deals = vec![7];
         assert!(s.has_deals() && !committing().has_deals());
+    }
+
+    #[test]
+    fn a_rebuild_that_keeps_failing_stops_and_files_that_come_back_end_it() {
+        let mut s = committing();
+        s.apply(Event::FilesLost("A was lost".into()), 3).unwrap();
+        s.apply(Event::RebuildReady, 3).unwrap();
+        for round in 0..3 {
+            s.apply(Event::PreCommit1Done(out()), 3).unwrap();
+            fail_and_retry(&mut s, ErrorKind::BadInput);
+            assert_eq!(s.state, RebuildPreCommit1, "round {round}");
+        }
+        s.apply(Event::PreCommit1Done(out()), 3).unwrap();
+        fail_and_retry(&mut s, ErrorKind::BadInput);
+        assert_eq!(
+            s.state, FailedUnrecoverable,
+            "a commR that never matches stops"
+        );
+        // Asked for again by hand, it starts over.
+        s.apply(Event::RebuildRequested, 3).unwrap();
+        let r = s.rebuild.as_ref().unwrap();
+        assert_eq!((s.state, r.attempts, r.manual), (RebuildWait, 0, true));
+        assert_eq!((r.origin, r.then), (Committing, Committing));
+
+        // Its machine came back before the rebuild ran: the step goes on with those files.
+        let mut s = committing();
+        s.apply(Event::FilesLost("A was lost".into()), 3).unwrap();
+        s.apply(Event::FilesFound("back on p1".into()), 3).unwrap();
+        assert_eq!((s.state, s.rebuild.is_none()), (Committing, true));
+        // A step running on a worker is not interrupted by an operator's request.
+        let mut s = committing();
+        assert!(s.apply(Event::RebuildRequested, 3).is_err());
+        s.state = WaitSeed;
+        s.apply(Event::RebuildRequested, 3).unwrap();
+        assert_eq!(s.rebuild.unwrap().then, WaitSeed);
     }
 
     #[test]

@@ -331,6 +331,14 @@ impl Manager {
         }
     }
 
+    /// Waits until no task of sector `n` executes on a worker (one dropped by its step may
+    /// still run there until its worker returns or is given up).
+    pub async fn sector_idle(&self, n: u64) {
+        let lock = self.sector_lock(n);
+        drop(lock.lock().await);
+        self.release_sector_lock(n, lock);
+    }
+
     /// Sectors with a lock entry (for tests: the map does not grow).
     pub fn lock_count(&self) -> usize {
         self.sector_locks

@@ -13,6 +13,18 @@ use stores::{PathKind, StorageId};
 /// moment between its new session and its paths declared again.
 const LOSS_GRACE: Duration = Duration::from_secs(2);
 
+/// A path reporting errors counts as lost once it has failed this long (three storage
+/// heartbeats): one failed statfs does not start a rebuild.
+const FAILING_FOR: Duration = Duration::from_secs(30);
+
+/// What a rebuild waits for, to learn that the files it lacked came back.
+fn needed_by(then: SectorState) -> FileTypes {
+    match then {
+        FinalizeSector => FileTypes::SEALED,
+        _ => FileTypes::ALL,
+    }
+}
+
 impl Pipeline {
     /// Runs `call`, whose inputs `need` must be on a path that is not failing. When none holds
     /// them (before the call is queued, or while it waits or runs), the step ends with
@@ -32,6 +44,8 @@ impl Pipeline {
         }
         let key = (call.subject(), call.task());
         tokio::select! {
+            // A result that is ready is taken, whatever else happened.
+            biased;
             r = self.task(call, to_event) => r,
             why = self.until_lost(&sector, need, &mut losses) => {
                 (Some(Event::FilesLost(why)), Some(key))
@@ -46,9 +60,8 @@ impl Pipeline {
         losses: &mut tokio::sync::watch::Receiver<u64>,
     ) -> String {
         loop {
-            if losses.changed().await.is_err() {
-                return std::future::pending().await;
-            }
+            // A path that fails counts once it has failed for FAILING_FOR: looked at again.
+            let _ = tokio::time::timeout(Duration::from_secs(10), losses.changed()).await;
             if let Some(why) = self.lost_for_sure(sector, need).await {
                 return why;
             }
@@ -73,13 +86,21 @@ impl Pipeline {
                 .filter(|(_, types)| types.contains(t))
                 .map(|(id, _)| id)
                 .collect();
-            if with.iter().any(|id| index.path_error(id).is_none()) {
+            let failing: Vec<String> = with
+                .iter()
+                .filter_map(|id| {
+                    index
+                        .path_failing(id, FAILING_FOR)
+                        .map(|e| format!("{id}: {e}"))
+                })
+                .collect();
+            if failing.len() < with.len() {
                 continue;
             }
             return Some(match with.first() {
-                Some(id) => format!(
-                    "storage path {id}, the only one with its {t} file, fails ({})",
-                    index.path_error(id).unwrap_or_default()
+                Some(_) => format!(
+                    "the storage paths with its {t} file fail ({})",
+                    failing.join("; ")
                 ),
                 None => match index.lost_reason(sector.id()) {
                     Some(why) => why,
@@ -95,6 +116,9 @@ impl Pipeline {
     pub(super) async fn rebuild_wait(&self, s: &Sector) -> Option<Event> {
         let n = s.sector.number;
         let rebuild = s.rebuild.as_ref();
+        if let Some(back) = self.files_back(s) {
+            return Some(Event::FilesFound(back));
+        }
         let why = if s.has_deals() {
             Some(format!(
                 "sector {n} holds deals {:?}: its unsealed data must come back before it can be \
@@ -117,6 +141,30 @@ impl Pipeline {
             }
             Some(w) => Some(Event::RebuildBlocked(w)),
         }
+    }
+
+    /// When files that were out of reach (not a Proving sector's unreadable copies, nor an
+    /// operator's request) are on working paths again: where they are.
+    fn files_back(&self, s: &Sector) -> Option<String> {
+        let r = s.rebuild.as_ref()?;
+        if r.manual || r.origin == Proving {
+            return None;
+        }
+        let need = needed_by(r.then);
+        if self.files_lost(&s.sector, need).is_some() {
+            return None;
+        }
+        let paths: Vec<String> = self
+            .view
+            .index
+            .holders_now(s.sector.id())
+            .into_iter()
+            .map(|(id, t)| format!("{id} ({t})"))
+            .collect();
+        Some(format!(
+            "its files are back on {}: not rebuilt",
+            paths.join(", ")
+        ))
     }
 
     /// Why no worker can rebuild a sector of `size` now, if none can.
@@ -179,18 +227,35 @@ impl Pipeline {
             .find(&Subject::Sector(sector), TaskType::PreCommit1)
             .ok()
             .flatten();
-        // A call recorded before a restart owns the files it writes: they are not removed.
+        // A call recorded before a restart owns the files it writes: they are not touched.
         if recorded.is_none() {
-            if let Err(e) = self
-                .remote
-                .remove_everywhere(sector.id(), FileTypes::ALL)
-                .await
-            {
-                tracing::warn!(sector = sector.number, "removing old copies: {e}");
+            // A step dropped when its files were lost may still run on its worker.
+            self.manager.sector_idle(sector.number).await;
+            // A worker back from an outage registers before it declares its files again.
+            if self.files_back(s).is_none() && s.rebuild.as_ref().is_some_and(|r| !r.manual) {
+                tokio::time::sleep(LOSS_GRACE).await;
+            }
+            if let Some(back) = self.files_back(s) {
+                return (Some(Event::FilesFound(back)), None);
+            }
+            // Copies known unreadable (a Proving sector's, or an operator's rebuild) go; those
+            // merely out of reach are only forgotten, on disk until their machine is back.
+            let known_bad = s
+                .rebuild
+                .as_ref()
+                .is_none_or(|r| r.manual || r.origin == Proving);
+            if known_bad {
+                if let Err(e) = self
+                    .remote
+                    .remove_everywhere(sector.id(), FileTypes::ALL)
+                    .await
+                {
+                    tracing::warn!(sector = sector.number, "removing old copies: {e}");
+                }
             }
             let stale = self.view.index.forget_sector(sector.id(), FileTypes::ALL);
             if !stale.is_empty() {
-                tracing::info!(sector = sector.number, paths = ?stale, "forgot unreadable copies");
+                tracing::info!(sector = sector.number, paths = ?stale, "forgot copies out of reach");
             }
         }
         let call = TaskCall::PreCommit1 {
@@ -203,6 +268,7 @@ impl Pipeline {
         // Queued while the workers that could take it went away: back to RebuildWait, which
         // says why.
         tokio::select! {
+            biased;
             r = self.task(call, |o| match o {
                 TaskOutput::PreCommit1(out) => Some(Event::PreCommit1Done(out)),
                 _ => None,
@@ -300,13 +366,19 @@ impl Pipeline {
                 )))
             }
         };
-        if comms.comm_r != want || s.comms.is_some_and(|c| c.comm_r != comms.comm_r) {
-            return Event::Failed(TaskError::bad_input(format!(
-                "the rebuilt replica of sector {} has commR {}, {what} has {}",
+        let mismatch = |theirs: &str, c: &[u8; 32]| {
+            Event::Failed(TaskError::bad_input(format!(
+                "the rebuilt replica of sector {} has commR {}, {theirs} has {}",
                 sector.number,
                 chain::hex(&comms.comm_r),
-                chain::hex(&want)
-            )));
+                chain::hex(c)
+            )))
+        };
+        if comms.comm_r != want {
+            return mismatch(what, &want);
+        }
+        if let Some(c) = s.comms.filter(|c| c.comm_r != comms.comm_r) {
+            return mismatch("the sealer's record of its first sealing", &c.comm_r);
         }
         Event::Rebuilt(format!(
             "rebuilt on {worker} after {}: commR {}, as {what}",
@@ -318,7 +390,7 @@ impl Pipeline {
     /// `sectors rebuild N`.
     pub fn rebuild(self: &Arc<Self>, n: u64) -> Result<(), RebuildRefused> {
         let s = self.sectors.get(n).ok_or(RebuildRefused::NotFound(n))?;
-        if s.rebuild_return().is_none() {
+        if !s.can_rebuild_now() {
             return Err(RebuildRefused::State(n, s.state));
         }
         self.sectors
@@ -336,8 +408,9 @@ pub enum RebuildRefused {
     #[error("sector {0} not found")]
     NotFound(u64),
     #[error(
-        "sector {0} is {1}: only a pre-committed sector (PreCommitting to CommitWait) or a \
-         Proving one has a replica to rebuild"
+        "sector {0} is {1}: a rebuild needs a sector whose replica was made (PreCommitting to \
+         CommitWait, their failures, RebuildWait, Proving) and no step of it running on a worker \
+         (wait for Committing or FinalizeSector to end, or `sealing abort` its job)"
     )]
     State(u64, SectorState),
     #[error("{0}")]
@@ -346,7 +419,16 @@ pub enum RebuildRefused {
 
 impl crate::wdpost::ProvingSectors for Arc<Pipeline> {
     fn busy(&self, n: u64) -> bool {
-        self.sectors.state(n).is_some_and(|s| s != Proving)
+        self.sectors.state(n).is_some_and(|s| {
+            matches!(
+                s,
+                FinalizeSector
+                    | RebuildWait
+                    | RebuildPreCommit1
+                    | RebuildPreCommit2
+                    | RebuildFailed
+            )
+        })
     }
 
     fn unprovable(&self, n: u64, why: &str) {

@@ -35,6 +35,10 @@ pub enum PostError {
     NoDeadline { index: u64, count: usize },
 }
 
+/// How long after a check finds sectors unprovable they are checked again before they are
+/// reported as lost.
+const RECHECK_AFTER: Duration = Duration::from_secs(5);
+
 /// What happened at a deadline's last opening, for `proving deadlines`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DeadlineRun {
@@ -50,8 +54,9 @@ pub struct DeadlineRun {
 /// What the WindowPoSt scheduler asks of the sealing side and tells it (the pipeline; a fake
 /// in tests).
 pub trait ProvingSectors: Send + Sync {
-    /// Whether sector `n` is known here and not Proving now (finalizing, being rebuilt): checks
-    /// leave it out, so it is neither declared faulty nor recovered meanwhile.
+    /// Whether sector `n` is being finalized or rebuilt here: the checks ahead of its deadline
+    /// leave it out, so it is neither declared faulty nor recovered meanwhile (a proof at the
+    /// deadline still covers it if the chain expects it).
     fn busy(&self, n: u64) -> bool;
     /// Sector `n` could not be proven, and why: its replica may need rebuilding.
     fn unprovable(&self, n: u64, why: &str);
@@ -207,7 +212,9 @@ impl WindowPoSt {
                 run.outcome
             ),
         }
+        let skipped = run.skipped.clone();
         self.record(d.index, run);
+        self.report_unprovable(d.index, skipped).await;
     }
 
     async fn prove_inner(&self, d: DeadlineInfo) -> DeadlineRun {
@@ -254,7 +261,6 @@ impl WindowPoSt {
                             "WindowPoSt: skipping a sector that cannot be proven: {why}"
                         );
                         run.skipped.push(*n);
-                        self.sectors.unprovable(*n, why);
                     }
                     let bad: BTreeSet<u64> = bad.into_iter().map(|(n, _)| n).collect();
                     numbers.retain(|n| !bad.contains(n));
@@ -342,11 +348,12 @@ impl WindowPoSt {
         if all.is_empty() {
             return Ok(());
         }
-        let checked = self.check(index, &all).await?;
-        for (n, why) in &checked {
-            self.sectors.unprovable(*n, why);
-        }
-        let bad: BTreeSet<u64> = checked.into_iter().map(|(n, _)| n).collect();
+        let bad: BTreeSet<u64> = self
+            .check(index, &all)
+            .await?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         let considered: BTreeSet<u64> = all.iter().copied().collect();
         let (mut faulty, recovering) = (dl.partitions.faults(), dl.partitions.recoveries());
         faulty.retain(|n| considered.contains(n));
@@ -360,21 +367,47 @@ impl WindowPoSt {
             .filter(|n| !bad.contains(n) && !recovering.contains(n))
             .copied()
             .collect();
+        let mut declared = Ok(());
         if !new_faults.is_empty() {
             tracing::warn!(deadline = index, sectors = ?new_faults, "WindowPoSt: declaring faults");
             let faults = declarations(index, &dl, &new_faults);
             let p = lotus::miner::DeclareFaultsParams { faults };
-            self.push_and_wait(Call::of(&p).expect("params encode"))
-                .await?;
+            declared = self
+                .push_and_wait(Call::of(&p).expect("params encode"))
+                .await
+                .map(|_| ());
         }
-        if !recovered.is_empty() {
+        if !recovered.is_empty() && declared.is_ok() {
             tracing::info!(deadline = index, sectors = ?recovered, "WindowPoSt: declaring recoveries");
             let recoveries = declarations(index, &dl, &recovered);
             let p = lotus::miner::DeclareFaultsRecoveredParams { recoveries };
-            self.push_and_wait(Call::of(&p).expect("params encode"))
-                .await?;
+            declared = self
+                .push_and_wait(Call::of(&p).expect("params encode"))
+                .await
+                .map(|_| ());
         }
-        Ok(())
+        self.report_unprovable(index, bad.into_iter().collect())
+            .await;
+        declared
+    }
+
+    /// Sectors found unprovable are checked again `RECHECK_AFTER` later, and those still
+    /// unreadable are reported to the sealing side (which rebuilds a lost replica): a path that
+    /// fails once does not cost a replica.
+    async fn report_unprovable(&self, index: u64, bad: Vec<u64>) {
+        let bad: Vec<u64> = bad.into_iter().filter(|n| !self.sectors.busy(*n)).collect();
+        if bad.is_empty() {
+            return;
+        }
+        tokio::time::sleep(RECHECK_AFTER).await;
+        match self.check(index, &bad).await {
+            Ok(still) => {
+                for (n, why) in still {
+                    self.sectors.unprovable(n, &why);
+                }
+            }
+            Err(e) => tracing::warn!(deadline = index, "WindowPoSt: checking again: {e}"),
+        }
     }
 
     /// `proving check`: the sectors of deadline `index` (or `numbers`) that cannot be proven.

@@ -58,7 +58,7 @@ fn real_2kib_sector_is_sealed_verified_by_the_chain_and_proving() {
     let check = repo.ok(&["proving", "check", &deadline]);
     assert!(check.contains("sector 1:"), "{check}");
     let start = Instant::now();
-    repo.ok(&["sectors", "rebuild", "1"]);
+    repo.ok(&["sectors", "rebuild", "1", "--really-do-it"]);
     let log = || repo.ok(&["sectors", "status", "1", "--log"]);
     repo.wait_states(&[1], Duration::from_secs(300), |s| {
         assert!(!s[0].contains("Failed"), "{}", log());

@@ -173,6 +173,8 @@ struct PathState {
     stat: FsStat,
     last_heartbeat: SystemTime,
     heartbeat_err: Option<String>,
+    /// Since when `heartbeat_err` has been set without a break.
+    failing_since: Option<SystemTime>,
 }
 
 #[derive(Default)]
@@ -287,13 +289,16 @@ impl MemIndex {
         Ok(held)
     }
 
-    /// The error a path last reported (or was marked with), if it is failing; `None` also for a
-    /// path that is merely late with its heartbeat.
-    pub fn path_error(&self, id: &StorageId) -> Option<String> {
-        self.lock()
-            .paths
-            .get(id)
-            .and_then(|p| p.heartbeat_err.clone())
+    /// The error a path reports (or was marked with), if it has been failing for `at_least`
+    /// without a break; `None` also for a path that is merely late with its heartbeat.
+    pub fn path_failing(&self, id: &StorageId, at_least: Duration) -> Option<String> {
+        let st = self.lock();
+        let p = st.paths.get(id)?;
+        let since = p.failing_since?;
+        let long = SystemTime::now()
+            .duration_since(since)
+            .is_ok_and(|d| d >= at_least);
+        p.heartbeat_err.clone().filter(|_| long)
     }
 
     /// Why the sector's files were dropped with a path, if they were and have not been declared
@@ -327,6 +332,7 @@ impl MemIndex {
     pub fn mark_unhealthy(&self, id: &StorageId, why: &str) {
         if let Some(p) = self.lock().paths.get_mut(id) {
             p.heartbeat_err = Some(why.to_string());
+            p.failing_since.get_or_insert_with(SystemTime::now);
         }
         self.lost_some();
     }
@@ -363,6 +369,7 @@ impl SectorIndex for MemIndex {
                 stat,
                 last_heartbeat: SystemTime::now(),
                 heartbeat_err: None,
+                failing_since: None,
             },
         );
         Ok(())
@@ -386,6 +393,10 @@ impl SectorIndex for MemIndex {
             .ok_or_else(|| StoreError::UnknownStorage(id.clone()))?;
         p.stat = stat;
         let failing = err.is_some() && p.heartbeat_err.is_none();
+        p.failing_since = match &err {
+            Some(_) => p.failing_since.or(Some(SystemTime::now())),
+            None => None,
+        };
         p.heartbeat_err = err;
         p.last_heartbeat = SystemTime::now();
         drop(st);

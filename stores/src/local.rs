@@ -188,8 +188,9 @@ impl LocalStore {
     /// Detaches the path at `path` (`storage detach`): it leaves `storage.json` and the index, and
     /// the files on it stay where they are. Refused while a task holds room on it.
     pub async fn detach(&self, path: &Path) -> Result<StorageId, StoreError> {
+        // Out of the map under the lock that reservations take: nothing new lands on it.
         let id = {
-            let paths = self.lock();
+            let mut paths = self.lock();
             let (id, p) = paths.iter().find(|(_, p)| p.root == path).ok_or_else(|| {
                 StoreError::Attach(format!("{} is not attached here", path.display()))
             })?;
@@ -200,7 +201,9 @@ impl LocalStore {
                     p.reservations.len()
                 )));
             }
-            id.clone()
+            let id = id.clone();
+            paths.remove(&id);
+            id
         };
         {
             let _config = self
@@ -212,8 +215,10 @@ impl LocalStore {
             cfg.storage_paths.retain(|p| p.path != path);
             cfg.save(&self.inner.config_file)?;
         }
-        self.lock().remove(&id);
-        self.inner.index.storage_detach(&id).await?;
+        match self.inner.index.storage_detach(&id).await {
+            Ok(()) | Err(StoreError::UnknownStorage(_)) => {}
+            Err(e) => return Err(e),
+        }
         tracing::warn!(path = %path.display(), storage = %id, "storage path detached");
         Ok(id)
     }

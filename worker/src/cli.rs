@@ -96,7 +96,7 @@ struct RunArgs {
 enum StorageCmd {
     Attach(api::attach::AttachArgs),
     /// Detach a storage path: it leaves storage.json and the index, its files stay on disk;
-    /// the sectors only it held are rebuilt elsewhere.
+    /// the sectors only it held are rebuilt elsewhere (`[Sealing] RebuildLostSectors`).
     Detach(api::attach::DetachArgs),
 }
 

@@ -706,3 +706,49 @@ fn a_sector_to_rebuild_waits_for_a_worker_that_runs_pc1_and_goes_on_once_one_sta
     }
     drop((w2, d));
 }
+
+/// Sends `signal` (STOP, CONT) to a worker process.
+fn signal(w: &WorkerProc, signal: &str) {
+    let ok = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(w.child.id().to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{signal}");
+}
+
+#[test]
+fn a_worker_back_from_an_outage_keeps_its_sectors_files_and_nothing_is_rebuilt() {
+    let _one = serial();
+    let (repo, d) = sealer_without_sealing("");
+    let a = WorkerProc::start(&repo, "A", &[], &[]);
+    a.cli(&["tasks", "disable", "C1"]);
+    repo.ok(&["sectors", "pledge"]);
+    repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Committing");
+    // Frozen past the heartbeat's removal time: given up, its path leaves the index, and the
+    // sector waits to be rebuilt (nobody else runs PC1).
+    signal(&a, "STOP");
+    let start = std::time::Instant::now();
+    while repo.state(1) != "RebuildWait" {
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "{}",
+            repo.ok(&["sectors", "status", "1", "--log"])
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(repo.worker("A").is_none(), "{:?}", repo.workers());
+    // Back: it registers again and declares its files; the sector goes on with them.
+    signal(&a, "CONT");
+    repo.wait_states(&[1], Duration::from_secs(30), |s| s[0] == "Committing");
+    a.cli(&["tasks", "enable", "C1"]);
+    repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Proving");
+    let log = repo.ok(&["sectors", "status", "1", "--log"]);
+    assert!(log.contains("[SectorFilesFound]"), "{log}");
+    assert!(log.contains("its files are back on"), "{log}");
+    assert!(!log.contains("[SectorRebuilt]"), "{log}");
+    assert_eq!(ran_on(&repo, 1, "PC1"), ["A"], "{log}");
+    assert_eq!(ran_on(&repo, 1, "C1"), ["A"], "{log}");
+    drop((a, d));
+}

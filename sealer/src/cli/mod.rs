@@ -129,6 +129,9 @@ enum SectorsCmd {
     /// zeros, PC2, commR checked against the chain's), then finalize it onto a store path.
     Rebuild {
         id: u64,
+        /// Needed for a Proving sector: its replica is replaced (the old copy removed).
+        #[arg(long)]
+        really_do_it: bool,
     },
 }
 
@@ -154,7 +157,7 @@ enum StorageCmd {
         id: u64,
     },
     /// Detach a storage path: it leaves storage.json and the index, its files stay on disk;
-    /// the sectors only it held are rebuilt elsewhere.
+    /// the sectors only it held are rebuilt elsewhere (`[Sealing] RebuildLostSectors`).
     Detach(api::attach::DetachArgs),
 }
 
@@ -280,7 +283,14 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
             c.request::<m::SectorRemove>((id,)).await?;
             println!("Removing sector {id}");
         }
-        Cmd::Sectors(SectorsCmd::Rebuild { id }) => {
+        Cmd::Sectors(SectorsCmd::Rebuild { id, really_do_it }) => {
+            let s = c.request::<m::SectorsStatus>((id, Some(false))).await?;
+            if s.state == api::SectorState::Proving && !really_do_it {
+                bail!(
+                    "sector {id} is Proving: its replica is made again and the old copy removed \
+                     (WindowPoSt rebuilds an unreadable one by itself); pass --really-do-it to confirm"
+                );
+            }
             c.request::<m::SectorRebuild>((id,)).await?;
             println!("Rebuilding sector {id} (sectors status {id} --log follows it)");
         }
