@@ -63,6 +63,14 @@ impl SectorIndex for IndexClient {
         self.call::<m::IndexDeclareSector>((id.clone(), sector, ft))
             .await
     }
+    async fn storage_declare_sectors(
+        &self,
+        id: &StorageId,
+        files: Vec<(SectorId, FileType)>,
+    ) -> Result<(), StoreError> {
+        self.call::<m::IndexDeclareSectors>((id.clone(), files))
+            .await
+    }
     async fn storage_drop_sector(
         &self,
         id: &StorageId,
@@ -133,6 +141,9 @@ pub fn serve<S: Clone + Send + Sync + 'static>(
     })
     .on::<m::IndexDeclareSector, _, _>(move |s, (id, sector, ft)| async move {
         out(index(&s).storage_declare_sector(&id, sector, ft).await)
+    })
+    .on::<m::IndexDeclareSectors, _, _>(move |s, (id, files)| async move {
+        out(index(&s).storage_declare_sectors(&id, files).await)
     })
     .on::<m::IndexDropSector, _, _>(move |s, (id, sector, ft)| async move {
         out(index(&s).storage_drop_sector(&id, sector, ft).await)

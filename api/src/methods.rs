@@ -59,6 +59,8 @@ methods! {
     IndexDetach = "Filecoin.StorageIndexDetach", Admin, (StorageId,) -> ();
     IndexReportHealth = "Filecoin.StorageIndexReportHealth", Admin, (StorageId, FsStat, Option<String>) -> ();
     IndexDeclareSector = "Filecoin.StorageIndexDeclareSector", Admin, (StorageId, SectorId, FileType) -> ();
+    /// A path's files at once (a path attached or declared again).
+    IndexDeclareSectors = "Filecoin.StorageIndexDeclareSectors", Admin, (StorageId, Vec<(SectorId, FileType)>) -> ();
     IndexDropSector = "Filecoin.StorageIndexDropSector", Admin, (StorageId, SectorId, FileType) -> ();
     IndexFindSector = "Filecoin.StorageIndexFindSector", Admin, (SectorId, FileTypes) -> Vec<SectorLocation>;
     IndexBestAlloc = "Filecoin.StorageIndexBestAlloc", Admin, (FileTypes, SectorSize, PathKind, Option<std::collections::HashSet<StorageId>>) -> Vec<StorageInfo>;

@@ -62,10 +62,20 @@ pub struct Rebuild {
     pub manual: bool,
     /// Why it waits, in RebuildWait.
     pub waiting: Option<String>,
-    /// The state the loss was found in: a Proving sector's copies are known unreadable (they
-    /// are removed); elsewhere the files were out of reach and may come back.
-    pub origin: SectorState,
+    /// The old copies are known bad (WindowPoSt could not read them where they are declared,
+    /// or an operator asked): they are removed. Otherwise they were out of reach (their machine
+    /// or path lost) and may come back, which ends the rebuild before it starts.
+    #[serde(default)]
+    pub unreadable: bool,
+    /// The rebuild's PC1 has written new files: files found from then on are its own.
+    #[serde(default)]
+    pub started: bool,
+    /// Where the sector goes if its old files come back before the rebuild starts: Proving for
+    /// a Proving sector (nothing to finalize again), else `then`.
+    #[serde(default)]
+    pub found_to: Option<SectorState>,
     /// Rebuilds that failed so far (past MaxRetries the sector stops in FailedUnrecoverable).
+    #[serde(default)]
     pub attempts: u32,
 }
 
@@ -85,6 +95,9 @@ pub enum Event {
     Finalized,
     /// The current step failed.
     Failed(TaskError),
+    /// WindowPoSt could not read the Proving sector's replica where the index has it (twice,
+    /// some seconds apart): its copies are bad, and it is rebuilt.
+    Unreadable(String),
     /// A failed sector's cool-down is over.
     Retry,
     /// The sealer restarted while a step that cannot resume was running (PC2 encodes the
@@ -131,6 +144,7 @@ impl Event {
             Event::Restarted(_) => "SectorRestart",
             Event::Repack(_) => "SectorRepack",
             Event::FilesLost(_) => "SectorFilesLost",
+            Event::Unreadable(_) => "SectorUnreadable",
             Event::RebuildRequested => "SectorRebuildRequested",
             Event::RebuildBlocked(_) => "SectorRebuildBlocked",
             Event::RebuildReady => "SectorRebuildReady",
@@ -238,7 +252,15 @@ impl Sector {
         self.rebuild_return().is_some()
             && !matches!(
                 self.state,
-                Committing | FinalizeSector | RebuildPreCommit1 | RebuildPreCommit2
+                PreCommitting
+                    | PreCommitWait
+                    | WaitSeed
+                    | Committing
+                    | SubmitCommit
+                    | CommitWait
+                    | FinalizeSector
+                    | RebuildPreCommit1
+                    | RebuildPreCommit2
             )
     }
 
@@ -247,24 +269,37 @@ impl Sector {
         !self.deals.is_empty()
     }
 
-    /// Enters RebuildWait for `lost`; the caller checked `rebuild_return`.
-    fn start_rebuild(&mut self, lost: String, manual: bool) -> SectorState {
+    /// Enters RebuildWait for `lost`; the caller checked `rebuild_return`. A rebuild under way
+    /// keeps what it knew (an operator's request starts its count over).
+    fn start_rebuild(&mut self, lost: String, manual: bool, unreadable: bool) -> SectorState {
         let then = self.rebuild_return().expect("checked by the caller");
-        let old = self.rebuild.take();
-        let manual = manual || old.as_ref().is_some_and(|r| r.manual);
-        let origin = match (&old, self.state) {
-            (Some(r), _) => r.origin,
-            (None, s) if s.is_failed() => self.failed_from.unwrap_or(s),
-            (None, s) => s,
+        let old = self.rebuild.take().unwrap_or(Rebuild {
+            lost: String::new(),
+            then,
+            manual: false,
+            waiting: None,
+            unreadable: false,
+            started: false,
+            found_to: None,
+            attempts: 0,
+        });
+        let waiting = match self.state {
+            // The step under way (a wait, a cool-down) returns first.
+            s if s.is_failed() && s != FailedUnrecoverable => {
+                Some("requested: starts once the current step's wait ends".into())
+            }
+            _ => None,
         };
         self.pc1 = None;
         self.rebuild = Some(Rebuild {
             lost,
             then,
-            manual,
-            waiting: None,
-            origin,
-            attempts: 0,
+            manual: manual || old.manual,
+            waiting,
+            unreadable: unreadable || manual || old.unreadable,
+            started: old.started,
+            found_to: old.found_to.or((self.state == Proving).then_some(Proving)),
+            attempts: if manual { 0 } else { old.attempts },
         });
         RebuildWait
     }
@@ -273,8 +308,14 @@ impl Sector {
     /// against MaxRetries.
     fn retry_target(&self, max_retries: u32) -> (SectorState, bool) {
         let from = self.failed_from.unwrap_or(Packing);
-        // A rebuild's PC1 and PC2 reset each other's retries: its own count stops it.
+        // A rebuild's PC1 and PC2 reset each other's retries: its own count stops it (a lost
+        // worker or a full disk spend nothing, as elsewhere).
+        let free = matches!(
+            self.failed_kind,
+            ErrorKind::WorkerLost | ErrorKind::OutOfSpace
+        );
         if self.state == RebuildFailed
+            && !free
             && self
                 .rebuild
                 .as_ref()
@@ -398,7 +439,11 @@ impl Sector {
             }
             (Event::Retry, s) if s.is_failed() && s != FailedUnrecoverable => {
                 let (to, counts) = self.retry_target(max_retries);
-                if let Some(r) = self.rebuild.as_mut().filter(|_| s == RebuildFailed) {
+                if let Some(r) = self
+                    .rebuild
+                    .as_mut()
+                    .filter(|_| s == RebuildFailed && counts)
+                {
                     r.attempts += 1;
                 }
                 if !counts {
@@ -457,7 +502,11 @@ impl Sector {
             }
             (Event::FilesLost(why), _) if self.rebuild_return().is_some() => {
                 message = format!("{why}: the replica is rebuilt from the recorded ticket");
-                self.start_rebuild(why.clone(), false)
+                self.start_rebuild(why.clone(), false, false)
+            }
+            (Event::Unreadable(why), Proving) => {
+                message = format!("{why}: the replica is rebuilt from the recorded ticket");
+                self.start_rebuild(why.clone(), false, true)
             }
             (Event::RebuildRequested, _) if self.can_rebuild_now() => {
                 message = "requested by the operator (sectors rebuild)".into();
@@ -465,7 +514,7 @@ impl Sector {
                     Some(r) => r.lost.clone(),
                     None => "the operator asked for it".into(),
                 };
-                self.start_rebuild(lost, true)
+                self.start_rebuild(lost, true, true)
             }
             (Event::RebuildBlocked(why), RebuildWait | RebuildPreCommit1) => {
                 if let Some(r) = self.rebuild.as_mut() {
@@ -483,12 +532,15 @@ impl Sector {
             (Event::FilesFound(why), RebuildWait | RebuildPreCommit1) => {
                 message = why.clone();
                 match self.rebuild.take() {
-                    Some(r) => r.then,
+                    Some(r) => r.found_to.unwrap_or(r.then),
                     None => FinalizeSector,
                 }
             }
             (Event::PreCommit1Done(out), RebuildPreCommit1) => {
                 self.pc1 = Some(out.clone());
+                if let Some(r) = self.rebuild.as_mut() {
+                    r.started = true;
+                }
                 RebuildPreCommit2
             }
             (Event::Rebuilt(why), RebuildPreCommit2) => {
@@ -844,19 +896,61 @@ mod tests {
         s.apply(Event::RebuildRequested, 3).unwrap();
         let r = s.rebuild.as_ref().unwrap();
         assert_eq!((s.state, r.attempts, r.manual), (RebuildWait, 0, true));
-        assert_eq!((r.origin, r.then), (Committing, Committing));
+        assert_eq!((r.unreadable, r.then), (true, Committing));
 
         // Its machine came back before the rebuild ran: the step goes on with those files.
         let mut s = committing();
         s.apply(Event::FilesLost("A was lost".into()), 3).unwrap();
         s.apply(Event::FilesFound("back on p1".into()), 3).unwrap();
         assert_eq!((s.state, s.rebuild.is_none()), (Committing, true));
-        // A step running on a worker is not interrupted by an operator's request.
+        // A step under way is not interrupted by an operator's request; a failed one is.
         let mut s = committing();
-        assert!(s.apply(Event::RebuildRequested, 3).is_err());
-        s.state = WaitSeed;
+        for state in [Committing, WaitSeed, CommitWait] {
+            s.state = state;
+            assert!(s.apply(Event::RebuildRequested, 3).is_err(), "{state}");
+        }
+        s.state = Committing;
+        s.apply(Event::Failed(TaskError::temporary("x")), 3)
+            .unwrap();
         s.apply(Event::RebuildRequested, 3).unwrap();
-        assert_eq!(s.rebuild.unwrap().then, WaitSeed);
+        let r = s.rebuild.as_ref().unwrap();
+        assert_eq!(r.then, Committing);
+        assert!(r
+            .waiting
+            .as_deref()
+            .unwrap()
+            .contains("once the current step"));
+
+        // Files found once the rebuild's own PC1 wrote them do not end it; a lost worker or a
+        // full disk spend none of its attempts.
+        let mut s = committing();
+        s.apply(Event::FilesLost("A was lost".into()), 3).unwrap();
+        s.apply(Event::RebuildReady, 3).unwrap();
+        s.apply(Event::PreCommit1Done(out()), 3).unwrap();
+        s.apply(Event::FilesLost("B1 was lost".into()), 3).unwrap();
+        assert!(s.rebuild.as_ref().unwrap().started);
+        s.apply(Event::RebuildReady, 3).unwrap();
+        for _ in 0..5 {
+            fail_and_retry(&mut s, ErrorKind::OutOfSpace);
+            assert_eq!(s.state, RebuildPreCommit1);
+        }
+        assert_eq!(s.rebuild.as_ref().unwrap().attempts, 0);
+        // A Proving sector out of reach whose files come back is Proving again.
+        let mut s = committing();
+        s.state = Proving;
+        s.apply(Event::FilesLost("its machine was lost".into()), 3)
+            .unwrap();
+        assert!(!s.rebuild.as_ref().unwrap().unreadable);
+        s.apply(Event::FilesFound("back".into()), 3).unwrap();
+        assert_eq!(s.state, Proving);
+        // WindowPoSt's unreadable copies are known bad.
+        let mut s = committing();
+        s.state = Proving;
+        s.apply(Event::Unreadable("bad leaves".into()), 3).unwrap();
+        assert!(s.rebuild.as_ref().unwrap().unreadable);
+        assert!(committing()
+            .apply(Event::Unreadable("x".into()), 3)
+            .is_err());
     }
 
     #[test]

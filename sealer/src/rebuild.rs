@@ -61,7 +61,11 @@ impl Pipeline {
     ) -> String {
         loop {
             // A path that fails counts once it has failed for FAILING_FOR: looked at again.
-            let _ = tokio::time::timeout(Duration::from_secs(10), losses.changed()).await;
+            if let Ok(Err(_)) =
+                tokio::time::timeout(Duration::from_secs(10), losses.changed()).await
+            {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
             if let Some(why) = self.lost_for_sure(sector, need).await {
                 return why;
             }
@@ -147,7 +151,7 @@ impl Pipeline {
     /// operator's request) are on working paths again: where they are.
     fn files_back(&self, s: &Sector) -> Option<String> {
         let r = s.rebuild.as_ref()?;
-        if r.manual || r.origin == Proving {
+        if r.manual || r.unreadable || r.started {
             return None;
         }
         let need = needed_by(r.then);
@@ -230,6 +234,10 @@ impl Pipeline {
         // A call recorded before a restart owns the files it writes: they are not touched.
         if recorded.is_none() {
             // A step dropped when its files were lost may still run on its worker.
+            tracing::debug!(
+                sector = sector.number,
+                "rebuild: waiting for its running tasks to end"
+            );
             self.manager.sector_idle(sector.number).await;
             // A worker back from an outage registers before it declares its files again.
             if self.files_back(s).is_none() && s.rebuild.as_ref().is_some_and(|r| !r.manual) {
@@ -240,10 +248,7 @@ impl Pipeline {
             }
             // Copies known unreadable (a Proving sector's, or an operator's rebuild) go; those
             // merely out of reach are only forgotten, on disk until their machine is back.
-            let known_bad = s
-                .rebuild
-                .as_ref()
-                .is_none_or(|r| r.manual || r.origin == Proving);
+            let known_bad = s.rebuild.as_ref().is_none_or(|r| r.manual || r.unreadable);
             if known_bad {
                 if let Err(e) = self
                     .remote
@@ -443,8 +448,16 @@ impl crate::wdpost::ProvingSectors for Arc<Pipeline> {
             );
             return;
         }
-        let cause = format!("WindowPoSt could not read it ({why})");
-        match self.sectors.apply(n, Event::FilesLost(cause), |_| {}) {
+        let Some(s) = self.sectors.get(n) else { return };
+        // Declared nowhere that works: out of reach (its copies may come back). Declared on a
+        // working path and still unreadable there: known bad.
+        let event = match self.files_lost(&s.sector, FileTypes::SEALED) {
+            Some(reach) => {
+                Event::FilesLost(format!("WindowPoSt could not read it ({why}); {reach}"))
+            }
+            None => Event::Unreadable(format!("WindowPoSt could not read it ({why})")),
+        };
+        match self.sectors.apply(n, event, |_| {}) {
             Ok(_) => {
                 tracing::warn!(
                     sector = n,

@@ -37,7 +37,9 @@ pub enum PostError {
 
 /// How long after a check finds sectors unprovable they are checked again before they are
 /// reported as lost.
-const RECHECK_AFTER: Duration = Duration::from_secs(5);
+/// Longer than a worker's removal time (10 s) and a failing path's grace (30 s): a store that
+/// restarts, or whose machine is given up meanwhile, is not taken for unreadable copies.
+const RECHECK_AFTER: Duration = Duration::from_secs(30);
 
 /// What happened at a deadline's last opening, for `proving deadlines`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -184,7 +186,7 @@ impl WindowPoSt {
     }
 
     /// Proves deadline `d` while it is open.
-    async fn prove(&self, d: DeadlineInfo) {
+    async fn prove(self: &Arc<Self>, d: DeadlineInfo) {
         let started = std::time::Instant::now();
         let run = self.prove_inner(d).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -214,7 +216,7 @@ impl WindowPoSt {
         }
         let skipped = run.skipped.clone();
         self.record(d.index, run);
-        self.report_unprovable(d.index, skipped).await;
+        self.report_unprovable(d.index, skipped);
     }
 
     async fn prove_inner(&self, d: DeadlineInfo) -> DeadlineRun {
@@ -330,13 +332,13 @@ impl WindowPoSt {
 
     /// Checks deadline `index`'s sectors before it opens: declares the unreadable ones faulty
     /// and the faulty ones that read again recovered.
-    async fn declare_ahead(&self, index: u64) {
+    async fn declare_ahead(self: &Arc<Self>, index: u64) {
         if let Err(e) = self.declare_ahead_inner(index).await {
             tracing::warn!(deadline = index, "WindowPoSt: checking sectors ahead: {e}");
         }
     }
 
-    async fn declare_ahead_inner(&self, index: u64) -> Result<(), PostError> {
+    async fn declare_ahead_inner(self: &Arc<Self>, index: u64) -> Result<(), PostError> {
         let dl = self.deadline(index).await?;
         // Sectors being finalized or rebuilt here are left as the chain has them.
         let all: Vec<u64> = dl
@@ -354,6 +356,7 @@ impl WindowPoSt {
             .into_iter()
             .map(|(n, _)| n)
             .collect();
+        self.report_unprovable(index, bad.iter().copied().collect());
         let considered: BTreeSet<u64> = all.iter().copied().collect();
         let (mut faulty, recovering) = (dl.partitions.faults(), dl.partitions.recoveries());
         faulty.retain(|n| considered.contains(n));
@@ -386,28 +389,31 @@ impl WindowPoSt {
                 .await
                 .map(|_| ());
         }
-        self.report_unprovable(index, bad.into_iter().collect())
-            .await;
+
         declared
     }
 
     /// Sectors found unprovable are checked again `RECHECK_AFTER` later, and those still
     /// unreadable are reported to the sealing side (which rebuilds a lost replica): a path that
     /// fails once does not cost a replica.
-    async fn report_unprovable(&self, index: u64, bad: Vec<u64>) {
+    fn report_unprovable(self: &Arc<Self>, index: u64, bad: Vec<u64>) {
         let bad: Vec<u64> = bad.into_iter().filter(|n| !self.sectors.busy(*n)).collect();
         if bad.is_empty() {
             return;
         }
-        tokio::time::sleep(RECHECK_AFTER).await;
-        match self.check(index, &bad).await {
-            Ok(still) => {
-                for (n, why) in still {
-                    self.sectors.unprovable(n, &why);
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(RECHECK_AFTER).await;
+            let bad: Vec<u64> = bad.into_iter().filter(|n| !me.sectors.busy(*n)).collect();
+            match me.check(index, &bad).await {
+                Ok(still) => {
+                    for (n, why) in still {
+                        me.sectors.unprovable(n, &why);
+                    }
                 }
+                Err(e) => tracing::warn!(deadline = index, "WindowPoSt: checking again: {e}"),
             }
-            Err(e) => tracing::warn!(deadline = index, "WindowPoSt: checking again: {e}"),
-        }
+        });
     }
 
     /// `proving check`: the sectors of deadline `index` (or `numbers`) that cannot be proven.

@@ -130,6 +130,18 @@ pub trait SectorIndex: Send + Sync {
         sector: SectorId,
         ft: FileType,
     ) -> Result<(), StoreError>;
+    /// Declares many files of one path at once (a path attached or declared again), so that
+    /// its files reappear together.
+    async fn storage_declare_sectors(
+        &self,
+        id: &StorageId,
+        files: Vec<(SectorId, FileType)>,
+    ) -> Result<(), StoreError> {
+        for (sector, ft) in files {
+            self.storage_declare_sector(id, sector, ft).await?;
+        }
+        Ok(())
+    }
     async fn storage_drop_sector(
         &self,
         id: &StorageId,
@@ -412,16 +424,26 @@ impl SectorIndex for MemIndex {
         sector: SectorId,
         ft: FileType,
     ) -> Result<(), StoreError> {
+        self.storage_declare_sectors(id, vec![(sector, ft)]).await
+    }
+
+    async fn storage_declare_sectors(
+        &self,
+        id: &StorageId,
+        files: Vec<(SectorId, FileType)>,
+    ) -> Result<(), StoreError> {
         let mut st = self.lock();
         st.path(id)?;
-        st.lost.remove(&sector);
-        let e = st
-            .sectors
-            .entry(sector)
-            .or_default()
-            .entry(id.clone())
-            .or_default();
-        *e = e.union(ft.into());
+        for (sector, ft) in files {
+            st.lost.remove(&sector);
+            let e = st
+                .sectors
+                .entry(sector)
+                .or_default()
+                .entry(id.clone())
+                .or_default();
+            *e = e.union(ft.into());
+        }
         Ok(())
     }
 

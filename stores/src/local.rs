@@ -256,15 +256,15 @@ impl LocalStore {
 
     /// Declares every sector file found under `root` (path `id`) to the index.
     async fn declare_files(&self, id: &StorageId, root: &Path) -> Result<(), StoreError> {
-        for t in FileType::ALL {
-            for sector in scan_sectors(&root.join(t.dir())) {
-                self.inner
-                    .index
-                    .storage_declare_sector(id, sector, t)
-                    .await?;
-            }
-        }
-        Ok(())
+        let files: Vec<(SectorId, FileType)> = FileType::ALL
+            .into_iter()
+            .flat_map(|t| {
+                scan_sectors(&root.join(t.dir()))
+                    .into_iter()
+                    .map(move |s| (s, t))
+            })
+            .collect();
+        self.inner.index.storage_declare_sectors(id, files).await
     }
 
     /// Declares every path and the sector files on it to the index again (a sealer that

@@ -167,3 +167,62 @@ async fn space_reserved_at_scheduling_counts_before_any_file_exists() {
         .await
         .is_ok());
 }
+
+#[tokio::test]
+async fn a_path_given_up_takes_its_files_along_and_says_why_until_they_are_declared_again() {
+    let idx = MemIndex::default();
+    let (a, b) = (StorageId("a".into()), StorageId("b".into()));
+    for p in ["a", "b"] {
+        idx.storage_attach(info(p, 10, true, false), avail(GIB))
+            .await
+            .unwrap();
+    }
+    let (one, two) = (SectorId::new(1000, 1), SectorId::new(1000, 2));
+    idx.storage_declare_sectors(&a, vec![(one, FileType::Sealed), (one, FileType::Cache)])
+        .await
+        .unwrap();
+    idx.storage_declare_sector(&b, two, FileType::Sealed)
+        .await
+        .unwrap();
+    let mut losses = idx.losses();
+    let held = idx.detach_now(&a, "A was lost").unwrap();
+    assert_eq!(held, vec![(one, FileTypes::SEALED)]);
+    assert!(losses.has_changed().unwrap());
+    losses.mark_unchanged();
+    assert!(idx.holders_now(one).is_empty());
+    assert_eq!(idx.lost_reason(one).as_deref(), Some("A was lost"));
+    assert_eq!(idx.lost_reason(two), None);
+    assert!(matches!(
+        idx.detach_now(&a, "again"),
+        Err(StoreError::UnknownStorage(_))
+    ));
+    // Declared again (its machine back): the reason goes.
+    idx.storage_attach(info("a", 10, true, false), avail(GIB))
+        .await
+        .unwrap();
+    idx.storage_declare_sectors(&a, vec![(one, FileType::Sealed)])
+        .await
+        .unwrap();
+    assert_eq!(idx.lost_reason(one), None);
+    assert_eq!(
+        idx.holders_now(one),
+        vec![(a.clone(), FileType::Sealed.into())]
+    );
+    // A failing path counts only once it has failed long enough; a good report clears it.
+    idx.storage_report_health(&b, avail(GIB), Some("EIO".into()))
+        .await
+        .unwrap();
+    assert!(
+        losses.has_changed().unwrap(),
+        "a first error is a possible loss"
+    );
+    assert_eq!(idx.path_failing(&b, Duration::from_secs(60)), None);
+    assert_eq!(idx.path_failing(&b, Duration::ZERO).as_deref(), Some("EIO"));
+    idx.storage_report_health(&b, avail(GIB), None)
+        .await
+        .unwrap();
+    assert_eq!(idx.path_failing(&b, Duration::ZERO), None);
+    // Forgotten copies (a rebuild replaces them), wherever they were.
+    assert_eq!(idx.forget_sector(two, FileTypes::ALL), vec![b]);
+    assert!(idx.holders_now(two).is_empty());
+}
