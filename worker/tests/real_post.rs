@@ -60,16 +60,16 @@ fn three_real_sectors_are_proven_at_their_deadlines_without_a_miss() {
         let v = repo.request::<m::StateMinerDeadlines>(());
         let why = || format!("{v:#?}\n{}\nPoSt worker:\n{}", story(), post.log());
         assert_eq!(v.missed, 0, "{}", why());
-        if v.proofs_accepted >= 3 {
+        // Three deadlines, one sector each, each proven by the scheduler (which records its run
+        // once it has the receipt, a moment after the chain counted the proof).
+        let proven = v
+            .deadlines
+            .iter()
+            .filter(|d| d.last_run.as_ref().is_some_and(|r| r.outcome == "proven"))
+            .count();
+        if v.proofs_accepted >= 3 && proven >= 3 {
             assert_eq!((v.power.sectors, v.faults.len()), (3, 0), "{}", why());
-            // Three deadlines, one sector each, each proven by the scheduler.
-            let proven: Vec<u64> = v
-                .deadlines
-                .iter()
-                .filter(|d| d.last_run.as_ref().is_some_and(|r| r.outcome == "proven"))
-                .map(|d| d.index)
-                .collect();
-            assert_eq!(proven.len(), 3, "{}", why());
+            assert_eq!(proven, 3, "{}", why());
             eprintln!(
                 "three real WindowPoSts verified {:.0} s after the sectors reached Proving",
                 start.elapsed().as_secs_f64()
