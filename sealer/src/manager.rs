@@ -91,9 +91,9 @@ struct Inner {
 
 pub struct Manager {
     inner: Mutex<Inner>,
-    /// One task executing per sector at a time: a task aborted by the operator may still be
-    /// running on its worker, and its retry must not write the same files beside it. An entry
-    /// lives while a task of its sector runs.
+    /// One task preparing or executing per sector at a time: a task aborted by the operator may
+    /// still be running on its worker, and its retry must not write the same files beside it. An
+    /// entry lives while a task of its sector prepares or runs.
     sector_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     calls: Arc<CallTracker>,
     wake: tokio::sync::Notify,
@@ -233,7 +233,19 @@ impl Manager {
                         g.dispatch.assign_us.push(us);
                     }
                 }
+                // A fetch writes the sector's files too: not beside a call of the sector still
+                // running (an aborted one, or one its step stopped waiting for).
+                let sector = call.sector().map(|s| s.number);
+                let lock = sector.map(|n| self.sector_lock(n));
+                let held = match &lock {
+                    Some(l) => Some(l.lock().await),
+                    None => None,
+                };
                 let r = handle.prepare(&call).await;
+                drop(held);
+                if let (Some(n), Some(l)) = (sector, lock) {
+                    self.release_sector_lock(n, l);
+                }
                 let mut g = self.lock();
                 match r {
                     Ok(()) => {
@@ -331,8 +343,8 @@ impl Manager {
         }
     }
 
-    /// Waits until no task of sector `n` executes on a worker (one dropped by its step may
-    /// still run there until its worker returns or is given up).
+    /// Waits until no task of sector `n` prepares or executes on a worker (one dropped by its
+    /// step may still run there until its worker returns or is given up).
     pub async fn sector_idle(&self, n: u64) {
         let lock = self.sector_lock(n);
         drop(lock.lock().await);

@@ -658,7 +658,8 @@ async fn an_aborted_running_step_is_retried_only_once_its_call_has_ended() {
         c.manager
             .jobs()
             .into_iter()
-            .find(|j| j.task == TaskType::PreCommit1 && j.id != job.id && j.state == "running")
+            // Its prepare stage waits for the sector's lock (a fetch writes its files too).
+            .find(|j| j.task == TaskType::PreCommit1 && j.id != job.id && j.state == "preparing")
     })
     .await;
     assert_eq!(m.taken(TaskType::PreCommit1), vec![aborted.clone()]);
