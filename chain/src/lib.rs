@@ -261,7 +261,4 @@ pub struct DeadlineState {
     pub proven: BTreeSet<usize>,
 }
 
-/// Lowercase hex, as message IDs and commitments are shown.
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub use proofs::bytes::hex;

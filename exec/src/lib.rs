@@ -101,13 +101,16 @@ async fn run(
             })
             .await?;
             if pieces.as_slice() != [piece] {
-                let recorded: Vec<String> = pieces.iter().map(|p| hex(&p.commitment)).collect();
+                let recorded: Vec<String> = pieces
+                    .iter()
+                    .map(|p| proofs::bytes::hex(&p.commitment))
+                    .collect();
                 return Err(TaskError::bad_input(format!(
                     "sector {} records pieces [{}], zeros give {}: it holds data other than zeros, \
                      which must come back before its replica can be made again",
                     sector.number,
                     recorded.join(", "),
-                    hex(&piece.commitment)
+                    proofs::bytes::hex(&piece.commitment)
                 )));
             }
             let out =
@@ -274,10 +277,6 @@ fn post_sectors(
 /// Whether this machine has a long-term storage path.
 pub fn has_store_path(store: &LocalStore) -> bool {
     store.paths().iter().any(|(_, _, m)| m.can_store)
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn err(e: StoreError) -> TaskError {

@@ -8,6 +8,11 @@ use base64::Engine as _;
 use serde::de::{Deserializer, Error, SeqAccess, Visitor};
 use serde::Serializer;
 
+/// Lowercase hex, as commitments, digests and message IDs are shown.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {

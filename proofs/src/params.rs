@@ -134,10 +134,7 @@ pub fn digest_of(mut r: impl Read) -> io::Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(h.finalize().as_bytes()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::bytes::hex(&h.finalize().as_bytes()[..16]))
 }
 
 /// Downloads `name` from `gateway` into `dir`, checking its digest before renaming it into place.
@@ -191,10 +188,7 @@ pub fn download(
             f.write_all(&buf[..n]).map_err(io_err(&partial))?;
         }
         f.sync_all().map_err(io_err(&partial))?;
-        let got: String = h.finalize().as_bytes()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let got = crate::bytes::hex(&h.finalize().as_bytes()[..16]);
         if got != entry.digest {
             return Err(ParamError::Digest {
                 name: name.to_string(),

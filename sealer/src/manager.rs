@@ -236,16 +236,7 @@ impl Manager {
                 // A fetch writes the sector's files too: not beside a call of the sector still
                 // running (an aborted one, or one its step stopped waiting for).
                 let sector = call.sector().map(|s| s.number);
-                let lock = sector.map(|n| self.sector_lock(n));
-                let held = match &lock {
-                    Some(l) => Some(l.lock().await),
-                    None => None,
-                };
-                let r = handle.prepare(&call).await;
-                drop(held);
-                if let (Some(n), Some(l)) = (sector, lock) {
-                    self.release_sector_lock(n, l);
-                }
+                let r = self.one_at_a_time(sector, handle.prepare(&call)).await;
                 let mut g = self.lock();
                 match r {
                     Ok(()) => {
@@ -290,29 +281,24 @@ impl Manager {
                     result: None,
                 };
                 let sector = call.sector().map(|s| s.number);
-                let lock = sector.map(|n| self.sector_lock(n));
-                let _one_at_a_time = match &lock {
-                    Some(l) => Some(l.lock().await),
-                    None => None,
+                let run = async {
+                    if let Err(e) = self.calls.started(rec) {
+                        tracing::error!("recording call {call_id} ({}): {e}", call.describe());
+                    }
+                    let what = call.describe();
+                    let result = handle.execute(&call_id, call).await;
+                    tracing::debug!(
+                        call = %what,
+                        worker = %wname,
+                        run_ms = now.elapsed().as_millis() as u64,
+                        ok = result.is_ok(),
+                        "returned"
+                    );
+                    // Recorded unless the worker's `WorkerReturn` did so first.
+                    self.calls.returned(&call_id, &result);
+                    result
                 };
-                if let Err(e) = self.calls.started(rec) {
-                    tracing::error!("recording call {call_id} ({}): {e}", call.describe());
-                }
-                let what = call.describe();
-                let result = handle.execute(&call_id, call).await;
-                tracing::debug!(
-                    call = %what,
-                    worker = %wname,
-                    run_ms = now.elapsed().as_millis() as u64,
-                    ok = result.is_ok(),
-                    "returned"
-                );
-                // Recorded unless the worker's `WorkerReturn` did so first.
-                self.calls.returned(&call_id, &result);
-                drop(_one_at_a_time);
-                if let (Some(n), Some(l)) = (sector, lock) {
-                    self.release_sector_lock(n, l);
-                }
+                let result = self.one_at_a_time(sector, run).await;
                 let mut g = self.lock();
                 let _ = g.sched.finished(h);
                 // An aborted call's result is dropped: its sector has moved on.
@@ -346,9 +332,22 @@ impl Manager {
     /// Waits until no task of sector `n` prepares or executes on a worker (one dropped by its
     /// step may still run there until its worker returns or is given up).
     pub async fn sector_idle(&self, n: u64) {
+        self.one_at_a_time(Some(n), async {}).await
+    }
+
+    /// Runs `work` holding sector `n`'s lock (none for a call with no sector).
+    async fn one_at_a_time<T>(
+        &self,
+        n: Option<u64>,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let Some(n) = n else { return work.await };
         let lock = self.sector_lock(n);
-        drop(lock.lock().await);
+        let held = lock.lock().await;
+        let out = work.await;
+        drop(held);
         self.release_sector_lock(n, lock);
+        out
     }
 
     /// Sectors with a lock entry (for tests: the map does not grow).

@@ -17,6 +17,13 @@ const LOSS_GRACE: Duration = Duration::from_secs(2);
 /// heartbeats): one failed statfs does not start a rebuild.
 const FAILING_FOR: Duration = Duration::from_secs(30);
 
+/// Whether the old files may still come back and end the rebuild: they were out of reach (not
+/// known unreadable, nor replaced at an operator's request), and the rebuild has not written
+/// its own yet.
+fn may_come_back(r: &crate::fsm::Rebuild) -> bool {
+    !(r.manual || r.unreadable || r.started)
+}
+
 /// What a rebuild waits for, to learn that the files it lacked came back.
 fn needed_by(then: SectorState) -> FileTypes {
     match then {
@@ -150,10 +157,7 @@ impl Pipeline {
     /// When files that were out of reach (not a Proving sector's unreadable copies, nor an
     /// operator's request) are on working paths again: where they are.
     fn files_back(&self, s: &Sector) -> Option<String> {
-        let r = s.rebuild.as_ref()?;
-        if r.manual || r.unreadable || r.started {
-            return None;
-        }
+        let r = s.rebuild.as_ref().filter(|r| may_come_back(r))?;
         let need = needed_by(r.then);
         if self.files_lost(&s.sector, need).is_some() {
             return None;
@@ -226,25 +230,23 @@ impl Pipeline {
                 TaskError::bad_input(format!("sector {} has no recorded ticket", sector.number));
             return (Some(Event::Failed(e)), None);
         };
-        let recorded = self
-            .calls()
-            .find(&Subject::Sector(sector), TaskType::PreCommit1)
-            .ok()
-            .flatten();
         // A call recorded before a restart owns the files it writes: they are not touched.
-        if recorded.is_none() {
+        if !self.pc1_recorded(&sector) {
             // A step dropped when its files were lost may still run on its worker.
             tracing::debug!(
                 sector = sector.number,
                 "rebuild: waiting for its running tasks to end"
             );
             self.manager.sector_idle(sector.number).await;
-            // A worker back from an outage registers before it declares its files again.
-            if self.files_back(s).is_none() && s.rebuild.as_ref().is_some_and(|r| !r.manual) {
-                tokio::time::sleep(LOSS_GRACE).await;
-            }
-            if let Some(back) = self.files_back(s) {
-                return (Some(Event::FilesFound(back)), None);
+            // A worker back from an outage registers before it declares its files again: it
+            // is given a moment.
+            if s.rebuild.as_ref().is_some_and(may_come_back) {
+                if self.files_back(s).is_none() {
+                    tokio::time::sleep(LOSS_GRACE).await;
+                }
+                if let Some(back) = self.files_back(s) {
+                    return (Some(Event::FilesFound(back)), None);
+                }
             }
             // Copies known unreadable (a Proving sector's, or an operator's rebuild) go; those
             // merely out of reach are only forgotten, on disk until their machine is back.
@@ -287,19 +289,23 @@ impl Pipeline {
     async fn until_blocked(&self, sector: &SectorRef) -> String {
         loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let started = self
-                .calls()
-                .find(&Subject::Sector(*sector), TaskType::PreCommit1)
-                .ok()
-                .flatten()
-                .is_some();
-            if started {
+            if self.pc1_recorded(sector) {
                 return std::future::pending().await;
             }
             if let Some(why) = self.rebuild_blocker(sector.size()) {
                 return why;
             }
         }
+    }
+
+    /// Whether a PC1 call of `sector` is recorded (started on a worker, perhaps before a
+    /// restart).
+    fn pc1_recorded(&self, sector: &SectorRef) -> bool {
+        self.calls()
+            .find(&Subject::Sector(*sector), TaskType::PreCommit1)
+            .ok()
+            .flatten()
+            .is_some()
     }
 
     /// RebuildPreCommit2: PC2 where the new layers are, then its commR against the chain's.
@@ -398,9 +404,7 @@ impl Pipeline {
         if !s.can_rebuild_now() {
             return Err(RebuildRefused::State(n, s.state));
         }
-        self.sectors
-            .apply(n, Event::RebuildRequested, |_| {})
-            .map_err(|e| RebuildRefused::Other(e.to_string()))?;
+        self.sectors.apply(n, Event::RebuildRequested, |_| {})?;
         tracing::info!(sector = n, "rebuild requested");
         self.start(n);
         Ok(())
@@ -418,8 +422,8 @@ pub enum RebuildRefused {
          (wait for Committing or FinalizeSector to end, or `sealing abort` its job)"
     )]
     State(u64, SectorState),
-    #[error("{0}")]
-    Other(String),
+    #[error(transparent)]
+    Sector(#[from] crate::sectors::SectorError),
 }
 
 impl crate::wdpost::ProvingSectors for Arc<Pipeline> {

@@ -54,10 +54,7 @@ pub fn handlers() -> Handlers<Arc<Node>> {
                 .detach(std::path::Path::new(&path))
                 .await
                 .map_err(app)?;
-            n.view.set_paths(
-                n.local_worker,
-                n.store.paths().into_iter().map(|p| p.0).collect(),
-            );
+            local_paths_changed(&n);
             Ok(id.0)
         })
         .on::<m::WorkerJobs, _, _>(|n, ()| async move { Ok(n.manager.jobs()) })
@@ -72,10 +69,7 @@ pub fn handlers() -> Handlers<Arc<Node>> {
                 .attach(std::path::Path::new(&p.path), &opts)
                 .await
                 .map_err(app)?;
-            n.view.set_paths(
-                n.local_worker,
-                n.store.paths().into_iter().map(|p| p.0).collect(),
-            );
+            local_paths_changed(&n);
             Ok(id.0)
         })
         .on::<m::StorageFindSector, _, _>(|n, (id,)| async move { find_sector(&n, id).await })
@@ -115,6 +109,14 @@ pub fn handlers() -> Handlers<Arc<Node>> {
     api::index::serve(h, |n: &Arc<Node>| {
         n.index.clone() as Arc<dyn stores::SectorIndex>
     })
+}
+
+/// The sealer's own worker reaches the paths attached here now.
+fn local_paths_changed(n: &Node) {
+    n.view.set_paths(
+        n.local_worker,
+        n.store.paths().into_iter().map(|p| p.0).collect(),
+    );
 }
 
 async fn check_provable(node: &Arc<Node>, d: u64) -> Result<Provable, RpcError> {

@@ -36,9 +36,9 @@ pub enum PostError {
 }
 
 /// How long after a check finds sectors unprovable they are checked again before they are
-/// reported as lost.
-/// Longer than a worker's removal time (10 s) and a failing path's grace (30 s): a store that
-/// restarts, or whose machine is given up meanwhile, is not taken for unreadable copies.
+/// reported as lost: longer than a worker's removal time (10 s) and a failing path's grace
+/// (30 s), so a store that restarts, or whose machine is given up meanwhile, is not taken for
+/// unreadable copies.
 const RECHECK_AFTER: Duration = Duration::from_secs(30);
 
 /// What happened at a deadline's last opening, for `proving deadlines`.
@@ -370,34 +370,27 @@ impl WindowPoSt {
             .filter(|n| !bad.contains(n) && !recovering.contains(n))
             .copied()
             .collect();
-        let mut declared = Ok(());
         if !new_faults.is_empty() {
             tracing::warn!(deadline = index, sectors = ?new_faults, "WindowPoSt: declaring faults");
             let faults = declarations(index, &dl, &new_faults);
             let p = lotus::miner::DeclareFaultsParams { faults };
-            declared = self
-                .push_and_wait(Call::of(&p).expect("params encode"))
-                .await
-                .map(|_| ());
+            self.push_and_wait(Call::of(&p).expect("params encode"))
+                .await?;
         }
-        if !recovered.is_empty() && declared.is_ok() {
+        if !recovered.is_empty() {
             tracing::info!(deadline = index, sectors = ?recovered, "WindowPoSt: declaring recoveries");
             let recoveries = declarations(index, &dl, &recovered);
             let p = lotus::miner::DeclareFaultsRecoveredParams { recoveries };
-            declared = self
-                .push_and_wait(Call::of(&p).expect("params encode"))
-                .await
-                .map(|_| ());
+            self.push_and_wait(Call::of(&p).expect("params encode"))
+                .await?;
         }
-
-        declared
+        Ok(())
     }
 
     /// Sectors found unprovable are checked again `RECHECK_AFTER` later, and those still
     /// unreadable are reported to the sealing side (which rebuilds a lost replica): a path that
     /// fails once does not cost a replica.
     fn report_unprovable(self: &Arc<Self>, index: u64, bad: Vec<u64>) {
-        let bad: Vec<u64> = bad.into_iter().filter(|n| !self.sectors.busy(*n)).collect();
         if bad.is_empty() {
             return;
         }

@@ -169,20 +169,31 @@ impl LocalStore {
             )));
         }
         self.open_path(path.to_path_buf(), meta).await?;
-        // One writer of storage.json at a time, so concurrent attaches do not lose an entry.
+        self.edit_config(|cfg| {
+            if cfg.storage_paths.iter().any(|p| p.path == path) {
+                return false;
+            }
+            cfg.storage_paths.push(LocalPathConfig {
+                path: path.to_path_buf(),
+            });
+            true
+        })?;
+        Ok(id)
+    }
+
+    /// Changes `storage.json` with `edit`, saved when it says so. One writer at a time, so
+    /// concurrent attaches and detaches do not lose an entry.
+    fn edit_config(&self, edit: impl FnOnce(&mut StorageConfig) -> bool) -> Result<(), StoreError> {
         let _config = self
             .inner
             .config_lock
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let mut cfg = StorageConfig::load(&self.inner.config_file)?;
-        if !cfg.storage_paths.iter().any(|p| p.path == path) {
-            cfg.storage_paths.push(LocalPathConfig {
-                path: path.to_path_buf(),
-            });
+        if edit(&mut cfg) {
             cfg.save(&self.inner.config_file)?;
         }
-        Ok(id)
+        Ok(())
     }
 
     /// Detaches the path at `path` (`storage detach`): it leaves `storage.json` and the index, and
@@ -205,16 +216,10 @@ impl LocalStore {
             paths.remove(&id);
             id
         };
-        {
-            let _config = self
-                .inner
-                .config_lock
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let mut cfg = StorageConfig::load(&self.inner.config_file)?;
+        self.edit_config(|cfg| {
             cfg.storage_paths.retain(|p| p.path != path);
-            cfg.save(&self.inner.config_file)?;
-        }
+            true
+        })?;
         match self.inner.index.storage_detach(&id).await {
             Ok(()) | Err(StoreError::UnknownStorage(_)) => {}
             Err(e) => return Err(e),
