@@ -7,7 +7,7 @@
 
 use lotus::chain::{BlockMsg, Deadline, MiningBaseInfo, NetworkParams, SectorLocation, TipSet};
 use lotus::json::wire::{Addr, Bytes, CidJson, List, TipSetKey};
-use lotus::json::{MessageJson, SignedMessageJson};
+use lotus::json::{MessageJson, SendSpec, SignedMessageJson};
 use lotus::state::{
     DeadlineInfo, MinerInfo, MinerPower, MsgLookup, Partition, SectorOnChainInfo,
     SectorPreCommitOnChainInfo, Version,
@@ -47,9 +47,9 @@ methods! {
         (Addr, u64, TipSetKey) -> Option<SectorOnChainInfo>;
     StateSectorPartition = "Filecoin.StateSectorPartition", Read,
         (Addr, u64, TipSetKey) -> SectorLocation;
-    /// The message, and a send spec (ignored: the devnet charges no fees).
+    /// The message, and a send spec (the most its gas may cost).
     MpoolPushMessage = "Filecoin.MpoolPushMessage", Sign,
-        (MessageJson, Option<serde_json::Value>) -> SignedMessageJson;
+        (MessageJson, Option<SendSpec>) -> SignedMessageJson;
     /// The messages waiting in the pool.
     MpoolPending = "Filecoin.MpoolPending", Read, (TipSetKey,) -> List<SignedMessageJson>;
     /// Message, confidence, lookback limit, whether a replacement counts.

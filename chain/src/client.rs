@@ -348,10 +348,11 @@ impl Chain for FullNode {
         })
     }
 
-    async fn send(&self, call: Call) -> Result<String, ChainError> {
+    async fn send(&self, call: Call, max_fee: TokenAmount) -> Result<String, ChainError> {
         let m = call.message(self.worker, self.miner, TokenAmount::default());
+        let spec = lotus::json::SendSpec::max_fee(max_fee);
         let signed = self
-            .call::<f::MpoolPushMessage>((MessageJson::from(&m), None))
+            .call::<f::MpoolPushMessage>((MessageJson::from(&m), Some(spec)))
             .await?;
         let signed: lotus::SignedMessage = signed.try_into()?;
         Ok(signed.cid().to_string())

@@ -22,7 +22,7 @@ pub use api::fullnode::MinerTally;
 pub use client::FullNode;
 pub use deadline::{deadline_at, next_opening, DeadlineInfo, DEADLINES};
 pub use devnet::Devnet;
-pub use lotus::Call;
+pub use lotus::{Call, TokenAmount};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -162,8 +162,9 @@ pub trait Chain: Send + Sync {
     fn precommit_challenge_delay(&self) -> i64;
     /// Checks that the miner actor is on chain with this sector size.
     async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError>;
-    /// Sends a call of the miner actor from its worker; returns the message's CID.
-    async fn send(&self, call: Call) -> Result<String, ChainError>;
+    /// Sends a call of the miner actor from its worker, its gas costing at most `max_fee`
+    /// (`[Fees]`); returns the message's CID.
+    async fn send(&self, call: Call, max_fee: TokenAmount) -> Result<String, ChainError>;
     /// A message of the miner's worker still in the pool calling `method` for `sector` (a
     /// pre-commit or prove-commit sent before a restart): its CID.
     async fn pending(

@@ -414,3 +414,100 @@ pub mod wire {
     #[serde(transparent)]
     pub struct Bytes(#[serde(with = "bytes")] pub Vec<u8>);
 }
+
+/// `MpoolPushMessage`'s send spec: the most the message may cost in gas (attoFIL), which the
+/// node keeps the gas fee cap under (lotus: `MessageSendSpec.MaxFee`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SendSpec {
+    #[serde(with = "token")]
+    pub max_fee: TokenAmount,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg_uuid: Option<String>,
+    #[serde(default)]
+    pub maximize_fee_cap: bool,
+}
+
+impl SendSpec {
+    pub fn max_fee(max_fee: TokenAmount) -> SendSpec {
+        SendSpec {
+            max_fee,
+            msg_uuid: None,
+            maximize_fee_cap: false,
+        }
+    }
+}
+
+/// An amount as lotus writes and reads FIL: `0.025 FIL`, `0.025`, `25 mFIL`, `100 attoFIL`
+/// (the unit's case ignored, a bare number in FIL). More than 18 decimals of FIL is refused.
+pub fn parse_fil(s: &str) -> Result<TokenAmount, EncodingError> {
+    let bad = |reason: &str| EncodingError::Invalid {
+        what: "FIL amount",
+        reason: format!("{s:?}: {reason} (expected e.g. \"0.025 FIL\", \"25 mFIL\")"),
+    };
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = (&t[..split], t[split..].trim());
+    let decimals: u32 = match unit.to_ascii_lowercase().as_str() {
+        "" | "fil" => 18,
+        "mfil" => 15,
+        "ufil" | "μfil" => 12,
+        "nanofil" | "nfil" => 9,
+        "picofil" | "pfil" => 6,
+        "femtofil" => 3,
+        "attofil" | "afil" => 0,
+        _ => return Err(bad("unknown unit")),
+    };
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    if int.is_empty() && frac.is_empty() {
+        return Err(bad("no number"));
+    }
+    if frac.contains('.') || frac.len() > decimals as usize {
+        return Err(bad("too many decimals"));
+    }
+    let digits = format!("{int}{frac:0<width$}", width = decimals as usize);
+    let atto: BigInt = digits.parse().map_err(|_| bad("not a number"))?;
+    Ok(TokenAmount::from_atto(atto))
+}
+
+/// An amount as lotus prints FIL: `0.025 FIL`, without trailing zeros.
+pub fn fil_text(t: &TokenAmount) -> String {
+    let atto = t.atto().to_string();
+    let (neg, digits) = atto
+        .strip_prefix('-')
+        .map_or((false, atto.as_str()), |d| (true, d));
+    let padded = format!("{digits:0>19}");
+    let (int, frac) = padded.split_at(padded.len() - 18);
+    let frac = frac.trim_end_matches('0');
+    let sign = if neg { "-" } else { "" };
+    match frac.is_empty() {
+        true => format!("{sign}{int} FIL"),
+        false => format!("{sign}{int}.{frac} FIL"),
+    }
+}
+
+#[cfg(test)]
+mod fil_tests {
+    use super::*;
+
+    #[test]
+    fn fil_amounts_read_and_print_as_lotus_writes_them() {
+        let atto = |s: &str| parse_fil(s).unwrap().atto().to_string();
+        assert_eq!(atto("0.025 FIL"), "25000000000000000");
+        assert_eq!(atto("0.025"), "25000000000000000");
+        assert_eq!(atto("5 FIL"), "5000000000000000000");
+        assert_eq!(atto("25 mFIL"), "25000000000000000");
+        assert_eq!(atto("100 attoFIL"), "100");
+        assert_eq!(atto(".5 fil"), "500000000000000000");
+        for bad in ["", "FIL", "1.2.3", "0.0000000000000000001", "3 BTC", "-1"] {
+            assert!(parse_fil(bad).is_err(), "{bad:?} accepted");
+        }
+        let text = |s: &str| fil_text(&parse_fil(s).unwrap());
+        assert_eq!(text("0.025 FIL"), "0.025 FIL");
+        assert_eq!(text("5"), "5 FIL");
+        assert_eq!(text("1 attoFIL"), "0.000000000000000001 FIL");
+        assert_eq!(text("0"), "0 FIL");
+    }
+}

@@ -24,6 +24,93 @@ pub struct Config {
     pub proofs: ProofsConfig,
     #[serde(default)]
     pub proving: ProvingConfig,
+    #[serde(default)]
+    pub fees: FeesConfig,
+    #[serde(default)]
+    pub addresses: AddressesConfig,
+}
+
+/// `[Fees]`, lotus-miner's names and defaults: the most each message's gas may cost (its
+/// MaxFee), in FIL as lotus writes it ("0.025 FIL").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase", default)]
+pub struct FeesConfig {
+    pub max_pre_commit_gas_fee: String,
+    pub max_commit_gas_fee: String,
+    #[serde(rename = "MaxWindowPoStGasFee")]
+    pub max_window_post_gas_fee: String,
+    pub max_pre_commit_batch_gas_fee: String,
+    pub max_commit_batch_gas_fee: String,
+    pub max_terminate_gas_fee: String,
+    /// A market setting (deals are not taken here): read and unused, as lotus-miner's config
+    /// has it.
+    pub max_publish_deals_fee: String,
+}
+
+impl Default for FeesConfig {
+    fn default() -> Self {
+        FeesConfig {
+            max_pre_commit_gas_fee: "0.025 FIL".into(),
+            max_commit_gas_fee: "0.05 FIL".into(),
+            max_window_post_gas_fee: "5 FIL".into(),
+            max_pre_commit_batch_gas_fee: "0 FIL".into(),
+            max_commit_batch_gas_fee: "0 FIL".into(),
+            max_terminate_gas_fee: "0.5 FIL".into(),
+            max_publish_deals_fee: "0.05 FIL".into(),
+        }
+    }
+}
+
+/// `[Addresses]`, lotus-miner's names. Messages are sent from the worker: control address
+/// lists are refused until senders are chosen by role and balance (issue #16); with the lists
+/// empty lotus sends from the worker too, whatever the fallback flags say.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase", default)]
+pub struct AddressesConfig {
+    pub pre_commit_control: Vec<String>,
+    pub commit_control: Vec<String>,
+    pub terminate_control: Vec<String>,
+    pub deal_publish_control: Vec<String>,
+    pub disable_owner_fallback: bool,
+    pub disable_worker_fallback: bool,
+}
+
+/// `[Fees]` as amounts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fees {
+    pub pre_commit: lotus::TokenAmount,
+    pub commit: lotus::TokenAmount,
+    pub window_post: lotus::TokenAmount,
+    pub terminate: lotus::TokenAmount,
+}
+
+impl Default for Fees {
+    fn default() -> Self {
+        FeesConfig::default()
+            .amounts()
+            .expect("the defaults are amounts")
+    }
+}
+
+impl FeesConfig {
+    /// The amounts, or the key of the first that is not one.
+    fn amounts(&self) -> Result<Fees, (String, String)> {
+        let fil = |key: &str, v: &str| {
+            lotus::json::parse_fil(v).map_err(|e| (format!("Fees.{key}"), e.to_string()))
+        };
+        fil(
+            "MaxPreCommitBatchGasFee",
+            &self.max_pre_commit_batch_gas_fee,
+        )?;
+        fil("MaxCommitBatchGasFee", &self.max_commit_batch_gas_fee)?;
+        fil("MaxPublishDealsFee", &self.max_publish_deals_fee)?;
+        Ok(Fees {
+            pre_commit: fil("MaxPreCommitGasFee", &self.max_pre_commit_gas_fee)?,
+            commit: fil("MaxCommitGasFee", &self.max_commit_gas_fee)?,
+            window_post: fil("MaxWindowPoStGasFee", &self.max_window_post_gas_fee)?,
+            terminate: fil("MaxTerminateGasFee", &self.max_terminate_gas_fee)?,
+        })
+    }
 }
 
 /// `[Proving]`, as lotus-miner's: who computes PoSts.
@@ -121,6 +208,9 @@ pub struct SealingConfig {
     /// more, and after Proving when WindowPoSt finds it unreadable. Off: a pre-committed sector
     /// waits in RebuildWait, a Proving one stays faulty; `sectors rebuild N` starts either.
     pub rebuild_lost_sectors: bool,
+    /// How long a committed-capacity sector is committed for, from its ticket (lotus's key
+    /// and default, 540 days; 180 to 1278 days, as the miner actor allows).
+    pub committed_capacity_sector_lifetime: String,
 }
 
 impl Default for SealingConfig {
@@ -130,6 +220,7 @@ impl Default for SealingConfig {
             retry_cooldown: "1m".into(),
             max_retries: 3,
             rebuild_lost_sectors: true,
+            committed_capacity_sector_lifetime: "12960h0m0s".into(),
         }
     }
 }
@@ -235,6 +326,9 @@ pub struct Settings {
     pub other_network_power: u64,
     pub mock: bool,
     pub mock_delays: Vec<(resources::TaskType, Duration)>,
+    pub fees: Fees,
+    /// `[Sealing] CommittedCapacitySectorLifetime`, in 30 s epochs.
+    pub cc_lifetime_epochs: i64,
 }
 
 impl Config {
@@ -393,7 +487,44 @@ impl Config {
             let d = parse_duration(d).map_err(|e| bad("Proofs.MockDelays", e))?;
             mock_delays.push((t, d));
         }
+        let fees = self
+            .fees
+            .amounts()
+            .map_err(|(key, reason)| bad(&key, reason))?;
+        let a = &self.addresses;
+        for (key, list) in [
+            ("PreCommitControl", &a.pre_commit_control),
+            ("CommitControl", &a.commit_control),
+            ("TerminateControl", &a.terminate_control),
+            ("DealPublishControl", &a.deal_publish_control),
+        ] {
+            if let Some(first) = list.first() {
+                return Err(bad(
+                    &format!("Addresses.{key}"),
+                    format!(
+                        "control addresses ({first:?}) are not supported yet: every message is \
+                         sent from the miner's worker; leave the list empty (issue #16)"
+                    ),
+                ));
+            }
+        }
+        let lifetime = parse_duration(&self.sealing.committed_capacity_sector_lifetime)
+            .map_err(|e| bad("Sealing.CommittedCapacitySectorLifetime", e))?;
+        let cc_lifetime_epochs = (lifetime.as_secs() / EPOCH_SECS) as i64;
+        let days = lifetime.as_secs_f64() / 86_400.0;
+        if !(MIN_LIFETIME_DAYS as f64..=MAX_LIFETIME_DAYS as f64).contains(&days) {
+            return Err(bad(
+                "Sealing.CommittedCapacitySectorLifetime",
+                format!(
+                    "{:?} is {days:.1} days; the miner actor takes {MIN_LIFETIME_DAYS} to \
+                     {MAX_LIFETIME_DAYS} days",
+                    self.sealing.committed_capacity_sector_lifetime
+                ),
+            ));
+        }
         Ok(Settings {
+            fees,
+            cc_lifetime_epochs,
             listen,
             timeout,
             actor,
@@ -412,6 +543,13 @@ impl Config {
         toml::to_string_pretty(self).expect("config serializes")
     }
 }
+
+/// Seconds per epoch on Filecoin's networks (what a sector's lifetime is counted in).
+const EPOCH_SECS: u64 = 30;
+/// The miner actor's bounds on a new sector's lifetime (MinSectorExpiration, 180 days;
+/// MaxSectorExpirationExtension, 1278 days).
+const MIN_LIFETIME_DAYS: u64 = 180;
+const MAX_LIFETIME_DAYS: u64 = 1278;
 
 /// `t01000` / `f01000` -> 1000.
 pub fn parse_actor(s: &str) -> Result<u64, String> {
@@ -562,5 +700,51 @@ mod tests {
         assert_eq!(parse_actor("t01000").unwrap(), 1000);
         assert!(parse_actor("t1abc").is_err());
         assert_eq!(actor_name(1000), "t01000");
+    }
+
+    #[test]
+    fn lotus_fees_addresses_and_lifetime_sections() {
+        // Seed 001's [Addresses] section, pasted as is.
+        let seed = "[Addresses]\n  PreCommitControl = [] # P2\n  CommitControl = [] # C2\n  \
+                    DisableOwnerFallback = true\n  DisableWorkerFallback = false\n";
+        let (cfg, s) = Config::parse(seed, "c.toml").unwrap();
+        assert!(cfg.addresses.disable_owner_fallback);
+        assert_eq!(s.fees, Fees::default());
+        assert_eq!(s.fees.pre_commit.atto().to_string(), "25000000000000000");
+        assert_eq!(s.cc_lifetime_epochs, 540 * 2880);
+
+        let e = Config::parse("[Addresses]\nCommitControl = [\"t3abc\"]\n", "/r/c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/r/c.toml") && e.contains("Addresses.CommitControl") && e.contains("t3abc"),
+            "{e}"
+        );
+        let e = Config::parse("[Fees]\nMaxCommitGasFee = \"0.05 BTC\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("Fees.MaxCommitGasFee") && e.contains("0.05 BTC"),
+            "{e}"
+        );
+        let (_, s) = Config::parse("[Fees]\nMaxWindowPoStGasFee = \"1.5\"\n", "c.toml").unwrap();
+        assert_eq!(s.fees.window_post.atto().to_string(), "1500000000000000000");
+
+        let (_, s) = Config::parse(
+            "[Sealing]\nCommittedCapacitySectorLifetime = \"4320h\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(s.cc_lifetime_epochs, 180 * 2880);
+        for short_or_long in ["4000h", "31000h"] {
+            let text =
+                format!("[Sealing]\nCommittedCapacitySectorLifetime = \"{short_or_long}\"\n");
+            let e = Config::parse(&text, "c.toml").unwrap_err().to_string();
+            assert!(
+                e.contains("Sealing.CommittedCapacitySectorLifetime")
+                    && e.contains("180 to 1278 days"),
+                "{e}"
+            );
+        }
     }
 }

@@ -224,6 +224,8 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         settings.retry_cooldown,
         engine.clone(),
         cfg.sealing.rebuild_lost_sectors,
+        settings.fees.clone(),
+        settings.cc_lifetime_epochs,
     );
     pipeline.resume_all();
     let wdpost = crate::wdpost::WindowPoSt::new(
@@ -233,6 +235,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         view.clone(),
         settings.actor,
         settings.sector_size,
+        settings.fees.window_post.clone(),
     );
     wdpost.spawn();
     let wnpost = crate::wnpost::WinningPoSt::new(

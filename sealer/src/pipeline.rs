@@ -45,6 +45,10 @@ pub struct Pipeline {
     notes: Mutex<std::collections::HashMap<u64, String>>,
     /// `[Sealing] RebuildLostSectors`.
     auto_rebuild: bool,
+    /// `[Fees]`: the MaxFee of pre-commits and prove-commits.
+    fees: crate::config::Fees,
+    /// `[Sealing] CommittedCapacitySectorLifetime`, in epochs.
+    lifetime: i64,
 }
 
 impl Pipeline {
@@ -58,6 +62,8 @@ impl Pipeline {
         cooldown: Duration,
         engine: Arc<dyn proofs::Engine>,
         auto_rebuild: bool,
+        fees: crate::config::Fees,
+        lifetime: i64,
     ) -> Arc<Pipeline> {
         Arc::new(Pipeline {
             sectors,
@@ -70,6 +76,8 @@ impl Pipeline {
             running: Mutex::new(HashSet::new()),
             notes: Mutex::new(std::collections::HashMap::new()),
             auto_rebuild,
+            fees,
+            lifetime,
         })
     }
 
@@ -272,16 +280,14 @@ impl Pipeline {
                     Ok(None) => {}
                     Err(e) => return (Some(Event::Failed(e.into())), None),
                 }
-                let ev = match self
-                    .chain
-                    .send(chain::calls::precommit(
-                        &sector,
-                        &comms,
-                        ticket_epoch,
-                        ticket_epoch + SECTOR_LIFETIME_EPOCHS,
-                    ))
-                    .await
-                {
+                // Committed from its activation on, which follows the seed (lotus counts the
+                // lifetime from the pre-commit's epoch likewise).
+                let expiration = match self.chain.head().await {
+                    Ok(h) => h.height + self.chain.precommit_challenge_delay() + self.lifetime,
+                    Err(e) => return (Some(Event::Failed(e.into())), None),
+                };
+                let call = chain::calls::precommit(&sector, &comms, ticket_epoch, expiration);
+                let ev = match self.chain.send(call, self.fees.pre_commit.clone()).await {
                     Ok(id) => Event::PreCommitSent(id),
                     Err(e) => {
                         Event::Failed(TaskError::temporary(format!("sending pre-commit: {e}")))
@@ -323,11 +329,8 @@ impl Pipeline {
                     Ok(None) => {}
                     Err(e) => return (Some(Event::Failed(e.into())), None),
                 }
-                let ev = match self
-                    .chain
-                    .send(chain::calls::prove_commit(sector.number, proof))
-                    .await
-                {
+                let call = chain::calls::prove_commit(sector.number, proof);
+                let ev = match self.chain.send(call, self.fees.commit.clone()).await {
                     Ok(id) => Event::CommitSent(id),
                     Err(e) => {
                         Event::Failed(TaskError::temporary(format!("sending prove-commit: {e}")))
@@ -634,7 +637,3 @@ pub use rebuild::RebuildRefused;
 #[cfg(test)]
 #[path = "pipeline_tests.rs"]
 mod tests;
-
-/// How long a committed-capacity sector is committed for: 540 days of 30 s epochs (lotus's
-/// default lifetime).
-const SECTOR_LIFETIME_EPOCHS: i64 = 540 * 2880;

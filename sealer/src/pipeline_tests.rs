@@ -141,6 +141,8 @@ impl Life {
             Duration::from_millis(200),
             engine.clone(),
             true,
+            crate::config::Fees::default(),
+            540 * 2880,
         );
         let life = Life {
             db,
@@ -712,8 +714,8 @@ impl Chain for LostAnswers {
     async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError> {
         self.inner.ensure_miner(actor, size).await
     }
-    async fn send(&self, call: Call) -> Result<String, ChainError> {
-        let id = self.inner.send(call).await?;
+    async fn send(&self, call: Call, max_fee: chain::TokenAmount) -> Result<String, ChainError> {
+        let id = self.inner.send(call, max_fee).await?;
         let lost = self
             .lose
             .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))

@@ -71,6 +71,8 @@ pub struct WindowPoSt {
     view: Arc<ClusterView>,
     actor: u64,
     size: SectorSize,
+    /// `[Fees] MaxWindowPoStGasFee`: the MaxFee of proofs and declarations.
+    max_fee: chain::TokenAmount,
     runs: Mutex<BTreeMap<u64, DeadlineRun>>,
 }
 
@@ -89,6 +91,7 @@ impl WindowPoSt {
         view: Arc<ClusterView>,
         actor: u64,
         size: SectorSize,
+        max_fee: chain::TokenAmount,
     ) -> Arc<WindowPoSt> {
         Arc::new(WindowPoSt {
             chain,
@@ -97,6 +100,7 @@ impl WindowPoSt {
             view,
             actor,
             size,
+            max_fee,
             runs: Mutex::new(BTreeMap::new()),
         })
     }
@@ -311,7 +315,7 @@ impl WindowPoSt {
     }
 
     async fn push_and_wait(&self, call: Call) -> Result<String, PostError> {
-        let id = self.chain.send(call).await?;
+        let id = self.chain.send(call, self.max_fee.clone()).await?;
         loop {
             match self.chain.receipt(&id).await? {
                 Some(r) if r.exit_code == 0 => return Ok(id),

@@ -111,7 +111,7 @@ impl Chain for FakeChain {
     async fn ensure_miner(&self, _actor: u64, _size: SectorSize) -> Result<(), ChainError> {
         Ok(())
     }
-    async fn send(&self, msg: Call) -> Result<String, ChainError> {
+    async fn send(&self, msg: Call, _max_fee: chain::TokenAmount) -> Result<String, ChainError> {
         let mut g = self.lock();
         g.pushed.push(msg);
         Ok(format!("msg{}", g.pushed.len()))
@@ -233,6 +233,7 @@ fn scheduler(
         view,
         ACTOR,
         SectorSize::S2KiB,
+        crate::config::Fees::default().window_post,
     );
     w.spawn();
     (w, dir)

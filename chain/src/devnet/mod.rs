@@ -139,6 +139,11 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// The devnet's base fee, per unit of gas: fixed.
+pub fn base_fee() -> lotus::TokenAmount {
+    lotus::TokenAmount::from_atto(100)
+}
+
 /// `t0<actor>`.
 pub fn id_address(actor: u64) -> Address {
     Address::new_id(actor)
@@ -252,15 +257,21 @@ impl Devnet {
         let mut batch = Batch::default();
         let mut miners = HashMap::new();
         for (key, cid) in self.db.scan::<String>(MPOOL)? {
-            batch.delete(&key);
             let Ok(cid) = cid.parse::<Cid>() else {
+                batch.delete(&key);
                 continue;
             };
             let Some(mut stored) = self.db.get::<StoredMsg>(&msg_key(&cid))? else {
+                batch.delete(&key);
                 continue;
             };
             let signed: SignedMessage = lotus::fvm_ipld_encoding::from_slice(&stored.signed)
                 .map_err(|e| ChainError::Other(format!("stored message {cid}: {e}")))?;
+            // Its fee cap does not cover the base fee: no block takes it; it waits in the pool.
+            if signed.message.gas_fee_cap < base_fee() {
+                continue;
+            }
+            batch.delete(&key);
             // A message that fails changes nothing: it runs on a copy of the epoch's state,
             // kept only if it succeeds.
             let mut trial = miners.clone();
@@ -379,7 +390,7 @@ impl Devnet {
             timestamp: ts_ms / 1000,
             block_sig: None,
             fork_signaling: 0,
-            parent_base_fee: lotus::TokenAmount::from_atto(100),
+            parent_base_fee: base_fee(),
         };
         Ok(TipSet {
             cids: vec![self.block_cid(epoch)],
@@ -474,8 +485,14 @@ impl Devnet {
     }
 
     /// Signs `m` with the wallet's key for its sender, fills in the sender's next nonce and
-    /// the gas a devnet does not charge, and puts it in the pool for the next epoch.
-    pub async fn push(&self, mut m: Message) -> Result<SignedMessage, ChainError> {
+    /// gas, and puts it in the pool for the next epoch. Its gas fee cap is kept so that the gas
+    /// costs at most `max_fee` (lotus's capGasFee; zero: no cap): a cap below the base fee
+    /// leaves the message in the pool, as on a real chain.
+    pub async fn push(
+        &self,
+        mut m: Message,
+        max_fee: Option<lotus::TokenAmount>,
+    ) -> Result<SignedMessage, ChainError> {
         let _g = self.apply.lock().await;
         // An account named by its ID is signed for by its key, and sent from the key address
         // (as Lotus's MpoolPushMessage does).
@@ -493,6 +510,15 @@ impl Devnet {
             m.gas_limit = 10_000_000;
             m.gas_fee_cap = lotus::TokenAmount::from_atto(100_000);
             m.gas_premium = lotus::TokenAmount::from_atto(1_000);
+        }
+        if let Some(max) = max_fee.filter(|f| !f.is_zero()) {
+            let limit = lotus::TokenAmount::from_atto(m.gas_limit);
+            if m.gas_fee_cap.atto() * m.gas_limit > *max.atto() {
+                m.gas_fee_cap = lotus::TokenAmount::from_atto(max.atto() / limit.atto());
+                if m.gas_premium > m.gas_fee_cap {
+                    m.gas_premium = m.gas_fee_cap.clone();
+                }
+            }
         }
         let signed = key.sign(m)?;
         let cid = signed.cid();

@@ -300,8 +300,11 @@ fn handlers() -> Handlers<Arc<Devnet>> {
         .on::<f::StateAccountKey, _, _>(|d, (a, _)| async move {
             d.account_key(&a.0).map(Addr).map_err(app)
         })
-        .on::<f::MpoolPushMessage, _, _>(|d, (m, _spec)| async move {
-            let signed = d.push(m.into()).await.map_err(app)?;
+        .on::<f::MpoolPushMessage, _, _>(|d, (m, spec)| async move {
+            let signed = d
+                .push(m.into(), spec.map(|s| s.max_fee))
+                .await
+                .map_err(app)?;
             Ok(SignedMessageJson::from(&signed))
         })
         .on::<f::MpoolPending, _, _>(|d, _| async move {

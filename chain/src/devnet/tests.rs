@@ -1,7 +1,7 @@
 //! The devnet through its FullNode API, as the sealer reaches it: a node served on a loopback
 //! port, the sealer's Lotus client against it, epochs mined by hand.
 use super::*;
-use crate::{Call, Chain, FullNode, Partitions, Receipt};
+use crate::{Call, Chain, FullNode, Partitions, Receipt, TokenAmount};
 use lotus::miner::{
     DeclareFaultsRecoveredParams, PoStPartition, SectorsDeclaration, SubmitWindowedPoStParams,
 };
@@ -54,7 +54,11 @@ impl Net {
 
     /// Sends `call` and mines the epoch it lands in: its receipt, and why it failed.
     async fn land(&self, call: Call) -> (Receipt, String) {
-        let id = self.client.send(call).await.unwrap();
+        let id = self
+            .client
+            .send(call, TokenAmount::default())
+            .await
+            .unwrap();
         assert_eq!(self.client.receipt(&id).await.unwrap(), None);
         self.devnet.advance().await.unwrap();
         let r = self.client.receipt(&id).await.unwrap().unwrap();
@@ -463,12 +467,12 @@ async fn one_epoch_takes_a_sector_once() {
     // Two pre-commits of one sector landing in the same epoch: the second is refused.
     let a = net
         .client
-        .send(precommit(&sector, &comms, 1))
+        .send(precommit(&sector, &comms, 1), TokenAmount::default())
         .await
         .unwrap();
     let b = net
         .client
-        .send(precommit(&sector, &comms, 1))
+        .send(precommit(&sector, &comms, 1), TokenAmount::default())
         .await
         .unwrap();
     net.devnet.advance().await.unwrap();
@@ -492,4 +496,46 @@ async fn one_epoch_takes_a_sector_once() {
     let (r, why) = net.land(Call::of(&twice).unwrap()).await;
     assert_eq!(r.exit_code, 16, "{why}");
     assert!(net.client.precommit(&other).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_message_costs_at_most_its_max_fee_and_waits_if_that_is_below_the_base_fee() {
+    let net = Net::start(1, 10, 0).await;
+    net.devnet.advance().await.unwrap();
+    let sector = SectorRef::new(ACTOR, 9, SealProof::StackedDrg2KiBV1_1);
+    let comms = SealedCommitments {
+        comm_d: [1; 32],
+        comm_r: [2; 32],
+    };
+    // A MaxFee above what the node's gas needs leaves its fee cap; one below lowers it.
+    let roomy = TokenAmount::from_whole(1);
+    let id = net
+        .client
+        .send(precommit(&sector, &comms, 1), roomy.clone())
+        .await
+        .unwrap();
+    let (m, _) = net.devnet.message(&id.parse().unwrap()).unwrap().unwrap();
+    assert!(m.message.gas_fee_cap.atto() * m.message.gas_limit <= *roomy.atto());
+    assert_eq!(m.message.gas_fee_cap, TokenAmount::from_atto(100_000));
+    net.devnet.advance().await.unwrap();
+    assert_eq!(net.client.receipt(&id).await.unwrap().unwrap().exit_code, 0);
+
+    let other = SectorRef::new(ACTOR, 10, SealProof::StackedDrg2KiBV1_1);
+    let tight = TokenAmount::from_atto(m.message.gas_limit * 50);
+    let id = net
+        .client
+        .send(precommit(&other, &comms, 2), tight.clone())
+        .await
+        .unwrap();
+    let (m, _) = net.devnet.message(&id.parse().unwrap()).unwrap().unwrap();
+    assert!(m.message.gas_fee_cap.atto() * m.message.gas_limit <= *tight.atto());
+    assert_eq!(m.message.gas_fee_cap, TokenAmount::from_atto(50));
+    assert!(m.message.gas_premium <= m.message.gas_fee_cap);
+    // 50 per unit of gas is below the devnet's base fee (100): no epoch takes it.
+    for _ in 0..3 {
+        net.devnet.advance().await.unwrap();
+    }
+    assert_eq!(net.client.receipt(&id).await.unwrap(), None);
+    assert_eq!(net.devnet.pending().unwrap(), vec![m]);
+    assert_eq!(net.devnet.precommit(ACTOR, 10).unwrap(), None);
 }
