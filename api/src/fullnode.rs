@@ -6,11 +6,11 @@
 //! node answers it with -32601 and the client goes without).
 
 use lotus::chain::{BlockMsg, Deadline, MiningBaseInfo, NetworkParams, SectorLocation, TipSet};
-use lotus::json::wire::{Addr, Bytes, CidJson, List, TipSetKey};
+use lotus::json::wire::{Addr, Atto, Bytes, CidJson, List, TipSetKey};
 use lotus::json::{MessageJson, SendSpec, SignedMessageJson};
 use lotus::state::{
-    DeadlineInfo, MinerInfo, MinerPower, MsgLookup, Partition, SectorOnChainInfo,
-    SectorPreCommitOnChainInfo, Version,
+    ActorState, DeadlineInfo, MinerInfo, MinerPower, MsgLookup, Partition, PreCommitInfo,
+    SectorOnChainInfo, SectorPreCommitOnChainInfo, Version,
 };
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +57,26 @@ methods! {
     /// From tipset, message, lookback limit, whether a replacement counts.
     StateSearchMsg = "Filecoin.StateSearchMsg", Read,
         (TipSetKey, CidJson, i64, bool) -> Option<MsgLookup>;
+    /// The deposit a pre-commit of this sector locks.
+    StateMinerPreCommitDepositForPower = "Filecoin.StateMinerPreCommitDepositForPower", Read,
+        (Addr, PreCommitInfo, TipSetKey) -> Atto;
+    /// The initial pledge of a sector: its duration in epochs, its size, its verified size.
+    StateMinerInitialPledgeForSector = "Filecoin.StateMinerInitialPledgeForSector", Read,
+        (i64, u64, u64, TipSetKey) -> Atto;
+    /// The miner actor's balance less what is locked (deposits, pledge, vesting, fee debt).
+    StateMinerAvailableBalance = "Filecoin.StateMinerAvailableBalance", Read,
+        (Addr, TipSetKey) -> Atto;
+    /// An actor's balance, code and state (a miner's deposits and pledge are in its state).
+    StateReadState = "Filecoin.StateReadState", Read, (Addr, TipSetKey) -> ActorState;
+    WalletBalance = "Filecoin.WalletBalance", Read, (Addr,) -> Atto;
+    /// The wallet's default address (on the devnet: its genesis faucet).
+    WalletDefaultAddress = "Filecoin.WalletDefaultAddress", Write, () -> Addr;
+    /// Whether the node's wallet holds the key of an address.
+    WalletHas = "Filecoin.WalletHas", Write, (Addr,) -> bool;
+    /// Removes a key from the node's wallet (`lotus wallet delete`).
+    WalletDelete = "Filecoin.WalletDelete", Admin, (Addr,) -> ();
+    /// The permissions a token grants.
+    AuthVerify = "Filecoin.AuthVerify", Read, (String,) -> Vec<stores::Permission>;
     MinerGetBaseInfo = "Filecoin.MinerGetBaseInfo", Read,
         (Addr, i64, TipSetKey) -> Option<MiningBaseInfo>;
     SyncSubmitBlock = "Filecoin.SyncSubmitBlock", Write, (BlockMsg,) -> ();

@@ -370,6 +370,33 @@ pub struct MinerInfo {
     /// How the sealer's in-process worker labels in PC1 (none with the mock engine).
     #[serde(rename = "SDR", default)]
     pub sdr: Option<proofs::SdrMode>,
+    /// The miner actor's and its worker's money.
+    #[serde(rename = "Funds", default)]
+    pub funds: Option<MinerBalances>,
+}
+
+/// The miner's money as lotus-miner `info` shows it, amounts as lotus prints FIL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MinerBalances {
+    /// The actor's balance, and what of it is locked: pre-commit deposits, initial pledge,
+    /// vesting rewards; the rest is available.
+    pub miner_balance: String,
+    pub pre_commit: String,
+    pub pledge: String,
+    pub vesting: String,
+    pub available: String,
+    /// The worker (which sends the messages and pays their value and gas): its ID and key
+    /// address, and its balance.
+    pub worker: String,
+    pub worker_key: String,
+    pub worker_balance: String,
+    pub owner: String,
+    pub owner_balance: String,
+    /// Control addresses with their balances.
+    pub control: Vec<(String, String)>,
+    /// The chain's network name.
+    pub network: String,
 }
 
 /// What a worker reports about itself (`Filecoin.WorkerInfo`).
@@ -532,7 +559,8 @@ pub struct SchedDiag {
     pub invariants: Option<String>,
     pub storage: Vec<WorkerRoom>,
     /// Sectors that wait before any task can be queued for them (a lost replica that no
-    /// worker can rebuild now), with the reason.
+    /// worker can rebuild now) or before a message can be sent (a sender short of funds),
+    /// with the reason.
     #[serde(default)]
     pub sectors_waiting: Vec<WaitingSector>,
 }

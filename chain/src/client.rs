@@ -2,7 +2,9 @@
 //! JWT, Lotus JSON over HTTP on `/rpc/v1`), implementing [`Chain`] with the calls lotus-miner
 //! makes: the head by polling `ChainHead`, randomness from tickets and the beacon with the
 //! actors' tags and the miner's address as entropy, the miner's info, deadlines, partitions,
-//! pre-commits and sectors from `State*`, messages sent with `MpoolPushMessage` and found with
+//! pre-commits and sectors from `State*`, money (balances, deposits, pledge) from
+//! `WalletBalance`, `StateReadState` and the `StateMiner*` amounts, messages sent with
+//! `MpoolPushMessage` (their value the collateral) and found with
 //! `StateSearchMsg`, blocks with `MinerGetBaseInfo` and `SyncSubmitBlock`. One head watch polls
 //! `ChainHead` for every part of the sealer that waits for an epoch. Each request stands alone, so
 //! a node that restarts is simply reached again; calls wait for a node they cannot connect to.
@@ -24,8 +26,8 @@ use proofs::Randomness;
 use resources::{SealProof, SectorRef, SectorSize};
 
 use crate::{
-    ActiveSector, Chain, ChainError, DeadlineInfo, DeadlineState, MinerTally, Partition,
-    PreCommitOnChain, RandKind, Receipt, DEADLINES,
+    ActiveSector, Chain, ChainError, DeadlineInfo, DeadlineState, MinerAddresses, MinerFunds,
+    MinerTally, Partition, PreCommitOnChain, RandKind, Receipt, DEADLINES,
 };
 
 /// The devnet node's network name (`StateGetNetworkParams`).
@@ -40,6 +42,9 @@ pub struct FullNode {
     /// (what a message from it says once the node signed it).
     worker: Address,
     worker_key: Address,
+    owner: Address,
+    control: Vec<Address>,
+    network: String,
     sector_size: u64,
     mode: &'static str,
     block_delay_ms: u64,
@@ -92,6 +97,9 @@ impl FullNode {
             miner: Address::new_id(actor),
             worker: Address::new_id(0),
             worker_key: Address::new_id(0),
+            owner: Address::new_id(0),
+            control: Vec::new(),
+            network: String::new(),
             sector_size: 0,
             mode: "lotus",
             block_delay_ms: 30_000,
@@ -113,6 +121,7 @@ impl FullNode {
         if params.network_name == DEVNET_NAME {
             me.mode = "devnet";
         }
+        me.network = params.network_name;
         let miner = Addr(me.miner);
         let mi = match me.call::<f::StateMinerInfo>((miner, head_key())).await {
             Ok(mi) => mi,
@@ -127,6 +136,8 @@ impl FullNode {
             Err(e) => return Err(e),
         };
         me.worker = mi.worker;
+        me.owner = mi.owner;
+        me.control = mi.control_addresses.clone();
         me.worker_key = me
             .call::<f::StateAccountKey>((Addr(mi.worker), head_key()))
             .await?
@@ -348,14 +359,73 @@ impl Chain for FullNode {
         })
     }
 
-    async fn send(&self, call: Call, max_fee: TokenAmount) -> Result<String, ChainError> {
-        let m = call.message(self.worker, self.miner, TokenAmount::default());
+    async fn send(
+        &self,
+        call: Call,
+        value: TokenAmount,
+        max_fee: TokenAmount,
+    ) -> Result<String, ChainError> {
+        let m = call.message(self.worker, self.miner, value);
         let spec = lotus::json::SendSpec::max_fee(max_fee);
         let signed = self
             .call::<f::MpoolPushMessage>((MessageJson::from(&m), Some(spec)))
             .await?;
         let signed: lotus::SignedMessage = signed.try_into()?;
         Ok(signed.cid().to_string())
+    }
+
+    fn addresses(&self) -> MinerAddresses {
+        MinerAddresses {
+            owner: self.owner,
+            worker: self.worker,
+            worker_key: self.worker_key,
+            control: self.control.clone(),
+        }
+    }
+
+    fn network(&self) -> String {
+        self.network.clone()
+    }
+
+    async fn balance(&self, of: &Address) -> Result<TokenAmount, ChainError> {
+        Ok(self.call::<f::WalletBalance>((Addr(*of),)).await?.0)
+    }
+
+    async fn precommit_deposit(
+        &self,
+        pc: &crate::calls::PreCommitSpec,
+    ) -> Result<TokenAmount, ChainError> {
+        let p = (self.addr(), pc.info(), head_key());
+        Ok(self
+            .call::<f::StateMinerPreCommitDepositForPower>(p)
+            .await?
+            .0)
+    }
+
+    async fn initial_pledge(&self, duration: i64) -> Result<TokenAmount, ChainError> {
+        let p = (duration, self.sector_size, 0, head_key());
+        Ok(self.call::<f::StateMinerInitialPledgeForSector>(p).await?.0)
+    }
+
+    async fn funds(&self) -> Result<MinerFunds, ChainError> {
+        let st = self
+            .call::<f::StateReadState>((self.addr(), head_key()))
+            .await?;
+        let field = |name: &'static str| {
+            st.amount(name)
+                .ok_or_else(|| bad("miner state", format!("no amount {name}: {}", st.state)))
+        };
+        let available = self
+            .call::<f::StateMinerAvailableBalance>((self.addr(), head_key()))
+            .await?
+            .0;
+        Ok(MinerFunds {
+            balance: st.balance.clone(),
+            precommit_deposits: field("PreCommitDeposits")?,
+            initial_pledge: field("InitialPledge")?,
+            vesting: field("LockedFunds")?,
+            available,
+        })
     }
 
     async fn pending(
@@ -434,6 +504,7 @@ impl Chain for FullNode {
             ticket_epoch: pc.info.seal_rand_epoch,
             precommit_epoch: pc.pre_commit_epoch,
             expiration: pc.info.expiration,
+            deposit: pc.pre_commit_deposit,
         }))
     }
 
@@ -454,6 +525,7 @@ impl Chain for FullNode {
             expiration: s.expiration,
             deadline: at.deadline,
             partition: at.partition as usize,
+            initial_pledge: s.initial_pledge,
         }))
     }
 

@@ -9,6 +9,7 @@ pub mod client;
 pub mod deadline;
 pub mod devnet;
 pub mod election;
+pub mod init;
 
 use std::collections::BTreeSet;
 
@@ -22,7 +23,7 @@ pub use api::fullnode::MinerTally;
 pub use client::FullNode;
 pub use deadline::{deadline_at, next_opening, DeadlineInfo, DEADLINES};
 pub use devnet::Devnet;
-pub use lotus::{Call, TokenAmount};
+pub use lotus::{Address, Call, TokenAmount};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -98,6 +99,34 @@ impl RandKind {
     }
 }
 
+/// A miner's addresses, as the chain names them (ID addresses), and its worker's key address
+/// (what signs, and what a message from it says once signed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinerAddresses {
+    pub owner: Address,
+    pub worker: Address,
+    pub worker_key: Address,
+    pub control: Vec<Address>,
+}
+
+/// A miner actor's money (`StateReadState`, `StateMinerAvailableBalance`), as lotus-miner
+/// `info` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinerFunds {
+    #[serde(with = "lotus::json::token")]
+    pub balance: TokenAmount,
+    #[serde(with = "lotus::json::token")]
+    pub precommit_deposits: TokenAmount,
+    #[serde(with = "lotus::json::token")]
+    pub initial_pledge: TokenAmount,
+    /// Block rewards still vesting (`LockedFunds`).
+    #[serde(with = "lotus::json::token")]
+    pub vesting: TokenAmount,
+    /// What the actor can pay deposits and pledge from, or the owner withdraw.
+    #[serde(with = "lotus::json::token")]
+    pub available: TokenAmount,
+}
+
 /// A message's receipt, once it has landed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
@@ -117,6 +146,9 @@ pub struct PreCommitOnChain {
     pub ticket_epoch: i64,
     pub precommit_epoch: i64,
     pub expiration: i64,
+    /// What its pre-commit locked (`PreCommitDeposit`).
+    #[serde(with = "lotus::json::token", default)]
+    pub deposit: TokenAmount,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +163,9 @@ pub struct ActiveSector {
     pub deadline: u64,
     #[serde(default)]
     pub partition: usize,
+    /// What its activation locked (`InitialPledge`).
+    #[serde(with = "lotus::json::token", default)]
+    pub initial_pledge: TokenAmount,
 }
 
 impl ActiveSector {
@@ -162,9 +197,29 @@ pub trait Chain: Send + Sync {
     fn precommit_challenge_delay(&self) -> i64;
     /// Checks that the miner actor is on chain with this sector size.
     async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError>;
-    /// Sends a call of the miner actor from its worker, its gas costing at most `max_fee`
-    /// (`[Fees]`); returns the message's CID.
-    async fn send(&self, call: Call, max_fee: TokenAmount) -> Result<String, ChainError>;
+    /// Sends a call of the miner actor from its worker with `value` (a deposit or pledge), its
+    /// gas costing at most `max_fee` (`[Fees]`); returns the message's CID.
+    async fn send(
+        &self,
+        call: Call,
+        value: TokenAmount,
+        max_fee: TokenAmount,
+    ) -> Result<String, ChainError>;
+    /// The miner's addresses as `StateMinerInfo` gave them when the client connected; its
+    /// worker sends its messages.
+    fn addresses(&self) -> MinerAddresses;
+    /// The network's name (`StateGetNetworkParams`).
+    fn network(&self) -> String;
+    /// An address's balance (`WalletBalance`).
+    async fn balance(&self, of: &Address) -> Result<TokenAmount, ChainError>;
+    /// The deposit a pre-commit locks (`StateMinerPreCommitDepositForPower`).
+    async fn precommit_deposit(&self, pc: &calls::PreCommitSpec)
+        -> Result<TokenAmount, ChainError>;
+    /// The initial pledge of one of the miner's sectors committed for `duration` epochs
+    /// (`StateMinerInitialPledgeForSector`).
+    async fn initial_pledge(&self, duration: i64) -> Result<TokenAmount, ChainError>;
+    /// The miner actor's balance and what of it is locked.
+    async fn funds(&self) -> Result<MinerFunds, ChainError>;
     /// A message of the miner's worker still in the pool calling `method` for `sector` (a
     /// pre-commit or prove-commit sent before a restart): its CID.
     async fn pending(

@@ -413,6 +413,11 @@ pub mod wire {
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
     #[serde(transparent)]
     pub struct Bytes(#[serde(with = "bytes")] pub Vec<u8>);
+
+    /// An amount of attoFIL as a decimal string (`WalletBalance`, `StateMinerAvailableBalance`).
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(transparent)]
+    pub struct Atto(#[serde(with = "token")] pub TokenAmount);
 }
 
 /// `MpoolPushMessage`'s send spec: the most the message may cost in gas (attoFIL), which the

@@ -5,6 +5,7 @@
 //! - `message`: a message's CID as Lotus computes it, and signed messages;
 //! - `miner`: the miner actor's method numbers and params, CBOR tuples as builtin-actors v18
 //!   decodes them;
+//! - `power`: the power actor's CreateMiner, which makes a miner actor;
 //! - `chain`: tipsets, block headers and the network's parameters, in Lotus JSON;
 //! - `json`: Lotus's JSON for all of these (addresses as text, amounts as decimal strings,
 //!   bytes as base64, CIDs as `{"/": ..}`, bitfields as RLE runs);
@@ -18,6 +19,7 @@ pub mod chain;
 pub mod json;
 pub mod message;
 pub mod miner;
+pub mod power;
 pub mod rand;
 pub mod state;
 pub mod wallet;

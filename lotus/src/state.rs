@@ -194,3 +194,25 @@ pub struct SectorOnChainInfo {
     #[serde(with = "token", default)]
     pub daily_fee: TokenAmount,
 }
+
+/// `StateReadState`: an actor's balance, code and state. The state's JSON is the actor's own
+/// (for a miner: `PreCommitDeposits`, `LockedFunds`, `InitialPledge`, `FeeDebt`, ...): kept as
+/// it came, with [`ActorState::amount`] to read a field that is an amount.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ActorState {
+    #[serde(with = "token")]
+    pub balance: TokenAmount,
+    #[serde(with = "cid_link")]
+    pub code: Cid,
+    pub state: serde_json::Value,
+}
+
+impl ActorState {
+    /// The state's field `name` as an amount (a decimal attoFIL string); `None` when it is not
+    /// there or not one.
+    pub fn amount(&self, name: &str) -> Option<TokenAmount> {
+        let s = self.state.get(name)?.as_str()?;
+        s.parse::<BigInt>().ok().map(TokenAmount::from_atto)
+    }
+}

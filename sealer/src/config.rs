@@ -211,6 +211,14 @@ pub struct SealingConfig {
     /// How long a committed-capacity sector is committed for, from its ticket (lotus's key
     /// and default, 540 days; 180 to 1278 days, as the miner actor allows).
     pub committed_capacity_sector_lifetime: String,
+    /// Pay pre-commit deposits and initial pledge from the miner actor's available balance
+    /// first, sending only what it lacks as the message's value (lotus's key; its default is
+    /// false, which sends the whole collateral every time).
+    pub collateral_from_miner_balance: bool,
+    /// With CollateralFromMinerBalance: what of the actor's available balance is left alone.
+    pub available_balance_buffer: String,
+    /// With CollateralFromMinerBalance: send no value at all, ever (the actor must hold it).
+    pub disable_collateral_fallback: bool,
 }
 
 impl Default for SealingConfig {
@@ -221,6 +229,9 @@ impl Default for SealingConfig {
             max_retries: 3,
             rebuild_lost_sectors: true,
             committed_capacity_sector_lifetime: "12960h0m0s".into(),
+            collateral_from_miner_balance: true,
+            available_balance_buffer: "0 FIL".into(),
+            disable_collateral_fallback: false,
         }
     }
 }
@@ -249,6 +260,8 @@ pub struct ChainConfig {
     /// block with probability its power / (its power + this). "0": every epoch it has power.
     /// The default (1 MiB) elects a devnet miner with a few 2KiB sectors now and then.
     pub other_network_power: String,
+    /// What the devnet's genesis gives the miner's worker (it pays deposits, pledge and gas).
+    pub devnet_worker_funds: String,
 }
 
 impl Default for ChainConfig {
@@ -261,6 +274,7 @@ impl Default for ChainConfig {
             pre_commit_challenge_delay: 10,
             wpost_challenge_window: 60,
             other_network_power: "1MiB".into(),
+            devnet_worker_funds: "100 FIL".into(),
         }
     }
 }
@@ -329,6 +343,10 @@ pub struct Settings {
     pub fees: Fees,
     /// `[Sealing] CommittedCapacitySectorLifetime`, in 30 s epochs.
     pub cc_lifetime_epochs: i64,
+    /// `[Sealing] CollateralFromMinerBalance` and its companions.
+    pub collateral: crate::funds::Collateral,
+    /// `[Chain] DevnetWorkerFunds`.
+    pub devnet_worker_funds: lotus::TokenAmount,
 }
 
 impl Config {
@@ -522,9 +540,22 @@ impl Config {
                 ),
             ));
         }
+        let fil =
+            |key: &str, v: &str| lotus::json::parse_fil(v).map_err(|e| bad(key, e.to_string()));
+        let collateral = crate::funds::Collateral {
+            from_miner_balance: self.sealing.collateral_from_miner_balance,
+            buffer: fil(
+                "Sealing.AvailableBalanceBuffer",
+                &self.sealing.available_balance_buffer,
+            )?,
+            no_fallback: self.sealing.disable_collateral_fallback,
+        };
+        let devnet_worker_funds = fil("Chain.DevnetWorkerFunds", &self.chain.devnet_worker_funds)?;
         Ok(Settings {
             fees,
             cc_lifetime_epochs,
+            collateral,
+            devnet_worker_funds,
             listen,
             timeout,
             actor,

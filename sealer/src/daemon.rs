@@ -78,6 +78,7 @@ async fn open_chain(
                     challenge_delay: cfg.chain.pre_commit_challenge_delay as i64,
                     window: cfg.chain.wpost_challenge_window as i64,
                     other_power: settings.other_network_power,
+                    worker_funds: settings.devnet_worker_funds.clone(),
                 },
                 settings.actor,
                 settings.sector_size,
@@ -226,6 +227,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         cfg.sealing.rebuild_lost_sectors,
         settings.fees.clone(),
         settings.cc_lifetime_epochs,
+        settings.collateral.clone(),
     );
     pipeline.resume_all();
     let wdpost = crate::wdpost::WindowPoSt::new(

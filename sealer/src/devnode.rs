@@ -37,6 +37,9 @@ pub struct DevnetNodeArgs {
     /// Raw power of the rest of the network (elections).
     #[arg(long, default_value = "1MiB")]
     other_network_power: String,
+    /// What the genesis gives the miner's worker (as `[Chain] DevnetWorkerFunds`).
+    #[arg(long, default_value = "100 FIL")]
+    worker_funds: String,
     /// Verify with the mock proof engine (for a sealer running the mock engine).
     #[arg(long)]
     mock: bool,
@@ -67,6 +70,7 @@ pub async fn run(a: DevnetNodeArgs) -> Result<()> {
         challenge_delay: a.pre_commit_challenge_delay,
         window: a.window,
         other_power,
+        worker_funds: lotus::json::parse_fil(&a.worker_funds).context("--worker-funds")?,
     };
     let devnet = Devnet::open(db, engine, cfg, actor, size)?;
     let listener = tokio::net::TcpListener::bind(a.listen)

@@ -47,6 +47,9 @@ pub struct Sector {
     /// The rebuild under way, while the sector is in a Rebuild state.
     #[serde(default)]
     pub rebuild: Option<Rebuild>,
+    /// Why its step cannot go on yet (a sender short of funds), until the state changes.
+    #[serde(default)]
+    pub waiting: Option<String>,
 }
 
 /// Why a sector is being rebuilt, and where it goes once its replica is back.
@@ -95,6 +98,12 @@ pub enum Event {
     Finalized,
     /// The current step failed.
     Failed(TaskError),
+    /// The step cannot go on yet, and why (its sender lacks funds): no failure, no retry
+    /// spent; the step is tried again as the chain moves.
+    Waiting(String),
+    /// The chain refused the message for want of funds (exit 19, insufficient funds): it is
+    /// sent again, once its sender can pay, without spending a retry.
+    NotEnoughFunds(String),
     /// WindowPoSt could not read the Proving sector's replica where the index has it (twice,
     /// some seconds apart): its copies are bad, and it is rebuilt.
     Unreadable(String),
@@ -140,6 +149,8 @@ impl Event {
             Event::CommitLanded(_) => "SectorProving",
             Event::Finalized => "SectorFinalized",
             Event::Failed(_) => "SectorFailed",
+            Event::Waiting(_) => "SectorWaiting",
+            Event::NotEnoughFunds(_) => "SectorNotEnoughFunds",
             Event::Retry => "SectorRetry",
             Event::Restarted(_) => "SectorRestart",
             Event::Repack(_) => "SectorRepack",
@@ -208,6 +219,7 @@ impl Sector {
             invalid_proofs: 0,
             deals: Vec::new(),
             rebuild: None,
+            waiting: None,
             since_ms: now,
             log: vec![SectorLog {
                 timestamp_ms: now,
@@ -215,6 +227,15 @@ impl Sector {
                 state: Packing,
                 message: "committed-capacity sector pledged".into(),
             }],
+        }
+    }
+
+    /// Why the sector waits, if it does: for a rebuild (no worker can rebuild it, or the
+    /// rebuild is off), or for funds.
+    pub fn waiting_reason(&self) -> Option<String> {
+        match self.state {
+            RebuildWait => self.rebuild.as_ref().and_then(|r| r.waiting.clone()),
+            _ => self.waiting.clone(),
         }
     }
 
@@ -427,6 +448,25 @@ impl Sector {
                 FinalizeSector
             }
             (Event::Finalized, FinalizeSector) => Proving,
+            (Event::Waiting(why), st @ (PreCommitting | SubmitCommit)) => {
+                self.waiting = Some(why.clone());
+                message = why.clone();
+                st
+            }
+            (Event::NotEnoughFunds(why), st @ (PreCommitWait | CommitWait)) => {
+                message = format!("{why}: sent again once its sender can pay");
+                self.waiting = Some(message.clone());
+                match st {
+                    PreCommitWait => {
+                        self.precommit_msg = None;
+                        PreCommitting
+                    }
+                    _ => {
+                        self.commit_msg = None;
+                        SubmitCommit
+                    }
+                }
+            }
             (Event::Failed(err), s) if failure_of(s) != s => {
                 self.last_error = err.message.clone();
                 self.failed_from = Some(s);
@@ -570,6 +610,9 @@ impl Sector {
         };
         if next != before && !next.is_failed() && !before.is_failed() {
             self.retries = 0;
+        }
+        if next != before && !matches!(event, Event::NotEnoughFunds(_)) {
+            self.waiting = None;
         }
         self.state = next;
         self.since_ms = now_ms();

@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod devnet;
 pub mod devnode;
 pub mod fsm;
+pub mod funds;
 pub mod localworker;
 pub mod manager;
 pub mod pipeline;

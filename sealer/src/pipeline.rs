@@ -16,6 +16,7 @@ use stores::{FileType, FileTypes, Remote};
 
 use crate::calls::CallTracker;
 use crate::fsm::{now_ms, Event, Sector};
+use crate::funds::{Collateral, Payment};
 use crate::manager::Manager;
 use crate::sectors::Sectors;
 use chain::{Chain, RandKind};
@@ -49,6 +50,8 @@ pub struct Pipeline {
     fees: crate::config::Fees,
     /// `[Sealing] CommittedCapacitySectorLifetime`, in epochs.
     lifetime: i64,
+    /// `[Sealing] CollateralFromMinerBalance` and its companions.
+    collateral: Collateral,
 }
 
 impl Pipeline {
@@ -64,6 +67,7 @@ impl Pipeline {
         auto_rebuild: bool,
         fees: crate::config::Fees,
         lifetime: i64,
+        collateral: Collateral,
     ) -> Arc<Pipeline> {
         Arc::new(Pipeline {
             sectors,
@@ -78,6 +82,7 @@ impl Pipeline {
             auto_rebuild,
             fees,
             lifetime,
+            collateral,
         })
     }
 
@@ -286,8 +291,36 @@ impl Pipeline {
                     Ok(h) => h.height + self.chain.precommit_challenge_delay() + self.lifetime,
                     Err(e) => return (Some(Event::Failed(e.into())), None),
                 };
-                let call = chain::calls::precommit(&sector, &comms, ticket_epoch, expiration);
-                let ev = match self.chain.send(call, self.fees.pre_commit.clone()).await {
+                let pc = chain::calls::PreCommitSpec {
+                    sector,
+                    comms,
+                    ticket_epoch,
+                    expiration,
+                };
+                let pay = match self.chain.precommit_deposit(&pc).await {
+                    Ok(deposit) => {
+                        let what = format!("pre-commit of sector {}", sector.number);
+                        let fee = (self.fees.pre_commit.clone(), "MaxPreCommitGasFee");
+                        Payment::plan(
+                            &*self.chain,
+                            &self.collateral,
+                            what,
+                            "deposit",
+                            deposit,
+                            fee,
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                };
+                let pay = match pay {
+                    Ok(p) => p,
+                    Err(e) => return (Some(Event::Failed(e.into())), None),
+                };
+                if let Some(wait) = self.unless_funded(s, &pay).await {
+                    return wait;
+                }
+                let ev = match self.chain.send(pc.call(), pay.value, pay.max_fee).await {
                     Ok(id) => Event::PreCommitSent(id),
                     Err(e) => {
                         Event::Failed(TaskError::temporary(format!("sending pre-commit: {e}")))
@@ -302,8 +335,24 @@ impl Pipeline {
                     s.commit_msg.clone()
                 };
                 let ev = match self.wait_receipt(msg.as_deref()).await {
-                    Ok(epoch) if s.state == PreCommitWait => Event::PreCommitLanded(epoch),
-                    Ok(epoch) => Event::CommitLanded(epoch),
+                    Ok(r) if r.exit_code == 0 && s.state == PreCommitWait => {
+                        Event::PreCommitLanded(r.epoch)
+                    }
+                    Ok(r) if r.exit_code == 0 => Event::CommitLanded(r.epoch),
+                    Ok(r) => {
+                        let why = format!(
+                            "message {} failed at epoch {} (exit {}): {}",
+                            msg.unwrap_or_default(),
+                            r.epoch,
+                            r.exit_code,
+                            r.error
+                        );
+                        let no_funds = lotus::ExitCode::USR_INSUFFICIENT_FUNDS.value() as i64;
+                        match r.exit_code == no_funds {
+                            true => Event::NotEnoughFunds(why),
+                            false => Event::Failed(TaskError::temporary(why)),
+                        }
+                    }
                     Err(e) => Event::Failed(e),
                 };
                 (Some(ev), None)
@@ -329,8 +378,15 @@ impl Pipeline {
                     Ok(None) => {}
                     Err(e) => return (Some(Event::Failed(e.into())), None),
                 }
+                let pay = match self.commit_payment(s).await {
+                    Ok(p) => p,
+                    Err(e) => return (Some(Event::Failed(e)), None),
+                };
+                if let Some(wait) = self.unless_funded(s, &pay).await {
+                    return wait;
+                }
                 let call = chain::calls::prove_commit(sector.number, proof);
-                let ev = match self.chain.send(call, self.fees.commit.clone()).await {
+                let ev = match self.chain.send(call, pay.value, pay.max_fee).await {
                     Ok(id) => Event::CommitSent(id),
                     Err(e) => {
                         Event::Failed(TaskError::temporary(format!("sending prove-commit: {e}")))
@@ -607,25 +663,71 @@ impl Pipeline {
         }
     }
 
-    /// Waits for a message's receipt; returns the epoch it landed in. A message the chain
-    /// refused fails the step (its state decides the retry: a rejected prove-commit is
-    /// recomputed).
-    async fn wait_receipt(&self, id: Option<&str>) -> Result<i64, TaskError> {
+    /// Waits for a message's receipt. A message the chain refused fails the step (its state
+    /// decides the retry: a rejected prove-commit is recomputed), unless it lacked funds.
+    async fn wait_receipt(&self, id: Option<&str>) -> Result<chain::Receipt, TaskError> {
         let id = id.ok_or_else(|| TaskError::temporary("no message to wait for"))?;
         loop {
             let head = self.chain.head().await?;
             match self.chain.receipt(id).await? {
-                Some(r) if r.exit_code == 0 => return Ok(r.epoch),
-                Some(r) => {
-                    return Err(TaskError::temporary(format!(
-                        "message {id} failed at epoch {} (exit {}): {}",
-                        r.epoch, r.exit_code, r.error
-                    )))
-                }
+                Some(r) => return Ok(r),
                 None => {
                     self.chain.wait_epoch(head.height + 1).await?;
                 }
             }
+        }
+    }
+
+    /// What a prove-commit pays: the initial pledge for the sector's committed life, less the
+    /// deposit its pre-commit locked (released as it activates), as lotus-miner computes it.
+    async fn commit_payment(&self, s: &Sector) -> Result<Payment, TaskError> {
+        let sector = s.sector;
+        let pc = self.chain.precommit(&sector).await?.ok_or_else(|| {
+            TaskError::temporary(format!(
+                "the chain holds no pre-commit of sector {}",
+                sector.number
+            ))
+        })?;
+        let head = self.chain.head().await?.height;
+        let pledge = self.chain.initial_pledge(pc.expiration - head).await?;
+        let collateral = pledge - pc.deposit;
+        let collateral = match collateral.is_negative() {
+            true => chain::TokenAmount::default(),
+            false => collateral,
+        };
+        let what = format!("prove-commit of sector {}", sector.number);
+        let fee = (self.fees.commit.clone(), "MaxCommitGasFee");
+        Ok(Payment::plan(
+            &*self.chain,
+            &self.collateral,
+            what,
+            "pledge",
+            collateral,
+            fee,
+        )
+        .await?)
+    }
+
+    /// `None` when the sender can pay `pay` now. Otherwise the step's outcome while it waits:
+    /// the reason recorded once (a `Waiting` event, logged), then an epoch at a time until funds
+    /// arrive. No retry is spent.
+    async fn unless_funded(&self, s: &Sector, pay: &Payment) -> Option<(Option<Event>, Consumed)> {
+        let why = match pay.shortfall(&*self.chain).await {
+            Ok(None) => return None,
+            Ok(Some(why)) => why,
+            Err(e) => return Some((Some(Event::Failed(e.into())), None)),
+        };
+        if s.waiting.as_deref() != Some(why.as_str()) {
+            tracing::warn!(sector = s.sector.number, "{why}");
+            return Some((Some(Event::Waiting(why)), None));
+        }
+        let waited = async {
+            let head = self.chain.head().await?.height;
+            self.chain.wait_epoch(head + 1).await
+        };
+        match waited.await {
+            Ok(_) => Some((None, None)),
+            Err(e) => Some((Some(Event::Failed(e.into())), None)),
         }
     }
 }

@@ -97,12 +97,25 @@ impl Life {
         paths: &[(&str, bool, Option<u64>)],
         wrap: impl FnOnce(Arc<dyn Chain>) -> Arc<dyn Chain>,
     ) -> Life {
+        let funds = chain::devnet::funds::fil(100);
+        Life::start_full(dir, db, paths, wrap, funds).await
+    }
+
+    /// The same, the devnet's genesis giving the miner's worker `worker_funds`.
+    async fn start_full(
+        dir: &Path,
+        db: Db,
+        paths: &[(&str, bool, Option<u64>)],
+        wrap: impl FnOnce(Arc<dyn Chain>) -> Arc<dyn Chain>,
+        worker_funds: chain::TokenAmount,
+    ) -> Life {
         let engine: Arc<dyn Engine> = Arc::new(MockEngine::default());
         let cfg = DevnetConfig {
             block_delay: Duration::from_millis(10),
             challenge_delay: 1,
             window: 10,
             other_power: 0,
+            worker_funds,
         };
         let devnet = Devnet::open(
             db.clone(),
@@ -143,6 +156,7 @@ impl Life {
             true,
             crate::config::Fees::default(),
             540 * 2880,
+            crate::funds::Collateral::default(),
         );
         let life = Life {
             db,
@@ -714,8 +728,13 @@ impl Chain for LostAnswers {
     async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError> {
         self.inner.ensure_miner(actor, size).await
     }
-    async fn send(&self, call: Call, max_fee: chain::TokenAmount) -> Result<String, ChainError> {
-        let id = self.inner.send(call, max_fee).await?;
+    async fn send(
+        &self,
+        call: Call,
+        value: chain::TokenAmount,
+        max_fee: chain::TokenAmount,
+    ) -> Result<String, ChainError> {
+        let id = self.inner.send(call, value, max_fee).await?;
         let lost = self
             .lose
             .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
@@ -726,6 +745,27 @@ impl Chain for LostAnswers {
             )));
         }
         Ok(id)
+    }
+    fn addresses(&self) -> chain::MinerAddresses {
+        self.inner.addresses()
+    }
+    fn network(&self) -> String {
+        self.inner.network()
+    }
+    async fn balance(&self, of: &chain::Address) -> Result<chain::TokenAmount, ChainError> {
+        self.inner.balance(of).await
+    }
+    async fn precommit_deposit(
+        &self,
+        pc: &chain::calls::PreCommitSpec,
+    ) -> Result<chain::TokenAmount, ChainError> {
+        self.inner.precommit_deposit(pc).await
+    }
+    async fn initial_pledge(&self, duration: i64) -> Result<chain::TokenAmount, ChainError> {
+        self.inner.initial_pledge(duration).await
+    }
+    async fn funds(&self) -> Result<chain::MinerFunds, ChainError> {
+        self.inner.funds().await
     }
     async fn pending(&self, m: lotus::miner::Method, n: u64) -> Result<Option<String>, ChainError> {
         self.inner.pending(m, n).await
@@ -852,4 +892,96 @@ async fn a_rebuilt_replica_whose_comm_r_is_not_the_chains_fails_naming_both() {
     let m = life.pledge();
     let e = life.pipeline.rebuild(m).unwrap_err().to_string();
     assert!(e.contains(&format!("sector {m} is Packing")), "{e}");
+}
+
+/// Sends `amount` from the node's wallet's default address (the devnet's faucet) to the
+/// miner's worker, over the node's API as `lotus send` does.
+async fn send_funds(life: &Life, amount: chain::TokenAmount) {
+    let node = api::Client::new_at(
+        &life._node.info,
+        api::fullnode::PATH,
+        Duration::from_secs(5),
+    );
+    let from = node
+        .request::<api::fullnode::WalletDefaultAddress>(())
+        .await
+        .unwrap()
+        .0;
+    let m = lotus::Message {
+        version: 0,
+        from,
+        to: lotus::Address::new_id(100),
+        sequence: 0,
+        value: amount,
+        method_num: 0,
+        params: Default::default(),
+        gas_limit: 0,
+        gas_fee_cap: Default::default(),
+        gas_premium: Default::default(),
+    };
+    node.request::<api::fullnode::MpoolPushMessage>((lotus::json::MessageJson::from(&m), None))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_short_of_funds_waits_without_spending_retries_and_goes_on_once_paid() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let paths = [("seal", true, None), ("store", false, None)];
+    let life = Life::start_full(dir.path(), db, &paths, |c| c, Default::default()).await;
+    life.add("local", Arc::new(life.local_worker()), true);
+    let fil = |s: &str| lotus::json::parse_fil(s).unwrap();
+    let n = life.pledge();
+    // The pre-commit needs its deposit (the miner's balance is empty) and its MaxFee.
+    let s = until("the pre-commit to wait for funds", || {
+        let s = life.sectors.get(n).unwrap();
+        s.waiting.clone().map(|w| (s, w))
+    })
+    .await;
+    let (s, why) = s;
+    assert_eq!(s.state, SectorState::PreCommitting);
+    for part in [
+        "the worker t0100 (t3",
+        "has 0 FIL",
+        "pre-commit of sector 1 needs 0.045 FIL",
+        "0.02 FIL of its 0.02 FIL deposit",
+        "0.025 FIL of gas (MaxPreCommitGasFee)",
+    ] {
+        assert!(why.contains(part), "{part:?} not in {why:?}");
+    }
+    // It waits as epochs pass, without failing or spending a retry, and says so once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let s = life.sectors.get(n).unwrap();
+    assert_eq!((s.state, s.retries), (SectorState::PreCommitting, 0));
+    assert_eq!(logged(&s, "SectorWaiting"), vec![why.clone()]);
+
+    // Enough for the pre-commit, not for the prove-commit's pledge (0.05 FIL less the 0.02
+    // deposit it releases) and MaxFee: the sector goes on and waits again there.
+    send_funds(&life, fil("0.05")).await;
+    let s = until("the prove-commit to wait for funds", || {
+        let s = life.sectors.get(n).unwrap();
+        (s.state == SectorState::SubmitCommit && s.waiting.is_some()).then_some(s)
+    })
+    .await;
+    let why = s.waiting.clone().unwrap();
+    assert!(
+        why.contains("prove-commit of sector 1 needs 0.08 FIL")
+            && why.contains("0.03 FIL of its 0.03 FIL pledge")
+            && why.contains("(MaxCommitGasFee)"),
+        "{why}"
+    );
+    send_funds(&life, fil("1")).await;
+    let s = life.wait_state(n, SectorState::Proving).await;
+    assert!(logged(&s, "SectorFailed").is_empty(), "{:?}", s.log);
+    assert_eq!(s.waiting, None);
+    assert_eq!(logged(&s, "SectorWaiting").len(), 2, "{:?}", s.log);
+
+    // The deposit came as the pre-commit's value and was released; the pledge is locked.
+    let node = FullNode::connect(&life._node.info, 1000).await.unwrap();
+    let f = node.funds().await.unwrap();
+    assert_eq!(
+        (f.precommit_deposits, f.initial_pledge, f.available),
+        (Default::default(), fil("0.05"), Default::default())
+    );
 }

@@ -173,9 +173,8 @@ fn sched_diag(node: &Arc<Node>) -> SchedDiag {
         .sectors
         .all()
         .into_iter()
-        .filter(|s| s.state == api::SectorState::RebuildWait)
         .filter_map(|s| {
-            let why = s.rebuild.as_ref()?.waiting.clone()?;
+            let why = s.waiting_reason()?;
             Some(api::WaitingSector {
                 sector: s.sector.number,
                 state: s.state,
@@ -274,11 +273,7 @@ async fn sector_status(node: &Arc<Node>, n: u64, on_chain: bool) -> Result<Secto
         last_error: s.last_error.clone(),
         last_error_kind: (!s.last_error.is_empty()).then_some(s.failed_kind),
         log: s.log.clone(),
-        waiting: s
-            .rebuild
-            .as_ref()
-            .filter(|_| s.state == api::SectorState::RebuildWait)
-            .and_then(|r| r.waiting.clone()),
+        waiting: s.waiting_reason(),
         on_chain,
     })
 }
@@ -307,6 +302,31 @@ async fn miner_info(node: &Arc<Node>) -> Result<MinerInfo, RpcError> {
         workers: node.manager.worker_count(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         sdr: proofs::SdrMode::of(node.engine.kind()),
+        funds: Some(balances(&*node.chain).await.map_err(RpcError::app)?),
+    })
+}
+
+async fn balances(chain: &dyn chain::Chain) -> Result<api::MinerBalances, chain::ChainError> {
+    let f = chain.funds().await?;
+    let a = chain.addresses();
+    let text = lotus::json::fil_text;
+    let mut control = Vec::new();
+    for c in &a.control {
+        control.push((c.to_string(), text(&chain.balance(c).await?)));
+    }
+    Ok(api::MinerBalances {
+        miner_balance: text(&f.balance),
+        pre_commit: text(&f.precommit_deposits),
+        pledge: text(&f.initial_pledge),
+        vesting: text(&f.vesting),
+        available: text(&f.available),
+        worker: a.worker.to_string(),
+        worker_key: a.worker_key.to_string(),
+        worker_balance: text(&chain.balance(&a.worker).await?),
+        owner: a.owner.to_string(),
+        owner_balance: text(&chain.balance(&a.owner).await?),
+        control,
+        network: chain.network(),
     })
 }
 

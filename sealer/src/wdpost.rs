@@ -315,7 +315,10 @@ impl WindowPoSt {
     }
 
     async fn push_and_wait(&self, call: Call) -> Result<String, PostError> {
-        let id = self.chain.send(call, self.max_fee.clone()).await?;
+        let id = self
+            .chain
+            .send(call, chain::TokenAmount::default(), self.max_fee.clone())
+            .await?;
         loop {
             match self.chain.receipt(&id).await? {
                 Some(r) if r.exit_code == 0 => return Ok(id),

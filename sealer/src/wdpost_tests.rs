@@ -69,6 +69,7 @@ impl FakeChain {
                 expiration: 0,
                 deadline: index,
                 partition: 0,
+                initial_pledge: Default::default(),
             };
             g.sectors.insert(*n, a);
         }
@@ -111,10 +112,44 @@ impl Chain for FakeChain {
     async fn ensure_miner(&self, _actor: u64, _size: SectorSize) -> Result<(), ChainError> {
         Ok(())
     }
-    async fn send(&self, msg: Call, _max_fee: chain::TokenAmount) -> Result<String, ChainError> {
+    async fn send(
+        &self,
+        msg: Call,
+        _value: chain::TokenAmount,
+        _max_fee: chain::TokenAmount,
+    ) -> Result<String, ChainError> {
         let mut g = self.lock();
         g.pushed.push(msg);
         Ok(format!("msg{}", g.pushed.len()))
+    }
+    // WindowPoSt messages carry no value: this chain has money enough for their gas, and
+    // nothing locked.
+    fn addresses(&self) -> chain::MinerAddresses {
+        let a = chain::Address::new_id(100);
+        chain::MinerAddresses {
+            owner: a,
+            worker: a,
+            worker_key: a,
+            control: Vec::new(),
+        }
+    }
+    fn network(&self) -> String {
+        "fake".into()
+    }
+    async fn balance(&self, _of: &chain::Address) -> Result<chain::TokenAmount, ChainError> {
+        Ok(chain::TokenAmount::from_whole(1000))
+    }
+    async fn precommit_deposit(
+        &self,
+        _pc: &chain::calls::PreCommitSpec,
+    ) -> Result<chain::TokenAmount, ChainError> {
+        Ok(chain::TokenAmount::default())
+    }
+    async fn initial_pledge(&self, _duration: i64) -> Result<chain::TokenAmount, ChainError> {
+        Ok(chain::TokenAmount::default())
+    }
+    async fn funds(&self) -> Result<chain::MinerFunds, ChainError> {
+        Ok(chain::MinerFunds::default())
     }
     async fn pending(&self, _: lotus::miner::Method, _: u64) -> Result<Option<String>, ChainError> {
         Ok(None)

@@ -64,7 +64,7 @@ fn a_third_party_lotus_client_reads_what_the_sealer_shows() {
         "{v}"
     );
     assert!(
-        v["miner"]["workerKey"].as_str().unwrap().starts_with("t1"),
+        v["miner"]["workerKey"].as_str().unwrap().starts_with("t3"),
         "{v}"
     );
     assert_eq!(v["deadline"]["window"], 4, "{v}");
@@ -131,6 +131,11 @@ impl NodeProc {
     }
 }
 
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
 impl Drop for NodeProc {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -152,13 +157,8 @@ fn wait_for(repo: &Repo, n: u64, states: &[&str]) -> String {
 
 #[test]
 fn the_sealer_survives_its_own_kill_and_its_nodes_restart_and_sends_each_message_once() {
-    let node_dir = tempfile::tempdir().unwrap();
+    let (node_dir, port) = (tempfile::tempdir().unwrap(), free_port());
     let state = node_dir.path().join("node");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut node = NodeProc::start(&state, port);
     let info = std::fs::read_to_string(state.join("fullnode_api")).unwrap();
     let repo = Repo::init(false, |c| {
@@ -205,4 +205,58 @@ fn the_sealer_survives_its_own_kill_and_its_nodes_restart_and_sends_each_message
         (1, 1),
         "{sent:?}"
     );
+}
+
+#[test]
+fn init_against_a_node_reads_the_miner_from_the_chain_and_refuses_what_is_wrong() {
+    let (node_dir, port) = (tempfile::tempdir().unwrap(), free_port());
+    let state = node_dir.path().join("node");
+    let _node = NodeProc::start(&state, port);
+    let info = std::fs::read_to_string(state.join("fullnode_api")).unwrap();
+    let token = info.trim().split_once(':').unwrap().0.to_string();
+    let url = format!("http://127.0.0.1:{port}");
+    let init = |extra: &[&str]| {
+        let repo = Repo {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let mut args = vec!["init", "--node-url", &url, "--auth-token", &token];
+        args.extend_from_slice(extra);
+        let out = repo.cli(&args);
+        (repo, out)
+    };
+    // The sector size and addresses come from the chain; the repo seals on that node.
+    let (repo, out) = init(&["--actor", "t01000"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("network sealer-devnet")
+            && text.contains("Miner t01000: 2KiB sectors; owner t0100, worker t0100 (key t3"),
+        "{text}"
+    );
+    let cfg = std::fs::read_to_string(repo.config()).unwrap();
+    assert!(
+        cfg.contains("Mode = \"lotus\"") && cfg.contains("SectorSize = \"2KiB\""),
+        "{cfg}"
+    );
+    assert!(
+        cfg.contains(&format!("/ip4/127.0.0.1/tcp/{port}/http")),
+        "{cfg}"
+    );
+    // What is wrong is named, and no repo is made.
+    for (args, says) in [
+        (
+            vec!["--actor", "t09999"],
+            "actor t09999 not found on sealer-devnet",
+        ),
+        (
+            vec!["--actor", "t01000", "--sector-size", "8MiB"],
+            "t01000 has 2KiB sectors on sealer-devnet, not 8MiB",
+        ),
+    ] {
+        let (repo, out) = init(&args);
+        assert!(!out.status.success());
+        let err = common::stderr(&out);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!repo.config().exists());
+    }
 }

@@ -46,6 +46,7 @@ fn real_2kib_sector_is_sealed_verified_by_the_chain_and_proving() {
     assert!(status.contains("SectorProving"), "{status}");
     let info = repo.ok(&["info"]);
     assert!(info.contains("Power: 2 KiB / 2 KiB (1 sectors)"), "{info}");
+    assert!(info.contains("Pledge:     0.05 FIL"), "{info}");
 
     // Its replica and cache are lost from the store; `sectors rebuild` makes them again from
     // the recorded ticket with real PC1 and PC2: the same bytes, and they prove.

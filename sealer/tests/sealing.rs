@@ -99,6 +99,19 @@ fn five_pledged_sectors_reach_proving_and_a_sixth_is_refused() {
     );
     let info = repo.ok(&["info"]);
     assert!(info.contains("(5 sectors)"), "{info}");
+    // Each sector's pledge (0.05 FIL on the devnet) is locked in the miner actor; the worker
+    // (100 FIL at genesis) sent the deposits and pledge as the messages' value, and paid gas.
+    for line in [
+        "Pledge:     0.25 FIL",
+        "PreCommit:  0 FIL",
+        "Available:  0 FIL",
+    ] {
+        assert!(info.contains(line), "{line:?} not in {info}");
+    }
+    assert!(
+        info.contains("Worker Balance:   99.7") && info.contains("(t0100, t3"),
+        "{info}"
+    );
     // Finalized files are on the store path.
     let found = repo.ok(&["storage", "find", "1"]);
     assert!(

@@ -109,6 +109,7 @@ impl Repo {
             .arg(self.path())
             .args(args)
             .env_remove("MINER_API_INFO")
+            .env_remove("FULLNODE_API_INFO")
             .output()
             .unwrap()
     }

@@ -98,6 +98,7 @@ impl Devnet {
         miners: &mut HashMap<u64, MinerState>,
     ) -> Result<(), Fail> {
         let size = self.miner_mut(miners, actor)?.sector_size;
+        let deposit = super::funds::precommit_deposit(size);
         if p.sectors.is_empty() {
             return Err(Fail::arg("no sectors to pre-commit"));
         }
@@ -146,8 +147,15 @@ impl Devnet {
                 ticket_epoch: s.seal_rand_epoch,
                 precommit_epoch: epoch,
                 expiration: s.expiration,
+                deposit: deposit.clone(),
             });
         }
+        // Every deposit of the batch is locked at once, or none (exit 19).
+        let total = deposit.clone() * out.len() as u64;
+        let what = format!("the pre-commit deposit of {} sector(s)", out.len());
+        super::funds::lock(self.miner_mut(miners, actor)?, &total, what, |m| {
+            m.precommit_deposits += total.clone()
+        })?;
         for pc in out {
             batch.put(&precommit_key(actor, pc.sector.number), &pc);
         }
@@ -267,6 +275,17 @@ impl Devnet {
         // in `miners` and written once with the batch.
         let (window, size) = (self.cfg.window, self.miner_mut(miners, actor)?.sector_size);
         let miner = self.miner_mut(miners, actor)?;
+        // The pre-commit's deposit is released, and the initial pledge locked in its place.
+        let pledge = super::funds::initial_pledge(size);
+        let mut released = miner.clone();
+        released.precommit_deposits -= pc.deposit.clone();
+        super::funds::lock(
+            &mut released,
+            &pledge,
+            format_args!("the initial pledge of sector {n}"),
+            |m| m.initial_pledge += pledge.clone(),
+        )?;
+        *miner = released;
         miner.power.sectors += 1;
         miner.power.raw_bytes += size.bytes();
         let (deadline, partition) = miner
@@ -282,6 +301,7 @@ impl Devnet {
                 expiration: pc.expiration,
                 deadline,
                 partition,
+                initial_pledge: pledge,
             },
         );
         batch.delete(&precommit_key(actor, n));

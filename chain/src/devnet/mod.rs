@@ -1,17 +1,22 @@
 //! [`Devnet`]: an embedded Filecoin devnet, served to the sealer as a Lotus FullNode ([`node`]).
 //! It advances an epoch every BlockDelay; takes signed messages into its pool
-//! (`MpoolPushMessage` signs with a secp256k1 key its wallet holds) and applies them at the next
+//! (`MpoolPushMessage` signs with a key its wallet holds: the worker's BLS key, the faucet's
+//! secp256k1 key) and applies them at the next
 //! epoch as the miner actor would, decoding the params with the official types and answering
 //! with the actor's exit codes (`apply`); verifies prove-commits and WindowPoSts with the proof
 //! engine; keeps power, deadlines, faults and recoveries (`post`, with the actor's bookkeeping
 //! in `proving`); and draws randomness with Lotus's formula from tickets and beacon entries of
 //! its own. Its state lives in a RocksDB under `chain/`, so it carries on across restarts.
 //!
+//! Money is kept as on a real network (`funds`): balances, gas at a fixed base fee, a message's
+//! value moved to its receiver, a miner's pre-commit deposits and initial pledge locked.
+//!
 //! What differs from a Lotus node, and why: the devnet's blocks are made up (one per epoch, its
-//! CID names the genesis and height rather than a header's bytes), messages cost no gas or
-//! deposit, and an election stands the randomness in for the worker's VRF ([`crate::election`]).
+//! CID names the genesis and height rather than a header's bytes), its base fee and prices are
+//! fixed, and an election stands the randomness in for the worker's VRF ([`crate::election`]).
 
 mod apply;
+pub mod funds;
 pub mod node;
 mod post;
 pub mod proving;
@@ -23,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use api::MinerPower;
 use db::{Batch, Db};
 use lotus::chain::{BeaconEntry, BlockHeader, ElectionProof, Ticket, TipSet};
-use lotus::wallet::SecpKey;
+use lotus::wallet::{BlsKey, Key};
 use lotus::{Address, Cid, Message, SignedMessage};
 use proofs::Engine;
 use resources::{SectorRef, SectorSize};
@@ -42,6 +47,8 @@ pub struct DevnetConfig {
     pub window: i64,
     /// Raw power of the rest of the devnet network (elections).
     pub other_power: u64,
+    /// What the genesis miner's worker holds at genesis.
+    pub worker_funds: lotus::TokenAmount,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -63,11 +70,19 @@ pub struct MinerState {
     /// The epoch of the last block won (one block per epoch).
     #[serde(default)]
     pub last_win: Option<i64>,
-    /// Its worker's (and owner's) key address: a key the devnet's wallet holds.
+    /// Its worker's (and owner's) key address: a BLS key the devnet's wallet holds (a devnet
+    /// made before it had BLS keeps its secp256k1 worker).
     pub worker: String,
     /// The worker account's ID: `StateMinerInfo` names the worker `t0<id>`, as Lotus does.
     #[serde(default)]
     pub worker_id: u64,
+    /// The actor's balance, of which `precommit_deposits` and `initial_pledge` are locked.
+    #[serde(with = "lotus::json::token", default)]
+    pub balance: lotus::TokenAmount,
+    #[serde(with = "lotus::json::token", default)]
+    pub precommit_deposits: lotus::TokenAmount,
+    #[serde(with = "lotus::json::token", default)]
+    pub initial_pledge: lotus::TokenAmount,
 }
 
 impl MinerState {
@@ -195,7 +210,8 @@ impl Devnet {
         match db.get::<MinerState>(&miner_key(actor))? {
             Some(_) => {}
             None => {
-                let key = SecpKey::generate()?;
+                // The miner actor takes only BLS workers.
+                let key = BlsKey::generate()?;
                 let worker = key.address();
                 let mut b = Batch::default();
                 b.put(&wallet_key(&worker), &key.private_bytes());
@@ -210,23 +226,32 @@ impl Devnet {
                         last_win: None,
                         worker: worker.to_string(),
                         worker_id: GENESIS_WORKER_ID,
+                        balance: Default::default(),
+                        precommit_deposits: Default::default(),
+                        initial_pledge: Default::default(),
                     },
                 );
                 db.write(b)?;
             }
         }
+        let worker = db
+            .get::<MinerState>(&miner_key(actor))?
+            .expect("written above")
+            .worker();
         let head: Head = db.get(HEAD)?.expect("head written with genesis");
         let (head_tx, _) = tokio::sync::watch::channel(head.height);
         let mut cfg = cfg;
         cfg.window = cfg.window.max(1);
-        Ok(Arc::new(Devnet {
+        let d = Devnet {
             db,
             engine,
             cfg,
             genesis,
             head_tx,
             apply: tokio::sync::Mutex::new(()),
-        }))
+        };
+        d.fund_genesis(&worker, &d.cfg.worker_funds)?;
+        Ok(Arc::new(d))
     }
 
     pub fn config(&self) -> &DevnetConfig {
@@ -256,6 +281,7 @@ impl Devnet {
         let epoch = head.height + 1;
         let mut batch = Batch::default();
         let mut miners = HashMap::new();
+        let mut balances = funds::Balances::default();
         for (key, cid) in self.db.scan::<String>(MPOOL)? {
             let Ok(cid) = cid.parse::<Cid>() else {
                 batch.delete(&key);
@@ -272,15 +298,30 @@ impl Devnet {
                 continue;
             }
             batch.delete(&key);
-            // A message that fails changes nothing: it runs on a copy of the epoch's state,
-            // kept only if it succeeds.
+            // Gas is paid whatever happens next; a message that fails changes nothing else: it
+            // runs (its value moved first) on a copy of the epoch's state, kept only if it
+            // succeeds.
             let mut trial = miners.clone();
+            let mut trial_balances = balances.clone();
             let mut writes = Batch::default();
-            let applied = self
-                .apply_msg(&signed.message, epoch, &batch, &mut writes, &mut trial)
-                .await;
+            let applied = match trial_balances.charge_gas(self, &signed.message) {
+                Err(f) => Err(f),
+                Ok(()) => {
+                    balances = trial_balances.clone();
+                    match trial_balances.transfer(self, &signed.message, &mut trial) {
+                        Err(f) => Err(f),
+                        // A plain send (method 0) only moves its value.
+                        Ok(()) if signed.message.method_num == 0 => Ok(Vec::new()),
+                        Ok(()) => {
+                            self.apply_msg(&signed.message, epoch, &batch, &mut writes, &mut trial)
+                                .await
+                        }
+                    }
+                }
+            };
             if applied.is_ok() {
                 miners = trial;
+                balances = trial_balances;
                 batch.extend(writes);
             }
             let receipt = match applied {
@@ -304,6 +345,7 @@ impl Devnet {
             batch.put(&msg_key(&cid), &stored);
         }
         self.close_deadlines(epoch, &mut miners)?;
+        balances.write(&mut batch);
         for (actor, m) in &miners {
             batch.put(&miner_key(*actor), m);
         }
@@ -461,6 +503,26 @@ impl Devnet {
         Ok(lotus::json::parse_address(&key)?)
     }
 
+    /// Whether the wallet holds the key of `a` (a key address; an account's ID resolved).
+    pub fn has_key(&self, a: &Address) -> Result<bool, ChainError> {
+        let key = self.account_key(a)?;
+        Ok(self.db.get::<[u8; 32]>(&wallet_key(&key))?.is_some())
+    }
+
+    /// Removes the key of `a` from the wallet (`lotus wallet delete`): its messages can no
+    /// longer be signed here.
+    pub fn delete_key(&self, a: &Address) -> Result<(), ChainError> {
+        let key = self.account_key(a)?;
+        if !self.has_key(&key)? {
+            return Err(ChainError::Other(format!(
+                "the wallet holds no key for {key}"
+            )));
+        }
+        let mut b = Batch::default();
+        b.delete(&wallet_key(&key));
+        Ok(self.db.write(b)?)
+    }
+
     pub fn miner(&self, actor: u64) -> Result<Option<MinerState>, ChainError> {
         Ok(self.db.get(&miner_key(actor))?)
     }
@@ -499,11 +561,11 @@ impl Devnet {
         m.from = self.account_key(&m.from)?;
         let key: [u8; 32] = self.db.get(&wallet_key(&m.from))?.ok_or_else(|| {
             ChainError::Other(format!(
-                "the devnet's wallet holds no key for {} (it holds the miners' workers)",
+                "the devnet's wallet holds no key for {} (it holds the miners' workers and its faucet)",
                 m.from
             ))
         })?;
-        let key = SecpKey::from_bytes(&key)?;
+        let key = Key::from_bytes(&m.from, &key)?;
         let nonce: u64 = self.db.get(&nonce_key(&m.from))?.unwrap_or(0);
         m.sequence = nonce;
         if m.gas_limit == 0 {
@@ -520,6 +582,7 @@ impl Devnet {
                 }
             }
         }
+        self.check_funds(&m)?;
         let signed = key.sign(m)?;
         let cid = signed.cid();
         let seq: u64 = self.db.get(SEQ)?.unwrap_or(0);

@@ -12,19 +12,19 @@ use api::server::RpcServer;
 use api::{ApiInfo, RpcError};
 use lotus::chain::{Deadline, MiningBaseInfo, NetworkParams, SectorInfo, SectorLocation};
 use lotus::fvm_shared::bigint::BigInt;
-use lotus::json::wire::{Addr, Bytes, List};
+use lotus::json::wire::{Addr, Atto, Bytes, List};
 use lotus::json::{MessageJson, SignedMessageJson};
 use lotus::miner::{sealed_cid, sectors_bitfield};
 use lotus::state::{
-    Claim, DeadlineInfo, MinerInfo, MinerPower, MsgLookup, Partition, PreCommitInfo, Receipt,
-    SectorOnChainInfo, SectorPreCommitOnChainInfo, Version, FULL_API_VERSION,
+    ActorState, Claim, DeadlineInfo, MinerInfo, MinerPower, MsgLookup, Partition, PreCommitInfo,
+    Receipt, SectorOnChainInfo, SectorPreCommitOnChainInfo, Version, FULL_API_VERSION,
 };
 use lotus::{Cid, RegisteredPoStProof, RegisteredSealProof, TokenAmount};
 use serde_json::json;
 use stores::{Permission, Secret};
 
 use super::proving::partition_sectors;
-use super::{Devnet, MinerState};
+use super::{funds, Devnet, MinerState};
 use crate::{next_opening, ChainError, DEADLINES};
 
 /// The network version the devnet's actors are (builtin-actors v18).
@@ -125,6 +125,35 @@ fn deadline_info(d: &Devnet) -> Result<DeadlineInfo, ChainError> {
         wpost_challenge_window: w,
         wpost_challenge_lookback: i.open - i.challenge,
         fault_declaration_cutoff: w,
+    })
+}
+
+/// The devnet's stand-in for an actor's code CID: the CID of its name.
+fn code_cid(name: &str) -> Cid {
+    lotus::cbor_cid(&format!("sealer-devnet/{name}")).expect("a string encodes")
+}
+
+/// `StateReadState`: a miner's balance and the amounts of its state lotus-miner reads, or an
+/// account's balance and key address.
+fn read_state(d: &Devnet, a: &lotus::Address) -> Result<ActorState, RpcError> {
+    let token = |t: &TokenAmount| t.atto().to_string();
+    if let Some(m) = a.id().ok().and_then(|id| d.miner(id).ok().flatten()) {
+        return Ok(ActorState {
+            balance: m.balance.clone(),
+            code: code_cid("storageminer"),
+            state: json!({
+                "PreCommitDeposits": token(&m.precommit_deposits),
+                "LockedFunds": "0",
+                "InitialPledge": token(&m.initial_pledge),
+                "FeeDebt": "0",
+            }),
+        });
+    }
+    let key = d.account_key(a).map_err(app)?;
+    Ok(ActorState {
+        balance: d.balance(&key).map_err(app)?,
+        code: code_cid("account"),
+        state: json!({ "Address": key.to_string() }),
     })
 }
 
@@ -260,7 +289,7 @@ fn handlers() -> Handlers<Arc<Devnet>> {
                                 .expect("a data commitment")
                         }),
                     },
-                    pre_commit_deposit: TokenAmount::default(),
+                    pre_commit_deposit: pc.deposit,
                     pre_commit_epoch: pc.precommit_epoch,
                 }))
         })
@@ -274,7 +303,7 @@ fn handlers() -> Handlers<Arc<Devnet>> {
                 expiration: s.expiration,
                 deal_weight: BigInt::from(0),
                 verified_deal_weight: BigInt::from(0),
-                initial_pledge: TokenAmount::default(),
+                initial_pledge: s.initial_pledge,
                 expected_day_reward: TokenAmount::default(),
                 expected_storage_pledge: TokenAmount::default(),
                 power_base_epoch: s.activation,
@@ -296,6 +325,30 @@ fn handlers() -> Handlers<Arc<Devnet>> {
                     a.0
                 ))),
             }
+        })
+        .on::<f::StateMinerPreCommitDepositForPower, _, _>(|d, (a, _, _)| async move {
+            let (_, m) = miner_of(&d, &a)?;
+            Ok(Atto(funds::precommit_deposit(m.sector_size)))
+        })
+        .on::<f::StateMinerInitialPledgeForSector, _, _>(|_, (_, size, _, _)| async move {
+            let size = resources::SectorSize::from_bytes(size)
+                .ok_or_else(|| app(format!("{size} bytes is not a sector size")))?;
+            Ok(Atto(funds::initial_pledge(size)))
+        })
+        .on::<f::StateMinerAvailableBalance, _, _>(|d, (a, _)| async move {
+            Ok(Atto(miner_of(&d, &a)?.1.available()))
+        })
+        .on::<f::StateReadState, _, _>(|d, (a, _)| async move { read_state(&d, &a.0) })
+        .on::<f::WalletBalance, _, _>(
+            |d, (a,)| async move { d.balance(&a.0).map(Atto).map_err(app) },
+        )
+        .on::<f::WalletDefaultAddress, _, _>(
+            |d, ()| async move { d.faucet().map(Addr).map_err(app) },
+        )
+        .on::<f::WalletHas, _, _>(|d, (a,)| async move { d.has_key(&a.0).map_err(app) })
+        .on::<f::WalletDelete, _, _>(|d, (a,)| async move { d.delete_key(&a.0).map_err(app) })
+        .on::<f::AuthVerify, _, _>(|d, (token,)| async move {
+            d.secret().map_err(app)?.verify(&token).map_err(app)
         })
         .on::<f::StateAccountKey, _, _>(|d, (a, _)| async move {
             d.account_key(&a.0).map(Addr).map_err(app)

@@ -25,6 +25,15 @@ impl Net {
         Net::open(dir, db, challenge_delay, window, other_power).await
     }
 
+    /// A miner with nothing in its actor, its worker holding `worker_funds`.
+    async fn unfunded(worker_funds: TokenAmount) -> Net {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("db")).unwrap();
+        Net::open_with(dir, db, 1, 10, 0, worker_funds, None).await
+    }
+
+    /// The miner's own balance pays its deposits and pledge (the messages of these tests carry
+    /// no value): 100 FIL from the faucet, landing with the first epoch mined.
     async fn open(
         dir: tempfile::TempDir,
         db: Db,
@@ -32,14 +41,32 @@ impl Net {
         window: i64,
         other_power: u64,
     ) -> Net {
+        let prefund = Some(funds::fil(100));
+        let w = funds::fil(10);
+        Net::open_with(dir, db, challenge_delay, window, other_power, w, prefund).await
+    }
+
+    async fn open_with(
+        dir: tempfile::TempDir,
+        db: Db,
+        challenge_delay: i64,
+        window: i64,
+        other_power: u64,
+        worker_funds: TokenAmount,
+        prefund: Option<TokenAmount>,
+    ) -> Net {
         let engine: Arc<dyn Engine> = Arc::new(MockEngine::new());
         let cfg = DevnetConfig {
             block_delay: Duration::from_secs(3600),
             challenge_delay,
             window,
             other_power,
+            worker_funds,
         };
         let devnet = Devnet::open(db, engine.clone(), cfg, ACTOR, SectorSize::S2KiB).unwrap();
+        if let Some(amount) = prefund {
+            devnet.faucet_send(id_address(ACTOR), amount).await.unwrap();
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let served = devnet.serve(listener).unwrap();
         let client = FullNode::connect(&served.info, ACTOR).await.unwrap();
@@ -56,7 +83,7 @@ impl Net {
     async fn land(&self, call: Call) -> (Receipt, String) {
         let id = self
             .client
-            .send(call, TokenAmount::default())
+            .send(call, TokenAmount::default(), TokenAmount::default())
             .await
             .unwrap();
         assert_eq!(self.client.receipt(&id).await.unwrap(), None);
@@ -78,6 +105,17 @@ impl Net {
 
     /// Seals `n` with the mock engine, pre-commits and prove-commits it through the node.
     async fn activate(&self, n: u64) -> proofs::PoStSector {
+        let sealed = self.seal(n).await;
+        let (r, why) = self.land(sealed.spec.call()).await;
+        assert_eq!(r.exit_code, 0, "{r:?} {why}");
+        let proof = self.commit_proof(&sealed).await;
+        let (r, why) = self.land(prove_commit(n, proof)).await;
+        assert_eq!(r.exit_code, 0, "{r:?} {why}");
+        sealed.post
+    }
+
+    /// Seals `n` with the mock engine on a ticket of the head.
+    async fn seal(&self, n: u64) -> Sealed {
         let sector = SectorRef::new(ACTOR, n, SealProof::StackedDrg2KiBV1_1);
         let engine = &self.engine;
         let d = self.dir.path().join(n.to_string());
@@ -102,8 +140,28 @@ impl Net {
             .pre_commit1(&sector, paths, &ticket, &[piece])
             .unwrap();
         let comms = engine.pre_commit2(&sector, paths, &pc1).unwrap();
-        let (r, why) = self.land(precommit(&sector, &comms, ticket_epoch)).await;
-        assert_eq!(r.exit_code, 0, "{r:?} {why}");
+        Sealed {
+            spec: crate::calls::PreCommitSpec {
+                sector,
+                comms,
+                ticket_epoch,
+                expiration: ticket_epoch + 1000,
+            },
+            ticket,
+            piece,
+            post: proofs::PoStSector {
+                sector,
+                comm_r: comms.comm_r,
+                sealed: s,
+                cache: c,
+            },
+            unsealed: u,
+        }
+    }
+
+    /// Once its pre-commit landed: waits for the seed and makes the sector's proof.
+    async fn commit_proof(&self, s: &Sealed) -> Vec<u8> {
+        let sector = s.spec.sector;
         let pc = self.client.precommit(&sector).await.unwrap().unwrap();
         let seed_epoch = pc.precommit_epoch + self.client.precommit_challenge_delay();
         self.advance_to(seed_epoch).await;
@@ -112,18 +170,28 @@ impl Net {
             .randomness(RandKind::Seed, seed_epoch)
             .await
             .unwrap();
-        let c1 = engine
-            .commit1(&sector, paths, &ticket, &seed, &comms, &[piece])
+        let paths = proofs::SealPaths {
+            unsealed: &s.unsealed,
+            sealed: &s.post.sealed,
+            cache: &s.post.cache,
+        };
+        let c1 = self
+            .engine
+            .commit1(&sector, paths, &s.ticket, &seed, &s.spec.comms, &[s.piece])
             .unwrap();
-        let proof = engine.commit2(&sector, &c1).unwrap();
-        let (r, why) = self.land(prove_commit(n, proof)).await;
-        assert_eq!(r.exit_code, 0, "{r:?} {why}");
-        proofs::PoStSector {
-            sector,
-            comm_r: comms.comm_r,
-            sealed: s,
-            cache: c,
-        }
+        self.engine.commit2(&sector, &c1).unwrap()
+    }
+
+    /// Sends `call` with `value` and mines the epoch: the message as signed, and its receipt.
+    async fn land_with(&self, value: TokenAmount, call: Call) -> (Message, StoredReceipt) {
+        let id = self
+            .client
+            .send(call, value, TokenAmount::from_whole(1))
+            .await
+            .unwrap();
+        self.devnet.advance().await.unwrap();
+        let (m, r) = self.devnet.message(&id.parse().unwrap()).unwrap().unwrap();
+        (m.message, r.unwrap())
     }
 
     /// A SubmitWindowedPoSt of partition 0 of `deadline` with `proof`, committing to the
@@ -169,6 +237,15 @@ impl Net {
         let call = self.window_post(d, proof).await;
         self.land(call).await
     }
+}
+
+/// A sector sealed with the mock engine, not yet on chain.
+struct Sealed {
+    spec: crate::calls::PreCommitSpec,
+    ticket: proofs::Randomness,
+    piece: proofs::PieceInfo,
+    post: proofs::PoStSector,
+    unsealed: std::path::PathBuf,
 }
 
 fn precommit(sector: &SectorRef, comms: &SealedCommitments, ticket_epoch: i64) -> Call {
@@ -396,7 +473,7 @@ async fn elections_follow_the_share_of_power() {
 
 #[tokio::test]
 async fn the_node_checks_tokens_as_lotus_does_and_refuses_unknown_methods() {
-    let net = Net::start(1, 10, 0).await;
+    let net = Net::unfunded(funds::fil(10)).await;
     let secret = net.devnet.secret().unwrap();
     let as_perm = |p: stores::Permission| {
         let info = api::ApiInfo {
@@ -467,12 +544,20 @@ async fn one_epoch_takes_a_sector_once() {
     // Two pre-commits of one sector landing in the same epoch: the second is refused.
     let a = net
         .client
-        .send(precommit(&sector, &comms, 1), TokenAmount::default())
+        .send(
+            precommit(&sector, &comms, 1),
+            TokenAmount::default(),
+            TokenAmount::default(),
+        )
         .await
         .unwrap();
     let b = net
         .client
-        .send(precommit(&sector, &comms, 1), TokenAmount::default())
+        .send(
+            precommit(&sector, &comms, 1),
+            TokenAmount::default(),
+            TokenAmount::default(),
+        )
         .await
         .unwrap();
     net.devnet.advance().await.unwrap();
@@ -511,7 +596,11 @@ async fn a_message_costs_at_most_its_max_fee_and_waits_if_that_is_below_the_base
     let roomy = TokenAmount::from_whole(1);
     let id = net
         .client
-        .send(precommit(&sector, &comms, 1), roomy.clone())
+        .send(
+            precommit(&sector, &comms, 1),
+            TokenAmount::default(),
+            roomy.clone(),
+        )
         .await
         .unwrap();
     let (m, _) = net.devnet.message(&id.parse().unwrap()).unwrap().unwrap();
@@ -524,7 +613,11 @@ async fn a_message_costs_at_most_its_max_fee_and_waits_if_that_is_below_the_base
     let tight = TokenAmount::from_atto(m.message.gas_limit * 50);
     let id = net
         .client
-        .send(precommit(&other, &comms, 2), tight.clone())
+        .send(
+            precommit(&other, &comms, 2),
+            TokenAmount::default(),
+            tight.clone(),
+        )
         .await
         .unwrap();
     let (m, _) = net.devnet.message(&id.parse().unwrap()).unwrap().unwrap();
@@ -538,4 +631,218 @@ async fn a_message_costs_at_most_its_max_fee_and_waits_if_that_is_below_the_base
     assert_eq!(net.client.receipt(&id).await.unwrap(), None);
     assert_eq!(net.devnet.pending().unwrap(), vec![m]);
     assert_eq!(net.devnet.precommit(ACTOR, 10).unwrap(), None);
+}
+
+#[tokio::test]
+async fn balances_pay_gas_value_deposits_and_pledge_as_on_a_real_network() {
+    // The genesis allocation: the worker's, by its ID and by its key; the faucet's.
+    let net = Net::unfunded(funds::fil(1)).await;
+    let faucet = api::Client::new_at(
+        &net.served.info,
+        api::fullnode::PATH,
+        Duration::from_secs(5),
+    )
+    .request::<api::fullnode::WalletDefaultAddress>(())
+    .await
+    .unwrap()
+    .0;
+    let a = net.client.addresses();
+    let (worker_id, worker_key) = (a.worker, a.worker_key);
+    assert_eq!(worker_id, id_address(100));
+    let one = funds::fil(1);
+    assert_eq!(net.client.balance(&worker_id).await.unwrap(), one);
+    assert_eq!(net.client.balance(&worker_key).await.unwrap(), one);
+    assert_eq!(
+        net.client.balance(&faucet).await.unwrap(),
+        funds::faucet_funds()
+    );
+    assert_eq!(
+        net.client.funds().await.unwrap(),
+        crate::MinerFunds::default()
+    );
+    net.devnet.advance().await.unwrap();
+    let sealed = net.seal(1).await;
+    let deposit = net.client.precommit_deposit(&sealed.spec).await.unwrap();
+    assert_eq!(deposit, funds::precommit_deposit(SectorSize::S2KiB));
+
+    // Without value and nothing available: refused with the actor's code, gas paid anyway.
+    let (m, r) = net
+        .land_with(TokenAmount::default(), sealed.spec.call())
+        .await;
+    assert_eq!(r.exit_code, 19, "{r:?}");
+    assert!(
+        r.reason.contains("pre-commit deposit") && r.reason.contains("available 0 FIL"),
+        "{}",
+        r.reason
+    );
+    let mut spent = funds::gas_cost(&m);
+    assert!(spent.is_positive());
+    assert_eq!(
+        net.client.balance(&worker_id).await.unwrap(),
+        one.clone() - spent.clone()
+    );
+    assert_eq!(
+        net.client.precommit(&sealed.spec.sector).await.unwrap(),
+        None
+    );
+
+    // With the deposit as value: locked, and shown on the pre-commit.
+    let (m, r) = net.land_with(deposit.clone(), sealed.spec.call()).await;
+    assert_eq!(r.exit_code, 0, "{}", r.reason);
+    spent += funds::gas_cost(&m) + deposit.clone();
+    let f = net.client.funds().await.unwrap();
+    assert_eq!(f.precommit_deposits, deposit);
+    assert_eq!(
+        (f.balance, f.available),
+        (deposit.clone(), TokenAmount::default())
+    );
+    let pc = net
+        .client
+        .precommit(&sealed.spec.sector)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pc.deposit, deposit);
+    assert_eq!(
+        net.client.balance(&worker_id).await.unwrap(),
+        one.clone() - spent.clone()
+    );
+
+    // The prove-commit releases the deposit and locks the pledge: what the deposit does not
+    // cover must come as value; short of it, refused and nothing moves.
+    let pledge = net.client.initial_pledge(1000).await.unwrap();
+    assert_eq!(pledge, funds::initial_pledge(SectorSize::S2KiB));
+    let proof = net.commit_proof(&sealed).await;
+    let (m, r) = net
+        .land_with(TokenAmount::default(), prove_commit(1, proof.clone()))
+        .await;
+    spent += funds::gas_cost(&m);
+    assert_eq!(r.exit_code, 19, "{r:?}");
+    assert!(
+        r.reason.contains("initial pledge of sector 1"),
+        "{}",
+        r.reason
+    );
+    assert_eq!(
+        net.client.funds().await.unwrap().precommit_deposits,
+        deposit
+    );
+    let rest = pledge.clone() - deposit.clone();
+    let (m, r) = net.land_with(rest.clone(), prove_commit(1, proof)).await;
+    assert_eq!(r.exit_code, 0, "{}", r.reason);
+    spent += funds::gas_cost(&m) + rest;
+    let f = net.client.funds().await.unwrap();
+    assert_eq!(
+        (f.precommit_deposits, f.initial_pledge.clone(), f.balance),
+        (TokenAmount::default(), pledge.clone(), pledge.clone())
+    );
+    let active = net
+        .client
+        .active_sector(&sealed.spec.sector)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(active.initial_pledge, pledge);
+
+    // A sender that cannot pay is refused by the pool, naming it, what it has and needs.
+    let e = net
+        .client
+        .send(
+            sealed.spec.call(),
+            funds::fil(5),
+            TokenAmount::from_whole(1),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("not enough funds")
+            && e.contains(&worker_key.to_string())
+            && e.contains("has 0.9"),
+        "{e}"
+    );
+    // The faucet pays, to the worker's ID address: it lands with the next epoch.
+    net.devnet
+        .faucet_send(worker_id, funds::fil(3))
+        .await
+        .unwrap();
+    net.devnet.advance().await.unwrap();
+    assert_eq!(
+        net.client.balance(&worker_id).await.unwrap(),
+        funds::fil(4) - spent
+    );
+}
+
+#[tokio::test]
+async fn init_checks_refuse_what_lotus_miner_init_would_naming_what_is_wrong() {
+    use crate::init::{check, Refusal};
+    let net = Net::unfunded(funds::fil(1)).await;
+    let info = &net.served.info;
+    let facts = check(info, ACTOR, None).await.unwrap();
+    assert_eq!(facts.network, "sealer-devnet");
+    assert_eq!(facts.sector_size, SectorSize::S2KiB);
+    assert_eq!(
+        (facts.worker, facts.owner),
+        (id_address(100), id_address(100))
+    );
+    assert_eq!(
+        facts.worker_key.protocol(),
+        lotus::fvm_shared::address::Protocol::BLS
+    );
+    check(info, ACTOR, Some(SectorSize::S2KiB)).await.unwrap();
+
+    let e = check(info, 9999, None).await.unwrap_err();
+    assert!(matches!(e, Refusal::NoMiner { .. }), "{e}");
+    assert!(
+        e.to_string().contains("t09999") && e.to_string().contains("sealer-devnet"),
+        "{e}"
+    );
+    let e = check(info, ACTOR, Some(SectorSize::S8MiB))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Refusal::SectorSize { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("t01000") && text.contains("2KiB") && text.contains("8MiB"),
+        "{text}"
+    );
+
+    // A token that cannot sign.
+    let write = api::ApiInfo {
+        token: net
+            .devnet
+            .secret()
+            .unwrap()
+            .token(&stores::Permission::Write.with_lower()),
+        addr: info.addr.clone(),
+    };
+    let e = check(&write, ACTOR, None).await.unwrap_err();
+    assert!(matches!(e, Refusal::TokenCannotSign { .. }), "{e}");
+    assert!(
+        e.to_string().contains(r#"["read", "write"], not "sign""#),
+        "{e}"
+    );
+
+    // The worker's key gone from the node's wallet (`lotus wallet delete`).
+    let admin = api::Client::new_at(info, api::fullnode::PATH, Duration::from_secs(5));
+    admin
+        .request::<api::fullnode::WalletDelete>((lotus::json::wire::Addr(facts.worker_key),))
+        .await
+        .unwrap();
+    let e = check(info, ACTOR, None).await.unwrap_err();
+    assert!(matches!(e, Refusal::WorkerKeyMissing { .. }), "{e}");
+    assert!(e.to_string().contains(&facts.worker_key.to_string()), "{e}");
+
+    // A secp256k1 worker (as on a devnet made before BLS workers): refused.
+    let secp = lotus::wallet::SecpKey::generate().unwrap();
+    let mut m = net.devnet.miner(ACTOR).unwrap().unwrap();
+    m.worker = secp.address().to_string();
+    let mut b = Batch::default();
+    b.put(&miner_key(ACTOR), &m);
+    b.put(&account_key(100), &secp.address().to_string());
+    b.put(&wallet_key(&secp.address()), &secp.private_bytes());
+    net.devnet.db.write(b).unwrap();
+    let e = check(info, ACTOR, None).await.unwrap_err();
+    assert!(matches!(e, Refusal::WorkerNotBls { .. }), "{e}");
+    assert!(e.to_string().contains(&secp.address().to_string()), "{e}");
 }

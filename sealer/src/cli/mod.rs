@@ -76,8 +76,18 @@ pub struct InitArgs {
     /// The miner actor (ID address).
     #[arg(long, default_value = "t01000")]
     actor: String,
-    #[arg(long, default_value = "2KiB")]
-    sector_size: String,
+    /// Its sector size: read from the chain when a node is given (and refused if it differs
+    /// there); 2KiB for the embedded devnet.
+    #[arg(long)]
+    sector_size: Option<String>,
+    /// The chain node to seal for (venus-style; lotus-miner's FULLNODE_API_INFO is read
+    /// too): a multiaddr (`/ip4/127.0.0.1/tcp/1234/http`) or `http://host:port`. With one, the
+    /// node and the actor are checked first and the repo uses `[Chain] Mode = "lotus"`.
+    #[arg(long, requires = "auth_token")]
+    node_url: Option<String>,
+    /// The node's API token (it must grant `sign`).
+    #[arg(long, requires = "node_url")]
+    auth_token: Option<String>,
     /// API listen multiaddr.
     #[arg(long)]
     listen: Option<String>,
@@ -170,7 +180,7 @@ pub fn main() -> Result<()> {
 
 async fn run(repo: Repo, cmd: Cmd) -> Result<()> {
     match cmd {
-        Cmd::Init(a) => init(&repo, a),
+        Cmd::Init(a) => init(&repo, a).await,
         Cmd::Run { mock } => crate::daemon::run(repo, mock).await,
         Cmd::Devnet(a) => crate::devnet::run(a).await,
         Cmd::DevnetNode(a) => crate::devnode::run(a).await,
@@ -198,10 +208,80 @@ async fn run(repo: Repo, cmd: Cmd) -> Result<()> {
     }
 }
 
-fn init(repo: &Repo, a: InitArgs) -> Result<()> {
+/// The node `sealer init` is given: `--node-url` with `--auth-token`, else FULLNODE_API_INFO.
+fn init_node(a: &InitArgs) -> Result<Option<ApiInfo>> {
+    if let (Some(url), Some(token)) = (&a.node_url, &a.auth_token) {
+        let hostport = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("ws://"))
+            .map(|rest| rest.split('/').next().unwrap_or_default().to_string());
+        let ma = match hostport {
+            Some(hp) => api::client::host_port_to_multiaddr(&hp)
+                .with_context(|| format!("--node-url {url:?}: not http://host:port"))?,
+            None => url.clone(),
+        };
+        return Ok(Some(
+            ApiInfo::parse(&format!("{token}:{ma}")).context("--node-url")?,
+        ));
+    }
+    match std::env::var("FULLNODE_API_INFO") {
+        Ok(s) if !s.trim().is_empty() => {
+            Ok(Some(ApiInfo::parse(s.trim()).context("FULLNODE_API_INFO")?))
+        }
+        _ => Ok(None),
+    }
+}
+
+async fn init(repo: &Repo, a: InitArgs) -> Result<()> {
+    let actor = crate::config::parse_actor(&a.actor)
+        .map_err(anyhow::Error::msg)
+        .context("--actor")?;
+    let asked = match &a.sector_size {
+        Some(s) => Some(
+            s.parse::<resources::SectorSize>()
+                .map_err(|e| anyhow::anyhow!("--sector-size: {e}"))?,
+        ),
+        None => None,
+    };
+    let node = init_node(&a)?;
+    let mut size = asked.unwrap_or(resources::SectorSize::S2KiB);
+    if let Some(info) = &node {
+        if repo.exists() {
+            bail!(
+                "{} is already initialized (config.toml exists); remove it or use another --repo",
+                repo.path.display()
+            );
+        }
+        let f = chain::init::check(info, actor, asked).await?;
+        size = f.sector_size;
+        let control: Vec<String> = f.control.iter().map(|c| c.to_string()).collect();
+        println!(
+            "Chain node {}: network {}, {}",
+            info.url_at(api::fullnode::PATH),
+            f.network,
+            f.node_version
+        );
+        println!(
+            "Miner {}: {} sectors; owner {}, worker {} (key {}), control addresses: {}",
+            crate::config::actor_name(actor),
+            f.sector_size,
+            f.owner,
+            f.worker,
+            f.worker_key,
+            if control.is_empty() {
+                "none".to_string()
+            } else {
+                control.join(", ")
+            }
+        );
+    }
     let cfg = repo.init(|c| {
         c.miner.actor = a.actor.clone();
-        c.miner.sector_size = a.sector_size.clone();
+        c.miner.sector_size = size.to_string();
+        if let Some(info) = &node {
+            c.chain.mode = "lotus".into();
+            c.chain.api_info = info.to_env();
+        }
         if let Some(l) = &a.listen {
             c.api.listen_address = l.clone();
         }

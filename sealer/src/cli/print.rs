@@ -73,8 +73,9 @@ pub fn info(i: &MinerInfo) {
     } else {
         println!("Proof engine: {}", i.engine);
     }
+    let network = i.funds.as_ref().map_or("", |f| f.network.as_str());
     println!(
-        "Chain: {} node, epoch {} (block delay {} ms)",
+        "Chain: {} node, network {network}, epoch {} (block delay {} ms)",
         i.chain_mode, i.head.height, i.head.block_delay_ms
     );
     for (part, calls) in &i.chain_calls {
@@ -91,6 +92,23 @@ pub fn info(i: &MinerInfo) {
         size(i.power.total_raw_bytes),
         i.power.sectors
     );
+    if let Some(f) = &i.funds {
+        println!();
+        println!("Miner Balance:    {}", f.miner_balance);
+        println!("      PreCommit:  {}", f.pre_commit);
+        println!("      Pledge:     {}", f.pledge);
+        println!("      Vesting:    {}", f.vesting);
+        println!("      Available:  {}", f.available);
+        println!(
+            "Worker Balance:   {} ({}, {})",
+            f.worker_balance, f.worker, f.worker_key
+        );
+        println!("Owner Balance:    {} ({})", f.owner_balance, f.owner);
+        for (c, b) in &f.control {
+            println!("Control Balance:  {b} ({c})");
+        }
+        println!();
+    }
     println!("Workers: {}", i.workers);
     if let Some(sdr) = &i.sdr {
         println!("PC1 SDR (in-process worker): {sdr}");
