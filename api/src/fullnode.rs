@@ -71,6 +71,8 @@ methods! {
     WalletBalance = "Filecoin.WalletBalance", Read, (Addr,) -> Atto;
     /// The wallet's default address (on the devnet: its genesis faucet).
     WalletDefaultAddress = "Filecoin.WalletDefaultAddress", Write, () -> Addr;
+    /// A new key in the node's wallet: "bls" or "secp256k1".
+    WalletNew = "Filecoin.WalletNew", Write, (String,) -> Addr;
     /// Whether the node's wallet holds the key of an address.
     WalletHas = "Filecoin.WalletHas", Write, (Addr,) -> bool;
     /// Removes a key from the node's wallet (`lotus wallet delete`).

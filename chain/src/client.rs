@@ -85,6 +85,16 @@ fn comm_r(c: &Cid) -> Result<[u8; 32], ChainError> {
     lotus::fvm_shared::commcid::cid_to_replica_commitment_v1(c).map_err(|e| bad("sealed CID", e))
 }
 
+/// Addresses are written as the node's network writes them: `f…` on mainnet, `t…` on every
+/// test network (calibnet, devnets), as Lotus builds for those networks print them.
+pub fn use_network_prefix(network: &str) {
+    let n = match network {
+        "mainnet" => lotus::Network::Mainnet,
+        _ => lotus::Network::Testnet,
+    };
+    lotus::fvm_shared::address::set_current_network(n);
+}
+
 impl FullNode {
     /// Connects to the node at `info` as miner `t0<actor>`: reads the network's parameters and
     /// the miner's info and proving deadline, so a node that is not there, or a miner that is
@@ -121,6 +131,7 @@ impl FullNode {
         if params.network_name == DEVNET_NAME {
             me.mode = "devnet";
         }
+        use_network_prefix(&params.network_name);
         me.network = params.network_name;
         let miner = Addr(me.miner);
         let mi = match me.call::<f::StateMinerInfo>((miner, head_key())).await {

@@ -73,6 +73,19 @@ pub enum Refusal {
          (MpoolPushMessage); make one with `lotus auth create-token --perm sign`"
     )]
     TokenCannotSign { has: Vec<String> },
+    #[error(
+        "CreateMiner from {owner} (worker {worker}) failed on {network}: message {message}, exit \
+         code {exit}"
+    )]
+    CreateMinerFailed {
+        owner: Address,
+        worker: Address,
+        network: String,
+        message: String,
+        exit: String,
+    },
+    #[error("the CreateMiner message {message} returned {reason}")]
+    CreateMinerReturn { message: String, reason: String },
     #[error("{actor} has {on_chain} sectors on {network}, not {asked} (--sector-size)")]
     SectorSize {
         actor: Address,
@@ -86,19 +99,31 @@ fn version_text(v: u64) -> String {
     format!("{}.{}.{}", v >> 16, (v >> 8) & 0xff, v & 0xff)
 }
 
-/// Checks the node of `info` and miner `actor` (and, if given, that its sectors are `size`).
-pub async fn check(
-    info: &ApiInfo,
-    actor: u64,
-    size: Option<SectorSize>,
-) -> Result<NodeFacts, Refusal> {
-    let rpc = Client::new_at(info, f::PATH, Duration::from_secs(30));
+/// A node checked to speak the FullNode v1 API: its client, URL, network and version.
+struct Node {
+    rpc: Client,
+    url: String,
+    network: String,
+    version: String,
+}
+
+impl Node {
+    fn error(&self, source: ClientError) -> Refusal {
+        Refusal::Node {
+            url: self.url.clone(),
+            source,
+        }
+    }
+}
+
+/// Reaches the node of `info` and checks its API version; reads its network's name.
+async fn reach(info: &ApiInfo, patience: Duration) -> Result<Node, Refusal> {
+    let rpc = Client::new_at(info, f::PATH, patience);
     let url = rpc.url().to_string();
     let node = |source| Refusal::Node {
         url: url.clone(),
         source,
     };
-    let head = TipSetKey::default;
     let v = rpc.request::<f::Version0>(()).await.map_err(node)?;
     if v.api_version != FULL_API_VERSION {
         return Err(Refusal::ApiVersion {
@@ -112,6 +137,87 @@ pub async fn check(
         .await
         .map_err(node)?
         .network_name;
+    crate::client::use_network_prefix(&network);
+    Ok(Node {
+        rpc,
+        url,
+        network,
+        version: v.version,
+    })
+}
+
+/// Creates a miner actor as `lotus-miner init` does without `--actor`: CreateMiner sent to the
+/// power actor from `owner` (a key the node's wallet holds), `worker` a BLS key's account, for
+/// sectors of `size`; waits for `confidence` epochs on top of it. The new actor's ID.
+pub async fn create_miner(
+    info: &ApiInfo,
+    owner: Address,
+    worker: Address,
+    size: SectorSize,
+    confidence: u64,
+) -> Result<u64, Refusal> {
+    let n = reach(info, Duration::from_secs(600)).await?;
+    let params = lotus::power::CreateMinerParams {
+        owner,
+        worker,
+        window_post_proof_type: lotus::RegisteredPoStProof::from(
+            size.seal_proof().window_post().number(),
+        ),
+        peer: Vec::new(),
+        multiaddrs: Vec::new(),
+    };
+    let m = params
+        .message(owner)
+        .map_err(|e| n.error(ClientError::Rpc(api::RpcError::app(e))))?;
+    let signed = n
+        .rpc
+        .request::<f::MpoolPushMessage>((lotus::json::MessageJson::from(&m), None))
+        .await
+        .map_err(|e| n.error(e))?;
+    let signed: lotus::SignedMessage = signed
+        .try_into()
+        .map_err(|e: lotus::EncodingError| n.error(ClientError::Rpc(api::RpcError::app(e))))?;
+    let cid = signed.cid();
+    let l = n
+        .rpc
+        .request::<f::StateWaitMsg>((lotus::json::wire::CidJson(cid), confidence, -1, true))
+        .await
+        .map_err(|e| n.error(e))?;
+    if l.receipt.exit_code != 0 {
+        return Err(Refusal::CreateMinerFailed {
+            owner,
+            worker,
+            network: n.network,
+            message: l.message.to_string(),
+            exit: lotus::exit_code_text(l.receipt.exit_code),
+        });
+    }
+    let ret: lotus::power::CreateMinerReturn =
+        lotus::fvm_ipld_encoding::from_slice(l.receipt.r#return.bytes()).map_err(|e| {
+            Refusal::CreateMinerReturn {
+                message: l.message.to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+    ret.id_address.id().map_err(|_| Refusal::CreateMinerReturn {
+        message: l.message.to_string(),
+        reason: format!("{} is not an ID address", ret.id_address),
+    })
+}
+
+/// Checks the node of `info` and miner `actor` (and, if given, that its sectors are `size`).
+pub async fn check(
+    info: &ApiInfo,
+    actor: u64,
+    size: Option<SectorSize>,
+) -> Result<NodeFacts, Refusal> {
+    let n = reach(info, Duration::from_secs(30)).await?;
+    let (rpc, url, network) = (&n.rpc, n.url.clone(), n.network.clone());
+    let node = |source| Refusal::Node {
+        url: url.clone(),
+        source,
+    };
+    let head = TipSetKey::default;
     let miner = Address::new_id(actor);
     let mi = match rpc
         .request::<f::StateMinerInfo>((Addr(miner), head()))
@@ -176,7 +282,7 @@ pub async fn check(
     }
     Ok(NodeFacts {
         network,
-        node_version: v.version,
+        node_version: n.version,
         sector_size,
         owner: mi.owner,
         worker: mi.worker,

@@ -259,4 +259,62 @@ fn init_against_a_node_reads_the_miner_from_the_chain_and_refuses_what_is_wrong(
         assert!(err.contains(says), "{args:?}: {err}");
         assert!(!repo.config().exists());
     }
+
+    // Without --actor, the miner is created as `lotus-miner init` does: CreateMiner from the
+    // owner (the node's default wallet address), the worker a new BLS key of the node's wallet.
+    let api_info = api::ApiInfo::parse(info.trim()).unwrap();
+    let node = api::Client::new_at(&api_info, api::fullnode::PATH, Duration::from_secs(30));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let owner = rt
+        .block_on(node.request::<api::fullnode::WalletDefaultAddress>(()))
+        .unwrap()
+        .0
+        .to_string();
+    let new_key = |kind: &str| {
+        rt.block_on(node.request::<api::fullnode::WalletNew>((kind.to_string(),)))
+            .unwrap()
+            .0
+            .to_string()
+    };
+    // (This process writes addresses with the mainnet prefix; the sealer with the node's.)
+    let worker = new_key("bls");
+    let key = &worker[1..];
+    let create = [
+        "--owner",
+        &owner,
+        "--worker",
+        &worker,
+        "--sector-size",
+        "2KiB",
+    ];
+    let (repo, out) = init(&create);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("Created miner t01001"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Miner t01001: 2KiB sectors; owner t0101, worker t0102 (key t{key})"
+        )),
+        "{text}"
+    );
+    let cfg = std::fs::read_to_string(repo.config()).unwrap();
+    assert!(cfg.contains("Actor = \"t01001\""), "{cfg}");
+    // A worker key that is not BLS: the power actor refuses it, and init says so.
+    let secp = new_key("secp256k1");
+    let create = [
+        "--owner",
+        &owner,
+        "--worker",
+        &secp,
+        "--sector-size",
+        "2KiB",
+    ];
+    let (repo, out) = init(&create);
+    assert!(!out.status.success());
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("CreateMiner from") && err.contains("exit code 16 (illegal argument)"),
+        "{err}"
+    );
+    assert!(!repo.config().exists());
 }

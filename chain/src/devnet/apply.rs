@@ -42,6 +42,19 @@ impl Devnet {
         batch: &mut Batch,
         miners: &mut HashMap<u64, MinerState>,
     ) -> Result<Vec<u8>, Fail> {
+        if m.to == super::id_address(lotus::power::POWER_ACTOR) {
+            if m.method_num != lotus::power::CREATE_MINER {
+                return Err(Fail::new(
+                    ExitCode::USR_UNHANDLED_MESSAGE,
+                    format!(
+                        "the devnet's power actor handles CreateMiner only, not method {}",
+                        m.method_num
+                    ),
+                ));
+            }
+            let ret = self.create_miner(m, decode(m)?, miners)?;
+            return cbor(&ret);
+        }
         let actor =
             m.to.id()
                 .ok()

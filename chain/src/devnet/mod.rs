@@ -16,6 +16,7 @@
 //! fixed, and an election stands the randomness in for the worker's VRF ([`crate::election`]).
 
 mod apply;
+mod create;
 pub mod funds;
 pub mod node;
 mod post;
@@ -83,6 +84,9 @@ pub struct MinerState {
     pub precommit_deposits: lotus::TokenAmount,
     #[serde(with = "lotus::json::token", default)]
     pub initial_pledge: lotus::TokenAmount,
+    /// The owner's account ID; none: the worker owns the miner (the genesis miner).
+    #[serde(default)]
+    pub owner_id: Option<u64>,
 }
 
 impl MinerState {
@@ -94,6 +98,11 @@ impl MinerState {
     /// The worker as the chain names it.
     pub fn worker_id(&self) -> Address {
         id_address(self.worker_id)
+    }
+
+    /// The owner as the chain names it.
+    pub fn owner(&self) -> Address {
+        id_address(self.owner_id.unwrap_or(self.worker_id))
     }
 }
 
@@ -229,6 +238,7 @@ impl Devnet {
                         balance: Default::default(),
                         precommit_deposits: Default::default(),
                         initial_pledge: Default::default(),
+                        owner_id: None,
                     },
                 );
                 db.write(b)?;

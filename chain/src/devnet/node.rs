@@ -89,7 +89,7 @@ fn miner_info(m: &MinerState) -> MinerInfo {
         other.insert(k.to_string(), v);
     }
     MinerInfo {
-        owner: worker,
+        owner: m.owner(),
         worker,
         control_addresses: Vec::new(),
         peer_id: None,
@@ -344,6 +344,9 @@ fn handlers() -> Handlers<Arc<Devnet>> {
         )
         .on::<f::WalletDefaultAddress, _, _>(
             |d, ()| async move { d.faucet().map(Addr).map_err(app) },
+        )
+        .on::<f::WalletNew, _, _>(
+            |d, (kind,)| async move { d.wallet_new(&kind).map(Addr).map_err(app) },
         )
         .on::<f::WalletHas, _, _>(|d, (a,)| async move { d.has_key(&a.0).map_err(app) })
         .on::<f::WalletDelete, _, _>(|d, (a,)| async move { d.delete_key(&a.0).map_err(app) })

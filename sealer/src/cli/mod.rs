@@ -73,9 +73,17 @@ enum Cmd {
 
 #[derive(Args)]
 pub struct InitArgs {
-    /// The miner actor (ID address).
-    #[arg(long, default_value = "t01000")]
-    actor: String,
+    /// The miner actor (ID address). Without it, `--owner` and `--worker` create one on the
+    /// node (t01000 on the embedded devnet otherwise).
+    #[arg(long, conflicts_with_all = ["owner", "worker"])]
+    actor: Option<String>,
+    /// Creates the miner actor (CreateMiner on the power actor, sent from this address, whose
+    /// key the node's wallet must hold), as `lotus-miner init --owner`. Needs a node.
+    #[arg(long, requires = "worker")]
+    owner: Option<String>,
+    /// The new miner's worker: a BLS key's address (or its account ID).
+    #[arg(long, requires = "owner")]
+    worker: Option<String>,
     /// Its sector size: read from the chain when a node is given (and refused if it differs
     /// there); 2KiB for the embedded devnet.
     #[arg(long)]
@@ -208,6 +216,9 @@ async fn run(repo: Repo, cmd: Cmd) -> Result<()> {
     }
 }
 
+/// Epochs a CreateMiner waits on top of it (lotus's MessageConfidence).
+const CONFIDENCE: u64 = 5;
+
 /// The node `sealer init` is given: `--node-url` with `--auth-token`, else FULLNODE_API_INFO.
 fn init_node(a: &InitArgs) -> Result<Option<ApiInfo>> {
     if let (Some(url), Some(token)) = (&a.node_url, &a.auth_token) {
@@ -233,7 +244,8 @@ fn init_node(a: &InitArgs) -> Result<Option<ApiInfo>> {
 }
 
 async fn init(repo: &Repo, a: InitArgs) -> Result<()> {
-    let actor = crate::config::parse_actor(&a.actor)
+    let actor = a.actor.clone().unwrap_or_else(|| "t01000".into());
+    let mut actor = crate::config::parse_actor(&actor)
         .map_err(anyhow::Error::msg)
         .context("--actor")?;
     let asked = match &a.sector_size {
@@ -251,6 +263,19 @@ async fn init(repo: &Repo, a: InitArgs) -> Result<()> {
                 "{} is already initialized (config.toml exists); remove it or use another --repo",
                 repo.path.display()
             );
+        }
+        if let (Some(owner), Some(worker)) = (&a.owner, &a.worker) {
+            let addr = |flag: &str, v: &str| {
+                lotus::json::parse_address(v).with_context(|| format!("{flag} {v:?}"))
+            };
+            let (owner, worker) = (addr("--owner", owner)?, addr("--worker", worker)?);
+            let size = asked.context("--sector-size is needed to create a miner")?;
+            println!(
+                "Creating a miner with {size} sectors: CreateMiner to the power actor, waiting \
+                 for {CONFIDENCE} epochs on top of it"
+            );
+            actor = chain::init::create_miner(info, owner, worker, size, CONFIDENCE).await?;
+            println!("Created miner {}", crate::config::actor_name(actor));
         }
         let f = chain::init::check(info, actor, asked).await?;
         size = f.sector_size;
@@ -275,8 +300,11 @@ async fn init(repo: &Repo, a: InitArgs) -> Result<()> {
             }
         );
     }
+    if node.is_none() && a.owner.is_some() {
+        bail!("creating a miner (--owner, --worker) needs a chain node: --node-url and --auth-token, or FULLNODE_API_INFO");
+    }
     let cfg = repo.init(|c| {
-        c.miner.actor = a.actor.clone();
+        c.miner.actor = crate::config::actor_name(actor);
         c.miner.sector_size = size.to_string();
         if let Some(info) = &node {
             c.chain.mode = "lotus".into();
