@@ -44,6 +44,12 @@ methods! {
     StateMinerDeadlines = "Filecoin.StateMinerDeadlines", Read, () -> ProvingDeadlines;
     /// `proving check DEADLINE`: the deadline's sectors that cannot be proven now, with why.
     CheckProvable = "Filecoin.CheckProvable", Admin, (u64,) -> Provable;
+    /// `actor control list`: the miner's owner, worker and control addresses, what each
+    /// sends under `[Addresses]`, and their balances.
+    ActorControlList = "Filecoin.ActorControlList", Read, () -> Vec<ControlRow>;
+    /// `actor control set ADDR...`: ChangeWorkerAddress from the owner with these control
+    /// addresses (the worker kept); returns the message's CID.
+    ActorControlSet = "Filecoin.ActorControlSet", Admin, (Vec<String>,) -> String;
     AuthNew = "Filecoin.AuthNew", Admin, (Vec<Permission>,) -> String;
     AuthVerify = "Filecoin.AuthVerify", Read, (String,) -> Vec<Permission>;
     Shutdown = "Filecoin.Shutdown", Admin, () -> ();

@@ -375,6 +375,21 @@ pub struct MinerInfo {
     pub funds: Option<MinerBalances>,
 }
 
+/// One of the miner's addresses as `actor control list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ControlRow {
+    /// "owner", "worker", "control-0", ...
+    pub name: String,
+    pub id: String,
+    pub key: String,
+    /// What it sends: "precommit", "commit", "post" (as a listed sender or a fallback).
+    pub uses: Vec<String>,
+    pub balance: String,
+    /// Whether the node's wallet holds its key (it cannot send otherwise).
+    pub in_wallet: bool,
+}
+
 /// The miner's money as lotus-miner `info` shows it, amounts as lotus prints FIL.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -26,8 +26,8 @@ use proofs::Randomness;
 use resources::{SealProof, SectorRef, SectorSize};
 
 use crate::{
-    ActiveSector, Chain, ChainError, DeadlineInfo, DeadlineState, MinerAddresses, MinerFunds,
-    MinerTally, Partition, PreCommitOnChain, RandKind, Receipt, DEADLINES,
+    Account, ActiveSector, Chain, ChainError, DeadlineInfo, DeadlineState, MinerAddresses,
+    MinerFunds, MinerTally, Partition, PreCommitOnChain, RandKind, Receipt, DEADLINES,
 };
 
 /// The devnet node's network name (`StateGetNetworkParams`).
@@ -38,12 +38,6 @@ pub struct FullNode {
     rpc: std::sync::Arc<Client>,
     actor: u64,
     miner: Address,
-    /// The worker as StateMinerInfo names it (an ID address on Lotus), and its key address
-    /// (what a message from it says once the node signed it).
-    worker: Address,
-    worker_key: Address,
-    owner: Address,
-    control: Vec<Address>,
     network: String,
     sector_size: u64,
     mode: &'static str,
@@ -105,10 +99,6 @@ impl FullNode {
             rpc,
             actor,
             miner: Address::new_id(actor),
-            worker: Address::new_id(0),
-            worker_key: Address::new_id(0),
-            owner: Address::new_id(0),
-            control: Vec::new(),
             network: String::new(),
             sector_size: 0,
             mode: "lotus",
@@ -146,13 +136,6 @@ impl FullNode {
             }
             Err(e) => return Err(e),
         };
-        me.worker = mi.worker;
-        me.owner = mi.owner;
-        me.control = mi.control_addresses.clone();
-        me.worker_key = me
-            .call::<f::StateAccountKey>((Addr(mi.worker), head_key()))
-            .await?
-            .0;
         me.sector_size = mi.sector_size;
         let d = me
             .call::<f::StateMinerProvingDeadline>((miner, head_key()))
@@ -372,11 +355,12 @@ impl Chain for FullNode {
 
     async fn send(
         &self,
+        from: Address,
         call: Call,
         value: TokenAmount,
         max_fee: TokenAmount,
     ) -> Result<String, ChainError> {
-        let m = call.message(self.worker, self.miner, value);
+        let m = call.message(from, self.miner, value);
         let spec = lotus::json::SendSpec::max_fee(max_fee);
         let signed = self
             .call::<f::MpoolPushMessage>((MessageJson::from(&m), Some(spec)))
@@ -385,13 +369,30 @@ impl Chain for FullNode {
         Ok(signed.cid().to_string())
     }
 
-    fn addresses(&self) -> MinerAddresses {
-        MinerAddresses {
-            owner: self.owner,
-            worker: self.worker,
-            worker_key: self.worker_key,
-            control: self.control.clone(),
+    async fn addresses(&self) -> Result<MinerAddresses, ChainError> {
+        let mi = self
+            .call::<f::StateMinerInfo>((self.addr(), head_key()))
+            .await?;
+        let account = |id: Address| async move {
+            let key = self
+                .call::<f::StateAccountKey>((Addr(id), head_key()))
+                .await?
+                .0;
+            Ok::<_, ChainError>(Account { id, key })
+        };
+        let mut control = Vec::new();
+        for c in &mi.control_addresses {
+            control.push(account(*c).await?);
         }
+        Ok(MinerAddresses {
+            owner: account(mi.owner).await?,
+            worker: account(mi.worker).await?,
+            control,
+        })
+    }
+
+    async fn wallet_has(&self, key: &Address) -> Result<bool, ChainError> {
+        self.call::<f::WalletHas>((Addr(*key),)).await
     }
 
     fn network(&self) -> String {
@@ -446,9 +447,10 @@ impl Chain for FullNode {
     ) -> Result<Option<String>, ChainError> {
         use lotus::miner::{Method as M, PreCommitSectorBatchParams2, ProveCommitSectors3Params};
         let pool = self.call::<f::MpoolPending>((head_key(),)).await?;
+        let ours = self.addresses().await?;
         for j in pool.0 {
             let (from, to) = (j.message.from, j.message.to);
-            if !(from == self.worker || from == self.worker_key) || to != self.miner {
+            if ours.find(&from).is_none() || to != self.miner {
                 continue;
             }
             // Ours, so a secp256k1 or BLS message; anything else is not what we look for.

@@ -99,14 +99,32 @@ impl RandKind {
     }
 }
 
-/// A miner's addresses, as the chain names them (ID addresses), and its worker's key address
-/// (what signs, and what a message from it says once signed).
+/// An address of the miner as the chain names it (an ID address), and its key address (what
+/// signs, and what a message from it says once signed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Account {
+    pub id: Address,
+    pub key: Address,
+}
+
+/// A miner's owner, worker and control addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MinerAddresses {
-    pub owner: Address,
-    pub worker: Address,
-    pub worker_key: Address,
-    pub control: Vec<Address>,
+    pub owner: Account,
+    pub worker: Account,
+    pub control: Vec<Account>,
+}
+
+impl MinerAddresses {
+    /// Every address of the miner, owner first (a message from any may be the miner's).
+    pub fn all(&self) -> impl Iterator<Item = &Account> {
+        [&self.owner, &self.worker].into_iter().chain(&self.control)
+    }
+
+    /// The account `a` names (by ID or key), if it is one of the miner's.
+    pub fn find(&self, a: &Address) -> Option<Account> {
+        self.all().find(|x| x.id == *a || x.key == *a).copied()
+    }
 }
 
 /// A miner actor's money (`StateReadState`, `StateMinerAvailableBalance`), as lotus-miner
@@ -197,17 +215,20 @@ pub trait Chain: Send + Sync {
     fn precommit_challenge_delay(&self) -> i64;
     /// Checks that the miner actor is on chain with this sector size.
     async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError>;
-    /// Sends a call of the miner actor from its worker with `value` (a deposit or pledge), its
-    /// gas costing at most `max_fee` (`[Fees]`); returns the message's CID.
+    /// Sends a call of the miner actor from `from` (its owner, worker or a control address)
+    /// with `value` (a deposit or pledge), its gas costing at most `max_fee` (`[Fees]`);
+    /// returns the message's CID.
     async fn send(
         &self,
+        from: Address,
         call: Call,
         value: TokenAmount,
         max_fee: TokenAmount,
     ) -> Result<String, ChainError>;
-    /// The miner's addresses as `StateMinerInfo` gave them when the client connected; its
-    /// worker sends its messages.
-    fn addresses(&self) -> MinerAddresses;
+    /// The miner's addresses as `StateMinerInfo` says now, with their key addresses.
+    async fn addresses(&self) -> Result<MinerAddresses, ChainError>;
+    /// Whether the node's wallet holds the key of `key` (`WalletHas`).
+    async fn wallet_has(&self, key: &Address) -> Result<bool, ChainError>;
     /// The network's name (`StateGetNetworkParams`).
     fn network(&self) -> String;
     /// An address's balance (`WalletBalance`).

@@ -21,6 +21,7 @@ use crate::EncodingError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u64)]
 pub enum Method {
+    ChangeWorkerAddress = 3,
     SubmitWindowedPoSt = 5,
     TerminateSectors = 9,
     DeclareFaults = 10,
@@ -208,6 +209,17 @@ pub trait Params: Serialize {
     }
 }
 
+/// The owner's change of the worker and of the control addresses (`lotus-miner actor control
+/// set`): the control addresses take effect at once, a new worker after a delay.
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct ChangeWorkerAddressParams {
+    pub new_worker: Address,
+    pub new_control_addresses: Vec<Address>,
+}
+
+impl Params for ChangeWorkerAddressParams {
+    const METHOD: Method = Method::ChangeWorkerAddress;
+}
 impl Params for PreCommitSectorBatchParams2 {
     const METHOD: Method = Method::PreCommitSectorBatch2;
 }

@@ -347,6 +347,8 @@ pub struct Settings {
     pub collateral: crate::funds::Collateral,
     /// `[Chain] DevnetWorkerFunds`.
     pub devnet_worker_funds: lotus::TokenAmount,
+    /// `[Addresses]`.
+    pub senders: crate::funds::Senders,
 }
 
 impl Config {
@@ -510,22 +512,22 @@ impl Config {
             .amounts()
             .map_err(|(key, reason)| bad(&key, reason))?;
         let a = &self.addresses;
-        for (key, list) in [
-            ("PreCommitControl", &a.pre_commit_control),
-            ("CommitControl", &a.commit_control),
-            ("TerminateControl", &a.terminate_control),
-            ("DealPublishControl", &a.deal_publish_control),
-        ] {
-            if let Some(first) = list.first() {
-                return Err(bad(
-                    &format!("Addresses.{key}"),
-                    format!(
-                        "control addresses ({first:?}) are not supported yet: every message is \
-                         sent from the miner's worker; leave the list empty (issue #16)"
-                    ),
-                ));
-            }
-        }
+        let list = |key: &str, list: &[String]| {
+            list.iter()
+                .map(|s| {
+                    lotus::json::parse_address(s)
+                        .map_err(|e| bad(&format!("Addresses.{key}"), format!("{s:?}: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        list("DealPublishControl", &a.deal_publish_control)?;
+        let senders = crate::funds::Senders {
+            pre_commit: list("PreCommitControl", &a.pre_commit_control)?,
+            commit: list("CommitControl", &a.commit_control)?,
+            terminate: list("TerminateControl", &a.terminate_control)?,
+            disable_owner_fallback: a.disable_owner_fallback,
+            disable_worker_fallback: a.disable_worker_fallback,
+        };
         let lifetime = parse_duration(&self.sealing.committed_capacity_sector_lifetime)
             .map_err(|e| bad("Sealing.CommittedCapacitySectorLifetime", e))?;
         let cc_lifetime_epochs = (lifetime.as_secs() / EPOCH_SECS) as i64;
@@ -556,6 +558,7 @@ impl Config {
             cc_lifetime_epochs,
             collateral,
             devnet_worker_funds,
+            senders,
             listen,
             timeout,
             actor,
@@ -751,6 +754,13 @@ mod tests {
             e.contains("/r/c.toml") && e.contains("Addresses.CommitControl") && e.contains("t3abc"),
             "{e}"
         );
+        let (_, s) = Config::parse(
+            "[Addresses]\nCommitControl = [\"t01002\"]\nDisableWorkerFallback = true\n",
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(s.senders.commit, vec![lotus::Address::new_id(1002)]);
+        assert!(s.senders.disable_worker_fallback && s.senders.pre_commit.is_empty());
         let e = Config::parse("[Fees]\nMaxCommitGasFee = \"0.05 BTC\"\n", "c.toml")
             .unwrap_err()
             .to_string();

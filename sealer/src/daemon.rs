@@ -225,9 +225,12 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         settings.retry_cooldown,
         engine.clone(),
         cfg.sealing.rebuild_lost_sectors,
-        settings.fees.clone(),
+        crate::funds::Policy {
+            fees: settings.fees.clone(),
+            collateral: settings.collateral.clone(),
+            senders: settings.senders.clone(),
+        },
         settings.cc_lifetime_epochs,
-        settings.collateral.clone(),
     );
     pipeline.resume_all();
     let wdpost = crate::wdpost::WindowPoSt::new(
@@ -238,6 +241,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         settings.actor,
         settings.sector_size,
         settings.fees.window_post.clone(),
+        settings.senders.clone(),
     );
     wdpost.spawn();
     let wnpost = crate::wnpost::WinningPoSt::new(

@@ -16,7 +16,7 @@ use stores::{FileType, FileTypes, Remote};
 
 use crate::calls::CallTracker;
 use crate::fsm::{now_ms, Event, Sector};
-use crate::funds::{Collateral, Payment};
+use crate::funds::{Payment, Policy, Use};
 use crate::manager::Manager;
 use crate::sectors::Sectors;
 use chain::{Chain, RandKind};
@@ -46,12 +46,11 @@ pub struct Pipeline {
     notes: Mutex<std::collections::HashMap<u64, String>>,
     /// `[Sealing] RebuildLostSectors`.
     auto_rebuild: bool,
-    /// `[Fees]`: the MaxFee of pre-commits and prove-commits.
-    fees: crate::config::Fees,
+    /// `[Fees]`, `[Sealing] CollateralFromMinerBalance` and `[Addresses]`: what messages
+    /// pay, and who sends them.
+    policy: Policy,
     /// `[Sealing] CommittedCapacitySectorLifetime`, in epochs.
     lifetime: i64,
-    /// `[Sealing] CollateralFromMinerBalance` and its companions.
-    collateral: Collateral,
 }
 
 impl Pipeline {
@@ -65,9 +64,8 @@ impl Pipeline {
         cooldown: Duration,
         engine: Arc<dyn proofs::Engine>,
         auto_rebuild: bool,
-        fees: crate::config::Fees,
+        policy: Policy,
         lifetime: i64,
-        collateral: Collateral,
     ) -> Arc<Pipeline> {
         Arc::new(Pipeline {
             sectors,
@@ -80,9 +78,8 @@ impl Pipeline {
             running: Mutex::new(HashSet::new()),
             notes: Mutex::new(std::collections::HashMap::new()),
             auto_rebuild,
-            fees,
+            policy,
             lifetime,
-            collateral,
         })
     }
 
@@ -300,10 +297,10 @@ impl Pipeline {
                 let pay = match self.chain.precommit_deposit(&pc).await {
                     Ok(deposit) => {
                         let what = format!("pre-commit of sector {}", sector.number);
-                        let fee = (self.fees.pre_commit.clone(), "MaxPreCommitGasFee");
+                        let fee = (self.policy.fees.pre_commit.clone(), "MaxPreCommitGasFee");
                         Payment::plan(
                             &*self.chain,
-                            &self.collateral,
+                            &self.policy.collateral,
                             what,
                             "deposit",
                             deposit,
@@ -317,10 +314,15 @@ impl Pipeline {
                     Ok(p) => p,
                     Err(e) => return (Some(Event::Failed(e.into())), None),
                 };
-                if let Some(wait) = self.unless_funded(s, &pay).await {
-                    return wait;
-                }
-                let ev = match self.chain.send(pc.call(), pay.value, pay.max_fee).await {
+                let from = match self.sender_or_wait(s, &pay, Use::PreCommit).await {
+                    Ok(from) => from,
+                    Err(wait) => return wait,
+                };
+                let ev = match self
+                    .chain
+                    .send(from, pc.call(), pay.value, pay.max_fee)
+                    .await
+                {
                     Ok(id) => Event::PreCommitSent(id),
                     Err(e) => {
                         Event::Failed(TaskError::temporary(format!("sending pre-commit: {e}")))
@@ -382,11 +384,12 @@ impl Pipeline {
                     Ok(p) => p,
                     Err(e) => return (Some(Event::Failed(e)), None),
                 };
-                if let Some(wait) = self.unless_funded(s, &pay).await {
-                    return wait;
-                }
+                let from = match self.sender_or_wait(s, &pay, Use::Commit).await {
+                    Ok(from) => from,
+                    Err(wait) => return wait,
+                };
                 let call = chain::calls::prove_commit(sector.number, proof);
-                let ev = match self.chain.send(call, pay.value, pay.max_fee).await {
+                let ev = match self.chain.send(from, call, pay.value, pay.max_fee).await {
                     Ok(id) => Event::CommitSent(id),
                     Err(e) => {
                         Event::Failed(TaskError::temporary(format!("sending prove-commit: {e}")))
@@ -696,10 +699,10 @@ impl Pipeline {
             false => collateral,
         };
         let what = format!("prove-commit of sector {}", sector.number);
-        let fee = (self.fees.commit.clone(), "MaxCommitGasFee");
+        let fee = (self.policy.fees.commit.clone(), "MaxCommitGasFee");
         Ok(Payment::plan(
             &*self.chain,
-            &self.collateral,
+            &self.policy.collateral,
             what,
             "pledge",
             collateral,
@@ -708,26 +711,31 @@ impl Pipeline {
         .await?)
     }
 
-    /// `None` when the sender can pay `pay` now. Otherwise the step's outcome while it waits:
-    /// the reason recorded once (a `Waiting` event, logged), then an epoch at a time until funds
+    /// The address that can pay `pay` now. Otherwise the step's outcome while it waits: the
+    /// reason recorded once (a `Waiting` event, logged), then an epoch at a time until funds
     /// arrive. No retry is spent.
-    async fn unless_funded(&self, s: &Sector, pay: &Payment) -> Option<(Option<Event>, Consumed)> {
-        let why = match pay.shortfall(&*self.chain).await {
-            Ok(None) => return None,
-            Ok(Some(why)) => why,
-            Err(e) => return Some((Some(Event::Failed(e.into())), None)),
+    async fn sender_or_wait(
+        &self,
+        s: &Sector,
+        pay: &Payment,
+        use_: Use,
+    ) -> Result<chain::Address, (Option<Event>, Consumed)> {
+        let why = match pay.sender(&*self.chain, &self.policy.senders, use_).await {
+            Ok(Ok(from)) => return Ok(from),
+            Ok(Err(why)) => why,
+            Err(e) => return Err((Some(Event::Failed(e.into())), None)),
         };
         if s.waiting.as_deref() != Some(why.as_str()) {
             tracing::warn!(sector = s.sector.number, "{why}");
-            return Some((Some(Event::Waiting(why)), None));
+            return Err((Some(Event::Waiting(why)), None));
         }
         let waited = async {
             let head = self.chain.head().await?.height;
             self.chain.wait_epoch(head + 1).await
         };
         match waited.await {
-            Ok(_) => Some((None, None)),
-            Err(e) => Some((Some(Event::Failed(e.into())), None)),
+            Ok(_) => Err((None, None)),
+            Err(e) => Err((Some(Event::Failed(e.into())), None)),
         }
     }
 }

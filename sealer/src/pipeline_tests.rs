@@ -98,7 +98,7 @@ impl Life {
         wrap: impl FnOnce(Arc<dyn Chain>) -> Arc<dyn Chain>,
     ) -> Life {
         let funds = chain::devnet::funds::fil(100);
-        Life::start_full(dir, db, paths, wrap, funds).await
+        Life::start_full(dir, db, paths, wrap, funds, Default::default()).await
     }
 
     /// The same, the devnet's genesis giving the miner's worker `worker_funds`.
@@ -108,6 +108,7 @@ impl Life {
         paths: &[(&str, bool, Option<u64>)],
         wrap: impl FnOnce(Arc<dyn Chain>) -> Arc<dyn Chain>,
         worker_funds: chain::TokenAmount,
+        policy: crate::funds::Policy,
     ) -> Life {
         let engine: Arc<dyn Engine> = Arc::new(MockEngine::default());
         let cfg = DevnetConfig {
@@ -154,9 +155,8 @@ impl Life {
             Duration::from_millis(200),
             engine.clone(),
             true,
-            crate::config::Fees::default(),
+            policy,
             540 * 2880,
-            crate::funds::Collateral::default(),
         );
         let life = Life {
             db,
@@ -730,11 +730,12 @@ impl Chain for LostAnswers {
     }
     async fn send(
         &self,
+        from: chain::Address,
         call: Call,
         value: chain::TokenAmount,
         max_fee: chain::TokenAmount,
     ) -> Result<String, ChainError> {
-        let id = self.inner.send(call, value, max_fee).await?;
+        let id = self.inner.send(from, call, value, max_fee).await?;
         let lost = self
             .lose
             .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
@@ -746,8 +747,11 @@ impl Chain for LostAnswers {
         }
         Ok(id)
     }
-    fn addresses(&self) -> chain::MinerAddresses {
-        self.inner.addresses()
+    async fn addresses(&self) -> Result<chain::MinerAddresses, ChainError> {
+        self.inner.addresses().await
+    }
+    async fn wallet_has(&self, key: &chain::Address) -> Result<bool, ChainError> {
+        self.inner.wallet_has(key).await
     }
     fn network(&self) -> String {
         self.inner.network()
@@ -897,6 +901,38 @@ async fn a_rebuilt_replica_whose_comm_r_is_not_the_chains_fails_naming_both() {
 /// Sends `amount` from the node's wallet's default address (the devnet's faucet) to the
 /// miner's worker, over the node's API as `lotus send` does.
 async fn send_funds(life: &Life, amount: chain::TokenAmount) {
+    send_funds_to(life, lotus::Address::new_id(100), amount).await
+}
+
+/// A new BLS key in the node's wallet (`lotus wallet new bls`): its account's ID address (the
+/// devnet makes the account at once, numbered from t0102 in the order keys are made).
+async fn new_account(life: &Life) -> lotus::Address {
+    let node = api::Client::new_at(
+        &life._node.info,
+        api::fullnode::PATH,
+        Duration::from_secs(5),
+    );
+    let key = node
+        .request::<api::fullnode::WalletNew>(("bls".to_string(),))
+        .await
+        .unwrap()
+        .0;
+    for n in 102..120 {
+        let a = lotus::Address::new_id(n);
+        let k = node
+            .request::<api::fullnode::StateAccountKey>((
+                lotus::json::wire::Addr(a),
+                Default::default(),
+            ))
+            .await;
+        if k.is_ok_and(|k| k.0 == key) {
+            return a;
+        }
+    }
+    panic!("no account for {key}");
+}
+
+async fn send_funds_to(life: &Life, to: lotus::Address, amount: chain::TokenAmount) {
     let node = api::Client::new_at(
         &life._node.info,
         api::fullnode::PATH,
@@ -910,7 +946,7 @@ async fn send_funds(life: &Life, amount: chain::TokenAmount) {
     let m = lotus::Message {
         version: 0,
         from,
-        to: lotus::Address::new_id(100),
+        to,
         sequence: 0,
         value: amount,
         method_num: 0,
@@ -929,7 +965,15 @@ async fn a_sender_short_of_funds_waits_without_spending_retries_and_goes_on_once
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("db")).unwrap();
     let paths = [("seal", true, None), ("store", false, None)];
-    let life = Life::start_full(dir.path(), db, &paths, |c| c, Default::default()).await;
+    let life = Life::start_full(
+        dir.path(),
+        db,
+        &paths,
+        |c| c,
+        Default::default(),
+        Default::default(),
+    )
+    .await;
     life.add("local", Arc::new(life.local_worker()), true);
     let fil = |s: &str| lotus::json::parse_fil(s).unwrap();
     let n = life.pledge();
@@ -942,11 +986,9 @@ async fn a_sender_short_of_funds_waits_without_spending_retries_and_goes_on_once
     let (s, why) = s;
     assert_eq!(s.state, SectorState::PreCommitting);
     for part in [
-        "the worker t0100 (t3",
-        "has 0 FIL",
-        "pre-commit of sector 1 needs 0.045 FIL",
-        "0.02 FIL of its 0.02 FIL deposit",
-        "0.025 FIL of gas (MaxPreCommitGasFee)",
+        "the pre-commit of sector 1 needs 0.045 FIL: 0.02 FIL of its 0.02 FIL deposit",
+        "0.025 FIL of gas (MaxPreCommitGasFee); no sender has it: the worker t0100 (t3",
+        ") has 0 FIL; send FIL to one of them",
     ] {
         assert!(why.contains(part), "{part:?} not in {why:?}");
     }
@@ -984,4 +1026,100 @@ async fn a_sender_short_of_funds_waits_without_spending_retries_and_goes_on_once
         (f.precommit_deposits, f.initial_pledge, f.available),
         (Default::default(), fil("0.05"), Default::default())
     );
+}
+
+/// The key address each of the sealer's messages of `method` was sent from.
+fn senders_of(db: &Db, method: lotus::miner::Method) -> Vec<lotus::Address> {
+    chain::devnet::stored_messages(db)
+        .unwrap()
+        .iter()
+        .filter(|m| m.message.method_num == method.number())
+        .map(|m| m.message.from)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_go_from_their_control_addresses_else_the_worker_or_they_wait() {
+    use lotus::miner::Method::{PreCommitSectorBatch2, ProveCommitSectors3};
+    let fil = |s: &str| lotus::json::parse_fil(s).unwrap();
+    let paths = [("seal", true, None), ("store", false, None)];
+    // [Addresses] PreCommitControl = ["t0102"], CommitControl = ["t0103"], no fallback.
+    let (p, c) = (lotus::Address::new_id(102), lotus::Address::new_id(103));
+    let policy = |fallback: bool| crate::funds::Policy {
+        senders: crate::funds::Senders {
+            pre_commit: vec![p],
+            commit: vec![c],
+            disable_worker_fallback: !fallback,
+            disable_owner_fallback: !fallback,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let funds = chain::devnet::funds::fil(100);
+    let life = Life::start_full(dir.path(), db.clone(), &paths, |c| c, funds, policy(false)).await;
+    life.add("local", Arc::new(life.local_worker()), true);
+    let node = FullNode::connect(&life._node.info, 1000).await.unwrap();
+    assert_eq!((new_account(&life).await, new_account(&life).await), (p, c));
+    crate::funds::set_control(&node, vec![p, c]).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node.addresses().await.unwrap().control.len() != 2 {
+        assert!(Instant::now() < deadline, "control addresses not set");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let keys = node.addresses().await.unwrap();
+    let (p_key, c_key) = (keys.control[0].key, keys.control[1].key);
+    send_funds_to(&life, c, fil("1")).await;
+
+    // The pre-commit's sender has nothing and the worker is not a fallback: it waits, saying so.
+    let n = life.pledge();
+    let why = until("the pre-commit to wait for its sender", || {
+        life.sectors.get(n).unwrap().waiting
+    })
+    .await;
+    assert!(
+        why.contains("no sender has it: the PreCommitControl t0102 (")
+            && why.contains(") has 0 FIL (the worker is not tried: DisableWorkerFallback)"),
+        "{why}"
+    );
+    send_funds_to(&life, p, fil("1")).await;
+    let s = life.wait_state(n, SectorState::Proving).await;
+    assert_eq!(s.retries, 0);
+    assert_eq!(senders_of(&db, PreCommitSectorBatch2), vec![p_key]);
+    assert_eq!(senders_of(&db, ProveCommitSectors3), vec![c_key]);
+    let rows = crate::funds::control_rows(&node, &policy(false).senders)
+        .await
+        .unwrap();
+    let uses: Vec<(String, Vec<String>)> = rows
+        .iter()
+        .map(|r| (r.name.clone(), r.uses.clone()))
+        .collect();
+    assert_eq!(
+        uses,
+        vec![
+            // The genesis miner's owner is its worker.
+            ("owner".to_string(), vec!["post".to_string()]),
+            ("worker".to_string(), vec!["post".to_string()]),
+            ("control-0".to_string(), vec!["precommit".to_string()]),
+            ("control-1".to_string(), vec!["commit".to_string()]),
+        ]
+    );
+    drop(life);
+
+    // With the worker as fallback, an empty control address is passed over for the worker.
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let funds = chain::devnet::funds::fil(100);
+    let life = Life::start_full(dir.path(), db.clone(), &paths, |c| c, funds, policy(true)).await;
+    life.add("local", Arc::new(life.local_worker()), true);
+    let node = FullNode::connect(&life._node.info, 1000).await.unwrap();
+    assert_eq!(new_account(&life).await, p);
+    crate::funds::set_control(&node, vec![p]).await.unwrap();
+    while node.addresses().await.unwrap().control.is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    life.seal_one().await;
+    let worker = node.addresses().await.unwrap().worker.key;
+    assert_eq!(senders_of(&db, PreCommitSectorBatch2), vec![worker]);
 }

@@ -48,6 +48,20 @@ pub fn handlers() -> Handlers<Arc<Node>> {
             Ok(())
         })
         .on::<m::SectorRebuild, _, _>(|n, (id,)| async move { n.pipeline.rebuild(id).map_err(app) })
+        .on::<m::ActorControlList, _, _>(|n, ()| async move {
+            crate::funds::control_rows(&*n.chain, &n.settings.senders)
+                .await
+                .map_err(app)
+        })
+        .on::<m::ActorControlSet, _, _>(|n, (addrs,)| async move {
+            let mut control = Vec::new();
+            for a in &addrs {
+                control.push(lotus::json::parse_address(a).map_err(app)?);
+            }
+            crate::funds::set_control(&*n.chain, control)
+                .await
+                .map_err(app)
+        })
         .on::<m::StorageDetachLocal, _, _>(|n, (path,)| async move {
             let id = n
                 .store
@@ -308,11 +322,11 @@ async fn miner_info(node: &Arc<Node>) -> Result<MinerInfo, RpcError> {
 
 async fn balances(chain: &dyn chain::Chain) -> Result<api::MinerBalances, chain::ChainError> {
     let f = chain.funds().await?;
-    let a = chain.addresses();
+    let a = chain.addresses().await?;
     let text = lotus::json::fil_text;
     let mut control = Vec::new();
     for c in &a.control {
-        control.push((c.to_string(), text(&chain.balance(c).await?)));
+        control.push((c.id.to_string(), text(&chain.balance(&c.id).await?)));
     }
     Ok(api::MinerBalances {
         miner_balance: text(&f.balance),
@@ -320,11 +334,11 @@ async fn balances(chain: &dyn chain::Chain) -> Result<api::MinerBalances, chain:
         pledge: text(&f.initial_pledge),
         vesting: text(&f.vesting),
         available: text(&f.available),
-        worker: a.worker.to_string(),
-        worker_key: a.worker_key.to_string(),
-        worker_balance: text(&chain.balance(&a.worker).await?),
-        owner: a.owner.to_string(),
-        owner_balance: text(&chain.balance(&a.owner).await?),
+        worker: a.worker.id.to_string(),
+        worker_key: a.worker.key.to_string(),
+        worker_balance: text(&chain.balance(&a.worker.id).await?),
+        owner: a.owner.id.to_string(),
+        owner_balance: text(&chain.balance(&a.owner.id).await?),
         control,
         network: chain.network(),
     })

@@ -73,6 +73,9 @@ pub struct WindowPoSt {
     size: SectorSize,
     /// `[Fees] MaxWindowPoStGasFee`: the MaxFee of proofs and declarations.
     max_fee: chain::TokenAmount,
+    /// `[Addresses]`: proofs and declarations go from the control addresses no list claims,
+    /// then the worker.
+    senders: crate::funds::Senders,
     runs: Mutex<BTreeMap<u64, DeadlineRun>>,
 }
 
@@ -84,6 +87,7 @@ enum Proved {
 
 impl WindowPoSt {
     /// The scheduler for `actor`'s deadlines (sectors of `size`); `spawn` starts it.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         chain: Arc<dyn Chain>,
         sectors: Arc<dyn ProvingSectors>,
@@ -92,6 +96,7 @@ impl WindowPoSt {
         actor: u64,
         size: SectorSize,
         max_fee: chain::TokenAmount,
+        senders: crate::funds::Senders,
     ) -> Arc<WindowPoSt> {
         Arc::new(WindowPoSt {
             chain,
@@ -101,6 +106,7 @@ impl WindowPoSt {
             actor,
             size,
             max_fee,
+            senders,
             runs: Mutex::new(BTreeMap::new()),
         })
     }
@@ -315,9 +321,18 @@ impl WindowPoSt {
     }
 
     async fn push_and_wait(&self, call: Call) -> Result<String, PostError> {
+        let from = self
+            .senders
+            .post_sender(&*self.chain, &self.max_fee)
+            .await?;
         let id = self
             .chain
-            .send(call, chain::TokenAmount::default(), self.max_fee.clone())
+            .send(
+                from,
+                call,
+                chain::TokenAmount::default(),
+                self.max_fee.clone(),
+            )
             .await?;
         loop {
             match self.chain.receipt(&id).await? {

@@ -114,6 +114,7 @@ impl Chain for FakeChain {
     }
     async fn send(
         &self,
+        _from: chain::Address,
         msg: Call,
         _value: chain::TokenAmount,
         _max_fee: chain::TokenAmount,
@@ -124,14 +125,19 @@ impl Chain for FakeChain {
     }
     // WindowPoSt messages carry no value: this chain has money enough for their gas, and
     // nothing locked.
-    fn addresses(&self) -> chain::MinerAddresses {
-        let a = chain::Address::new_id(100);
-        chain::MinerAddresses {
+    async fn addresses(&self) -> Result<chain::MinerAddresses, ChainError> {
+        let a = chain::Account {
+            id: chain::Address::new_id(100),
+            key: chain::Address::new_id(100),
+        };
+        Ok(chain::MinerAddresses {
             owner: a,
             worker: a,
-            worker_key: a,
             control: Vec::new(),
-        }
+        })
+    }
+    async fn wallet_has(&self, _key: &chain::Address) -> Result<bool, ChainError> {
+        Ok(true)
     }
     fn network(&self) -> String {
         "fake".into()
@@ -269,6 +275,7 @@ fn scheduler(
         ACTOR,
         SectorSize::S2KiB,
         crate::config::Fees::default().window_post,
+        Default::default(),
     );
     w.spawn();
     (w, dir)

@@ -112,6 +112,18 @@ fn five_pledged_sectors_reach_proving_and_a_sixth_is_refused() {
         info.contains("Worker Balance:   99.7") && info.contains("(t0100, t3"),
         "{info}"
     );
+    // No [Addresses] lists: the worker (also the genesis miner's owner) sends everything.
+    let ctl = repo.ok(&["actor", "control", "list"]);
+    let worker = ctl
+        .lines()
+        .find(|l| l.starts_with("worker"))
+        .unwrap_or_default();
+    assert!(
+        worker.contains("t0100")
+            && worker.contains("precommit commit post")
+            && worker.ends_with("yes"),
+        "{ctl}"
+    );
     // Finalized files are on the store path.
     let found = repo.ok(&["storage", "find", "1"]);
     assert!(

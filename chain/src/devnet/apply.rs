@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use db::Batch;
 use lotus::fvm_ipld_encoding::RawBytes;
 use lotus::miner::{
-    BatchReturn, DeclareFaultsParams, DeclareFaultsRecoveredParams, FailCode, Method,
-    PreCommitSectorBatchParams2, ProveCommitSectors3Params, SubmitWindowedPoStParams,
+    BatchReturn, ChangeWorkerAddressParams, DeclareFaultsParams, DeclareFaultsRecoveredParams,
+    FailCode, Method, PreCommitSectorBatchParams2, ProveCommitSectors3Params,
+    SubmitWindowedPoStParams,
 };
 use lotus::{ExitCode, Message};
 use proofs::SealedCommitments;
@@ -65,14 +66,39 @@ impl Devnet {
                         format!("{} is not a miner actor on the devnet", m.to),
                     )
                 })?;
-        let worker = self.miner_mut(miners, actor)?.worker();
-        if m.from != worker {
+        let method = m.method_num;
+        let caller = self
+            .account_id(&m.from)
+            .map_err(Fail::state)?
+            .ok_or_else(|| {
+                Fail::new(
+                    ExitCode::USR_FORBIDDEN,
+                    format!("caller {} is not an account", m.from),
+                )
+            })?;
+        let miner = self.miner_mut(miners, actor)?;
+        let owner = miner.owner_id.unwrap_or(miner.worker_id);
+        if method == Method::ChangeWorkerAddress.number() {
+            if caller != owner {
+                return Err(Fail::new(
+                    ExitCode::USR_FORBIDDEN,
+                    format!("caller {} is not the owner t0{owner} of {}", m.from, m.to),
+                ));
+            }
+            let p: ChangeWorkerAddressParams = decode(m)?;
+            return self.change_addresses(actor, p, miners).map(|_| Vec::new());
+        }
+        // The owner, the worker and the control addresses may call the miner (builtin-actors'
+        // caller_validation with the control addresses).
+        if caller != owner && caller != miner.worker_id && !miner.control.contains(&caller) {
             return Err(Fail::new(
                 ExitCode::USR_FORBIDDEN,
-                format!("caller {} is not the worker {worker} of {}", m.from, m.to),
+                format!(
+                    "caller {} is not the owner, worker or a control address of {}",
+                    m.from, m.to
+                ),
             ));
         }
-        let method = m.method_num;
         if method == Method::PreCommitSectorBatch2.number() {
             self.apply_precommit(actor, decode(m)?, epoch, done, batch, miners)?;
             Ok(Vec::new())
@@ -99,6 +125,40 @@ impl Devnet {
                 format!("the devnet's miner actor does not handle method {method}"),
             ))
         }
+    }
+
+    /// ChangeWorkerAddress: the control addresses (accounts, at most 10) take effect at once;
+    /// the devnet keeps its worker (a change would take effect only after a delay on a chain).
+    fn change_addresses(
+        &self,
+        actor: u64,
+        p: ChangeWorkerAddressParams,
+        miners: &mut HashMap<u64, MinerState>,
+    ) -> Result<(), Fail> {
+        if p.new_control_addresses.len() > 10 {
+            return Err(Fail::arg(format!(
+                "{} control addresses, at most 10",
+                p.new_control_addresses.len()
+            )));
+        }
+        let mut control = Vec::new();
+        for a in &p.new_control_addresses {
+            let id = self
+                .account_id(a)
+                .map_err(Fail::state)?
+                .ok_or_else(|| Fail::arg(format!("control address {a} is not an account")))?;
+            control.push(id);
+        }
+        let miner = self.miner_mut(miners, actor)?;
+        let worker = self.account_id(&p.new_worker).map_err(Fail::state)?;
+        if worker != Some(miner.worker_id) {
+            return Err(Fail::arg(format!(
+                "the devnet does not change workers ({} asked, t0{} kept)",
+                p.new_worker, miner.worker_id
+            )));
+        }
+        miner.control = control;
+        Ok(())
     }
 
     fn apply_precommit(

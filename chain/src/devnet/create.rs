@@ -43,7 +43,7 @@ impl Devnet {
     }
 
     /// The account ID of `a`: an ID address that names an account, or a key address with one.
-    fn account_id(&self, a: &Address) -> Result<Option<u64>, ChainError> {
+    pub(super) fn account_id(&self, a: &Address) -> Result<Option<u64>, ChainError> {
         if let Ok(id) = a.id() {
             return Ok(self.db.get::<String>(&account_key(id))?.map(|_| id));
         }
@@ -108,6 +108,7 @@ impl Devnet {
                 precommit_deposits: Default::default(),
                 initial_pledge: Default::default(),
                 owner_id: Some(owner),
+                control: Vec::new(),
             },
         );
         // The reorg-safe address names the message that made the actor.

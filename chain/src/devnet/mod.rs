@@ -87,6 +87,9 @@ pub struct MinerState {
     /// The owner's account ID; none: the worker owns the miner (the genesis miner).
     #[serde(default)]
     pub owner_id: Option<u64>,
+    /// Control addresses (account IDs), as the owner last set them.
+    #[serde(default)]
+    pub control: Vec<u64>,
 }
 
 impl MinerState {
@@ -239,6 +242,7 @@ impl Devnet {
                         precommit_deposits: Default::default(),
                         initial_pledge: Default::default(),
                         owner_id: None,
+                        control: Vec::new(),
                     },
                 );
                 db.write(b)?;

@@ -24,7 +24,7 @@ use serde_json::json;
 use stores::{Permission, Secret};
 
 use super::proving::partition_sectors;
-use super::{funds, Devnet, MinerState};
+use super::{funds, id_address, Devnet, MinerState};
 use crate::{next_opening, ChainError, DEADLINES};
 
 /// The network version the devnet's actors are (builtin-actors v18).
@@ -91,7 +91,7 @@ fn miner_info(m: &MinerState) -> MinerInfo {
     MinerInfo {
         owner: m.owner(),
         worker,
-        control_addresses: Vec::new(),
+        control_addresses: m.control.iter().map(|c| id_address(*c)).collect(),
         peer_id: None,
         multiaddrs: None,
         window_po_st_proof_type: RegisteredPoStProof::from(proof.window_post().number()),

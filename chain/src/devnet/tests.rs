@@ -9,6 +9,8 @@ use proofs::{MockEngine, SealedCommitments};
 use resources::SealProof;
 
 const ACTOR: u64 = 1000;
+/// The genesis miner's worker (and owner).
+const WORKER: Address = Address::new_id(100);
 
 struct Net {
     devnet: Arc<Devnet>,
@@ -83,7 +85,7 @@ impl Net {
     async fn land(&self, call: Call) -> (Receipt, String) {
         let id = self
             .client
-            .send(call, TokenAmount::default(), TokenAmount::default())
+            .send(WORKER, call, TokenAmount::default(), TokenAmount::default())
             .await
             .unwrap();
         assert_eq!(self.client.receipt(&id).await.unwrap(), None);
@@ -186,7 +188,7 @@ impl Net {
     async fn land_with(&self, value: TokenAmount, call: Call) -> (Message, StoredReceipt) {
         let id = self
             .client
-            .send(call, value, TokenAmount::from_whole(1))
+            .send(WORKER, call, value, TokenAmount::from_whole(1))
             .await
             .unwrap();
         self.devnet.advance().await.unwrap();
@@ -545,6 +547,7 @@ async fn one_epoch_takes_a_sector_once() {
     let a = net
         .client
         .send(
+            WORKER,
             precommit(&sector, &comms, 1),
             TokenAmount::default(),
             TokenAmount::default(),
@@ -554,6 +557,7 @@ async fn one_epoch_takes_a_sector_once() {
     let b = net
         .client
         .send(
+            WORKER,
             precommit(&sector, &comms, 1),
             TokenAmount::default(),
             TokenAmount::default(),
@@ -597,6 +601,7 @@ async fn a_message_costs_at_most_its_max_fee_and_waits_if_that_is_below_the_base
     let id = net
         .client
         .send(
+            WORKER,
             precommit(&sector, &comms, 1),
             TokenAmount::default(),
             roomy.clone(),
@@ -614,6 +619,7 @@ async fn a_message_costs_at_most_its_max_fee_and_waits_if_that_is_below_the_base
     let id = net
         .client
         .send(
+            WORKER,
             precommit(&other, &comms, 2),
             TokenAmount::default(),
             tight.clone(),
@@ -646,8 +652,8 @@ async fn balances_pay_gas_value_deposits_and_pledge_as_on_a_real_network() {
     .await
     .unwrap()
     .0;
-    let a = net.client.addresses();
-    let (worker_id, worker_key) = (a.worker, a.worker_key);
+    let a = net.client.addresses().await.unwrap();
+    let (worker_id, worker_key) = (a.worker.id, a.worker.key);
     assert_eq!(worker_id, id_address(100));
     let one = funds::fil(1);
     assert_eq!(net.client.balance(&worker_id).await.unwrap(), one);
@@ -748,6 +754,7 @@ async fn balances_pay_gas_value_deposits_and_pledge_as_on_a_real_network() {
     let e = net
         .client
         .send(
+            WORKER,
             sealed.spec.call(),
             funds::fil(5),
             TokenAmount::from_whole(1),

@@ -61,6 +61,9 @@ enum Cmd {
     /// WindowPoSt: deadlines, faults, checks.
     #[command(subcommand)]
     Proving(proving::ProvingCmd),
+    /// The miner actor's addresses.
+    #[command(subcommand)]
+    Actor(ActorCmd),
     /// Fetch (or, for devnet sizes, generate) the proof parameters for a sector size.
     FetchParams {
         /// Sector size (default: the repo's).
@@ -115,6 +118,26 @@ enum AuthCmd {
     CreateToken {
         #[arg(long, default_value = "admin")]
         perm: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ActorCmd {
+    /// Control addresses: list them, or set them (ChangeWorkerAddress from the owner).
+    #[command(subcommand)]
+    Control(ControlCmd),
+}
+
+#[derive(Subcommand)]
+enum ControlCmd {
+    /// The owner, worker and control addresses: what each sends under `[Addresses]`, its
+    /// balance, and whether the node holds its key.
+    List,
+    /// Sets the control addresses (the worker kept), as `lotus-miner actor control set`.
+    Set {
+        addresses: Vec<String>,
+        #[arg(long)]
+        really_do_it: bool,
     },
 }
 
@@ -348,6 +371,27 @@ pub fn client(repo: &Repo) -> Result<Client> {
 async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Proving(p) => proving::run(c, p).await?,
+        Cmd::Actor(ActorCmd::Control(ControlCmd::List)) => {
+            print::control(&c.request::<m::ActorControlList>(()).await?);
+        }
+        Cmd::Actor(ActorCmd::Control(ControlCmd::Set {
+            addresses,
+            really_do_it,
+        })) => {
+            if !really_do_it {
+                bail!(
+                    "this sends ChangeWorkerAddress from the owner, making {} the control \
+                     addresses: pass --really-do-it",
+                    if addresses.is_empty() {
+                        "no address".to_string()
+                    } else {
+                        addresses.join(", ")
+                    }
+                );
+            }
+            let cid = c.request::<m::ActorControlSet>((addresses,)).await?;
+            println!("Message CID: {cid}");
+        }
         Cmd::Stop => {
             c.request::<m::Shutdown>(()).await?;
             println!("sealer stopping");

@@ -377,6 +377,34 @@ pub fn find(id: u64, found: &[FoundFile]) {
     }
 }
 
+/// `actor control list`, as lotus-miner prints it.
+pub fn control(rows: &[api::ControlRow]) {
+    println!(
+        "{:<10}  {:<8}  {:<12}  {:<22}  {:<24}  Wallet",
+        "name", "ID", "key", "use", "balance"
+    );
+    for r in rows {
+        let key = if r.key.len() > 12 {
+            format!("{}...", &r.key[..9])
+        } else {
+            r.key.clone()
+        };
+        println!(
+            "{:<10}  {:<8}  {:<12}  {:<22}  {:<24}  {}",
+            r.name,
+            r.id,
+            key,
+            r.uses.join(" "),
+            r.balance,
+            if r.in_wallet {
+                "yes"
+            } else {
+                "NOT IN THE NODE'S WALLET"
+            }
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
