@@ -44,6 +44,8 @@ pub struct FullNode {
     block_delay_ms: u64,
     poll: Duration,
     challenge_delay: i64,
+    /// MaxPreCommitRandomnessLookback.
+    max_ticket_age: i64,
     window: i64,
     calls: std::sync::Arc<Mutex<BTreeMap<&'static str, u64>>>,
     /// How long a call waits for a node it cannot connect to (restarting, say) before failing.
@@ -105,6 +107,7 @@ impl FullNode {
             block_delay_ms: 30_000,
             poll: Duration::from_secs(1),
             challenge_delay: 150,
+            max_ticket_age: crate::MAX_PRECOMMIT_RANDOMNESS_LOOKBACK,
             window: 60,
             calls: Default::default(),
             patience: Duration::ZERO,
@@ -118,6 +121,12 @@ impl FullNode {
             .unwrap_or(params.block_delay_secs * 1000);
         me.poll = Duration::from_millis((me.block_delay_ms / 4).clamp(10, 1000));
         me.challenge_delay = params.pre_commit_challenge_delay;
+        // Not in a Lotus node's answer (its builds compile the policy in): a devnet says its own.
+        me.max_ticket_age = params
+            .other
+            .get("MaxPreCommitRandomnessLookback")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(crate::MAX_PRECOMMIT_RANDOMNESS_LOOKBACK);
         if params.network_name == DEVNET_NAME {
             me.mode = "devnet";
         }
@@ -335,6 +344,10 @@ impl Chain for FullNode {
 
     fn precommit_challenge_delay(&self) -> i64 {
         self.challenge_delay
+    }
+
+    fn max_ticket_age(&self) -> i64 {
+        self.max_ticket_age
     }
 
     async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError> {

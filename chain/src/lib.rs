@@ -99,6 +99,10 @@ impl RandKind {
     }
 }
 
+/// The miner actor's MaxPreCommitRandomnessLookback: a day of epochs plus the chain's finality
+/// (builtin-actors' policy, mainnet and calibnet alike).
+pub const MAX_PRECOMMIT_RANDOMNESS_LOOKBACK: i64 = 2880 + 900;
+
 /// An address of the miner as the chain names it (an ID address), and its key address (what
 /// signs, and what a message from it says once signed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +217,10 @@ pub trait Chain: Send + Sync {
     async fn randomness(&self, kind: RandKind, epoch: i64) -> Result<Randomness, ChainError>;
     /// Epochs between a pre-commit landing and the epoch of its seed.
     fn precommit_challenge_delay(&self) -> i64;
+    /// How old a pre-commit's ticket may be when it lands (MaxPreCommitRandomnessLookback).
+    fn max_ticket_age(&self) -> i64 {
+        MAX_PRECOMMIT_RANDOMNESS_LOOKBACK
+    }
     /// Checks that the miner actor is on chain with this sector size.
     async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError>;
     /// Sends a call of the miner actor from `from` (its owner, worker or a control address)

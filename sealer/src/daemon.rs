@@ -79,6 +79,7 @@ async fn open_chain(
                     window: cfg.chain.wpost_challenge_window as i64,
                     other_power: settings.other_network_power,
                     worker_funds: settings.devnet_worker_funds.clone(),
+                    max_ticket_age: chain::MAX_PRECOMMIT_RANDOMNESS_LOOKBACK,
                 },
                 settings.actor,
                 settings.sector_size,

@@ -101,6 +101,9 @@ pub enum Event {
     /// The step cannot go on yet, and why (its sender lacks funds): no failure, no retry
     /// spent; the step is tried again as the chain moves.
     Waiting(String),
+    /// The sector's ticket is too old for its pre-commit to land (MaxPreCommitRandomnessLookback):
+    /// it gets a fresh ticket and is sealed again (PC1, PC2), as lotus does; no retry spent.
+    TicketExpired(String),
     /// The chain refused the message for want of funds (exit 19, insufficient funds): it is
     /// sent again, once its sender can pay, without spending a retry.
     NotEnoughFunds(String),
@@ -151,6 +154,7 @@ impl Event {
             Event::Failed(_) => "SectorFailed",
             Event::Waiting(_) => "SectorWaiting",
             Event::NotEnoughFunds(_) => "SectorNotEnoughFunds",
+            Event::TicketExpired(_) => "SectorTicketExpired",
             Event::Retry => "SectorRetry",
             Event::Restarted(_) => "SectorRestart",
             Event::Repack(_) => "SectorRepack",
@@ -452,6 +456,14 @@ impl Sector {
                 self.waiting = Some(why.clone());
                 message = why.clone();
                 st
+            }
+            (Event::TicketExpired(why), PreCommitting) => {
+                self.ticket = None;
+                self.pc1 = None;
+                self.comms = None;
+                self.precommit_msg = None;
+                message = why.clone();
+                GetTicket
             }
             (Event::NotEnoughFunds(why), st @ (PreCommitWait | CommitWait)) => {
                 message = format!("{why}: sent again once its sender can pay");

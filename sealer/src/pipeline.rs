@@ -284,10 +284,25 @@ impl Pipeline {
                 }
                 // Committed from its activation on, which follows the seed (lotus counts the
                 // lifetime from the pre-commit's epoch likewise).
-                let expiration = match self.chain.head().await {
-                    Ok(h) => h.height + self.chain.precommit_challenge_delay() + self.lifetime,
+                let head = match self.chain.head().await {
+                    Ok(h) => h.height,
                     Err(e) => return (Some(Event::Failed(e.into())), None),
                 };
+                // It lands at the next epoch at the earliest: a ticket too old by then is
+                // refused by the miner actor, so the sector is sealed again on a fresh one.
+                let max_age = self.chain.max_ticket_age();
+                let earliest = head + 1 - max_age;
+                if ticket_epoch < earliest {
+                    let why = format!(
+                        "ticket epoch {ticket_epoch} is too old to pre-commit at epoch {}: the \
+                         miner actor takes tickets from epoch {earliest} \
+                         (MaxPreCommitRandomnessLookback {max_age}): a fresh ticket, and PC1 and \
+                         PC2 again",
+                        head + 1
+                    );
+                    return (Some(Event::TicketExpired(why)), None);
+                }
+                let expiration = head + self.chain.precommit_challenge_delay() + self.lifetime;
                 let pc = chain::calls::PreCommitSpec {
                     sector,
                     comms,

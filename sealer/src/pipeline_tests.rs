@@ -97,19 +97,22 @@ impl Life {
         paths: &[(&str, bool, Option<u64>)],
         wrap: impl FnOnce(Arc<dyn Chain>) -> Arc<dyn Chain>,
     ) -> Life {
-        let funds = chain::devnet::funds::fil(100);
-        Life::start_full(dir, db, paths, wrap, funds, Default::default()).await
+        Life::start_full(dir, db, paths, wrap, Opts::default()).await
     }
 
-    /// The same, the devnet's genesis giving the miner's worker `worker_funds`.
+    /// The same, with the devnet and the pipeline's policy as `opts` say.
     async fn start_full(
         dir: &Path,
         db: Db,
         paths: &[(&str, bool, Option<u64>)],
         wrap: impl FnOnce(Arc<dyn Chain>) -> Arc<dyn Chain>,
-        worker_funds: chain::TokenAmount,
-        policy: crate::funds::Policy,
+        opts: Opts,
     ) -> Life {
+        let Opts {
+            worker_funds,
+            max_ticket_age,
+            policy,
+        } = opts;
         let engine: Arc<dyn Engine> = Arc::new(MockEngine::default());
         let cfg = DevnetConfig {
             block_delay: Duration::from_millis(10),
@@ -117,6 +120,7 @@ impl Life {
             window: 10,
             other_power: 0,
             worker_funds,
+            max_ticket_age,
         };
         let devnet = Devnet::open(
             db.clone(),
@@ -258,6 +262,48 @@ impl Life {
     async fn seal_one(&self) -> crate::fsm::Sector {
         let n = self.pledge();
         self.wait_state(n, SectorState::Proving).await
+    }
+}
+
+/// How a life's devnet and pipeline differ from the defaults.
+struct Opts {
+    /// What the genesis gives the miner's worker.
+    worker_funds: chain::TokenAmount,
+    /// The devnet's MaxPreCommitRandomnessLookback.
+    max_ticket_age: i64,
+    policy: crate::funds::Policy,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            worker_funds: chain::devnet::funds::fil(100),
+            max_ticket_age: chain::MAX_PRECOMMIT_RANDOMNESS_LOOKBACK,
+            policy: Default::default(),
+        }
+    }
+}
+
+/// The in-process worker, its first PC2 taking `delay` longer.
+struct SlowPc2 {
+    inner: LocalWorker,
+    delay: Mutex<Option<Duration>>,
+}
+
+#[async_trait]
+impl WorkerHandle for SlowPc2 {
+    async fn prepare(&self, call: &TaskCall) -> Result<(), TaskError> {
+        self.inner.prepare(call).await
+    }
+    async fn execute(&self, call_id: &str, call: TaskCall) -> TaskResult {
+        let delay = match call.task() {
+            TaskType::PreCommit2 => self.delay.lock().unwrap().take(),
+            _ => None,
+        };
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        self.inner.execute(call_id, call).await
     }
 }
 
@@ -725,6 +771,9 @@ impl Chain for LostAnswers {
     fn precommit_challenge_delay(&self) -> i64 {
         self.inner.precommit_challenge_delay()
     }
+    fn max_ticket_age(&self) -> i64 {
+        self.inner.max_ticket_age()
+    }
     async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError> {
         self.inner.ensure_miner(actor, size).await
     }
@@ -965,15 +1014,11 @@ async fn a_sender_short_of_funds_waits_without_spending_retries_and_goes_on_once
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("db")).unwrap();
     let paths = [("seal", true, None), ("store", false, None)];
-    let life = Life::start_full(
-        dir.path(),
-        db,
-        &paths,
-        |c| c,
-        Default::default(),
-        Default::default(),
-    )
-    .await;
+    let opts = Opts {
+        worker_funds: Default::default(),
+        ..Default::default()
+    };
+    let life = Life::start_full(dir.path(), db, &paths, |c| c, opts).await;
     life.add("local", Arc::new(life.local_worker()), true);
     let fil = |s: &str| lotus::json::parse_fil(s).unwrap();
     let n = life.pledge();
@@ -1057,8 +1102,11 @@ async fn messages_go_from_their_control_addresses_else_the_worker_or_they_wait()
     };
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("db")).unwrap();
-    let funds = chain::devnet::funds::fil(100);
-    let life = Life::start_full(dir.path(), db.clone(), &paths, |c| c, funds, policy(false)).await;
+    let opts = Opts {
+        policy: policy(false),
+        ..Default::default()
+    };
+    let life = Life::start_full(dir.path(), db.clone(), &paths, |c| c, opts).await;
     life.add("local", Arc::new(life.local_worker()), true);
     let node = FullNode::connect(&life._node.info, 1000).await.unwrap();
     assert_eq!((new_account(&life).await, new_account(&life).await), (p, c));
@@ -1110,8 +1158,11 @@ async fn messages_go_from_their_control_addresses_else_the_worker_or_they_wait()
     // With the worker as fallback, an empty control address is passed over for the worker.
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("db")).unwrap();
-    let funds = chain::devnet::funds::fil(100);
-    let life = Life::start_full(dir.path(), db.clone(), &paths, |c| c, funds, policy(true)).await;
+    let opts = Opts {
+        policy: policy(true),
+        ..Default::default()
+    };
+    let life = Life::start_full(dir.path(), db.clone(), &paths, |c| c, opts).await;
     life.add("local", Arc::new(life.local_worker()), true);
     let node = FullNode::connect(&life._node.info, 1000).await.unwrap();
     assert_eq!(new_account(&life).await, p);
@@ -1122,4 +1173,43 @@ async fn messages_go_from_their_control_addresses_else_the_worker_or_they_wait()
     life.seal_one().await;
     let worker = node.addresses().await.unwrap().worker.key;
     assert_eq!(senders_of(&db, PreCommitSectorBatch2), vec![worker]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_too_old_to_pre_commit_gets_a_fresh_one_and_the_sector_is_sealed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let paths = [("seal", true, None), ("store", false, None)];
+    // Tickets may be 50 epochs old (500 ms here); the first PC2 takes 1.5 s longer.
+    let opts = Opts {
+        max_ticket_age: 50,
+        ..Default::default()
+    };
+    let life = Life::start_full(dir.path(), db.clone(), &paths, |c| c, opts).await;
+    let slow = SlowPc2 {
+        inner: life.local_worker(),
+        delay: Mutex::new(Some(Duration::from_millis(1500))),
+    };
+    life.add("local", Arc::new(slow), true);
+    let s = life.seal_one().await;
+    let expired = logged(&s, "SectorTicketExpired");
+    assert_eq!(expired.len(), 1, "{:?}", s.log);
+    assert!(
+        expired[0].contains("is too old to pre-commit")
+            && expired[0].contains("(MaxPreCommitRandomnessLookback 50)"),
+        "{expired:?}"
+    );
+    // Two tickets, PC1 and PC2 twice, one pre-commit: on the second ticket.
+    assert_eq!(logged(&s, "SectorTicket").len(), 2, "{:?}", s.log);
+    assert_eq!(logged(&s, "SectorPreCommit2").len(), 2, "{:?}", s.log);
+    assert!(logged(&s, "SectorFailed").is_empty(), "{:?}", s.log);
+    let sent = chain::devnet::stored_messages(&db).unwrap();
+    let pcs: Vec<_> = sent
+        .iter()
+        .filter(|m| m.message.method_num == lotus::miner::Method::PreCommitSectorBatch2.number())
+        .collect();
+    assert_eq!(pcs.len(), 1);
+    let p: lotus::miner::PreCommitSectorBatchParams2 =
+        lotus::fvm_ipld_encoding::from_slice(&pcs[0].message.params).unwrap();
+    assert_eq!(p.sectors[0].seal_rand_epoch, s.ticket.unwrap().0);
 }

@@ -205,6 +205,14 @@ impl Devnet {
                     s.seal_rand_epoch
                 )));
             }
+            let earliest = epoch - self.cfg.max_ticket_age;
+            if s.seal_rand_epoch < earliest {
+                return Err(Fail::arg(format!(
+                    "sector {n}: ticket epoch {} is too old (the earliest at epoch {epoch} is \
+                     {earliest})",
+                    s.seal_rand_epoch
+                )));
+            }
             let comm_r = lotus::fvm_shared::commcid::cid_to_replica_commitment_v1(&s.sealed_cid)
                 .map_err(|e| Fail::arg(format!("sector {n}: sealed CID: {e}")))?;
             let comm_d = s

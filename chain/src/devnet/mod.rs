@@ -50,6 +50,8 @@ pub struct DevnetConfig {
     pub other_power: u64,
     /// What the genesis miner's worker holds at genesis.
     pub worker_funds: lotus::TokenAmount,
+    /// How old a pre-commit's ticket may be when it lands (MaxPreCommitRandomnessLookback).
+    pub max_ticket_age: i64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

@@ -194,6 +194,10 @@ fn handlers() -> Handlers<Arc<Devnet>> {
             let mut other = serde_json::Map::new();
             // Not a Lotus field: the devnet's epochs can be shorter than a second.
             other.insert("BlockDelayMillis".into(), json!(ms));
+            other.insert(
+                "MaxPreCommitRandomnessLookback".into(),
+                json!(d.cfg.max_ticket_age),
+            );
             Ok(NetworkParams {
                 network_name: "sealer-devnet".into(),
                 block_delay_secs: ms.div_ceil(1000),

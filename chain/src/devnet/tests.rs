@@ -12,6 +12,18 @@ const ACTOR: u64 = 1000;
 /// The genesis miner's worker (and owner).
 const WORKER: Address = Address::new_id(100);
 
+/// Epochs mined by hand; the worker holds 10 FIL at genesis.
+fn config(challenge_delay: i64, window: i64, other_power: u64) -> DevnetConfig {
+    DevnetConfig {
+        block_delay: Duration::from_secs(3600),
+        challenge_delay,
+        window,
+        other_power,
+        worker_funds: funds::fil(10),
+        max_ticket_age: crate::MAX_PRECOMMIT_RANDOMNESS_LOOKBACK,
+    }
+}
+
 struct Net {
     devnet: Arc<Devnet>,
     client: FullNode,
@@ -31,7 +43,11 @@ impl Net {
     async fn unfunded(worker_funds: TokenAmount) -> Net {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("db")).unwrap();
-        Net::open_with(dir, db, 1, 10, 0, worker_funds, None).await
+        let cfg = DevnetConfig {
+            worker_funds,
+            ..config(1, 10, 0)
+        };
+        Net::open_with(dir, db, cfg, None).await
     }
 
     /// The miner's own balance pays its deposits and pledge (the messages of these tests carry
@@ -43,28 +59,17 @@ impl Net {
         window: i64,
         other_power: u64,
     ) -> Net {
-        let prefund = Some(funds::fil(100));
-        let w = funds::fil(10);
-        Net::open_with(dir, db, challenge_delay, window, other_power, w, prefund).await
+        let cfg = config(challenge_delay, window, other_power);
+        Net::open_with(dir, db, cfg, Some(funds::fil(100))).await
     }
 
     async fn open_with(
         dir: tempfile::TempDir,
         db: Db,
-        challenge_delay: i64,
-        window: i64,
-        other_power: u64,
-        worker_funds: TokenAmount,
+        cfg: DevnetConfig,
         prefund: Option<TokenAmount>,
     ) -> Net {
         let engine: Arc<dyn Engine> = Arc::new(MockEngine::new());
-        let cfg = DevnetConfig {
-            block_delay: Duration::from_secs(3600),
-            challenge_delay,
-            window,
-            other_power,
-            worker_funds,
-        };
         let devnet = Devnet::open(db, engine.clone(), cfg, ACTOR, SectorSize::S2KiB).unwrap();
         if let Some(amount) = prefund {
             devnet.faucet_send(id_address(ACTOR), amount).await.unwrap();
@@ -852,4 +857,31 @@ async fn init_checks_refuse_what_lotus_miner_init_would_naming_what_is_wrong() {
     let e = check(info, ACTOR, None).await.unwrap_err();
     assert!(matches!(e, Refusal::WorkerNotBls { .. }), "{e}");
     assert!(e.to_string().contains(&secp.address().to_string()), "{e}");
+}
+
+#[tokio::test]
+async fn a_pre_commit_whose_ticket_is_too_old_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let cfg = DevnetConfig {
+        max_ticket_age: 5,
+        ..config(1, 10, 0)
+    };
+    let net = Net::open_with(dir, db, cfg, Some(funds::fil(100))).await;
+    assert_eq!(net.client.max_ticket_age(), 5);
+    net.advance_to(10).await;
+    let sector = SectorRef::new(ACTOR, 1, SealProof::StackedDrg2KiBV1_1);
+    let comms = SealedCommitments {
+        comm_d: [1; 32],
+        comm_r: [2; 32],
+    };
+    // Landing at epoch 11: the earliest ticket taken is epoch 6.
+    let (r, why) = net.land(precommit(&sector, &comms, 5)).await;
+    assert_eq!(r.exit_code, 16, "{why}");
+    assert!(
+        why.contains("ticket epoch 5 is too old (the earliest at epoch 11 is 6)"),
+        "{why}"
+    );
+    let (r, why) = net.land(precommit(&sector, &comms, 7)).await;
+    assert_eq!(r.exit_code, 0, "{why}");
 }
