@@ -46,6 +46,8 @@ pub struct FullNode {
     challenge_delay: i64,
     /// MaxPreCommitRandomnessLookback.
     max_ticket_age: i64,
+    /// SealRandomnessLookback.
+    ticket_lookback: i64,
     window: i64,
     calls: std::sync::Arc<Mutex<BTreeMap<&'static str, u64>>>,
     /// How long a call waits for a node it cannot connect to (restarting, say) before failing.
@@ -108,6 +110,7 @@ impl FullNode {
             poll: Duration::from_secs(1),
             challenge_delay: 150,
             max_ticket_age: crate::MAX_PRECOMMIT_RANDOMNESS_LOOKBACK,
+            ticket_lookback: crate::SEAL_RANDOMNESS_LOOKBACK,
             window: 60,
             calls: Default::default(),
             patience: Duration::ZERO,
@@ -127,6 +130,11 @@ impl FullNode {
             .get("MaxPreCommitRandomnessLookback")
             .and_then(|v| v.as_i64())
             .unwrap_or(crate::MAX_PRECOMMIT_RANDOMNESS_LOOKBACK);
+        me.ticket_lookback = params
+            .other
+            .get("SealRandomnessLookback")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(crate::SEAL_RANDOMNESS_LOOKBACK);
         if params.network_name == DEVNET_NAME {
             me.mode = "devnet";
         }
@@ -192,12 +200,17 @@ impl FullNode {
                 if let Some(since) = away.take() {
                     tracing::info!("chain node reached again after {:?}", since.elapsed());
                 }
+                // A higher head, or a lower one after a reorg (a waiter for an epoch the
+                // chain went back from waits again).
                 tx.send_if_modified(|old: &mut Option<ChainHead>| {
-                    let newer = old.as_ref().is_none_or(|o| o.height < h.height);
-                    if newer {
+                    let changed = old.as_ref().is_none_or(|o| o.height != h.height);
+                    if old.as_ref().is_some_and(|o| o.height > h.height) {
+                        tracing::warn!("chain head went back to epoch {} (a reorg)", h.height);
+                    }
+                    if changed {
                         *old = Some(h);
                     }
-                    newer
+                    changed
                 });
             }
         });
@@ -348,6 +361,10 @@ impl Chain for FullNode {
 
     fn max_ticket_age(&self) -> i64 {
         self.max_ticket_age
+    }
+
+    fn ticket_lookback(&self) -> i64 {
+        self.ticket_lookback
     }
 
     async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError> {

@@ -103,6 +103,10 @@ impl RandKind {
 /// (builtin-actors' policy, mainnet and calibnet alike).
 pub const MAX_PRECOMMIT_RANDOMNESS_LOOKBACK: i64 = 2880 + 900;
 
+/// SealRandomnessLookback: a ticket is drawn this far back from the head (the chain's
+/// finality), where no reorg reaches.
+pub const SEAL_RANDOMNESS_LOOKBACK: i64 = 900;
+
 /// An address of the miner as the chain names it (an ID address), and its key address (what
 /// signs, and what a message from it says once signed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +224,10 @@ pub trait Chain: Send + Sync {
     /// How old a pre-commit's ticket may be when it lands (MaxPreCommitRandomnessLookback).
     fn max_ticket_age(&self) -> i64 {
         MAX_PRECOMMIT_RANDOMNESS_LOOKBACK
+    }
+    /// How far back from the head a ticket is drawn (SealRandomnessLookback).
+    fn ticket_lookback(&self) -> i64 {
+        SEAL_RANDOMNESS_LOOKBACK
     }
     /// Checks that the miner actor is on chain with this sector size.
     async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError>;

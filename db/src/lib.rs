@@ -42,6 +42,15 @@ impl Batch {
     pub fn writes(&self, key: &str) -> bool {
         self.ops.iter().any(|(k, _)| k == key)
     }
+    /// The keys this batch writes or deletes, each once, in the order first written.
+    pub fn keys(&self) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.ops
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| seen.insert(*k))
+            .collect()
+    }
     /// Adds `other`'s writes after these (a step's writes kept only once it succeeded).
     pub fn extend(&mut self, other: Batch) {
         self.ops.extend(other.ops);

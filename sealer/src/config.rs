@@ -262,6 +262,9 @@ pub struct ChainConfig {
     pub other_network_power: String,
     /// What the devnet's genesis gives the miner's worker (it pays deposits, pledge and gas).
     pub devnet_worker_funds: String,
+    /// Epochs on top of a pre-commit or prove-commit before the sector moves on (lotus's
+    /// MessageConfidence, 5): a reorg shallower than this sends the message again.
+    pub message_confidence: u64,
 }
 
 impl Default for ChainConfig {
@@ -275,6 +278,7 @@ impl Default for ChainConfig {
             wpost_challenge_window: 60,
             other_network_power: "1MiB".into(),
             devnet_worker_funds: "100 FIL".into(),
+            message_confidence: 5,
         }
     }
 }
@@ -349,6 +353,8 @@ pub struct Settings {
     pub devnet_worker_funds: lotus::TokenAmount,
     /// `[Addresses]`.
     pub senders: crate::funds::Senders,
+    /// `[Chain] MessageConfidence`.
+    pub message_confidence: i64,
 }
 
 impl Config {
@@ -559,6 +565,7 @@ impl Config {
             collateral,
             devnet_worker_funds,
             senders,
+            message_confidence: self.chain.message_confidence as i64,
             listen,
             timeout,
             actor,

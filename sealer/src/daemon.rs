@@ -80,6 +80,7 @@ async fn open_chain(
                     other_power: settings.other_network_power,
                     worker_funds: settings.devnet_worker_funds.clone(),
                     max_ticket_age: chain::MAX_PRECOMMIT_RANDOMNESS_LOOKBACK,
+                    ticket_lookback: 0,
                 },
                 settings.actor,
                 settings.sector_size,
@@ -232,6 +233,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
             senders: settings.senders.clone(),
         },
         settings.cc_lifetime_epochs,
+        settings.message_confidence,
     );
     pipeline.resume_all();
     let wdpost = crate::wdpost::WindowPoSt::new(

@@ -72,6 +72,7 @@ pub async fn run(a: DevnetNodeArgs) -> Result<()> {
         other_power,
         worker_funds: lotus::json::parse_fil(&a.worker_funds).context("--worker-funds")?,
         max_ticket_age: chain::MAX_PRECOMMIT_RANDOMNESS_LOOKBACK,
+        ticket_lookback: 0,
     };
     let devnet = Devnet::open(db, engine, cfg, actor, size)?;
     let listener = tokio::net::TcpListener::bind(a.listen)

@@ -101,6 +101,12 @@ pub enum Event {
     /// The step cannot go on yet, and why (its sender lacks funds): no failure, no retry
     /// spent; the step is tried again as the chain moves.
     Waiting(String),
+    /// The message the sector waits for is gone (a reorg took its epoch back and no pool holds
+    /// it any more): it is sent again, no retry spent.
+    MessageDropped(String),
+    /// The sector's pre-commit is no longer on chain (a reorg took it back): it is sent again,
+    /// and the seed drawn anew; no retry spent.
+    PreCommitReverted(String),
     /// The sector's ticket is too old for its pre-commit to land (MaxPreCommitRandomnessLookback):
     /// it gets a fresh ticket and is sealed again (PC1, PC2), as lotus does; no retry spent.
     TicketExpired(String),
@@ -155,6 +161,8 @@ impl Event {
             Event::Waiting(_) => "SectorWaiting",
             Event::NotEnoughFunds(_) => "SectorNotEnoughFunds",
             Event::TicketExpired(_) => "SectorTicketExpired",
+            Event::MessageDropped(_) => "SectorMessageDropped",
+            Event::PreCommitReverted(_) => "SectorPreCommitReverted",
             Event::Retry => "SectorRetry",
             Event::Restarted(_) => "SectorRestart",
             Event::Repack(_) => "SectorRepack",
@@ -456,6 +464,34 @@ impl Sector {
                 self.waiting = Some(why.clone());
                 message = why.clone();
                 st
+            }
+            (Event::MessageDropped(why), PreCommitWait) => {
+                self.precommit_msg = None;
+                message = why.clone();
+                PreCommitting
+            }
+            (Event::MessageDropped(why), CommitWait) => {
+                self.commit_msg = None;
+                message = why.clone();
+                SubmitCommit
+            }
+            (Event::PreCommitReverted(why), WaitSeed | Committing | SubmitCommit) => {
+                self.precommit_msg = None;
+                self.precommit_epoch = None;
+                self.seed = None;
+                self.c1 = None;
+                self.proof = None;
+                message = why.clone();
+                PreCommitting
+            }
+            // Landed again at another epoch after a reorg: the seed follows the new epoch.
+            (Event::PreCommitLanded(epoch), WaitSeed) => {
+                message = format!(
+                    "on chain at epoch {epoch} now, not {} (a reorg): the seed follows",
+                    self.precommit_epoch.unwrap_or_default()
+                );
+                self.precommit_epoch = Some(*epoch);
+                WaitSeed
             }
             (Event::TicketExpired(why), PreCommitting) => {
                 self.ticket = None;

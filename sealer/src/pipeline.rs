@@ -51,6 +51,16 @@ pub struct Pipeline {
     policy: Policy,
     /// `[Sealing] CommittedCapacitySectorLifetime`, in epochs.
     lifetime: i64,
+    /// `[Chain] MessageConfidence`: epochs on top of a message before it counts as landed.
+    confidence: i64,
+}
+
+/// How a wait for a message ended.
+enum Landed {
+    /// Its receipt, deep enough.
+    Receipt(chain::Receipt),
+    /// Neither the chain nor the pool has it any more, and why.
+    Dropped(String),
 }
 
 impl Pipeline {
@@ -66,6 +76,7 @@ impl Pipeline {
         auto_rebuild: bool,
         policy: Policy,
         lifetime: i64,
+        confidence: i64,
     ) -> Arc<Pipeline> {
         Arc::new(Pipeline {
             sectors,
@@ -80,6 +91,7 @@ impl Pipeline {
             auto_rebuild,
             policy,
             lifetime,
+            confidence,
         })
     }
 
@@ -351,12 +363,20 @@ impl Pipeline {
                 } else {
                     s.commit_msg.clone()
                 };
-                let ev = match self.wait_receipt(msg.as_deref()).await {
-                    Ok(r) if r.exit_code == 0 && s.state == PreCommitWait => {
+                let method = match s.state {
+                    PreCommitWait => Method::PreCommitSectorBatch2,
+                    _ => Method::ProveCommitSectors3,
+                };
+                let ev = match self
+                    .wait_receipt(msg.as_deref(), method, sector.number)
+                    .await
+                {
+                    Ok(Landed::Dropped(why)) => Event::MessageDropped(why),
+                    Ok(Landed::Receipt(r)) if r.exit_code == 0 && s.state == PreCommitWait => {
                         Event::PreCommitLanded(r.epoch)
                     }
-                    Ok(r) if r.exit_code == 0 => Event::CommitLanded(r.epoch),
-                    Ok(r) => {
+                    Ok(Landed::Receipt(r)) if r.exit_code == 0 => Event::CommitLanded(r.epoch),
+                    Ok(Landed::Receipt(r)) => {
                         let why = format!(
                             "message {} failed at epoch {} (exit {}): {}",
                             msg.unwrap_or_default(),
@@ -395,7 +415,17 @@ impl Pipeline {
                     Ok(None) => {}
                     Err(e) => return (Some(Event::Failed(e.into())), None),
                 }
-                let pay = match self.commit_payment(s).await {
+                // Neither active nor pre-committed: a reorg took the pre-commit back.
+                let pc = match self.chain.precommit(&sector).await {
+                    Ok(Some(pc)) => pc,
+                    Ok(None) => {
+                        let why = "its pre-commit is no longer on chain (a reorg): sent again, \
+                                   with a new seed and proof";
+                        return (Some(Event::PreCommitReverted(why.into())), None);
+                    }
+                    Err(e) => return (Some(Event::Failed(e.into())), None),
+                };
+                let pay = match self.commit_payment(sector, pc).await {
                     Ok(p) => p,
                     Err(e) => return (Some(Event::Failed(e)), None),
                 };
@@ -580,9 +610,12 @@ impl Pipeline {
 
     async fn ticket(&self) -> Event {
         let r = async {
+            // Drawn back from the head by SealRandomnessLookback (the chain's finality, as
+            // lotus draws it), so that a reorg does not take the ticket's epoch away.
             let head = self.chain.head().await?;
-            let t = self.chain.randomness(RandKind::Ticket, head.height).await?;
-            Ok::<_, chain::ChainError>(Event::Ticket(head.height, t))
+            let epoch = (head.height - self.chain.ticket_lookback()).max(0);
+            let t = self.chain.randomness(RandKind::Ticket, epoch).await?;
+            Ok::<_, chain::ChainError>(Event::Ticket(epoch, t))
         };
         r.await.unwrap_or_else(|e| {
             Event::Failed(TaskError::temporary(format!("getting a ticket: {e}")))
@@ -596,6 +629,20 @@ impl Pipeline {
         let seed_epoch = pc_epoch + self.chain.precommit_challenge_delay();
         let r = async {
             self.chain.wait_epoch(seed_epoch).await?;
+            // The pre-commit may have gone with a reorg, or landed again elsewhere: the seed is
+            // drawn from where it is now.
+            match self.chain.precommit(&s.sector).await? {
+                None => {
+                    return Ok(Event::PreCommitReverted(format!(
+                        "its pre-commit (landed at epoch {pc_epoch}) is no longer on chain (a \
+                         reorg): sent again"
+                    )))
+                }
+                Some(pc) if pc.precommit_epoch != pc_epoch => {
+                    return Ok(Event::PreCommitLanded(pc.precommit_epoch))
+                }
+                Some(_) => {}
+            }
             let seed = self.chain.randomness(RandKind::Seed, seed_epoch).await?;
             Ok::<_, chain::ChainError>(Event::Seed(seed_epoch, seed))
         };
@@ -681,16 +728,50 @@ impl Pipeline {
         }
     }
 
-    /// Waits for a message's receipt. A message the chain refused fails the step (its state
-    /// decides the retry: a rejected prove-commit is recomputed), unless it lacked funds.
-    async fn wait_receipt(&self, id: Option<&str>) -> Result<chain::Receipt, TaskError> {
+    /// Waits for a message's receipt to be `[Chain] MessageConfidence` epochs deep (lotus's
+    /// StateWaitMsg with confidence), following the chain as it goes: a receipt a reorg takes
+    /// back is waited for again while the message is in the pool, and the message is
+    /// `Dropped` once neither the chain nor the pool has it (checked every `confidence`
+    /// epochs). A message the chain refused fails the step (its state decides the retry: a
+    /// rejected prove-commit is recomputed), unless it lacked funds.
+    async fn wait_receipt(
+        &self,
+        id: Option<&str>,
+        method: Method,
+        sector: u64,
+    ) -> Result<Landed, TaskError> {
         let id = id.ok_or_else(|| TaskError::temporary("no message to wait for"))?;
+        let confidence = self.confidence.max(0);
+        let mut unseen = 0;
+        let mut landed: Option<i64> = None;
         loop {
-            let head = self.chain.head().await?;
+            let head = self.chain.head().await?.height;
             match self.chain.receipt(id).await? {
-                Some(r) => return Ok(r),
+                Some(r) if head >= r.epoch + confidence => return Ok(Landed::Receipt(r)),
+                Some(r) => {
+                    landed = Some(r.epoch);
+                    self.chain.wait_epoch(r.epoch + confidence).await?;
+                }
                 None => {
-                    self.chain.wait_epoch(head.height + 1).await?;
+                    unseen += 1;
+                    let check = landed.is_some() || unseen > confidence;
+                    if check && self.chain.pending(method, sector).await?.as_deref() != Some(id) {
+                        let why = match landed {
+                            Some(e) => format!(
+                                "message {id} (landed at epoch {e}) was taken back by a reorg \
+                                 and is in no pool: sent again"
+                            ),
+                            None => format!(
+                                "message {id} is neither on chain nor in the pool: sent again"
+                            ),
+                        };
+                        return Ok(Landed::Dropped(why));
+                    }
+                    if check {
+                        unseen = 0;
+                        landed = None;
+                    }
+                    self.chain.wait_epoch(head + 1).await?;
                 }
             }
         }
@@ -698,14 +779,11 @@ impl Pipeline {
 
     /// What a prove-commit pays: the initial pledge for the sector's committed life, less the
     /// deposit its pre-commit locked (released as it activates), as lotus-miner computes it.
-    async fn commit_payment(&self, s: &Sector) -> Result<Payment, TaskError> {
-        let sector = s.sector;
-        let pc = self.chain.precommit(&sector).await?.ok_or_else(|| {
-            TaskError::temporary(format!(
-                "the chain holds no pre-commit of sector {}",
-                sector.number
-            ))
-        })?;
+    async fn commit_payment(
+        &self,
+        sector: SectorRef,
+        pc: chain::PreCommitOnChain,
+    ) -> Result<Payment, TaskError> {
         let head = self.chain.head().await?.height;
         let pledge = self.chain.initial_pledge(pc.expiration - head).await?;
         let collateral = pledge - pc.deposit;

@@ -76,6 +76,8 @@ struct Life {
     workers: Mutex<Vec<sched::WorkerId>>,
     /// The devnet node this life's pipeline reaches through its Lotus client.
     _node: chain::devnet::node::Served,
+    /// The devnet itself (its test hooks).
+    devnet: Arc<Devnet>,
 }
 
 impl Life {
@@ -112,15 +114,19 @@ impl Life {
             worker_funds,
             max_ticket_age,
             policy,
+            block_delay,
+            confidence,
+            ticket_lookback,
         } = opts;
         let engine: Arc<dyn Engine> = Arc::new(MockEngine::default());
         let cfg = DevnetConfig {
-            block_delay: Duration::from_millis(10),
+            block_delay,
             challenge_delay: 1,
             window: 10,
             other_power: 0,
             worker_funds,
             max_ticket_age,
+            ticket_lookback,
         };
         let devnet = Devnet::open(
             db.clone(),
@@ -161,6 +167,7 @@ impl Life {
             true,
             policy,
             540 * 2880,
+            confidence,
         );
         let life = Life {
             db,
@@ -174,6 +181,7 @@ impl Life {
             dir: dir.to_path_buf(),
             workers: Mutex::new(Vec::new()),
             _node: node,
+            devnet,
         };
         if first {
             for (name, seal, max) in paths {
@@ -272,6 +280,12 @@ struct Opts {
     /// The devnet's MaxPreCommitRandomnessLookback.
     max_ticket_age: i64,
     policy: crate::funds::Policy,
+    /// The devnet's epochs.
+    block_delay: Duration,
+    /// `[Chain] MessageConfidence`.
+    confidence: i64,
+    /// The devnet's SealRandomnessLookback.
+    ticket_lookback: i64,
 }
 
 impl Default for Opts {
@@ -280,6 +294,9 @@ impl Default for Opts {
             worker_funds: chain::devnet::funds::fil(100),
             max_ticket_age: chain::MAX_PRECOMMIT_RANDOMNESS_LOOKBACK,
             policy: Default::default(),
+            block_delay: Duration::from_millis(10),
+            confidence: 5,
+            ticket_lookback: 0,
         }
     }
 }
@@ -1212,4 +1229,69 @@ async fn a_ticket_too_old_to_pre_commit_gets_a_fresh_one_and_the_sector_is_seale
     let p: lotus::miner::PreCommitSectorBatchParams2 =
         lotus::fvm_ipld_encoding::from_slice(&pcs[0].message.params).unwrap();
     assert_eq!(p.sectors[0].seal_rand_epoch, s.ticket.unwrap().0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorg_that_drops_the_pre_commit_or_the_prove_commit_has_it_sent_again() {
+    use chain::devnet::Reverted;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let paths = [("seal", true, None), ("store", false, None)];
+    // 50 ms epochs: a message is 250 ms from landed to five epochs deep. Tickets are drawn 5
+    // epochs back, where the reorgs below do not reach.
+    let opts = Opts {
+        block_delay: Duration::from_millis(50),
+        ticket_lookback: 5,
+        ..Default::default()
+    };
+    let life = Life::start_full(dir.path(), db.clone(), &paths, |c| c, opts).await;
+    life.add("local", Arc::new(life.local_worker()), true);
+    until("epoch 5", || {
+        (life.devnet.head().unwrap().height >= 5).then_some(())
+    })
+    .await;
+    let n = life.pledge();
+    // The pre-commit lands; three epochs are taken back before it is five deep, and its
+    // message with them (the pool lost it).
+    until("the pre-commit on chain", || {
+        life.devnet.precommit(1000, n).ok().flatten()
+    })
+    .await;
+    let gone = life.devnet.revert(3, Reverted::Dropped).await.unwrap();
+    assert_eq!(gone.len(), 1);
+    assert_eq!(life.devnet.precommit(1000, n).unwrap(), None);
+    // The same for the prove-commit: the sector was active, and is not any more.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while life.devnet.sector(1000, n).unwrap().is_none() {
+        let s = life.sectors.get(n).unwrap();
+        assert!(Instant::now() < deadline, "not active: {:#?}", s.log);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    life.devnet.revert(3, Reverted::Dropped).await.unwrap();
+    assert_eq!(life.devnet.sector(1000, n).unwrap(), None);
+    let s = life.wait_state(n, SectorState::Proving).await;
+    let dropped = logged(&s, "SectorMessageDropped");
+    assert_eq!(dropped.len(), 2, "{:?}", s.log);
+    // Seen landed before the reorg or not, the message is named and sent again.
+    assert!(
+        dropped
+            .iter()
+            .all(|d| d.starts_with("message bafy") && d.ends_with("sent again")),
+        "{dropped:?}"
+    );
+    assert_eq!(logged(&s, "SectorPreCommitted").len(), 2, "{:?}", s.log);
+    assert_eq!(logged(&s, "SectorCommitSubmitted").len(), 2, "{:?}", s.log);
+    assert!(logged(&s, "SectorFailed").is_empty(), "{:?}", s.log);
+    assert!(life.devnet.sector(1000, n).unwrap().is_some());
+
+    // A reorg that puts the prove-commit back in the pool: it lands again, nothing is resent.
+    let n = life.pledge();
+    until("the second sector active", || {
+        life.devnet.sector(1000, n).ok().flatten()
+    })
+    .await;
+    life.devnet.revert(2, Reverted::BackToPool).await.unwrap();
+    let s = life.wait_state(n, SectorState::Proving).await;
+    assert_eq!(logged(&s, "SectorCommitSubmitted").len(), 1, "{:?}", s.log);
+    assert!(logged(&s, "SectorMessageDropped").is_empty(), "{:?}", s.log);
 }

@@ -19,6 +19,9 @@ mod apply;
 mod create;
 pub mod funds;
 pub mod node;
+mod reorg;
+
+pub use reorg::{Reverted, UNDO_EPOCHS};
 mod post;
 pub mod proving;
 
@@ -52,6 +55,9 @@ pub struct DevnetConfig {
     pub worker_funds: lotus::TokenAmount,
     /// How old a pre-commit's ticket may be when it lands (MaxPreCommitRandomnessLookback).
     pub max_ticket_age: i64,
+    /// How far back from the head a sealer draws its tickets (SealRandomnessLookback; 0 on a
+    /// devnet, whose reorgs are only the ones a test asks for).
+    pub ticket_lookback: i64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -372,6 +378,7 @@ impl Devnet {
                 timestamp_ms: now_ms(),
             },
         );
+        self.keep_undo(epoch, &mut batch)?;
         self.db.write(batch)?;
         self.head_tx.send_replace(epoch);
         Ok(epoch)

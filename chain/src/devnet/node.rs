@@ -198,6 +198,10 @@ fn handlers() -> Handlers<Arc<Devnet>> {
                 "MaxPreCommitRandomnessLookback".into(),
                 json!(d.cfg.max_ticket_age),
             );
+            other.insert(
+                "SealRandomnessLookback".into(),
+                json!(d.cfg.ticket_lookback),
+            );
             Ok(NetworkParams {
                 network_name: "sealer-devnet".into(),
                 block_delay_secs: ms.div_ceil(1000),

@@ -21,6 +21,7 @@ fn config(challenge_delay: i64, window: i64, other_power: u64) -> DevnetConfig {
         other_power,
         worker_funds: funds::fil(10),
         max_ticket_age: crate::MAX_PRECOMMIT_RANDOMNESS_LOOKBACK,
+        ticket_lookback: 0,
     }
 }
 
