@@ -517,6 +517,7 @@ impl Chain for FullNode {
             .call::<f::StateSearchMsg>((head_key(), CidJson(cid), -1, true))
             .await?;
         Ok(l.map(|l| Receipt {
+            replaced_by: (l.message != cid).then(|| l.message.to_string()),
             epoch: l.height,
             exit_code: l.receipt.exit_code as i64,
             error: if l.receipt.exit_code == 0 {

@@ -161,6 +161,10 @@ pub struct Receipt {
     /// 0 = ok.
     pub exit_code: i64,
     pub error: String,
+    /// The message that landed instead, when the one asked for was replaced in the pool (same
+    /// sender and nonce, a higher fee): its CID.
+    #[serde(default)]
+    pub replaced_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -101,6 +101,9 @@ pub enum Event {
     /// The step cannot go on yet, and why (its sender lacks funds): no failure, no retry
     /// spent; the step is tried again as the chain moves.
     Waiting(String),
+    /// The message the sector waits for was replaced in the pool by this one (same nonce, a
+    /// higher fee, as `lotus mpool replace` makes): it is followed.
+    MessageReplaced(String),
     /// The message the sector waits for is gone (a reorg took its epoch back and no pool holds
     /// it any more): it is sent again, no retry spent.
     MessageDropped(String),
@@ -162,6 +165,7 @@ impl Event {
             Event::NotEnoughFunds(_) => "SectorNotEnoughFunds",
             Event::TicketExpired(_) => "SectorTicketExpired",
             Event::MessageDropped(_) => "SectorMessageDropped",
+            Event::MessageReplaced(_) => "SectorMessageReplaced",
             Event::PreCommitReverted(_) => "SectorPreCommitReverted",
             Event::Retry => "SectorRetry",
             Event::Restarted(_) => "SectorRestart",
@@ -463,6 +467,17 @@ impl Sector {
             (Event::Waiting(why), st @ (PreCommitting | SubmitCommit)) => {
                 self.waiting = Some(why.clone());
                 message = why.clone();
+                st
+            }
+            (Event::MessageReplaced(new), st @ (PreCommitWait | CommitWait)) => {
+                let old = match st {
+                    PreCommitWait => self.precommit_msg.replace(new.clone()),
+                    _ => self.commit_msg.replace(new.clone()),
+                };
+                message = format!(
+                    "message {} was replaced in the pool by {new} (same nonce): following it",
+                    old.unwrap_or_default()
+                );
                 st
             }
             (Event::MessageDropped(why), PreCommitWait) => {

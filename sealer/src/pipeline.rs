@@ -19,7 +19,7 @@ use crate::fsm::{now_ms, Event, Sector};
 use crate::funds::{Payment, Policy, Use};
 use crate::manager::Manager;
 use crate::sectors::Sectors;
-use chain::{Chain, RandKind};
+use chain::{Chain, RandKind, Receipt};
 use lotus::miner::Method;
 
 use SectorState::*;
@@ -61,6 +61,8 @@ enum Landed {
     Receipt(chain::Receipt),
     /// Neither the chain nor the pool has it any more, and why.
     Dropped(String),
+    /// Another message (this CID) with its nonce landed instead.
+    Replaced(String),
 }
 
 impl Pipeline {
@@ -372,6 +374,7 @@ impl Pipeline {
                     .await
                 {
                     Ok(Landed::Dropped(why)) => Event::MessageDropped(why),
+                    Ok(Landed::Replaced(new)) => Event::MessageReplaced(new),
                     Ok(Landed::Receipt(r)) if r.exit_code == 0 && s.state == PreCommitWait => {
                         Event::PreCommitLanded(r.epoch)
                     }
@@ -747,6 +750,10 @@ impl Pipeline {
         loop {
             let head = self.chain.head().await?.height;
             match self.chain.receipt(id).await? {
+                Some(Receipt {
+                    replaced_by: Some(new),
+                    ..
+                }) => return Ok(Landed::Replaced(new)),
                 Some(r) if head >= r.epoch + confidence => return Ok(Landed::Receipt(r)),
                 Some(r) => {
                     landed = Some(r.epoch);

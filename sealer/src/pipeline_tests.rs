@@ -1295,3 +1295,59 @@ async fn a_reorg_that_drops_the_pre_commit_or_the_prove_commit_has_it_sent_again
     assert_eq!(logged(&s, "SectorCommitSubmitted").len(), 1, "{:?}", s.log);
     assert!(logged(&s, "SectorMessageDropped").is_empty(), "{:?}", s.log);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pre_commit_replaced_in_the_pool_is_followed_to_its_replacement() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let paths = [("seal", true, None), ("store", false, None)];
+    // A MaxPreCommitGasFee so low that the pre-commit's fee cap is under the base fee: it
+    // stays in the pool until the operator replaces it with a higher fee.
+    let mut policy = crate::funds::Policy::default();
+    policy.fees.pre_commit = chain::TokenAmount::from_atto(1);
+    let opts = Opts {
+        policy,
+        ..Default::default()
+    };
+    let life = Life::start_full(dir.path(), db.clone(), &paths, |c| c, opts).await;
+    life.add("local", Arc::new(life.local_worker()), true);
+    let n = life.pledge();
+    let stuck =
+        until("the pre-commit in the pool", || {
+            life.devnet.pending().ok()?.into_iter().find(|m| {
+                m.message.method_num == lotus::miner::Method::PreCommitSectorBatch2.number()
+            })
+        })
+        .await;
+    // It waits there, several epochs, without failing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s = life.sectors.get(n).unwrap();
+    assert_eq!(s.state, SectorState::PreCommitWait, "{:?}", s.log);
+    // `lotus mpool replace`: the same message, nonce and all, with a fee that covers the base fee.
+    let premium = chain::TokenAmount::from_atto(1_000);
+    let new = life
+        .devnet
+        .replace(
+            &stuck.cid(),
+            chain::TokenAmount::from_atto(100_000),
+            premium.clone(),
+        )
+        .await
+        .unwrap();
+    let s = life.wait_state(n, SectorState::Proving).await;
+    assert_eq!(s.precommit_msg, Some(new.cid().to_string()));
+    let followed = logged(&s, "SectorMessageReplaced");
+    assert_eq!(followed.len(), 1, "{:?}", s.log);
+    assert!(
+        followed[0].contains(&stuck.cid().to_string()) && followed[0].contains("following it"),
+        "{followed:?}"
+    );
+    assert!(logged(&s, "SectorFailed").is_empty(), "{:?}", s.log);
+    // A message that landed is not replaced.
+    let e = life
+        .devnet
+        .replace(&new.cid(), chain::TokenAmount::from_atto(100_000), premium)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("has landed already"), "{e}");
+}

@@ -165,6 +165,7 @@ impl Chain for FakeChain {
             epoch: self.lock().head,
             exit_code: 0,
             error: String::new(),
+            replaced_by: None,
         }))
     }
     async fn precommit(&self, _s: &SectorRef) -> Result<Option<PreCommitOnChain>, ChainError> {

@@ -52,12 +52,18 @@ fn miner_of(d: &Devnet, a: &Addr) -> Result<(u64, MinerState), RpcError> {
     }
 }
 
-fn lookup(d: &Devnet, cid: Cid) -> Result<Option<MsgLookup>, RpcError> {
-    let Some((_, Some(r))) = d.message(&cid).map_err(app)? else {
+/// Where `cid` landed; with `replaced`, where the message that replaced it landed (its CID in
+/// the answer), as Lotus's allowReplaced.
+fn lookup(d: &Devnet, cid: Cid, replaced: bool) -> Result<Option<MsgLookup>, RpcError> {
+    let landed = match d.replacement(&cid).map_err(app)? {
+        Some(new) if replaced => new,
+        _ => cid,
+    };
+    let Some((_, Some(r))) = d.message(&landed).map_err(app)? else {
         return Ok(None);
     };
     Ok(Some(MsgLookup {
-        message: cid,
+        message: landed,
         receipt: Receipt {
             exit_code: r.exit_code,
             r#return: r.ret.into(),
@@ -380,13 +386,15 @@ fn handlers() -> Handlers<Arc<Devnet>> {
                     .collect(),
             ))
         })
-        .on::<f::StateSearchMsg, _, _>(|d, (_, cid, _, _)| async move { lookup(&d, cid.0) })
-        .on::<f::StateWaitMsg, _, _>(|d, (cid, confidence, _, _)| async move {
+        .on::<f::StateSearchMsg, _, _>(|d, (_, cid, _, replaced)| async move {
+            lookup(&d, cid.0, replaced)
+        })
+        .on::<f::StateWaitMsg, _, _>(|d, (cid, confidence, _, replaced)| async move {
             loop {
                 if d.message(&cid.0).map_err(app)?.is_none() {
                     return Err(app(format!("message {} not found", cid.0)));
                 }
-                if let Some(l) = lookup(&d, cid.0)? {
+                if let Some(l) = lookup(&d, cid.0, replaced)? {
                     let at = l
                         .height
                         .saturating_add(confidence.min(i64::MAX as u64) as i64);
