@@ -257,12 +257,16 @@ async fn sector_status(node: &Arc<Node>, n: u64, on_chain: bool) -> Result<Secto
             .map_err(RpcError::app)?;
         Some(api::OnChainSector {
             activation: active.as_ref().map(|a| a.activation),
-            precommit_epoch: pc.map(|p| p.precommit_epoch).or(s.precommit_epoch),
+            precommit_epoch: pc.as_ref().map(|p| p.precommit_epoch).or(s.precommit_epoch),
             seal_proof: active.as_ref().map(|a| a.sector.proof as i64),
             sealed_cid: active
                 .as_ref()
                 .map(|a| lotus::miner::sealed_cid(&a.comm_r).to_string()),
-            expiration: active.as_ref().map(|a| a.expiration),
+            // Active, or still pre-committed (what its pre-commit said).
+            expiration: active
+                .as_ref()
+                .map(|a| a.expiration)
+                .or(pc.as_ref().map(|p| p.expiration)),
             deadline: active.as_ref().map(|a| a.deadline),
             partition: active.as_ref().map(|a| a.partition as u64),
         })

@@ -92,8 +92,11 @@ fn five_pledged_sectors_reach_proving_and_a_sixth_is_refused() {
         assert_ne!(field(&status, "CIDcommR:"), "<nil>");
     }
     let list = repo.ok(&["sectors", "list"]);
+    // Committed for CommittedCapacitySectorLifetime (540 days), as the chain holds it.
     assert_eq!(
-        list.lines().filter(|l| l.contains("Proving")).count(),
+        list.lines()
+            .filter(|l| l.contains("Proving") && l.contains("(in 540 days)"))
+            .count(),
         5,
         "{list}"
     );

@@ -410,13 +410,19 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
             println!("Created CC sector: {}", id.number);
         }
         Cmd::Sectors(SectorsCmd::List) => {
+            // The chain is asked only about sectors it has (pre-committed or active).
             let ids = c.request::<m::SectorsList>(()).await?;
+            let head = c.request::<m::ChainHead>(()).await?.height;
             let mut rows = Vec::new();
             for id in ids {
                 let s = c.request::<m::SectorsStatus>((id, Some(false))).await?;
+                let s = match print::on_chain(s.state) {
+                    true => c.request::<m::SectorsStatus>((id, Some(true))).await?,
+                    false => s,
+                };
                 rows.push(s);
             }
-            print::sectors(&rows);
+            print::sectors(&rows, head);
         }
         Cmd::Sectors(SectorsCmd::Status {
             id,

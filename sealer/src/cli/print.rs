@@ -133,35 +133,58 @@ pub fn info(i: &MinerInfo) {
     }
 }
 
-pub fn sectors(rows: &[SectorInfo]) {
+/// Whether a sector in `state` is on chain (pre-committed or active).
+pub fn on_chain(state: SectorState) -> bool {
+    !matches!(
+        state,
+        SectorState::Packing
+            | SectorState::GetTicket
+            | SectorState::PreCommit1
+            | SectorState::PreCommit2
+            | SectorState::PreCommitting
+            | SectorState::PreCommitWait
+            | SectorState::SealPreCommit1Failed
+            | SectorState::SealPreCommit2Failed
+            | SectorState::PreCommitFailed
+            | SectorState::Removing
+            | SectorState::Removed
+    )
+}
+
+/// An expiration epoch as lotus shows it: the epoch, and how far off (30 s epochs).
+fn expiration(epoch: i64, head: i64) -> String {
+    let days = (epoch - head) as f64 * 30.0 / 86_400.0;
+    match days >= 0.0 {
+        true => format!("{epoch} (in {days:.0} days)"),
+        false => format!("{epoch} ({:.0} days ago)", -days),
+    }
+}
+
+pub fn sectors(rows: &[SectorInfo], head: i64) {
     println!(
-        "{:<6}  {:<22}  {:<7}  {:<6}  Deals",
-        "ID", "State", "OnChain", "Active"
+        "{:<6}  {:<22}  {:<7}  {:<6}  {:<28}  Deals",
+        "ID", "State", "OnChain", "Active", "Expiration"
     );
     for s in rows {
-        let on_chain = !matches!(
-            s.state,
-            SectorState::Packing
-                | SectorState::GetTicket
-                | SectorState::PreCommit1
-                | SectorState::PreCommit2
-                | SectorState::PreCommitting
-                | SectorState::PreCommitWait
-                | SectorState::SealPreCommit1Failed
-                | SectorState::SealPreCommit2Failed
-                | SectorState::PreCommitFailed
-        );
+        let on_chain = on_chain(s.state);
         let active = matches!(
             s.state,
             SectorState::FinalizeSector | SectorState::Proving | SectorState::FinalizeFailed
         );
         let yn = |b: bool| if b { "YES" } else { "NO" };
+        let exp = s
+            .on_chain
+            .as_ref()
+            .and_then(|o| o.expiration)
+            .map(|e| expiration(e, head))
+            .unwrap_or_else(|| "-".into());
         println!(
-            "{:<6}  {:<22}  {:<7}  {:<6}  CC",
+            "{:<6}  {:<22}  {:<7}  {:<6}  {:<28}  CC",
             s.sector_id,
             s.state.to_string(),
             yn(on_chain),
-            yn(active)
+            yn(active),
+            exp
         );
     }
 }
