@@ -84,6 +84,13 @@ methods! {
     SyncSubmitBlock = "Filecoin.SyncSubmitBlock", Write, (BlockMsg,) -> ();
     /// The devnet's count of a miner's proofs and blocks (not a Lotus method).
     DevnetMinerTally = "Devnet.MinerTally", Read, (Addr,) -> MinerTally;
+    /// A devnet test hook (not a Lotus method): takes the last N epochs back, as a reorg to a
+    /// fork without them; their messages go back to the pool, or with `true` are dropped. The
+    /// messages that had landed in them.
+    DevnetRevert = "Devnet.Revert", Admin, (i64, bool) -> List<CidJson>;
+    /// A devnet test hook (not a Lotus method): replaces a message in the pool by the same
+    /// message with this fee cap and premium (`lotus mpool replace`); the replacement's CID.
+    DevnetMpoolReplace = "Devnet.MpoolReplace", Admin, (CidJson, Atto, Atto) -> CidJson;
 }
 
 /// What the devnet counted for a miner since genesis.

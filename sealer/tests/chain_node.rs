@@ -318,3 +318,59 @@ fn init_against_a_node_reads_the_miner_from_the_chain_and_refuses_what_is_wrong(
     );
     assert!(!repo.config().exists());
 }
+
+#[test]
+fn a_reorg_on_the_node_that_drops_the_pre_commit_has_the_sealer_send_it_again() {
+    let (node_dir, port) = (tempfile::tempdir().unwrap(), free_port());
+    let state = node_dir.path().join("node");
+    let _node = NodeProc::start(&state, port);
+    let info = std::fs::read_to_string(state.join("fullnode_api")).unwrap();
+    let api_info = api::ApiInfo::parse(info.trim()).unwrap();
+    let node = api::Client::new_at(&api_info, api::fullnode::PATH, Duration::from_secs(30));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let height = || {
+        rt.block_on(node.request::<api::fullnode::ChainHead>(()))
+            .unwrap()
+            .height
+    };
+    let repo = Repo::init(false, |c| {
+        c.chain.mode = "lotus".into();
+        c.chain.api_info = info.trim().to_string();
+    });
+    let _d = repo.start();
+    repo.attach_paths();
+    // Far enough from genesis for a reorg of 3 epochs.
+    let start = std::time::Instant::now();
+    while height() < 4 {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    repo.ok(&["sectors", "pledge"]);
+    // The pre-commit lands (500 ms epochs, 5 of confidence): the node takes 3 epochs back and
+    // drops its messages.
+    let miner = lotus::json::wire::Addr(lotus::Address::new_id(1000));
+    let start = std::time::Instant::now();
+    loop {
+        let pc = rt
+            .block_on(node.request::<api::fullnode::StateSectorPreCommitInfo>((
+                miner,
+                1,
+                Default::default(),
+            )))
+            .unwrap();
+        if pc.is_some() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no pre-commit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let gone = rt
+        .block_on(node.request::<api::fullnode::DevnetRevert>((3, true)))
+        .unwrap();
+    assert_eq!(gone.0.len(), 1, "{gone:?}");
+    wait_for(&repo, 1, &["Proving"]);
+    let log = repo.ok(&["sectors", "status", "1", "--log"]);
+    assert_eq!(log.matches("SectorMessageDropped").count(), 1, "{log}");
+    assert_eq!(log.matches("SectorPreCommitted").count(), 2, "{log}");
+    assert!(!log.contains("SectorFailed"), "{log}");
+}

@@ -12,7 +12,7 @@ use api::server::RpcServer;
 use api::{ApiInfo, RpcError};
 use lotus::chain::{Deadline, MiningBaseInfo, NetworkParams, SectorInfo, SectorLocation};
 use lotus::fvm_shared::bigint::BigInt;
-use lotus::json::wire::{Addr, Atto, Bytes, List};
+use lotus::json::wire::{Addr, Atto, Bytes, CidJson, List};
 use lotus::json::{MessageJson, SignedMessageJson};
 use lotus::miner::{sealed_cid, sectors_bitfield};
 use lotus::state::{
@@ -436,6 +436,18 @@ fn handlers() -> Handlers<Arc<Devnet>> {
         })
         .on::<f::SyncSubmitBlock, _, _>(|d, (b,)| async move {
             d.submit_block(&b.header).await.map_err(app)
+        })
+        .on::<f::DevnetRevert, _, _>(|d, (n, drop)| async move {
+            let then = match drop {
+                true => super::Reverted::Dropped,
+                false => super::Reverted::BackToPool,
+            };
+            let landed = d.revert(n, then).await.map_err(app)?;
+            Ok(List(landed.into_iter().map(CidJson).collect()))
+        })
+        .on::<f::DevnetMpoolReplace, _, _>(|d, (cid, fee_cap, premium)| async move {
+            let m = d.replace(&cid.0, fee_cap.0, premium.0).await.map_err(app)?;
+            Ok(CidJson(m.cid()))
         })
         .on::<f::DevnetMinerTally, _, _>(|d, (a,)| async move {
             let (_, m) = miner_of(&d, &a)?;
