@@ -158,6 +158,14 @@ pub struct Call {
 }
 
 impl Call {
+    /// A plain send of value (method 0, no params), as `lotus send` makes.
+    pub fn transfer() -> Call {
+        Call {
+            method: 0,
+            params: RawBytes::default(),
+        }
+    }
+
     pub fn of<P: Params>(p: &P) -> Result<Call, EncodingError> {
         Ok(Call {
             method: P::METHOD.number(),
@@ -172,13 +180,13 @@ impl Call {
             .flatten()
     }
 
-    /// The unsigned message of this call from `from` to `miner`; nonce and gas are left for
-    /// the node to fill in (`MpoolPushMessage`).
-    pub fn message(&self, from: Address, miner: Address, value: TokenAmount) -> Message {
+    /// The unsigned message of this call from `from` to `to` (the miner, or for a transfer any
+    /// address); nonce and gas are left for the node to fill in (`MpoolPushMessage`).
+    pub fn message(&self, from: Address, to: Address, value: TokenAmount) -> Message {
         Message {
             version: 0,
             from,
-            to: miner,
+            to,
             sequence: 0,
             value,
             method_num: self.method,

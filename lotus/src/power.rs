@@ -36,17 +36,10 @@ pub struct CreateMinerReturn {
 impl CreateMinerParams {
     /// The message `from` sends to create the miner (nonce and gas left to the node).
     pub fn message(&self, from: Address) -> Result<Message, EncodingError> {
-        Ok(Message {
-            version: 0,
-            from,
-            to: Address::new_id(POWER_ACTOR),
-            sequence: 0,
-            value: TokenAmount::default(),
-            method_num: CREATE_MINER,
+        let call = crate::Call {
+            method: CREATE_MINER,
             params: RawBytes::serialize(self)?,
-            gas_limit: 0,
-            gas_fee_cap: TokenAmount::default(),
-            gas_premium: TokenAmount::default(),
-        })
+        };
+        Ok(call.message(from, Address::new_id(POWER_ACTOR), TokenAmount::default()))
     }
 }

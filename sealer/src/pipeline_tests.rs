@@ -1009,18 +1009,7 @@ async fn send_funds_to(life: &Life, to: lotus::Address, amount: chain::TokenAmou
         .await
         .unwrap()
         .0;
-    let m = lotus::Message {
-        version: 0,
-        from,
-        to,
-        sequence: 0,
-        value: amount,
-        method_num: 0,
-        params: Default::default(),
-        gas_limit: 0,
-        gas_fee_cap: Default::default(),
-        gas_premium: Default::default(),
-    };
+    let m = lotus::Call::transfer().message(from, to, amount);
     node.request::<api::fullnode::MpoolPushMessage>((lotus::json::MessageJson::from(&m), None))
         .await
         .unwrap();

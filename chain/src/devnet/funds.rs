@@ -113,18 +113,7 @@ impl Devnet {
         to: Address,
         amount: TokenAmount,
     ) -> Result<lotus::SignedMessage, ChainError> {
-        let m = Message {
-            version: 0,
-            from: self.faucet()?,
-            to,
-            sequence: 0,
-            value: amount,
-            method_num: 0,
-            params: Default::default(),
-            gas_limit: 0,
-            gas_fee_cap: TokenAmount::default(),
-            gas_premium: TokenAmount::default(),
-        };
+        let m = lotus::Call::transfer().message(self.faucet()?, to, amount);
         self.push(m, None).await
     }
 
