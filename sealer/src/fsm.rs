@@ -246,6 +246,15 @@ impl Sector {
         }
     }
 
+    /// In a wait for a message (PreCommitWait, CommitWait): the record of that message, and
+    /// the state that sends it again.
+    fn awaited(&mut self, wait: SectorState) -> (&mut Option<String>, SectorState) {
+        match wait {
+            PreCommitWait => (&mut self.precommit_msg, PreCommitting),
+            _ => (&mut self.commit_msg, SubmitCommit),
+        }
+    }
+
     /// Why the sector waits, if it does: for a rebuild (no worker can rebuild it, or the
     /// rebuild is off), or for funds.
     pub fn waiting_reason(&self) -> Option<String> {
@@ -470,25 +479,18 @@ impl Sector {
                 st
             }
             (Event::MessageReplaced(new), st @ (PreCommitWait | CommitWait)) => {
-                let old = match st {
-                    PreCommitWait => self.precommit_msg.replace(new.clone()),
-                    _ => self.commit_msg.replace(new.clone()),
-                };
+                let old = self.awaited(st).0.replace(new.clone());
                 message = format!(
                     "message {} was replaced in the pool by {new} (same nonce): following it",
                     old.unwrap_or_default()
                 );
                 st
             }
-            (Event::MessageDropped(why), PreCommitWait) => {
-                self.precommit_msg = None;
+            (Event::MessageDropped(why), st @ (PreCommitWait | CommitWait)) => {
+                let (msg, send) = self.awaited(st);
+                *msg = None;
                 message = why.clone();
-                PreCommitting
-            }
-            (Event::MessageDropped(why), CommitWait) => {
-                self.commit_msg = None;
-                message = why.clone();
-                SubmitCommit
+                send
             }
             (Event::PreCommitReverted(why), WaitSeed | Committing | SubmitCommit) => {
                 self.precommit_msg = None;
@@ -519,16 +521,9 @@ impl Sector {
             (Event::NotEnoughFunds(why), st @ (PreCommitWait | CommitWait)) => {
                 message = format!("{why}: sent again once its sender can pay");
                 self.waiting = Some(message.clone());
-                match st {
-                    PreCommitWait => {
-                        self.precommit_msg = None;
-                        PreCommitting
-                    }
-                    _ => {
-                        self.commit_msg = None;
-                        SubmitCommit
-                    }
-                }
+                let (msg, send) = self.awaited(st);
+                *msg = None;
+                send
             }
             (Event::Failed(err), s) if failure_of(s) != s => {
                 self.last_error = err.message.clone();
