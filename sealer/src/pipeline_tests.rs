@@ -347,6 +347,22 @@ async fn cluster(faults: &[(TaskType, ErrorKind, u32)]) -> Cluster {
     c
 }
 
+/// One life with no worker, its devnet and pipeline as `opts` say.
+async fn bare_with(opts: Opts) -> Cluster {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let paths = [("seal", true, None), ("store", false, None)];
+    let life = Life::start_full(dir.path(), db, &paths, |c| c, opts).await;
+    Cluster { _dir: dir, life }
+}
+
+/// The same, with the in-process worker.
+async fn cluster_with(opts: Opts) -> Cluster {
+    let c = bare_with(opts).await;
+    c.add("local", Arc::new(c.local_worker()), true);
+    c
+}
+
 /// One life with no worker.
 async fn bare() -> Cluster {
     let dir = tempfile::tempdir().unwrap();
@@ -1017,15 +1033,11 @@ async fn send_funds_to(life: &Life, to: lotus::Address, amount: chain::TokenAmou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sender_short_of_funds_waits_without_spending_retries_and_goes_on_once_paid() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("db")).unwrap();
-    let paths = [("seal", true, None), ("store", false, None)];
     let opts = Opts {
         worker_funds: Default::default(),
         ..Default::default()
     };
-    let life = Life::start_full(dir.path(), db, &paths, |c| c, opts).await;
-    life.add("local", Arc::new(life.local_worker()), true);
+    let life = cluster_with(opts).await;
     let fil = |s: &str| lotus::json::parse_fil(s).unwrap();
     let n = life.pledge();
     // The pre-commit needs its deposit (the miner's balance is empty) and its MaxFee.
@@ -1093,7 +1105,6 @@ fn senders_of(db: &Db, method: lotus::miner::Method) -> Vec<lotus::Address> {
 async fn messages_go_from_their_control_addresses_else_the_worker_or_they_wait() {
     use lotus::miner::Method::{PreCommitSectorBatch2, ProveCommitSectors3};
     let fil = |s: &str| lotus::json::parse_fil(s).unwrap();
-    let paths = [("seal", true, None), ("store", false, None)];
     // [Addresses] PreCommitControl = ["t0102"], CommitControl = ["t0103"], no fallback.
     let (p, c) = (lotus::Address::new_id(102), lotus::Address::new_id(103));
     let policy = |fallback: bool| crate::funds::Policy {
@@ -1106,14 +1117,11 @@ async fn messages_go_from_their_control_addresses_else_the_worker_or_they_wait()
         },
         ..Default::default()
     };
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("db")).unwrap();
     let opts = Opts {
         policy: policy(false),
         ..Default::default()
     };
-    let life = Life::start_full(dir.path(), db.clone(), &paths, |c| c, opts).await;
-    life.add("local", Arc::new(life.local_worker()), true);
+    let life = cluster_with(opts).await;
     let node = FullNode::connect(&life._node.info, 1000).await.unwrap();
     assert_eq!((new_account(&life).await, new_account(&life).await), (p, c));
     crate::funds::set_control(&node, vec![p, c]).await.unwrap();
@@ -1140,8 +1148,8 @@ async fn messages_go_from_their_control_addresses_else_the_worker_or_they_wait()
     send_funds_to(&life, p, fil("1")).await;
     let s = life.wait_state(n, SectorState::Proving).await;
     assert_eq!(s.retries, 0);
-    assert_eq!(senders_of(&db, PreCommitSectorBatch2), vec![p_key]);
-    assert_eq!(senders_of(&db, ProveCommitSectors3), vec![c_key]);
+    assert_eq!(senders_of(&life.db, PreCommitSectorBatch2), vec![p_key]);
+    assert_eq!(senders_of(&life.db, ProveCommitSectors3), vec![c_key]);
     let rows = crate::funds::control_rows(&node, &policy(false).senders)
         .await
         .unwrap();
@@ -1162,14 +1170,11 @@ async fn messages_go_from_their_control_addresses_else_the_worker_or_they_wait()
     drop(life);
 
     // With the worker as fallback, an empty control address is passed over for the worker.
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("db")).unwrap();
     let opts = Opts {
         policy: policy(true),
         ..Default::default()
     };
-    let life = Life::start_full(dir.path(), db.clone(), &paths, |c| c, opts).await;
-    life.add("local", Arc::new(life.local_worker()), true);
+    let life = cluster_with(opts).await;
     let node = FullNode::connect(&life._node.info, 1000).await.unwrap();
     assert_eq!(new_account(&life).await, p);
     crate::funds::set_control(&node, vec![p]).await.unwrap();
@@ -1178,20 +1183,17 @@ async fn messages_go_from_their_control_addresses_else_the_worker_or_they_wait()
     }
     life.seal_one().await;
     let worker = node.addresses().await.unwrap().worker.key;
-    assert_eq!(senders_of(&db, PreCommitSectorBatch2), vec![worker]);
+    assert_eq!(senders_of(&life.db, PreCommitSectorBatch2), vec![worker]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ticket_too_old_to_pre_commit_gets_a_fresh_one_and_the_sector_is_sealed_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("db")).unwrap();
-    let paths = [("seal", true, None), ("store", false, None)];
     // Tickets may be 50 epochs old (500 ms here); the first PC2 takes 1.5 s longer.
     let opts = Opts {
         max_ticket_age: 50,
         ..Default::default()
     };
-    let life = Life::start_full(dir.path(), db.clone(), &paths, |c| c, opts).await;
+    let life = bare_with(opts).await;
     let slow = SlowPc2 {
         inner: life.local_worker(),
         delay: Mutex::new(Some(Duration::from_millis(1500))),
@@ -1209,7 +1211,7 @@ async fn a_ticket_too_old_to_pre_commit_gets_a_fresh_one_and_the_sector_is_seale
     assert_eq!(logged(&s, "SectorTicket").len(), 2, "{:?}", s.log);
     assert_eq!(logged(&s, "SectorPreCommit2").len(), 2, "{:?}", s.log);
     assert!(logged(&s, "SectorFailed").is_empty(), "{:?}", s.log);
-    let sent = chain::devnet::stored_messages(&db).unwrap();
+    let sent = chain::devnet::stored_messages(&life.db).unwrap();
     let pcs: Vec<_> = sent
         .iter()
         .filter(|m| m.message.method_num == lotus::miner::Method::PreCommitSectorBatch2.number())
@@ -1223,9 +1225,6 @@ async fn a_ticket_too_old_to_pre_commit_gets_a_fresh_one_and_the_sector_is_seale
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorg_that_drops_the_pre_commit_or_the_prove_commit_has_it_sent_again() {
     use chain::devnet::Reverted;
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("db")).unwrap();
-    let paths = [("seal", true, None), ("store", false, None)];
     // 50 ms epochs: a message is 250 ms from landed to five epochs deep. Tickets are drawn 5
     // epochs back, where the reorgs below do not reach.
     let opts = Opts {
@@ -1233,8 +1232,7 @@ async fn a_reorg_that_drops_the_pre_commit_or_the_prove_commit_has_it_sent_again
         ticket_lookback: 5,
         ..Default::default()
     };
-    let life = Life::start_full(dir.path(), db.clone(), &paths, |c| c, opts).await;
-    life.add("local", Arc::new(life.local_worker()), true);
+    let life = cluster_with(opts).await;
     until("epoch 5", || {
         (life.devnet.head().unwrap().height >= 5).then_some(())
     })
@@ -1287,9 +1285,6 @@ async fn a_reorg_that_drops_the_pre_commit_or_the_prove_commit_has_it_sent_again
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pre_commit_replaced_in_the_pool_is_followed_to_its_replacement() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("db")).unwrap();
-    let paths = [("seal", true, None), ("store", false, None)];
     // A MaxPreCommitGasFee so low that the pre-commit's fee cap is under the base fee: it
     // stays in the pool until the operator replaces it with a higher fee.
     let mut policy = crate::funds::Policy::default();
@@ -1298,8 +1293,7 @@ async fn a_pre_commit_replaced_in_the_pool_is_followed_to_its_replacement() {
         policy,
         ..Default::default()
     };
-    let life = Life::start_full(dir.path(), db.clone(), &paths, |c| c, opts).await;
-    life.add("local", Arc::new(life.local_worker()), true);
+    let life = cluster_with(opts).await;
     let n = life.pledge();
     let stuck =
         until("the pre-commit in the pool", || {
