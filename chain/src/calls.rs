@@ -58,23 +58,6 @@ impl PreCommitSpec {
     }
 }
 
-/// The pre-commit of one sector (PreCommitSectorBatch2), naming its CommD, committed until
-/// `expiration`.
-pub fn precommit(
-    sector: &SectorRef,
-    comms: &SealedCommitments,
-    ticket_epoch: i64,
-    expiration: i64,
-) -> Call {
-    PreCommitSpec {
-        sector: *sector,
-        comms: *comms,
-        ticket_epoch,
-        expiration,
-    }
-    .call()
-}
-
 /// The prove-commit of one sector (ProveCommitSectors3), its proof alone.
 pub fn prove_commit(sector: u64, proof: Vec<u8>) -> Call {
     Call::of(&lotus::miner::prove_commit_cc(&[(sector, proof)]))

@@ -257,7 +257,13 @@ struct Sealed {
 }
 
 fn precommit(sector: &SectorRef, comms: &SealedCommitments, ticket_epoch: i64) -> Call {
-    crate::calls::precommit(sector, comms, ticket_epoch, ticket_epoch + 1000)
+    crate::calls::PreCommitSpec {
+        sector: *sector,
+        comms: *comms,
+        ticket_epoch,
+        expiration: ticket_epoch + 1000,
+    }
+    .call()
 }
 
 fn prove_commit(n: u64, proof: Vec<u8>) -> Call {
