@@ -323,23 +323,7 @@ impl Pipeline {
                     ticket_epoch,
                     expiration,
                 };
-                let pay = match self.chain.precommit_deposit(&pc).await {
-                    Ok(deposit) => {
-                        let what = format!("pre-commit of sector {}", sector.number);
-                        let fee = (self.policy.fees.pre_commit.clone(), "MaxPreCommitGasFee");
-                        Payment::plan(
-                            &*self.chain,
-                            &self.policy.collateral,
-                            what,
-                            "deposit",
-                            deposit,
-                            fee,
-                        )
-                        .await
-                    }
-                    Err(e) => Err(e),
-                };
-                let pay = match pay {
+                let pay = match self.precommit_payment(&pc).await {
                     Ok(p) => p,
                     Err(e) => return (Some(Event::Failed(e.into())), None),
                 };
@@ -782,6 +766,25 @@ impl Pipeline {
                 }
             }
         }
+    }
+
+    /// What a pre-commit pays: the deposit the chain asks for it.
+    async fn precommit_payment(
+        &self,
+        pc: &chain::calls::PreCommitSpec,
+    ) -> Result<Payment, chain::ChainError> {
+        let deposit = self.chain.precommit_deposit(pc).await?;
+        let what = format!("pre-commit of sector {}", pc.sector.number);
+        let fee = (self.policy.fees.pre_commit.clone(), "MaxPreCommitGasFee");
+        Payment::plan(
+            &*self.chain,
+            &self.policy.collateral,
+            what,
+            "deposit",
+            deposit,
+            fee,
+        )
+        .await
     }
 
     /// What a prove-commit pays: the initial pledge for the sector's committed life, less the
