@@ -449,6 +449,11 @@ impl Chain for FullNode {
         Ok(self.call::<f::StateMinerInitialPledgeForSector>(p).await?.0)
     }
 
+    async fn available_balance(&self) -> Result<TokenAmount, ChainError> {
+        let p = (self.addr(), head_key());
+        Ok(self.call::<f::StateMinerAvailableBalance>(p).await?.0)
+    }
+
     async fn funds(&self) -> Result<MinerFunds, ChainError> {
         let st = self
             .call::<f::StateReadState>((self.addr(), head_key()))
@@ -457,10 +462,7 @@ impl Chain for FullNode {
             st.amount(name)
                 .ok_or_else(|| bad("miner state", format!("no amount {name}: {}", st.state)))
         };
-        let available = self
-            .call::<f::StateMinerAvailableBalance>((self.addr(), head_key()))
-            .await?
-            .0;
+        let available = self.available_balance().await?;
         Ok(MinerFunds {
             balance: st.balance.clone(),
             precommit_deposits: field("PreCommitDeposits")?,

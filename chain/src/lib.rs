@@ -261,6 +261,9 @@ pub trait Chain: Send + Sync {
     async fn initial_pledge(&self, duration: i64) -> Result<TokenAmount, ChainError>;
     /// The miner actor's balance and what of it is locked.
     async fn funds(&self) -> Result<MinerFunds, ChainError>;
+    /// What the miner actor can pay deposits and pledge from (`StateMinerAvailableBalance`):
+    /// `funds().available` in one call.
+    async fn available_balance(&self) -> Result<TokenAmount, ChainError>;
     /// A message of the miner's worker still in the pool calling `method` for `sector` (a
     /// pre-commit or prove-commit sent before a restart): its CID.
     async fn pending(

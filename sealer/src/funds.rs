@@ -219,7 +219,7 @@ impl Payment {
             (false, _) => collateral.clone(),
             (true, true) => TokenAmount::default(),
             (true, false) => {
-                let available = chain.funds().await?.available;
+                let available = chain.available_balance().await?;
                 let usable = floor_zero(available - policy.buffer.clone());
                 floor_zero(collateral.clone() - usable)
             }

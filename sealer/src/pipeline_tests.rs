@@ -853,6 +853,9 @@ impl Chain for LostAnswers {
     async fn funds(&self) -> Result<chain::MinerFunds, ChainError> {
         self.inner.funds().await
     }
+    async fn available_balance(&self) -> Result<chain::TokenAmount, ChainError> {
+        self.inner.available_balance().await
+    }
     async fn pending(&self, m: lotus::miner::Method, n: u64) -> Result<Option<String>, ChainError> {
         self.inner.pending(m, n).await
     }

@@ -157,6 +157,9 @@ impl Chain for FakeChain {
     async fn funds(&self) -> Result<chain::MinerFunds, ChainError> {
         Ok(chain::MinerFunds::default())
     }
+    async fn available_balance(&self) -> Result<chain::TokenAmount, ChainError> {
+        Ok(chain::TokenAmount::default())
+    }
     async fn pending(&self, _: lotus::miner::Method, _: u64) -> Result<Option<String>, ChainError> {
         Ok(None)
     }
