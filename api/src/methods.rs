@@ -50,6 +50,14 @@ methods! {
     /// `actor control set ADDR...`: ChangeWorkerAddress from the owner with these control
     /// addresses (the worker kept); returns the message's CID.
     ActorControlSet = "Filecoin.ActorControlSet", Admin, (Vec<String>,) -> String;
+    /// `sectors batching precommit`: the sectors waiting in the pre-commit batch queue.
+    SectorPreCommitPending = "Filecoin.SectorPreCommitPending", Read, () -> Vec<BatchQueued>;
+    /// `sectors batching precommit --publish-now`: the batch goes now; what was sent.
+    SectorPreCommitFlush = "Filecoin.SectorPreCommitFlush", Admin, () -> Vec<BatchSent>;
+    /// `sectors batching commit`: the sectors waiting in the prove-commit batch queue.
+    SectorCommitPending = "Filecoin.SectorCommitPending", Read, () -> Vec<BatchQueued>;
+    /// `sectors batching commit --publish-now`.
+    SectorCommitFlush = "Filecoin.SectorCommitFlush", Admin, () -> Vec<BatchSent>;
     AuthNew = "Filecoin.AuthNew", Admin, (Vec<Permission>,) -> String;
     AuthVerify = "Filecoin.AuthVerify", Read, (String,) -> Vec<Permission>;
     Shutdown = "Filecoin.Shutdown", Admin, () -> ();

@@ -15,10 +15,14 @@ pub enum SectorState {
     PreCommit1,
     PreCommit2,
     PreCommitting,
+    /// Waiting in the pre-commit batch queue (`[Sealing] BatchPreCommits`).
+    SubmitPreCommitBatch,
     PreCommitWait,
     WaitSeed,
     Committing,
     SubmitCommit,
+    /// Waiting in the prove-commit batch queue (`[Sealing] AggregateCommits`).
+    SubmitCommitAggregate,
     CommitWait,
     FinalizeSector,
     Proving,
@@ -43,16 +47,18 @@ pub enum SectorState {
 }
 
 impl SectorState {
-    pub const ALL: [SectorState; 25] = [
+    pub const ALL: [SectorState; 27] = [
         SectorState::Packing,
         SectorState::GetTicket,
         SectorState::PreCommit1,
         SectorState::PreCommit2,
         SectorState::PreCommitting,
+        SectorState::SubmitPreCommitBatch,
         SectorState::PreCommitWait,
         SectorState::WaitSeed,
         SectorState::Committing,
         SectorState::SubmitCommit,
+        SectorState::SubmitCommitAggregate,
         SectorState::CommitWait,
         SectorState::FinalizeSector,
         SectorState::Proving,
@@ -626,4 +632,29 @@ pub struct WorkerRoom {
     pub room_to_store: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
+}
+
+/// A sector waiting in a batch queue (`sectors batching precommit|commit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BatchQueued {
+    pub sector: u64,
+    /// The epoch by which its message must land (its ticket's expiry for a pre-commit, the
+    /// end of its prove-commit window for a prove-commit).
+    pub deadline: i64,
+    /// Seconds it has waited in the queue.
+    pub waited_s: u64,
+}
+
+/// A batch a flush sent (`sectors batching ... --publish-now`), or could not send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BatchSent {
+    pub sectors: Vec<u64>,
+    /// Its message's CID, when it went.
+    pub message: Option<String>,
+    /// Why it went now.
+    pub reason: String,
+    /// Why it did not go (no sender with the funds, the node refused it).
+    pub error: Option<String>,
 }

@@ -51,15 +51,25 @@ impl PreCommitSpec {
 
     /// The pre-commit of this one sector (PreCommitSectorBatch2).
     pub fn call(&self) -> Call {
-        Call::of(&PreCommitSectorBatchParams2 {
-            sectors: vec![self.params()],
-        })
-        .expect("pre-commit params encode")
+        precommit_batch(std::slice::from_ref(self))
     }
+}
+
+/// The pre-commit of these sectors in one PreCommitSectorBatch2.
+pub fn precommit_batch(specs: &[PreCommitSpec]) -> Call {
+    Call::of(&PreCommitSectorBatchParams2 {
+        sectors: specs.iter().map(PreCommitSpec::params).collect(),
+    })
+    .expect("pre-commit params encode")
 }
 
 /// The prove-commit of one sector (ProveCommitSectors3), its proof alone.
 pub fn prove_commit(sector: u64, proof: Vec<u8>) -> Call {
-    Call::of(&lotus::miner::prove_commit_cc(&[(sector, proof)]))
-        .expect("prove-commit params encode")
+    prove_commit_batch(&[(sector, proof)])
+}
+
+/// The prove-commit of these sectors in one ProveCommitSectors3, one proof each (no
+/// aggregate); a sector whose proof fails does not stop the others.
+pub fn prove_commit_batch(sectors: &[(u64, Vec<u8>)]) -> Call {
+    Call::of(&lotus::miner::prove_commit_cc(sectors)).expect("prove-commit params encode")
 }

@@ -367,6 +367,11 @@ impl Chain for FullNode {
         self.ticket_lookback
     }
 
+    async fn base_fee(&self) -> Result<Option<crate::TokenAmount>, ChainError> {
+        let ts = self.call::<f::ChainHead>(()).await?;
+        Ok(ts.blocks.first().map(|b| b.parent_base_fee.clone()))
+    }
+
     async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError> {
         self.check_actor(actor)?;
         let mi = self

@@ -103,6 +103,10 @@ impl RandKind {
 /// (builtin-actors' policy, mainnet and calibnet alike).
 pub const MAX_PRECOMMIT_RANDOMNESS_LOOKBACK: i64 = 2880 + 900;
 
+/// The miner actor's MaxProveCommitDuration: a pre-commit must be proven within 30 days of
+/// epochs and the PreCommitChallengeDelay (150) after it lands (builtin-actors' policy).
+pub const MAX_PROVE_COMMIT_DURATION: i64 = 30 * 2880 + 150;
+
 /// SealRandomnessLookback: a ticket is drawn this far back from the head (the chain's
 /// finality), where no reorg reaches.
 pub const SEAL_RANDOMNESS_LOOKBACK: i64 = 900;
@@ -232,6 +236,15 @@ pub trait Chain: Send + Sync {
     /// How far back from the head a ticket is drawn (SealRandomnessLookback).
     fn ticket_lookback(&self) -> i64 {
         SEAL_RANDOMNESS_LOOKBACK
+    }
+    /// How long after its pre-commit lands a sector may be prove-committed
+    /// (MaxProveCommitDuration).
+    fn max_prove_commit_duration(&self) -> i64 {
+        MAX_PROVE_COMMIT_DURATION
+    }
+    /// The base fee at the head (its blocks' ParentBaseFee), where the node says.
+    async fn base_fee(&self) -> Result<Option<TokenAmount>, ChainError> {
+        Ok(None)
     }
     /// Checks that the miner actor is on chain with this sector size.
     async fn ensure_miner(&self, actor: u64, size: SectorSize) -> Result<(), ChainError>;

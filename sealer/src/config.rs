@@ -39,8 +39,9 @@ pub struct FeesConfig {
     pub max_commit_gas_fee: String,
     #[serde(rename = "MaxWindowPoStGasFee")]
     pub max_window_post_gas_fee: String,
-    pub max_pre_commit_batch_gas_fee: String,
-    pub max_commit_batch_gas_fee: String,
+    /// `[Fees.MaxPreCommitBatchGasFee]`: Base + PerSector × sectors in the batch.
+    pub max_pre_commit_batch_gas_fee: BatchFeeConfig,
+    pub max_commit_batch_gas_fee: BatchFeeConfig,
     pub max_terminate_gas_fee: String,
     /// A market setting (deals are not taken here): read and unused, as lotus-miner's config
     /// has it.
@@ -53,10 +54,51 @@ impl Default for FeesConfig {
             max_pre_commit_gas_fee: "0.025 FIL".into(),
             max_commit_gas_fee: "0.05 FIL".into(),
             max_window_post_gas_fee: "5 FIL".into(),
-            max_pre_commit_batch_gas_fee: "0 FIL".into(),
-            max_commit_batch_gas_fee: "0 FIL".into(),
+            max_pre_commit_batch_gas_fee: BatchFeeConfig::new("0 FIL", "0.02 FIL"),
+            max_commit_batch_gas_fee: BatchFeeConfig::new("0 FIL", "0.03 FIL"),
             max_terminate_gas_fee: "0.5 FIL".into(),
             max_publish_deals_fee: "0.05 FIL".into(),
+        }
+    }
+}
+
+/// A batch message's fee cap, lotus's `[Fees.MaxPreCommitBatchGasFee]` table. A plain amount
+/// (what this sealer's configs said before) is read as the Base with nothing per sector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BatchFeeConfig {
+    Table(BatchFeeTable),
+    Flat(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct BatchFeeTable {
+    pub base: String,
+    pub per_sector: String,
+}
+
+impl BatchFeeConfig {
+    fn new(base: &str, per_sector: &str) -> Self {
+        BatchFeeConfig::Table(BatchFeeTable {
+            base: base.into(),
+            per_sector: per_sector.into(),
+        })
+    }
+
+    /// Base and per sector, or the key and why not.
+    fn amounts(
+        &self,
+        key: &str,
+    ) -> Result<(lotus::TokenAmount, lotus::TokenAmount), (String, String)> {
+        let fil = |sub: &str, v: &str| {
+            lotus::json::parse_fil(v).map_err(|e| (format!("Fees.{key}{sub}"), e.to_string()))
+        };
+        match self {
+            BatchFeeConfig::Table(t) => {
+                Ok((fil(".Base", &t.base)?, fil(".PerSector", &t.per_sector)?))
+            }
+            BatchFeeConfig::Flat(v) => Ok((fil("", v)?, lotus::TokenAmount::default())),
         }
     }
 }
@@ -98,11 +140,10 @@ impl FeesConfig {
         let fil = |key: &str, v: &str| {
             lotus::json::parse_fil(v).map_err(|e| (format!("Fees.{key}"), e.to_string()))
         };
-        fil(
-            "MaxPreCommitBatchGasFee",
-            &self.max_pre_commit_batch_gas_fee,
-        )?;
-        fil("MaxCommitBatchGasFee", &self.max_commit_batch_gas_fee)?;
+        self.max_pre_commit_batch_gas_fee
+            .amounts("MaxPreCommitBatchGasFee")?;
+        self.max_commit_batch_gas_fee
+            .amounts("MaxCommitBatchGasFee")?;
         fil("MaxPublishDealsFee", &self.max_publish_deals_fee)?;
         Ok(Fees {
             pre_commit: fil("MaxPreCommitGasFee", &self.max_pre_commit_gas_fee)?,
@@ -219,6 +260,30 @@ pub struct SealingConfig {
     pub available_balance_buffer: String,
     /// With CollateralFromMinerBalance: send no value at all, ever (the actor must hold it).
     pub disable_collateral_fallback: bool,
+    /// Pre-commit in batches (PreCommitSectorBatch2 with many sectors): a sector waits in
+    /// SubmitPreCommitBatch until the batch goes (lotus's keys and defaults).
+    pub batch_pre_commits: bool,
+    /// Sent at once when this many wait (the miner actor takes at most 256).
+    pub max_pre_commit_batch: u64,
+    /// The longest a sector waits for its pre-commit batch.
+    pub pre_commit_batch_wait: String,
+    /// Sent this long before a member's ticket expires.
+    pub pre_commit_batch_slack: String,
+    /// Below this network base fee, pre-commits go one by one (batching would cost more).
+    pub batch_pre_commit_above_base_fee: String,
+    /// Prove-commit in batches (ProveCommitSectors3 with many sectors), one proof per sector:
+    /// SnarkPack aggregation is not done (it needs the v28-fil-inner-product-v1.srs file).
+    pub aggregate_commits: bool,
+    /// The fewest sectors lotus aggregates; read, and unused without aggregation.
+    pub min_commit_batch: u64,
+    /// Sent at once when this many wait (819 at most).
+    pub max_commit_batch: u64,
+    /// The longest a sector waits for its prove-commit batch.
+    pub commit_batch_wait: String,
+    /// Sent this long before a member's prove-commit window closes.
+    pub commit_batch_slack: String,
+    /// Below this network base fee, prove-commits go one by one.
+    pub aggregate_above_base_fee: String,
 }
 
 impl Default for SealingConfig {
@@ -232,6 +297,17 @@ impl Default for SealingConfig {
             collateral_from_miner_balance: true,
             available_balance_buffer: "0 FIL".into(),
             disable_collateral_fallback: false,
+            batch_pre_commits: true,
+            max_pre_commit_batch: 256,
+            pre_commit_batch_wait: "24h0m0s".into(),
+            pre_commit_batch_slack: "3h0m0s".into(),
+            batch_pre_commit_above_base_fee: "0.00000000032 FIL".into(),
+            aggregate_commits: true,
+            min_commit_batch: 4,
+            max_commit_batch: 819,
+            commit_batch_wait: "24h0m0s".into(),
+            commit_batch_slack: "1h0m0s".into(),
+            aggregate_above_base_fee: "0.00000000032 FIL".into(),
         }
     }
 }
@@ -355,6 +431,8 @@ pub struct Settings {
     pub senders: crate::funds::Senders,
     /// `[Chain] MessageConfidence`.
     pub message_confidence: i64,
+    /// `[Sealing]`'s batch keys and `[Fees]`' batch fees.
+    pub batching: crate::batch::Batching,
 }
 
 impl Config {
@@ -559,7 +637,9 @@ impl Config {
             no_fallback: self.sealing.disable_collateral_fallback,
         };
         let devnet_worker_funds = fil("Chain.DevnetWorkerFunds", &self.chain.devnet_worker_funds)?;
+        let batching = self.batching(file)?;
         Ok(Settings {
+            batching,
             fees,
             cc_lifetime_epochs,
             collateral,
@@ -577,6 +657,66 @@ impl Config {
             other_network_power,
             mock,
             mock_delays,
+        })
+    }
+
+    /// `[Sealing]`'s batch keys, checked against the miner actor's limits.
+    fn batching(&self, file: &str) -> Result<crate::batch::Batching, ConfigError> {
+        use crate::batch::{BatchConfig, BatchKind, Batching};
+        let bad = |key: &str, reason: String| ConfigError::Key {
+            file: file.to_string(),
+            key: format!("Sealing.{key}"),
+            reason,
+        };
+        let c = &self.sealing;
+        let dur = |key: &str, v: &str| parse_duration(v).map_err(|e| bad(key, e));
+        let fil =
+            |key: &str, v: &str| lotus::json::parse_fil(v).map_err(|e| bad(key, e.to_string()));
+        let count = |key: &str, n: u64, most: u64| match n {
+            1.. if n <= most => Ok(n as usize),
+            _ => Err(bad(
+                key,
+                format!("{n} is not from 1 to {most} (the miner actor's limit)"),
+            )),
+        };
+        let fee = |f: &BatchFeeConfig, key: &str| {
+            f.amounts(key).map_err(|(key, reason)| ConfigError::Key {
+                file: file.to_string(),
+                key,
+                reason,
+            })
+        };
+        let (pre_base, pre_per) = fee(
+            &self.fees.max_pre_commit_batch_gas_fee,
+            "MaxPreCommitBatchGasFee",
+        )?;
+        let (com_base, com_per) = fee(&self.fees.max_commit_batch_gas_fee, "MaxCommitBatchGasFee")?;
+        Ok(Batching {
+            precommit: BatchConfig {
+                kind: BatchKind::PreCommit,
+                enabled: c.batch_pre_commits,
+                max: count("MaxPreCommitBatch", c.max_pre_commit_batch, 256)?,
+                min: 1,
+                wait: dur("PreCommitBatchWait", &c.pre_commit_batch_wait)?,
+                slack: dur("PreCommitBatchSlack", &c.pre_commit_batch_slack)?,
+                above_base_fee: fil(
+                    "BatchPreCommitAboveBaseFee",
+                    &c.batch_pre_commit_above_base_fee,
+                )?,
+                fee_base: pre_base,
+                fee_per_sector: pre_per,
+            },
+            commit: BatchConfig {
+                kind: BatchKind::Commit,
+                enabled: c.aggregate_commits,
+                max: count("MaxCommitBatch", c.max_commit_batch, 819)?,
+                min: count("MinCommitBatch", c.min_commit_batch, 819)?,
+                wait: dur("CommitBatchWait", &c.commit_batch_wait)?,
+                slack: dur("CommitBatchSlack", &c.commit_batch_slack)?,
+                above_base_fee: fil("AggregateAboveBaseFee", &c.aggregate_above_base_fee)?,
+                fee_base: com_base,
+                fee_per_sector: com_per,
+            },
         })
     }
 
@@ -777,6 +917,36 @@ mod tests {
         );
         let (_, s) = Config::parse("[Fees]\nMaxWindowPoStGasFee = \"1.5\"\n", "c.toml").unwrap();
         assert_eq!(s.fees.window_post.atto().to_string(), "1500000000000000000");
+
+        // lotus's batch keys and its [Fees.MaxPreCommitBatchGasFee] table; a plain amount (our
+        // configs before) is the Base.
+        let lotus = "[Sealing]\nBatchPreCommits = true\nMaxPreCommitBatch = 16\n\
+                     PreCommitBatchWait = \"1h\"\nAggregateCommits = false\n\
+                     [Fees.MaxPreCommitBatchGasFee]\nBase = \"0.1 FIL\"\nPerSector = \"0.01 FIL\"\n\
+                     [Fees]\nMaxCommitBatchGasFee = \"0.2 FIL\"\n";
+        let (_, s) = Config::parse(lotus, "c.toml").unwrap();
+        let (pre, com) = (&s.batching.precommit, &s.batching.commit);
+        assert!(pre.enabled && !com.enabled);
+        assert_eq!((pre.max, pre.wait), (16, Duration::from_secs(3600)));
+        assert_eq!(pre.max_fee(10).atto().to_string(), "200000000000000000");
+        assert_eq!(com.max_fee(10).atto().to_string(), "200000000000000000");
+        // Lotus's defaults: sent alone under a base fee of 0.32 nanoFIL.
+        let d = Config::parse("", "c.toml").unwrap().1.batching;
+        assert!(d.precommit.enabled && d.commit.enabled);
+        assert!(!d
+            .precommit
+            .batches_at(Some(&lotus::TokenAmount::from_atto(100))));
+        assert_eq!((d.precommit.max, d.commit.max), (256, 819));
+        for (bad, key) in [
+            ("MaxPreCommitBatch = 257", "Sealing.MaxPreCommitBatch"),
+            ("MaxCommitBatch = 0", "Sealing.MaxCommitBatch"),
+            ("CommitBatchSlack = \"soon\"", "Sealing.CommitBatchSlack"),
+        ] {
+            let e = Config::parse(&format!("[Sealing]\n{bad}\n"), "c.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{e}");
+        }
 
         let (_, s) = Config::parse(
             "[Sealing]\nCommittedCapacitySectorLifetime = \"4320h\"\n",

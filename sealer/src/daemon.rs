@@ -231,6 +231,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
             fees: settings.fees.clone(),
             collateral: settings.collateral.clone(),
             senders: settings.senders.clone(),
+            batching: settings.batching.clone(),
         },
         settings.cc_lifetime_epochs,
         settings.message_confidence,

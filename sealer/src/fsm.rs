@@ -96,6 +96,9 @@ pub enum Event {
     CommitSent(String),
     CommitLanded(i64),
     Finalized,
+    /// The sector joined its message's batch queue (PreCommitting to SubmitPreCommitBatch,
+    /// SubmitCommit to SubmitCommitAggregate), and how the batch goes.
+    Batched(String),
     /// The current step failed.
     Failed(TaskError),
     /// The step cannot go on yet, and why (its sender lacks funds): no failure, no retry
@@ -160,6 +163,7 @@ impl Event {
             Event::CommitSent(_) => "SectorCommitSubmitted",
             Event::CommitLanded(_) => "SectorProving",
             Event::Finalized => "SectorFinalized",
+            Event::Batched(_) => "SectorBatched",
             Event::Failed(_) => "SectorFailed",
             Event::Waiting(_) => "SectorWaiting",
             Event::NotEnoughFunds(_) => "SectorNotEnoughFunds",
@@ -203,9 +207,9 @@ pub fn failure_of(state: SectorState) -> SectorState {
     match state {
         Packing | GetTicket | PreCommit1 => SealPreCommit1Failed,
         PreCommit2 => SealPreCommit2Failed,
-        PreCommitting | PreCommitWait | WaitSeed => PreCommitFailed,
+        PreCommitting | SubmitPreCommitBatch | PreCommitWait | WaitSeed => PreCommitFailed,
         Committing => ComputeProofFailed,
-        SubmitCommit | CommitWait => CommitFailed,
+        SubmitCommit | SubmitCommitAggregate | CommitWait => CommitFailed,
         FinalizeSector => FinalizeFailed,
         RebuildPreCommit1 | RebuildPreCommit2 => RebuildFailed,
         other => other,
@@ -282,6 +286,9 @@ impl Sector {
             PreCommitting | PreCommitWait | WaitSeed | Committing | SubmitCommit | CommitWait => {
                 Some(st)
             }
+            // Out of the queue: the step that queued it runs again.
+            SubmitPreCommitBatch => Some(PreCommitting),
+            SubmitCommitAggregate => Some(SubmitCommit),
             FinalizeSector | Proving => Some(FinalizeSector),
             RebuildWait | RebuildPreCommit1 | RebuildPreCommit2 => {
                 self.rebuild.as_ref().map(|r| r.then)
@@ -299,10 +306,12 @@ impl Sector {
             && !matches!(
                 self.state,
                 PreCommitting
+                    | SubmitPreCommitBatch
                     | PreCommitWait
                     | WaitSeed
                     | Committing
                     | SubmitCommit
+                    | SubmitCommitAggregate
                     | CommitWait
                     | FinalizeSector
                     | RebuildPreCommit1
@@ -424,7 +433,15 @@ impl Sector {
                 message = format!("commR {}", chain::hex(&c.comm_r));
                 PreCommitting
             }
-            (Event::PreCommitSent(id), PreCommitting) => {
+            (Event::Batched(how), PreCommitting) => {
+                message = how.clone();
+                SubmitPreCommitBatch
+            }
+            (Event::Batched(how), SubmitCommit) => {
+                message = how.clone();
+                SubmitCommitAggregate
+            }
+            (Event::PreCommitSent(id), PreCommitting | SubmitPreCommitBatch) => {
                 self.precommit_msg = Some(id.clone());
                 message = format!("message {id}");
                 PreCommitWait
@@ -435,7 +452,7 @@ impl Sector {
                 WaitSeed
             }
             // Sealed again after the pre-commit landed: found on chain, not sent twice.
-            (Event::PreCommitLanded(epoch), PreCommitting) => {
+            (Event::PreCommitLanded(epoch), PreCommitting | SubmitPreCommitBatch) => {
                 self.precommit_epoch = Some(*epoch);
                 message = format!("already on chain (landed at epoch {epoch}): not sent again");
                 WaitSeed
@@ -456,7 +473,7 @@ impl Sector {
                 message = format!("proof of {} bytes", p.len());
                 SubmitCommit
             }
-            (Event::CommitSent(id), SubmitCommit) => {
+            (Event::CommitSent(id), SubmitCommit | SubmitCommitAggregate) => {
                 self.commit_msg = Some(id.clone());
                 message = format!("message {id}");
                 CommitWait
@@ -467,13 +484,16 @@ impl Sector {
                 FinalizeSector
             }
             // Prove-committed before a restart: found active on chain, not sent twice.
-            (Event::CommitLanded(epoch), SubmitCommit) => {
+            (Event::CommitLanded(epoch), SubmitCommit | SubmitCommitAggregate) => {
                 self.invalid_proofs = 0;
                 message = format!("already active on chain (epoch {epoch}): not sent again");
                 FinalizeSector
             }
             (Event::Finalized, FinalizeSector) => Proving,
-            (Event::Waiting(why), st @ (PreCommitting | SubmitCommit)) => {
+            (
+                Event::Waiting(why),
+                st @ (PreCommitting | SubmitPreCommitBatch | SubmitCommit | SubmitCommitAggregate),
+            ) => {
                 self.waiting = Some(why.clone());
                 message = why.clone();
                 st
@@ -492,7 +512,10 @@ impl Sector {
                 message = why.clone();
                 send
             }
-            (Event::PreCommitReverted(why), WaitSeed | Committing | SubmitCommit) => {
+            (
+                Event::PreCommitReverted(why),
+                WaitSeed | Committing | SubmitCommit | SubmitCommitAggregate,
+            ) => {
                 self.precommit_msg = None;
                 self.precommit_epoch = None;
                 self.seed = None;
@@ -510,7 +533,7 @@ impl Sector {
                 self.precommit_epoch = Some(*epoch);
                 WaitSeed
             }
-            (Event::TicketExpired(why), PreCommitting) => {
+            (Event::TicketExpired(why), PreCommitting | SubmitPreCommitBatch) => {
                 self.ticket = None;
                 self.pc1 = None;
                 self.comms = None;
@@ -527,7 +550,12 @@ impl Sector {
             }
             (Event::Failed(err), s) if failure_of(s) != s => {
                 self.last_error = err.message.clone();
-                self.failed_from = Some(s);
+                // A batch's failure retries the step that queued the sector (its checks first).
+                self.failed_from = Some(match s {
+                    SubmitPreCommitBatch => PreCommitting,
+                    SubmitCommitAggregate => SubmitCommit,
+                    s => s,
+                });
                 self.failed_kind = err.kind;
                 if err.kind == ErrorKind::ProofInvalid {
                     self.invalid_proofs += 1;

@@ -12,13 +12,14 @@
 use chain::{Account, Address, Chain, ChainError, MinerAddresses, TokenAmount};
 use lotus::json::fil_text;
 
-/// What sealing messages pay and who sends them: `[Fees]`, `[Sealing]`'s collateral keys and
-/// `[Addresses]`.
+/// What sealing messages pay, who sends them and how many sectors each carries: `[Fees]`,
+/// `[Sealing]`'s collateral and batch keys, and `[Addresses]`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Policy {
     pub fees: crate::config::Fees,
     pub collateral: Collateral,
     pub senders: Senders,
+    pub batching: crate::batch::Batching,
 }
 
 /// `[Addresses]`: which addresses send which messages.

@@ -4,6 +4,7 @@
 //! WindowPoSt and WinningPoSt schedulers over the `chain` crate's trait, the JSON-RPC API (its
 //! handlers, from `api::methods`' definitions) and the CLI.
 
+pub mod batch;
 pub mod calls;
 pub mod cli;
 pub mod cluster;

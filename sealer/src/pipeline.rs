@@ -14,6 +14,7 @@ use sched::{AllocSelector, ExistingSelector, Selector, TaskSelector};
 use crate::cluster::{ClusterView, StoreSelector};
 use stores::{FileType, FileTypes, Remote};
 
+use crate::batch::{BatchKind, Batcher};
 use crate::calls::CallTracker;
 use crate::fsm::{now_ms, Event, Sector};
 use crate::funds::{Payment, Policy, Use};
@@ -53,6 +54,10 @@ pub struct Pipeline {
     lifetime: i64,
     /// `[Chain] MessageConfidence`: epochs on top of a message before it counts as landed.
     confidence: i64,
+    /// The pre-commit and prove-commit batch queues (`[Sealing] BatchPreCommits`,
+    /// `AggregateCommits`).
+    precommits: Batcher<batch_send::PreItem>,
+    commits: Batcher<batch_send::CommitItem>,
 }
 
 /// How a wait for a message ended.
@@ -80,7 +85,10 @@ impl Pipeline {
         lifetime: i64,
         confidence: i64,
     ) -> Arc<Pipeline> {
-        Arc::new(Pipeline {
+        let batching = policy.batching.clone();
+        let me = Arc::new(Pipeline {
+            precommits: Batcher::new(batching.precommit.clone()),
+            commits: Batcher::new(batching.commit.clone()),
             sectors,
             chain,
             manager,
@@ -94,11 +102,18 @@ impl Pipeline {
             policy,
             lifetime,
             confidence,
-        })
+        });
+        for b in [batching.precommit, batching.commit] {
+            if b.enabled {
+                tokio::spawn(batch_send::run(Arc::downgrade(&me), b.kind));
+            }
+        }
+        me
     }
 
     /// Starts driving sector `n` unless it is already driven.
     pub fn start(self: &Arc<Self>, n: u64) {
+        self.unqueue(n);
         if !self
             .running
             .lock()
@@ -256,73 +271,34 @@ impl Pipeline {
             RebuildWait => (self.rebuild_wait(s).await, None),
             RebuildPreCommit1 => self.rebuild_pc1(s).await,
             RebuildPreCommit2 => self.rebuild_pc2(s).await,
-            PreCommitting => {
+            PreCommitting | SubmitPreCommitBatch => {
                 let (Some(comms), Some((ticket_epoch, _))) = (s.comms, s.ticket) else {
                     return (
                         Some(Event::Failed(TaskError::temporary("no commitments"))),
                         None,
                     );
                 };
-                // Sent before (a restart, an answer lost) and still in the pool: that message, not a
-                // second. The pool first, then the chain: a message that lands in between is seen.
-                match self
-                    .chain
-                    .pending(Method::PreCommitSectorBatch2, sector.number)
-                    .await
-                {
-                    Ok(Some(id)) => return (Some(Event::PreCommitSent(id)), None),
-                    Ok(None) => {}
-                    Err(e) => return (Some(Event::Failed(e.into())), None),
+                let head = match self.precommit_checks(sector, comms, ticket_epoch).await {
+                    Ok(head) => head,
+                    Err(ev) => return (Some(ev), None),
+                };
+                let item = batch_send::PreItem {
+                    sector,
+                    comms,
+                    ticket_epoch,
+                };
+                let deadline = ticket_epoch + self.chain.max_ticket_age();
+                if s.state == SubmitPreCommitBatch {
+                    return self.in_batch(s, &self.precommits, deadline, item).await;
                 }
-                // Sealed again after its pre-commit landed (a fallback to PC1): the same ticket
-                // made the same replica, and the chain already has it (lotus checks too).
-                match self.chain.precommit(&sector).await {
-                    Ok(Some(pc))
-                        if pc.comm_r == comms.comm_r && pc.ticket_epoch == ticket_epoch =>
-                    {
-                        return (Some(Event::PreCommitLanded(pc.precommit_epoch)), None);
-                    }
-                    Ok(Some(pc)) => {
-                        let why = format!(
-                            "the chain holds a pre-commit of sector {} with commR {} (ticket epoch \
-                             {}), this replica has commR {} (ticket epoch {ticket_epoch})",
-                            sector.number,
-                            chain::hex(&pc.comm_r),
-                            pc.ticket_epoch,
-                            chain::hex(&comms.comm_r),
-                        );
-                        return (Some(Event::Failed(TaskError::temporary(why))), None);
-                    }
+                match self.batch_now(&self.precommits.cfg, deadline).await {
+                    Ok(Some(how)) => return (Some(Event::Batched(how)), None),
                     Ok(None) => {}
                     Err(e) => return (Some(Event::Failed(e.into())), None),
                 }
                 // Committed from its activation on, which follows the seed (lotus counts the
                 // lifetime from the pre-commit's epoch likewise).
-                let head = match self.chain.head().await {
-                    Ok(h) => h.height,
-                    Err(e) => return (Some(Event::Failed(e.into())), None),
-                };
-                // It lands at the next epoch at the earliest: a ticket too old by then is
-                // refused by the miner actor, so the sector is sealed again on a fresh one.
-                let max_age = self.chain.max_ticket_age();
-                let earliest = head + 1 - max_age;
-                if ticket_epoch < earliest {
-                    let why = format!(
-                        "ticket epoch {ticket_epoch} is too old to pre-commit at epoch {}: the \
-                         miner actor takes tickets from epoch {earliest} \
-                         (MaxPreCommitRandomnessLookback {max_age}): a fresh ticket, and PC1 and \
-                         PC2 again",
-                        head + 1
-                    );
-                    return (Some(Event::TicketExpired(why)), None);
-                }
-                let expiration = head + self.chain.precommit_challenge_delay() + self.lifetime;
-                let pc = chain::calls::PreCommitSpec {
-                    sector,
-                    comms,
-                    ticket_epoch,
-                    expiration,
-                };
+                let pc = item.spec(head, self.chain.precommit_challenge_delay() + self.lifetime);
                 let pay = match self.precommit_payment(&pc).await {
                     Ok(p) => p,
                     Err(e) => return (Some(Event::Failed(e.into())), None),
@@ -362,7 +338,21 @@ impl Pipeline {
                     Ok(Landed::Receipt(r)) if r.exit_code == 0 && s.state == PreCommitWait => {
                         Event::PreCommitLanded(r.epoch)
                     }
-                    Ok(Landed::Receipt(r)) if r.exit_code == 0 => Event::CommitLanded(r.epoch),
+                    // A batch's message succeeds though one of its proofs failed: the sector
+                    // must be active.
+                    Ok(Landed::Receipt(r)) if r.exit_code == 0 => {
+                        match self.chain.active_sector(&sector).await {
+                            Ok(Some(_)) => Event::CommitLanded(r.epoch),
+                            Ok(None) => Event::Failed(TaskError::temporary(format!(
+                                "message {} landed at epoch {} but did not activate sector {}: \
+                                 its proof failed",
+                                msg.unwrap_or_default(),
+                                r.epoch,
+                                sector.number
+                            ))),
+                            Err(e) => Event::Failed(e.into()),
+                        }
+                    }
                     Ok(Landed::Receipt(r)) => {
                         let why = format!(
                             "message {} failed at epoch {} (exit {}): {}",
@@ -383,36 +373,25 @@ impl Pipeline {
             }
             WaitSeed => (Some(self.seed(s).await), None),
             Committing => self.commit(s).await,
-            SubmitCommit => {
+            SubmitCommit | SubmitCommitAggregate => {
                 let Some(proof) = s.proof.clone() else {
                     return (Some(Event::Failed(TaskError::temporary("no proof"))), None);
                 };
-                // Still in the pool, or landed, from before: not sent twice (the pool first).
-                match self
-                    .chain
-                    .pending(Method::ProveCommitSectors3, sector.number)
-                    .await
-                {
-                    Ok(Some(id)) => return (Some(Event::CommitSent(id)), None),
-                    Ok(None) => {}
-                    Err(e) => return (Some(Event::Failed(e.into())), None),
-                }
-                match self.chain.active_sector(&sector).await {
-                    Ok(Some(a)) => return (Some(Event::CommitLanded(a.activation)), None),
-                    Ok(None) => {}
-                    Err(e) => return (Some(Event::Failed(e.into())), None),
-                }
-                // Neither active nor pre-committed: a reorg took the pre-commit back.
-                let pc = match self.chain.precommit(&sector).await {
-                    Ok(Some(pc)) => pc,
-                    Ok(None) => {
-                        let why = "its pre-commit is no longer on chain (a reorg): sent again, \
-                                   with a new seed and proof";
-                        return (Some(Event::PreCommitReverted(why.into())), None);
-                    }
-                    Err(e) => return (Some(Event::Failed(e.into())), None),
+                let pc = match self.commit_checks(sector).await {
+                    Ok(pc) => pc,
+                    Err(ev) => return (Some(ev), None),
                 };
-                let pay = match self.commit_payment(sector, pc).await {
+                let deadline = pc.precommit_epoch + self.chain.max_prove_commit_duration();
+                let item = batch_send::CommitItem { sector, proof };
+                if s.state == SubmitCommitAggregate {
+                    return self.in_batch(s, &self.commits, deadline, item).await;
+                }
+                match self.batch_now(&self.commits.cfg, deadline).await {
+                    Ok(Some(how)) => return (Some(Event::Batched(how)), None),
+                    Ok(None) => {}
+                    Err(e) => return (Some(Event::Failed(e.into())), None),
+                }
+                let pay = match self.commit_payment(&[pc], BatchKind::Commit, None).await {
                     Ok(p) => p,
                     Err(e) => return (Some(Event::Failed(e)), None),
                 };
@@ -420,7 +399,7 @@ impl Pipeline {
                     Ok(from) => from,
                     Err(wait) => return wait,
                 };
-                let call = chain::calls::prove_commit(sector.number, proof);
+                let call = chain::calls::prove_commit(sector.number, item.proof);
                 let ev = match self.chain.send(from, call, pay.value, pay.max_fee).await {
                     Ok(id) => Event::CommitSent(id),
                     Err(e) => {
@@ -787,22 +766,29 @@ impl Pipeline {
         .await
     }
 
-    /// What a prove-commit pays: the initial pledge for the sector's committed life, less the
-    /// deposit its pre-commit locked (released as it activates), as lotus-miner computes it.
+    /// What a prove-commit of `pcs` pays: each sector's initial pledge for its committed life,
+    /// less the deposit its pre-commit locked (released as it activates), as lotus-miner
+    /// computes it; its fee is MaxCommitGasFee, or the batch's (`batch`).
     async fn commit_payment(
         &self,
-        sector: SectorRef,
-        pc: chain::PreCommitOnChain,
+        pcs: &[chain::PreCommitOnChain],
+        kind: BatchKind,
+        batch: Option<&crate::batch::BatchConfig>,
     ) -> Result<Payment, TaskError> {
         let head = self.chain.head().await?.height;
-        let pledge = self.chain.initial_pledge(pc.expiration - head).await?;
-        let collateral = pledge - pc.deposit;
-        let collateral = match collateral.is_negative() {
-            true => chain::TokenAmount::default(),
-            false => collateral,
+        let mut collateral = chain::TokenAmount::default();
+        for pc in pcs {
+            let pledge = self.chain.initial_pledge(pc.expiration - head).await?;
+            let owed = pledge - pc.deposit.clone();
+            if !owed.is_negative() {
+                collateral += owed;
+            }
+        }
+        let what = batch_send::what(kind, pcs.iter().map(|pc| pc.sector.number));
+        let fee = match batch {
+            Some(b) => (b.max_fee(pcs.len()), b.kind.fee_key()),
+            None => (self.policy.fees.commit.clone(), "MaxCommitGasFee"),
         };
-        let what = format!("prove-commit of sector {}", sector.number);
-        let fee = (self.policy.fees.commit.clone(), "MaxCommitGasFee");
         Ok(Payment::plan(
             &*self.chain,
             &self.policy.collateral,
@@ -843,6 +829,8 @@ impl Pipeline {
     }
 }
 
+#[path = "batch_send.rs"]
+mod batch_send;
 #[path = "rebuild.rs"]
 mod rebuild;
 pub use rebuild::RebuildRefused;

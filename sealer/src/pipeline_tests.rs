@@ -1337,3 +1337,6 @@ async fn a_pre_commit_replaced_in_the_pool_is_followed_to_its_replacement() {
         .unwrap_err();
     assert!(e.to_string().contains("has landed already"), "{e}");
 }
+
+#[path = "batch_tests.rs"]
+mod batch_tests;

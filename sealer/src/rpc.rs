@@ -11,6 +11,7 @@ use api::*;
 use axum::Router;
 use stores::{FileType, FileTypes, Permission};
 
+use crate::batch::BatchKind;
 use crate::daemon::Node;
 use crate::fsm::Event;
 use chain::{hex, Partitions};
@@ -48,6 +49,18 @@ pub fn handlers() -> Handlers<Arc<Node>> {
             Ok(())
         })
         .on::<m::SectorRebuild, _, _>(|n, (id,)| async move { n.pipeline.rebuild(id).map_err(app) })
+        .on::<m::SectorPreCommitPending, _, _>(|n, ()| async move {
+            Ok(n.pipeline.batch_pending(BatchKind::PreCommit))
+        })
+        .on::<m::SectorCommitPending, _, _>(|n, ()| async move {
+            Ok(n.pipeline.batch_pending(BatchKind::Commit))
+        })
+        .on::<m::SectorPreCommitFlush, _, _>(|n, ()| async move {
+            Ok(n.pipeline.batch_flush(BatchKind::PreCommit).await)
+        })
+        .on::<m::SectorCommitFlush, _, _>(|n, ()| async move {
+            Ok(n.pipeline.batch_flush(BatchKind::Commit).await)
+        })
         .on::<m::ActorControlList, _, _>(|n, ()| async move {
             crate::funds::control_rows(&*n.chain, &n.settings.senders)
                 .await

@@ -308,6 +308,36 @@ impl Drop for Daemon {
 
 /// Calls method `M` on the sealer whose repo is `repo`, with its admin token; `None` if the repo
 /// names no running daemon's address.
+impl Repo {
+    /// Sends `fil` FIL to `to` from the devnet node's wallet's default address (its faucet),
+    /// over the node's API as `lotus send` does.
+    pub fn send_funds(&self, to: &str, fil: &str) {
+        let info = std::fs::read_to_string(self.path().join("fullnode_api")).unwrap();
+        let info = api::ApiInfo::parse(info.trim()).unwrap();
+        let node = api::Client::new_at(&info, api::fullnode::PATH, Duration::from_secs(10));
+        let to = lotus::json::parse_address(to).unwrap();
+        let amount = lotus::json::parse_fil(fil).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async {
+            let from = node
+                .request::<api::fullnode::WalletDefaultAddress>(())
+                .await
+                .unwrap()
+                .0;
+            let m = lotus::Call::transfer().message(from, to, amount);
+            node.request::<api::fullnode::MpoolPushMessage>((
+                lotus::json::MessageJson::from(&m),
+                None,
+            ))
+            .await
+            .unwrap();
+        });
+    }
+}
+
 fn request_at<M: api::contract::Method>(
     repo: &Path,
     params: M::Params,

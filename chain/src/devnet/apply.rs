@@ -19,6 +19,9 @@ use super::{precommit_key, sector_key, sector_ref, Devnet, Fail, MinerState};
 use crate::devnet::proving::ProvingState;
 use crate::{ActiveSector, PreCommitOnChain, RandKind};
 
+/// The most sectors one PreCommitSectorBatch2 may carry (builtin-actors' policy).
+pub const PRE_COMMIT_SECTOR_BATCH_MAX_SIZE: usize = 256;
+
 fn decode<T: serde::de::DeserializeOwned>(m: &Message) -> Result<T, Fail> {
     lotus::fvm_ipld_encoding::from_slice(&m.params).map_err(|e| {
         Fail::new(
@@ -174,6 +177,12 @@ impl Devnet {
         let deposit = super::funds::precommit_deposit(size);
         if p.sectors.is_empty() {
             return Err(Fail::arg("no sectors to pre-commit"));
+        }
+        if p.sectors.len() > PRE_COMMIT_SECTOR_BATCH_MAX_SIZE {
+            return Err(Fail::arg(format!(
+                "{} sectors in one pre-commit batch, at most {PRE_COMMIT_SECTOR_BATCH_MAX_SIZE}",
+                p.sectors.len()
+            )));
         }
         let mut out = Vec::new();
         for s in &p.sectors {

@@ -307,6 +307,21 @@ async fn precommit_then_provecommit_activates_and_bad_proof_is_refused_with_the_
     assert_eq!(r.exit_code, 16, "{why}");
     assert!(r.error.contains("16 (illegal argument)"), "{r:?}");
     assert_eq!(net.client.power(ACTOR).await.unwrap().sectors, 0);
+    // More than 256 sectors in one batch: illegal argument.
+    let specs: Vec<_> = (100..357)
+        .map(|n| crate::calls::PreCommitSpec {
+            sector: SectorRef::new(ACTOR, n, SealProof::StackedDrg2KiBV1_1),
+            comms,
+            ticket_epoch: 1,
+            expiration: 1001,
+        })
+        .collect();
+    let (r, why) = net.land(crate::calls::precommit_batch(&specs)).await;
+    assert_eq!(r.exit_code, 16, "{why}");
+    assert!(
+        why.contains("257 sectors in one pre-commit batch, at most 256"),
+        "{why}"
+    );
     // Params that do not decode: serialization; an unknown method: unhandled.
     let (r, _) = net
         .land(Call {

@@ -174,6 +174,25 @@ enum SectorsCmd {
         #[arg(long)]
         really_do_it: bool,
     },
+    /// The sectors waiting in a batch queue (`[Sealing] BatchPreCommits`, `AggregateCommits`).
+    #[command(subcommand)]
+    Batching(BatchingCmd),
+}
+
+#[derive(Subcommand)]
+enum BatchingCmd {
+    /// The pre-commit batch queue.
+    Precommit {
+        /// Send the batch now.
+        #[arg(long)]
+        publish_now: bool,
+    },
+    /// The prove-commit batch queue.
+    Commit {
+        /// Send the batch now.
+        #[arg(long)]
+        publish_now: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -451,6 +470,31 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
             }
             c.request::<m::SectorRebuild>((id,)).await?;
             println!("Rebuilding sector {id} (sectors status {id} --log follows it)");
+        }
+        Cmd::Sectors(SectorsCmd::Batching(b)) => {
+            let (kind, publish_now) = match b {
+                BatchingCmd::Precommit { publish_now } => {
+                    (crate::batch::BatchKind::PreCommit, publish_now)
+                }
+                BatchingCmd::Commit { publish_now } => {
+                    (crate::batch::BatchKind::Commit, publish_now)
+                }
+            };
+            use crate::batch::BatchKind::*;
+            match (kind, publish_now) {
+                (PreCommit, false) => {
+                    print::batch_queue(&c.request::<m::SectorPreCommitPending>(()).await?)
+                }
+                (Commit, false) => {
+                    print::batch_queue(&c.request::<m::SectorCommitPending>(()).await?)
+                }
+                (PreCommit, true) => {
+                    print::batches(kind, &c.request::<m::SectorPreCommitFlush>(()).await?)
+                }
+                (Commit, true) => {
+                    print::batches(kind, &c.request::<m::SectorCommitFlush>(()).await?)
+                }
+            }
         }
         Cmd::Sealing(SealingCmd::Jobs) => {
             let jobs = c.request::<m::WorkerJobs>(()).await?;

@@ -142,6 +142,7 @@ pub fn on_chain(state: SectorState) -> bool {
             | SectorState::PreCommit1
             | SectorState::PreCommit2
             | SectorState::PreCommitting
+            | SectorState::SubmitPreCommitBatch
             | SectorState::PreCommitWait
             | SectorState::SealPreCommit1Failed
             | SectorState::SealPreCommit2Failed
@@ -425,6 +426,28 @@ pub fn control(rows: &[api::ControlRow]) {
                 "NOT IN THE NODE'S WALLET"
             }
         );
+    }
+}
+
+/// `sectors batching precommit|commit`: the queue, nearest deadline first.
+pub fn batch_queue(rows: &[api::BatchQueued]) {
+    if rows.is_empty() {
+        println!("No sectors queued to be batched");
+        return;
+    }
+    println!("{:<8}  {:<14}  Waiting", "Sector", "Deadline");
+    for r in rows {
+        println!("{:<8}  {:<14}  {}s", r.sector, r.deadline, r.waited_s);
+    }
+}
+
+/// `sectors batching ... --publish-now`: what went.
+pub fn batches(kind: crate::batch::BatchKind, sent: &[api::BatchSent]) {
+    if sent.is_empty() {
+        println!("No sectors queued to be batched");
+    }
+    for b in sent {
+        println!("{}", crate::batch::describe(kind, b));
     }
 }
 
