@@ -5,9 +5,11 @@
 //! on the devnet and on a Lotus node alike. `Devnet.MinerTally` is the devnet's own (a Lotus
 //! node answers it with -32601 and the client goes without).
 
-use lotus::chain::{BlockMsg, Deadline, MiningBaseInfo, NetworkParams, SectorLocation, TipSet};
+use lotus::chain::{
+    BlockMsg, BlockTemplate, Deadline, MiningBaseInfo, NetworkParams, SectorLocation, TipSet,
+};
 use lotus::json::wire::{Addr, Atto, Bytes, CidJson, List, TipSetKey};
-use lotus::json::{MessageJson, SendSpec, SignedMessageJson};
+use lotus::json::{MessageJson, SendSpec, SignatureJson, SignedMessageJson};
 use lotus::state::{
     ActorState, DeadlineInfo, MinerInfo, MinerPower, MsgLookup, Partition, PreCommitInfo,
     SectorOnChainInfo, SectorPreCommitOnChainInfo, Version,
@@ -82,6 +84,12 @@ methods! {
     MinerGetBaseInfo = "Filecoin.MinerGetBaseInfo", Read,
         (Addr, i64, TipSetKey) -> Option<MiningBaseInfo>;
     SyncSubmitBlock = "Filecoin.SyncSubmitBlock", Write, (BlockMsg,) -> ();
+    /// The node makes the block of a template and signs it with the miner's worker key.
+    MinerCreateBlock = "Filecoin.MinerCreateBlock", Write, (BlockTemplate,) -> BlockMsg;
+    /// The pool's messages for a block on this tipset, best first (the ticket's quality).
+    MpoolSelect = "Filecoin.MpoolSelect", Read, (TipSetKey, f64) -> List<SignedMessageJson>;
+    /// A signature of `data` by a key in the node's wallet (a VRF: the worker's BLS signature).
+    WalletSign = "Filecoin.WalletSign", Sign, (Addr, Bytes) -> SignatureJson;
     /// The devnet's count of a miner's proofs and blocks (not a Lotus method).
     DevnetMinerTally = "Devnet.MinerTally", Read, (Addr,) -> MinerTally;
     /// A devnet test hook (not a Lotus method): takes the last N epochs back, as a reorg to a

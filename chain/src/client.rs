@@ -18,7 +18,7 @@ use api::fullnode as f;
 use api::tasks::PoStTarget;
 use api::{ApiInfo, ChainHead, Client, ClientError, MinerPower};
 use async_trait::async_trait;
-use lotus::chain::{BlockHeader, BlockMsg, ElectionProof, PoStProofJson, Ticket};
+use lotus::chain::{BlockTemplate, ElectionProof, PoStProofJson, Ticket};
 use lotus::json::wire::{Addr, Bytes, CidJson, TipSetKey};
 use lotus::json::MessageJson;
 use lotus::{Address, Call, Cid, RegisteredPoStProof, TokenAmount};
@@ -26,8 +26,9 @@ use proofs::Randomness;
 use resources::{SealProof, SectorRef, SectorSize};
 
 use crate::{
-    Account, ActiveSector, Chain, ChainError, DeadlineInfo, DeadlineState, MinerAddresses,
-    MinerFunds, MinerTally, Partition, PreCommitOnChain, RandKind, Receipt, DEADLINES,
+    Account, ActiveSector, Chain, ChainError, DeadlineInfo, DeadlineState, Election,
+    MinerAddresses, MinerFunds, MinerTally, Partition, PreCommitOnChain, RandKind, Receipt,
+    DEADLINES,
 };
 
 /// The devnet node's network name (`StateGetNetworkParams`).
@@ -48,6 +49,8 @@ pub struct FullNode {
     max_ticket_age: i64,
     /// SealRandomnessLookback.
     ticket_lookback: i64,
+    /// MaxProveCommitDuration, as the node says (a devnet's own) or builtin-actors' policy.
+    max_prove_commit_duration: i64,
     window: i64,
     calls: std::sync::Arc<Mutex<BTreeMap<&'static str, u64>>>,
     /// How long a call waits for a node it cannot connect to (restarting, say) before failing.
@@ -111,6 +114,7 @@ impl FullNode {
             challenge_delay: 150,
             max_ticket_age: crate::MAX_PRECOMMIT_RANDOMNESS_LOOKBACK,
             ticket_lookback: crate::SEAL_RANDOMNESS_LOOKBACK,
+            max_prove_commit_duration: crate::MAX_PROVE_COMMIT_DURATION,
             window: 60,
             calls: Default::default(),
             patience: Duration::ZERO,
@@ -135,6 +139,11 @@ impl FullNode {
             .get("SealRandomnessLookback")
             .and_then(|v| v.as_i64())
             .unwrap_or(crate::SEAL_RANDOMNESS_LOOKBACK);
+        me.max_prove_commit_duration = params
+            .other
+            .get("MaxProveCommitDuration")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(crate::MAX_PROVE_COMMIT_DURATION);
         if params.network_name == DEVNET_NAME {
             me.mode = "devnet";
         }
@@ -365,6 +374,10 @@ impl Chain for FullNode {
 
     fn ticket_lookback(&self) -> i64 {
         self.ticket_lookback
+    }
+
+    fn max_prove_commit_duration(&self) -> i64 {
+        self.max_prove_commit_duration
     }
 
     async fn base_fee(&self) -> Result<Option<crate::TokenAmount>, ChainError> {
@@ -634,21 +647,26 @@ impl Chain for FullNode {
         Ok(out)
     }
 
-    async fn elected(&self, actor: u64, epoch: i64) -> Result<bool, ChainError> {
+    async fn election(&self, actor: u64, epoch: i64) -> Result<Option<Election>, ChainError> {
         self.check_actor(actor)?;
         let Some(b) = self.base_info(epoch).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         if !b.eligible_for_mining {
-            return Ok(false);
+            return Ok(None);
         }
-        let vrf = self.randomness(RandKind::Election, epoch).await?;
+        // The VRF: the worker's signature of the epoch's election randomness, by the node's
+        // wallet (lotus-miner's ComputeVRF through WalletSign).
+        let rand = self.randomness(RandKind::Election, epoch).await?;
+        let sig = self
+            .call::<f::WalletSign>((Addr(b.worker_key), Bytes(rand.to_vec())))
+            .await?;
         let n = |x: &lotus::fvm_shared::bigint::BigInt| u128::try_from(x).unwrap_or(u128::MAX);
-        Ok(crate::election::wins(
-            &vrf,
-            n(&b.miner_power),
-            n(&b.network_power),
-        ))
+        let wins = crate::election::win_count(&sig.data, n(&b.miner_power), n(&b.network_power));
+        Ok((wins > 0).then_some(Election {
+            vrf: sig.data,
+            win_count: wins,
+        }))
     }
 
     async fn winning_sectors(&self, actor: u64, epoch: i64) -> Result<Vec<PoStTarget>, ChainError> {
@@ -667,50 +685,55 @@ impl Chain for FullNode {
             .collect()
     }
 
-    async fn submit_block(&self, actor: u64, epoch: i64, proof: Vec<u8>) -> Result<(), ChainError> {
+    async fn submit_block(
+        &self,
+        actor: u64,
+        epoch: i64,
+        election: &Election,
+        proof: Vec<u8>,
+    ) -> Result<(), ChainError> {
         self.check_actor(actor)?;
         let parent = self
-            .call::<f::ChainGetTipSetByHeight>((epoch, head_key()))
+            .call::<f::ChainGetTipSetByHeight>((epoch - 1, head_key()))
             .await?;
-        let vrf = self.randomness(RandKind::Election, epoch).await?;
+        let base = self
+            .base_info(epoch)
+            .await?
+            .ok_or_else(|| bad("MinerGetBaseInfo", format!("no base for epoch {epoch}")))?;
         let size = SectorSize::from_bytes(self.sector_size)
             .ok_or_else(|| bad("sector size", self.sector_size))?;
-        let template = parent
-            .blocks
-            .first()
-            .ok_or_else(|| bad("tipset", format!("no block at {epoch}")))?;
-        let header = BlockHeader {
+        // The pool's best messages for a block on the parent (the ticket's quality: the higher
+        // its hash, the lower).
+        let h = lotus::rand::digest_of(&election.vrf);
+        let quality =
+            1.0 - u64::from_be_bytes(h[..8].try_into().expect("8 bytes")) as f64 / u64::MAX as f64;
+        let messages = self
+            .call::<f::MpoolSelect>((TipSetKey(parent.cids.clone()), quality))
+            .await?;
+        let template = BlockTemplate {
             miner: self.miner,
+            parents: parent.cids.clone(),
+            // The ticket carries the election's VRF (lotus draws it from TicketProduction
+            // randomness; the devnet does not check tickets).
             ticket: Some(Ticket {
-                vrf_proof: vrf.to_vec(),
+                vrf_proof: election.vrf.clone(),
             }),
-            election_proof: Some(ElectionProof {
-                win_count: 1,
-                vrf_proof: vrf.to_vec(),
+            eproof: Some(ElectionProof {
+                win_count: election.win_count,
+                vrf_proof: election.vrf.clone(),
             }),
-            beacon_entries: template.beacon_entries.clone(),
-            win_post_proof: vec![PoStProofJson {
+            beacon_values: base.beacon_entries,
+            messages: messages.0,
+            epoch,
+            timestamp: parent.timestamp() + self.block_delay_ms.div_ceil(1000),
+            winning_post_proof: vec![PoStProofJson {
                 po_st_proof: RegisteredPoStProof::from(size.seal_proof().winning_post().number()),
                 proof_bytes: proof,
             }],
-            parents: template.parents.clone(),
-            parent_weight: template.parent_weight.clone(),
-            height: epoch,
-            parent_state_root: template.parent_state_root,
-            parent_message_receipts: template.parent_message_receipts,
-            messages: template.messages,
-            bls_aggregate: None,
-            timestamp: template.timestamp,
-            block_sig: None,
-            fork_signaling: 0,
-            parent_base_fee: template.parent_base_fee.clone(),
         };
-        self.call::<f::SyncSubmitBlock>((BlockMsg {
-            header,
-            bls_messages: Vec::new(),
-            secpk_messages: Vec::new(),
-        },))
-            .await
+        let block = self.call::<f::MinerCreateBlock>((template,)).await?;
+        self.call::<f::SyncSubmitBlock>((block,)).await?;
+        Ok(())
     }
 
     async fn tally(&self, actor: u64) -> Result<Option<MinerTally>, ChainError> {

@@ -304,19 +304,35 @@ pub trait Chain: Send + Sync {
         }
         Ok(out)
     }
-    /// Whether the miner is elected to make the block of `epoch` (the head or before).
-    async fn elected(&self, actor: u64, epoch: i64) -> Result<bool, ChainError>;
+    /// The miner's election at `epoch` (the head or before), if it wins one or more blocks:
+    /// its VRF (the worker's signature of the election randomness, made by the node's wallet)
+    /// and its win count.
+    async fn election(&self, actor: u64, epoch: i64) -> Result<Option<Election>, ChainError>;
     /// The sectors a WinningPoSt for `epoch` must cover.
     async fn winning_sectors(
         &self,
         actor: u64,
         epoch: i64,
     ) -> Result<Vec<api::tasks::PoStTarget>, ChainError>;
-    /// Submits the block the miner was elected for at `epoch`, with its WinningPoSt.
-    async fn submit_block(&self, actor: u64, epoch: i64, proof: Vec<u8>) -> Result<(), ChainError>;
+    /// Has the node make the block the miner was elected for at `epoch` (`MinerCreateBlock`)
+    /// with its WinningPoSt, and submits it (`SyncSubmitBlock`).
+    async fn submit_block(
+        &self,
+        actor: u64,
+        epoch: i64,
+        election: &Election,
+        proof: Vec<u8>,
+    ) -> Result<(), ChainError>;
     /// What the chain counted for the miner since genesis, where it counts (the devnet does;
     /// a Lotus node keeps no such tally and answers `None`).
     async fn tally(&self, actor: u64) -> Result<Option<MinerTally>, ChainError>;
+}
+
+/// A won election: the VRF proof and the number of blocks it wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Election {
+    pub vrf: Vec<u8>,
+    pub win_count: i64,
 }
 
 /// One partition of a deadline: its sectors, the faulty ones, and the faulty ones declared

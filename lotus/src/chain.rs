@@ -100,6 +100,29 @@ pub struct BlockHeader {
     pub parent_base_fee: TokenAmount,
 }
 
+/// `MinerCreateBlock`'s template: what the miner decides (its election and ticket VRFs, the
+/// beacon entries, the messages it picked, its WinningPoSt); the node fills in the rest and
+/// signs the header with the worker key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BlockTemplate {
+    #[serde(with = "address")]
+    pub miner: Address,
+    #[serde(with = "tipset_key")]
+    pub parents: Vec<Cid>,
+    pub ticket: Option<Ticket>,
+    pub eproof: Option<ElectionProof>,
+    #[serde(default, with = "null_as_empty")]
+    pub beacon_values: Vec<BeaconEntry>,
+    #[serde(default, with = "null_as_empty")]
+    pub messages: Vec<crate::json::SignedMessageJson>,
+    pub epoch: ChainEpoch,
+    /// Seconds since the Unix epoch.
+    pub timestamp: u64,
+    #[serde(default, rename = "WinningPoStProof", with = "null_as_empty")]
+    pub winning_post_proof: Vec<PoStProofJson>,
+}
+
 /// `SyncSubmitBlock`'s block: the header and the CIDs of its messages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

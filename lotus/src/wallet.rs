@@ -56,19 +56,24 @@ impl SecpKey {
 
     /// Signs `m` as its sender (the caller sets `m.from` to this key's address).
     pub fn sign(&self, m: Message) -> Result<SignedMessage, EncodingError> {
-        let digest = blake2b256(&message_cid(&m).to_bytes());
+        let signature = self.sign_bytes(&message_cid(&m).to_bytes())?;
+        Ok(SignedMessage {
+            message: m,
+            signature,
+        })
+    }
+
+    /// Signs `data` (blake2b-256 of it), as Lotus's `WalletSign` does.
+    pub fn sign_bytes(&self, data: &[u8]) -> Result<Signature, EncodingError> {
         let (sig, recid) = self
             .0
-            .sign_prehash_recoverable(&digest)
+            .sign_prehash_recoverable(&blake2b256(data))
             .map_err(|e| invalid("secp256k1 signing", e))?;
         let mut bytes = sig.to_bytes().to_vec();
         bytes.push(recid.to_byte());
-        Ok(SignedMessage {
-            message: m,
-            signature: Signature {
-                sig_type: SignatureType::Secp256k1,
-                bytes,
-            },
+        Ok(Signature {
+            sig_type: SignatureType::Secp256k1,
+            bytes,
         })
     }
 }
@@ -107,13 +112,18 @@ impl BlsKey {
 
     /// Signs `m` as its sender (the caller sets `m.from` to this key's address).
     pub fn sign(&self, m: Message) -> SignedMessage {
-        let sig = self.0.sign(&message_cid(&m).to_bytes(), BLS_DST, &[]);
         SignedMessage {
+            signature: self.sign_bytes(&message_cid(&m).to_bytes()),
             message: m,
-            signature: Signature {
-                sig_type: SignatureType::BLS,
-                bytes: sig.compress().to_vec(),
-            },
+        }
+    }
+
+    /// Signs `data` itself, as Lotus's `WalletSign` does (a miner's VRF is its worker's BLS
+    /// signature of the randomness).
+    pub fn sign_bytes(&self, data: &[u8]) -> Signature {
+        Signature {
+            sig_type: SignatureType::BLS,
+            bytes: self.0.sign(data, BLS_DST, &[]).compress().to_vec(),
         }
     }
 }
@@ -153,6 +163,14 @@ impl Key {
             Key::Bls(k) => Ok(k.sign(m)),
         }
     }
+
+    /// `WalletSign`: a signature of arbitrary bytes.
+    pub fn sign_bytes(&self, data: &[u8]) -> Result<Signature, EncodingError> {
+        match self {
+            Key::Secp(k) => k.sign_bytes(data),
+            Key::Bls(k) => Ok(k.sign_bytes(data)),
+        }
+    }
 }
 
 fn address_of(key: &VerifyingKey) -> Address {
@@ -160,24 +178,23 @@ fn address_of(key: &VerifyingKey) -> Address {
         .expect("an uncompressed point is 65 bytes")
 }
 
-/// Checks a BLS-signed message against its sender's public key (its `3` address).
-fn verify_bls(sm: &SignedMessage) -> Result<(), EncodingError> {
-    let fvm_shared::address::Payload::BLS(pk) = sm.message.from.payload() else {
+/// Checks a BLS signature of `data` against `signer`'s public key (its `3` address).
+fn verify_bls(sig: &Signature, signer: &Address, data: &[u8]) -> Result<(), EncodingError> {
+    let fvm_shared::address::Payload::BLS(pk) = signer.payload() else {
         return Err(invalid(
             "BLS signature",
-            format!("the sender {} is not a BLS address", sm.message.from),
+            format!("the signer {signer} is not a BLS address"),
         ));
     };
     let pk = blst::min_pk::PublicKey::uncompress(pk)
         .map_err(|e| invalid("BLS public key", format!("{e:?}")))?;
-    let sig = blst::min_pk::Signature::uncompress(&sm.signature.bytes)
+    let s = blst::min_pk::Signature::uncompress(&sig.bytes)
         .map_err(|e| invalid("BLS signature", format!("{e:?}")))?;
-    let cid = message_cid(&sm.message).to_bytes();
-    match sig.verify(true, &cid, BLS_DST, &[], &pk, true) {
+    match s.verify(true, data, BLS_DST, &[], &pk, true) {
         blst::BLST_ERROR::BLST_SUCCESS => Ok(()),
         e => Err(invalid(
             "BLS signature",
-            format!("not {}'s signature of the message ({e:?})", sm.message.from),
+            format!("not {signer}'s signature of these bytes ({e:?})"),
         )),
     }
 }
@@ -185,30 +202,37 @@ fn verify_bls(sm: &SignedMessage) -> Result<(), EncodingError> {
 /// Checks a signed message: a secp256k1 signature must recover to its sender's key, a BLS one
 /// verify against its sender's public key.
 pub fn verify(sm: &SignedMessage) -> Result<(), EncodingError> {
-    let s = &sm.signature;
-    if s.sig_type == SignatureType::BLS {
-        return verify_bls(sm);
+    verify_bytes(
+        &sm.signature,
+        &sm.message.from,
+        &message_cid(&sm.message).to_bytes(),
+    )
+}
+
+/// Checks `sig` as `signer`'s signature of `data` (Lotus's `sigs.Verify`; a VRF is checked so).
+pub fn verify_bytes(sig: &Signature, signer: &Address, data: &[u8]) -> Result<(), EncodingError> {
+    if sig.sig_type == SignatureType::BLS {
+        return verify_bls(sig, signer, data);
     }
-    let [rs @ .., v] = s.bytes.as_slice() else {
+    let [rs @ .., v] = sig.bytes.as_slice() else {
         return Err(invalid("secp256k1 signature", "empty"));
     };
     if rs.len() != 64 {
         return Err(invalid(
             "secp256k1 signature",
-            format!("{} bytes, 65 expected", s.bytes.len()),
+            format!("{} bytes, 65 expected", sig.bytes.len()),
         ));
     }
-    let sig = Ecdsa::from_slice(rs).map_err(|e| invalid("secp256k1 signature", e))?;
+    let ecdsa = Ecdsa::from_slice(rs).map_err(|e| invalid("secp256k1 signature", e))?;
     let recid = RecoveryId::from_byte(*v)
         .ok_or_else(|| invalid("secp256k1 signature", format!("recovery id {v}")))?;
-    let digest = blake2b256(&message_cid(&sm.message).to_bytes());
-    let key = VerifyingKey::recover_from_prehash(&digest, &sig, recid)
+    let key = VerifyingKey::recover_from_prehash(&blake2b256(data), &ecdsa, recid)
         .map_err(|e| invalid("secp256k1 signature", e))?;
-    let signer = address_of(&key);
-    if signer != sm.message.from {
+    let made_by = address_of(&key);
+    if made_by != *signer {
         return Err(invalid(
             "secp256k1 signature",
-            format!("made by {signer}, the message is from {}", sm.message.from),
+            format!("made by {made_by}, not {signer}"),
         ));
     }
     Ok(())

@@ -82,7 +82,19 @@ impl Pipeline {
         }
         // Sealed again after its pre-commit landed (a fallback to PC1): the same ticket made
         // the same replica, and the chain already has it (lotus checks too).
+        let head = self.chain.head().await.map_err(failed)?.height;
         match self.chain.precommit(&sector).await.map_err(failed)? {
+            // An expired pre-commit of an earlier ticket: the number is taken until the chain
+            // removes it.
+            Some(pc) if self.expired(&pc, head).is_some() => {
+                return Err(Event::Waiting(format!(
+                    "sector {}'s expired pre-commit (landed at epoch {}, provable until epoch \
+                     {}) is still on chain: pre-committed again once the chain removes it",
+                    sector.number,
+                    pc.precommit_epoch,
+                    pc.precommit_epoch + self.chain.max_prove_commit_duration()
+                )));
+            }
             Some(pc) if pc.comm_r == comms.comm_r && pc.ticket_epoch == ticket_epoch => {
                 return Err(Event::PreCommitLanded(pc.precommit_epoch));
             }
@@ -99,7 +111,6 @@ impl Pipeline {
             }
             None => {}
         }
-        let head = self.chain.head().await.map_err(failed)?.height;
         // It lands at the next epoch at the earliest: a ticket too old by then is refused by
         // the miner actor, so the sector is sealed again on a fresh one.
         let max_age = self.chain.max_ticket_age();
@@ -122,6 +133,7 @@ impl Pipeline {
     pub(super) async fn commit_checks(
         &self,
         sector: SectorRef,
+        precommit_epoch: Option<i64>,
     ) -> Result<chain::PreCommitOnChain, Event> {
         let failed = |e: chain::ChainError| Event::Failed(e.into());
         if let Some(id) = self
@@ -135,14 +147,43 @@ impl Pipeline {
         if let Some(a) = self.chain.active_sector(&sector).await.map_err(failed)? {
             return Err(Event::CommitLanded(a.activation));
         }
+        let head = self.chain.head().await.map_err(failed)?.height;
         match self.chain.precommit(&sector).await.map_err(failed)? {
-            Some(pc) => Ok(pc),
+            Some(pc) => match self.expired(&pc, head) {
+                Some(why) => Err(Event::PreCommitExpired(why)),
+                None => Ok(pc),
+            },
+            // Gone because it expired (the chain removed it), not because of a reorg.
+            None if precommit_epoch
+                .is_some_and(|e| head + 1 > e + self.chain.max_prove_commit_duration()) =>
+            {
+                Err(Event::PreCommitExpired(format!(
+                    "its pre-commit (landed at epoch {}) expired unproven and the chain removed \
+                     it: a fresh ticket, and PC1 and PC2 again",
+                    precommit_epoch.unwrap_or_default()
+                )))
+            }
             None => Err(Event::PreCommitReverted(
                 "its pre-commit is no longer on chain (a reorg): sent again, with a new seed and \
                  proof"
                     .into(),
             )),
         }
+    }
+
+    /// Why `pc` can no longer be proven by a message landing after `head`, if it cannot
+    /// (MaxProveCommitDuration after it landed).
+    pub(super) fn expired(&self, pc: &chain::PreCommitOnChain, head: i64) -> Option<String> {
+        let max = self.chain.max_prove_commit_duration();
+        let last = pc.precommit_epoch + max;
+        (head + 1 > last).then(|| {
+            format!(
+                "its pre-commit (landed at epoch {}) could be proven until epoch {last} \
+                 (MaxProveCommitDuration {max}), the head is at {head}: a fresh ticket, and PC1 \
+                 and PC2 again",
+                pc.precommit_epoch
+            )
+        })
     }
 
     /// Whether a sector due by `deadline` joins its batch queue, and how the batch goes: not
@@ -366,8 +407,14 @@ impl Pipeline {
         // A pre-commit gone (a reorg): its sector steps again and pre-commits anew.
         let mut pcs = Vec::new();
         let mut kept = Vec::new();
+        let head = match self.chain.head().await {
+            Ok(h) => h.height,
+            Err(e) => return self.batch_failed(sent, members, e.to_string()),
+        };
         for m in members.drain(..) {
             match self.chain.precommit(&m.item.sector).await {
+                // Expired meanwhile: it steps again, and goes for a fresh ticket.
+                Ok(Some(pc)) if self.expired(&pc, head).is_some() => {}
                 Ok(Some(pc)) => {
                     pcs.push(pc);
                     kept.push(m);

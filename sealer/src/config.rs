@@ -334,7 +334,8 @@ pub struct ChainConfig {
     pub wpost_challenge_window: u64,
     /// Raw power of the rest of the devnet network: the miner is elected to make an epoch's
     /// block with probability its power / (its power + this). "0": every epoch it has power.
-    /// The default (1 MiB) elects a devnet miner with a few 2KiB sectors now and then.
+    /// The default (5 MiB) elects a devnet miner with a few 2KiB sectors now and then (five
+    /// leaders expected per epoch: a share of 1/2561 wins about one epoch in 500).
     pub other_network_power: String,
     /// What the devnet's genesis gives the miner's worker (it pays deposits, pledge and gas).
     pub devnet_worker_funds: String,
@@ -352,7 +353,7 @@ impl Default for ChainConfig {
             block_delay: "4s".into(),
             pre_commit_challenge_delay: 10,
             wpost_challenge_window: 60,
-            other_network_power: "1MiB".into(),
+            other_network_power: "5MiB".into(),
             devnet_worker_funds: "100 FIL".into(),
             message_confidence: 5,
         }

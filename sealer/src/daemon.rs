@@ -81,6 +81,7 @@ async fn open_chain(
                     worker_funds: settings.devnet_worker_funds.clone(),
                     max_ticket_age: chain::MAX_PRECOMMIT_RANDOMNESS_LOOKBACK,
                     ticket_lookback: 0,
+                    max_prove_commit_duration: chain::MAX_PROVE_COMMIT_DURATION,
                 },
                 settings.actor,
                 settings.sector_size,

@@ -35,7 +35,7 @@ pub struct DevnetNodeArgs {
     #[arg(long = "wpost-challenge-window", default_value_t = 60)]
     window: i64,
     /// Raw power of the rest of the network (elections).
-    #[arg(long, default_value = "1MiB")]
+    #[arg(long, default_value = "5MiB")]
     other_network_power: String,
     /// What the genesis gives the miner's worker (as `[Chain] DevnetWorkerFunds`).
     #[arg(long, default_value = "100 FIL")]
@@ -73,6 +73,7 @@ pub async fn run(a: DevnetNodeArgs) -> Result<()> {
         worker_funds: lotus::json::parse_fil(&a.worker_funds).context("--worker-funds")?,
         max_ticket_age: chain::MAX_PRECOMMIT_RANDOMNESS_LOOKBACK,
         ticket_lookback: 0,
+        max_prove_commit_duration: chain::MAX_PROVE_COMMIT_DURATION,
     };
     let devnet = Devnet::open(db, engine, cfg, actor, size)?;
     let listener = tokio::net::TcpListener::bind(a.listen)

@@ -116,6 +116,10 @@ pub enum Event {
     /// The sector's ticket is too old for its pre-commit to land (MaxPreCommitRandomnessLookback):
     /// it gets a fresh ticket and is sealed again (PC1, PC2), as lotus does; no retry spent.
     TicketExpired(String),
+    /// The sector's pre-commit can no longer be proven (MaxProveCommitDuration passed): a
+    /// fresh ticket, and PC1 and PC2 again, once the chain has removed the old pre-commit
+    /// (its deposit is burnt); no retry spent.
+    PreCommitExpired(String),
     /// The chain refused the message for want of funds (exit 19, insufficient funds): it is
     /// sent again, once its sender can pay, without spending a retry.
     NotEnoughFunds(String),
@@ -168,6 +172,7 @@ impl Event {
             Event::Waiting(_) => "SectorWaiting",
             Event::NotEnoughFunds(_) => "SectorNotEnoughFunds",
             Event::TicketExpired(_) => "SectorTicketExpired",
+            Event::PreCommitExpired(_) => "SectorPreCommitExpired",
             Event::MessageDropped(_) => "SectorMessageDropped",
             Event::MessageReplaced(_) => "SectorMessageReplaced",
             Event::PreCommitReverted(_) => "SectorPreCommitReverted",
@@ -317,6 +322,20 @@ impl Sector {
                     | RebuildPreCommit1
                     | RebuildPreCommit2
             )
+    }
+
+    /// Forgets everything made from its ticket (the replica's outputs, its messages, its
+    /// seed), to be sealed again on a fresh one.
+    fn fresh_ticket(&mut self) {
+        self.ticket = None;
+        self.pc1 = None;
+        self.comms = None;
+        self.precommit_msg = None;
+        self.precommit_epoch = None;
+        self.seed = None;
+        self.c1 = None;
+        self.proof = None;
+        self.commit_msg = None;
     }
 
     /// Whether the sector holds data other than the committed-capacity zeros.
@@ -533,11 +552,12 @@ impl Sector {
                 self.precommit_epoch = Some(*epoch);
                 WaitSeed
             }
-            (Event::TicketExpired(why), PreCommitting | SubmitPreCommitBatch) => {
-                self.ticket = None;
-                self.pc1 = None;
-                self.comms = None;
-                self.precommit_msg = None;
+            (Event::TicketExpired(why), PreCommitting | SubmitPreCommitBatch)
+            | (
+                Event::PreCommitExpired(why),
+                WaitSeed | Committing | SubmitCommit | SubmitCommitAggregate,
+            ) => {
+                self.fresh_ticket();
                 message = why.clone();
                 GetTicket
             }

@@ -280,6 +280,7 @@ impl Pipeline {
                 };
                 let head = match self.precommit_checks(sector, comms, ticket_epoch).await {
                     Ok(head) => head,
+                    Err(Event::Waiting(why)) => return self.wait_saying(s, why).await,
                     Err(ev) => return (Some(ev), None),
                 };
                 let item = batch_send::PreItem {
@@ -377,7 +378,7 @@ impl Pipeline {
                 let Some(proof) = s.proof.clone() else {
                     return (Some(Event::Failed(TaskError::temporary("no proof"))), None);
                 };
-                let pc = match self.commit_checks(sector).await {
+                let pc = match self.commit_checks(sector, s.precommit_epoch).await {
                     Ok(pc) => pc,
                     Err(ev) => return (Some(ev), None),
                 };
@@ -809,22 +810,27 @@ impl Pipeline {
         pay: &Payment,
         use_: Use,
     ) -> Result<chain::Address, (Option<Event>, Consumed)> {
-        let why = match pay.sender(&*self.chain, &self.policy.senders, use_).await {
-            Ok(Ok(from)) => return Ok(from),
-            Ok(Err(why)) => why,
-            Err(e) => return Err((Some(Event::Failed(e.into())), None)),
-        };
+        match pay.sender(&*self.chain, &self.policy.senders, use_).await {
+            Ok(Ok(from)) => Ok(from),
+            Ok(Err(why)) => Err(self.wait_saying(s, why).await),
+            Err(e) => Err((Some(Event::Failed(e.into())), None)),
+        }
+    }
+
+    /// A step that cannot go on yet: the reason recorded once (a `Waiting` event, logged),
+    /// then an epoch at a time until it can.
+    async fn wait_saying(&self, s: &Sector, why: String) -> (Option<Event>, Consumed) {
         if s.waiting.as_deref() != Some(why.as_str()) {
             tracing::warn!(sector = s.sector.number, "{why}");
-            return Err((Some(Event::Waiting(why)), None));
+            return (Some(Event::Waiting(why)), None);
         }
         let waited = async {
             let head = self.chain.head().await?.height;
             self.chain.wait_epoch(head + 1).await
         };
         match waited.await {
-            Ok(_) => Err((None, None)),
-            Err(e) => Err((Some(Event::Failed(e.into())), None)),
+            Ok(_) => (None, None),
+            Err(e) => (Some(Event::Failed(e.into())), None),
         }
     }
 }

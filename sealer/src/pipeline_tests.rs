@@ -117,6 +117,7 @@ impl Life {
             block_delay,
             confidence,
             ticket_lookback,
+            max_prove_commit_duration,
         } = opts;
         let engine: Arc<dyn Engine> = Arc::new(MockEngine::default());
         let cfg = DevnetConfig {
@@ -127,6 +128,7 @@ impl Life {
             worker_funds,
             max_ticket_age,
             ticket_lookback,
+            max_prove_commit_duration,
         };
         let devnet = Devnet::open(
             db.clone(),
@@ -286,6 +288,8 @@ struct Opts {
     confidence: i64,
     /// The devnet's SealRandomnessLookback.
     ticket_lookback: i64,
+    /// The devnet's MaxProveCommitDuration.
+    max_prove_commit_duration: i64,
 }
 
 impl Default for Opts {
@@ -297,25 +301,27 @@ impl Default for Opts {
             block_delay: Duration::from_millis(10),
             confidence: 5,
             ticket_lookback: 0,
+            max_prove_commit_duration: chain::MAX_PROVE_COMMIT_DURATION,
         }
     }
 }
 
-/// The in-process worker, its first PC2 taking `delay` longer.
-struct SlowPc2 {
+/// The in-process worker, its first call of `task` taking `delay` longer.
+struct SlowOnce {
     inner: LocalWorker,
+    task: TaskType,
     delay: Mutex<Option<Duration>>,
 }
 
 #[async_trait]
-impl WorkerHandle for SlowPc2 {
+impl WorkerHandle for SlowOnce {
     async fn prepare(&self, call: &TaskCall) -> Result<(), TaskError> {
         self.inner.prepare(call).await
     }
     async fn execute(&self, call_id: &str, call: TaskCall) -> TaskResult {
-        let delay = match call.task() {
-            TaskType::PreCommit2 => self.delay.lock().unwrap().take(),
-            _ => None,
+        let delay = match call.task() == self.task {
+            true => self.delay.lock().unwrap().take(),
+            false => None,
         };
         if let Some(d) = delay {
             tokio::time::sleep(d).await;
@@ -884,8 +890,12 @@ impl Chain for LostAnswers {
     async fn deadline(&self, actor: u64, index: u64) -> Result<DeadlineState, ChainError> {
         self.inner.deadline(actor, index).await
     }
-    async fn elected(&self, actor: u64, epoch: i64) -> Result<bool, ChainError> {
-        self.inner.elected(actor, epoch).await
+    async fn election(
+        &self,
+        actor: u64,
+        epoch: i64,
+    ) -> Result<Option<chain::Election>, ChainError> {
+        self.inner.election(actor, epoch).await
     }
     async fn winning_sectors(
         &self,
@@ -894,8 +904,14 @@ impl Chain for LostAnswers {
     ) -> Result<Vec<api::tasks::PoStTarget>, ChainError> {
         self.inner.winning_sectors(actor, epoch).await
     }
-    async fn submit_block(&self, actor: u64, epoch: i64, proof: Vec<u8>) -> Result<(), ChainError> {
-        self.inner.submit_block(actor, epoch, proof).await
+    async fn submit_block(
+        &self,
+        actor: u64,
+        epoch: i64,
+        won: &chain::Election,
+        proof: Vec<u8>,
+    ) -> Result<(), ChainError> {
+        self.inner.submit_block(actor, epoch, won, proof).await
     }
     async fn tally(&self, actor: u64) -> Result<Option<MinerTally>, ChainError> {
         self.inner.tally(actor).await
@@ -1197,8 +1213,9 @@ async fn a_ticket_too_old_to_pre_commit_gets_a_fresh_one_and_the_sector_is_seale
         ..Default::default()
     };
     let life = bare_with(opts).await;
-    let slow = SlowPc2 {
+    let slow = SlowOnce {
         inner: life.local_worker(),
+        task: TaskType::PreCommit2,
         delay: Mutex::new(Some(Duration::from_millis(1500))),
     };
     life.add("local", Arc::new(slow), true);
@@ -1223,6 +1240,43 @@ async fn a_ticket_too_old_to_pre_commit_gets_a_fresh_one_and_the_sector_is_seale
     let p: lotus::miner::PreCommitSectorBatchParams2 =
         lotus::fvm_ipld_encoding::from_slice(&pcs[0].message.params).unwrap();
     assert_eq!(p.sectors[0].seal_rand_epoch, s.ticket.unwrap().0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pre_commit_that_expires_before_its_proof_gets_a_fresh_ticket_and_is_sealed_again() {
+    // A pre-commit may be proven for 30 epochs (300 ms here); the first C2 takes 1.5 s longer.
+    let opts = Opts {
+        max_prove_commit_duration: 30,
+        ..Default::default()
+    };
+    let life = bare_with(opts).await;
+    let slow = SlowOnce {
+        inner: life.local_worker(),
+        task: TaskType::Commit2,
+        delay: Mutex::new(Some(Duration::from_millis(1500))),
+    };
+    life.add("local", Arc::new(slow), true);
+    let s = life.seal_one().await;
+    let expired = logged(&s, "SectorPreCommitExpired");
+    assert_eq!(expired.len(), 1, "{:?}", s.log);
+    // Found expired on chain, or already removed by the chain (both happen at the epoch it
+    // can no longer be proven).
+    assert!(
+        (expired[0].contains("(MaxProveCommitDuration 30)")
+            || expired[0].contains("expired unproven and the chain removed it"))
+            && expired[0].contains("a fresh ticket, and PC1 and PC2 again"),
+        "{expired:?}"
+    );
+    // Two tickets and two pre-commits (the first one's deposit burnt), one prove-commit, no
+    // retry spent.
+    assert_eq!(logged(&s, "SectorTicket").len(), 2, "{:?}", s.log);
+    assert!(logged(&s, "SectorFailed").is_empty(), "{:?}", s.log);
+    use lotus::miner::Method::{PreCommitSectorBatch2, ProveCommitSectors3};
+    assert_eq!(senders_of(&life.db, PreCommitSectorBatch2).len(), 2);
+    assert_eq!(senders_of(&life.db, ProveCommitSectors3).len(), 1);
+    let node = FullNode::connect(&life._node.info, 1000).await.unwrap();
+    let f = node.funds().await.unwrap();
+    assert_eq!(f.precommit_deposits, chain::TokenAmount::default());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -189,8 +189,12 @@ impl Chain for FakeChain {
     async fn deadline(&self, _actor: u64, index: u64) -> Result<DeadlineState, ChainError> {
         Ok(self.lock().deadlines[index as usize].clone())
     }
-    async fn elected(&self, _actor: u64, _epoch: i64) -> Result<bool, ChainError> {
-        Ok(false)
+    async fn election(
+        &self,
+        _actor: u64,
+        _epoch: i64,
+    ) -> Result<Option<chain::Election>, ChainError> {
+        Ok(None)
     }
     async fn winning_sectors(
         &self,
@@ -199,7 +203,13 @@ impl Chain for FakeChain {
     ) -> Result<Vec<PoStTarget>, ChainError> {
         Ok(Vec::new())
     }
-    async fn submit_block(&self, _: u64, _: i64, _: Vec<u8>) -> Result<(), ChainError> {
+    async fn submit_block(
+        &self,
+        _: u64,
+        _: i64,
+        _: &chain::Election,
+        _: Vec<u8>,
+    ) -> Result<(), ChainError> {
         Ok(())
     }
     async fn tally(&self, _actor: u64) -> Result<Option<MinerTally>, ChainError> {

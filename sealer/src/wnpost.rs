@@ -1,7 +1,9 @@
-//! WinningPoSt: at every epoch the miner is elected for, it proves the challenged sectors
-//! through the scheduler (WNP goes ahead of everything, on the sealer or a `--winningpost`
-//! worker) and sends the proof; the chain counts the block only if the proof arrives within the
-//! epoch.
+//! WinningPoSt: at every epoch, the miner's election (its worker's VRF, signed by the node's
+//! wallet, and the wins it draws, [`chain::election`]); when it wins, it proves the challenged
+//! sectors through the scheduler (WNP goes ahead of everything, on the sealer or a
+//! `--winningpost` worker), has the node make the block (`MinerCreateBlock`) and submits it; the
+//! chain counts the block only if its VRF, win count and proof check out and it arrives within
+//! the epoch.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -57,8 +59,9 @@ impl WinningPoSt {
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
-            // Elections and blocks are the devnet's (its election stands the randomness in for
-            // the worker's VRF, its blocks are made up): on a Lotus node, nothing to do yet.
+            // The devnet takes the block of its head's epoch; a Lotus node's miner mines on the
+            // head for the next epoch, with null rounds and propagation delays, which this
+            // loop does not do yet: on a Lotus node, nothing to do.
             if me.chain.mode() != "devnet" {
                 tracing::warn!(
                     "WinningPoSt: not run on a {} node (only the devnet's elections are supported)",
@@ -79,8 +82,8 @@ impl WinningPoSt {
                     }
                 };
                 next = head + 1;
-                match me.chain.elected(me.actor, head).await {
-                    Ok(true) => {
+                match me.chain.election(me.actor, head).await {
+                    Ok(Some(won)) => {
                         me.elections.fetch_add(1, Ordering::Relaxed);
                         if me.busy.swap(true, Ordering::AcqRel) {
                             tracing::info!(epoch = head, "WinningPoSt: elected while still proving an earlier election: skipped");
@@ -88,20 +91,20 @@ impl WinningPoSt {
                         }
                         let m = me.clone();
                         tokio::spawn(async move {
-                            if let Err(e) = m.mine(head).await {
+                            if let Err(e) = m.mine(head, won).await {
                                 tracing::warn!(epoch = head, "WinningPoSt: {e}");
                             }
                             m.busy.store(false, Ordering::Release);
                         });
                     }
-                    Ok(false) => {}
+                    Ok(None) => {}
                     Err(e) => tracing::debug!(epoch = head, "WinningPoSt: election: {e}"),
                 }
             }
         })
     }
 
-    async fn mine(&self, epoch: i64) -> Result<(), TaskError> {
+    async fn mine(&self, epoch: i64, won: chain::Election) -> Result<(), TaskError> {
         let sectors: Vec<PoStTarget> = self.chain.winning_sectors(self.actor, epoch).await?;
         if sectors.is_empty() {
             return Err(TaskError::bad_input("elected with no sector to prove"));
@@ -118,7 +121,9 @@ impl WinningPoSt {
             TaskOutput::WinningPoSt(p) => p,
             other => return Err(TaskError::temporary(format!("WNP returned {other:?}"))),
         };
-        self.chain.submit_block(self.actor, epoch, proof).await?;
+        self.chain
+            .submit_block(self.actor, epoch, &won, proof)
+            .await?;
         self.submitted.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

@@ -258,3 +258,65 @@ fn a_proof_that_does_not_verify_is_computed_again_before_any_message() {
     );
     drop(d);
 }
+
+#[test]
+fn batch_queues_are_listed_and_flushed_from_the_cli_and_survive_a_kill9() {
+    let repo = Repo::init(false, |c| {
+        let s = &mut c.sealing;
+        s.batch_pre_commit_above_base_fee = "0 FIL".into();
+        s.aggregate_above_base_fee = "0 FIL".into();
+        (s.pre_commit_batch_wait, s.commit_batch_wait) = ("1h".into(), "1h".into());
+        (s.pre_commit_batch_slack, s.commit_batch_slack) = ("0s".into(), "0s".into());
+    });
+    let mut d = repo.start();
+    repo.attach_paths();
+    for _ in 0..2 {
+        repo.ok(&["sectors", "pledge"]);
+    }
+    let listed = |kind: &str| {
+        let start = std::time::Instant::now();
+        loop {
+            let out = repo.ok(&["sectors", "batching", kind]);
+            let queued: Vec<&str> = out
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_whitespace().next())
+                .collect();
+            if queued == ["1", "2"] {
+                return;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "{out}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    listed("precommit");
+    let states = repo.wait_states(&[1, 2], Duration::from_secs(1), |_| true);
+    assert_eq!(states, ["SubmitPreCommitBatch", "SubmitPreCommitBatch"]);
+    // The queue is the sectors' state: a restart puts them back in it.
+    d.kill9();
+    let d = repo.start();
+    listed("precommit");
+    let out = repo.ok(&["sectors", "batching", "precommit", "--publish-now"]);
+    assert!(
+        out.contains("pre-commit batch of 2 sector(s) [1, 2] sent in bafy")
+            && out.contains("flushed by the operator"),
+        "{out}"
+    );
+    listed("commit");
+    let out = repo.ok(&["sectors", "batching", "commit", "--publish-now"]);
+    assert!(
+        out.contains("prove-commit batch of 2 sector(s) [1, 2] sent in bafy"),
+        "{out}"
+    );
+    repo.wait_states(&[1, 2], Duration::from_secs(30), |s| {
+        s.iter().all(|s| s == "Proving")
+    });
+    for kind in ["precommit", "commit"] {
+        let out = repo.ok(&["sectors", "batching", kind]);
+        assert_eq!(out.trim(), "No sectors queued to be batched");
+    }
+    let log = repo.ok(&["sectors", "status", "1", "--log"]);
+    assert_eq!(log.matches("[SectorBatched]").count(), 2, "{log}");
+    assert_eq!(field(&log, "Retries:"), "0", "{log}");
+    drop(d);
+}

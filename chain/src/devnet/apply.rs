@@ -302,6 +302,36 @@ impl Devnet {
         }
     }
 
+    /// Pre-commits no longer provable at `epoch` (MaxProveCommitDuration after they landed)
+    /// are removed and their deposits burnt. builtin-actors' cron does so
+    /// ExpiredPreCommitCleanUpDelay later; the devnet at once.
+    pub(super) fn expire_precommits(
+        &self,
+        epoch: i64,
+        batch: &mut Batch,
+        miners: &mut HashMap<u64, MinerState>,
+    ) -> Result<(), crate::ChainError> {
+        let max = self.cfg.max_prove_commit_duration;
+        for (key, pc) in self.db.scan::<PreCommitOnChain>(super::PRECOMMITS)? {
+            if epoch <= pc.precommit_epoch + max || batch.writes(&key) {
+                continue;
+            }
+            let m = self
+                .miner_mut(miners, pc.sector.miner)
+                .map_err(|f| crate::ChainError::Other(f.reason))?;
+            m.precommit_deposits -= pc.deposit.clone();
+            m.balance -= pc.deposit.clone();
+            batch.delete(&key);
+            tracing::info!(
+                sector = pc.sector.number,
+                "devnet: pre-commit of epoch {} expired unproven at epoch {epoch}: removed, its \
+                 deposit burnt",
+                pc.precommit_epoch
+            );
+        }
+        Ok(())
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn activate(
         &self,
@@ -332,6 +362,14 @@ impl Devnet {
                 )
             })?;
         let seed_epoch = pc.precommit_epoch + self.cfg.challenge_delay;
+        let last = pc.precommit_epoch + self.cfg.max_prove_commit_duration;
+        if epoch > last {
+            return Err(Fail::arg(format!(
+                "prove-commit of sector {n} too late: its pre-commit (epoch {}) could be proven \
+                 until epoch {last}, now {epoch}",
+                pc.precommit_epoch
+            )));
+        }
         if epoch <= seed_epoch {
             return Err(Fail::new(
                 ExitCode::USR_FORBIDDEN,

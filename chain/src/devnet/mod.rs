@@ -58,6 +58,10 @@ pub struct DevnetConfig {
     /// How far back from the head a sealer draws its tickets (SealRandomnessLookback; 0 on a
     /// devnet, whose reorgs are only the ones a test asks for).
     pub ticket_lookback: i64,
+    /// How long after its pre-commit lands a sector may be prove-committed
+    /// (MaxProveCommitDuration); a pre-commit not proven by then is removed and its deposit
+    /// burnt.
+    pub max_prove_commit_duration: i64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -160,8 +164,9 @@ fn account_key(id: u64) -> String {
 fn nonce_key(a: &Address) -> String {
     format!("chain/nonce/{a}")
 }
+const PRECOMMITS: &str = "chain/precommit/";
 fn precommit_key(actor: u64, number: u64) -> String {
-    format!("chain/precommit/{actor}/{number:020}")
+    format!("{PRECOMMITS}{actor}/{number:020}")
 }
 fn sector_key(actor: u64, number: u64) -> String {
     format!("chain/sector/{actor}/{number:020}")
@@ -367,6 +372,7 @@ impl Devnet {
             batch.put(&msg_key(&cid), &stored);
         }
         self.close_deadlines(epoch, &mut miners)?;
+        self.expire_precommits(epoch, &mut batch, &mut miners)?;
         balances.write(&mut batch);
         for (actor, m) in &miners {
             batch.put(&miner_key(*actor), m);
@@ -626,6 +632,19 @@ impl Devnet {
     }
 
     /// The messages in the pool, in the order they will be applied.
+    /// `WalletSign`: `data` signed by the wallet's key of `a` (an account's ID or key address).
+    pub fn sign_bytes(
+        &self,
+        a: &Address,
+        data: &[u8],
+    ) -> Result<lotus::fvm_shared::crypto::signature::Signature, ChainError> {
+        let a = self.account_key(a)?;
+        let key: [u8; 32] = self.db.get(&wallet_key(&a))?.ok_or_else(|| {
+            ChainError::Other(format!("the devnet's wallet holds no key for {a}"))
+        })?;
+        Ok(Key::from_bytes(&a, &key)?.sign_bytes(data)?)
+    }
+
     pub fn pending(&self) -> Result<Vec<SignedMessage>, ChainError> {
         let mut out = Vec::new();
         for (_, cid) in self.db.scan::<String>(MPOOL)? {

@@ -13,7 +13,7 @@ use api::{ApiInfo, RpcError};
 use lotus::chain::{Deadline, MiningBaseInfo, NetworkParams, SectorInfo, SectorLocation};
 use lotus::fvm_shared::bigint::BigInt;
 use lotus::json::wire::{Addr, Atto, Bytes, CidJson, List};
-use lotus::json::{MessageJson, SignedMessageJson};
+use lotus::json::{MessageJson, SignatureJson, SignedMessageJson};
 use lotus::miner::{sealed_cid, sectors_bitfield};
 use lotus::state::{
     ActorState, Claim, DeadlineInfo, MinerInfo, MinerPower, MsgLookup, Partition, PreCommitInfo,
@@ -33,6 +33,12 @@ const SECRET: &str = "chain/jwt";
 
 fn app(e: impl std::fmt::Display) -> RpcError {
     RpcError::app(e)
+}
+
+/// The pool's messages.
+fn pool(d: &Devnet) -> Result<List<SignedMessageJson>, RpcError> {
+    let pending = d.pending().map_err(app)?;
+    Ok(List(pending.iter().map(SignedMessageJson::from).collect()))
 }
 
 fn actor_of(a: &Addr) -> Result<u64, RpcError> {
@@ -208,6 +214,10 @@ fn handlers() -> Handlers<Arc<Devnet>> {
                 "SealRandomnessLookback".into(),
                 json!(d.cfg.ticket_lookback),
             );
+            other.insert(
+                "MaxProveCommitDuration".into(),
+                json!(d.cfg.max_prove_commit_duration),
+            );
             Ok(NetworkParams {
                 network_name: "sealer-devnet".into(),
                 block_delay_secs: ms.div_ceil(1000),
@@ -377,15 +387,7 @@ fn handlers() -> Handlers<Arc<Devnet>> {
                 .map_err(app)?;
             Ok(SignedMessageJson::from(&signed))
         })
-        .on::<f::MpoolPending, _, _>(|d, _| async move {
-            Ok(List(
-                d.pending()
-                    .map_err(app)?
-                    .iter()
-                    .map(SignedMessageJson::from)
-                    .collect(),
-            ))
-        })
+        .on::<f::MpoolPending, _, _>(|d, _| async move { pool(&d) })
         .on::<f::StateSearchMsg, _, _>(|d, (_, cid, _, replaced)| async move {
             lookup(&d, cid.0, replaced)
         })
@@ -437,6 +439,13 @@ fn handlers() -> Handlers<Arc<Devnet>> {
         .on::<f::SyncSubmitBlock, _, _>(|d, (b,)| async move {
             d.submit_block(&b.header).await.map_err(app)
         })
+        .on::<f::WalletSign, _, _>(|d, (a, data)| async move {
+            let sig = d.sign_bytes(&a.0, &data.0).map_err(app)?;
+            Ok(SignatureJson::from(&sig))
+        })
+        // The devnet applies its whole pool each epoch: a block takes it all.
+        .on::<f::MpoolSelect, _, _>(|d, _| async move { pool(&d) })
+        .on::<f::MinerCreateBlock, _, _>(|d, (t,)| async move { d.create_block(t).map_err(app) })
         .on::<f::DevnetRevert, _, _>(|d, (n, drop)| async move {
             let then = match drop {
                 true => super::Reverted::Dropped,

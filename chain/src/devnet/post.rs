@@ -184,7 +184,8 @@ impl Devnet {
     }
 
     /// A block for the head's epoch from a miner elected for it, with its WinningPoSt: counted
-    /// as won once verified, if the head has not moved on meanwhile.
+    /// as won once its election proof (the worker's VRF, and the wins it draws) and its
+    /// WinningPoSt verify, if the head has not moved on meanwhile.
     pub async fn submit_block(&self, h: &BlockHeader) -> Result<(), ChainError> {
         let bad = |why: String| ChainError::Other(format!("block refused: {why}"));
         let actor = h
@@ -198,12 +199,7 @@ impl Devnet {
                 h.height
             )));
         }
-        if !self.is_elected(actor, h.height)? {
-            return Err(bad(format!(
-                "t0{actor} was not elected at epoch {}",
-                h.height
-            )));
-        }
+        self.check_election(actor, h).map_err(bad)?;
         let proof = match &h.win_post_proof[..] {
             [p] => p.proof_bytes.clone(),
             _ => return Err(bad("a block carries one WinningPoSt".into())),
@@ -288,12 +284,96 @@ impl Devnet {
         Ok(())
     }
 
-    /// Whether `actor` is elected at `epoch` ([`crate::election`]): with probability its raw
-    /// power over the network's (every miner's plus OtherNetworkPower).
-    pub fn is_elected(&self, actor: u64, epoch: i64) -> Result<bool, ChainError> {
+    /// The wins of `actor` at `epoch` ([`crate::election`]), as its worker's VRF made by this
+    /// node's wallet draws them from its share of the power (every miner's plus
+    /// OtherNetworkPower): what the miner's own election finds.
+    pub fn wins_at(&self, actor: u64, epoch: i64) -> Result<i64, ChainError> {
+        let m = self
+            .miner(actor)?
+            .ok_or_else(|| ChainError::NoMiner(format!("t0{actor}")))?;
+        let input = self.rand_for(RandKind::Election, actor, epoch);
+        let vrf = self.sign_bytes(&m.worker(), &input)?;
         let (mine, total) = self.election_power(actor)?;
-        let vrf = self.rand_for(RandKind::Election, actor, epoch);
-        Ok(crate::election::wins(&vrf, mine as u128, total as u128))
+        Ok(crate::election::win_count(
+            &vrf.bytes,
+            mine as u128,
+            total as u128,
+        ))
+    }
+
+    /// A block's election proof checked: its VRF is the miner's worker's signature of the
+    /// epoch's election randomness, and its win count is what that VRF draws (at least one).
+    fn check_election(&self, actor: u64, h: &BlockHeader) -> Result<(), String> {
+        let e = h
+            .election_proof
+            .as_ref()
+            .ok_or("a block needs an election proof")?;
+        let m = self
+            .miner(actor)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("t0{actor} is not a miner"))?;
+        let worker = m.worker();
+        let input = self.rand_for(RandKind::Election, actor, h.height);
+        crate::election::verify_vrf(&worker, &input, &e.vrf_proof).map_err(|err| {
+            format!(
+                "the election proof's VRF is not the worker {worker}'s signature of epoch {}'s \
+                 election randomness ({err})",
+                h.height
+            )
+        })?;
+        let (mine, total) = self.election_power(actor).map_err(|e| e.to_string())?;
+        let wins = crate::election::win_count(&e.vrf_proof, mine as u128, total as u128);
+        if wins == 0 {
+            return Err(format!(
+                "t0{actor} was not elected at epoch {}: its VRF draws no win",
+                h.height
+            ));
+        }
+        if e.win_count != wins {
+            return Err(format!(
+                "the election proof claims {} wins, its VRF draws {wins}",
+                e.win_count
+            ));
+        }
+        Ok(())
+    }
+
+    /// `MinerCreateBlock`: the header of a template, on the devnet's tipset at the epoch
+    /// before. Unsigned: the devnet keeps no block encoding to sign (a Lotus node signs it
+    /// with the worker key).
+    pub fn create_block(
+        &self,
+        t: lotus::chain::BlockTemplate,
+    ) -> Result<lotus::chain::BlockMsg, ChainError> {
+        let mut header = self
+            .tipset(t.epoch)?
+            .blocks
+            .into_iter()
+            .next()
+            .ok_or_else(|| ChainError::Other(format!("no block at epoch {}", t.epoch)))?;
+        header.miner = t.miner;
+        header.ticket = t.ticket;
+        header.election_proof = t.eproof;
+        header.beacon_entries = t.beacon_values;
+        header.win_post_proof = t.winning_post_proof;
+        header.parents = t.parents;
+        header.timestamp = t.timestamp;
+        header.block_sig = None;
+        let (mut bls, mut secp) = (Vec::new(), Vec::new());
+        for m in t.messages {
+            let m = lotus::SignedMessage::try_from(m)?;
+            let bls_signed =
+                m.signature.sig_type == lotus::fvm_shared::crypto::signature::SignatureType::BLS;
+            match bls_signed {
+                true => bls.push(m.cid()),
+                false => secp.push(m.cid()),
+            }
+        }
+        Ok(lotus::chain::BlockMsg {
+            header,
+            bls_messages: bls,
+            secpk_messages: secp,
+        })
     }
 
     /// The miner's raw power, and the network's for elections.
