@@ -27,6 +27,11 @@ methods! {
     /// `sectors rebuild N`: makes the committed-capacity sector's replica again from its
     /// recorded ticket (PC1 of zeros, PC2, checked against the chain's commR).
     SectorRebuild = "Filecoin.SectorRebuild", Admin, (u64,) -> ();
+    /// `sectors terminate N`: the Proving sector's TerminateSectors, then its files removed.
+    SectorTerminate = "Filecoin.SectorTerminate", Admin, (u64,) -> ();
+    /// `sectors extend`: one ExtendSectorExpiration2 for these sectors, from the worker, with
+    /// this MaxFee ("0": the node's).
+    SectorsExtend = "Filecoin.SectorsExtend", Admin, (Vec<u64>, ExtendTo, String) -> Extended;
     WorkerJobs = "Filecoin.WorkerJobs", Admin, () -> Vec<JobRow>;
     WorkerStats = "Filecoin.WorkerStats", Admin, () -> Vec<WorkerRow>;
     SealingAbort = "Filecoin.SealingAbort", Admin, (u64,) -> ();

@@ -44,10 +44,16 @@ pub enum SectorState {
     RebuildPreCommit1,
     RebuildPreCommit2,
     RebuildFailed,
+    /// `sectors terminate`: its TerminateSectors is being sent (it waits while its deadline is
+    /// open or next, when the miner actor refuses changes to it).
+    Terminating,
+    /// Waiting for the termination to land; then its files are removed.
+    TerminateWait,
+    TerminateFailed,
 }
 
 impl SectorState {
-    pub const ALL: [SectorState; 27] = [
+    pub const ALL: [SectorState; 30] = [
         SectorState::Packing,
         SectorState::GetTicket,
         SectorState::PreCommit1,
@@ -75,6 +81,9 @@ impl SectorState {
         SectorState::RebuildPreCommit1,
         SectorState::RebuildPreCommit2,
         SectorState::RebuildFailed,
+        SectorState::Terminating,
+        SectorState::TerminateWait,
+        SectorState::TerminateFailed,
     ];
 
     /// Counted against MaxSealingSectors: everything between pledge and Proving, failures
@@ -86,6 +95,9 @@ impl SectorState {
                 | SectorState::FailedUnrecoverable
                 | SectorState::Removing
                 | SectorState::Removed
+                | SectorState::Terminating
+                | SectorState::TerminateWait
+                | SectorState::TerminateFailed
         )
     }
 
@@ -99,6 +111,7 @@ impl SectorState {
                 | SectorState::CommitFailed
                 | SectorState::FinalizeFailed
                 | SectorState::RebuildFailed
+                | SectorState::TerminateFailed
                 | SectorState::FailedUnrecoverable
         )
     }
@@ -657,4 +670,20 @@ pub struct BatchSent {
     pub reason: String,
     /// Why it did not go (no sender with the funds, the node refused it).
     pub error: Option<String>,
+}
+
+/// `sectors extend`: the new expiration, or how many epochs later than each sector's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExtendTo {
+    At(i64),
+    By(i64),
+}
+
+/// What `sectors extend` sent: one ExtendSectorExpiration2 message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Extended {
+    pub message: String,
+    /// Each sector with its expiration before and after.
+    pub sectors: Vec<(u64, i64, i64)>,
 }

@@ -522,6 +522,9 @@ impl Chain for FullNode {
                             .any(|a| a.sector_number == sector)
                     })
                 }
+                M::TerminateSectors => call
+                    .decode::<lotus::miner::TerminateSectorsParams>()
+                    .is_some_and(|p| p.terminations.iter().any(|d| d.sectors.get(sector))),
                 _ => false,
             };
             if names {

@@ -27,6 +27,7 @@ pub enum Method {
     DeclareFaults = 10,
     DeclareFaultsRecovered = 11,
     PreCommitSectorBatch2 = 28,
+    ExtendSectorExpiration2 = 32,
     ProveCommitSectors3 = 34,
 }
 
@@ -140,6 +141,35 @@ pub struct TerminateSectorsParams {
     pub terminations: Vec<SectorsDeclaration>,
 }
 
+/// What `TerminateSectors` returns: whether every termination was processed at once.
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct TerminateSectorsReturn {
+    pub done: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct ExtendSectorExpiration2Params {
+    pub extensions: Vec<ExpirationExtension2>,
+}
+
+/// Sectors of one partition moved to a later expiration. Committed-capacity sectors have no
+/// verified claims: `sectors_with_claims` stays empty.
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct ExpirationExtension2 {
+    pub deadline: u64,
+    pub partition: u64,
+    pub sectors: BitField,
+    pub sectors_with_claims: Vec<SectorClaim>,
+    pub new_expiration: ChainEpoch,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
+pub struct SectorClaim {
+    pub sector_number: SectorNumber,
+    pub maintain_claims: Vec<u64>,
+    pub drop_claims: Vec<u64>,
+}
+
 /// Sectors of one partition (v18's FaultDeclaration, RecoveryDeclaration and
 /// TerminationDeclaration, which share this shape).
 #[derive(Debug, Clone, PartialEq, Serialize_tuple, Deserialize_tuple)]
@@ -245,6 +275,9 @@ impl Params for DeclareFaultsRecoveredParams {
 }
 impl Params for TerminateSectorsParams {
     const METHOD: Method = Method::TerminateSectors;
+}
+impl Params for ExtendSectorExpiration2Params {
+    const METHOD: Method = Method::ExtendSectorExpiration2;
 }
 
 /// A bitfield of these sector numbers (in any order, repeats allowed), as declarations,

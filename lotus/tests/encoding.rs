@@ -201,6 +201,25 @@ fn window_post_and_declaration_params_are_the_bytes_builtin_actors_decodes() {
         assert_eq!(m.method_num, method);
         assert_eq!(hex(m.params.bytes()), "8181830200 40".replace(" ", ""));
     }
+
+    // Extensions: [[[deadline, partition, sectors, sectors_with_claims, new_expiration]]].
+    let ext = miner::ExtendSectorExpiration2Params {
+        extensions: vec![miner::ExpirationExtension2 {
+            deadline: 2,
+            partition: 0,
+            sectors: BitField::default(),
+            sectors_with_claims: Vec::new(),
+            new_expiration: 1000,
+        }],
+    };
+    let m = to_miner(&ext);
+    assert_eq!(m.method_num, 32);
+    assert_eq!(
+        hex(m.params.bytes()),
+        "8181850200 40 80 1903e8".replace(' ', "")
+    );
+    let back: miner::ExtendSectorExpiration2Params = m.params.deserialize().unwrap();
+    assert_eq!(back, ext);
 }
 
 #[test]

@@ -103,9 +103,8 @@ impl BatchFeeConfig {
     }
 }
 
-/// `[Addresses]`, lotus-miner's names. Messages are sent from the worker: control address
-/// lists are refused until senders are chosen by role and balance (issue #16); with the lists
-/// empty lotus sends from the worker too, whatever the fallback flags say.
+/// `[Addresses]`, lotus-miner's names: which control addresses send which messages, and
+/// whether the worker and owner may stand in ([`crate::funds::Senders`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase", default)]
 pub struct AddressesConfig {

@@ -50,6 +50,9 @@ pub struct Sector {
     /// Why its step cannot go on yet (a sender short of funds), until the state changes.
     #[serde(default)]
     pub waiting: Option<String>,
+    /// Its TerminateSectors message (`sectors terminate`).
+    #[serde(default)]
+    pub terminate_msg: Option<String>,
 }
 
 /// Why a sector is being rebuilt, and where it goes once its replica is back.
@@ -148,6 +151,12 @@ pub enum Event {
     FilesFound(String),
     /// PC2 of the rebuild gave the commR the chain holds: the message says where and why.
     Rebuilt(String),
+    /// `sectors terminate`: the sector's commitment ends early (TerminateSectors).
+    Terminate,
+    TerminateSent(String),
+    /// The termination landed at this epoch (or the sector was no longer active): its files
+    /// go.
+    TerminateLanded(i64),
     Remove,
     RemoveDone,
 }
@@ -186,6 +195,9 @@ impl Event {
             Event::RebuildReady => "SectorRebuildReady",
             Event::FilesFound(_) => "SectorFilesFound",
             Event::Rebuilt(_) => "SectorRebuilt",
+            Event::Terminate => "SectorTerminate",
+            Event::TerminateSent(_) => "SectorTerminating",
+            Event::TerminateLanded(_) => "SectorTerminated",
             Event::Remove => "SectorRemove",
             Event::RemoveDone => "SectorRemoved",
         }
@@ -217,6 +229,7 @@ pub fn failure_of(state: SectorState) -> SectorState {
         SubmitCommit | SubmitCommitAggregate | CommitWait => CommitFailed,
         FinalizeSector => FinalizeFailed,
         RebuildPreCommit1 | RebuildPreCommit2 => RebuildFailed,
+        Terminating | TerminateWait => TerminateFailed,
         other => other,
     }
 }
@@ -245,6 +258,7 @@ impl Sector {
             deals: Vec::new(),
             rebuild: None,
             waiting: None,
+            terminate_msg: None,
             since_ms: now,
             log: vec![SectorLog {
                 timestamp_ms: now,
@@ -260,6 +274,7 @@ impl Sector {
     fn awaited(&mut self, wait: SectorState) -> (&mut Option<String>, SectorState) {
         match wait {
             PreCommitWait => (&mut self.precommit_msg, PreCommitting),
+            TerminateWait => (&mut self.terminate_msg, Terminating),
             _ => (&mut self.commit_msg, SubmitCommit),
         }
     }
@@ -511,13 +526,17 @@ impl Sector {
             (Event::Finalized, FinalizeSector) => Proving,
             (
                 Event::Waiting(why),
-                st @ (PreCommitting | SubmitPreCommitBatch | SubmitCommit | SubmitCommitAggregate),
+                st @ (PreCommitting
+                | SubmitPreCommitBatch
+                | SubmitCommit
+                | SubmitCommitAggregate
+                | Terminating),
             ) => {
                 self.waiting = Some(why.clone());
                 message = why.clone();
                 st
             }
-            (Event::MessageReplaced(new), st @ (PreCommitWait | CommitWait)) => {
+            (Event::MessageReplaced(new), st @ (PreCommitWait | CommitWait | TerminateWait)) => {
                 let old = self.awaited(st).0.replace(new.clone());
                 message = format!(
                     "message {} was replaced in the pool by {new} (same nonce): following it",
@@ -525,7 +544,7 @@ impl Sector {
                 );
                 st
             }
-            (Event::MessageDropped(why), st @ (PreCommitWait | CommitWait)) => {
+            (Event::MessageDropped(why), st @ (PreCommitWait | CommitWait | TerminateWait)) => {
                 let (msg, send) = self.awaited(st);
                 *msg = None;
                 message = why.clone();
@@ -561,7 +580,7 @@ impl Sector {
                 message = why.clone();
                 GetTicket
             }
-            (Event::NotEnoughFunds(why), st @ (PreCommitWait | CommitWait)) => {
+            (Event::NotEnoughFunds(why), st @ (PreCommitWait | CommitWait | TerminateWait)) => {
                 message = format!("{why}: sent again once its sender can pay");
                 self.waiting = Some(message.clone());
                 let (msg, send) = self.awaited(st);
@@ -704,6 +723,19 @@ impl Sector {
                 self.pc1 = None;
                 message = why.clone();
                 RebuildPreCommit1
+            }
+            (Event::Terminate, Proving) => {
+                message = "requested by the operator (sectors terminate)".into();
+                Terminating
+            }
+            (Event::TerminateSent(id), Terminating) => {
+                self.terminate_msg = Some(id.clone());
+                message = format!("message {id}");
+                TerminateWait
+            }
+            (Event::TerminateLanded(epoch), Terminating | TerminateWait) => {
+                message = format!("terminated at epoch {epoch}: its files are removed");
+                Removing
             }
             (Event::Remove, s) if s != Removed => Removing,
             (Event::RemoveDone, Removing) => Removed,

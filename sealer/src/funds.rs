@@ -37,6 +37,8 @@ pub struct Senders {
 pub enum Use {
     PreCommit,
     Commit,
+    /// TerminateSectors: TerminateControl.
+    Terminate,
     /// WindowPoSt proofs and fault and recovery declarations: the control addresses no list
     /// claims.
     PoSt,
@@ -77,6 +79,7 @@ impl Senders {
         match use_ {
             Use::PreCommit => listed(&self.pre_commit, "PreCommitControl", &mut out),
             Use::Commit => listed(&self.commit, "CommitControl", &mut out),
+            Use::Terminate => listed(&self.terminate, "TerminateControl", &mut out),
             Use::PoSt => {
                 let claimed: Vec<Account> = [&self.pre_commit, &self.commit, &self.terminate]
                     .into_iter()

@@ -320,15 +320,11 @@ impl Pipeline {
                 };
                 (Some(ev), None)
             }
-            PreCommitWait | CommitWait => {
-                let msg = if s.state == PreCommitWait {
-                    s.precommit_msg.clone()
-                } else {
-                    s.commit_msg.clone()
-                };
-                let method = match s.state {
-                    PreCommitWait => Method::PreCommitSectorBatch2,
-                    _ => Method::ProveCommitSectors3,
+            PreCommitWait | CommitWait | TerminateWait => {
+                let (msg, method) = match s.state {
+                    PreCommitWait => (s.precommit_msg.clone(), Method::PreCommitSectorBatch2),
+                    TerminateWait => (s.terminate_msg.clone(), Method::TerminateSectors),
+                    _ => (s.commit_msg.clone(), Method::ProveCommitSectors3),
                 };
                 let ev = match self
                     .wait_receipt(msg.as_deref(), method, sector.number)
@@ -338,6 +334,9 @@ impl Pipeline {
                     Ok(Landed::Replaced(new)) => Event::MessageReplaced(new),
                     Ok(Landed::Receipt(r)) if r.exit_code == 0 && s.state == PreCommitWait => {
                         Event::PreCommitLanded(r.epoch)
+                    }
+                    Ok(Landed::Receipt(r)) if r.exit_code == 0 && s.state == TerminateWait => {
+                        Event::TerminateLanded(r.epoch)
                     }
                     // A batch's message succeeds though one of its proofs failed: the sector
                     // must be active.
@@ -373,6 +372,7 @@ impl Pipeline {
                 (Some(ev), None)
             }
             WaitSeed => (Some(self.seed(s).await), None),
+            Terminating => self.terminate(s).await,
             Committing => self.commit(s).await,
             SubmitCommit | SubmitCommitAggregate => {
                 let Some(proof) = s.proof.clone() else {
@@ -839,6 +839,8 @@ impl Pipeline {
 mod batch_send;
 #[path = "rebuild.rs"]
 mod rebuild;
+#[path = "terminate.rs"]
+mod terminate;
 pub use rebuild::RebuildRefused;
 
 #[cfg(test)]

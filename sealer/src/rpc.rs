@@ -48,6 +48,17 @@ pub fn handlers() -> Handlers<Arc<Node>> {
             n.pipeline.start(id);
             Ok(())
         })
+        .on::<m::SectorTerminate, _, _>(|n, (id,)| async move {
+            n.sectors.apply(id, Event::Terminate, |_| {}).map_err(app)?;
+            n.pipeline.start(id);
+            Ok(())
+        })
+        .on::<m::SectorsExtend, _, _>(|n, (ids, to, max_fee)| async move {
+            let proof = n.seal_proof();
+            crate::extend::extend(&*n.chain, n.settings.actor, proof, &ids, to, &max_fee)
+                .await
+                .map_err(app)
+        })
         .on::<m::SectorRebuild, _, _>(|n, (id,)| async move { n.pipeline.rebuild(id).map_err(app) })
         .on::<m::SectorPreCommitPending, _, _>(|n, ()| async move {
             Ok(n.pipeline.batch_pending(BatchKind::PreCommit))

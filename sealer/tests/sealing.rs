@@ -320,3 +320,71 @@ fn batch_queues_are_listed_and_flushed_from_the_cli_and_survive_a_kill9() {
     assert_eq!(field(&log, "Retries:"), "0", "{log}");
     drop(d);
 }
+
+#[test]
+fn a_proving_sector_is_extended_then_terminated_and_its_files_removed() {
+    let repo = Repo::init(false, |c| {
+        // 2 s deadlines: a termination waits at most two of them for its deadline to be free.
+        c.chain.wpost_challenge_window = 20;
+    });
+    let d = repo.start();
+    repo.attach_paths();
+    repo.ok(&["sectors", "pledge"]);
+    repo.wait_states(&[1], Duration::from_secs(30), |s| s[0] == "Proving");
+    let on_chain = || repo.ok(&["sectors", "status", "1", "--on-chain-info"]);
+    let before: i64 = field(&on_chain(), "Expiration:").parse().unwrap();
+
+    // Not later, or too far: refused before anything is sent, naming the sector and the limit.
+    let e = repo.cli(&[
+        "sectors",
+        "extend",
+        "--new-expiration",
+        &before.to_string(),
+        "1",
+    ]);
+    assert!(!e.status.success());
+    assert!(
+        stderr(&e).contains(&format!("sector 1: new expiration {before} is not after")),
+        "{}",
+        stderr(&e)
+    );
+    let e = repo.cli(&["sectors", "extend", "--extension", "4000000", "1"]);
+    assert!(
+        stderr(&e).contains("MaxSectorExpirationExtension"),
+        "{}",
+        stderr(&e)
+    );
+    let out = repo.ok(&["sectors", "extend", "--extension", "2880", "1"]);
+    assert!(
+        out.contains(&format!(
+            "sector 1: expiration {before} -> {}",
+            before + 2880
+        )),
+        "{out}"
+    );
+    let start = std::time::Instant::now();
+    while field(&on_chain(), "Expiration:") != (before + 2880).to_string() {
+        assert!(start.elapsed() < Duration::from_secs(30), "{}", on_chain());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let no = repo.cli(&["sectors", "terminate", "1"]);
+    assert!(!no.status.success() && stderr(&no).contains("--really-do-it"));
+    repo.ok(&["sectors", "terminate", "--really-do-it", "1"]);
+    repo.wait_states(&[1], Duration::from_secs(60), |s| s[0] == "Removed");
+    let log = repo.ok(&["sectors", "status", "1", "--log"]);
+    for kind in [
+        "[SectorTerminate]",
+        "[SectorTerminating]",
+        "[SectorTerminated]",
+        "[SectorRemoved]",
+    ] {
+        assert!(log.contains(kind), "{kind} not in {log}");
+    }
+    let info = repo.ok(&["info"]);
+    assert!(info.contains("(0 sectors)"), "{info}");
+    assert!(info.contains("Pledge:     0 FIL"), "{info}");
+    let sealed = repo.path().join("store").join("sealed").join("s-t01000-1");
+    assert!(!sealed.exists(), "{sealed:?} not removed");
+    drop(d);
+}

@@ -10,7 +10,7 @@ use lotus::fvm_ipld_encoding::RawBytes;
 use lotus::miner::{
     BatchReturn, ChangeWorkerAddressParams, DeclareFaultsParams, DeclareFaultsRecoveredParams,
     FailCode, Method, PreCommitSectorBatchParams2, ProveCommitSectors3Params,
-    SubmitWindowedPoStParams,
+    SubmitWindowedPoStParams, TerminateSectorsParams, TerminateSectorsReturn,
 };
 use lotus::{ExitCode, Message};
 use proofs::SealedCommitments;
@@ -121,6 +121,13 @@ impl Devnet {
         } else if method == Method::DeclareFaultsRecovered.number() {
             let p: DeclareFaultsRecoveredParams = decode(m)?;
             self.declare(actor, &p.recoveries, true, epoch, miners)?;
+            Ok(Vec::new())
+        } else if method == Method::TerminateSectors.number() {
+            let p: TerminateSectorsParams = decode(m)?;
+            self.terminate(actor, &p.terminations, epoch, done, batch, miners)?;
+            cbor(&TerminateSectorsReturn { done: true })
+        } else if method == Method::ExtendSectorExpiration2.number() {
+            self.extend(actor, decode(m)?, epoch, done, batch)?;
             Ok(Vec::new())
         } else {
             Err(Fail::new(

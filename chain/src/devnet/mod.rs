@@ -18,6 +18,7 @@
 mod apply;
 mod create;
 pub mod funds;
+mod lifetime;
 pub mod node;
 mod reorg;
 

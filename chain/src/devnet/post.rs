@@ -426,7 +426,7 @@ fn proving_of(m: &mut MinerState, actor: u64) -> Result<&mut ProvingState, Fail>
 }
 
 /// Adds (or with a negative `sectors`, removes) that many sectors of power.
-fn change_power(m: &mut MinerState, sectors: i64) {
+pub(super) fn change_power(m: &mut MinerState, sectors: i64) {
     let bytes = m.sector_size.bytes();
     if sectors >= 0 {
         m.power.sectors += sectors as u64;

@@ -72,6 +72,8 @@ pub enum ProvingError {
     NotInDeadline(u64, u64),
     #[error("deadline {index} is open or about to open: faults and recoveries for it must be declared before epoch {cutoff}")]
     TooLate { index: u64, cutoff: i64 },
+    #[error("deadline {index} is open or about to open: its sectors can be terminated from epoch {from}")]
+    Immutable { index: u64, from: i64 },
 }
 
 impl ProvingState {
@@ -234,12 +236,7 @@ impl ProvingState {
                 cutoff: next.open - self.window,
             });
         }
-        let dl = &mut self.deadlines[index as usize];
-        for s in sectors {
-            if !dl.partitions.iter().any(|p| p.sectors.contains(s)) {
-                return Err(ProvingError::NotInDeadline(*s, index));
-            }
-        }
+        let dl = self.deadline_of(index, sectors)?;
         let mut changed = Vec::new();
         for part in dl.partitions.iter_mut() {
             for s in sectors.iter().filter(|s| part.sectors.contains(s)) {
@@ -256,6 +253,55 @@ impl ProvingState {
             }
         }
         Ok(changed)
+    }
+
+    /// Deadline `index`, which must hold every one of `sectors`.
+    fn deadline_of(&mut self, index: u64, sectors: &[u64]) -> Result<&mut Deadline, ProvingError> {
+        let dl = &mut self.deadlines[index as usize];
+        match sectors
+            .iter()
+            .find(|s| !dl.partitions.iter().any(|p| p.sectors.contains(s)))
+        {
+            Some(s) => Err(ProvingError::NotInDeadline(*s, index)),
+            None => Ok(dl),
+        }
+    }
+
+    /// While deadline `index` is open at `epoch` or opens next, its sectors cannot change (as
+    /// on mainnet): the epoch it closes, from which they can.
+    pub fn immutable_until(&self, index: u64, epoch: i64) -> Option<i64> {
+        let cur = deadline_at(epoch, self.window);
+        match index {
+            i if i == cur.index => Some(cur.close),
+            i if i == (cur.index + 1) % DEADLINES => Some(cur.close + self.window),
+            _ => None,
+        }
+    }
+
+    /// Sectors of deadline `index` terminated at `epoch`: they leave their partitions, not in
+    /// the deadline open now or opening next. Returns those that still had power (not faulty).
+    pub fn terminate(
+        &mut self,
+        index: u64,
+        sectors: &[u64],
+        epoch: i64,
+    ) -> Result<Vec<u64>, ProvingError> {
+        if let Some(from) = self.immutable_until(index, epoch) {
+            return Err(ProvingError::Immutable { index, from });
+        }
+        let dl = self.deadline_of(index, sectors)?;
+        let mut powered = Vec::new();
+        for part in dl.partitions.iter_mut() {
+            for s in sectors {
+                if part.sectors.remove(s) {
+                    part.recoveries.remove(s);
+                    if !part.faults.remove(s) {
+                        powered.push(*s);
+                    }
+                }
+            }
+        }
+        Ok(powered)
     }
 
     /// Processes every deadline that closed after `processed_to` and up to `epoch`: partitions

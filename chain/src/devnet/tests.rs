@@ -999,3 +999,72 @@ async fn a_pre_commit_whose_ticket_is_too_old_is_refused() {
     let (r, why) = net.land(precommit(&sector, &comms, 7)).await;
     assert_eq!(r.exit_code, 0, "{why}");
 }
+
+#[tokio::test]
+async fn a_sector_is_extended_within_the_actors_limits_and_terminated_outside_its_busy_deadlines() {
+    use lotus::miner::{
+        ExpirationExtension2, ExtendSectorExpiration2Params, TerminateSectorsParams,
+    };
+    let net = Net::start(1, 4, 0).await;
+    net.devnet.advance().await.unwrap();
+    let s1 = net.activate(1).await;
+    let a = net.client.active_sector(&s1.sector).await.unwrap().unwrap();
+    let extend = |to: i64| {
+        Call::of(&ExtendSectorExpiration2Params {
+            extensions: vec![ExpirationExtension2 {
+                deadline: a.deadline,
+                partition: a.partition as u64,
+                sectors: lotus::miner::sectors_bitfield([1]),
+                sectors_with_claims: Vec::new(),
+                new_expiration: to,
+            }],
+        })
+        .unwrap()
+    };
+    // Later: taken. Earlier, or past 1278 days from now: refused, naming the limit.
+    let (r, why) = net.land(extend(a.expiration + 1000)).await;
+    assert_eq!(r.exit_code, 0, "{why}");
+    let now = net.client.active_sector(&s1.sector).await.unwrap().unwrap();
+    assert_eq!(now.expiration, a.expiration + 1000);
+    let (r, why) = net.land(extend(a.expiration)).await;
+    assert_eq!(r.exit_code, 16, "{why}");
+    assert!(why.contains("cannot be brought forward"), "{why}");
+    let (r, why) = net.land(extend(1278 * 2880 + 10_000)).await;
+    assert_eq!(r.exit_code, 16, "{why}");
+    assert!(why.contains("MaxSectorExpirationExtension"), "{why}");
+
+    // Terminated: not while its deadline is open or next; then its power goes and its pledge
+    // is released.
+    let terminate = Call::of(&TerminateSectorsParams {
+        terminations: vec![lotus::miner::SectorsDeclaration {
+            deadline: a.deadline,
+            partition: a.partition as u64,
+            sectors: lotus::miner::sectors_bitfield([1]),
+        }],
+    })
+    .unwrap();
+    let window = 4;
+    loop {
+        let d = net.client.proving_deadline(ACTOR).await.unwrap();
+        if (d.index + 1) % crate::DEADLINES == a.deadline {
+            break;
+        }
+        net.devnet.advance().await.unwrap();
+    }
+    let (r, why) = net.land(terminate.clone()).await;
+    assert_eq!(r.exit_code, 16, "{why}");
+    assert!(why.contains("can be terminated from epoch"), "{why}");
+    let pledged = net.client.funds().await.unwrap().initial_pledge;
+    assert!(pledged > TokenAmount::default());
+    net.advance_to(net.head().await + 2 * window).await;
+    let (r, why) = net.land(terminate).await;
+    assert_eq!(r.exit_code, 0, "{why}");
+    assert_eq!(net.client.active_sector(&s1.sector).await.unwrap(), None);
+    assert_eq!(net.client.power(ACTOR).await.unwrap().sectors, 0);
+    assert_eq!(
+        net.client.funds().await.unwrap().initial_pledge,
+        TokenAmount::default()
+    );
+    let dl = net.client.deadline(ACTOR, a.deadline).await.unwrap();
+    assert!(dl.partitions.sectors().is_empty(), "{dl:?}");
+}

@@ -174,6 +174,29 @@ enum SectorsCmd {
         #[arg(long)]
         really_do_it: bool,
     },
+    /// End Proving sectors' commitment early (TerminateSectors), then remove their files.
+    Terminate {
+        ids: Vec<u64>,
+        #[arg(long)]
+        really_do_it: bool,
+    },
+    /// Move active sectors' expiration later (ExtendSectorExpiration2, from the worker).
+    Extend {
+        ids: Vec<u64>,
+        /// The new expiration epoch.
+        #[arg(
+            long,
+            conflicts_with = "extension",
+            required_unless_present = "extension"
+        )]
+        new_expiration: Option<i64>,
+        /// Epochs to add to each sector's expiration.
+        #[arg(long)]
+        extension: Option<i64>,
+        /// The most the message's gas may cost ("0": the node's default).
+        #[arg(long, default_value = "0")]
+        max_fee: String,
+    },
     /// The sectors waiting in a batch queue (`[Sealing] BatchPreCommits`, `AggregateCommits`).
     #[command(subcommand)]
     Batching(BatchingCmd),
@@ -470,6 +493,35 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
             }
             c.request::<m::SectorRebuild>((id,)).await?;
             println!("Rebuilding sector {id} (sectors status {id} --log follows it)");
+        }
+        Cmd::Sectors(SectorsCmd::Terminate { ids, really_do_it }) => {
+            if !really_do_it {
+                bail!(
+                    "terminating ends the sectors' commitment early (a termination fee on a real \
+                     network) and removes their files; pass --really-do-it to confirm"
+                );
+            }
+            for id in ids {
+                c.request::<m::SectorTerminate>((id,)).await?;
+                println!("Terminating sector {id} (sectors status {id} --log follows it)");
+            }
+        }
+        Cmd::Sectors(SectorsCmd::Extend {
+            ids,
+            new_expiration,
+            extension,
+            max_fee,
+        }) => {
+            let to = match (new_expiration, extension) {
+                (Some(e), _) => api::ExtendTo::At(e),
+                (None, Some(d)) => api::ExtendTo::By(d),
+                (None, None) => bail!("give --new-expiration EPOCH or --extension EPOCHS"),
+            };
+            let r = c.request::<m::SectorsExtend>((ids, to, max_fee)).await?;
+            println!("Extension message: {}", r.message);
+            for (n, from, to) in r.sectors {
+                println!("sector {n}: expiration {from} -> {to}");
+            }
         }
         Cmd::Sectors(SectorsCmd::Batching(b)) => {
             let (kind, publish_now) = match b {
