@@ -658,17 +658,43 @@ impl Chain for FullNode {
         if !b.eligible_for_mining {
             return Ok(None);
         }
-        // The VRF: the worker's signature of the epoch's election randomness, by the node's
-        // wallet (lotus-miner's ComputeVRF through WalletSign).
-        let rand = self.randomness(RandKind::Election, epoch).await?;
+        // The round's randomness, drawn from its beacon entry as lotus-miner draws it (the
+        // round may be the one after the head: no state call can give it yet).
+        let beacon = b
+            .beacon_entries
+            .last()
+            .unwrap_or(&b.prev_beacon_entry)
+            .data
+            .clone();
+        let draw = |kind: RandKind| {
+            let base = lotus::rand::digest_of(&beacon);
+            lotus::rand::draw(
+                &base,
+                kind.tag(),
+                epoch,
+                &lotus::rand::miner_entropy(&self.miner),
+            )
+        };
+        // The VRF: the worker's signature of the election randomness, by the node's wallet
+        // (lotus-miner's ComputeVRF through WalletSign).
         let sig = self
-            .call::<f::WalletSign>((Addr(b.worker_key), Bytes(rand.to_vec())))
+            .call::<f::WalletSign>((Addr(b.worker_key), Bytes(draw(RandKind::Election).to_vec())))
             .await?;
+        if sig.kind != 2 {
+            return Err(bad(
+                "WalletSign",
+                format!(
+                    "the worker {} signed with a non-BLS key: no VRF",
+                    b.worker_key
+                ),
+            ));
+        }
         let n = |x: &lotus::fvm_shared::bigint::BigInt| u128::try_from(x).unwrap_or(u128::MAX);
         let wins = crate::election::win_count(&sig.data, n(&b.miner_power), n(&b.network_power));
-        Ok((wins > 0).then_some(Election {
+        Ok((wins > 0).then(|| Election {
             vrf: sig.data,
             win_count: wins,
+            post_randomness: draw(RandKind::WinningPoSt),
         }))
     }
 

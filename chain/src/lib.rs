@@ -304,9 +304,9 @@ pub trait Chain: Send + Sync {
         }
         Ok(out)
     }
-    /// The miner's election at `epoch` (the head or before), if it wins one or more blocks:
-    /// its VRF (the worker's signature of the election randomness, made by the node's wallet)
-    /// and its win count.
+    /// The miner's election for round `epoch` (the next one on the head, or any before), if it
+    /// wins one or more blocks: its VRF (the worker's signature of the round's election
+    /// randomness, made by the node's wallet), its win count, and its WinningPoSt's randomness.
     async fn election(&self, actor: u64, epoch: i64) -> Result<Option<Election>, ChainError>;
     /// The sectors a WinningPoSt for `epoch` must cover.
     async fn winning_sectors(
@@ -314,8 +314,8 @@ pub trait Chain: Send + Sync {
         actor: u64,
         epoch: i64,
     ) -> Result<Vec<api::tasks::PoStTarget>, ChainError>;
-    /// Has the node make the block the miner was elected for at `epoch` (`MinerCreateBlock`)
-    /// with its WinningPoSt, and submits it (`SyncSubmitBlock`).
+    /// Has the node make the block the miner was elected for at round `epoch`, on the tipset
+    /// before it (`MinerCreateBlock`), with its WinningPoSt, and submits it (`SyncSubmitBlock`).
     async fn submit_block(
         &self,
         actor: u64,
@@ -328,11 +328,13 @@ pub trait Chain: Send + Sync {
     async fn tally(&self, actor: u64) -> Result<Option<MinerTally>, ChainError>;
 }
 
-/// A won election: the VRF proof and the number of blocks it wins.
+/// A won election: the VRF proof, the number of blocks it wins, and the randomness its
+/// WinningPoSt answers (both drawn from the round's beacon entry, as lotus-miner draws them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Election {
     pub vrf: Vec<u8>,
     pub win_count: i64,
+    pub post_randomness: Randomness,
 }
 
 /// One partition of a deadline: its sectors, the faulty ones, and the faulty ones declared

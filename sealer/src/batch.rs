@@ -196,6 +196,8 @@ pub enum Outcome {
     Wait(String),
     /// Sending failed.
     Failed(api::tasks::TaskError),
+    /// Its batch failed: it goes alone, so that a failure is its own.
+    Alone(String),
 }
 
 struct Entry<T> {
@@ -209,6 +211,29 @@ pub struct Member<T> {
     pub sector: u64,
     pub item: T,
     pub reply: oneshot::Sender<Outcome>,
+    queued: Queued,
+}
+
+/// The most bytes of params one message carries: Lotus's pool refuses a signed message over
+/// 64 KiB (MaxMessageSize); some room is left for the rest of it.
+pub const MAX_PARAMS_BYTES: usize = 60 << 10;
+
+/// How many of these proofs, in order, fit one ProveCommitSectors3 under
+/// [`MAX_PARAMS_BYTES`] (at least one): a 32GiB proof is 1,920 bytes, so about 31 go in one
+/// message without aggregation.
+pub fn proofs_that_fit(lens: impl IntoIterator<Item = usize>) -> usize {
+    // Each sector's activation manifest and the proof's byte-string header.
+    const PER_SECTOR: usize = 16;
+    let mut total = 0;
+    let mut n = 0;
+    for len in lens {
+        total += len + PER_SECTOR;
+        if total > MAX_PARAMS_BYTES {
+            break;
+        }
+        n += 1;
+    }
+    n.max(1)
 }
 
 /// A batch queue: sectors join with what their message needs (`T`) and wait for the outcome.
@@ -283,8 +308,26 @@ impl<T> Batcher<T> {
                 sector: e.queued.sector,
                 item: e.item,
                 reply: e.reply,
+                queued: e.queued,
             })
             .collect()
+    }
+
+    /// Members taken but not sent (the message would be too big) wait again, as they were.
+    pub fn give_back(&self, members: Vec<Member<T>>) {
+        let mut q = self.queue();
+        for m in members {
+            q.insert(
+                m.sector,
+                Entry {
+                    item: m.item,
+                    queued: m.queued,
+                    reply: m.reply,
+                },
+            );
+        }
+        drop(q);
+        self.wake.notify_one();
     }
 
     /// An operator's flush: the batch goes now, and the returned receiver has what was sent
@@ -443,6 +486,14 @@ mod tests {
             ..cfg()
         };
         assert_eq!(c.max_fee(3), TokenAmount::from_atto(11));
+    }
+
+    #[test]
+    fn a_prove_commit_batch_stays_under_lotuss_message_size() {
+        // 32GiB proofs: 1,920 bytes each.
+        assert_eq!(proofs_that_fit(std::iter::repeat_n(1920, 819)), 31);
+        assert_eq!(proofs_that_fit(std::iter::repeat_n(192, 819)), 295);
+        assert_eq!(proofs_that_fit([100_000]), 1);
     }
 
     #[test]

@@ -84,17 +84,6 @@ impl Pipeline {
         // the same replica, and the chain already has it (lotus checks too).
         let head = self.chain.head().await.map_err(failed)?.height;
         match self.chain.precommit(&sector).await.map_err(failed)? {
-            // An expired pre-commit of an earlier ticket: the number is taken until the chain
-            // removes it.
-            Some(pc) if self.expired(&pc, head).is_some() => {
-                return Err(Event::Waiting(format!(
-                    "sector {}'s expired pre-commit (landed at epoch {}, provable until epoch \
-                     {}) is still on chain: pre-committed again once the chain removes it",
-                    sector.number,
-                    pc.precommit_epoch,
-                    pc.precommit_epoch + self.chain.max_prove_commit_duration()
-                )));
-            }
             Some(pc) if pc.comm_r == comms.comm_r && pc.ticket_epoch == ticket_epoch => {
                 return Err(Event::PreCommitLanded(pc.precommit_epoch));
             }
@@ -159,7 +148,7 @@ impl Pipeline {
             {
                 Err(Event::PreCommitExpired(format!(
                     "its pre-commit (landed at epoch {}) expired unproven and the chain removed \
-                     it: a fresh ticket, and PC1 and PC2 again",
+                     it",
                     precommit_epoch.unwrap_or_default()
                 )))
             }
@@ -179,21 +168,22 @@ impl Pipeline {
         (head + 1 > last).then(|| {
             format!(
                 "its pre-commit (landed at epoch {}) could be proven until epoch {last} \
-                 (MaxProveCommitDuration {max}), the head is at {head}: a fresh ticket, and PC1 \
-                 and PC2 again",
+                 (MaxProveCommitDuration {max}), the head is at {head}",
                 pc.precommit_epoch
             )
         })
     }
 
-    /// Whether a sector due by `deadline` joins its batch queue, and how the batch goes: not
-    /// when batching is off, nor while the base fee is under the key's threshold.
+    /// Whether sector `s`, due by `deadline`, joins its batch queue, and how the batch goes:
+    /// not when batching is off, nor while the base fee is under the key's threshold, nor when
+    /// its last batch failed (it goes alone).
     pub(super) async fn batch_now(
         &self,
         cfg: &BatchConfig,
         deadline: i64,
+        s: &Sector,
     ) -> Result<Option<String>, chain::ChainError> {
-        if !cfg.enabled {
+        if !cfg.enabled || s.send_alone {
             return Ok(None);
         }
         let fee = self.chain.base_fee().await?;
@@ -224,6 +214,14 @@ impl Pipeline {
         deadline: i64,
         item: T,
     ) -> (Option<Event>, Consumed) {
+        // Batching turned off while it waited (a restart with the key changed): alone.
+        if !batcher.cfg.enabled {
+            let why = format!(
+                "{} batching is off now: sent alone",
+                batcher.cfg.kind.what()
+            );
+            return (Some(Event::Unbatched(why)), None);
+        }
         // Since it joined (the log survives a restart; a wait's events do not reset it).
         let since_ms = s
             .log
@@ -236,7 +234,15 @@ impl Pipeline {
             deadline,
             since_ms,
         };
-        let ev = match batcher.join(q, item).await {
+        let rx = batcher.join(q, item);
+        // Removed (or moved on) as it joined: out again (`Pipeline::start` may have looked
+        // before it was in).
+        if self.sectors.get(s.sector.number).map(|x| x.state) != Some(s.state) {
+            batcher.leave(s.sector.number);
+            return (None, None);
+        }
+        let ev = match rx.await {
+            Ok(Outcome::Alone(why)) => Event::Unbatched(why),
             Ok(Outcome::Sent(id)) => match batcher.cfg.kind {
                 BatchKind::PreCommit => Event::PreCommitSent(id),
                 BatchKind::Commit => Event::CommitSent(id),
@@ -306,7 +312,14 @@ impl Pipeline {
             BatchKind::Commit => self.commits.due(head.height, delay, now),
         };
         let reason = match due {
-            Due::Idle => return None,
+            Due::Idle => {
+                // A flush of a queue emptied meanwhile (its sectors removed): nothing went.
+                match kind {
+                    BatchKind::PreCommit => self.precommits.flushed(Vec::new()),
+                    BatchKind::Commit => self.commits.flushed(Vec::new()),
+                }
+                return None;
+            }
             Due::At(ms) => return Some(Duration::from_millis(ms.saturating_sub(now))),
             Due::Now(reason) => reason,
         };
@@ -430,6 +443,14 @@ impl Pipeline {
             sent.error = Some("no sector of the batch can still be sent".into());
             return sent;
         }
+        // One proof per sector: only as many as one message can carry; the rest wait for the
+        // next batch.
+        let fit = crate::batch::proofs_that_fit(kept.iter().map(|m| m.item.proof.len()));
+        if fit < kept.len() {
+            let rest = kept.split_off(fit);
+            pcs.truncate(fit);
+            self.commits.give_back(rest);
+        }
         sent.sectors = kept.iter().map(|m| m.sector).collect();
         let proofs: Vec<(u64, Vec<u8>)> = kept
             .iter()
@@ -473,6 +494,8 @@ impl Pipeline {
         }
     }
 
+    /// A batch that could not be sent: one sector alone fails its step; several each go
+    /// alone next (a failure of one must not hold the others, and is then its own).
     fn batch_failed<T>(
         &self,
         mut sent: BatchSent,
@@ -480,9 +503,16 @@ impl Pipeline {
         why: String,
     ) -> BatchSent {
         sent.sectors = members.iter().map(|m| m.sector).collect();
-        answer(members, || {
-            Outcome::Failed(TaskError::temporary(why.clone()))
-        });
+        match members.len() {
+            1 => answer(members, || {
+                Outcome::Failed(TaskError::temporary(why.clone()))
+            }),
+            n => answer(members, || {
+                Outcome::Alone(format!(
+                    "its batch of {n} sectors could not be sent ({why}): sent alone"
+                ))
+            }),
+        }
         sent.error = Some(why);
         sent
     }

@@ -226,3 +226,42 @@ async fn under_lotuss_base_fee_threshold_sectors_are_sent_alone() {
     }
     assert_eq!(batches_of(&life.db, Method::PreCommitSectorBatch2).len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_cannot_be_sent_sends_each_sector_alone_without_a_retry_spent() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let paths = [("seal", true, None), ("store", false, None)];
+    let mut policy = batching(2, Duration::from_secs(3600), Duration::ZERO);
+    policy.batching.commit.enabled = false;
+    let opts = Opts {
+        policy,
+        ..Default::default()
+    };
+    let wrap = |inner| -> Arc<dyn Chain> {
+        Arc::new(LostAnswers {
+            inner,
+            lose: 0.into(),
+            forge: Default::default(),
+            refuse_batches: true,
+        })
+    };
+    let life = Life::start_full(dir.path(), db, &paths, wrap, opts).await;
+    life.add("local", Arc::new(life.local_worker()), true);
+    let (a, b) = (life.pledge(), life.pledge());
+    for n in [a, b] {
+        let s = life.wait_state(n, SectorState::Proving).await;
+        let alone = logged(&s, "SectorUnbatched");
+        assert_eq!(alone.len(), 1, "{:?}", s.log);
+        assert!(
+            alone[0].contains("its batch of 2 sectors could not be sent")
+                && alone[0].contains("the pool refused the batch"),
+            "{alone:?}"
+        );
+        assert!(logged(&s, "SectorFailed").is_empty(), "{:?}", s.log);
+        assert_eq!(s.retries, 0);
+    }
+    let mut sent = batches_of(&life.db, Method::PreCommitSectorBatch2);
+    sent.sort();
+    assert_eq!(sent, vec![vec![a], vec![b]]);
+}

@@ -53,6 +53,10 @@ pub struct Sector {
     /// Its TerminateSectors message (`sectors terminate`).
     #[serde(default)]
     pub terminate_msg: Option<String>,
+    /// Its next pre-commit or prove-commit goes alone, not in a batch (its batch failed, or
+    /// batching was turned off while it waited); until that message is sent.
+    #[serde(default)]
+    pub send_alone: bool,
 }
 
 /// Why a sector is being rebuilt, and where it goes once its replica is back.
@@ -102,6 +106,9 @@ pub enum Event {
     /// The sector joined its message's batch queue (PreCommitting to SubmitPreCommitBatch,
     /// SubmitCommit to SubmitCommitAggregate), and how the batch goes.
     Batched(String),
+    /// The sector leaves its batch queue to be sent alone, and why (its batch failed, or
+    /// batching is off).
+    Unbatched(String),
     /// The current step failed.
     Failed(TaskError),
     /// The step cannot go on yet, and why (its sender lacks funds): no failure, no retry
@@ -119,9 +126,9 @@ pub enum Event {
     /// The sector's ticket is too old for its pre-commit to land (MaxPreCommitRandomnessLookback):
     /// it gets a fresh ticket and is sealed again (PC1, PC2), as lotus does; no retry spent.
     TicketExpired(String),
-    /// The sector's pre-commit can no longer be proven (MaxProveCommitDuration passed): a
-    /// fresh ticket, and PC1 and PC2 again, once the chain has removed the old pre-commit
-    /// (its deposit is burnt); no retry spent.
+    /// The sector's pre-commit can no longer be proven (MaxProveCommitDuration passed; its
+    /// deposit is burnt): its number cannot be pre-committed again, so it is removed, as lotus
+    /// removes it.
     PreCommitExpired(String),
     /// The chain refused the message for want of funds (exit 19, insufficient funds): it is
     /// sent again, once its sender can pay, without spending a retry.
@@ -177,6 +184,7 @@ impl Event {
             Event::CommitLanded(_) => "SectorProving",
             Event::Finalized => "SectorFinalized",
             Event::Batched(_) => "SectorBatched",
+            Event::Unbatched(_) => "SectorUnbatched",
             Event::Failed(_) => "SectorFailed",
             Event::Waiting(_) => "SectorWaiting",
             Event::NotEnoughFunds(_) => "SectorNotEnoughFunds",
@@ -259,6 +267,7 @@ impl Sector {
             rebuild: None,
             waiting: None,
             terminate_msg: None,
+            send_alone: false,
             since_ms: now,
             log: vec![SectorLog {
                 timestamp_ms: now,
@@ -475,7 +484,18 @@ impl Sector {
                 message = how.clone();
                 SubmitCommitAggregate
             }
+            (Event::Unbatched(why), SubmitPreCommitBatch) => {
+                self.send_alone = true;
+                message = why.clone();
+                PreCommitting
+            }
+            (Event::Unbatched(why), SubmitCommitAggregate) => {
+                self.send_alone = true;
+                message = why.clone();
+                SubmitCommit
+            }
             (Event::PreCommitSent(id), PreCommitting | SubmitPreCommitBatch) => {
+                self.send_alone = false;
                 self.precommit_msg = Some(id.clone());
                 message = format!("message {id}");
                 PreCommitWait
@@ -508,6 +528,7 @@ impl Sector {
                 SubmitCommit
             }
             (Event::CommitSent(id), SubmitCommit | SubmitCommitAggregate) => {
+                self.send_alone = false;
                 self.commit_msg = Some(id.clone());
                 message = format!("message {id}");
                 CommitWait
@@ -571,14 +592,22 @@ impl Sector {
                 self.precommit_epoch = Some(*epoch);
                 WaitSeed
             }
-            (Event::TicketExpired(why), PreCommitting | SubmitPreCommitBatch)
-            | (
-                Event::PreCommitExpired(why),
-                WaitSeed | Committing | SubmitCommit | SubmitCommitAggregate,
-            ) => {
+            (Event::TicketExpired(why), PreCommitting | SubmitPreCommitBatch) => {
                 self.fresh_ticket();
                 message = why.clone();
                 GetTicket
+            }
+            // The miner actor never allocates a sector number twice: the sector cannot be
+            // pre-committed again, and goes (lotus removes it too).
+            (
+                Event::PreCommitExpired(why),
+                WaitSeed | Committing | SubmitCommit | SubmitCommitAggregate,
+            ) => {
+                message = format!(
+                    "{why}: its number cannot be pre-committed again (the miner actor never \
+                     reuses one): removed; pledge another sector"
+                );
+                Removing
             }
             (Event::NotEnoughFunds(why), st @ (PreCommitWait | CommitWait | TerminateWait)) => {
                 message = format!("{why}: sent again once its sender can pay");
@@ -589,10 +618,12 @@ impl Sector {
             }
             (Event::Failed(err), s) if failure_of(s) != s => {
                 self.last_error = err.message.clone();
-                // A batch's failure retries the step that queued the sector (its checks first).
+                // A batch's failure retries the step that queued the sector (its checks first);
+                // a termination that failed on chain is sent again.
                 self.failed_from = Some(match s {
                     SubmitPreCommitBatch => PreCommitting,
                     SubmitCommitAggregate => SubmitCommit,
+                    TerminateWait => Terminating,
                     s => s,
                 });
                 self.failed_kind = err.kind;
@@ -746,7 +777,10 @@ impl Sector {
                 })
             }
         };
-        if next != before && !next.is_failed() && !before.is_failed() {
+        // A step's retries count until it is done: not reset by joining or leaving a batch
+        // queue (the same step, waiting for company).
+        let queue = matches!(event, Event::Batched(_) | Event::Unbatched(_));
+        if next != before && !next.is_failed() && !before.is_failed() && !queue {
             self.retries = 0;
         }
         if next != before && !matches!(event, Event::NotEnoughFunds(_)) {

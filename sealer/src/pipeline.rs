@@ -280,7 +280,6 @@ impl Pipeline {
                 };
                 let head = match self.precommit_checks(sector, comms, ticket_epoch).await {
                     Ok(head) => head,
-                    Err(Event::Waiting(why)) => return self.wait_saying(s, why).await,
                     Err(ev) => return (Some(ev), None),
                 };
                 let item = batch_send::PreItem {
@@ -292,7 +291,7 @@ impl Pipeline {
                 if s.state == SubmitPreCommitBatch {
                     return self.in_batch(s, &self.precommits, deadline, item).await;
                 }
-                match self.batch_now(&self.precommits.cfg, deadline).await {
+                match self.batch_now(&self.precommits.cfg, deadline, s).await {
                     Ok(Some(how)) => return (Some(Event::Batched(how)), None),
                     Ok(None) => {}
                     Err(e) => return (Some(Event::Failed(e.into())), None),
@@ -387,7 +386,7 @@ impl Pipeline {
                 if s.state == SubmitCommitAggregate {
                     return self.in_batch(s, &self.commits, deadline, item).await;
                 }
-                match self.batch_now(&self.commits.cfg, deadline).await {
+                match self.batch_now(&self.commits.cfg, deadline, s).await {
                     Ok(Some(how)) => return (Some(Event::Batched(how)), None),
                     Ok(None) => {}
                     Err(e) => return (Some(Event::Failed(e.into())), None),

@@ -786,11 +786,14 @@ async fn an_aborted_running_step_is_retried_only_once_its_call_has_ended() {
 
 /// A chain client whose first `lose` sends reach the node while their answers are lost (the
 /// connection cut after MpoolPushMessage): the sender cannot know the message went. While
-/// `forge` is set, it reports active sectors with another commR.
+/// `forge` is set, it reports active sectors with another commR. With `refuse_batches`, a
+/// pre-commit of several sectors is refused (as a pool refuses a message one of whose
+/// sectors the actor would reject).
 struct LostAnswers {
     inner: Arc<dyn Chain>,
     lose: std::sync::atomic::AtomicU32,
     forge: Arc<std::sync::atomic::AtomicBool>,
+    refuse_batches: bool,
 }
 
 #[async_trait]
@@ -823,6 +826,12 @@ impl Chain for LostAnswers {
         value: chain::TokenAmount,
         max_fee: chain::TokenAmount,
     ) -> Result<String, ChainError> {
+        let batch = call
+            .decode::<lotus::miner::PreCommitSectorBatchParams2>()
+            .is_some_and(|p| p.sectors.len() > 1);
+        if self.refuse_batches && batch {
+            return Err(ChainError::Other("the pool refused the batch".into()));
+        }
         let id = self.inner.send(from, call, value, max_fee).await?;
         let lost = self
             .lose
@@ -929,6 +938,7 @@ async fn a_message_sent_whose_answer_was_lost_is_found_not_sent_again() {
             inner,
             lose: 2.into(),
             forge: Default::default(),
+            refuse_batches: false,
         })
     })
     .await;
@@ -966,6 +976,7 @@ async fn a_rebuilt_replica_whose_comm_r_is_not_the_chains_fails_naming_both() {
             inner,
             lose: 0.into(),
             forge: f,
+            refuse_batches: false,
         })
     })
     .await;
@@ -1243,7 +1254,7 @@ async fn a_ticket_too_old_to_pre_commit_gets_a_fresh_one_and_the_sector_is_seale
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pre_commit_that_expires_before_its_proof_gets_a_fresh_ticket_and_is_sealed_again() {
+async fn a_pre_commit_that_expires_before_its_proof_removes_the_sector() {
     // A pre-commit may be proven for 30 epochs (300 ms here); the first C2 takes 1.5 s longer.
     let opts = Opts {
         max_prove_commit_duration: 30,
@@ -1256,7 +1267,8 @@ async fn a_pre_commit_that_expires_before_its_proof_gets_a_fresh_ticket_and_is_s
         delay: Mutex::new(Some(Duration::from_millis(1500))),
     };
     life.add("local", Arc::new(slow), true);
-    let s = life.seal_one().await;
+    let n = life.pledge();
+    let s = life.wait_state(n, SectorState::Removed).await;
     let expired = logged(&s, "SectorPreCommitExpired");
     assert_eq!(expired.len(), 1, "{:?}", s.log);
     // Found expired on chain, or already removed by the chain (both happen at the epoch it
@@ -1264,19 +1276,23 @@ async fn a_pre_commit_that_expires_before_its_proof_gets_a_fresh_ticket_and_is_s
     assert!(
         (expired[0].contains("(MaxProveCommitDuration 30)")
             || expired[0].contains("expired unproven and the chain removed it"))
-            && expired[0].contains("a fresh ticket, and PC1 and PC2 again"),
+            && expired[0].contains("its number cannot be pre-committed again"),
         "{expired:?}"
     );
-    // Two tickets and two pre-commits (the first one's deposit burnt), one prove-commit, no
-    // retry spent.
-    assert_eq!(logged(&s, "SectorTicket").len(), 2, "{:?}", s.log);
+    // No proof sent for it, no retry spent, its deposit burnt and its files gone.
     assert!(logged(&s, "SectorFailed").is_empty(), "{:?}", s.log);
     use lotus::miner::Method::{PreCommitSectorBatch2, ProveCommitSectors3};
-    assert_eq!(senders_of(&life.db, PreCommitSectorBatch2).len(), 2);
-    assert_eq!(senders_of(&life.db, ProveCommitSectors3).len(), 1);
+    assert_eq!(senders_of(&life.db, PreCommitSectorBatch2).len(), 1);
+    assert_eq!(senders_of(&life.db, ProveCommitSectors3).len(), 0);
     let node = FullNode::connect(&life._node.info, 1000).await.unwrap();
     let f = node.funds().await.unwrap();
     assert_eq!(f.precommit_deposits, chain::TokenAmount::default());
+    let found = life
+        .remote
+        .locate(s.sector.id(), stores::FileTypes::ALL)
+        .await
+        .unwrap();
+    assert!(found.local.is_empty() && found.fetchable.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,9 +34,13 @@ impl Pipeline {
         };
         let cur = self.chain.proving_deadline(sector.miner).await?;
         let window = self.chain.wpost_window();
-        let from = match a.deadline {
-            d if d == cur.index => Some(cur.close),
-            d if d == (cur.index + 1) % chain::DEADLINES => Some(cur.close + window),
+        // The message lands an epoch or more from now: a deadline that becomes the next one
+        // within a few epochs is busy already.
+        let soon = cur.close - head <= 3;
+        let from = match (a.deadline + chain::DEADLINES - cur.index) % chain::DEADLINES {
+            0 => Some(cur.close),
+            1 => Some(cur.close + window),
+            2 if soon => Some(cur.close + 2 * window),
             _ => None,
         };
         if let Some(from) = from {

@@ -1,9 +1,9 @@
-//! WinningPoSt: at every epoch, the miner's election (its worker's VRF, signed by the node's
-//! wallet, and the wins it draws, [`chain::election`]); when it wins, it proves the challenged
-//! sectors through the scheduler (WNP goes ahead of everything, on the sealer or a
-//! `--winningpost` worker), has the node make the block (`MinerCreateBlock`) and submits it; the
-//! chain counts the block only if its VRF, win count and proof check out and it arrives within
-//! the epoch.
+//! WinningPoSt: at every new head, the miner's election for the next round (its worker's VRF,
+//! signed by the node's wallet, and the wins it draws, [`chain::election`]); when it wins, it
+//! proves the challenged sectors through the scheduler (WNP goes ahead of everything, on the
+//! sealer or a `--winningpost` worker), has the node make the block on the head
+//! (`MinerCreateBlock`) and submits it; the chain counts the block only if its VRF, win count
+//! and proof check out and it arrives before its round is made without it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use api::TaskCall;
 
 use crate::cluster::{ClusterView, PoStSelector};
 use crate::manager::Manager;
-use chain::{Chain, RandKind};
+use chain::Chain;
 
 pub struct WinningPoSt {
     chain: Arc<dyn Chain>,
@@ -59,12 +59,15 @@ impl WinningPoSt {
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
-            // The devnet takes the block of its head's epoch; a Lotus node's miner mines on the
-            // head for the next epoch, with null rounds and propagation delays, which this
-            // loop does not do yet: on a Lotus node, nothing to do.
+            // Each round is mined on the head before it, as lotus-miner mines. Not on a public
+            // network yet: lotus-miner also mines null rounds, waits out the propagation delay
+            // and keeps a slash filter (a second block at a height on other parents is a
+            // consensus fault, and slashed); untested against a Lotus node, this loop does not
+            // risk that.
             if me.chain.mode() != "devnet" {
                 tracing::warn!(
-                    "WinningPoSt: not run on a {} node (only the devnet's elections are supported)",
+                    "WinningPoSt: block production is not run on a {} node (devnet only: no \
+                     slash filter or null-round mining yet)",
                     me.chain.mode()
                 );
                 return;
@@ -82,23 +85,24 @@ impl WinningPoSt {
                     }
                 };
                 next = head + 1;
-                match me.chain.election(me.actor, head).await {
+                let round = head + 1;
+                match me.chain.election(me.actor, round).await {
                     Ok(Some(won)) => {
                         me.elections.fetch_add(1, Ordering::Relaxed);
                         if me.busy.swap(true, Ordering::AcqRel) {
-                            tracing::info!(epoch = head, "WinningPoSt: elected while still proving an earlier election: skipped");
+                            tracing::info!(epoch = round, "WinningPoSt: elected while still proving an earlier election: skipped");
                             continue;
                         }
                         let m = me.clone();
                         tokio::spawn(async move {
-                            if let Err(e) = m.mine(head, won).await {
-                                tracing::warn!(epoch = head, "WinningPoSt: {e}");
+                            if let Err(e) = m.mine(round, won).await {
+                                tracing::warn!(epoch = round, "WinningPoSt: {e}");
                             }
                             m.busy.store(false, Ordering::Release);
                         });
                     }
                     Ok(None) => {}
-                    Err(e) => tracing::debug!(epoch = head, "WinningPoSt: election: {e}"),
+                    Err(e) => tracing::debug!(epoch = round, "WinningPoSt: election: {e}"),
                 }
             }
         })
@@ -109,7 +113,7 @@ impl WinningPoSt {
         if sectors.is_empty() {
             return Err(TaskError::bad_input("elected with no sector to prove"));
         }
-        let randomness = self.chain.randomness(RandKind::WinningPoSt, epoch).await?;
+        let randomness = won.post_randomness;
         let selector = PoStSelector::new(&self.view, &sectors);
         let call = TaskCall::WinningPoSt {
             miner: self.actor,

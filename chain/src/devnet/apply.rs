@@ -15,7 +15,7 @@ use lotus::miner::{
 use lotus::{ExitCode, Message};
 use proofs::SealedCommitments;
 
-use super::{precommit_key, sector_key, sector_ref, Devnet, Fail, MinerState};
+use super::{allocated_key, precommit_key, sector_key, sector_ref, Devnet, Fail, MinerState};
 use crate::devnet::proving::ProvingState;
 use crate::{ActiveSector, PreCommitOnChain, RandKind};
 
@@ -209,6 +209,12 @@ impl Devnet {
             if pre || done.writes(&precommit_key(actor, n)) {
                 return Err(Fail::arg(format!("sector {n} is already pre-committed")));
             }
+            let key = allocated_key(actor, n);
+            if done.writes(&key) || self.db.get::<bool>(&key).map_err(Fail::state)?.is_some() {
+                return Err(Fail::arg(format!(
+                    "sector number {n} was allocated already (a number is never reused)"
+                )));
+            }
             if out
                 .iter()
                 .any(|pc: &PreCommitOnChain| pc.sector.number == n)
@@ -254,6 +260,7 @@ impl Devnet {
             m.precommit_deposits += total.clone()
         })?;
         for pc in out {
+            batch.put(&allocated_key(actor, pc.sector.number), &true);
             batch.put(&precommit_key(actor, pc.sector.number), &pc);
         }
         Ok(())

@@ -1,8 +1,7 @@
 //! The devnet's side of a sector's life after activation: ExtendSectorExpiration2 (a later
 //! expiration, within the miner actor's limits) and TerminateSectors (the sectors leave their
 //! partitions, their power goes and their pledge is released). builtin-actors burns a
-//! termination fee (about 90 days of the sector's expected reward); the devnet, which pays no
-//! block rewards, burns none.
+//! termination fee computed from the sector's pledge, power and age; the devnet burns none.
 
 use std::collections::HashMap;
 

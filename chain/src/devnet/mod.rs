@@ -165,6 +165,11 @@ fn account_key(id: u64) -> String {
 fn nonce_key(a: &Address) -> String {
     format!("chain/nonce/{a}")
 }
+/// A sector number the miner actor allocated (by a pre-commit): never allocated again, even
+/// after its pre-commit expired (builtin-actors' `allocate_sector_numbers`, deny collisions).
+fn allocated_key(actor: u64, number: u64) -> String {
+    format!("chain/allocated/{actor}/{number:020}")
+}
 const PRECOMMITS: &str = "chain/precommit/";
 fn precommit_key(actor: u64, number: u64) -> String {
     format!("{PRECOMMITS}{actor}/{number:020}")
@@ -585,6 +590,14 @@ impl Devnet {
         mut m: Message,
         max_fee: Option<lotus::TokenAmount>,
     ) -> Result<SignedMessage, ChainError> {
+        // Lotus's pool refuses a message over 64 KiB (MaxMessageSize).
+        if m.params.len() > 64 << 10 {
+            return Err(ChainError::Other(format!(
+                "message too big: {} bytes of params, the pool takes messages of at most {} bytes",
+                m.params.len(),
+                64 << 10
+            )));
+        }
         let _g = self.apply.lock().await;
         // An account named by its ID is signed for by its key, and sent from the key address
         // (as Lotus's MpoolPushMessage does).

@@ -183,9 +183,10 @@ impl Devnet {
         Ok(())
     }
 
-    /// A block for the head's epoch from a miner elected for it, with its WinningPoSt: counted
-    /// as won once its election proof (the worker's VRF, and the wins it draws) and its
-    /// WinningPoSt verify, if the head has not moved on meanwhile.
+    /// A block for the epoch after the head (mined on the head, as lotus-miner mines) from a
+    /// miner elected for it, with its WinningPoSt: counted as won once its election proof (the
+    /// worker's VRF, and the wins it draws) and its WinningPoSt verify, if that epoch has not
+    /// been made without it meanwhile.
     pub async fn submit_block(&self, h: &BlockHeader) -> Result<(), ChainError> {
         let bad = |why: String| ChainError::Other(format!("block refused: {why}"));
         let actor = h
@@ -193,10 +194,11 @@ impl Devnet {
             .id()
             .map_err(|_| bad(format!("{} is not an ID address", h.miner)))?;
         let head = self.head()?.height;
-        if h.height != head {
+        if h.height != head + 1 {
             return Err(bad(format!(
-                "block for epoch {} at head {head}: only the head's epoch can be mined",
-                h.height
+                "block for epoch {} at head {head}: only the next epoch ({}) can be mined",
+                h.height,
+                head + 1
             )));
         }
         self.check_election(actor, h).map_err(bad)?;
@@ -229,7 +231,7 @@ impl Devnet {
         }
         let _g = self.apply.lock().await;
         let head = self.head()?.height;
-        if head != h.height {
+        if head + 1 != h.height {
             return Err(bad(format!(
                 "the head moved to {head} before the block for {} was verified: too late",
                 h.height
@@ -346,11 +348,13 @@ impl Devnet {
         t: lotus::chain::BlockTemplate,
     ) -> Result<lotus::chain::BlockMsg, ChainError> {
         let mut header = self
-            .tipset(t.epoch)?
+            .tipset(t.epoch - 1)?
             .blocks
             .into_iter()
             .next()
-            .ok_or_else(|| ChainError::Other(format!("no block at epoch {}", t.epoch)))?;
+            .ok_or_else(|| ChainError::Other(format!("no block at epoch {}", t.epoch - 1)))?;
+        header.height = t.epoch;
+        header.parent_weight += 1;
         header.miner = t.miner;
         header.ticket = t.ticket;
         header.election_proof = t.eproof;

@@ -439,29 +439,27 @@ async fn a_block_counts_only_with_the_workers_vrf_its_win_count_and_a_valid_proo
     net.devnet.advance().await.unwrap();
     let h = net.head().await;
     assert_eq!(
-        net.client.election(ACTOR, h).await.unwrap(),
+        net.client.election(ACTOR, h + 1).await.unwrap(),
         None,
         "no power, no election"
     );
     let s1 = net.activate(1).await;
+    // Each round is mined on the head before it, as lotus-miner mines.
     let (h, won) = loop {
-        let h = net.head().await;
+        let h = net.head().await + 1;
         if let Some(won) = net.client.election(ACTOR, h).await.unwrap() {
             break (h, won);
         }
         net.devnet.advance().await.unwrap();
     };
     // The VRF is the worker's BLS signature (96 bytes), made by the node's wallet; the node
-    // draws the same wins from it.
+    // draws the same wins from it. The WinningPoSt's randomness comes from the round's beacon
+    // entry, as the chain draws it once the round exists.
     assert_eq!(won.vrf.len(), 96);
     assert_eq!(won.win_count, net.devnet.wins_at(ACTOR, h).unwrap());
     let picked = net.client.winning_sectors(ACTOR, h).await.unwrap();
     assert!(!picked.is_empty() && picked.iter().all(|a| a.sector == s1.sector));
-    let rand = net
-        .client
-        .randomness(RandKind::WinningPoSt, h)
-        .await
-        .unwrap();
+    let rand = won.post_randomness;
     let proof = net
         .engine
         .generate_winning_post(ACTOR, &rand, std::slice::from_ref(&s1))
@@ -470,7 +468,7 @@ async fn a_block_counts_only_with_the_workers_vrf_its_win_count_and_a_valid_proo
     // each refused, nothing counted.
     let mut tampered = won.clone();
     tampered.vrf[40] ^= 1;
-    let input = net.client.randomness(RandKind::Election, h).await.unwrap();
+    let input = net.devnet.rand_for(RandKind::Election, ACTOR, h);
     let stranger = crate::Election {
         vrf: lotus::wallet::BlsKey::generate()
             .unwrap()
@@ -508,10 +506,21 @@ async fn a_block_counts_only_with_the_workers_vrf_its_win_count_and_a_valid_proo
         net.client.tally(ACTOR).await.unwrap().unwrap().blocks_won,
         1
     );
-    // Late (its epoch has passed): refused.
+    // The WinningPoSt randomness is what the chain draws for the round once it is made; a
+    // block for a round already made, or further ahead than the next: refused.
     net.devnet.advance().await.unwrap();
-    let e = net.client.submit_block(ACTOR, h, &won, proof).await;
-    assert!(format!("{e:?}").contains("only the head's epoch"), "{e:?}");
+    assert_eq!(
+        net.client
+            .randomness(RandKind::WinningPoSt, h)
+            .await
+            .unwrap(),
+        rand
+    );
+    let e = net.client.submit_block(ACTOR, h, &won, proof.clone()).await;
+    assert!(format!("{e:?}").contains("only the next epoch"), "{e:?}");
+    // Two rounds ahead: its parent is not made yet.
+    let e = net.client.submit_block(ACTOR, h + 2, &won, proof).await;
+    assert!(format!("{e:?}").contains("not known yet"), "{e:?}");
     assert_eq!(
         net.client.tally(ACTOR).await.unwrap().unwrap().blocks_won,
         1
@@ -968,9 +977,13 @@ async fn a_pre_commit_not_proven_in_time_is_refused_then_removed_and_its_deposit
         funds::precommit_deposit(SectorSize::S2KiB),
         "the deposit is burnt"
     );
-    // The number is free again for a new pre-commit.
+    // The number is never allocated again.
     let (r, why) = net.land(precommit(&sector, &comms, 8)).await;
-    assert_eq!(r.exit_code, 0, "{why}");
+    assert_eq!(r.exit_code, 16, "{why}");
+    assert!(
+        why.contains("sector number 1 was allocated already"),
+        "{why}"
+    );
 }
 
 #[tokio::test]
