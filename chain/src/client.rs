@@ -307,6 +307,21 @@ impl FullNode {
         }
     }
 
+    /// A VRF: the worker's BLS signature of `input`, by the node's wallet (lotus-miner's
+    /// ComputeVRF through WalletSign).
+    async fn vrf(&self, worker: &Address, input: [u8; 32]) -> Result<Vec<u8>, ChainError> {
+        let sig = self
+            .call::<f::WalletSign>((Addr(*worker), Bytes(input.to_vec())))
+            .await?;
+        match sig.kind {
+            2 => Ok(sig.data),
+            _ => Err(bad(
+                "WalletSign",
+                format!("the worker {worker} signed with a non-BLS key: no VRF"),
+            )),
+        }
+    }
+
     async fn base_info(
         &self,
         epoch: i64,
@@ -666,35 +681,32 @@ impl Chain for FullNode {
             .unwrap_or(&b.prev_beacon_entry)
             .data
             .clone();
-        let draw = |kind: RandKind| {
+        let draw = |kind: RandKind, at: i64| {
             let base = lotus::rand::digest_of(&beacon);
             lotus::rand::draw(
                 &base,
                 kind.tag(),
-                epoch,
+                at,
                 &lotus::rand::miner_entropy(&self.miner),
             )
         };
-        // The VRF: the worker's signature of the election randomness, by the node's wallet
-        // (lotus-miner's ComputeVRF through WalletSign).
-        let sig = self
-            .call::<f::WalletSign>((Addr(b.worker_key), Bytes(draw(RandKind::Election).to_vec())))
+        let proof = self
+            .vrf(&b.worker_key, draw(RandKind::Election, epoch))
             .await?;
-        if sig.kind != 2 {
-            return Err(bad(
-                "WalletSign",
-                format!(
-                    "the worker {} signed with a non-BLS key: no VRF",
-                    b.worker_key
-                ),
-            ));
-        }
         let n = |x: &lotus::fvm_shared::bigint::BigInt| u128::try_from(x).unwrap_or(u128::MAX);
-        let wins = crate::election::win_count(&sig.data, n(&b.miner_power), n(&b.network_power));
-        Ok((wins > 0).then(|| Election {
-            vrf: sig.data,
+        let wins = crate::election::win_count(&proof, n(&b.miner_power), n(&b.network_power));
+        if wins == 0 {
+            return Ok(None);
+        }
+        // The block's ticket: drawn for the round before (lotus's TicketRandomnessLookback, 1).
+        let ticket = self
+            .vrf(&b.worker_key, draw(RandKind::TicketProduction, epoch - 1))
+            .await?;
+        Ok(Some(Election {
+            vrf: proof,
             win_count: wins,
-            post_randomness: draw(RandKind::WinningPoSt),
+            post_randomness: draw(RandKind::WinningPoSt, epoch),
+            ticket,
         }))
     }
 
@@ -742,10 +754,8 @@ impl Chain for FullNode {
         let template = BlockTemplate {
             miner: self.miner,
             parents: parent.cids.clone(),
-            // The ticket carries the election's VRF (lotus draws it from TicketProduction
-            // randomness; the devnet does not check tickets).
             ticket: Some(Ticket {
-                vrf_proof: election.vrf.clone(),
+                vrf_proof: election.ticket.clone(),
             }),
             eproof: Some(ElectionProof {
                 win_count: election.win_count,

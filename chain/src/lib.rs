@@ -73,6 +73,9 @@ pub enum RandKind {
     ChainCommit,
     /// ElectionProofProduction, from the beacon.
     Election,
+    /// TicketProduction, from the beacon: what a block's ticket VRF signs (drawn for the epoch
+    /// before the block's).
+    TicketProduction,
 }
 
 impl RandKind {
@@ -85,6 +88,7 @@ impl RandKind {
             RandKind::WinningPoSt => T::WinningPoStChallengeSeed,
             RandKind::ChainCommit => T::PoStChainCommit,
             RandKind::Election => T::ElectionProofProduction,
+            RandKind::TicketProduction => T::TicketProduction,
         }
     }
 
@@ -328,13 +332,16 @@ pub trait Chain: Send + Sync {
     async fn tally(&self, actor: u64) -> Result<Option<MinerTally>, ChainError>;
 }
 
-/// A won election: the VRF proof, the number of blocks it wins, and the randomness its
-/// WinningPoSt answers (both drawn from the round's beacon entry, as lotus-miner draws them).
+/// A won election: the VRF proof, the number of blocks it wins, the randomness its
+/// WinningPoSt answers, and the block's ticket (the worker's VRF of the TicketProduction
+/// randomness of the round before), all drawn from the round's beacon entry as lotus-miner
+/// draws them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Election {
     pub vrf: Vec<u8>,
     pub win_count: i64,
     pub post_randomness: Randomness,
+    pub ticket: Vec<u8>,
 }
 
 /// One partition of a deadline: its sectors, the faulty ones, and the faulty ones declared

@@ -254,6 +254,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         manager.clone(),
         view.clone(),
         settings.actor,
+        crate::wnpost::SlashFilter::new(db.clone()),
     );
     wnpost.spawn();
 

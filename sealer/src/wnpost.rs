@@ -16,7 +16,42 @@ use crate::cluster::{ClusterView, PoStSelector};
 use crate::manager::Manager;
 use chain::Chain;
 
+/// Lotus's slash filter, in its simplest form: a round is mined at most once, across restarts
+/// (a second block at one height, on other parents, is a consensus fault, and is slashed). The
+/// last round mined is recorded before its block is submitted.
+pub struct SlashFilter {
+    db: db::Db,
+}
+
+const LAST_ROUND: &str = "wnpost/last-mined-round";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SlashError {
+    #[error(
+        "round {round} not mined: round {last} was mined already (a second block at a height \
+         already mined is a consensus fault)"
+    )]
+    Mined { round: i64, last: i64 },
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+}
+
+impl SlashFilter {
+    pub fn new(db: db::Db) -> SlashFilter {
+        SlashFilter { db }
+    }
+
+    /// Records `round` as mined, unless it (or a later one) was.
+    pub fn record(&self, round: i64) -> Result<(), SlashError> {
+        if let Some(last) = self.db.get::<i64>(LAST_ROUND)?.filter(|l| *l >= round) {
+            return Err(SlashError::Mined { round, last });
+        }
+        Ok(self.db.put(LAST_ROUND, &round)?)
+    }
+}
+
 pub struct WinningPoSt {
+    filter: SlashFilter,
     chain: Arc<dyn Chain>,
     manager: Arc<Manager>,
     view: Arc<ClusterView>,
@@ -36,8 +71,10 @@ impl WinningPoSt {
         manager: Arc<Manager>,
         view: Arc<ClusterView>,
         actor: u64,
+        filter: SlashFilter,
     ) -> Arc<WinningPoSt> {
         Arc::new(WinningPoSt {
+            filter,
             chain,
             manager,
             view,
@@ -59,19 +96,9 @@ impl WinningPoSt {
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
-            // Each round is mined on the head before it, as lotus-miner mines. Not on a public
-            // network yet: lotus-miner also mines null rounds, waits out the propagation delay
-            // and keeps a slash filter (a second block at a height on other parents is a
-            // consensus fault, and slashed); untested against a Lotus node, this loop does not
-            // risk that.
-            if me.chain.mode() != "devnet" {
-                tracing::warn!(
-                    "WinningPoSt: block production is not run on a {} node (devnet only: no \
-                     slash filter or null-round mining yet)",
-                    me.chain.mode()
-                );
-                return;
-            }
+            // Each round is mined on the head before it, as lotus-miner mines, at most once
+            // (the slash filter). Unlike lotus-miner, a round after a null round is not mined
+            // on the older head, and no propagation delay is waited out for a heavier head.
             let mut next = match me.chain.head().await {
                 Ok(h) => h.height + 1,
                 Err(_) => 1,
@@ -125,10 +152,34 @@ impl WinningPoSt {
             TaskOutput::WinningPoSt(p) => p,
             other => return Err(TaskError::temporary(format!("WNP returned {other:?}"))),
         };
+        self.filter
+            .record(epoch)
+            .map_err(|e| TaskError::temporary(e.to_string()))?;
         self.chain
             .submit_block(self.actor, epoch, &won, proof)
             .await?;
         self.submitted.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slash_filter_mines_each_round_once_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = SlashFilter::new(db::Db::open(dir.path()).unwrap());
+        f.record(10).unwrap();
+        f.record(12).unwrap();
+        for round in [12, 11] {
+            let e = f.record(round).unwrap_err().to_string();
+            assert!(e.contains("round 12 was mined already"), "{e}");
+        }
+        drop(f);
+        let f = SlashFilter::new(db::Db::open(dir.path()).unwrap());
+        assert!(f.record(12).is_err());
+        f.record(13).unwrap();
     }
 }

@@ -476,7 +476,7 @@ impl Devnet {
         })
     }
 
-    fn beacon(&self, epoch: i64) -> BeaconEntry {
+    pub(super) fn beacon(&self, epoch: i64) -> BeaconEntry {
         BeaconEntry {
             round: epoch.max(0) as u64,
             data: self.made_up(b"beacon", epoch).to_vec(),

@@ -323,6 +323,22 @@ impl Devnet {
                 h.height
             )
         })?;
+        // The ticket: the worker's VRF of the TicketProduction randomness of the epoch before,
+        // from this epoch's beacon entry.
+        let ticket = h.ticket.as_ref().ok_or("a block needs a ticket")?;
+        let input = lotus::rand::draw(
+            &lotus::rand::digest_of(&self.beacon(h.height).data),
+            RandKind::TicketProduction.tag(),
+            h.height - 1,
+            &lotus::rand::miner_entropy(&h.miner),
+        );
+        crate::election::verify_vrf(&worker, &input, &ticket.vrf_proof).map_err(|err| {
+            format!(
+                "the ticket's VRF is not the worker {worker}'s signature of epoch {}'s ticket \
+                 randomness ({err})",
+                h.height - 1
+            )
+        })?;
         let (mine, total) = self.election_power(actor).map_err(|e| e.to_string())?;
         let wins = crate::election::win_count(&e.vrf_proof, mine as u128, total as u128);
         if wins == 0 {

@@ -480,6 +480,19 @@ async fn a_block_counts_only_with_the_workers_vrf_its_win_count_and_a_valid_proo
         let e = net.client.submit_block(ACTOR, h, &bad, proof.clone()).await;
         assert!(format!("{e:?}").contains("VRF is not the worker"), "{e:?}");
     }
+    // The ticket must be the worker's VRF of the ticket randomness, not another VRF.
+    let wrong_ticket = crate::Election {
+        ticket: won.vrf.clone(),
+        ..won.clone()
+    };
+    let e = net
+        .client
+        .submit_block(ACTOR, h, &wrong_ticket, proof.clone())
+        .await;
+    assert!(
+        format!("{e:?}").contains("ticket's VRF is not the worker"),
+        "{e:?}"
+    );
     let inflated = crate::Election {
         win_count: won.win_count + 1,
         ..won.clone()
