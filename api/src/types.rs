@@ -461,6 +461,9 @@ pub struct WorkerInfo {
     /// How this worker labels in PC1 (none with the mock engine).
     #[serde(rename = "SDR", default)]
     pub sdr: Option<proofs::SdrMode>,
+    /// Its CPUs: cores, L3 groups, NUMA nodes, as `/sys` says (none where it cannot be read).
+    #[serde(rename = "Topology", default)]
+    pub topology: Option<resources::topology::Topology>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

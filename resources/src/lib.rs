@@ -1,6 +1,7 @@
 //! `resources` owns what every other crate agrees on about work and machines: task types with
 //! lotus's short names and order numbers, what a task is about (a sector or a PoSt: `Subject`), sector sizes and registered proof types, the default
-//! resource table (equal to lotus's) with per-worker environment overrides, and host detection.
+//! resource table (equal to lotus's) with per-worker environment overrides, host detection, and
+//! the CPU topology (cores, L3 groups, NUMA nodes) read from `/sys`.
 
 pub mod env;
 pub mod host;
@@ -8,6 +9,7 @@ pub mod proof;
 pub mod subject;
 pub mod table;
 pub mod task;
+pub mod topology;
 
 pub use env::{parse_bytes, EnvError};
 pub use host::{detect, WorkerResources};

@@ -214,6 +214,22 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
             println!("Reserved memory: {}", gib(i.resources.mem_used));
             println!("Task types: {}", i.tasks);
             println!("PC1 SDR: {}", proofs::SdrMode::describe(i.sdr));
+            match &i.topology {
+                Some(t) => {
+                    let l3: Vec<String> = t.l3.iter().map(|s| s.to_string()).collect();
+                    let numa: Vec<String> =
+                        t.numa.iter().map(|(n, s)| format!("node{n} {s}")).collect();
+                    println!(
+                        "CPU topology: {} CPUs ({}) in {} cores; L3 groups: {}; NUMA: {}",
+                        t.cpus.len(),
+                        t.cpus,
+                        t.cores.len(),
+                        l3.join(" "),
+                        numa.join(" ")
+                    );
+                }
+                None => println!("CPU topology: not known (see the worker's log)"),
+            }
             println!("Fetches: {}", i.fetches);
             println!();
             for p in i.paths {

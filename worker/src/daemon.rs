@@ -36,6 +36,7 @@ pub struct Worker {
     hostname: String,
     url: String,
     resources: WorkerResources,
+    topology: Option<resources::topology::Topology>,
     table: ResourceTable,
     tasks: Mutex<TaskSet>,
     remote: Arc<Remote>,
@@ -125,6 +126,13 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
         hostname: o.name.clone().unwrap_or_else(resources::host::host_name),
         url: format!("http://{public}/rpc/v0"),
         resources: resources::detect(o.no_swap),
+        topology: match resources::topology::Topology::read(Path::new("/")) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!("CPU topology not known: {e}");
+                None
+            }
+        },
         table: ResourceTable::from_env()?,
         tasks: Mutex::new(o.tasks),
         remote,
@@ -178,6 +186,7 @@ impl Worker {
             url: self.url.clone(),
             fetches: self.remote.fetch_count(),
             sdr: proofs::SdrMode::of(self.engine.kind()),
+            topology: self.topology.clone(),
         }
     }
 

@@ -120,6 +120,14 @@ fn the_seeds_two_machine_plan_seals_six_sectors() {
     let tasks = common::field(&info, "Task types:");
     assert!(tasks.contains("C2") && !tasks.contains("PC1"), "{info}");
     assert!(info.contains("PC1 SDR: none (mock engine)"), "{info}");
+    // Its CPUs as /sys lays them out (where /sys can be read).
+    let topo = common::field(&info, "CPU topology:");
+    if std::path::Path::new("/sys/devices/system/cpu/online").exists() {
+        assert!(
+            topo.contains(" cores; L3 groups: ") && topo.contains("NUMA: node"),
+            "{info}"
+        );
+    }
     // The worker logged its effective options once, in one block.
     let log = b2.log();
     assert_eq!(log.matches("effective options").count(), 1, "{log}");
