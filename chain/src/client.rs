@@ -681,15 +681,7 @@ impl Chain for FullNode {
             .unwrap_or(&b.prev_beacon_entry)
             .data
             .clone();
-        let draw = |kind: RandKind, at: i64| {
-            let base = lotus::rand::digest_of(&beacon);
-            lotus::rand::draw(
-                &base,
-                kind.tag(),
-                at,
-                &lotus::rand::miner_entropy(&self.miner),
-            )
-        };
+        let draw = |kind, at| crate::election::from_beacon(&beacon, kind, at, &self.miner);
         let proof = self
             .vrf(&b.worker_key, draw(RandKind::Election, epoch))
             .await?;

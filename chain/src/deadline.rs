@@ -70,6 +70,20 @@ pub fn next_opening_from(cur: &DeadlineInfo, index: u64, epoch: i64, window: i64
     }
 }
 
+/// Whether deadline `index` is busy at `epoch` (open then, or opening next), when the miner
+/// actor refuses changes to its sectors (terminations), for a miner whose deadline open now
+/// is `cur` (`epoch` at or after it opened): the epoch from which it takes them again.
+pub fn busy_until(index: u64, cur: &DeadlineInfo, window: i64, epoch: i64) -> Option<i64> {
+    let window = window.max(1);
+    let k = (epoch - cur.open).max(0) / window;
+    let (open, close) = ((cur.index + k as u64) % DEADLINES, cur.close + k * window);
+    match index {
+        i if i == open => Some(close),
+        i if i == (open + 1) % DEADLINES => Some(close + window),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +113,19 @@ mod tests {
         // Where periods start at 0, the same as next_opening.
         let cur = deadline_at(45, 10);
         assert_eq!(next_opening_from(&cur, 4, 45, 10), next_opening(4, 45, 10));
+    }
+
+    #[test]
+    fn a_deadline_is_busy_while_open_or_next() {
+        // Deadline 3 of a period starting at 7 is open at 37..47.
+        let cur = info(7, 3, 10);
+        assert_eq!(busy_until(3, &cur, 10, 40), Some(47));
+        assert_eq!(busy_until(4, &cur, 10, 40), Some(57));
+        assert_eq!(busy_until(5, &cur, 10, 40), None);
+        // At 48 deadline 4 is open: 3 is free, 5 is next.
+        assert_eq!(busy_until(3, &cur, 10, 48), None);
+        assert_eq!(busy_until(5, &cur, 10, 48), Some(67));
+        // The last deadline's next is the first.
+        assert_eq!(busy_until(0, &info(0, 47, 10), 10, 475), Some(490));
     }
 }

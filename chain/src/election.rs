@@ -35,6 +35,17 @@ pub fn win_count(vrf: &[u8], mine: u128, total: u128) -> i64 {
     k
 }
 
+/// The miner's randomness of `kind` at `epoch`, drawn from a beacon entry's data as
+/// lotus-miner draws a round's (DrawRandomnessFromBase, the miner's address as entropy).
+pub fn from_beacon(beacon: &[u8], kind: crate::RandKind, epoch: i64, miner: &Address) -> [u8; 32] {
+    lotus::rand::draw(
+        &lotus::rand::digest_of(beacon),
+        kind.tag(),
+        epoch,
+        &lotus::rand::miner_entropy(miner),
+    )
+}
+
 /// Checks a VRF proof: the worker key's BLS signature of `input` (the epoch's
 /// ElectionProofProduction randomness, drawn for the miner's address).
 pub fn verify_vrf(worker: &Address, input: &[u8], vrf: &[u8]) -> Result<(), lotus::EncodingError> {

@@ -111,6 +111,10 @@ pub const MAX_PRECOMMIT_RANDOMNESS_LOOKBACK: i64 = 2880 + 900;
 /// epochs and the PreCommitChallengeDelay (150) after it lands (builtin-actors' policy).
 pub const MAX_PROVE_COMMIT_DURATION: i64 = 30 * 2880 + 150;
 
+/// The furthest from now a sector's expiration may be set (builtin-actors'
+/// MaxSectorExpirationExtension: 1278 days of epochs).
+pub const MAX_SECTOR_EXPIRATION_EXTENSION: i64 = 1278 * 2880;
+
 /// SealRandomnessLookback: a ticket is drawn this far back from the head (the chain's
 /// finality), where no reorg reaches.
 pub const SEAL_RANDOMNESS_LOOKBACK: i64 = 900;

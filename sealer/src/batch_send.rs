@@ -25,18 +25,6 @@ pub(super) struct PreItem {
     pub ticket_epoch: i64,
 }
 
-impl PreItem {
-    /// Its pre-commit sent at `head`, committed `life` epochs on.
-    pub fn spec(&self, head: i64, life: i64) -> PreCommitSpec {
-        PreCommitSpec {
-            sector: self.sector,
-            comms: self.comms,
-            ticket_epoch: self.ticket_epoch,
-            expiration: head + life,
-        }
-    }
-}
-
 /// A sector's proof, for its prove-commit.
 #[derive(Debug, Clone)]
 pub(super) struct CommitItem {
@@ -61,6 +49,18 @@ fn answer<T>(members: Vec<Member<T>>, outcome: impl Fn() -> Outcome) {
 }
 
 impl Pipeline {
+    /// `item`'s pre-commit sent at `head`: committed from its activation on, which follows the
+    /// seed, for `[Sealing] CommittedCapacitySectorLifetime` (lotus counts the lifetime from
+    /// the pre-commit's epoch likewise).
+    pub(super) fn spec(&self, item: &PreItem, head: i64) -> PreCommitSpec {
+        PreCommitSpec {
+            sector: item.sector,
+            comms: item.comms,
+            ticket_epoch: item.ticket_epoch,
+            expiration: head + self.chain.precommit_challenge_delay() + self.lifetime,
+        }
+    }
+
     /// Before a pre-commit is sent or queued: one sent before (a restart, an answer lost) and
     /// still in the pool is followed, not sent twice (the pool first, then the chain: a message
     /// that lands in between is seen); one on chain for this replica is taken as landed; a
@@ -138,38 +138,33 @@ impl Pipeline {
         }
         let head = self.chain.head().await.map_err(failed)?.height;
         match self.chain.precommit(&sector).await.map_err(failed)? {
-            Some(pc) => match self.expired(&pc, head) {
+            Some(pc) => match self.expired(pc.precommit_epoch, head) {
                 Some(why) => Err(Event::PreCommitExpired(why)),
                 None => Ok(pc),
             },
             // Gone because it expired (the chain removed it), not because of a reorg.
-            None if precommit_epoch
-                .is_some_and(|e| head + 1 > e + self.chain.max_prove_commit_duration()) =>
-            {
-                Err(Event::PreCommitExpired(format!(
-                    "its pre-commit (landed at epoch {}) expired unproven and the chain removed \
-                     it",
-                    precommit_epoch.unwrap_or_default()
-                )))
-            }
-            None => Err(Event::PreCommitReverted(
-                "its pre-commit is no longer on chain (a reorg): sent again, with a new seed and \
-                 proof"
-                    .into(),
-            )),
+            None => match precommit_epoch.and_then(|e| self.expired(e, head)) {
+                Some(why) => Err(Event::PreCommitExpired(format!(
+                    "{why}: it expired unproven and the chain removed it"
+                ))),
+                None => Err(Event::PreCommitReverted(
+                    "its pre-commit is no longer on chain (a reorg): sent again, with a new seed \
+                     and proof"
+                        .into(),
+                )),
+            },
         }
     }
 
-    /// Why `pc` can no longer be proven by a message landing after `head`, if it cannot
-    /// (MaxProveCommitDuration after it landed).
-    pub(super) fn expired(&self, pc: &chain::PreCommitOnChain, head: i64) -> Option<String> {
+    /// Why a pre-commit that landed at `landed` can no longer be proven by a message landing
+    /// after `head`, if it cannot (MaxProveCommitDuration after it landed).
+    pub(super) fn expired(&self, landed: i64, head: i64) -> Option<String> {
         let max = self.chain.max_prove_commit_duration();
-        let last = pc.precommit_epoch + max;
+        let last = landed + max;
         (head + 1 > last).then(|| {
             format!(
-                "its pre-commit (landed at epoch {}) could be proven until epoch {last} \
-                 (MaxProveCommitDuration {max}), the head is at {head}",
-                pc.precommit_epoch
+                "its pre-commit (landed at epoch {landed}) could be proven until epoch {last} \
+                 (MaxProveCommitDuration {max}), the head is at {head}"
             )
         })
     }
@@ -380,23 +375,10 @@ impl Pipeline {
             return sent;
         }
         sent.sectors = members.iter().map(|m| m.sector).collect();
-        let life = self.chain.precommit_challenge_delay() + self.lifetime;
-        let specs: Vec<PreCommitSpec> = members.iter().map(|m| m.item.spec(head, life)).collect();
-        let n = specs.len();
-        let cfg = &self.precommits.cfg;
-        let pay = async {
-            let deposit = self.chain.precommit_deposit(&specs[0]).await? * n as u64;
-            Payment::plan(
-                &*self.chain,
-                &self.policy.collateral,
-                what(BatchKind::PreCommit, sent.sectors.iter().copied()),
-                "deposit",
-                deposit,
-                (cfg.max_fee(n), cfg.kind.fee_key()),
-            )
-            .await
-        }
-        .await;
+        let specs: Vec<PreCommitSpec> = members.iter().map(|m| self.spec(&m.item, head)).collect();
+        let pay = self
+            .precommit_payment(&specs, Some(&self.precommits.cfg))
+            .await;
         let call = chain::calls::precommit_batch(&specs);
         match pay {
             Ok(pay) => {
@@ -427,7 +409,7 @@ impl Pipeline {
         for m in members.drain(..) {
             match self.chain.precommit(&m.item.sector).await {
                 // Expired meanwhile: it steps again, and goes for a fresh ticket.
-                Ok(Some(pc)) if self.expired(&pc, head).is_some() => {}
+                Ok(Some(pc)) if self.expired(pc.precommit_epoch, head).is_some() => {}
                 Ok(Some(pc)) => {
                     pcs.push(pc);
                     kept.push(m);

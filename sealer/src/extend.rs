@@ -11,9 +11,6 @@ use chain::{Chain, ChainError};
 use lotus::miner::{ExpirationExtension2, ExtendSectorExpiration2Params};
 use resources::{SealProof, SectorRef};
 
-/// The furthest an expiration may be set from the head (MaxSectorExpirationExtension).
-pub const MAX_EXTENSION: i64 = 1278 * 2880;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ExtendError {
     #[error("no sectors given")]
@@ -53,7 +50,7 @@ pub async fn extend(
     let max_fee = lotus::json::parse_fil(max_fee)
         .map_err(|e| ExtendError::MaxFee(max_fee.into(), e.to_string()))?;
     let head = chain.head().await?.height;
-    let latest = head + MAX_EXTENSION;
+    let latest = head + chain::MAX_SECTOR_EXPIRATION_EXTENSION;
     let mut groups: BTreeMap<(u64, u64, i64), Vec<u64>> = BTreeMap::new();
     let mut changed = Vec::new();
     for &n in sectors {

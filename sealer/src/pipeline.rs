@@ -296,10 +296,11 @@ impl Pipeline {
                     Ok(None) => {}
                     Err(e) => return (Some(Event::Failed(e.into())), None),
                 }
-                // Committed from its activation on, which follows the seed (lotus counts the
-                // lifetime from the pre-commit's epoch likewise).
-                let pc = item.spec(head, self.chain.precommit_challenge_delay() + self.lifetime);
-                let pay = match self.precommit_payment(&pc).await {
+                let pc = self.spec(&item, head);
+                let pay = match self
+                    .precommit_payment(std::slice::from_ref(&pc), None)
+                    .await
+                {
                     Ok(p) => p,
                     Err(e) => return (Some(Event::Failed(e.into())), None),
                 };
@@ -747,14 +748,23 @@ impl Pipeline {
         }
     }
 
-    /// What a pre-commit pays: the deposit the chain asks for it.
+    /// What a pre-commit of `specs` pays: the deposit the chain asks for each (the same for
+    /// every committed-capacity sector of the miner's size, so asked once); its fee is
+    /// MaxPreCommitGasFee, or the batch's (`batch`).
     async fn precommit_payment(
         &self,
-        pc: &chain::calls::PreCommitSpec,
+        specs: &[chain::calls::PreCommitSpec],
+        batch: Option<&crate::batch::BatchConfig>,
     ) -> Result<Payment, chain::ChainError> {
-        let deposit = self.chain.precommit_deposit(pc).await?;
-        let what = format!("pre-commit of sector {}", pc.sector.number);
-        let fee = (self.policy.fees.pre_commit.clone(), "MaxPreCommitGasFee");
+        let Some(first) = specs.first() else {
+            return Err(chain::ChainError::Other("a pre-commit of no sector".into()));
+        };
+        let deposit = self.chain.precommit_deposit(first).await? * specs.len() as u64;
+        let what = batch_send::what(BatchKind::PreCommit, specs.iter().map(|s| s.sector.number));
+        let fee = match batch {
+            Some(b) => (b.max_fee(specs.len()), b.kind.fee_key()),
+            None => (self.policy.fees.pre_commit.clone(), "MaxPreCommitGasFee"),
+        };
         Payment::plan(
             &*self.chain,
             &self.policy.collateral,

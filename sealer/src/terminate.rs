@@ -34,15 +34,12 @@ impl Pipeline {
         };
         let cur = self.chain.proving_deadline(sector.miner).await?;
         let window = self.chain.wpost_window();
-        // The message lands an epoch or more from now: a deadline that becomes the next one
-        // within a few epochs is busy already.
-        let soon = cur.close - head <= 3;
-        let from = match (a.deadline + chain::DEADLINES - cur.index) % chain::DEADLINES {
-            0 => Some(cur.close),
-            1 => Some(cur.close + window),
-            2 if soon => Some(cur.close + 2 * window),
-            _ => None,
-        };
+        // The message lands from the next epoch on, within a few: its deadline must not be
+        // busy at any of them.
+        let from = [head + 1, head + 3]
+            .into_iter()
+            .filter_map(|at| chain::deadline::busy_until(a.deadline, &cur, window, at))
+            .max();
         if let Some(from) = from {
             return Ok(Err(format!(
                 "sector {n} is in deadline {}, open now or next: the miner actor takes its \

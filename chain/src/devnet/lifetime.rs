@@ -12,10 +12,6 @@ use lotus::ExitCode;
 use super::{sector_key, Devnet, Fail, MinerState};
 use crate::ActiveSector;
 
-/// The furthest a sector's expiration may be set from now (builtin-actors'
-/// MaxSectorExpirationExtension: 1278 days of epochs).
-pub const MAX_SECTOR_EXPIRATION_EXTENSION: i64 = 1278 * 2880;
-
 impl Devnet {
     /// An active sector of the miner where `(deadline, partition)` says it is, not changed
     /// earlier in this epoch (`done`, `batch`: what the epoch wrote so far).
@@ -54,7 +50,7 @@ impl Devnet {
         done: &Batch,
         batch: &mut Batch,
     ) -> Result<(), Fail> {
-        let latest = epoch + MAX_SECTOR_EXPIRATION_EXTENSION;
+        let latest = epoch + crate::MAX_SECTOR_EXPIRATION_EXTENSION;
         for e in &p.extensions {
             if !e.sectors_with_claims.is_empty() {
                 return Err(Fail::arg(

@@ -326,11 +326,11 @@ impl Devnet {
         // The ticket: the worker's VRF of the TicketProduction randomness of the epoch before,
         // from this epoch's beacon entry.
         let ticket = h.ticket.as_ref().ok_or("a block needs a ticket")?;
-        let input = lotus::rand::draw(
-            &lotus::rand::digest_of(&self.beacon(h.height).data),
-            RandKind::TicketProduction.tag(),
+        let input = crate::election::from_beacon(
+            &self.beacon(h.height).data,
+            RandKind::TicketProduction,
             h.height - 1,
-            &lotus::rand::miner_entropy(&h.miner),
+            &h.miner,
         );
         crate::election::verify_vrf(&worker, &input, &ticket.vrf_proof).map_err(|err| {
             format!(

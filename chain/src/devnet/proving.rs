@@ -267,17 +267,6 @@ impl ProvingState {
         }
     }
 
-    /// While deadline `index` is open at `epoch` or opens next, its sectors cannot change (as
-    /// on mainnet): the epoch it closes, from which they can.
-    pub fn immutable_until(&self, index: u64, epoch: i64) -> Option<i64> {
-        let cur = deadline_at(epoch, self.window);
-        match index {
-            i if i == cur.index => Some(cur.close),
-            i if i == (cur.index + 1) % DEADLINES => Some(cur.close + self.window),
-            _ => None,
-        }
-    }
-
     /// Sectors of deadline `index` terminated at `epoch`: they leave their partitions, not in
     /// the deadline open now or opening next. Returns those that still had power (not faulty).
     pub fn terminate(
@@ -286,7 +275,8 @@ impl ProvingState {
         sectors: &[u64],
         epoch: i64,
     ) -> Result<Vec<u64>, ProvingError> {
-        if let Some(from) = self.immutable_until(index, epoch) {
+        let cur = deadline_at(epoch, self.window);
+        if let Some(from) = crate::deadline::busy_until(index, &cur, self.window, epoch) {
             return Err(ProvingError::Immutable { index, from });
         }
         let dl = self.deadline_of(index, sectors)?;
