@@ -305,7 +305,13 @@ impl From<&proofs::ProofError> for ErrorKind {
         match e {
             // An output of the other engine, or one that does not parse, cannot be used.
             E::WrongEngine { .. } | E::Invalid { .. } => ErrorKind::BadInput,
-            E::Failed { .. } | E::FaultySectors(_) | E::Io { .. } => ErrorKind::Temporary,
+            E::InChild { bad_input, .. } if *bad_input => ErrorKind::BadInput,
+            // A crashed child is retried as a failed operation is: a fresh process, same inputs.
+            E::Failed { .. }
+            | E::FaultySectors(_)
+            | E::Io { .. }
+            | E::InChild { .. }
+            | E::Crashed { .. } => ErrorKind::Temporary,
         }
     }
 }

@@ -3,12 +3,14 @@
 //! proofs need, and a mock engine for fast tests that says "mock" wherever it is active.
 
 pub mod bytes;
+pub mod crash;
 pub mod mock;
 pub mod params;
 pub mod real;
 pub mod sdr;
 pub mod types;
 
+pub use crash::Crash;
 pub use mock::{MockEngine, MOCK_PREFIX};
 pub use real::RealEngine;
 pub use sdr::SdrMode;

@@ -48,6 +48,25 @@ impl MockEngine {
         self
     }
 
+    /// The per-task delays set with [`MockEngine::with_delay`].
+    pub fn delays(&self) -> Vec<(TaskType, Duration)> {
+        let mut v: Vec<_> = self.delays.iter().map(|(t, d)| (*t, *d)).collect();
+        v.sort();
+        v
+    }
+
+    /// Takes one of the corrupt C2 proofs still to make, if any (for a processor child that
+    /// makes this one proof: the count stays with the worker across children).
+    pub fn take_corrupt_proof(&self) -> bool {
+        self.corrupt_proofs
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok()
+    }
+
     fn wait(&self, t: TaskType) {
         if let Some(d) = self.delays.get(&t) {
             std::thread::sleep(*d);
@@ -419,12 +438,7 @@ impl Engine for MockEngine {
             });
         }
         let mut proof = seal_proof(sector, &c1.comms, &c1.ticket, &c1.seed);
-        let corrupt = self.corrupt_proofs.fetch_update(
-            std::sync::atomic::Ordering::SeqCst,
-            std::sync::atomic::Ordering::SeqCst,
-            |n| n.checked_sub(1),
-        );
-        if corrupt.is_ok() {
+        if self.take_corrupt_proof() {
             tracing::warn!(
                 sector = sector.number,
                 "MOCK engine: making a corrupt C2 proof (MockCorruptProofs)"

@@ -150,6 +150,17 @@ pub enum ProofError {
         #[source]
         source: std::io::Error,
     },
+    /// An error the operation met in a processor child, as the child reported it. `bad_input`
+    /// when the child's error was one of unusable inputs (`WrongEngine`, `Invalid`).
+    #[error("{message}")]
+    InChild { bad_input: bool, message: String },
+    /// The processor child running the operation gave no result.
+    #[error("{op}: processor pid {pid} {crash}")]
+    Crashed {
+        op: String,
+        pid: u32,
+        crash: crate::crash::Crash,
+    },
 }
 
 impl ProofError {

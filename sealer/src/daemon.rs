@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use processor::Processors;
 use proofs::{Engine, MockEngine, RealEngine};
 use resources::{ResourceTable, SealProof, SectorSize, TaskType};
 use sched::{SchedConfig, Scheduler, WorkerSpec};
@@ -130,19 +131,29 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     }
     let (cfg, mut settings) = Config::load(&file)?;
     settings.mock |= force_mock;
-    let engine: Arc<dyn Engine> = if settings.mock {
+    let launch = processor::parent::Launch {
+        exe: std::env::current_exe().context("finding this binary to start processors")?,
+        args: vec!["processor".into()],
+        pid_dir: Some(repo.path.join("processors")),
+    };
+    let (engine, procs): (Arc<dyn Engine>, _) = if settings.mock {
         tracing::warn!("MOCK PROOF ENGINE: sectors are not really sealed and proofs are not real (tests and demos only)");
         let mut m = MockEngine::new().with_corrupt_proofs(cfg.proofs.mock_corrupt_proofs);
         for (t, d) in &settings.mock_delays {
             m = m.with_delay(*t, *d);
         }
-        Arc::new(m)
+        (Arc::new(m.clone()), Processors::mock(launch, m))
     } else {
         if !cfg.proofs.parameter_cache.is_empty() {
             std::env::set_var("FIL_PROOFS_PARAMETER_CACHE", &cfg.proofs.parameter_cache);
         }
-        Arc::new(RealEngine)
+        (Arc::new(RealEngine), Processors::real(launch))
     };
+    let procs = Arc::new(procs);
+    let orphans = procs.end_orphans();
+    if orphans > 0 {
+        tracing::warn!("ended {orphans} processor(s) left running by the previous sealer");
+    }
     log_config(&repo, &file, &cfg, engine.kind());
     let db = Db::open(&repo.datastore())?;
     let (chain, _devnet) = open_chain(&repo, &cfg, &settings, &db, &engine).await?;
@@ -208,6 +219,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     let worker = Arc::new(LocalWorker {
         remote: remote.clone(),
         engine: engine.clone(),
+        procs: Some(procs),
     });
     let local_worker = manager.add_worker(spec, worker, true);
     view.set_builtin(local_worker);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use api::tasks::{TaskError, TaskResult};
 use api::TaskCall;
 use async_trait::async_trait;
+use processor::{Placement, Processors};
 use proofs::Engine;
 use resources::{TaskSet, TaskType};
 use stores::Remote;
@@ -16,7 +17,11 @@ use crate::manager::WorkerHandle;
 
 pub struct LocalWorker {
     pub remote: Arc<Remote>,
+    /// The engine, in this process: what runs the tasks where there are no processors (the
+    /// pipeline's in-process tests).
     pub engine: Arc<dyn Engine>,
+    /// Each task's proof operations in processor children (the daemon).
+    pub procs: Option<Arc<Processors>>,
 }
 
 #[async_trait]
@@ -26,7 +31,13 @@ impl WorkerHandle for LocalWorker {
     }
 
     async fn execute(&self, _call_id: &str, call: TaskCall) -> TaskResult {
-        exec::execute(&self.remote, &self.engine, call).await
+        match &self.procs {
+            Some(p) => {
+                let e: Arc<dyn Engine> = Arc::new(p.engine(Placement::default()));
+                exec::execute(&self.remote, &e, call).await
+            }
+            None => exec::execute(&self.remote, &self.engine, call).await,
+        }
     }
 }
 

@@ -1,4 +1,12 @@
+/// Reports a failed allocation of a processor child to its parent (see `processor::alloc`).
+#[global_allocator]
+static ALLOC: processor::alloc::Reporting = processor::alloc::Reporting;
+
 fn main() -> anyhow::Result<()> {
+    // A processor child of the sealer's own worker: no runtime, no CLI.
+    if std::env::args().nth(1).is_some_and(|a| a == "processor") {
+        processor::child::serve();
+    }
     // `devnet` prints its own progress; the daemon inside it logs warnings only unless RUST_LOG
     // says otherwise.
     let devnet = std::env::args().nth(1).is_some_and(|a| a == "devnet");

@@ -222,6 +222,7 @@ impl Life {
         LocalWorker {
             remote: self.remote.clone(),
             engine: self.engine.clone(),
+            procs: None,
         }
     }
 

@@ -90,6 +90,14 @@ struct RunArgs {
     /// Mock engine only (tests, demos): task delays, e.g. PC1=2s,C2=500ms.
     #[arg(long, default_value = "")]
     mock_delays: String,
+    /// Mock engine only (crash tests): the next processor of a task type commits a fault:
+    /// panic, abort, segfault, exit, kill, oom, hang or garbage; e.g. PC1=abort,C2=oom.
+    #[arg(long, default_value = "")]
+    mock_faults: String,
+    /// Kill a task's processor still running after this, per task type: e.g. PC1=12h,C2=2h.
+    /// Default: no limit, as lotus.
+    #[arg(long, default_value = "")]
+    task_timeouts: String,
 }
 
 #[derive(Subcommand)]
@@ -149,7 +157,9 @@ async fn run(repo: PathBuf, cmd: Cmd) -> Result<()> {
                 no_local_storage: a.no_local_storage,
                 no_swap: a.no_swap,
                 parallel_fetch_limit: a.parallel_fetch_limit,
-                mock_delays: parse_delays(&a.mock_delays)?,
+                mock_delays: per_task("--mock-delays", &a.mock_delays, parse_duration)?,
+                mock_faults: per_task("--mock-faults", &a.mock_faults, |v| v.parse())?,
+                timeouts: per_task("--task-timeouts", &a.task_timeouts, parse_duration)?,
             };
             crate::daemon::run(&repo, o).await
         }
@@ -298,27 +308,37 @@ fn sealer_info(a: &RunArgs) -> Result<ApiInfo> {
     }
 }
 
-fn parse_delays(s: &str) -> Result<Vec<(TaskType, Duration)>> {
+/// `TASK=VALUE,...` for a per-task-type flag.
+fn per_task<T>(
+    flag: &str,
+    s: &str,
+    value: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<(TaskType, T)>> {
     let mut out = Vec::new();
     for part in s.split(',').filter(|p| !p.trim().is_empty()) {
-        let (t, d) = part
+        let (t, v) = part
             .split_once('=')
-            .ok_or_else(|| anyhow!("--mock-delays: {part:?} is not TASK=DURATION"))?;
-        let t: TaskType = t
-            .trim()
-            .parse()
-            .map_err(|e| anyhow!("--mock-delays: {e}"))?;
-        let d = d.trim();
-        let ms: u64 = if let Some(v) = d.strip_suffix("ms") {
-            v.parse()?
-        } else if let Some(v) = d.strip_suffix('s') {
-            v.parse::<u64>()? * 1000
-        } else {
-            return Err(anyhow!(
-                "--mock-delays: bad duration {d:?} (e.g. 500ms, 2s)"
-            ));
-        };
-        out.push((t, Duration::from_millis(ms)));
+            .ok_or_else(|| anyhow!("{flag}: {part:?} is not TASK=VALUE"))?;
+        let t: TaskType = t.trim().parse().map_err(|e| anyhow!("{flag}: {e}"))?;
+        out.push((t, value(v.trim()).map_err(|e| anyhow!("{flag}: {e}"))?));
     }
     Ok(out)
+}
+
+/// `500ms`, `2s`, `30m`, `12h`.
+fn parse_duration(d: &str) -> Result<Duration, String> {
+    let bad = || format!("bad duration {d:?} (e.g. 500ms, 2s, 30m, 12h)");
+    let (num, unit) = d
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|i| d.split_at(i))
+        .ok_or_else(bad)?;
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_millis(n * ms))
 }

@@ -11,7 +11,8 @@ use api::methods as m;
 use api::rpc::RpcError;
 use api::tasks::TaskError;
 use api::{ApiInfo, Client, TaskCall, VersionInfo, WorkerInfo, WorkerPath};
-use proofs::{Engine, MockEngine, RealEngine};
+use processor::{Placement, Processors};
+use proofs::{Engine, MockEngine};
 use resources::{ResourceTable, TaskSet, TaskType, WorkerResources};
 use stores::{AttachOptions, LocalStore, Remote, Secret};
 
@@ -29,6 +30,10 @@ pub struct Options {
     pub parallel_fetch_limit: usize,
     /// Mock engine only: task delays, e.g. `PC1=2s`.
     pub mock_delays: Vec<(TaskType, Duration)>,
+    /// Mock engine only: faults the next processor child of a task type commits.
+    pub mock_faults: Vec<(TaskType, processor::Fault)>,
+    /// A processor child of a task type still running after this is killed.
+    pub timeouts: Vec<(TaskType, Duration)>,
 }
 
 pub struct Worker {
@@ -41,7 +46,7 @@ pub struct Worker {
     tasks: Mutex<TaskSet>,
     remote: Arc<Remote>,
     store: LocalStore,
-    engine: Arc<dyn Engine>,
+    procs: Arc<Processors>,
     calls: Calls,
     sealer: Arc<Client>,
     secret: Secret,
@@ -61,7 +66,12 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
     let secret =
         Secret::from_bytes(unhex(&secret_hex)?).map_err(|e| anyhow!("sealer secret: {e}"))?;
     let miner = sealer.request::<m::MinerInfoCall>(()).await?;
-    let engine: Arc<dyn Engine> = if miner.engine == "mock" {
+    let launch = processor::parent::Launch {
+        exe: std::env::current_exe().context("finding this binary to start processors")?,
+        args: vec!["processor".into()],
+        pid_dir: Some(repo.join("processors")),
+    };
+    let mut procs = if miner.engine == "mock" {
         tracing::warn!(
             "MOCK PROOF ENGINE (the sealer's): sectors are not really sealed, proofs are not real"
         );
@@ -69,10 +79,23 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
         for (t, d) in &o.mock_delays {
             e = e.with_delay(*t, *d);
         }
-        Arc::new(e)
+        Processors::mock(launch, e)
     } else {
-        Arc::new(RealEngine)
+        Processors::real(launch)
     };
+    for (t, d) in &o.timeouts {
+        procs = procs.with_timeout(*t, *d);
+    }
+    let procs = Arc::new(
+        procs
+            .with_faults(o.mock_faults.clone())
+            .map_err(|e| anyhow!("--mock-faults: {e}"))?,
+    );
+    // Before anything is advertised: a predecessor's children still hold CPUs and files.
+    let orphans = procs.end_orphans();
+    if orphans > 0 {
+        tracing::warn!("ended {orphans} processor(s) left running by the previous worker");
+    }
 
     let listener = tokio::net::TcpListener::bind(&o.listen)
         .await
@@ -137,7 +160,7 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
         tasks: Mutex::new(o.tasks),
         remote,
         store: store.clone(),
-        engine,
+        procs,
         calls,
         sealer,
         secret: secret.clone(),
@@ -185,7 +208,7 @@ impl Worker {
                 .collect(),
             url: self.url.clone(),
             fetches: self.remote.fetch_count(),
-            sdr: proofs::SdrMode::of(self.engine.kind()),
+            sdr: proofs::SdrMode::of(self.procs.kind()),
             topology: self.topology.clone(),
         }
     }
@@ -297,7 +320,9 @@ impl Worker {
         }
         let me = self.clone();
         tokio::spawn(async move {
-            let result = exec::execute(&me.remote, &me.engine, rec.call.clone()).await;
+            let engine = Arc::new(me.procs.engine(Placement::default()));
+            let dyn_engine: Arc<dyn Engine> = engine.clone();
+            let result = exec::execute(&me.remote, &dyn_engine, rec.call.clone()).await;
             let done = WorkerCall {
                 result: Some(result),
                 ..rec
@@ -423,8 +448,8 @@ fn log_options(repo: &Path, o: &Options, w: &Worker) {
         "no-local-storage: {}; no-swap: {}; parallel-fetch-limit: {}",
         o.no_local_storage, o.no_swap, o.parallel_fetch_limit
     );
-    let _ = writeln!(b, "proof engine: {}", w.engine.kind());
-    let sdr = proofs::SdrMode::describe(proofs::SdrMode::of(w.engine.kind()));
+    let _ = writeln!(b, "proof engine: {}", w.procs.kind());
+    let sdr = proofs::SdrMode::describe(proofs::SdrMode::of(w.procs.kind()));
     let _ = writeln!(b, "PC1 SDR: {sdr}");
     let _ = writeln!(
         b,

@@ -1,0 +1,390 @@
+//! The worker's side of one child: start it pinned to its CPUs, follow the protocol with a
+//! deadline, reap it, and say what became of it.
+
+use std::ffi::CString;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use proofs::{Crash, ProofError};
+use resources::topology::CpuSet;
+use serde::{Deserialize, Serialize};
+
+use crate::wire::{Hello, Output, Request, ToWorker};
+
+/// How long a child has to say hello.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a child has to exit once it sent its result.
+const EXIT_GRACE: Duration = Duration::from_secs(10);
+
+/// Where a task's child runs: the CPUs it is pinned to (none: the worker's own mask) and the env
+/// its CPU set calls for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub cpus: Option<CpuSet>,
+    pub env: Vec<(String, String)>,
+}
+
+/// How a child ran: what the worker records with the task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// "PC1 of sector 3".
+    pub op: String,
+    pub pid: u32,
+    /// The CPUs it could run on (its own report; empty if it never said hello).
+    pub cpus: CpuSet,
+    /// The proof variables it saw (its own report).
+    pub env: Vec<(String, String)>,
+    pub wall_ms: u64,
+    /// Peak resident memory (`wait4`'s ru_maxrss).
+    pub peak_rss: u64,
+}
+
+/// What a child is started from.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The binary (the worker's own).
+    pub exe: PathBuf,
+    /// Its arguments (`["processor"]`).
+    pub args: Vec<String>,
+    /// Where pid files go, so a restarted worker can end the children of the one that died.
+    pub pid_dir: Option<PathBuf>,
+}
+
+enum Msg {
+    Line(Result<ToWorker, String>),
+    Eof,
+}
+
+/// Runs `req` in a child placed by `placement`, killed after `deadline`. The child is reaped
+/// before this returns.
+pub fn run(
+    launch: &Launch,
+    placement: &Placement,
+    deadline: Option<Duration>,
+    req: &Request,
+) -> (Result<Output, ProofError>, Option<Run>) {
+    let what = req.op.describe();
+    let crashed = |pid: u32, crash: Crash| ProofError::Crashed {
+        op: what.clone(),
+        pid,
+        crash,
+    };
+    let start = Instant::now();
+    let mut child = match spawn(launch, placement) {
+        Ok(c) => c,
+        Err(e) => return (Err(crashed(0, Crash::Start(e))), None),
+    };
+    let pid = child.pid;
+    tracing::debug!(pid, cpus = ?placement.cpus, "processor started for {what}");
+
+    let mut hello: Option<Hello> = None;
+    let mut result: Option<Result<Output, ProofError>> = None;
+    let mut crash: Option<Crash> = None;
+    let end = deadline.map(|d| start + d);
+    loop {
+        let wait = match (&hello, end) {
+            (None, _) => HELLO_TIMEOUT.saturating_sub(start.elapsed()),
+            (Some(_), Some(end)) => end.saturating_duration_since(Instant::now()),
+            (Some(_), None) => Duration::from_secs(3600),
+        };
+        match child.msgs.recv_timeout(wait) {
+            Ok(Msg::Line(Ok(ToWorker::Hello(h)))) if hello.is_none() => {
+                if let Err(e) = child.send(req) {
+                    tracing::debug!(pid, "sending the request: {e}");
+                }
+                hello = Some(h);
+            }
+            Ok(Msg::Line(Ok(ToWorker::Progress(p)))) if hello.is_some() => {
+                tracing::debug!(pid, "processor: {p}")
+            }
+            Ok(Msg::Line(Ok(ToWorker::Result(r)))) if hello.is_some() => {
+                result = Some(r.map_err(ProofError::from));
+                break;
+            }
+            Ok(Msg::Line(Ok(ToWorker::Panicked(m)))) => crash = Some(Crash::Panicked(m)),
+            // The first failed allocation: more may fail on the way down (a backtrace).
+            Ok(Msg::Line(Ok(ToWorker::OutOfMemory { bytes }))) => {
+                crash.get_or_insert(Crash::OutOfMemory { bytes });
+            }
+            Ok(Msg::Line(Ok(m))) => {
+                child.kill();
+                crash = Some(Crash::Protocol(format!("{m:?} out of turn")));
+                break;
+            }
+            Ok(Msg::Line(Err(garbage))) => {
+                child.kill();
+                crash = Some(Crash::Protocol(garbage));
+                break;
+            }
+            Ok(Msg::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) if hello.is_some() && deadline.is_none() => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                child.kill();
+                crash = Some(match (&hello, deadline) {
+                    (Some(_), Some(d)) => Crash::TimedOut(d.as_secs()),
+                    _ => Crash::Start(format!("no hello within {}s", HELLO_TIMEOUT.as_secs())),
+                });
+                break;
+            }
+        }
+    }
+    let (status, peak_rss) = child.reap();
+    let (cpus, env) = hello.map(|h| (h.affinity, h.env)).unwrap_or_default();
+    let run = Run {
+        op: what.clone(),
+        pid,
+        cpus,
+        env,
+        wall_ms: start.elapsed().as_millis() as u64,
+        peak_rss,
+    };
+    let out = match (result, crash) {
+        (Some(r), _) => r,
+        (None, Some(c)) => Err(crashed(pid, c)),
+        (None, None) => Err(crashed(pid, status)),
+    };
+    (out, Some(run))
+}
+
+struct Child {
+    pid: u32,
+    sock: UnixStream,
+    msgs: mpsc::Receiver<Msg>,
+    pid_file: Option<PathBuf>,
+}
+
+fn spawn(launch: &Launch, placement: &Placement) -> Result<Child, String> {
+    let (ours, theirs) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
+    let mask = match &placement.cpus {
+        Some(c) if c.is_empty() => return Err("an empty CPU set".into()),
+        Some(c) => Some(crate::affinity::cpu_set_t(c)?),
+        None => None,
+    };
+    let stdout = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| format!("stderr: {e}"))?;
+    let mut cmd = Command::new(&launch.exe);
+    cmd.args(&launch.args)
+        .envs(placement.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(stdout))
+        .process_group(0);
+    let fd = theirs.as_raw_fd();
+    // SAFETY: the getpid() of this process, read before the fork.
+    let parent = unsafe { libc::getpid() };
+    let oom = CString::new("/proc/self/oom_score_adj").expect("no NUL");
+    // SAFETY: only async-signal-safe calls between fork and exec, on data made before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent
+            {
+                return Err(std::io::Error::other("the worker is gone"));
+            }
+            if let Some(m) = &mask {
+                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), m) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            if fd == crate::child::FD {
+                libc::fcntl(fd, libc::F_SETFD, 0);
+            } else if libc::dup2(fd, crate::child::FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // First in line for the OOM killer: a proof, not the worker. Best effort.
+            let f = libc::open(oom.as_ptr(), libc::O_WRONLY);
+            if f >= 0 {
+                libc::write(f, b"1000".as_ptr().cast(), 4);
+                libc::close(f);
+            }
+            Ok(())
+        });
+    }
+    let spawned = cmd.spawn().map_err(|e| {
+        let on = placement
+            .cpus
+            .as_ref()
+            .map(|c| format!(" on CPUs {c}"))
+            .unwrap_or_default();
+        format!("{}{on}: {e}", launch.exe.display())
+    })?;
+    drop(theirs);
+    let pid = spawned.id();
+    // The Child handle is not used to wait: `reap` calls wait4 for the rusage.
+    drop(spawned);
+    let pid_file = launch.pid_dir.as_ref().and_then(|d| {
+        let f = d.join(pid.to_string());
+        let start = start_time(pid)?;
+        std::fs::create_dir_all(d)
+            .and_then(|_| std::fs::write(&f, start.to_string()))
+            .map_err(|e| tracing::warn!("processor pid file {}: {e}", f.display()))
+            .ok()?;
+        Some(f)
+    });
+    let (tx, msgs) = mpsc::channel();
+    let reader = ours.try_clone().map_err(|e| format!("socket: {e}"))?;
+    std::thread::Builder::new()
+        .name(format!("processor-{pid}"))
+        .spawn(move || {
+            for line in BufReader::new(reader).lines() {
+                let m = match line {
+                    Ok(l) if l.trim().is_empty() => continue,
+                    Ok(l) => serde_json::from_str::<ToWorker>(&l).map_err(|_| {
+                        let s: String = l.chars().take(80).collect();
+                        format!("{s:?}")
+                    }),
+                    Err(e) => Err(format!("unreadable: {e}")),
+                };
+                if tx.send(Msg::Line(m)).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Msg::Eof);
+        })
+        .map_err(|e| format!("reader thread: {e}"))?;
+    Ok(Child {
+        pid,
+        sock: ours,
+        msgs,
+        pid_file,
+    })
+}
+
+impl Child {
+    fn send(&mut self, req: &Request) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(req)?;
+        line.push(b'\n');
+        self.sock.write_all(&line)
+    }
+
+    /// Kills the child's whole process group.
+    fn kill(&self) {
+        // SAFETY: plain syscall; the group is the child's own (process_group(0)).
+        unsafe { libc::kill(-(self.pid as i32), libc::SIGKILL) };
+    }
+
+    /// Waits for the child to end (killing it after a grace period), ends anything left in its
+    /// group, and reaps it: how it ended, and its peak RSS in bytes.
+    fn reap(self) -> (Crash, u64) {
+        let pid = self.pid as libc::pid_t;
+        let since = Instant::now();
+        loop {
+            // SAFETY: a zeroed siginfo_t is valid for waitid to fill.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // WNOWAIT: the child stays a zombie, so its group id cannot be reused yet.
+            let r = unsafe {
+                libc::waitid(
+                    libc::P_PID,
+                    pid as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+                )
+            };
+            // SAFETY: si_pid is set when waitid found the child (0 otherwise).
+            if r != 0 || unsafe { info.si_pid() } == pid {
+                break;
+            }
+            if since.elapsed() > EXIT_GRACE {
+                self.kill();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        let mut status = 0;
+        // SAFETY: a zeroed rusage is valid for wait4 to fill.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: the child is ours and not yet reaped.
+        unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if let Some(f) = &self.pid_file {
+            let _ = std::fs::remove_file(f);
+        }
+        let crash = if libc::WIFSIGNALED(status) {
+            Crash::Signalled {
+                signal: libc::WTERMSIG(status),
+            }
+        } else {
+            Crash::Exited(libc::WEXITSTATUS(status))
+        };
+        (crash, (usage.ru_maxrss.max(0) as u64) * 1024)
+    }
+}
+
+/// A process's start time (field 22 of `/proc/<pid>/stat`), which tells it from a later process
+/// with the same pid.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// Ends the children a previous worker left behind (those of `pid_dir`'s files still running as
+/// the same process) and clears the directory. Returns how many were ended.
+pub fn end_orphans(pid_dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(pid_dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let path = e.path();
+        let pid: Option<u32> = e.file_name().to_str().and_then(|s| s.parse().ok());
+        let recorded: Option<u64> = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        if let (Some(pid), Some(rec)) = (pid, recorded) {
+            if start_time(pid) == Some(rec) {
+                tracing::warn!("ending processor pid {pid}, left running by a worker that died");
+                // SAFETY: plain syscall on a group this worker's predecessor made.
+                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+                n += 1;
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orphans_left_by_a_dead_worker_are_ended_and_stale_pid_files_only_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut orphan = Command::new("sleep")
+            .arg("600")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = orphan.id();
+        std::fs::write(
+            dir.path().join(pid.to_string()),
+            start_time(pid).unwrap().to_string(),
+        )
+        .unwrap();
+        // A pid file whose process is another one now (other start time), and one of a pid
+        // that is gone: neither is touched, both files go.
+        let mut other = Command::new("sleep").arg("600").spawn().unwrap();
+        std::fs::write(dir.path().join(other.id().to_string()), "1").unwrap();
+        std::fs::write(dir.path().join("4194304"), "1").unwrap();
+
+        assert_eq!(end_orphans(dir.path()), 1);
+        let status = orphan.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+        assert!(
+            other.try_wait().unwrap().is_none(),
+            "not ours: left running"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        other.kill().unwrap();
+        other.wait().unwrap();
+        assert_eq!(end_orphans(&dir.path().join("none")), 0);
+    }
+}
