@@ -69,7 +69,8 @@ methods! {
     /// A worker announces itself (its API URL); the sealer connects back.
     WorkerConnect = "Filecoin.WorkerConnect", Admin, (String,) -> Connected;
     /// A worker returns a call's result (retried until delivered): call ID and result.
-    WorkerReturn = "Filecoin.WorkerReturn", Admin, (String, TaskResult) -> ();
+    /// The third parameter: how the call's processor children ran (pid, CPUs, peak RSS).
+    WorkerReturn = "Filecoin.WorkerReturn", Admin, (String, TaskResult, Vec<processor::Run>) -> ();
     /// The token secret, for workers (they verify the sealer's tokens and serve /remote with it).
     WorkerJwtSecret = "Filecoin.WorkerJwtSecret", Admin, () -> String;
 
@@ -96,7 +97,8 @@ methods! {
     WorkerFetch = "Filecoin.WorkerFetch", Admin, (SectorRef, FileTypes) -> ();
     /// Runs a call under an ID the sealer chose (a call ID runs once); the result comes back
     /// through `WorkerReturn`.
-    WorkerExecute = "Filecoin.WorkerExecute", Admin, (String, TaskCall) -> ();
+    /// The third parameter: the CPUs the scheduler placed it on (null where it did not).
+    WorkerExecute = "Filecoin.WorkerExecute", Admin, (String, TaskCall, Option<resources::topology::CpuSet>) -> ();
     WorkerTaskEnable = "Filecoin.WorkerTaskEnable", Admin, (String,) -> ();
     WorkerTaskDisable = "Filecoin.WorkerTaskDisable", Admin, (String,) -> ();
 }

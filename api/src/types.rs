@@ -237,6 +237,9 @@ pub struct JobRow {
     /// Milliseconds in the current state.
     #[serde(rename = "ElapsedMs")]
     pub elapsed_ms: u64,
+    /// The CPUs it runs on (running, on a worker that reported its CPU layout).
+    #[serde(rename = "Cpus", default)]
+    pub cpus: Option<resources::topology::CpuSet>,
 }
 
 /// Resources committed on a worker by the tasks placed on it (lotus's MemUsedMin/Max, CpuUse,
@@ -274,6 +277,26 @@ pub struct WorkerRow {
     /// Running tasks per task type (short name -> count).
     #[serde(rename = "TaskCounts")]
     pub task_counts: std::collections::BTreeMap<String, u32>,
+    /// The CPUs it may use, and what each running task holds ("PC1 of sector 3", its CPUs,
+    /// whether they are its own), where it reported its CPU layout.
+    #[serde(rename = "Cpus", default)]
+    pub cpus: Option<resources::topology::CpuSet>,
+    #[serde(rename = "CpusHeld", default)]
+    pub cpus_held: Vec<CpusHeld>,
+}
+
+/// CPUs a running task holds on its worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpusHeld {
+    #[serde(rename = "Task")]
+    pub task: TaskType,
+    #[serde(rename = "Subject")]
+    pub subject: resources::Subject,
+    #[serde(rename = "Cpus")]
+    pub cpus: resources::topology::CpuSet,
+    /// Its own, or shared (nothing was free).
+    #[serde(rename = "Exclusive")]
+    pub exclusive: bool,
 }
 
 /// `Filecoin.StorageList`: one path with its stat and what it holds.
@@ -464,6 +487,26 @@ pub struct WorkerInfo {
     /// Its CPUs: cores, L3 groups, NUMA nodes, as `/sys` says (none where it cannot be read).
     #[serde(rename = "Topology", default)]
     pub topology: Option<resources::topology::Topology>,
+    /// The CPUs it may use (`worker run --cpus`, default its affinity mask).
+    #[serde(rename = "Cpus", default)]
+    pub cpus: Option<resources::topology::CpuSet>,
+    /// Task types kept to some of those CPUs (`worker.toml`).
+    #[serde(rename = "TaskCpus", default)]
+    pub task_cpus: std::collections::BTreeMap<TaskType, resources::topology::CpuSet>,
+    /// Calls running now.
+    #[serde(rename = "Running", default)]
+    pub running: Vec<RunningCall>,
+}
+
+/// A call running on a worker, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningCall {
+    /// "PC1 of sector 3".
+    #[serde(rename = "Call")]
+    pub call: String,
+    /// The CPUs the scheduler placed it on (none: the worker's own).
+    #[serde(rename = "Cpus")]
+    pub cpus: Option<resources::topology::CpuSet>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

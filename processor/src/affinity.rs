@@ -33,6 +33,27 @@ pub fn cpu_set_t(cpus: &CpuSet) -> Result<libc::cpu_set_t, String> {
     Ok(set)
 }
 
+/// Pins every thread of this process to `cpus` (threads made later inherit it). Used by a
+/// worker started with `--cpus`, so that nothing it runs leaves them.
+pub fn pin_process(cpus: &CpuSet) -> std::io::Result<()> {
+    let set = cpu_set_t(cpus).map_err(std::io::Error::other)?;
+    for e in std::fs::read_dir("/proc/self/task")? {
+        let Some(tid) = e?.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        // SAFETY: plain syscall with a valid set; a thread that ended since is skipped.
+        let r =
+            unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+        if r != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ESRCH) {
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -12,7 +12,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use proofs::{Crash, ProofError};
-use resources::topology::CpuSet;
+use resources::topology::{CpuSet, Topology};
+use resources::TaskType;
 use serde::{Deserialize, Serialize};
 
 use crate::wire::{Hello, Output, Request, ToWorker};
@@ -28,6 +29,43 @@ const EXIT_GRACE: Duration = Duration::from_secs(10);
 pub struct Placement {
     pub cpus: Option<CpuSet>,
     pub env: Vec<(String, String)>,
+    /// Allocate its memory on this NUMA node where it can (`set_mempolicy` MPOL_PREFERRED).
+    #[serde(default)]
+    pub numa: Option<u32>,
+}
+
+impl Placement {
+    /// A task of type `task` on `cpus` (none: the worker's own CPUs, as they are): pinned there,
+    /// with `RAYON_NUM_THREADS` the size of the set and, for a multicore-SDR PC1, one producer
+    /// per core of the unit but the one that hashes. Variables the operator set are left alone.
+    pub fn of(task: TaskType, cpus: Option<CpuSet>, topo: Option<&Topology>) -> Placement {
+        let Some(cpus) = cpus else {
+            return Placement::default();
+        };
+        let unset = |k: &str| std::env::var_os(k).is_none();
+        let mut env = Vec::new();
+        if unset("RAYON_NUM_THREADS") {
+            env.push(("RAYON_NUM_THREADS".to_string(), cpus.len().to_string()));
+        }
+        let producers = "FIL_PROOFS_MULTICORE_SDR_PRODUCERS";
+        if task == TaskType::PreCommit1 && proofs::SdrMode::current().multicore && unset(producers)
+        {
+            let cores = topo.map_or(cpus.len(), |t| {
+                t.cores
+                    .iter()
+                    .filter(|c| c.cpus.0.iter().any(|x| cpus.contains(*x)))
+                    .count()
+            });
+            if cores >= 2 {
+                env.push((producers.to_string(), (cores - 1).to_string()));
+            }
+        }
+        Placement {
+            cpus: Some(cpus),
+            env,
+            numa: None,
+        }
+    }
 }
 
 /// How a child ran: what the worker records with the task.
@@ -180,6 +218,11 @@ fn spawn(launch: &Launch, placement: &Placement) -> Result<Child, String> {
     // SAFETY: the getpid() of this process, read before the fork.
     let parent = unsafe { libc::getpid() };
     let oom = CString::new("/proc/self/oom_score_adj").expect("no NUL");
+    let numa = match placement.numa {
+        Some(n) if n >= 64 => return Err(format!("NUMA node {n}: nodes 0-63 are supported")),
+        Some(n) => Some(1u64 << n),
+        None => None,
+    };
     // SAFETY: only async-signal-safe calls between fork and exec, on data made before the fork.
     unsafe {
         cmd.pre_exec(move || {
@@ -196,6 +239,17 @@ fn spawn(launch: &Launch, placement: &Placement) -> Result<Child, String> {
                 libc::fcntl(fd, libc::F_SETFD, 0);
             } else if libc::dup2(fd, crate::child::FD) < 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            // Memory on its NUMA node where there is room (a kernel without NUMA says no:
+            // the preference is dropped, the task runs).
+            if let Some(mask) = &numa {
+                const MPOL_PREFERRED: libc::c_long = 1;
+                libc::syscall(
+                    libc::SYS_set_mempolicy,
+                    MPOL_PREFERRED,
+                    mask as *const u64,
+                    65 as libc::c_ulong,
+                );
             }
             // First in line for the OOM killer: a proof, not the worker. Best effort.
             let f = libc::open(oom.as_ptr(), libc::O_WRONLY);

@@ -8,6 +8,7 @@ pub mod mock;
 pub mod params;
 pub mod real;
 pub mod sdr;
+pub mod sealed;
 pub mod types;
 
 pub use crash::Crash;

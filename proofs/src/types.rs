@@ -155,7 +155,7 @@ pub enum ProofError {
     #[error("{message}")]
     InChild { bad_input: bool, message: String },
     /// The processor child running the operation gave no result.
-    #[error("{op}: processor pid {pid} {crash}")]
+    #[error("processor pid {pid} {crash}")]
     Crashed {
         op: String,
         pid: u32,

@@ -218,6 +218,42 @@ impl Topology {
     }
 }
 
+impl Topology {
+    /// A uniform machine numbered as Linux numbers Intel and AMD CPUs: core `k`'s first thread
+    /// is CPU `k`, its second CPU `k + cores` (with SMT); L3 groups and packages are runs of
+    /// consecutive cores; one NUMA node per package.
+    pub fn uniform(packages: u32, l3_per_package: u32, cores_per_l3: u32, smt: bool) -> Topology {
+        let per_package = l3_per_package * cores_per_l3;
+        let n = packages * per_package;
+        let threads = |k: u32| -> CpuSet {
+            if smt {
+                CpuSet::from_iter([k, k + n])
+            } else {
+                CpuSet::from_iter([k])
+            }
+        };
+        let cores: Vec<Core> = (0..n)
+            .map(|k| Core {
+                cpus: threads(k),
+                package: k / per_package,
+            })
+            .collect();
+        let group = |from: u32, len: u32| -> CpuSet {
+            (from..from + len).flat_map(|k| threads(k).0).collect()
+        };
+        Topology {
+            cpus: group(0, n),
+            cores,
+            l3: (0..packages * l3_per_package)
+                .map(|g| group(g * cores_per_l3, cores_per_l3))
+                .collect(),
+            numa: (0..packages)
+                .map(|p| (p, group(p * per_package, per_package)))
+                .collect(),
+        }
+    }
+}
+
 /// The CPUs sharing this CPU's L3 cache (its `cache/indexK` of level 3), if it has one.
 fn l3_of(cache: &Path) -> Result<Option<CpuSet>, TopologyError> {
     let Ok(entries) = std::fs::read_dir(cache) else {
@@ -348,6 +384,72 @@ mod tests {
             e.contains("/nonexistent/sys/devices/system/cpu/online"),
             "{e}"
         );
+    }
+
+    /// Writes `t` as Linux shows it under `root`: per CPU its core's threads and package, its
+    /// L3 group (where `l3`), the NUMA nodes (where `numa`).
+    fn write_sys(root: &Path, t: &Topology, l3: bool, numa: bool) {
+        let cpu = root.join("sys/devices/system/cpu");
+        std::fs::create_dir_all(&cpu).unwrap();
+        std::fs::write(cpu.join("online"), format!("{}\n", t.cpus)).unwrap();
+        for core in &t.cores {
+            for c in &core.cpus.0 {
+                let d = cpu.join(format!("cpu{c}"));
+                std::fs::create_dir_all(d.join("topology")).unwrap();
+                std::fs::write(d.join("topology/core_cpus_list"), core.cpus.to_string()).unwrap();
+                std::fs::write(
+                    d.join("topology/physical_package_id"),
+                    core.package.to_string(),
+                )
+                .unwrap();
+                let idx = d.join("cache/index2");
+                std::fs::create_dir_all(&idx).unwrap();
+                std::fs::write(idx.join("level"), "2").unwrap();
+                std::fs::write(idx.join("shared_cpu_list"), core.cpus.to_string()).unwrap();
+                if l3 {
+                    let g = t.l3.iter().find(|g| g.contains(*c)).unwrap();
+                    let idx = d.join("cache/index3");
+                    std::fs::create_dir_all(&idx).unwrap();
+                    std::fs::write(idx.join("level"), "3").unwrap();
+                    std::fs::write(idx.join("shared_cpu_list"), g.to_string()).unwrap();
+                }
+            }
+        }
+        if numa {
+            let node = root.join("sys/devices/system/node");
+            for (n, list) in &t.numa {
+                std::fs::create_dir_all(node.join(format!("node{n}"))).unwrap();
+                std::fs::write(node.join(format!("node{n}/cpulist")), list.to_string()).unwrap();
+            }
+        }
+    }
+
+    /// Three machines as their /sys shows them: an AMD EPYC 7642 (48 cores in 16 L3 groups
+    /// of 3, SMT), a two-socket Intel Xeon with hyperthreading (2 × 24 cores, one L3 and one
+    /// NUMA node per socket), and a small VM (4 vCPUs, no L3 or NUMA information).
+    #[test]
+    fn three_real_machine_layouts_read_back_as_they_are() {
+        for (name, t, l3, numa) in [
+            ("EPYC 7642", Topology::uniform(1, 16, 3, true), true, true),
+            (
+                "2 x Xeon 24c HT",
+                Topology::uniform(2, 1, 24, true),
+                true,
+                true,
+            ),
+            ("4-vCPU VM", Topology::uniform(1, 1, 4, false), false, false),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            write_sys(dir.path(), &t, l3, numa);
+            let read = Topology::read(dir.path()).unwrap();
+            assert_eq!(read, t, "{name}");
+        }
+        let epyc = Topology::uniform(1, 16, 3, true);
+        assert_eq!(epyc.cpus.to_string(), "0-95");
+        assert_eq!(epyc.cores[5].cpus.to_string(), "5,53");
+        assert_eq!(epyc.l3[1].to_string(), "3-5,51-53");
+        let xeon = Topology::uniform(2, 1, 24, true);
+        assert_eq!(xeon.numa[1].1.to_string(), "24-47,72-95");
     }
 
     #[test]

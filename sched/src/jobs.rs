@@ -3,9 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use resources::topology::CpuSet;
 use resources::{Subject, TaskSet, TaskType, WorkerResources};
 use serde::{Deserialize, Serialize};
 
+use crate::cpus::CpuUse;
 use crate::request::{RequestId, WorkerId};
 use crate::scheduler::{Scheduler, Stage};
 use crate::worker::Usage;
@@ -46,6 +48,9 @@ pub struct Job {
     pub state: JobState,
     /// Time in the current state.
     pub elapsed: Duration,
+    /// The CPUs it runs on (running, on a worker that reported its CPU layout).
+    #[serde(default)]
+    pub cpus: Option<CpuSet>,
 }
 
 /// One worker's row in `sealing workers`.
@@ -63,6 +68,9 @@ pub struct WorkerStats {
     pub running: Usage,
     /// The part of `usage` held by tasks preparing or prepared (the prepare stage).
     pub preparing: Usage,
+    /// Its CPUs and what each running task holds (where it reported its CPU layout).
+    #[serde(default)]
+    pub cpus: Option<CpuUse>,
 }
 
 impl Scheduler {
@@ -85,6 +93,12 @@ impl Scheduler {
                         .unwrap_or_default(),
                     state: self.job_state(*id)?,
                     elapsed: e.since.elapsed(),
+                    cpus: self
+                        .worker_ref(worker)
+                        .ok()
+                        .and_then(|w| w.cpus.as_ref())
+                        .and_then(|m| m.held().get(id))
+                        .map(|h| h.cpus.clone()),
                 })
             })
             .collect();
@@ -128,6 +142,7 @@ impl Scheduler {
                     usage: w.usage.clone(),
                     running: std::mem::take(&mut running[id.0 as usize]),
                     preparing: std::mem::take(&mut preparing[id.0 as usize]),
+                    cpus: w.cpus.as_ref().map(|m| m.usage()),
                 })
             })
             .collect()

@@ -9,6 +9,7 @@
 //! worker from assignment to finish, so nothing placed can overcommit it.
 
 mod assign;
+pub mod cpus;
 mod jobs;
 mod request;
 mod scheduler;

@@ -4,7 +4,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use resources::{Subject, TaskSet, TaskType};
+use resources::topology::CpuSet;
+use resources::{SectorSize, Subject, TaskSet, TaskType};
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::JobState;
@@ -38,6 +39,11 @@ pub struct SchedConfig {
     pub assigner: Assigner,
     /// Scheduling windows per worker (lotus: 2).
     pub windows: usize,
+    /// Count a task's memory as the highest peak RSS its processors were seen to reach on that
+    /// worker (type and size), with a tenth more, rather than the resource table (off: lotus's
+    /// table, as lotus).
+    #[serde(default)]
+    pub measured_memory: bool,
 }
 
 impl Default for SchedConfig {
@@ -45,6 +51,7 @@ impl Default for SchedConfig {
         SchedConfig {
             assigner: Assigner::Utilization,
             windows: 2,
+            measured_memory: false,
         }
     }
 }
@@ -99,6 +106,8 @@ pub struct Action {
     pub worker: WorkerId,
     pub subject: Subject,
     pub task: TaskType,
+    /// Execute only, on a worker that reported its CPU layout: the CPUs the task runs on.
+    pub cpus: Option<CpuSet>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,9 +159,19 @@ impl Scheduler {
     pub fn add_worker(&mut self, spec: WorkerSpec) -> WorkerId {
         let id = WorkerId(self.workers.len() as u32);
         tracing::debug!(worker = %id, name = %spec.name, "worker added");
-        self.workers
-            .push(Some(Worker::new(spec, self.config.windows)));
+        let mut w = Worker::new(spec, self.config.windows);
+        w.measured_memory = self.config.measured_memory;
+        self.workers.push(Some(w));
         id
+    }
+
+    /// A task of `task` and `size` on worker `id` reached `peak_rss` bytes: with
+    /// `measured_memory`, later tasks of that type and size there count the highest peak seen.
+    pub fn observe(&mut self, id: WorkerId, task: TaskType, size: SectorSize, peak_rss: u64) {
+        if let Ok(w) = self.worker_mut(id) {
+            let seen = w.measured.entry((task, size)).or_default();
+            *seen = (*seen).max(peak_rss);
+        }
     }
 
     pub(crate) fn worker_ref(&self, id: WorkerId) -> Result<&Worker, SchedError> {
@@ -278,6 +297,9 @@ impl Scheduler {
             .and_then(Option::as_mut)
         {
             w.usage.remove(&need);
+            if let Some(m) = w.cpus.as_mut() {
+                m.release(id);
+            }
             if let Stage::Assigned { window } = stage {
                 w.windows[window].retain(|r| *r != id);
             }
@@ -384,18 +406,28 @@ impl Scheduler {
                         worker: WorkerId(wi as u32),
                         subject: e.req.subject,
                         task: e.req.task,
+                        cpus: None,
                     });
                 }
             }
         }
         let mut out: Vec<Action> = self.actions.drain(..).collect();
-        // An execute action whose task was requeued or ended since is dropped.
-        out.retain(|a| match self.entries.get_mut(&a.handle.id) {
+        // An execute action whose task was requeued or ended since is dropped; one that goes
+        // out is placed on its worker's CPUs.
+        let workers = &mut self.workers;
+        out.retain_mut(|a| match self.entries.get_mut(&a.handle.id) {
             Some(e) if a.kind == ActionKind::Execute => {
                 let live = e.attempt == a.handle.attempt && e.stage == Stage::Prepared;
                 if live {
                     e.stage = Stage::Running;
                     e.since = Instant::now();
+                    if let Some((wid, need)) = e.placed {
+                        a.cpus = workers
+                            .get_mut(wid.0 as usize)
+                            .and_then(Option::as_mut)
+                            .and_then(|w| w.cpus.as_mut())
+                            .map(|m| m.place(a.handle.id, need.task, need.threads));
+                    }
                 }
                 live
             }
@@ -418,6 +450,7 @@ impl Scheduler {
             worker,
             subject: e.req.subject,
             task: e.req.task,
+            cpus: None,
         });
         Ok(())
     }

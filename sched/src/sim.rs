@@ -31,6 +31,8 @@ pub fn spec(name: &str, mem_gib: u64, cpus: u64, gpus: usize, tasks: &[TaskType]
         },
         table: ResourceTable::default(),
         tasks: tasks.iter().copied().collect::<TaskSet>(),
+        cpus: None,
+        task_cpus: Default::default(),
     }
 }
 

@@ -10,6 +10,11 @@ use resources::{
 };
 use serde::{Deserialize, Serialize};
 
+use std::collections::{BTreeMap, HashMap};
+
+use resources::topology::{CpuSet, Topology};
+
+use crate::cpus::CpuMap;
 use crate::request::RequestId;
 
 /// What a worker reports when it connects.
@@ -22,6 +27,11 @@ pub struct WorkerSpec {
     pub table: ResourceTable,
     /// Task types it accepts.
     pub tasks: TaskSet,
+    /// The machine's CPU layout and the CPUs the worker may use (`--cpus`): where it reports
+    /// them, running tasks are placed on concrete CPUs (`cpus::CpuMap`).
+    pub cpus: Option<(Topology, CpuSet)>,
+    /// Task types kept to some of those CPUs (the worker's `worker.toml`).
+    pub task_cpus: BTreeMap<TaskType, CpuSet>,
 }
 
 /// What one task takes on one worker.
@@ -284,11 +294,22 @@ pub(crate) struct Worker {
     pub filling: Option<usize>,
     /// Bumped whenever `usage` grows during a pass (lazy heap entries compare against it).
     pub version: u64,
+    /// Which CPUs its running tasks hold (where it reported its layout).
+    pub cpus: Option<CpuMap>,
+    /// The highest peak RSS seen per task type and size, and whether it counts.
+    pub measured: HashMap<(TaskType, SectorSize), u64>,
+    pub measured_memory: bool,
 }
 
 impl Worker {
     pub fn new(spec: WorkerSpec, windows: usize) -> Self {
+        let cpus = spec.cpus.clone().map(|(topo, allowed)| {
+            CpuMap::new(topo, allowed).with_task_cpus(spec.task_cpus.clone())
+        });
         Worker {
+            cpus,
+            measured: HashMap::new(),
+            measured_memory: false,
             spec,
             enabled: true,
             connected: true,
@@ -309,7 +330,15 @@ impl Worker {
     }
 
     pub fn need(&self, task: TaskType, size: SectorSize) -> Need {
-        Need::of(&self.spec, task, size)
+        let mut n = Need::of(&self.spec, task, size);
+        if self.measured_memory {
+            if let Some(peak) = self.measured.get(&(task, size)) {
+                // The peak includes the parameters the process mapped: no base memory on top.
+                let m = peak + peak / 10;
+                (n.min_memory, n.max_memory, n.base_memory) = (m, m, 0);
+            }
+        }
+        n
     }
 }
 
@@ -332,7 +361,33 @@ mod tests {
             },
             table: ResourceTable::default(),
             tasks: TaskSet::all(),
+            cpus: None,
+            task_cpus: Default::default(),
         }
+    }
+
+    #[test]
+    fn measured_peaks_count_only_when_asked_and_only_for_what_was_seen() {
+        let s = spec(512 * GIB, 64, 0);
+        let (pc1, pc2, size) = (
+            TaskType::PreCommit1,
+            TaskType::PreCommit2,
+            SectorSize::S32GiB,
+        );
+        let mut w = Worker::new(s.clone(), 2);
+        w.measured.insert((pc1, size), 40 * GIB);
+        assert_eq!(w.need(pc1, size), Need::of(&s, pc1, size), "off: the table");
+        w.measured_memory = true;
+        let n = w.need(pc1, size);
+        assert_eq!(
+            (n.min_memory, n.max_memory, n.base_memory),
+            (44 * GIB, 44 * GIB, 0)
+        );
+        assert_eq!(
+            w.need(pc2, size),
+            Need::of(&s, pc2, size),
+            "not seen: the table"
+        );
     }
 
     #[test]

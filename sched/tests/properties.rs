@@ -76,7 +76,11 @@ proptest! {
         blip in prop::option::of((0usize..6, 0u64..300, 1u64..300)),
     ) {
         let assigner = if spread { Assigner::Spread } else { Assigner::Utilization };
-        let mut sim = Sim::new(SchedConfig { assigner, windows: 2 });
+        let mut sim = Sim::new(SchedConfig {
+            assigner,
+            windows: 2,
+            ..SchedConfig::default()
+        });
         sim.durations = Box::new(move |t, _| durations[t.index()]);
         let mut specs = Vec::new();
         for (i, w) in workers.iter().enumerate() {

@@ -364,6 +364,7 @@ fn spread_and_utilization_assigners() {
         let mut s = Sim::new(SchedConfig {
             assigner,
             windows: 2,
+            ..SchedConfig::default()
         });
         s.add_worker(spec("a", 64, 16, 0, &[AddPiece]));
         s.add_worker(spec("b", 64, 16, 0, &[AddPiece]));

@@ -32,6 +32,9 @@ pub struct CallRecord {
     pub local: bool,
     pub started_ms: u64,
     pub result: Option<TaskResult>,
+    /// How its processor children ran (pid, CPUs, peak RSS), as its worker reported.
+    #[serde(default)]
+    pub runs: Vec<processor::Run>,
 }
 
 /// A record as written before calls were keyed by ID (`calls/<sector>/<task>`).
@@ -60,6 +63,8 @@ struct State {
     open: HashMap<String, CallRecord>,
     /// Steps waiting for a call's result.
     waiters: HashMap<String, Vec<oneshot::Sender<TaskResult>>>,
+    /// The highest peak RSS of returned calls' processors, until the manager takes it.
+    peaks: HashMap<String, u64>,
 }
 
 pub struct CallTracker {
@@ -88,6 +93,7 @@ impl CallTracker {
                     local: old.local,
                     started_ms: old.started_ms,
                     result: old.result,
+                    runs: Vec::new(),
                 };
                 batch.delete(&key);
                 batch.put(&record_key(&rec.call_id), &rec);
@@ -145,6 +151,23 @@ impl CallTracker {
             Some(id) => self.db.get(&record_key(&id)),
             None => Ok(None),
         }
+    }
+
+    /// How an open call's processor children ran: kept with its record (written with the
+    /// result).
+    pub fn ran(&self, call_id: &str, runs: Vec<processor::Run>) {
+        let mut g = self.lock();
+        if let Some(peak) = runs.iter().map(|r| r.peak_rss).max() {
+            g.peaks.insert(call_id.to_string(), peak);
+        }
+        if let Some(rec) = g.open.get_mut(call_id) {
+            rec.runs = runs;
+        }
+    }
+
+    /// The highest peak RSS of a call's processors, once (for the scheduler's accounting).
+    pub fn take_peak(&self, call_id: &str) -> Option<u64> {
+        self.lock().peaks.remove(call_id)
     }
 
     /// A call's result arrived. The first arrival is recorded (once) and handed to every step
@@ -277,6 +300,7 @@ mod tests {
             local: false,
             started_ms: 1,
             result: None,
+            runs: Vec::new(),
         }
     }
 

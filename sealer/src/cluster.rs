@@ -11,6 +11,7 @@ use api::methods as m;
 use api::tasks::{TaskError, TaskResult};
 use api::{ApiInfo, Client, TaskCall, WorkerInfo};
 use async_trait::async_trait;
+use resources::topology::CpuSet;
 use resources::{SectorRef, SectorSize, TaskSet, TaskType};
 use sched::{Selector, StorageView, TaskRequest, WorkerId, WorkerSpec};
 use stores::{FileType, FileTypes, MemIndex, PathKind, StorageId};
@@ -264,7 +265,7 @@ impl WorkerHandle for RemoteWorker {
             })
     }
 
-    async fn execute(&self, call_id: &str, call: TaskCall) -> TaskResult {
+    async fn execute(&self, call_id: &str, call: TaskCall, cpus: Option<CpuSet>) -> TaskResult {
         self.inflight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -272,7 +273,7 @@ impl WorkerHandle for RemoteWorker {
         let waiting = self.calls.wait(call_id);
         let sent = self
             .client
-            .request::<m::WorkerExecute>((call_id.to_string(), call))
+            .request::<m::WorkerExecute>((call_id.to_string(), call, cpus))
             .await;
         let r = match sent {
             Ok(()) => waiting.await,
@@ -355,6 +356,11 @@ impl Workers {
             resources: info.resources.clone(),
             table: info.table.clone(),
             tasks: info.tasks,
+            cpus: info.topology.clone().map(|t| {
+                let allowed = info.cpus.clone().unwrap_or_else(|| t.cpus.clone());
+                (t, allowed)
+            }),
+            task_cpus: info.task_cpus.clone(),
         };
         let handle = Arc::new(RemoteWorker {
             info: info.clone(),
@@ -551,6 +557,8 @@ mod tests {
             resources: Default::default(),
             table: Default::default(),
             tasks: TaskSet::default(),
+            cpus: None,
+            task_cpus: Default::default(),
         }
     }
 

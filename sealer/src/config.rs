@@ -218,6 +218,10 @@ pub struct StorageConfig {
     pub allow_unseal: bool,
     /// `utilization` (lotus's default) or `spread`.
     pub assigner: String,
+    /// Count a task's memory as the highest peak RSS its processors reached on that worker (type
+    /// and size) plus a tenth, once one was seen, instead of the resource table. Off: lotus's
+    /// table.
+    pub measured_memory: bool,
 }
 
 impl Default for StorageConfig {
@@ -230,6 +234,7 @@ impl Default for StorageConfig {
             allow_commit: true,
             allow_unseal: true,
             assigner: "utilization".into(),
+            measured_memory: false,
         }
     }
 }

@@ -198,6 +198,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     let sched = Scheduler::new(SchedConfig {
         assigner: settings.assigner,
         windows: 2,
+        measured_memory: cfg.storage.measured_memory,
     });
     let calls = crate::calls::CallTracker::open(db.clone())?;
     let manager = Manager::new(sched, calls);
@@ -210,16 +211,24 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         tracing::info!(tasks = %tasks, "the sealer runs no sealing task itself (every [Storage] Allow* is false)");
     }
     let table = ResourceTable::from_env().context("resource table from the environment")?;
+    let topology = resources::topology::Topology::read(std::path::Path::new("/"))
+        .map_err(|e| tracing::warn!("CPU topology not known: {e}"))
+        .ok();
+    let affinity = processor::affinity::current().context("reading the sealer's CPU affinity")?;
     let spec = WorkerSpec {
         name: resources::host::host_name(),
         resources: resources::detect(false),
         table,
         tasks,
+        cpus: topology.clone().map(|t| (t, affinity)),
+        task_cpus: Default::default(),
     };
     let worker = Arc::new(LocalWorker {
         remote: remote.clone(),
         engine: engine.clone(),
         procs: Some(procs),
+        topology,
+        calls: Some(manager.calls().clone()),
     });
     let local_worker = manager.add_worker(spec, worker, true);
     view.set_builtin(local_worker);

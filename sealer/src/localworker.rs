@@ -9,9 +9,11 @@ use api::TaskCall;
 use async_trait::async_trait;
 use processor::{Placement, Processors};
 use proofs::Engine;
+use resources::topology::{CpuSet, Topology};
 use resources::{TaskSet, TaskType};
 use stores::Remote;
 
+use crate::calls::CallTracker;
 use crate::config::{ProvingConfig, StorageConfig};
 use crate::manager::WorkerHandle;
 
@@ -22,6 +24,10 @@ pub struct LocalWorker {
     pub engine: Arc<dyn Engine>,
     /// Each task's proof operations in processor children (the daemon).
     pub procs: Option<Arc<Processors>>,
+    /// This machine's CPU layout (for the env of a placed task).
+    pub topology: Option<Topology>,
+    /// Where the processors' runs are recorded with their call.
+    pub calls: Option<Arc<CallTracker>>,
 }
 
 #[async_trait]
@@ -30,11 +36,17 @@ impl WorkerHandle for LocalWorker {
         exec::prepare(&self.remote, call).await
     }
 
-    async fn execute(&self, _call_id: &str, call: TaskCall) -> TaskResult {
+    async fn execute(&self, call_id: &str, call: TaskCall, cpus: Option<CpuSet>) -> TaskResult {
         match &self.procs {
             Some(p) => {
-                let e: Arc<dyn Engine> = Arc::new(p.engine(Placement::default()));
-                exec::execute(&self.remote, &e, call).await
+                let at = Placement::of(call.task(), cpus, self.topology.as_ref());
+                let child = Arc::new(p.engine(at));
+                let e: Arc<dyn Engine> = child.clone();
+                let r = exec::execute(&self.remote, &e, call).await;
+                if let Some(c) = &self.calls {
+                    c.ran(call_id, child.runs());
+                }
+                r
             }
             None => exec::execute(&self.remote, &self.engine, call).await,
         }

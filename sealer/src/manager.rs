@@ -9,6 +9,7 @@ use std::time::Duration;
 use api::tasks::{ErrorKind, TaskError, TaskResult};
 use api::{JobRow, TaskCall, WorkerRow};
 use async_trait::async_trait;
+use resources::topology::CpuSet;
 use sched::{
     ActionKind, RequestId, SchedError, Scheduler, Selector, TaskHandle, TaskRequest, WorkerId,
     WorkerSpec,
@@ -21,8 +22,8 @@ use crate::calls::{CallRecord, CallTracker};
 pub trait WorkerHandle: Send + Sync {
     /// Brings the call's input files onto the worker.
     async fn prepare(&self, call: &TaskCall) -> Result<(), TaskError>;
-    /// Runs the call, known to both sides as `call_id`.
-    async fn execute(&self, call_id: &str, call: TaskCall) -> TaskResult;
+    /// Runs the call, known to both sides as `call_id`, on `cpus` where the scheduler placed it.
+    async fn execute(&self, call_id: &str, call: TaskCall, cpus: Option<CpuSet>) -> TaskResult;
 }
 
 /// lotus's RunWait number for a job state: 0 running, 1 prepared, N+1 assigned(N), -1 ret-wait.
@@ -199,13 +200,19 @@ impl Manager {
                 };
                 for a in actions {
                     let me = me.clone();
-                    tokio::spawn(async move { me.act(a.kind, a.handle, a.worker).await });
+                    tokio::spawn(async move { me.act(a.kind, a.handle, a.worker, a.cpus).await });
                 }
             }
         })
     }
 
-    async fn act(self: Arc<Self>, kind: ActionKind, h: TaskHandle, worker: WorkerId) {
+    async fn act(
+        self: Arc<Self>,
+        kind: ActionKind,
+        h: TaskHandle,
+        worker: WorkerId,
+        cpus: Option<CpuSet>,
+    ) {
         let (call, handle, wname, local) = {
             let mut g = self.lock();
             let found = g.pending.get(&h.id).and_then(|p| {
@@ -279,14 +286,16 @@ impl Manager {
                     worker: wname.clone(),
                     started_ms: crate::fsm::now_ms(),
                     result: None,
+                    runs: Vec::new(),
                 };
                 let sector = call.sector().map(|s| s.number);
+                let (task, size) = (call.task(), call.size());
                 let run = async {
                     if let Err(e) = self.calls.started(rec) {
                         tracing::error!("recording call {call_id} ({}): {e}", call.describe());
                     }
                     let what = call.describe();
-                    let result = handle.execute(&call_id, call).await;
+                    let result = handle.execute(&call_id, call, cpus).await;
                     tracing::debug!(
                         call = %what,
                         worker = %wname,
@@ -299,7 +308,11 @@ impl Manager {
                     result
                 };
                 let result = self.one_at_a_time(sector, run).await;
+                let peak = self.calls.take_peak(&call_id);
                 let mut g = self.lock();
+                if let Some(peak) = peak {
+                    g.sched.observe(worker, task, size, peak);
+                }
                 let _ = g.sched.finished(h);
                 // An aborted call's result is dropped: its sector has moved on.
                 if let Some(p) = g.pending.remove(&h.id) {
@@ -443,6 +456,7 @@ impl Manager {
                 state: j.state.to_string(),
                 run_wait: run_wait_of(j.state),
                 elapsed_ms: j.elapsed.as_millis() as u64,
+                cpus: j.cpus,
             })
             .collect()
     }
@@ -472,6 +486,21 @@ impl Manager {
                         gpu_milli: w.usage.gpu_milli(),
                     },
                     task_counts,
+                    cpus: w.cpus.as_ref().map(|c| c.allowed.clone()),
+                    cpus_held: w
+                        .cpus
+                        .iter()
+                        .flat_map(|c| &c.held)
+                        .filter_map(|(id, h)| {
+                            let j = jobs.iter().find(|j| j.id == *id)?;
+                            Some(api::CpusHeld {
+                                task: h.task,
+                                subject: j.subject,
+                                cpus: h.cpus.clone(),
+                                exclusive: h.exclusive,
+                            })
+                        })
+                        .collect(),
                 }
             })
             .collect()
@@ -594,7 +623,12 @@ mod tests {
         async fn prepare(&self, _call: &TaskCall) -> Result<(), TaskError> {
             Ok(())
         }
-        async fn execute(&self, _call_id: &str, call: TaskCall) -> TaskResult {
+        async fn execute(
+            &self,
+            _call_id: &str,
+            call: TaskCall,
+            _cpus: Option<CpuSet>,
+        ) -> TaskResult {
             match call {
                 TaskCall::WinningPoSt { .. } => Ok(TaskOutput::WinningPoSt(vec![1])),
                 TaskCall::WindowPoSt { .. } => {

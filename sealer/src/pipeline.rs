@@ -533,6 +533,21 @@ impl Pipeline {
                 note.push_str(", ");
             }
             note.push_str(&format!("{} on {}", call.task().short(), rec.worker));
+            let runs: Vec<String> = rec
+                .runs
+                .iter()
+                .map(|r| {
+                    format!(
+                        "pid {} on CPUs {}, peak RSS {} MiB",
+                        r.pid,
+                        r.cpus,
+                        r.peak_rss.div_ceil(1 << 20)
+                    )
+                })
+                .collect();
+            if !runs.is_empty() {
+                note.push_str(&format!(" ({})", runs.join("; ")));
+            }
         }
         let ev = match result {
             Ok(out) => to_event(out).unwrap_or_else(|| {
@@ -559,7 +574,7 @@ impl Pipeline {
         loop {
             if let Some(h) = self.manager.remote_by_name(worker) {
                 return tokio::select! {
-                    r = h.execute(call_id, call.clone()) => r,
+                    r = h.execute(call_id, call.clone(), None) => r,
                     r = &mut returned => r,
                 };
             }

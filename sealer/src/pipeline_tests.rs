@@ -13,6 +13,7 @@ use api::tasks::{ErrorKind, TaskError, TaskOutput, TaskResult};
 use api::{SectorState, TaskCall};
 use async_trait::async_trait;
 use proofs::{Engine, MockEngine};
+use resources::topology::CpuSet;
 use resources::{SealProof, SectorRef, SectorSize, Subject, TaskType};
 use sched::{SchedConfig, Scheduler};
 use stores::{AttachOptions, LocalStore, MemIndex, Remote};
@@ -43,7 +44,7 @@ impl WorkerHandle for Faulty {
     async fn prepare(&self, call: &TaskCall) -> Result<(), TaskError> {
         self.inner.prepare(call).await
     }
-    async fn execute(&self, call_id: &str, call: TaskCall) -> TaskResult {
+    async fn execute(&self, call_id: &str, call: TaskCall, cpus: Option<CpuSet>) -> TaskResult {
         let fault = match self.faults.lock().unwrap().get_mut(&call.task()) {
             Some((kind, n)) if *n > 0 => {
                 *n -= 1;
@@ -56,7 +57,7 @@ impl WorkerHandle for Faulty {
                 kind,
                 format!("{}: injected", call.describe()),
             )),
-            None => self.inner.execute(call_id, call).await,
+            None => self.inner.execute(call_id, call, cpus).await,
         }
     }
 }
@@ -223,6 +224,8 @@ impl Life {
             remote: self.remote.clone(),
             engine: self.engine.clone(),
             procs: None,
+            topology: None,
+            calls: None,
         }
     }
 
@@ -319,7 +322,7 @@ impl WorkerHandle for SlowOnce {
     async fn prepare(&self, call: &TaskCall) -> Result<(), TaskError> {
         self.inner.prepare(call).await
     }
-    async fn execute(&self, call_id: &str, call: TaskCall) -> TaskResult {
+    async fn execute(&self, call_id: &str, call: TaskCall, cpus: Option<CpuSet>) -> TaskResult {
         let delay = match call.task() == self.task {
             true => self.delay.lock().unwrap().take(),
             false => None,
@@ -327,7 +330,7 @@ impl WorkerHandle for SlowOnce {
         if let Some(d) = delay {
             tokio::time::sleep(d).await;
         }
-        self.inner.execute(call_id, call).await
+        self.inner.execute(call_id, call, cpus).await
     }
 }
 
@@ -476,7 +479,7 @@ impl Machine {
                 b.1 = b.1.max(now);
             }
             let inner = self.sealer.lock().unwrap().as_ref().unwrap().0.clone();
-            let mut r = inner.execute(&call_id, call).await;
+            let mut r = inner.execute(&call_id, call, None).await;
             if let Some((_, replace)) = held {
                 *self.held.lock().unwrap() = Some(call_id.clone());
                 self.release.acquire().await.unwrap().forget();
@@ -497,7 +500,7 @@ impl WorkerHandle for Arc<Machine> {
     async fn prepare(&self, _call: &TaskCall) -> Result<(), TaskError> {
         Ok(())
     }
-    async fn execute(&self, call_id: &str, call: TaskCall) -> TaskResult {
+    async fn execute(&self, call_id: &str, call: TaskCall, _cpus: Option<CpuSet>) -> TaskResult {
         let tracker = self.sealer.lock().unwrap().as_ref().unwrap().1.clone();
         let waiting = tracker.wait(call_id);
         self.asked.lock().unwrap().push(call_id.to_string());

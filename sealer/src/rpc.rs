@@ -133,7 +133,8 @@ pub fn handlers() -> Handlers<Arc<Node>> {
                 new,
             })
         })
-        .on::<m::WorkerReturn, _, _>(|n, (call_id, result)| async move {
+        .on::<m::WorkerReturn, _, _>(|n, (call_id, result, runs)| async move {
+            n.manager.calls().ran(&call_id, runs);
             if !n.manager.calls().returned(&call_id, &result) {
                 tracing::debug!(%call_id, "a result nobody waits for any more");
             }

@@ -18,6 +18,9 @@ pub struct WorkerCall {
     pub call_id: String,
     pub call: TaskCall,
     pub result: Option<TaskResult>,
+    /// How its processor children ran.
+    #[serde(default)]
+    pub runs: Vec<processor::Run>,
 }
 
 #[derive(Clone)]

@@ -1,6 +1,7 @@
 //! `worker run`: connects to the sealer, opens its storage and call records, serves its API and
 //! `/remote`, runs the calls the sealer sends and returns their results until delivered.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,13 +11,15 @@ use api::contract::Handlers;
 use api::methods as m;
 use api::rpc::RpcError;
 use api::tasks::TaskError;
-use api::{ApiInfo, Client, TaskCall, VersionInfo, WorkerInfo, WorkerPath};
+use api::{ApiInfo, Client, RunningCall, TaskCall, VersionInfo, WorkerInfo, WorkerPath};
 use processor::{Placement, Processors};
 use proofs::{Engine, MockEngine};
+use resources::topology::{CpuSet, Topology};
 use resources::{ResourceTable, TaskSet, TaskType, WorkerResources};
 use stores::{AttachOptions, LocalStore, Remote, Secret};
 
 use crate::calls::{Calls, WorkerCall};
+use crate::config::WorkerConfig;
 
 /// What `worker run` was asked for.
 #[derive(Debug, Clone)]
@@ -34,6 +37,8 @@ pub struct Options {
     pub mock_faults: Vec<(TaskType, processor::Fault)>,
     /// A processor child of a task type still running after this is killed.
     pub timeouts: Vec<(TaskType, Duration)>,
+    /// The CPUs this worker may use (`--cpus`; default: its affinity mask).
+    pub cpus: Option<CpuSet>,
 }
 
 pub struct Worker {
@@ -41,7 +46,14 @@ pub struct Worker {
     hostname: String,
     url: String,
     resources: WorkerResources,
-    topology: Option<resources::topology::Topology>,
+    topology: Option<Topology>,
+    /// The CPUs it may use.
+    cpus: CpuSet,
+    /// `worker.toml`, and the CPUs it keeps task types to.
+    config: WorkerConfig,
+    task_cpus: BTreeMap<TaskType, CpuSet>,
+    /// Calls running, with the CPUs each was placed on.
+    running: Mutex<BTreeMap<String, RunningCall>>,
     table: ResourceTable,
     tasks: Mutex<TaskSet>,
     remote: Arc<Remote>,
@@ -142,21 +154,40 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
     std::fs::write(repo.join("api"), &public)?;
     std::fs::write(repo.join("token"), &o.sealer.token)?;
 
+    let topology = match Topology::read(Path::new("/")) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::warn!("CPU topology not known: {e}");
+            None
+        }
+    };
+    let cpus = allowed_cpus(o.cpus.as_ref(), topology.as_ref())?;
+    let config = WorkerConfig::load(repo)?;
+    let table = config.table()?;
+    let task_cpus = config
+        .task_cpus(topology.as_ref(), &cpus)
+        .with_context(|| format!("{}", repo.join(WorkerConfig::FILE).display()))?;
+    let mut resources = resources::detect(o.no_swap);
+    if o.cpus.is_some() {
+        // Everything this worker runs stays on them, its own threads included.
+        processor::affinity::pin_process(&cpus)
+            .with_context(|| format!("--cpus {cpus}: pinning the worker"))?;
+        resources.cpus = cpus.len() as u64;
+    }
+
     let mut session = [0u8; 16];
     getrandom::fill(&mut session).map_err(|e| anyhow!("{e}"))?;
     let w = Arc::new(Worker {
         session: session.iter().map(|b| format!("{b:02x}")).collect(),
         hostname: o.name.clone().unwrap_or_else(resources::host::host_name),
         url: format!("http://{public}/rpc/v0"),
-        resources: resources::detect(o.no_swap),
-        topology: match resources::topology::Topology::read(Path::new("/")) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                tracing::warn!("CPU topology not known: {e}");
-                None
-            }
-        },
-        table: ResourceTable::from_env()?,
+        resources,
+        topology,
+        cpus,
+        running: Mutex::new(BTreeMap::new()),
+        table,
+        config,
+        task_cpus,
         tasks: Mutex::new(o.tasks),
         remote,
         store: store.clone(),
@@ -210,6 +241,15 @@ impl Worker {
             fetches: self.remote.fetch_count(),
             sdr: proofs::SdrMode::of(self.procs.kind()),
             topology: self.topology.clone(),
+            cpus: Some(self.cpus.clone()),
+            task_cpus: self.task_cpus.clone(),
+            running: self
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .cloned()
+                .collect(),
         }
     }
 
@@ -268,7 +308,7 @@ impl Worker {
         };
         let sent = self
             .sealer
-            .request::<m::WorkerReturn>((c.call_id.clone(), result))
+            .request::<m::WorkerReturn>((c.call_id.clone(), result, c.runs.clone()))
             .await;
         match sent {
             Ok(_) => {
@@ -282,7 +322,12 @@ impl Worker {
         }
     }
 
-    fn execute(self: &Arc<Self>, call_id: String, call: TaskCall) -> Result<(), TaskError> {
+    fn execute(
+        self: &Arc<Self>,
+        call_id: String,
+        call: TaskCall,
+        cpus: Option<CpuSet>,
+    ) -> Result<(), TaskError> {
         let t = call.task();
         if !self
             .tasks
@@ -303,6 +348,7 @@ impl Worker {
             call_id,
             call,
             result: None,
+            runs: Vec::new(),
         };
         self.calls.put(&rec).map_err(db)?;
         match &rec.call {
@@ -318,13 +364,32 @@ impl Worker {
                 tracing::info!(call = %rec.call_id, "running {}", c.describe())
             }
         }
+        let mut placement = Placement::of(rec.call.task(), cpus.clone(), self.topology.as_ref());
+        let (env, numa) = self.config.for_task(rec.call.task());
+        placement.env.extend(env);
+        placement.numa = numa;
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                rec.call_id.clone(),
+                RunningCall {
+                    call: rec.call.describe(),
+                    cpus,
+                },
+            );
         let me = self.clone();
         tokio::spawn(async move {
-            let engine = Arc::new(me.procs.engine(Placement::default()));
+            let engine = Arc::new(me.procs.engine(placement));
             let dyn_engine: Arc<dyn Engine> = engine.clone();
             let result = exec::execute(&me.remote, &dyn_engine, rec.call.clone()).await;
+            me.running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&rec.call_id);
             let done = WorkerCall {
                 result: Some(result),
+                runs: engine.runs(),
                 ..rec
             };
             if let Err(e) = me.calls.put(&done) {
@@ -337,6 +402,35 @@ impl Worker {
         });
         Ok(())
     }
+}
+
+/// The CPUs a worker may use: `--cpus` where given (each online and in this process's affinity
+/// mask), else its affinity mask.
+fn allowed_cpus(asked: Option<&CpuSet>, topo: Option<&Topology>) -> Result<CpuSet> {
+    let mask = processor::affinity::current().context("reading this process's CPU affinity")?;
+    let Some(asked) = asked else {
+        return Ok(mask);
+    };
+    if asked.is_empty() {
+        return Err(anyhow!("--cpus: an empty list"));
+    }
+    if let Some(t) = topo {
+        let offline: CpuSet = asked.0.difference(&t.cpus.0).copied().collect();
+        if !offline.is_empty() {
+            return Err(anyhow!(
+                "--cpus {asked}: CPUs {offline} are not online on this machine (online: {})",
+                t.cpus
+            ));
+        }
+    }
+    let outside: CpuSet = asked.0.difference(&mask.0).copied().collect();
+    if !outside.is_empty() {
+        return Err(anyhow!(
+            "--cpus {asked}: CPUs {outside} are outside this process's affinity mask {mask} \
+             (taskset, a cgroup cpuset or the container's CPUs)"
+        ));
+    }
+    Ok(asked.clone())
 }
 
 /// Every method a worker serves: its contract definition and handler.
@@ -355,8 +449,8 @@ fn handlers() -> Handlers<Arc<Worker>> {
                 .await
                 .map_err(|e| RpcError::task(&e))
         })
-        .on::<m::WorkerExecute, _, _>(|w, (id, call)| async move {
-            w.execute(id, call).map_err(|e| RpcError::task(&e))
+        .on::<m::WorkerExecute, _, _>(|w, (id, call, cpus)| async move {
+            w.execute(id, call, cpus).map_err(|e| RpcError::task(&e))
         })
         .on::<m::WorkerTaskEnable, _, _>(|w, (t,)| async move { w.set_task(&t, true) })
         .on::<m::WorkerTaskDisable, _, _>(|w, (t,)| async move { w.set_task(&t, false) })

@@ -5,4 +5,5 @@
 
 pub mod calls;
 pub mod cli;
+pub mod config;
 pub mod daemon;

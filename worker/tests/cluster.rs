@@ -41,7 +41,13 @@ fn ran_on(repo: &Repo, n: u64, task: &str) -> Vec<String> {
                 continue; // "C2 on" inside "PC2 on"
             }
             let rest = &l[i + needle.len()..];
-            out.push(rest.split([',', ')']).next().unwrap().trim().to_string());
+            out.push(
+                rest.split([',', ')', '('])
+                    .next()
+                    .unwrap()
+                    .trim()
+                    .to_string(),
+            );
         }
     }
     out

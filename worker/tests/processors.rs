@@ -140,6 +140,7 @@ fn children_run_on_the_cpus_they_are_given_with_the_env_they_are_given() {
                 let at = Placement {
                     cpus: Some(set.clone()),
                     env: vec![("RAYON_NUM_THREADS".into(), "1".into())],
+                    numa: Some(0),
                 };
                 let d = dir.path();
                 s.spawn(move || add_piece(&p, at, d, i as u64 + 1))
@@ -165,7 +166,7 @@ fn children_run_on_the_cpus_they_are_given_with_the_env_they_are_given() {
         &p,
         Placement {
             cpus: Some("1023".parse().unwrap()),
-            env: vec![],
+            ..Placement::default()
         },
         dir.path(),
         9,

@@ -228,31 +228,11 @@ fn pc1_sdr(size: SectorSize, rounds: usize) {
 
 /// A 2KiB sector sealed through C1 under `root`: what a WindowPoSt and a C2 need.
 fn sealed_2kib(root: &Path) -> (PoStSector, proofs::PhaseOutput) {
-    let e = RealEngine;
     let sector = SectorRef::new(1000, 1, SectorSize::S2KiB.seal_proof());
-    let [u, s, c] = sector_dir(&root.join("post-beside-c2"));
-    let paths = SealPaths {
-        unsealed: &u,
-        sealed: &s,
-        cache: &c,
-    };
-    let ticket = [3u8; 32];
-    let cap = proofs::unpadded_capacity(&sector);
-    let piece = e
-        .add_piece(&sector, &u, &PieceData::Zeros, cap, &[])
-        .unwrap();
-    let pc1 = e.pre_commit1(&sector, paths, &ticket, &[piece]).unwrap();
-    let comms = e.pre_commit2(&sector, paths, &pc1).unwrap();
-    let c1 = e
-        .commit1(&sector, paths, &ticket, &[4u8; 32], &comms, &[piece])
-        .unwrap();
-    let ps = PoStSector {
-        sector,
-        comm_r: comms.comm_r,
-        sealed: s,
-        cache: c,
-    };
-    (ps, c1)
+    let dir = root.join("post-beside-c2");
+    let _ = std::fs::remove_dir_all(&dir);
+    let s = proofs::sealed::seal_cc_to_c1(&RealEngine, sector, &dir, [3u8; 32], [4u8; 32]).unwrap();
+    (s.post, s.c1)
 }
 
 /// One 2KiB WindowPoSt over `ps`, verified; its wall time.

@@ -256,21 +256,22 @@ pub fn jobs(jobs: &[JobRow]) {
         .unwrap_or(0)
         .max(6);
     println!(
-        "{:<6}  {:<width$}  {:<8}  {:<16}  {:<5}  {:<12}  Time",
-        "ID", "Sector", "Worker", "Hostname", "Task", "State"
+        "{:<6}  {:<width$}  {:<8}  {:<16}  {:<5}  {:<12}  {:<8}  CPUs",
+        "ID", "Sector", "Worker", "Hostname", "Task", "State", "Time"
     );
     let mut jobs = jobs.to_vec();
     jobs.sort_by_key(|j| (j.run_wait, std::cmp::Reverse(j.elapsed_ms)));
     for j in jobs {
         println!(
-            "{:<6}  {:<width$}  {:<8}  {:<16}  {:<5}  {:<12}  {}",
+            "{:<6}  {:<width$}  {:<8}  {:<16}  {:<5}  {:<12}  {:<8}  {}",
             j.id,
             j.subject.to_string(),
             j.worker,
             j.hostname,
             j.task.short(),
             j.state,
-            duration(j.elapsed_ms)
+            duration(j.elapsed_ms),
+            j.cpus.as_ref().map_or("-".to_string(), |c| c.to_string())
         );
     }
 }
@@ -305,6 +306,21 @@ pub fn workers(ws: &[WorkerRow]) {
             u.cpus,
             r.cpus
         );
+        if let Some(c) = &w.cpus {
+            let held: Vec<String> = w
+                .cpus_held
+                .iter()
+                .map(|h| {
+                    let how = if h.exclusive { "" } else { " (shared)" };
+                    format!("{} {} on {}{how}", h.task.short(), h.subject, h.cpus)
+                })
+                .collect();
+            println!(
+                "\tCPUs: {c}{}{}",
+                if held.is_empty() { "" } else { "; " },
+                held.join("; ")
+            );
+        }
         let ram_used = r.mem_used + u.mem_min;
         println!(
             "\tRAM:  {} {}% {}/{}",
