@@ -1,7 +1,7 @@
 //! What a processor child costs (issue #17), real engine, in one run on one machine:
 //!
-//! - `c2`: a 2KiB sector sealed up to C1 in this process, then C2 and WindowPoSt each twice in
-//!   this process and twice in a `worker processor` child. A child loads the Groth parameters
+//! - `c2`: a 2KiB sector sealed up to C1 in this process, then C2 and WindowPoSt in this process
+//!   and in a `worker processor` child, twice each, interleaved. A child loads the Groth parameters
 //!   again each time (the page cache keeps the file); the second in-process run has them in
 //!   memory already. If a child's second C2 cost more than 10% over the in-process second C2, a
 //!   long-lived child per task type would be worth it.
@@ -52,11 +52,12 @@ fn c2() {
     let p = procs(dir.path());
     let child = p.engine(Placement::default());
     let mut rows: Vec<(&str, Duration)> = Vec::new();
-    for (name, eng) in [
-        ("in process", &e as &dyn Engine),
-        ("child", &child as &dyn Engine),
-    ] {
-        for round in ["1st", "2nd"] {
+    // Interleaved, so that the machine's drift falls on both alike.
+    for round in ["1st", "2nd"] {
+        for (name, eng) in [
+            ("in process", &e as &dyn Engine),
+            ("child", &child as &dyn Engine),
+        ] {
             let (proof, t) = time(|| eng.commit2(&sector, c1).unwrap());
             assert!(e
                 .verify_seal(&sector, &comms, &ticket, &seed, &proof)
@@ -101,56 +102,70 @@ fn pc1(rounds: usize) {
     let cap = proofs::unpadded_capacity(&sector);
     let e = RealEngine;
     let ticket = [5u8; 32];
-    let mut times: Vec<(bool, Duration, u64)> = Vec::new();
-    // A warm-up builds the 8MiB parent cache; then the modes alternate.
-    for i in 0..=2 * rounds {
-        let multicore = i % 2 == 1;
+    // Three ways, alternating after a warm-up that builds the 8MiB parent cache: in this process
+    // (single-core: this process does not set FIL_PROOFS_USE_MULTICORE_SDR), and in a pinned
+    // child with single-core and with multicore SDR.
+    let ways = ["in process, single-core", "child, single-core", "child, multicore 1 producer"];
+    let mut times: Vec<(usize, Duration, u64)> = Vec::new();
+    for i in 0..=3 * rounds {
+        let way = if i == 0 { 1 } else { (i - 1) % 3 };
         let d = dir.path().join(format!("s{i}"));
         std::fs::create_dir_all(&d).unwrap();
         let (u, s, c) = (d.join("unsealed"), d.join("sealed"), d.join("cache"));
         let piece = e
             .add_piece(&sector, &u, &PieceData::Zeros, cap, &[])
             .unwrap();
-        let mut at = Placement::of(TaskType::PreCommit1, Some(unit.clone()), None);
-        at.env.push((
-            "FIL_PROOFS_USE_MULTICORE_SDR".into(),
-            if multicore { "1" } else { "0" }.into(),
-        ));
-        if multicore {
-            at.env
-                .retain(|(k, _)| k != "FIL_PROOFS_MULTICORE_SDR_PRODUCERS");
-            at.env
-                .push(("FIL_PROOFS_MULTICORE_SDR_PRODUCERS".into(), "1".into()));
-        }
-        let child = p.engine(at);
         let paths = SealPaths {
             unsealed: &u,
             sealed: &s,
             cache: &c,
         };
-        let (_, t) = time(|| {
-            child
-                .pre_commit1(&sector, paths, &ticket, &[piece])
-                .unwrap()
-        });
-        let run = child.runs().pop().unwrap();
-        assert_eq!(run.cpus, unit, "the child ran where it was pinned");
+        let (t, peak) = if way == 0 {
+            let (_, t) = time(|| e.pre_commit1(&sector, paths, &ticket, &[piece]).unwrap());
+            (t, 0)
+        } else {
+            let multicore = way == 2;
+            let mut at = Placement::of(TaskType::PreCommit1, Some(unit.clone()), None);
+            at.env.push((
+                "FIL_PROOFS_USE_MULTICORE_SDR".into(),
+                if multicore { "1" } else { "0" }.into(),
+            ));
+            if multicore {
+                at.env
+                    .push(("FIL_PROOFS_MULTICORE_SDR_PRODUCERS".into(), "1".into()));
+            }
+            let child = p.engine(at);
+            let (_, t) = time(|| child.pre_commit1(&sector, paths, &ticket, &[piece]).unwrap());
+            let run = child.runs().pop().unwrap();
+            assert_eq!(run.cpus, unit, "the child ran where it was pinned");
+            (t, run.peak_rss)
+        };
         if i > 0 {
-            times.push((multicore, t, run.peak_rss));
+            times.push((way, t, peak));
         }
         std::fs::remove_dir_all(&d).unwrap();
     }
-    println!("8MiB PC1 in a child pinned to CPUs {unit}, {rounds} rounds:\n");
-    println!("| SDR | median wall | peak RSS |\n|---|---|---|");
+    println!("8MiB PC1, child pinned to CPUs {unit}, {rounds} rounds:\n");
+    println!("| PC1 | median wall | runs | child's peak RSS |\n|---|---|---|---|");
     let mut med = Vec::new();
-    for (m, name) in [(false, "single-core"), (true, "multicore, 1 producer")] {
-        let mut v: Vec<&(bool, Duration, u64)> = times.iter().filter(|x| x.0 == m).collect();
+    for (w, name) in ways.iter().enumerate() {
+        let mut v: Vec<&(usize, Duration, u64)> = times.iter().filter(|x| x.0 == w).collect();
         v.sort_by_key(|x| x.1);
         let mid = v[v.len() / 2];
         med.push(mid.1.as_secs_f64());
-        println!("| {name} | {} | {} MiB |", secs(mid.1), mid.2 >> 20);
+        let all: Vec<String> = v.iter().map(|x| format!("{:.2}", x.1.as_secs_f64())).collect();
+        let rss = if w == 0 {
+            "-".to_string()
+        } else {
+            format!("{} MiB", mid.2 >> 20)
+        };
+        println!("| {name} | {} | {} | {rss} |", secs(mid.1), all.join(", "));
     }
-    println!("\nmulticore/single-core: {:.3}", med[1] / med[0]);
+    println!(
+        "\nchild/in-process (single-core): {:.3}; multicore/single-core (children): {:.3}",
+        med[1] / med[0],
+        med[2] / med[1]
+    );
 }
 
 fn main() {

@@ -172,7 +172,8 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
         // Everything this worker runs stays on them, its own threads included.
         processor::affinity::pin_process(&cpus)
             .with_context(|| format!("--cpus {cpus}: pinning the worker"))?;
-        resources.cpus = cpus.len() as u64;
+        // A cgroup CPU quota below the list still counts.
+        resources.cpus = resources.cpus.min(cpus.len() as u64);
     }
 
     let mut session = [0u8; 16];
