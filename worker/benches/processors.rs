@@ -105,7 +105,11 @@ fn pc1(rounds: usize) {
     // Three ways, alternating after a warm-up that builds the 8MiB parent cache: in this process
     // (single-core: this process does not set FIL_PROOFS_USE_MULTICORE_SDR), and in a pinned
     // child with single-core and with multicore SDR.
-    let ways = ["in process, single-core", "child, single-core", "child, multicore 1 producer"];
+    let ways = [
+        "in process, single-core",
+        "child, single-core",
+        "child, multicore 1 producer",
+    ];
     let mut times: Vec<(usize, Duration, u64)> = Vec::new();
     for i in 0..=3 * rounds {
         let way = if i == 0 { 1 } else { (i - 1) % 3 };
@@ -135,7 +139,11 @@ fn pc1(rounds: usize) {
                     .push(("FIL_PROOFS_MULTICORE_SDR_PRODUCERS".into(), "1".into()));
             }
             let child = p.engine(at);
-            let (_, t) = time(|| child.pre_commit1(&sector, paths, &ticket, &[piece]).unwrap());
+            let (_, t) = time(|| {
+                child
+                    .pre_commit1(&sector, paths, &ticket, &[piece])
+                    .unwrap()
+            });
             let run = child.runs().pop().unwrap();
             assert_eq!(run.cpus, unit, "the child ran where it was pinned");
             (t, run.peak_rss)
@@ -153,7 +161,10 @@ fn pc1(rounds: usize) {
         v.sort_by_key(|x| x.1);
         let mid = v[v.len() / 2];
         med.push(mid.1.as_secs_f64());
-        let all: Vec<String> = v.iter().map(|x| format!("{:.2}", x.1.as_secs_f64())).collect();
+        let all: Vec<String> = v
+            .iter()
+            .map(|x| format!("{:.2}", x.1.as_secs_f64()))
+            .collect();
         let rss = if w == 0 {
             "-".to_string()
         } else {

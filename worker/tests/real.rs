@@ -66,12 +66,18 @@ fn real_2kib_sector_sealed_across_workers_is_verified_by_the_chain() {
     }
     // Every proof step ran in a processor child of its worker, which reported its pid, CPUs and
     // peak memory: "PC1 on A (pid 123 on CPUs 0-1, peak RSS 40 MiB)".
-    for step in ["AP on A (pid ", "PC1 on A (pid ", "PC2 on A (pid ", "C2 on B2 (pid "] {
-        let at = log
-            .find(step)
-            .unwrap_or_else(|| panic!("{step}: {log}"));
+    for step in [
+        "AP on A (pid ",
+        "PC1 on A (pid ",
+        "PC2 on A (pid ",
+        "C2 on B2 (pid ",
+    ] {
+        let at = log.find(step).unwrap_or_else(|| panic!("{step}: {log}"));
         let note = &log[at..log[at..].find(')').map_or(log.len(), |e| at + e)];
-        assert!(note.contains(" on CPUs ") && note.contains("peak RSS"), "{note}");
+        assert!(
+            note.contains(" on CPUs ") && note.contains("peak RSS"),
+            "{note}"
+        );
     }
     assert!(
         common::field(&log, "Activation:").parse::<i64>().unwrap() > 0,
