@@ -97,8 +97,9 @@ methods! {
     WorkerFetch = "Filecoin.WorkerFetch", Admin, (SectorRef, FileTypes) -> ();
     /// Runs a call under an ID the sealer chose (a call ID runs once); the result comes back
     /// through `WorkerReturn`.
-    /// The third parameter: the CPUs the scheduler placed it on (null where it did not).
-    WorkerExecute = "Filecoin.WorkerExecute", Admin, (String, TaskCall, Option<resources::topology::CpuSet>) -> ();
+    /// The third parameter: the CPUs (and GPU) the scheduler placed it on (null where it did
+    /// not).
+    WorkerExecute = "Filecoin.WorkerExecute", Admin, (String, TaskCall, Option<resources::topology::Place>) -> ();
     WorkerTaskEnable = "Filecoin.WorkerTaskEnable", Admin, (String,) -> ();
     WorkerTaskDisable = "Filecoin.WorkerTaskDisable", Admin, (String,) -> ();
 }

@@ -297,6 +297,9 @@ pub struct CpusHeld {
     /// Its own, or shared (nothing was free).
     #[serde(rename = "Exclusive")]
     pub exclusive: bool,
+    /// The GPU it was given (NVML's index).
+    #[serde(rename = "Gpu", default)]
+    pub gpu: Option<u32>,
 }
 
 /// `Filecoin.StorageList`: one path with its stat and what it holds.
@@ -504,9 +507,9 @@ pub struct RunningCall {
     /// "PC1 of sector 3".
     #[serde(rename = "Call")]
     pub call: String,
-    /// The CPUs the scheduler placed it on (none: the worker's own).
-    #[serde(rename = "Cpus")]
-    pub cpus: Option<resources::topology::CpuSet>,
+    /// The CPUs (and GPU) the scheduler placed it on (none: the worker's own).
+    #[serde(rename = "Place")]
+    pub place: Option<resources::topology::Place>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use proofs::{Crash, ProofError};
-use resources::topology::{CpuSet, Topology};
+use resources::topology::{CpuSet, Place, Topology};
 use resources::TaskType;
 use serde::{Deserialize, Serialize};
 
@@ -35,15 +35,21 @@ pub struct Placement {
 }
 
 impl Placement {
-    /// A task of type `task` on `cpus` (none: the worker's own CPUs, as they are): pinned there,
-    /// with `RAYON_NUM_THREADS` the size of the set and, for a multicore-SDR PC1, one producer
-    /// per core of the unit but the one that hashes. Variables the operator set are left alone.
-    pub fn of(task: TaskType, cpus: Option<CpuSet>, topo: Option<&Topology>) -> Placement {
-        let Some(cpus) = cpus else {
+    /// A task of type `task` placed at `place` (none: the worker's own CPUs, as they are):
+    /// pinned there, with `RAYON_NUM_THREADS` the size of the set, for a multicore-SDR PC1 one
+    /// producer per core of the unit but the one that hashes, and for a GPU task
+    /// `CUDA_VISIBLE_DEVICES` its GPU (with `CUDA_DEVICE_ORDER=PCI_BUS_ID`, NVML's order).
+    /// Variables the operator set are left alone.
+    pub fn of(task: TaskType, place: Option<Place>, topo: Option<&Topology>) -> Placement {
+        let Some(Place { cpus, gpu }) = place else {
             return Placement::default();
         };
         let unset = |k: &str| std::env::var_os(k).is_none();
         let mut env = Vec::new();
+        if let Some(g) = gpu.filter(|_| unset("CUDA_VISIBLE_DEVICES")) {
+            env.push(("CUDA_DEVICE_ORDER".to_string(), "PCI_BUS_ID".to_string()));
+            env.push(("CUDA_VISIBLE_DEVICES".to_string(), g.to_string()));
+        }
         if unset("RAYON_NUM_THREADS") {
             env.push(("RAYON_NUM_THREADS".to_string(), cpus.len().to_string()));
         }
@@ -407,6 +413,32 @@ pub fn end_orphans(pid_dir: &Path) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_placed_task_gets_the_env_its_place_calls_for_and_the_operators_own_stays() {
+        let place = Place {
+            cpus: "0-3,48-51".parse().unwrap(),
+            gpu: Some(1),
+        };
+        let p = Placement::of(TaskType::Commit2, Some(place.clone()), None);
+        assert_eq!(p.cpus, Some(place.cpus));
+        let has = |k: &str, v: &str| p.env.contains(&(k.to_string(), v.to_string()));
+        // Set by the operator (in this process's env), a variable is left to them.
+        let mine = |k: &str| std::env::var_os(k).is_some();
+        assert!(
+            mine("RAYON_NUM_THREADS") || has("RAYON_NUM_THREADS", "8"),
+            "{p:?}"
+        );
+        assert!(
+            mine("CUDA_VISIBLE_DEVICES")
+                || (has("CUDA_VISIBLE_DEVICES", "1") && has("CUDA_DEVICE_ORDER", "PCI_BUS_ID")),
+            "{p:?}"
+        );
+        assert_eq!(
+            Placement::of(TaskType::AddPiece, None, None),
+            Placement::default()
+        );
+    }
 
     #[test]
     fn orphans_left_by_a_dead_worker_are_ended_and_stale_pid_files_only_removed() {

@@ -123,6 +123,39 @@ pub fn detect_gpus() -> Vec<String> {
         .collect()
 }
 
+/// Each GPU's NUMA node, in NVML's order: from its PCI address, `/sys/bus/pci/devices/<addr>/
+/// numa_node` (-1 there, or no NVML: none).
+pub fn gpu_numa_nodes() -> Vec<Option<u32>> {
+    let Ok(nvml) = nvml_wrapper::Nvml::init() else {
+        return Vec::new();
+    };
+    let count = nvml.device_count().unwrap_or(0);
+    (0..count)
+        .map(|i| {
+            let bus = nvml.device_by_index(i).and_then(|d| d.pci_info()).ok()?;
+            let addr = sysfs_pci_address(&bus.bus_id)?;
+            let node = std::fs::read_to_string(format!("/sys/bus/pci/devices/{addr}/numa_node"));
+            node.ok()?
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .and_then(|n| u32::try_from(n).ok())
+        })
+        .collect()
+}
+
+/// NVML's PCI bus id (`00000000:3B:00.0`, an 8-digit domain) as `/sys/bus/pci/devices` names
+/// it (`0000:3b:00.0`).
+pub fn sysfs_pci_address(bus_id: &str) -> Option<String> {
+    let bus_id = bus_id.trim_end_matches('\0');
+    let (domain, rest) = bus_id.split_once(':')?;
+    if domain.len() < 4 || rest.len() != 7 {
+        return None;
+    }
+    let domain = &domain[domain.len() - 4..];
+    Some(format!("{domain}:{rest}").to_ascii_lowercase())
+}
+
 /// Detects this host's resources. With `no_swap`, swap is left out of the accounting.
 pub fn detect(no_swap: bool) -> WorkerResources {
     let fallback_cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
@@ -176,6 +209,19 @@ pub fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nvml_bus_ids_name_their_sysfs_devices() {
+        assert_eq!(
+            sysfs_pci_address("00000000:3B:00.0").as_deref(),
+            Some("0000:3b:00.0")
+        );
+        assert_eq!(
+            sysfs_pci_address("00000001:C1:00.0\0").as_deref(),
+            Some("0001:c1:00.0")
+        );
+        assert_eq!(sysfs_pci_address("3B:00.0"), None);
+    }
 
     #[test]
     fn detects_this_host() {

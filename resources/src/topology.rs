@@ -124,6 +124,20 @@ pub struct Topology {
     pub l3: Vec<CpuSet>,
     /// NUMA nodes and their CPUs (one node with every CPU where `/sys` has none).
     pub numa: Vec<(u32, CpuSet)>,
+    /// Each GPU's NUMA node, in NVML's order (none where the machine does not say). Filled by
+    /// the worker from NVML and `/sys/bus/pci`; `read` leaves it empty.
+    #[serde(default)]
+    pub gpus: Vec<Option<u32>>,
+}
+
+/// Where the scheduler placed a running task on its worker: its CPUs, and for a task that
+/// uses a GPU, which one (NVML's index, as `CUDA_VISIBLE_DEVICES` with
+/// `CUDA_DEVICE_ORDER=PCI_BUS_ID` counts them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    pub cpus: CpuSet,
+    #[serde(default)]
+    pub gpu: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +228,7 @@ impl Topology {
             cores,
             l3,
             numa,
+            gpus: Vec::new(),
         })
     }
 }
@@ -250,6 +265,7 @@ impl Topology {
             numa: (0..packages)
                 .map(|p| (p, group(p * per_package, per_package)))
                 .collect(),
+            gpus: Vec::new(),
         }
     }
 }

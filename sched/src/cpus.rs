@@ -7,6 +7,7 @@
 //!   PC1s never share cores (lotus #5076). Where no aligned unit is free, free cores inside one
 //!   L3 group, then any free cores.
 //! - PC2, C2 and the PoSts take whole L3 groups, as many as their threads need, then free CPUs.
+//!   One that uses a GPU is given the least busy GPU and L3 groups on that GPU's NUMA node first.
 //! - Other tasks (AP, C1, finalize, fetch, unseal) run on the CPUs nobody holds.
 //!
 //! The accounting has already admitted the task, so a place is always given: where nothing is
@@ -14,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use resources::topology::{CpuSet, Topology};
+use resources::topology::{CpuSet, Place, Topology};
 use resources::TaskType;
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +54,11 @@ pub struct Held {
     pub cpus: CpuSet,
     /// Its own (no other task is placed on them) or shared.
     pub exclusive: bool,
+    /// The GPU it was given, and its share of it in thousandths.
+    #[serde(default)]
+    pub gpu: Option<u32>,
+    #[serde(default)]
+    pub gpu_milli: u32,
 }
 
 /// A worker's CPUs as `sealing workers` shows them: those it may use, and what each running
@@ -122,16 +128,22 @@ impl CpuMap {
         self.allowed.0.difference(&busy.0).copied().collect()
     }
 
-    /// Places task `id` of `task` taking `threads` CPUs, and returns its CPUs.
-    pub fn place(&mut self, id: RequestId, task: TaskType, threads: u64) -> CpuSet {
+    /// Places task `id` of `task` taking `threads` CPUs and `gpu_milli` thousandths of a GPU,
+    /// and returns where.
+    pub fn place(&mut self, id: RequestId, task: TaskType, threads: u64, gpu_milli: u32) -> Place {
         self.release(id);
+        let gpu = (gpu_milli > 0).then(|| self.least_busy_gpu()).flatten();
+        let near: Option<CpuSet> = gpu
+            .and_then(|g| self.topo.gpus.get(g as usize).copied().flatten())
+            .and_then(|node| self.topo.numa.iter().find(|(n, _)| *n == node))
+            .map(|(_, cpus)| cpus.clone());
         let (free, allowed) = match self.per_task.get(&task) {
             Some(limit) => (self.free().and(limit), limit.clone()),
             None => (self.free(), self.allowed.clone()),
         };
         let mine = match Shape::of(task, threads) {
             Shape::Unit(n) => self.unit(n, &free),
-            Shape::Groups(n) => self.groups(n, &free),
+            Shape::Groups(n) => self.groups(n, &free, near.as_ref()),
             Shape::Shared => CpuSet::default(),
         };
         let (cpus, exclusive) = if mine.is_empty() {
@@ -146,9 +158,22 @@ impl CpuMap {
                 task,
                 cpus: cpus.clone(),
                 exclusive,
+                gpu,
+                gpu_milli,
             },
         );
-        cpus
+        Place { cpus, gpu }
+    }
+
+    /// The GPU with the least committed to it (the lowest index among equals), if there is one.
+    fn least_busy_gpu(&self) -> Option<u32> {
+        (0..self.topo.gpus.len() as u32).min_by_key(|g| {
+            self.held
+                .values()
+                .filter(|h| h.gpu == Some(*g))
+                .map(|h| h.gpu_milli)
+                .sum::<u32>()
+        })
     }
 
     pub fn release(&mut self, id: RequestId) {
@@ -214,9 +239,14 @@ impl CpuMap {
         self.cpus_of(&any[..n.min(any.len())])
     }
 
-    fn groups(&self, n: usize, free: &CpuSet) -> CpuSet {
+    /// Whole free L3 groups (those in `near` first) until `n` CPUs, then free CPUs.
+    fn groups(&self, n: usize, free: &CpuSet, near: Option<&CpuSet>) -> CpuSet {
         let mut out = CpuSet::default();
-        for g in &self.topo.l3 {
+        let mut order: Vec<&CpuSet> = self.topo.l3.iter().collect();
+        if let Some(near) = near {
+            order.sort_by_key(|g| !g.0.iter().any(|c| near.contains(*c)));
+        }
+        for g in order {
             let g = g.and(&self.allowed);
             if out.len() >= n {
                 break;
@@ -249,7 +279,7 @@ mod tests {
     fn pc1s(m: &mut CpuMap, n: u64, count: u64) -> Vec<Vec<usize>> {
         (0..count)
             .map(|i| {
-                let set = m.place(RequestId(i), TaskType::PreCommit1, n);
+                let set = m.place(RequestId(i), TaskType::PreCommit1, n, 0).cpus;
                 cores(m, &set)
             })
             .collect()
@@ -322,12 +352,12 @@ mod tests {
     fn a_pc1_unit_holds_whole_cores_with_their_hyperthreads_and_is_released() {
         let t = Topology::uniform(1, 2, 4, true); // CPUs 0-7, siblings 8-15
         let mut m = map(t);
-        let a = m.place(RequestId(1), TaskType::PreCommit1, 2);
+        let a = m.place(RequestId(1), TaskType::PreCommit1, 2, 0).cpus;
         assert_eq!(a.to_string(), "0-1,8-9");
-        let b = m.place(RequestId(2), TaskType::PreCommit1, 2);
+        let b = m.place(RequestId(2), TaskType::PreCommit1, 2, 0).cpus;
         assert_eq!(b.to_string(), "4-5,12-13", "the other L3 group first");
         m.release(RequestId(1));
-        let c = m.place(RequestId(3), TaskType::PreCommit1, 2);
+        let c = m.place(RequestId(3), TaskType::PreCommit1, 2, 0).cpus;
         assert_eq!(c, a, "a released unit is given again");
     }
 
@@ -346,11 +376,11 @@ mod tests {
             [[27, 28, 29], [33, 34, 35], [39, 40, 41], [45, 46, 47]]
         );
         for i in 8..12 {
-            let s = m.place(RequestId(100 + i), TaskType::AddPiece, 1);
+            let s = m.place(RequestId(100 + i), TaskType::AddPiece, 1, 0).cpus;
             assert!(s.0.iter().all(|c| *c >= 24), "{s}");
         }
         // Everything above 24 is held by PC1s: a C2 shares the worker's CPUs, still >= 24.
-        let c2 = m.place(RequestId(200), TaskType::Commit2, 8);
+        let c2 = m.place(RequestId(200), TaskType::Commit2, 8, 0).cpus;
         assert_eq!(c2.to_string(), "24-47");
         assert!(!m.held()[&RequestId(200)].exclusive);
     }
@@ -367,19 +397,27 @@ mod tests {
                 task: TaskType::PreCommit1,
                 cpus: CpuSet::from_iter([0]),
                 exclusive: true,
+                gpu: None,
+                gpu_milli: 0,
             },
         );
         assert_eq!(
-            m.place(RequestId(1), TaskType::PreCommit1, 3).to_string(),
+            m.place(RequestId(1), TaskType::PreCommit1, 3, 0)
+                .cpus
+                .to_string(),
             "4-6"
         );
         assert_eq!(
-            m.place(RequestId(2), TaskType::PreCommit1, 3).to_string(),
+            m.place(RequestId(2), TaskType::PreCommit1, 3, 0)
+                .cpus
+                .to_string(),
             "1-3"
         );
         // Cores 7 left: a unit of 3 takes what is free.
         assert_eq!(
-            m.place(RequestId(3), TaskType::PreCommit1, 3).to_string(),
+            m.place(RequestId(3), TaskType::PreCommit1, 3, 0)
+                .cpus
+                .to_string(),
             "7"
         );
     }
@@ -387,17 +425,17 @@ mod tests {
     #[test]
     fn c2_and_post_take_whole_l3_groups_and_shared_tasks_what_is_left() {
         let mut m = map(Topology::uniform(1, 4, 4, false)); // groups 0-3, 4-7, 8-11, 12-15
-        let pc1 = m.place(RequestId(1), TaskType::PreCommit1, 4);
+        let pc1 = m.place(RequestId(1), TaskType::PreCommit1, 4, 0).cpus;
         assert_eq!(pc1.to_string(), "0-3");
-        let c2 = m.place(RequestId(2), TaskType::Commit2, 6);
+        let c2 = m.place(RequestId(2), TaskType::Commit2, 6, 0).cpus;
         assert_eq!(c2.to_string(), "4-11", "two whole groups for 6 threads");
-        let ap = m.place(RequestId(3), TaskType::AddPiece, 1);
+        let ap = m.place(RequestId(3), TaskType::AddPiece, 1, 0).cpus;
         assert_eq!(ap.to_string(), "12-15");
         assert!(!m.held()[&RequestId(3)].exclusive);
-        let wdp = m.place(RequestId(4), TaskType::WindowPoSt, 4);
+        let wdp = m.place(RequestId(4), TaskType::WindowPoSt, 4, 0).cpus;
         assert_eq!(wdp.to_string(), "12-15");
         // Nothing free: a WinningPoSt on top shares everything.
-        let wnp = m.place(RequestId(5), TaskType::WinningPoSt, 1);
+        let wnp = m.place(RequestId(5), TaskType::WinningPoSt, 1, 0).cpus;
         assert_eq!(wnp.to_string(), "0-15");
         assert_eq!(m.free().len(), 0);
         m.release(RequestId(2));
@@ -417,16 +455,41 @@ mod tests {
         let all = t.cpus.clone();
         let mut m = CpuMap::new(t, all).with_task_cpus(per);
         for i in 0..20 {
-            let s = m.place(RequestId(i), TaskType::PreCommit1, 2);
+            let s = m.place(RequestId(i), TaskType::PreCommit1, 2, 0).cpus;
             assert!(s.0.iter().all(|c| *c <= 41), "{s}");
         }
         assert_eq!(
-            m.place(RequestId(50), TaskType::Commit2, 48).to_string(),
+            m.place(RequestId(50), TaskType::Commit2, 48, 0)
+                .cpus
+                .to_string(),
             "42-47"
         );
         // Untouched types use the whole worker: a WindowPoSt takes whole free groups.
-        let wdp = m.place(RequestId(51), TaskType::WindowPoSt, 12);
+        let wdp = m.place(RequestId(51), TaskType::WindowPoSt, 12, 0).cpus;
         assert_eq!(wdp.to_string(), "48-59");
+    }
+
+    #[test]
+    fn a_gpu_task_gets_the_least_busy_gpu_and_l3_groups_on_its_numa_node() {
+        // Two sockets of 24 cores with HT; GPU 0 hangs off socket 1, GPU 1 off socket 0.
+        let mut t = Topology::uniform(2, 1, 24, true);
+        t.gpus = vec![Some(1), Some(0)];
+        let mut m = map(t);
+        let a = m.place(RequestId(1), TaskType::Commit2, 24, 1000);
+        assert_eq!(a.gpu, Some(0));
+        assert_eq!(a.cpus.to_string(), "24-47,72-95", "socket 1, near GPU 0");
+        let b = m.place(RequestId(2), TaskType::Commit2, 24, 1000);
+        assert_eq!(b.gpu, Some(1));
+        assert_eq!(b.cpus.to_string(), "0-23,48-71");
+        assert_eq!(m.held()[&RequestId(2)].gpu, Some(1));
+        // CPU work gets no GPU.
+        assert_eq!(m.place(RequestId(3), TaskType::PreCommit1, 1, 0).gpu, None);
+        m.release(RequestId(1));
+        let c = m.place(RequestId(4), TaskType::WindowPoSt, 8, 1000);
+        assert_eq!(c.gpu, Some(0), "the GPU given back is the least busy");
+        // No GPU on the machine: a GPU share places CPUs only.
+        let mut m = map(Topology::uniform(1, 1, 4, false));
+        assert_eq!(m.place(RequestId(1), TaskType::Commit2, 4, 1000).gpu, None);
     }
 
     #[test]

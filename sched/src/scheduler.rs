@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use resources::topology::CpuSet;
+use resources::topology::Place;
 use resources::{SectorSize, Subject, TaskSet, TaskType};
 use serde::{Deserialize, Serialize};
 
@@ -106,8 +106,9 @@ pub struct Action {
     pub worker: WorkerId,
     pub subject: Subject,
     pub task: TaskType,
-    /// Execute only, on a worker that reported its CPU layout: the CPUs the task runs on.
-    pub cpus: Option<CpuSet>,
+    /// Execute only, on a worker that reported its CPU layout: the CPUs (and GPU) the task
+    /// runs on.
+    pub place: Option<Place>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -406,7 +407,7 @@ impl Scheduler {
                         worker: WorkerId(wi as u32),
                         subject: e.req.subject,
                         task: e.req.task,
-                        cpus: None,
+                        place: None,
                     });
                 }
             }
@@ -422,11 +423,11 @@ impl Scheduler {
                     e.stage = Stage::Running;
                     e.since = Instant::now();
                     if let Some((wid, need)) = e.placed {
-                        a.cpus = workers
+                        a.place = workers
                             .get_mut(wid.0 as usize)
                             .and_then(Option::as_mut)
                             .and_then(|w| w.cpus.as_mut())
-                            .map(|m| m.place(a.handle.id, need.task, need.threads));
+                            .map(|m| m.place(a.handle.id, need.task, need.threads, need.gpu_milli));
                     }
                 }
                 live
@@ -450,7 +451,7 @@ impl Scheduler {
             worker,
             subject: e.req.subject,
             task: e.req.task,
-            cpus: None,
+            place: None,
         });
         Ok(())
     }

@@ -11,7 +11,7 @@ use api::methods as m;
 use api::tasks::{TaskError, TaskResult};
 use api::{ApiInfo, Client, TaskCall, WorkerInfo};
 use async_trait::async_trait;
-use resources::topology::CpuSet;
+use resources::topology::Place;
 use resources::{SectorRef, SectorSize, TaskSet, TaskType};
 use sched::{Selector, StorageView, TaskRequest, WorkerId, WorkerSpec};
 use stores::{FileType, FileTypes, MemIndex, PathKind, StorageId};
@@ -265,7 +265,7 @@ impl WorkerHandle for RemoteWorker {
             })
     }
 
-    async fn execute(&self, call_id: &str, call: TaskCall, cpus: Option<CpuSet>) -> TaskResult {
+    async fn execute(&self, call_id: &str, call: TaskCall, place: Option<Place>) -> TaskResult {
         self.inflight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -273,7 +273,7 @@ impl WorkerHandle for RemoteWorker {
         let waiting = self.calls.wait(call_id);
         let sent = self
             .client
-            .request::<m::WorkerExecute>((call_id.to_string(), call, cpus))
+            .request::<m::WorkerExecute>((call_id.to_string(), call, place))
             .await;
         let r = match sent {
             Ok(()) => waiting.await,

@@ -213,7 +213,11 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     let table = ResourceTable::from_env().context("resource table from the environment")?;
     let topology = resources::topology::Topology::read(std::path::Path::new("/"))
         .map_err(|e| tracing::warn!("CPU topology not known: {e}"))
-        .ok();
+        .ok()
+        .map(|mut t| {
+            t.gpus = resources::host::gpu_numa_nodes();
+            t
+        });
     let affinity = processor::affinity::current().context("reading the sealer's CPU affinity")?;
     let spec = WorkerSpec {
         name: resources::host::host_name(),

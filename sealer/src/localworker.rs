@@ -9,7 +9,7 @@ use api::TaskCall;
 use async_trait::async_trait;
 use processor::{Placement, Processors};
 use proofs::Engine;
-use resources::topology::{CpuSet, Topology};
+use resources::topology::{Place, Topology};
 use resources::{TaskSet, TaskType};
 use stores::Remote;
 
@@ -36,10 +36,10 @@ impl WorkerHandle for LocalWorker {
         exec::prepare(&self.remote, call).await
     }
 
-    async fn execute(&self, call_id: &str, call: TaskCall, cpus: Option<CpuSet>) -> TaskResult {
+    async fn execute(&self, call_id: &str, call: TaskCall, place: Option<Place>) -> TaskResult {
         match &self.procs {
             Some(p) => {
-                let at = Placement::of(call.task(), cpus, self.topology.as_ref());
+                let at = Placement::of(call.task(), place, self.topology.as_ref());
                 let child = Arc::new(p.engine(at));
                 let e: Arc<dyn Engine> = child.clone();
                 let r = exec::execute(&self.remote, &e, call).await;

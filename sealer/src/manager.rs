@@ -9,7 +9,7 @@ use std::time::Duration;
 use api::tasks::{ErrorKind, TaskError, TaskResult};
 use api::{JobRow, TaskCall, WorkerRow};
 use async_trait::async_trait;
-use resources::topology::CpuSet;
+use resources::topology::Place;
 use sched::{
     ActionKind, RequestId, SchedError, Scheduler, Selector, TaskHandle, TaskRequest, WorkerId,
     WorkerSpec,
@@ -22,8 +22,8 @@ use crate::calls::{CallRecord, CallTracker};
 pub trait WorkerHandle: Send + Sync {
     /// Brings the call's input files onto the worker.
     async fn prepare(&self, call: &TaskCall) -> Result<(), TaskError>;
-    /// Runs the call, known to both sides as `call_id`, on `cpus` where the scheduler placed it.
-    async fn execute(&self, call_id: &str, call: TaskCall, cpus: Option<CpuSet>) -> TaskResult;
+    /// Runs the call, known to both sides as `call_id`, where the scheduler placed it.
+    async fn execute(&self, call_id: &str, call: TaskCall, place: Option<Place>) -> TaskResult;
 }
 
 /// lotus's RunWait number for a job state: 0 running, 1 prepared, N+1 assigned(N), -1 ret-wait.
@@ -200,7 +200,7 @@ impl Manager {
                 };
                 for a in actions {
                     let me = me.clone();
-                    tokio::spawn(async move { me.act(a.kind, a.handle, a.worker, a.cpus).await });
+                    tokio::spawn(async move { me.act(a.kind, a.handle, a.worker, a.place).await });
                 }
             }
         })
@@ -211,7 +211,7 @@ impl Manager {
         kind: ActionKind,
         h: TaskHandle,
         worker: WorkerId,
-        cpus: Option<CpuSet>,
+        place: Option<Place>,
     ) {
         let (call, handle, wname, local) = {
             let mut g = self.lock();
@@ -295,7 +295,7 @@ impl Manager {
                         tracing::error!("recording call {call_id} ({}): {e}", call.describe());
                     }
                     let what = call.describe();
-                    let result = handle.execute(&call_id, call, cpus).await;
+                    let result = handle.execute(&call_id, call, place).await;
                     tracing::debug!(
                         call = %what,
                         worker = %wname,
@@ -498,6 +498,7 @@ impl Manager {
                                 subject: j.subject,
                                 cpus: h.cpus.clone(),
                                 exclusive: h.exclusive,
+                                gpu: h.gpu,
                             })
                         })
                         .collect(),
@@ -627,7 +628,7 @@ mod tests {
             &self,
             _call_id: &str,
             call: TaskCall,
-            _cpus: Option<CpuSet>,
+            _place: Option<Place>,
         ) -> TaskResult {
             match call {
                 TaskCall::WinningPoSt { .. } => Ok(TaskOutput::WinningPoSt(vec![1])),

@@ -13,7 +13,7 @@ use api::tasks::{ErrorKind, TaskError, TaskOutput, TaskResult};
 use api::{SectorState, TaskCall};
 use async_trait::async_trait;
 use proofs::{Engine, MockEngine};
-use resources::topology::CpuSet;
+use resources::topology::Place;
 use resources::{SealProof, SectorRef, SectorSize, Subject, TaskType};
 use sched::{SchedConfig, Scheduler};
 use stores::{AttachOptions, LocalStore, MemIndex, Remote};
@@ -44,7 +44,7 @@ impl WorkerHandle for Faulty {
     async fn prepare(&self, call: &TaskCall) -> Result<(), TaskError> {
         self.inner.prepare(call).await
     }
-    async fn execute(&self, call_id: &str, call: TaskCall, cpus: Option<CpuSet>) -> TaskResult {
+    async fn execute(&self, call_id: &str, call: TaskCall, place: Option<Place>) -> TaskResult {
         let fault = match self.faults.lock().unwrap().get_mut(&call.task()) {
             Some((kind, n)) if *n > 0 => {
                 *n -= 1;
@@ -57,7 +57,7 @@ impl WorkerHandle for Faulty {
                 kind,
                 format!("{}: injected", call.describe()),
             )),
-            None => self.inner.execute(call_id, call, cpus).await,
+            None => self.inner.execute(call_id, call, place).await,
         }
     }
 }
@@ -322,7 +322,7 @@ impl WorkerHandle for SlowOnce {
     async fn prepare(&self, call: &TaskCall) -> Result<(), TaskError> {
         self.inner.prepare(call).await
     }
-    async fn execute(&self, call_id: &str, call: TaskCall, cpus: Option<CpuSet>) -> TaskResult {
+    async fn execute(&self, call_id: &str, call: TaskCall, place: Option<Place>) -> TaskResult {
         let delay = match call.task() == self.task {
             true => self.delay.lock().unwrap().take(),
             false => None,
@@ -330,7 +330,7 @@ impl WorkerHandle for SlowOnce {
         if let Some(d) = delay {
             tokio::time::sleep(d).await;
         }
-        self.inner.execute(call_id, call, cpus).await
+        self.inner.execute(call_id, call, place).await
     }
 }
 
@@ -500,7 +500,7 @@ impl WorkerHandle for Arc<Machine> {
     async fn prepare(&self, _call: &TaskCall) -> Result<(), TaskError> {
         Ok(())
     }
-    async fn execute(&self, call_id: &str, call: TaskCall, _cpus: Option<CpuSet>) -> TaskResult {
+    async fn execute(&self, call_id: &str, call: TaskCall, _place: Option<Place>) -> TaskResult {
         let tracker = self.sealer.lock().unwrap().as_ref().unwrap().1.clone();
         let waiting = tracker.wait(call_id);
         self.asked.lock().unwrap().push(call_id.to_string());

@@ -12,7 +12,7 @@ use chain::{
     deadline_at, ActiveSector, DeadlineState, MinerTally, Partition, PreCommitOnChain, Receipt,
 };
 use proofs::Randomness;
-use resources::topology::CpuSet;
+use resources::topology::Place;
 use resources::{SealProof, SectorRef, TaskType};
 use sched::{SchedConfig, Scheduler};
 use stores::MemIndex;
@@ -232,7 +232,7 @@ impl WorkerHandle for Scripted {
     async fn prepare(&self, _call: &TaskCall) -> Result<(), TaskError> {
         Ok(())
     }
-    async fn execute(&self, _call_id: &str, call: TaskCall, _cpus: Option<CpuSet>) -> TaskResult {
+    async fn execute(&self, _call_id: &str, call: TaskCall, _place: Option<Place>) -> TaskResult {
         let TaskCall::WindowPoSt {
             sectors,
             check_only,

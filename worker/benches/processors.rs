@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use processor::parent::Launch;
 use processor::{Placement, Processors};
 use proofs::{Engine, PieceData, RealEngine, SealPaths};
-use resources::topology::CpuSet;
+use resources::topology::{CpuSet, Place};
 use resources::{SectorRef, SectorSize, TaskType};
 
 fn procs(dir: &Path) -> Arc<Processors> {
@@ -129,7 +129,14 @@ fn pc1(rounds: usize) {
             (t, 0)
         } else {
             let multicore = way == 2;
-            let mut at = Placement::of(TaskType::PreCommit1, Some(unit.clone()), None);
+            let mut at = Placement::of(
+                TaskType::PreCommit1,
+                Some(Place {
+                    cpus: unit.clone(),
+                    gpu: None,
+                }),
+                None,
+            );
             at.env.push((
                 "FIL_PROOFS_USE_MULTICORE_SDR".into(),
                 if multicore { "1" } else { "0" }.into(),

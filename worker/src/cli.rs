@@ -253,8 +253,11 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
                 println!("CPUs for {}: {c} (worker.toml)", t.short());
             }
             for r in &i.running {
-                match &r.cpus {
-                    Some(c) => println!("Running: {} on CPUs {c}", r.call),
+                match &r.place {
+                    Some(p) => {
+                        let gpu = p.gpu.map(|g| format!(" and GPU {g}")).unwrap_or_default();
+                        println!("Running: {} on CPUs {}{gpu}", r.call, p.cpus)
+                    }
                     None => println!("Running: {} on the worker's CPUs", r.call),
                 }
             }

@@ -14,7 +14,7 @@ use api::tasks::TaskError;
 use api::{ApiInfo, Client, RunningCall, TaskCall, VersionInfo, WorkerInfo, WorkerPath};
 use processor::{Placement, Processors};
 use proofs::{Engine, MockEngine};
-use resources::topology::{CpuSet, Topology};
+use resources::topology::{CpuSet, Place, Topology};
 use resources::{ResourceTable, TaskSet, TaskType, WorkerResources};
 use stores::{AttachOptions, LocalStore, Remote, Secret};
 
@@ -155,7 +155,10 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
     std::fs::write(repo.join("token"), &o.sealer.token)?;
 
     let topology = match Topology::read(Path::new("/")) {
-        Ok(t) => Some(t),
+        Ok(mut t) => {
+            t.gpus = resources::host::gpu_numa_nodes();
+            Some(t)
+        }
         Err(e) => {
             tracing::warn!("CPU topology not known: {e}");
             None
@@ -327,7 +330,7 @@ impl Worker {
         self: &Arc<Self>,
         call_id: String,
         call: TaskCall,
-        cpus: Option<CpuSet>,
+        place: Option<Place>,
     ) -> Result<(), TaskError> {
         let t = call.task();
         if !self
@@ -365,7 +368,7 @@ impl Worker {
                 tracing::info!(call = %rec.call_id, "running {}", c.describe())
             }
         }
-        let mut placement = Placement::of(rec.call.task(), cpus.clone(), self.topology.as_ref());
+        let mut placement = Placement::of(rec.call.task(), place.clone(), self.topology.as_ref());
         let (env, numa) = self.config.for_task(rec.call.task());
         placement.env.extend(env);
         placement.numa = numa;
@@ -376,7 +379,7 @@ impl Worker {
                 rec.call_id.clone(),
                 RunningCall {
                     call: rec.call.describe(),
-                    cpus,
+                    place,
                 },
             );
         let me = self.clone();
@@ -450,8 +453,8 @@ fn handlers() -> Handlers<Arc<Worker>> {
                 .await
                 .map_err(|e| RpcError::task(&e))
         })
-        .on::<m::WorkerExecute, _, _>(|w, (id, call, cpus)| async move {
-            w.execute(id, call, cpus).map_err(|e| RpcError::task(&e))
+        .on::<m::WorkerExecute, _, _>(|w, (id, call, place)| async move {
+            w.execute(id, call, place).map_err(|e| RpcError::task(&e))
         })
         .on::<m::WorkerTaskEnable, _, _>(|w, (t,)| async move { w.set_task(&t, true) })
         .on::<m::WorkerTaskDisable, _, _>(|w, (t,)| async move { w.set_task(&t, false) })

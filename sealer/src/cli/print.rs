@@ -312,7 +312,8 @@ pub fn workers(ws: &[WorkerRow]) {
                 .iter()
                 .map(|h| {
                     let how = if h.exclusive { "" } else { " (shared)" };
-                    format!("{} {} on {}{how}", h.task.short(), h.subject, h.cpus)
+                    let gpu = h.gpu.map(|g| format!(" GPU {g}")).unwrap_or_default();
+                    format!("{} {} on {}{gpu}{how}", h.task.short(), h.subject, h.cpus)
                 })
                 .collect();
             println!(
