@@ -70,7 +70,8 @@ methods! {
     WorkerConnect = "Filecoin.WorkerConnect", Admin, (String,) -> Connected;
     /// A worker returns a call's result (retried until delivered): call ID and result.
     /// The third parameter: how the call's processor children ran (pid, CPUs, peak RSS).
-    WorkerReturn = "Filecoin.WorkerReturn", Admin, (String, TaskResult, Vec<processor::Run>) -> ();
+    /// (A worker from before it sends none.)
+    WorkerReturn = "Filecoin.WorkerReturn", Admin, (String, TaskResult, Option<Vec<processor::Run>>) -> ();
     /// The token secret, for workers (they verify the sealer's tokens and serve /remote with it).
     WorkerJwtSecret = "Filecoin.WorkerJwtSecret", Admin, () -> String;
 

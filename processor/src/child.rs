@@ -62,6 +62,9 @@ fn run() -> Result<i32, String> {
             "a processor is started by a worker, with its protocol on fd {FD}, which is not open"
         ));
     }
+    // Not inherited by anything the proofs start: the worker's EOF must mean this process.
+    // SAFETY: plain fcntl on an open descriptor.
+    unsafe { libc::fcntl(FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     // SAFETY: fd 3 is open (checked) and this process owns it from here on.
     let sock = unsafe { UnixStream::from_raw_fd(FD) };
     crate::alloc::report_on(FD);

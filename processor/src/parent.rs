@@ -22,6 +22,10 @@ use crate::wire::{Hello, Output, Request, ToWorker};
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a child has to exit once it sent its result.
 const EXIT_GRACE: Duration = Duration::from_secs(10);
+/// How often a running child's exit is looked for.
+const TICK: Duration = Duration::from_secs(1);
+/// How long a child has to read its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where a task's child runs: the CPUs it is pinned to (none: the worker's own mask) and the env
 /// its CPU set calls for.
@@ -132,15 +136,22 @@ pub fn run(
     let mut crash: Option<Crash> = None;
     let end = deadline.map(|d| start + d);
     loop {
-        let wait = match (&hello, end) {
-            (None, _) => HELLO_TIMEOUT.saturating_sub(start.elapsed()),
-            (Some(_), Some(end)) => end.saturating_duration_since(Instant::now()),
-            (Some(_), None) => Duration::from_secs(3600),
+        // Woken at least once a second: a child that exited while something it started keeps
+        // its pipe open gives no EOF, so its exit is looked for too.
+        let limit = match (&hello, end) {
+            (None, _) => Some(start + HELLO_TIMEOUT),
+            (Some(_), end) => end,
         };
+        let wait = limit
+            .map_or(TICK, |l| l.saturating_duration_since(Instant::now()))
+            .min(TICK);
         match child.msgs.recv_timeout(wait) {
             Ok(Msg::Line(Ok(ToWorker::Hello(h)))) if hello.is_none() => {
                 if let Err(e) = child.send(req) {
-                    tracing::debug!(pid, "sending the request: {e}");
+                    // It did not take its request: it is stuck or gone.
+                    child.kill();
+                    crash = Some(Crash::Protocol(format!("its request was not read: {e}")));
+                    break;
                 }
                 hello = Some(h);
             }
@@ -151,7 +162,9 @@ pub fn run(
                 result = Some(r.map_err(ProofError::from));
                 break;
             }
-            Ok(Msg::Line(Ok(ToWorker::Panicked(m)))) => crash = Some(Crash::Panicked(m)),
+            Ok(Msg::Line(Ok(ToWorker::Panicked(m)))) => {
+                crash.get_or_insert(Crash::Panicked(m));
+            }
             // The first failed allocation: more may fail on the way down (a backtrace).
             Ok(Msg::Line(Ok(ToWorker::OutOfMemory { bytes }))) => {
                 crash.get_or_insert(Crash::OutOfMemory { bytes });
@@ -167,14 +180,19 @@ pub fn run(
                 break;
             }
             Ok(Msg::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) if hello.is_some() && deadline.is_none() => {}
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                child.kill();
-                crash = Some(match (&hello, deadline) {
-                    (Some(_), Some(d)) => Crash::TimedOut(d.as_secs()),
-                    _ => Crash::Start(format!("no hello within {}s", HELLO_TIMEOUT.as_secs())),
-                });
-                break;
+                if limit.is_some_and(|l| Instant::now() >= l) {
+                    child.kill();
+                    // What it reported on the way down (OOM, a panic) says more.
+                    crash.get_or_insert(match (&hello, deadline) {
+                        (Some(_), Some(d)) => Crash::TimedOut(d.as_secs()),
+                        _ => Crash::Start(format!("no hello within {}s", HELLO_TIMEOUT.as_secs())),
+                    });
+                    break;
+                }
+                if child.exited() {
+                    break;
+                }
             }
         }
     }
@@ -234,7 +252,7 @@ fn spawn(launch: &Launch, placement: &Placement) -> Result<Child, String> {
         cmd.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent
             {
-                return Err(std::io::Error::other("the worker is gone"));
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
             }
             if let Some(m) = &mask {
                 if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), m) != 0 {
@@ -266,6 +284,9 @@ fn spawn(launch: &Launch, placement: &Placement) -> Result<Child, String> {
             Ok(())
         });
     }
+    let reader = ours.try_clone().map_err(|e| format!("socket: {e}"))?;
+    ours.set_write_timeout(Some(REQUEST_TIMEOUT))
+        .map_err(|e| format!("socket: {e}"))?;
     let spawned = cmd.spawn().map_err(|e| {
         let on = placement
             .cpus
@@ -288,32 +309,45 @@ fn spawn(launch: &Launch, placement: &Placement) -> Result<Child, String> {
         Some(f)
     });
     let (tx, msgs) = mpsc::channel();
-    let reader = ours.try_clone().map_err(|e| format!("socket: {e}"))?;
-    std::thread::Builder::new()
+    let child = Child {
+        pid,
+        sock: ours,
+        msgs,
+        pid_file,
+    };
+    let read = std::thread::Builder::new()
         .name(format!("processor-{pid}"))
         .spawn(move || {
-            for line in BufReader::new(reader).lines() {
-                let m = match line {
-                    Ok(l) if l.trim().is_empty() => continue,
-                    Ok(l) => serde_json::from_str::<ToWorker>(&l).map_err(|_| {
-                        let s: String = l.chars().take(80).collect();
-                        format!("{s:?}")
-                    }),
-                    Err(e) => Err(format!("unreadable: {e}")),
-                };
+            let mut r = BufReader::new(reader);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match r.read_until(b'\n', &mut line) {
+                    // A last line without its newline was cut off by the child's end: EOF.
+                    Ok(0) | Err(_) => break,
+                    Ok(_) if line.last() != Some(&b'\n') => break,
+                    Ok(_) => {}
+                }
+                let text = String::from_utf8_lossy(&line);
+                if text.trim().is_empty() {
+                    continue;
+                }
+                let m = serde_json::from_str::<ToWorker>(&text).map_err(|_| {
+                    let s: String = text.trim_end().chars().take(80).collect();
+                    format!("{s:?}")
+                });
                 if tx.send(Msg::Line(m)).is_err() {
                     return;
                 }
             }
             let _ = tx.send(Msg::Eof);
-        })
-        .map_err(|e| format!("reader thread: {e}"))?;
-    Ok(Child {
-        pid,
-        sock: ours,
-        msgs,
-        pid_file,
-    })
+        });
+    if let Err(e) = read {
+        child.kill();
+        let _ = child.reap();
+        return Err(format!("reader thread: {e}"));
+    }
+    Ok(child)
 }
 
 impl Child {
@@ -321,6 +355,22 @@ impl Child {
         let mut line = serde_json::to_vec(req)?;
         line.push(b'\n');
         self.sock.write_all(&line)
+    }
+
+    /// Whether the child has exited (it stays a zombie until `reap`).
+    fn exited(&self) -> bool {
+        // SAFETY: a zeroed siginfo_t is valid for waitid to fill.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                self.pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        // SAFETY: si_pid is set when waitid found the child (0 otherwise).
+        r != 0 || unsafe { info.si_pid() } == self.pid as libc::pid_t
     }
 
     /// Kills the child's whole process group.
@@ -334,22 +384,8 @@ impl Child {
     fn reap(self) -> (Crash, u64) {
         let pid = self.pid as libc::pid_t;
         let since = Instant::now();
-        loop {
-            // SAFETY: a zeroed siginfo_t is valid for waitid to fill.
-            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-            // WNOWAIT: the child stays a zombie, so its group id cannot be reused yet.
-            let r = unsafe {
-                libc::waitid(
-                    libc::P_PID,
-                    pid as libc::id_t,
-                    &mut info,
-                    libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-                )
-            };
-            // SAFETY: si_pid is set when waitid found the child (0 otherwise).
-            if r != 0 || unsafe { info.si_pid() } == pid {
-                break;
-            }
+        // The child stays a zombie until wait4, so its group id cannot be reused meanwhile.
+        while !self.exited() {
             if since.elapsed() > EXIT_GRACE {
                 self.kill();
             }
@@ -360,11 +396,14 @@ impl Child {
         // SAFETY: a zeroed rusage is valid for wait4 to fill.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         // SAFETY: the child is ours and not yet reaped.
-        unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
         if let Some(f) = &self.pid_file {
             let _ = std::fs::remove_file(f);
         }
-        let crash = if libc::WIFSIGNALED(status) {
+        let crash = if reaped != pid {
+            let e = std::io::Error::last_os_error();
+            Crash::Start(format!("could not be reaped: {e}"))
+        } else if libc::WIFSIGNALED(status) {
             Crash::Signalled {
                 signal: libc::WTERMSIG(status),
             }

@@ -142,7 +142,7 @@ impl CpuMap {
             None => (self.free(), self.allowed.clone()),
         };
         let mine = match Shape::of(task, threads) {
-            Shape::Unit(n) => self.unit(n, &free),
+            Shape::Unit(n) => self.unit(n, &free, &allowed),
             Shape::Groups(n) => self.groups(n, &free, near.as_ref()),
             Shape::Shared => CpuSet::default(),
         };
@@ -195,48 +195,58 @@ impl CpuMap {
             .collect()
     }
 
-    fn cpus_of(&self, cores: &[usize]) -> CpuSet {
+    /// Core `k`'s threads the task may use (`scope`: the worker's or its task type's CPUs), so
+    /// that a worker given one thread per core (`--cpus 0-23` on a machine with SMT) still has
+    /// whole cores to give.
+    fn usable(&self, k: usize, scope: &CpuSet) -> CpuSet {
+        self.topo.cores[k].cpus.and(scope)
+    }
+
+    fn cpus_of(&self, cores: &[usize], scope: &CpuSet) -> CpuSet {
         cores
             .iter()
-            .flat_map(|k| self.topo.cores[*k].cpus.0.iter().copied())
+            .flat_map(|k| self.usable(*k, scope).0)
             .collect()
     }
 
-    /// Cores whose every CPU is free, in order.
-    fn free_cores(&self, free: &CpuSet, within: Option<&CpuSet>) -> Vec<usize> {
+    /// Whether core `k` has threads in `scope` and all of them are free.
+    fn core_free(&self, k: usize, free: &CpuSet, scope: &CpuSet) -> bool {
+        let c = self.usable(k, scope);
+        !c.is_empty() && c.0.iter().all(|x| free.contains(*x))
+    }
+
+    /// Free cores, in order, inside `within` where given.
+    fn free_cores(&self, free: &CpuSet, scope: &CpuSet, within: Option<&CpuSet>) -> Vec<usize> {
         (0..self.topo.cores.len())
             .filter(|k| {
-                let c = &self.topo.cores[*k].cpus;
-                !c.is_empty()
-                    && c.0.iter().all(|x| free.contains(*x))
-                    && within.is_none_or(|w| c.0.iter().all(|x| w.contains(*x)))
+                self.core_free(*k, free, scope)
+                    && within
+                        .is_none_or(|w| self.usable(*k, scope).0.iter().all(|x| w.contains(*x)))
             })
             .collect()
     }
 
-    fn unit(&self, n: usize, free: &CpuSet) -> CpuSet {
-        let subset = |s: &CpuSet| !s.is_empty() && s.0.iter().all(|c| free.contains(*c));
+    fn unit(&self, n: usize, free: &CpuSet, scope: &CpuSet) -> CpuSet {
         if let Some(u) = self
             .sdr_units(n)
             .iter()
-            .map(|u| self.cpus_of(u))
-            .find(subset)
+            .find(|u| u.iter().all(|k| self.core_free(*k, free, scope)))
         {
-            return u;
+            return self.cpus_of(u, scope);
         }
         // Free cores inside one L3 group (the one with the most), else anywhere.
         let best = self
             .topo
             .l3
             .iter()
-            .map(|g| self.free_cores(free, Some(g)))
+            .map(|g| self.free_cores(free, scope, Some(g)))
             .max_by_key(Vec::len)
             .unwrap_or_default();
         if best.len() >= n {
-            return self.cpus_of(&best[..n]);
+            return self.cpus_of(&best[..n], scope);
         }
-        let any = self.free_cores(free, None);
-        self.cpus_of(&any[..n.min(any.len())])
+        let any = self.free_cores(free, scope, None);
+        self.cpus_of(&any[..n.min(any.len())], scope)
     }
 
     /// Whole free L3 groups (those in `near` first) until `n` CPUs, then free CPUs.
@@ -490,6 +500,17 @@ mod tests {
         // No GPU on the machine: a GPU share places CPUs only.
         let mut m = map(Topology::uniform(1, 1, 4, false));
         assert_eq!(m.place(RequestId(1), TaskType::Commit2, 4, 1000).gpu, None);
+    }
+
+    #[test]
+    fn a_worker_given_one_thread_per_core_still_gives_pc1s_cores_of_their_own() {
+        // A Xeon with SMT, the worker on the first thread of each core (`--cpus 0-23`).
+        let t = Topology::uniform(2, 1, 24, true);
+        let mut m = CpuMap::new(t, "0-23".parse().unwrap());
+        let a = m.place(RequestId(1), TaskType::PreCommit1, 4, 0).cpus;
+        let b = m.place(RequestId(2), TaskType::PreCommit1, 4, 0).cpus;
+        assert_eq!((a.to_string(), b.to_string()), ("0-3".into(), "4-7".into()));
+        assert!(m.held().values().all(|h| h.exclusive));
     }
 
     #[test]

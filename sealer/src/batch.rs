@@ -360,20 +360,22 @@ impl<T> Batcher<T> {
     }
 }
 
-/// A batch's result for the operator and the log.
+/// A batch's result for the operator and the log, its sectors in number order.
 pub fn describe(kind: BatchKind, sent: &api::BatchSent) -> String {
+    let mut sectors = sent.sectors.clone();
+    sectors.sort_unstable();
     match (&sent.message, &sent.error) {
         (Some(m), _) => format!(
             "{} batch of {} sector(s) {:?} sent in {m} ({})",
             kind.what(),
-            sent.sectors.len(),
-            sent.sectors,
+            sectors.len(),
+            sectors,
             sent.reason
         ),
         (None, e) => format!(
             "{} batch of sectors {:?} not sent ({}): {}",
             kind.what(),
-            sent.sectors,
+            sectors,
             sent.reason,
             e.as_deref().unwrap_or("no reason given")
         ),

@@ -32,9 +32,12 @@ pub(super) struct CommitItem {
     pub proof: Vec<u8>,
 }
 
-/// "pre-commit of sector 3", "pre-commit batch of 3 sectors (1, 2, 5)".
+/// "pre-commit of sector 3", "pre-commit batch of 3 sectors (1, 2, 5)": in number order,
+/// whatever order they joined the batch in.
 pub(super) fn what(kind: BatchKind, sectors: impl Iterator<Item = u64>) -> String {
-    let n: Vec<String> = sectors.map(|n| n.to_string()).collect();
+    let mut n: Vec<u64> = sectors.collect();
+    n.sort_unstable();
+    let n: Vec<String> = n.iter().map(u64::to_string).collect();
     match n.len() {
         1 => format!("{} of sector {}", kind.what(), n[0]),
         len => format!("{} batch of {len} sectors ({})", kind.what(), n.join(", ")),

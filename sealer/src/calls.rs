@@ -157,11 +157,13 @@ impl CallTracker {
     /// result).
     pub fn ran(&self, call_id: &str, runs: Vec<processor::Run>) {
         let mut g = self.lock();
-        if let Some(peak) = runs.iter().map(|r| r.peak_rss).max() {
+        let Some(rec) = g.open.get_mut(call_id) else {
+            return; // returned already (a second WorkerReturn): nobody takes it
+        };
+        let peak = runs.iter().map(|r| r.peak_rss).max();
+        rec.runs = runs;
+        if let Some(peak) = peak {
             g.peaks.insert(call_id.to_string(), peak);
-        }
-        if let Some(rec) = g.open.get_mut(call_id) {
-            rec.runs = runs;
         }
     }
 

@@ -277,11 +277,13 @@ fn batch_queues_are_listed_and_flushed_from_the_cli_and_survive_a_kill9() {
         let start = std::time::Instant::now();
         loop {
             let out = repo.ok(&["sectors", "batching", kind]);
-            let queued: Vec<&str> = out
+            let mut queued: Vec<&str> = out
                 .lines()
                 .skip(1)
                 .filter_map(|l| l.split_whitespace().next())
                 .collect();
+            // Listed in the order they joined, which the two reach in either order.
+            queued.sort_unstable();
             if queued == ["1", "2"] {
                 return;
             }

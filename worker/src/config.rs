@@ -73,7 +73,8 @@ impl WorkerConfig {
     }
 
     /// Lotus's resource table from the environment, with the file's limits where the
-    /// environment sets none.
+    /// environment sets none, and PC1's threads from the `FIL_PROOFS_*` its `Env` gives its
+    /// processors (so the scheduler's unit is the one the child labels with).
     pub fn table(&self) -> Result<ResourceTable> {
         self.table_with(&|k| std::env::var(k).ok())
     }
@@ -88,8 +89,17 @@ impl WorkerConfig {
                 Some((format!("{}_MAX_CONCURRENT", t.short()), n.to_string()))
             })
             .collect();
+        let pc1_env = self
+            .tasks
+            .get(&TaskType::PreCommit1)
+            .map(|c| &c.env)
+            .cloned()
+            .unwrap_or_default();
         Ok(ResourceTable::from_lookup(&|k| {
-            env(k).or_else(|| file.get(k).cloned())
+            let sdr = k.starts_with("FIL_PROOFS_");
+            env(k)
+                .or_else(|| file.get(k).cloned())
+                .or_else(|| sdr.then(|| pc1_env.get(k).cloned()).flatten())
         })?)
     }
 
@@ -218,12 +228,21 @@ mod tests {
         let t = c.table_with(&env).unwrap();
         assert_eq!(t.get(TaskType::PreCommit2, s).max_concurrent, 2);
         assert_eq!(t.get(TaskType::AddPiece, s).max_concurrent, 7);
-        let t = c.table_with(&|_| None).unwrap();
-        assert_eq!(t.get(TaskType::PreCommit2, s).max_concurrent, 3);
         assert_eq!(
             t.get(TaskType::AddPiece, resources::SectorSize::S2KiB)
                 .max_concurrent,
             5
         );
+        let t = c.table_with(&|_| None).unwrap();
+        assert_eq!(t.get(TaskType::PreCommit2, s).max_concurrent, 3);
+        // PC1's processors labelling with multicore SDR (set in the file): the scheduler counts
+        // the producers + 1 threads they use.
+        let c = WorkerConfig::parse(
+            "[PC1]\nEnv = { FIL_PROOFS_USE_MULTICORE_SDR = \"1\", \
+             FIL_PROOFS_MULTICORE_SDR_PRODUCERS = \"2\" }\n",
+        )
+        .unwrap();
+        let t = c.table_with(&|_| None).unwrap();
+        assert_eq!(t.get(TaskType::PreCommit1, s).max_parallelism, 3);
     }
 }

@@ -312,7 +312,7 @@ impl Worker {
         };
         let sent = self
             .sealer
-            .request::<m::WorkerReturn>((c.call_id.clone(), result, c.runs.clone()))
+            .request::<m::WorkerReturn>((c.call_id.clone(), result, Some(c.runs.clone())))
             .await;
         match sent {
             Ok(_) => {
@@ -368,6 +368,14 @@ impl Worker {
                 tracing::info!(call = %rec.call_id, "running {}", c.describe())
             }
         }
+        // Unplaced (a worker whose layout the sealer does not know, a call sent again after the
+        // sealer's restart): still kept to its task type's CPUs from worker.toml.
+        let place = place.or_else(|| {
+            self.task_cpus.get(&rec.call.task()).map(|c| Place {
+                cpus: c.clone(),
+                gpu: None,
+            })
+        });
         let mut placement = Placement::of(rec.call.task(), place.clone(), self.topology.as_ref());
         let (env, numa) = self.config.for_task(rec.call.task());
         placement.env.extend(env);

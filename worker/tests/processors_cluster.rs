@@ -58,10 +58,7 @@ fn two_pc1s_at_once_run_each_on_a_core_of_its_own() {
         .unwrap()
         .cores
         .len();
-    assert!(
-        cores >= 2,
-        "this check needs two cores; this machine has {cores}"
-    );
+    // (One core with two hyperthreads: the first PC1 gets the core, the second shares it.)
     let (repo, _d) = sealer();
     let w = WorkerProc::start(&repo, "A", &["--mock-delays", "PC1=4s"], &[]);
     repo.ok(&["sectors", "pledge"]);
@@ -79,10 +76,15 @@ fn two_pc1s_at_once_run_each_on_a_core_of_its_own() {
         .iter()
         .map(|j| j.cpus.as_ref().expect("placed").to_string())
         .collect();
-    assert_ne!(sets[0], sets[1], "{sets:?}");
     let row = repo.worker("A").unwrap();
     assert_eq!(row.cpus_held.len(), 2, "{row:?}");
-    assert!(row.cpus_held.iter().all(|h| h.exclusive), "{row:?}");
+    let own = row.cpus_held.iter().filter(|h| h.exclusive).count();
+    if cores >= 2 {
+        assert_ne!(sets[0], sets[1], "{sets:?}");
+        assert_eq!(own, 2, "{row:?}");
+    } else {
+        assert_eq!(own, 1, "{row:?}");
+    }
     let printed = repo.ok(&["sealing", "workers"]);
     assert!(printed.contains("PC1 "), "{printed}");
     let info = w.cli(&["info"]);
