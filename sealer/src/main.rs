@@ -11,6 +11,11 @@ fn main() -> anyhow::Result<()> {
     // says otherwise.
     let devnet = std::env::args().nth(1).is_some_and(|a| a == "devnet");
     let default = if devnet { "warn" } else { "info" };
+    if std::env::var_os("RUST_LOG").is_none() {
+        // The processor children read it too: under `devnet` they stay as quiet as the daemon.
+        // Set before any thread starts.
+        std::env::set_var("RUST_LOG", default);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
