@@ -501,9 +501,18 @@ pub struct WorkerInfo {
     pub running: Vec<RunningCall>,
 }
 
+fn unknown_task() -> TaskType {
+    TaskType::Fetch
+}
+
 /// A call running on a worker, and where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunningCall {
+    /// The ID the sealer gave it.
+    #[serde(rename = "CallID", default)]
+    pub call_id: String,
+    #[serde(rename = "Task", default = "unknown_task")]
+    pub task: TaskType,
     /// "PC1 of sector 3".
     #[serde(rename = "Call")]
     pub call: String,

@@ -77,6 +77,9 @@ pub struct CpuMap {
     /// Task types kept to some of the CPUs (the worker's `worker.toml`).
     per_task: BTreeMap<TaskType, CpuSet>,
     held: BTreeMap<RequestId, Held>,
+    /// Calls found running on the worker when it registered (started before the sealer's
+    /// restart), by call ID: their CPUs stay theirs until they return.
+    found: BTreeMap<String, Held>,
 }
 
 impl CpuMap {
@@ -88,7 +91,28 @@ impl CpuMap {
             allowed,
             per_task: BTreeMap::new(),
             held: BTreeMap::new(),
+            found: BTreeMap::new(),
         }
+    }
+
+    /// Call `call_id` of `task` runs at `place` already (the worker said so when it registered):
+    /// its CPUs are held until [`CpuMap::returned`].
+    pub fn running_already(&mut self, call_id: &str, task: TaskType, place: &Place) {
+        self.found.insert(
+            call_id.to_string(),
+            Held {
+                task,
+                cpus: place.cpus.clone(),
+                exclusive: true,
+                gpu: place.gpu,
+                gpu_milli: 0,
+            },
+        );
+    }
+
+    /// A call found running returned: its CPUs are free. Whether it was one.
+    pub fn returned(&mut self, call_id: &str) -> bool {
+        self.found.remove(call_id).is_some()
     }
 
     /// Keeps each task type of `per_task` to its CPUs (within the worker's).
@@ -122,6 +146,7 @@ impl CpuMap {
         let busy: CpuSet = self
             .held
             .values()
+            .chain(self.found.values())
             .filter(|h| h.exclusive)
             .flat_map(|h| h.cpus.0.iter().copied())
             .collect();
@@ -511,6 +536,21 @@ mod tests {
         let b = m.place(RequestId(2), TaskType::PreCommit1, 4, 0).cpus;
         assert_eq!((a.to_string(), b.to_string()), ("0-3".into(), "4-7".into()));
         assert!(m.held().values().all(|h| h.exclusive));
+    }
+
+    #[test]
+    fn a_call_found_running_after_a_restart_keeps_its_cpus_until_it_returns() {
+        let mut m = map(Topology::uniform(1, 1, 2, false));
+        let place = Place {
+            cpus: CpuSet::from_iter([0]),
+            gpu: None,
+        };
+        m.running_already("call-1", TaskType::PreCommit1, &place);
+        assert_eq!(pc1s(&mut m, 1, 1), [[1]], "CPU 0 is the running call's");
+        assert!(m.returned("call-1"));
+        assert!(!m.returned("call-1"));
+        m.release(RequestId(0));
+        assert_eq!(pc1s(&mut m, 1, 1), [[0]]);
     }
 
     #[test]

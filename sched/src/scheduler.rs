@@ -166,6 +166,25 @@ impl Scheduler {
         id
     }
 
+    /// Call `call_id` of `task` was running at `place` on worker `id` when it registered (it
+    /// started before this scheduler did): its CPUs stay held until [`Scheduler::returned`].
+    pub fn running_already(&mut self, id: WorkerId, call_id: &str, task: TaskType, place: &Place) {
+        if let Some(m) = self.worker_mut(id).ok().and_then(|w| w.cpus.as_mut()) {
+            m.running_already(call_id, task, place);
+        }
+    }
+
+    /// Call `call_id` returned: CPUs held for it as found running are free.
+    pub fn returned(&mut self, call_id: &str) {
+        for w in self.workers.iter_mut().flatten() {
+            if let Some(m) = w.cpus.as_mut() {
+                if m.returned(call_id) {
+                    return;
+                }
+            }
+        }
+    }
+
     /// A task of `task` and `size` on worker `id` reached `peak_rss` bytes: with
     /// `measured_memory`, later tasks of that type and size there count the highest peak seen.
     pub fn observe(&mut self, id: WorkerId, task: TaskType, size: SectorSize, peak_rss: u64) {

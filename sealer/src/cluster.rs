@@ -369,6 +369,7 @@ impl Workers {
             inflight: Mutex::new(HashSet::new()),
         });
         let id = manager.add_worker(spec, handle.clone(), false);
+        manager.running_already(id, &info.running);
         view.set_paths(id, info.paths.iter().map(|p| p.id.clone()).collect());
         view.set_tasks(id, info.tasks);
         if !info.enabled {

@@ -136,6 +136,22 @@ impl Manager {
         id
     }
 
+    /// Calls `worker` was running when it registered (started before this sealer): their CPUs
+    /// stay held until they return.
+    pub fn running_already(&self, worker: WorkerId, running: &[api::RunningCall]) {
+        let mut g = self.lock();
+        for r in running {
+            if let Some(place) = &r.place {
+                g.sched.running_already(worker, &r.call_id, r.task, place);
+            }
+        }
+    }
+
+    /// Call `call_id` returned through `WorkerReturn`: CPUs held for it as found running go.
+    pub fn returned(&self, call_id: &str) {
+        self.lock().sched.returned(call_id);
+    }
+
     /// Queues `call` and waits for its result.
     pub async fn run(
         &self,

@@ -135,6 +135,7 @@ pub fn handlers() -> Handlers<Arc<Node>> {
         })
         .on::<m::WorkerReturn, _, _>(|n, (call_id, result, runs)| async move {
             n.manager.calls().ran(&call_id, runs.unwrap_or_default());
+            n.manager.returned(&call_id);
             if !n.manager.calls().returned(&call_id, &result) {
                 tracing::debug!(%call_id, "a result nobody waits for any more");
             }

@@ -386,6 +386,8 @@ impl Worker {
             .insert(
                 rec.call_id.clone(),
                 RunningCall {
+                    call_id: rec.call_id.clone(),
+                    task: rec.call.task(),
                     call: rec.call.describe(),
                     place,
                 },

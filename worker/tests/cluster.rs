@@ -294,6 +294,46 @@ fn wait_running(repo: &Repo, task: &str) {
     }
 }
 
+/// The CPUs of the running PC1 of sector `n`, as `sealing jobs` places it.
+fn pc1_cpus(repo: &Repo, n: u64) -> Option<String> {
+    repo.request::<api::methods::WorkerJobs>(())
+        .into_iter()
+        .find(|j| {
+            j.task == resources::TaskType::PreCommit1
+                && j.state == "running"
+                && j.subject.sector().map(|s| s.number) == Some(n)
+        })
+        .and_then(|j| j.cpus.map(|c| c.to_string()))
+}
+
+#[test]
+fn a_pc1_running_across_a_sealer_restart_keeps_its_cpus() {
+    let _one = serial();
+    let (repo, mut d) = sealer_on_fixed_port();
+    let w = WorkerProc::start(&repo, "W", &["--mock-delays=PC1=12s"], &[]);
+    repo.ok(&["sectors", "pledge"]);
+    wait_running(&repo, "PC1");
+    let first = pc1_cpus(&repo, 1).expect("placed");
+    d.kill9();
+    let d = repo.start();
+    // W registers again, saying what it runs and where; the next PC1 is placed elsewhere.
+    repo.ok(&["sectors", "pledge"]);
+    let start = std::time::Instant::now();
+    let second = loop {
+        if let Some(c) = pc1_cpus(&repo, 2) {
+            break c;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{}", d.log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(repo.state(1), "PreCommit1", "sector 1's PC1 still runs");
+    assert_ne!(first, second, "{}", w.log());
+    repo.wait_states(&[1, 2], Duration::from_secs(60), |s| {
+        s.iter().all(|x| x == "Proving")
+    });
+    drop((w, d));
+}
+
 #[test]
 fn a_result_made_while_the_sealer_was_down_is_delivered_not_recomputed() {
     let _one = serial();
