@@ -66,7 +66,7 @@ enum Landed {
     Receipt(chain::Receipt),
     /// Neither the chain nor the pool has it any more, and why.
     Dropped(String),
-    /// Another message (this CID) with its nonce landed instead.
+    /// Another message (this CID) with its nonce landed instead, or took its place in the pool.
     Replaced(String),
 }
 
@@ -741,7 +741,17 @@ impl Pipeline {
                 None => {
                     unseen += 1;
                     let check = landed.is_some() || unseen > confidence;
-                    if check && self.chain.pending(method, sector).await?.as_deref() != Some(id) {
+                    let pending = if check {
+                        self.chain.pending(method, sector).await?
+                    } else {
+                        None
+                    };
+                    // Another message for this sector in the pool: this one was replaced there
+                    // (`lotus mpool replace`) before either landed. It is followed.
+                    if let Some(other) = pending.as_deref().filter(|p| *p != id) {
+                        return Ok(Landed::Replaced(other.to_string()));
+                    }
+                    if check && pending.is_none() {
                         let why = match landed {
                             Some(e) => format!(
                                 "message {id} (landed at epoch {e}) was taken back by a reorg \
