@@ -104,6 +104,17 @@ pub struct Launch {
     pub pid_dir: Option<PathBuf>,
 }
 
+impl Launch {
+    /// This binary as `<binary> processor`, its pid files in `<repo>/processors`.
+    pub fn this_binary(repo: &Path) -> std::io::Result<Launch> {
+        Ok(Launch {
+            exe: std::env::current_exe()?,
+            args: vec!["processor".into()],
+            pid_dir: Some(repo.join("processors")),
+        })
+    }
+}
+
 enum Msg {
     Line(Result<ToWorker, String>),
     Eof,

@@ -234,6 +234,13 @@ impl Topology {
 }
 
 impl Topology {
+    /// This machine's layout (`/`), with each GPU's NUMA node.
+    pub fn this_machine() -> Result<Topology, TopologyError> {
+        let mut t = Topology::read(Path::new("/"))?;
+        t.gpus = crate::host::gpu_numa_nodes();
+        Ok(t)
+    }
+
     /// A uniform machine numbered as Linux numbers Intel and AMD CPUs: core `k`'s first thread
     /// is CPU `k`, its second CPU `k + cores` (with SMT); L3 groups and packages are runs of
     /// consecutive cores; one NUMA node per package.

@@ -131,11 +131,8 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     }
     let (cfg, mut settings) = Config::load(&file)?;
     settings.mock |= force_mock;
-    let launch = processor::parent::Launch {
-        exe: std::env::current_exe().context("finding this binary to start processors")?,
-        args: vec!["processor".into()],
-        pid_dir: Some(repo.path.join("processors")),
-    };
+    let launch = processor::parent::Launch::this_binary(&repo.path)
+        .context("finding this binary to start processors")?;
     let (engine, procs): (Arc<dyn Engine>, _) = if settings.mock {
         tracing::warn!("MOCK PROOF ENGINE: sectors are not really sealed and proofs are not real (tests and demos only)");
         let mut m = MockEngine::new().with_corrupt_proofs(cfg.proofs.mock_corrupt_proofs);
@@ -211,13 +208,9 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         tracing::info!(tasks = %tasks, "the sealer runs no sealing task itself (every [Storage] Allow* is false)");
     }
     let table = ResourceTable::from_env().context("resource table from the environment")?;
-    let topology = resources::topology::Topology::read(std::path::Path::new("/"))
+    let topology = resources::topology::Topology::this_machine()
         .map_err(|e| tracing::warn!("CPU topology not known: {e}"))
-        .ok()
-        .map(|mut t| {
-            t.gpus = resources::host::gpu_numa_nodes();
-            t
-        });
+        .ok();
     let affinity = processor::affinity::current().context("reading the sealer's CPU affinity")?;
     let spec = WorkerSpec {
         name: resources::host::host_name(),

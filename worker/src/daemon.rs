@@ -78,11 +78,8 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
     let secret =
         Secret::from_bytes(unhex(&secret_hex)?).map_err(|e| anyhow!("sealer secret: {e}"))?;
     let miner = sealer.request::<m::MinerInfoCall>(()).await?;
-    let launch = processor::parent::Launch {
-        exe: std::env::current_exe().context("finding this binary to start processors")?,
-        args: vec!["processor".into()],
-        pid_dir: Some(repo.join("processors")),
-    };
+    let launch = processor::parent::Launch::this_binary(repo)
+        .context("finding this binary to start processors")?;
     let mut procs = if miner.engine == "mock" {
         tracing::warn!(
             "MOCK PROOF ENGINE (the sealer's): sectors are not really sealed, proofs are not real"
@@ -154,11 +151,8 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
     std::fs::write(repo.join("api"), &public)?;
     std::fs::write(repo.join("token"), &o.sealer.token)?;
 
-    let topology = match Topology::read(Path::new("/")) {
-        Ok(mut t) => {
-            t.gpus = resources::host::gpu_numa_nodes();
-            Some(t)
-        }
+    let topology = match Topology::this_machine() {
+        Ok(t) => Some(t),
         Err(e) => {
             tracing::warn!("CPU topology not known: {e}");
             None
