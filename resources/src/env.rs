@@ -28,6 +28,22 @@ const FIELDS: [&str; 7] = [
     "MAX_CONCURRENT",
 ];
 
+/// A byte count for people: `512 B`, `1.5 GiB`, `32 GiB` (what [`parse_bytes`] reads back).
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.3} {}", UNITS[u]).replace(".000 ", " ")
+    }
+}
+
 /// Parses a byte count: a plain number of bytes, or a number with a binary unit
 /// (`KiB`, `MiB`, `GiB`, `TiB`, `PiB`; `K`, `M`, `G`, `T`, `P` and `B` also read). Fractions are
 /// allowed with a unit (`1.5GiB`).

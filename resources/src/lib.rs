@@ -11,7 +11,7 @@ pub mod table;
 pub mod task;
 pub mod topology;
 
-pub use env::{parse_bytes, EnvError};
+pub use env::{human_bytes, parse_bytes, EnvError};
 pub use host::{detect, WorkerResources};
 pub use proof::{PoStProof, SealProof, SectorId, SectorRef, SectorSize, SECTOR_SIZE_COUNT};
 pub use subject::Subject;

@@ -15,6 +15,7 @@ mod request;
 mod scheduler;
 mod selector;
 pub mod sim;
+mod why;
 mod worker;
 pub mod world;
 
@@ -22,5 +23,6 @@ pub use assign::PassStats;
 pub use jobs::{Job, JobState, WorkerStats};
 pub use request::{RequestId, TaskHandle, TaskRequest, WorkerId};
 pub use scheduler::{Action, ActionKind, Assigner, Finished, SchedConfig, SchedError, Scheduler};
-pub use selector::{AllocSelector, ExistingSelector, Selector, StorageView, TaskSelector};
-pub use worker::{Account, Need, Usage, WorkerSpec};
+pub use selector::{AllocSelector, ExistingSelector, Refusal, Selector, StorageView, TaskSelector};
+pub use why::{NotHere, WhyQueued};
+pub use worker::{Account, Need, NoFit, Usage, WorkerSpec};

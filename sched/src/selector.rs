@@ -28,6 +28,29 @@ pub trait Selector: Send + Sync {
     fn cache_key(&self, _req: &TaskRequest) -> Option<u64> {
         None
     }
+
+    /// Why `worker` may not take `req` (what `ok` refuses), for the operator: `None` where `ok`
+    /// accepts. Asked only to explain a queued request, never while scheduling.
+    fn refusal(&self, req: &TaskRequest, worker: WorkerId, spec: &WorkerSpec) -> Option<Refusal> {
+        (!self.ok(req, worker, spec)).then_some(Refusal::Other)
+    }
+}
+
+/// Why a selector refuses a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Refusal {
+    /// No sealing path of the worker has room for a new sector's files.
+    NoRoomToSeal,
+    /// No long-term storage path of the worker has room for the sealed sector.
+    NoRoomToStore,
+    /// The worker does not hold the sector's files, and the task does not fetch them.
+    NotHolder,
+    /// The worker does not hold the files of every sector the PoSt covers.
+    SectorsElsewhere,
+    /// The sealer's own worker leaves PoSt to a worker daemon that can do it.
+    LeftToPoStWorker,
+    /// The selector refused without saying why.
+    Other,
 }
 
 /// What selectors need to know of storage.
@@ -62,6 +85,10 @@ impl Selector for AllocSelector {
         self.storage.can_allocate(worker, req.size)
     }
 
+    fn refusal(&self, req: &TaskRequest, worker: WorkerId, spec: &WorkerSpec) -> Option<Refusal> {
+        (!self.ok(req, worker, spec)).then_some(Refusal::NoRoomToSeal)
+    }
+
     fn cache_key(&self, req: &TaskRequest) -> Option<u64> {
         Some(ALLOC_KEY | req.size.index() as u64)
     }
@@ -93,6 +120,14 @@ impl Selector for ExistingSelector {
             self.storage.holders(&sector, out);
         }
         !self.allow_fetch
+    }
+
+    fn refusal(&self, req: &TaskRequest, worker: WorkerId, spec: &WorkerSpec) -> Option<Refusal> {
+        match self.ok(req, worker, spec) {
+            true => None,
+            false if self.allow_fetch => Some(Refusal::NoRoomToSeal),
+            false => Some(Refusal::NotHolder),
+        }
     }
 
     fn cache_key(&self, req: &TaskRequest) -> Option<u64> {

@@ -179,28 +179,65 @@ fn post_index(t: TaskType) -> Option<usize> {
 impl Usage {
     /// Whether `need` may be placed on a worker with `res` beside what is committed.
     pub fn fits(&self, res: &WorkerResources, need: &Need) -> bool {
+        self.why_not(res, need).is_none()
+    }
+
+    /// Why `need` may not be placed on a worker with `res` beside what is committed (the first
+    /// limit it meets), if it may not.
+    pub fn why_not(&self, res: &WorkerResources, need: &Need) -> Option<NoFit> {
         let gpus = res.gpus.len() as u64 * 1000;
         // Memory others use may be swapped out, so it only counts against RAM + swap (as lotus).
         let reserved = res.mem_used.saturating_add(res.mem_swap_used);
         let vmem = res.mem_physical.saturating_add(res.mem_swap);
-        if let Some(k) = post_index(need.task) {
+        let (base, used) = match post_index(need.task) {
             // Its account is empty (one at a time), so the task only has to fit the machine.
-            return self.post[k].tasks() == 0
-                && need.min_memory + need.base_memory <= res.mem_physical
-                && reserved + need.max_memory + need.base_memory <= vmem
-                && need.threads <= res.cpus
-                && (gpus == 0 || need.gpu_milli as u64 <= gpus);
+            Some(k) if self.post[k].tasks() > 0 => return Some(NoFit::PoStRunning),
+            Some(_) => (need.base_memory, Account::default()),
+            None => {
+                if need.max_concurrent > 0
+                    && self.seal.count[need.task.index()] >= need.max_concurrent
+                {
+                    return Some(NoFit::MaxConcurrent {
+                        max: need.max_concurrent,
+                    });
+                }
+                let all = Account {
+                    mem_min: self.mem_min(),
+                    mem_max: self.mem_max(),
+                    cpus: self.cpus(),
+                    gpu_milli: self.gpu_milli(),
+                    ..Account::default()
+                };
+                (self.seal.base_to_add(need), all)
+            }
+        };
+        let need_min = need.min_memory + base;
+        if used.mem_min + need_min > res.mem_physical {
+            return Some(NoFit::Memory {
+                need: need_min,
+                free: res.mem_physical.saturating_sub(used.mem_min),
+            });
         }
-        if need.max_concurrent > 0 && self.seal.count[need.task.index()] >= need.max_concurrent {
-            return false;
+        let need_max = need.max_memory + base;
+        if reserved + used.mem_max + need_max > vmem {
+            return Some(NoFit::VirtualMemory {
+                need: need_max,
+                free: vmem.saturating_sub(reserved + used.mem_max),
+            });
         }
-        let base = self.seal.base_to_add(need);
-        self.mem_min() + need.min_memory + base <= res.mem_physical
-            && reserved + self.mem_max() + need.max_memory + base <= vmem
-            && self.cpus() + need.threads <= res.cpus
-            && (gpus == 0
-                || need.gpu_milli == 0
-                || (self.gpu_milli() + need.gpu_milli) as u64 <= gpus)
+        if used.cpus + need.threads > res.cpus {
+            return Some(NoFit::Cpus {
+                need: need.threads,
+                free: res.cpus.saturating_sub(used.cpus),
+            });
+        }
+        if gpus > 0 && need.gpu_milli > 0 && (used.gpu_milli + need.gpu_milli) as u64 > gpus {
+            return Some(NoFit::Gpu {
+                need_milli: need.gpu_milli,
+                free_milli: gpus.saturating_sub(used.gpu_milli as u64) as u32,
+            });
+        }
+        None
     }
 
     fn account(&mut self, task: TaskType) -> &mut Account {
@@ -279,6 +316,35 @@ impl Usage {
         }
         None
     }
+}
+
+/// The limit a task meets on a worker: what it needs and what is free there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoFit {
+    /// The worker already runs its MaxConcurrent tasks of the type.
+    MaxConcurrent {
+        max: u32,
+    },
+    /// One PoSt of a kind at a time per worker.
+    PoStRunning,
+    /// Physical memory, against the minimum of everything placed there.
+    Memory {
+        need: u64,
+        free: u64,
+    },
+    /// RAM + swap, against the maximum of everything placed there and what the OS uses.
+    VirtualMemory {
+        need: u64,
+        free: u64,
+    },
+    Cpus {
+        need: u64,
+        free: u64,
+    },
+    Gpu {
+        need_milli: u32,
+        free_milli: u32,
+    },
 }
 
 /// The scheduler's record of one worker.

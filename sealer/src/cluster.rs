@@ -13,7 +13,7 @@ use api::{ApiInfo, Client, TaskCall, WorkerInfo};
 use async_trait::async_trait;
 use resources::topology::Place;
 use resources::{SectorRef, SectorSize, TaskSet, TaskType};
-use sched::{Selector, StorageView, TaskRequest, WorkerId, WorkerSpec};
+use sched::{Refusal, Selector, StorageView, TaskRequest, WorkerId, WorkerSpec};
 use stores::{FileType, FileTypes, MemIndex, PathKind, StorageId};
 
 use crate::calls::CallTracker;
@@ -164,6 +164,10 @@ impl Selector for StoreSelector {
         self.view
             .has_room(worker, PathKind::Storage, FileTypes::SEALED, req.size)
     }
+
+    fn refusal(&self, req: &TaskRequest, worker: WorkerId, spec: &WorkerSpec) -> Option<Refusal> {
+        (!self.ok(req, worker, spec)).then_some(Refusal::NoRoomToStore)
+    }
 }
 
 /// A worker holding the sealed file and cache of every sector a PoSt covers, on its own paths
@@ -227,6 +231,14 @@ impl Selector for PoStSelector {
         // C2: a 2KiB WindowPoSt started 20 s into a C2 there took 23.7 s, 2.8 s in a process
         // of its own (1.4 s alone). A PoSt worker that can do the job takes it instead.
         builtin != Some(worker) || !remote.into_iter().any(|w| self.reaches(w))
+    }
+
+    fn refusal(&self, req: &TaskRequest, worker: WorkerId, spec: &WorkerSpec) -> Option<Refusal> {
+        match self.ok(req, worker, spec) {
+            true => None,
+            false if !self.reaches(worker) => Some(Refusal::SectorsElsewhere),
+            false => Some(Refusal::LeftToPoStWorker),
+        }
     }
 }
 

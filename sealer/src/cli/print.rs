@@ -2,20 +2,7 @@
 
 use api::{FoundFile, JobRow, MinerInfo, SectorInfo, SectorState, StorageRow, WorkerRow};
 
-pub fn size(b: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.3} {}", UNITS[u]).replace(".000 ", " ")
-    }
-}
+pub use resources::human_bytes as size;
 
 /// `[|||||     ]`: `used` of `total` over `width` cells.
 pub fn bar(used: u64, total: u64, width: usize) -> String {
