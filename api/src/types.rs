@@ -657,6 +657,11 @@ pub struct SchedDiag {
     pub sectors_waiting: Vec<WaitingSector>,
 }
 
+impl SchedDiag {
+    /// Queued tasks explained worker by worker, from the head of the queue.
+    pub const EXPLAINED: usize = 1000;
+}
+
 /// A sector waiting outside the queue, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -689,8 +694,27 @@ pub struct QueuedJob {
     pub subject: String,
     /// Short task name (`AP`, `PC1`, ...).
     pub task: String,
+    /// Why it is not running: its closest worker's reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
+    /// The same as a fixed short reason (`NotHereRow::reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Why not on each worker (the first `SchedDiag::EXPLAINED` queued tasks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<NotHereRow>,
+}
+
+/// Why a queued task is not running on one worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NotHereRow {
+    pub worker: String,
+    pub host: String,
+    /// A fixed short reason (the metrics' label): "task type disabled", "not enough RAM", ...
+    pub reason: String,
+    /// The same with figures: "not enough RAM: needs 56 GiB, 12 GiB free".
+    pub why: String,
 }
 
 /// Whether a worker has room to seal a new sector and to store a finalized one.

@@ -77,6 +77,7 @@ impl Processors {
             procs: self.clone(),
             placement,
             runs: Mutex::new(Vec::new()),
+            crashes: Mutex::new(Vec::new()),
         }
     }
 
@@ -118,12 +119,22 @@ pub struct ChildEngine {
     procs: Arc<Processors>,
     placement: Placement,
     runs: Mutex<Vec<Run>>,
+    /// The kinds of its children's crashes (`proofs::Crash::kind`), in order.
+    crashes: Mutex<Vec<&'static str>>,
 }
 
 impl ChildEngine {
     /// How its children ran, in order.
     pub fn runs(&self) -> Vec<Run> {
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// How its children crashed (`proofs::Crash::kind`), in order.
+    pub fn crashes(&self) -> Vec<&'static str> {
+        self.crashes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn run(&self, op: Op) -> Result<Output, ProofError> {
@@ -148,6 +159,12 @@ impl ChildEngine {
                 r.op
             );
             self.runs.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+        }
+        if let Err(ProofError::Crashed { crash, .. }) = &out {
+            self.crashes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(crash.kind());
         }
         out
     }

@@ -31,6 +31,21 @@ pub enum Crash {
     Start(String),
 }
 
+impl Crash {
+    /// A short fixed name of the kind of failure (the metrics' `kind` label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Crash::Panicked(_) => "panic",
+            Crash::OutOfMemory { .. } => "out of memory",
+            Crash::Signalled { .. } => "signal",
+            Crash::Exited(_) => "exit",
+            Crash::TimedOut(_) => "timeout",
+            Crash::Protocol(_) => "protocol",
+            Crash::Start(_) => "start",
+        }
+    }
+}
+
 /// A signal's name as `kill -l` prints it, for the common ones.
 pub fn signal_name(signal: i32) -> &'static str {
     match signal {

@@ -257,6 +257,8 @@ pub struct RemoteWorker {
     /// Where its `WorkerReturn`s arrive.
     calls: Arc<CallTracker>,
     inflight: Mutex<HashSet<String>>,
+    /// When it last answered its heartbeat (or connected).
+    seen: Mutex<std::time::Instant>,
 }
 
 #[async_trait]
@@ -315,6 +317,19 @@ pub struct Workers {
 }
 
 impl Workers {
+    /// Seconds since each worker daemon last answered its heartbeat.
+    pub fn heartbeat_ages(&self) -> HashMap<WorkerId, f64> {
+        self.by_url
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|(id, w)| {
+                let seen = *w.seen.lock().unwrap_or_else(|e| e.into_inner());
+                (*id, seen.elapsed().as_secs_f64())
+            })
+            .collect()
+    }
+
     /// `WorkerConnect`: asks the worker at `url` who it is and adds it, replacing an earlier
     /// session at the same URL (a restarted worker). A known session is left as it is.
     pub async fn connect(
@@ -379,6 +394,7 @@ impl Workers {
             client,
             calls: manager.calls().clone(),
             inflight: Mutex::new(HashSet::new()),
+            seen: Mutex::new(std::time::Instant::now()),
         });
         let id = manager.add_worker(spec, handle.clone(), false);
         manager.running_already(id, &info.running);
@@ -463,6 +479,7 @@ impl Workers {
             let ping = tokio::time::timeout(PING * 2, w.client.request::<m::Session>(())).await;
             match ping {
                 Ok(Ok(session)) if session == w.info.session => {
+                    *w.seen.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
                     if misses >= DISCONNECT_AFTER {
                         tracing::info!(worker = %id, host = %w.info.hostname, "worker is back");
                         view.set_connected(id, true);

@@ -177,6 +177,9 @@ pub struct ApiConfig {
     pub remote_listen_address: String,
     /// How long a CLI call waits for an answer.
     pub timeout: String,
+    /// Serve `GET /metrics` without a token (lotus serves its metrics open); the dashboard and
+    /// the API always need one.
+    pub metrics_without_token: bool,
 }
 
 impl Default for ApiConfig {
@@ -185,6 +188,7 @@ impl Default for ApiConfig {
             listen_address: "/ip4/127.0.0.1/tcp/2345/http".into(),
             remote_listen_address: String::new(),
             timeout: "30s".into(),
+            metrics_without_token: false,
         }
     }
 }

@@ -297,7 +297,9 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         shutdown: tokio::sync::Notify::new(),
     });
     let (remote, _) = stores::http::router(store, secret);
-    let app = crate::rpc::router(node.clone()).merge(remote);
+    let app = crate::rpc::router(node.clone())
+        .merge(crate::web::router(node.clone()))
+        .merge(remote);
     let ma = api::client::addr_to_multiaddr(&addr);
     repo.write_api(&ma)?;
     tracing::info!(

@@ -22,4 +22,5 @@ pub mod repo;
 pub mod rpc;
 pub mod sectors;
 pub mod wdpost;
+pub mod web;
 pub mod wnpost;

@@ -26,6 +26,19 @@ pub trait WorkerHandle: Send + Sync {
     async fn execute(&self, call_id: &str, call: TaskCall, place: Option<Place>) -> TaskResult;
 }
 
+/// The per-worker rows of a queued task's explanation.
+fn not_here_rows(w: &sched::WhyQueued) -> Vec<api::NotHereRow> {
+    w.workers
+        .iter()
+        .map(|(id, host, n)| api::NotHereRow {
+            worker: id.to_string(),
+            host: host.clone(),
+            reason: n.label().to_string(),
+            why: n.to_string(),
+        })
+        .collect()
+}
+
 /// lotus's RunWait number for a job state: 0 running, 1 prepared, N+1 assigned(N), -1 ret-wait.
 fn run_wait_of(state: sched::JobState) -> i32 {
     use sched::JobState::*;
@@ -88,6 +101,8 @@ struct Inner {
     /// Why requests cannot be placed anywhere, last time anyone looked.
     passes: u64,
     dispatch: Dispatch,
+    /// Tasks done per task type, and their total seconds: the usual duration.
+    took: HashMap<resources::TaskType, (u64, f64)>,
 }
 
 pub struct Manager {
@@ -98,6 +113,7 @@ pub struct Manager {
     sector_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     calls: Arc<CallTracker>,
     wake: tokio::sync::Notify,
+    metrics: Arc<telemetry::SealerMetrics>,
 }
 
 impl Manager {
@@ -109,11 +125,25 @@ impl Manager {
                 pending: HashMap::new(),
                 passes: 0,
                 dispatch: Dispatch::default(),
+                took: HashMap::new(),
             }),
             sector_locks: Mutex::new(HashMap::new()),
             calls,
             wake: tokio::sync::Notify::new(),
+            metrics: Arc::new(telemetry::SealerMetrics::new(env!("CARGO_PKG_VERSION"))),
         })
+    }
+
+    /// Replaces the metrics (before any task runs): `[API] Metrics = false` counts nothing.
+    pub fn with_metrics(mut self: Arc<Self>, metrics: Arc<telemetry::SealerMetrics>) -> Arc<Self> {
+        Arc::get_mut(&mut self)
+            .expect("metrics are set before the manager is shared")
+            .metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Arc<telemetry::SealerMetrics> {
+        &self.metrics
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -211,7 +241,10 @@ impl Manager {
                 let actions = {
                     let mut g = me.lock();
                     g.passes += 1;
-                    g.sched.schedule();
+                    let pass = g.sched.schedule();
+                    if pass.considered > 0 {
+                        me.metrics.sched_pass(pass.elapsed.as_secs_f64());
+                    }
                     g.sched.take_actions()
                 };
                 for a in actions {
@@ -287,6 +320,8 @@ impl Manager {
                             waited_ms = waited.as_millis() as u64,
                             "executing"
                         );
+                        self.metrics
+                            .queue_waited(call.task().short(), waited.as_secs_f64());
                         let d = &mut g.dispatch;
                         d.waits_us.push(waited.as_micros() as u64);
                         d.first.get_or_insert(now);
@@ -311,7 +346,15 @@ impl Manager {
                         tracing::error!("recording call {call_id} ({}): {e}", call.describe());
                     }
                     let what = call.describe();
+                    let t0 = std::time::Instant::now();
+                    self.metrics.task_started(task.short(), &wname);
                     let result = handle.execute(&call_id, call, place).await;
+                    self.metrics.task_returned(
+                        task.short(),
+                        &wname,
+                        result.is_ok(),
+                        t0.elapsed().as_secs_f64(),
+                    );
                     tracing::debug!(
                         call = %what,
                         worker = %wname,
@@ -326,6 +369,11 @@ impl Manager {
                 let result = self.one_at_a_time(sector, run).await;
                 let peak = self.calls.take_peak(&call_id);
                 let mut g = self.lock();
+                if result.is_ok() {
+                    let t = g.took.entry(task).or_default();
+                    t.0 += 1;
+                    t.1 += now.elapsed().as_secs_f64();
+                }
                 if let Some(peak) = peak {
                     g.sched.observe(worker, task, size, peak);
                 }
@@ -458,6 +506,12 @@ impl Manager {
         Ok(())
     }
 
+    /// The mean duration of the task type's successful runs so far, in seconds.
+    pub fn usual_secs(&self, task: resources::TaskType) -> Option<f64> {
+        let g = self.lock();
+        g.took.get(&task).map(|(n, total)| total / *n as f64)
+    }
+
     pub fn jobs(&self) -> Vec<JobRow> {
         let g = self.lock();
         g.sched
@@ -571,6 +625,8 @@ impl Manager {
             subject: p.call.subject().to_string(),
             task: p.call.task().short().to_string(),
             why: why.map(str::to_string),
+            reason: None,
+            workers: Vec::new(),
         };
         let unplaceable = g
             .sched
@@ -582,11 +638,27 @@ impl Manager {
                 })
             })
             .collect();
+        let explained: HashMap<RequestId, sched::WhyQueued> = g
+            .sched
+            .why_queued(api::SchedDiag::EXPLAINED)
+            .into_iter()
+            .map(|w| (w.id, w))
+            .collect();
         let mut queued: Vec<api::QueuedJob> = g
             .pending
             .iter()
             .filter(|(id, _)| g.sched.job_state(**id).is_none())
-            .map(|(id, p)| job(*id, p, None))
+            .map(|(id, p)| {
+                let Some(w) = explained.get(id) else {
+                    return job(*id, p, None);
+                };
+                let closest = w.reason().map(|r| r.to_string());
+                api::QueuedJob {
+                    workers: not_here_rows(w),
+                    reason: w.reason().map(|r| r.label().to_string()),
+                    ..job(*id, p, closest.as_deref())
+                }
+            })
             .collect();
         queued.sort_by_key(|q| q.id);
         let sorted = |v: &[u64]| {

@@ -187,7 +187,7 @@ async fn check_provable(node: &Arc<Node>, d: u64) -> Result<Provable, RpcError> 
 
 /// The scheduler's view, plus where each worker has room: a new sector (AP, PC1) goes only
 /// to a worker with a seal path that can hold it.
-fn sched_diag(node: &Arc<Node>) -> SchedDiag {
+pub(crate) fn sched_diag(node: &Arc<Node>) -> SchedDiag {
     let mut diag = node.manager.sched_diag();
     let size = node.settings.sector_size;
     let seal_need = FileTypes::ALL.overhead(size, stores::PathKind::Sealing);
@@ -265,7 +265,11 @@ async fn pledge(node: &Arc<Node>) -> Result<resources::SectorId, RpcError> {
     Ok(sector.sector.id())
 }
 
-async fn sector_status(node: &Arc<Node>, n: u64, on_chain: bool) -> Result<SectorInfo, RpcError> {
+pub(crate) async fn sector_status(
+    node: &Arc<Node>,
+    n: u64,
+    on_chain: bool,
+) -> Result<SectorInfo, RpcError> {
     let s = node
         .sectors
         .get(n)
@@ -374,7 +378,7 @@ async fn balances(chain: &dyn chain::Chain) -> Result<api::MinerBalances, chain:
     })
 }
 
-async fn storage_list(node: &Arc<Node>) -> Result<Vec<StorageRow>, RpcError> {
+pub(crate) async fn storage_list(node: &Arc<Node>) -> Result<Vec<StorageRow>, RpcError> {
     let index = node.store.index().clone();
     let local = local_paths(node);
     let mut out = Vec::new();
@@ -403,7 +407,7 @@ async fn storage_list(node: &Arc<Node>) -> Result<Vec<StorageRow>, RpcError> {
     Ok(out)
 }
 
-async fn find_sector(node: &Arc<Node>, n: u64) -> Result<Vec<FoundFile>, RpcError> {
+pub(crate) async fn find_sector(node: &Arc<Node>, n: u64) -> Result<Vec<FoundFile>, RpcError> {
     let sector = node
         .sectors
         .get(n)
@@ -442,7 +446,7 @@ fn local_paths(node: &Node) -> std::collections::HashMap<stores::StorageId, std:
 }
 
 /// `Filecoin.StateMinerDeadlines`.
-async fn deadlines(node: &Node) -> Result<ProvingDeadlines, RpcError> {
+pub(crate) async fn deadlines(node: &Node) -> Result<ProvingDeadlines, RpcError> {
     let head = node.chain.head().await.map_err(app)?.height;
     let window = node.chain.wpost_window();
     let actor = node.settings.actor;

@@ -70,10 +70,11 @@ pub struct Proving {
     pub winning_posts_sent: u64,
     pub wins: u64,
     pub power_raw_bytes: u64,
-    pub power_qa_bytes: u64,
 }
 
 pub struct SealerMetrics {
+    /// Off: events are not counted (the dispatch benchmark's baseline, `[API] Metrics = false`).
+    on: bool,
     registry: Registry,
     /// One scrape at a time sets the snapshot gauges.
     render: Mutex<()>,
@@ -107,7 +108,6 @@ pub struct SealerMetrics {
     winning_sent: Counter,
     wins: Counter,
     power_raw: Gauge,
-    power_qa: Gauge,
     head: Gauge,
 }
 
@@ -115,6 +115,7 @@ impl SealerMetrics {
     pub fn new(version: &str) -> SealerMetrics {
         let mut r = Registry::with_prefix(PREFIX);
         let m = SealerMetrics {
+            on: true,
             registry: Registry::default(),
             render: Mutex::new(()),
             started: Family::default(),
@@ -147,7 +148,6 @@ impl SealerMetrics {
             winning_sent: Counter::default(),
             wins: Counter::default(),
             power_raw: Gauge::default(),
-            power_qa: Gauge::default(),
             head: Gauge::default(),
         };
         r.register(
@@ -301,12 +301,6 @@ impl SealerMetrics {
             Unit::Bytes,
             s.power_raw.clone(),
         );
-        r.register_with_unit(
-            "miner_power_qa",
-            "The miner's quality-adjusted power",
-            Unit::Bytes,
-            s.power_qa.clone(),
-        );
         r.register(
             "chain_head_height",
             "The chain head's epoch",
@@ -315,12 +309,30 @@ impl SealerMetrics {
         SealerMetrics { registry: r, ..m }
     }
 
+    /// Counts nothing: what the daemon runs with `[API] Metrics = false`.
+    pub fn off(version: &str) -> SealerMetrics {
+        SealerMetrics {
+            on: false,
+            ..SealerMetrics::new(version)
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
     pub fn task_started(&self, task: &str, worker: &str) {
+        if !self.on {
+            return;
+        }
         self.started.get_or_create(&on(task, worker)).inc();
     }
 
     /// A task came back after `secs` on its worker, done or failed.
     pub fn task_returned(&self, task: &str, worker: &str, ok: bool, secs: f64) {
+        if !self.on {
+            return;
+        }
         let labels = on(task, worker);
         self.returned.get_or_create(&labels).inc();
         if !ok {
@@ -331,14 +343,23 @@ impl SealerMetrics {
 
     /// A task started `secs` after it was ready.
     pub fn queue_waited(&self, task: &str, secs: f64) {
+        if !self.on {
+            return;
+        }
         self.queue_wait.get_or_create(&of(task)).observe(secs);
     }
 
     pub fn sched_pass(&self, secs: f64) {
+        if !self.on {
+            return;
+        }
         self.pass.observe(secs);
     }
 
     pub fn wdpost_proven(&self, deadline: u64, secs: f64) {
+        if !self.on {
+            return;
+        }
         let l = l::Deadline {
             deadline: deadline.to_string(),
         };
@@ -441,7 +462,6 @@ impl SealerMetrics {
             catch_up(&self.winning_sent, p.winning_posts_sent);
             catch_up(&self.wins, p.wins);
             self.power_raw.set(p.power_raw_bytes as i64);
-            self.power_qa.set(p.power_qa_bytes as i64);
         }
         if let Some(h) = snap.chain_head {
             self.head.set(h);

@@ -129,17 +129,20 @@ impl WorkerMetrics {
         self.duration.get_or_create(&k).observe(secs);
     }
 
-    pub fn child_ran(&self, task: &str, peak_rss_bytes: u64, crash: Option<&str>) {
+    /// A processor child of the task type ended, with its peak resident memory.
+    pub fn child_ran(&self, task: &str, peak_rss_bytes: u64) {
         self.peak_rss
             .get_or_create(&of(task))
             .set(peak_rss_bytes as i64);
-        if let Some(kind) = crash {
-            let k = l::Crash {
-                task_type: task.to_string(),
-                kind: kind.to_string(),
-            };
-            self.crashes.get_or_create(&k).inc();
-        }
+    }
+
+    /// A processor child of the task type died without a result (`proofs::Crash::kind`).
+    pub fn child_crashed(&self, task: &str, kind: &str) {
+        let k = l::Crash {
+            task_type: task.to_string(),
+            kind: kind.to_string(),
+        };
+        self.crashes.get_or_create(&k).inc();
     }
 
     pub fn render(&self, paths: &[PathGauges]) -> String {
@@ -189,7 +192,8 @@ mod tests {
         m.started("C2");
         m.started("C2");
         m.returned("C2", true, 50.0);
-        m.child_ran("C2", 300 << 20, Some("signal"));
+        m.child_ran("C2", 300 << 20);
+        m.child_crashed("C2", "signal");
         let t = m.render(&[]);
         assert!(
             t.contains(r#"sealer_build_info{version="0.1.0",node_type="worker",worker="box1"} 1"#),

@@ -103,6 +103,10 @@ struct RunArgs {
     /// Default: no limit, as lotus.
     #[arg(long, default_value = "")]
     task_timeouts: String,
+    /// Serve GET /metrics (Prometheus) without a token; by default it needs one with read
+    /// permission, as the worker's API does.
+    #[arg(long, env = "WORKER_METRICS_WITHOUT_TOKEN")]
+    metrics_without_token: bool,
 }
 
 #[derive(Subcommand)]
@@ -166,6 +170,7 @@ async fn run(repo: PathBuf, cmd: Cmd) -> Result<()> {
                 mock_faults: per_task("--mock-faults", &a.mock_faults, |v| v.parse())?,
                 timeouts: per_task("--task-timeouts", &a.task_timeouts, parse_duration)?,
                 cpus: a.cpus,
+                metrics_without_token: a.metrics_without_token,
             };
             crate::daemon::run(&repo, o).await
         }

@@ -39,6 +39,8 @@ pub struct Options {
     pub timeouts: Vec<(TaskType, Duration)>,
     /// The CPUs this worker may use (`--cpus`; default: its affinity mask).
     pub cpus: Option<CpuSet>,
+    /// `GET /metrics` without a token.
+    pub metrics_without_token: bool,
 }
 
 pub struct Worker {
@@ -66,6 +68,8 @@ pub struct Worker {
     /// Announce to the sealer now (task types or paths changed).
     announce: tokio::sync::Notify,
     shutdown: tokio::sync::Notify,
+    metrics: telemetry::WorkerMetrics,
+    metrics_without_token: bool,
 }
 
 pub async fn run(repo: &Path, o: Options) -> Result<()> {
@@ -175,9 +179,10 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
 
     let mut session = [0u8; 16];
     getrandom::fill(&mut session).map_err(|e| anyhow!("{e}"))?;
+    let hostname = o.name.clone().unwrap_or_else(resources::host::host_name);
     let w = Arc::new(Worker {
         session: session.iter().map(|b| format!("{b:02x}")).collect(),
-        hostname: o.name.clone().unwrap_or_else(resources::host::host_name),
+        hostname: hostname.clone(),
         url: format!("http://{public}/rpc/v0"),
         resources,
         topology,
@@ -196,11 +201,14 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
         returns: tokio::sync::Notify::new(),
         announce: tokio::sync::Notify::new(),
         shutdown: tokio::sync::Notify::new(),
+        metrics: telemetry::WorkerMetrics::new(env!("CARGO_PKG_VERSION"), &hostname),
+        metrics_without_token: o.metrics_without_token,
     });
     let (files, _) = stores::http::router(store, secret);
     let app = api::server::RpcServer::new(w.secret.clone(), handlers(), w.clone())
         .router(&["/rpc/v0"])
-        .merge(files);
+        .merge(files)
+        .merge(crate::metrics::router(w.clone()));
     log_options(repo, &o, &w);
     tokio::spawn(w.clone().connect_loop());
     tokio::spawn(w.clone().return_loop());
@@ -215,6 +223,33 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
 }
 
 impl Worker {
+    /// `GET /metrics`: whether `authorization` may read them, then the text.
+    pub(crate) fn metrics(&self, authorization: Option<&str>) -> Result<String, String> {
+        if !self.metrics_without_token {
+            let perms = stores::auth::permissions_from_header(&self.secret, authorization)?;
+            if !perms.contains(&stores::Permission::Read) {
+                return Err("this token lacks read permission".into());
+            }
+        }
+        let paths: Vec<telemetry::sealer::PathGauges> = self
+            .store
+            .paths()
+            .into_iter()
+            .map(|(id, _, meta)| {
+                let st = self.store.stat(&id).unwrap_or_default();
+                telemetry::sealer::PathGauges {
+                    id: id.0,
+                    seal: meta.can_seal,
+                    store: meta.can_store,
+                    capacity_bytes: st.capacity,
+                    available_bytes: st.available,
+                    reserved_bytes: st.reserved,
+                }
+            })
+            .collect();
+        Ok(self.metrics.render(&paths))
+    }
+
     fn info(&self) -> WorkerInfo {
         WorkerInfo {
             hostname: self.hostname.clone(),
@@ -387,10 +422,21 @@ impl Worker {
                 },
             );
         let me = self.clone();
+        let task = rec.call.task().short();
+        self.metrics.started(task);
         tokio::spawn(async move {
+            let started = std::time::Instant::now();
             let engine = Arc::new(me.procs.engine(placement));
             let dyn_engine: Arc<dyn Engine> = engine.clone();
             let result = exec::execute(&me.remote, &dyn_engine, rec.call.clone()).await;
+            me.metrics
+                .returned(task, result.is_ok(), started.elapsed().as_secs_f64());
+            for r in engine.runs() {
+                me.metrics.child_ran(task, r.peak_rss);
+            }
+            for kind in engine.crashes() {
+                me.metrics.child_crashed(task, kind);
+            }
             me.running
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

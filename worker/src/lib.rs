@@ -7,3 +7,4 @@ pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod metrics;
