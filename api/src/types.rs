@@ -602,6 +602,9 @@ pub struct DeadlineRunRow {
     pub outcome: String,
     pub skipped: Vec<u64>,
     pub message: Option<String>,
+    /// How long the proof took (the WDP task, retries included).
+    #[serde(default)]
+    pub proof_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -317,15 +317,15 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Seconds since each worker daemon last answered its heartbeat.
-    pub fn heartbeat_ages(&self) -> HashMap<WorkerId, f64> {
+    /// Seconds since each worker daemon last answered its heartbeat, by worker ID (`w1`).
+    pub fn heartbeat_ages(&self) -> HashMap<String, f64> {
         self.by_url
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .values()
             .map(|(id, w)| {
                 let seen = *w.seen.lock().unwrap_or_else(|e| e.into_inner());
-                (*id, seen.elapsed().as_secs_f64())
+                (id.to_string(), seen.elapsed().as_secs_f64())
             })
             .collect()
     }

@@ -487,6 +487,7 @@ pub(crate) async fn deadlines(node: &Node) -> Result<ProvingDeadlines, RpcError>
                     outcome: r.outcome.clone(),
                     skipped: r.skipped.clone(),
                     message: r.message.clone(),
+                    proof_ms: r.proof_ms,
                 }),
             }
         })

@@ -203,7 +203,11 @@ impl WindowPoSt {
         let head = self.chain.head().await.map(|h| h.height).unwrap_or(-1);
         match &run.outcome[..] {
             "nothing to prove" => {}
-            "proven" => tracing::info!(
+            "proven" => {
+                self.manager
+                    .metrics()
+                    .wdpost_proven(d.index, elapsed_ms as f64 / 1000.0);
+                tracing::info!(
                 deadline = d.index,
                 open = d.open,
                 close = d.close,
@@ -212,7 +216,8 @@ impl WindowPoSt {
                 proof_ms = run.proof_ms,
                 skipped = ?run.skipped,
                 "WindowPoSt: deadline proven"
-            ),
+                )
+            }
             _ => tracing::warn!(
                 deadline = d.index,
                 open = d.open,

@@ -24,11 +24,11 @@ impl Access {
         self.perms.contains(&p)
     }
 
-    /// `Err` with the answer to give when `p` is missing: 401 without a valid token (the login
-    /// form for a page), 403 with one that lacks `p`.
-    pub fn need(&self, p: Permission, page: bool) -> Result<(), Response> {
+    /// The answer to give when `p` is missing: 401 without a valid token (the login form for
+    /// a page), 403 with one that lacks `p`; `None` when the token has `p`.
+    pub fn refuse(&self, p: Permission, page: bool) -> Option<Response> {
         if self.can(p) {
-            return Ok(());
+            return None;
         }
         if self.perms.is_empty() {
             let why = self.bad_token.as_deref();
@@ -43,9 +43,9 @@ impl Access {
                 header::WWW_AUTHENTICATE,
                 "Bearer".parse().expect("a valid header"),
             );
-            return Err(r);
+            return Some(r);
         }
-        Err((
+        Some((
             StatusCode::FORBIDDEN,
             format!("this token lacks {p:?} permission\n"),
         )

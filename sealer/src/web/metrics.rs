@@ -15,7 +15,7 @@ use crate::daemon::Node;
 
 pub async fn serve(State(node): State<Arc<Node>>, access: Access) -> Response {
     if !node.cfg.api.metrics_without_token {
-        if let Err(r) = access.need(Permission::Read, false) {
+        if let Some(r) = access.refuse(Permission::Read, false) {
             return r;
         }
     }
@@ -61,12 +61,7 @@ pub async fn snapshot(node: &Arc<Node>) -> Snapshot {
         .worker_stats()
         .into_iter()
         .map(|w| WorkerGauges {
-            heartbeat_age_s: w
-                .id
-                .parse::<u32>()
-                .ok()
-                .and_then(|i| ages.get(&sched::WorkerId(i)).copied())
-                .unwrap_or(0.0),
+            heartbeat_age_s: ages.get(&w.id).copied().unwrap_or(0.0),
             name: w.hostname,
             up: w.connected,
             cpus: w.resources.cpus,

@@ -65,7 +65,7 @@ fn failed(e: api::rpc::RpcError) -> Response {
 }
 
 async fn json(State(node): State<Arc<Node>>, Path(view): Path<String>, access: Access) -> Response {
-    if let Err(r) = access.need(Permission::Read, false) {
+    if let Some(r) = access.refuse(Permission::Read, false) {
         return r;
     }
     match view.as_str() {
@@ -90,7 +90,7 @@ async fn sector_json(
     Path(n): Path<u64>,
     access: Access,
 ) -> Response {
-    if let Err(r) = access.need(Permission::Read, false) {
+    if let Some(r) = access.refuse(Permission::Read, false) {
         return r;
     }
     match views::sector(&node, n).await {
@@ -122,7 +122,7 @@ async fn page(
     Query(s): Query<Search>,
     access: Access,
 ) -> Response {
-    if let Err(r) = access.need(Permission::Read, true) {
+    if let Some(r) = access.refuse(Permission::Read, true) {
         return r;
     }
     match pages::fragment(&node, &name, &access, &s.q).await {
@@ -140,7 +140,7 @@ async fn fragment(
     Query(s): Query<Search>,
     access: Access,
 ) -> Response {
-    if let Err(r) = access.need(Permission::Read, false) {
+    if let Some(r) = access.refuse(Permission::Read, false) {
         return r;
     }
     match pages::fragment(&node, &name, &access, &s.q).await {
@@ -154,7 +154,7 @@ async fn sector_page(
     Path(n): Path<u64>,
     access: Access,
 ) -> Response {
-    if let Err(r) = access.need(Permission::Read, true) {
+    if let Some(r) = access.refuse(Permission::Read, true) {
         return r;
     }
     match views::sector(&node, n).await {
@@ -174,7 +174,7 @@ async fn sector_fragment(
     Path(n): Path<u64>,
     access: Access,
 ) -> Response {
-    if let Err(r) = access.need(Permission::Read, false) {
+    if let Some(r) = access.refuse(Permission::Read, false) {
         return r;
     }
     match views::sector(&node, n).await {
@@ -216,7 +216,7 @@ async fn logout() -> Response {
 
 /// `sealing abort` from the dashboard.
 async fn abort(State(node): State<Arc<Node>>, Path(job): Path<u64>, access: Access) -> Response {
-    if let Err(r) = access.need(Permission::Admin, false) {
+    if let Some(r) = access.refuse(Permission::Admin, false) {
         return r;
     }
     match node.manager.abort(job) {
@@ -227,7 +227,7 @@ async fn abort(State(node): State<Arc<Node>>, Path(job): Path<u64>, access: Acce
 
 /// `sectors remove` from the dashboard.
 async fn remove(State(node): State<Arc<Node>>, Path(n): Path<u64>, access: Access) -> Response {
-    if let Err(r) = access.need(Permission::Admin, false) {
+    if let Some(r) = access.refuse(Permission::Admin, false) {
         return r;
     }
     match node.sectors.apply(n, Event::Remove, |_| {}) {

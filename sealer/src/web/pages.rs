@@ -428,7 +428,7 @@ fn storage(rows: &[api::StorageRow]) -> Markup {
             thead { tr { th { "Path" } th { "ID" } th { "Seal / store" } th { "Used" } th { "Available" } th { "Reserved" } th { "Sectors held" } th { "Health" } } }
             tbody {
                 @for p in rows {
-                    @let st = p.stat.clone().unwrap_or_default();
+                    @let st = p.stat.unwrap_or_default();
                     tr {
                         td { (p.local_path.clone().unwrap_or_else(|| p.info.urls.join(" "))) }
                         td { (p.info.id.0) }
@@ -466,7 +466,7 @@ fn proving(d: &api::ProvingDeadlines) -> Markup {
                     (r.partitions.len()) " part, " (sectors) " sect" br;
                     @if faults > 0 { span.bad { (faults) " faulty" } br; }
                     @if recov > 0 { span.warn { (recov) " recovering" } br; }
-                    @if let Some(run) = &r.last_run { span.muted title=(run.message.clone().unwrap_or_default()) { (run.outcome) " @" (run.open) } }
+                    @if let Some(run) = &r.last_run { span.muted title=(run.message.clone().unwrap_or_default()) { (run.outcome) " @" (run.open) @if let Some(ms) = run.proof_ms { " in " (dur(ms as f64 / 1000.0)) } } }
                 }
             }
         }

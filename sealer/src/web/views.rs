@@ -332,12 +332,7 @@ pub fn workers(node: &Arc<Node>) -> Vec<WorkerView> {
         .worker_stats()
         .into_iter()
         .map(|row| WorkerView {
-            heartbeat_age_s: row
-                .id
-                .parse::<u32>()
-                .ok()
-                .and_then(|i| ages.get(&sched::WorkerId(i)).copied())
-                .unwrap_or(0.0),
+            heartbeat_age_s: ages.get(&row.id).copied().unwrap_or(0.0),
             running: placed
                 .iter()
                 .filter(|t| t.job.worker == row.id)
