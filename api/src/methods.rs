@@ -72,6 +72,9 @@ methods! {
     /// The third parameter: how the call's processor children ran (pid, CPUs, peak RSS).
     /// (A worker from before it sends none.)
     WorkerReturn = "Filecoin.WorkerReturn", Admin, (String, TaskResult, Option<Vec<processor::Run>>) -> ();
+    /// A worker says how far a running call is (PC1's layer, a transfer's bytes). Not lotus's:
+    /// its workers report nothing between start and result.
+    WorkerProgress = "Filecoin.WorkerProgress", Admin, (String, resources::Progress) -> ();
     /// The token secret, for workers (they verify the sealer's tokens and serve /remote with it).
     WorkerJwtSecret = "Filecoin.WorkerJwtSecret", Admin, () -> String;
 

@@ -240,6 +240,9 @@ pub struct JobRow {
     /// The CPUs it runs on (running, on a worker that reported its CPU layout).
     #[serde(rename = "Cpus", default)]
     pub cpus: Option<resources::topology::CpuSet>,
+    /// How far it is (running, where its worker reported it): PC1's layer, a fetch's bytes.
+    #[serde(rename = "Progress", default)]
+    pub progress: Option<resources::Progress>,
 }
 
 /// Resources committed on a worker by the tasks placed on it (lotus's MemUsedMin/Max, CpuUse,
@@ -519,6 +522,9 @@ pub struct RunningCall {
     /// The CPUs (and GPU) the scheduler placed it on (none: the worker's own).
     #[serde(rename = "Place")]
     pub place: Option<resources::topology::Place>,
+    /// How far it is, where its processor said.
+    #[serde(rename = "Progress", default)]
+    pub progress: Option<resources::Progress>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,6 +5,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::panic::AssertUnwindSafe;
+use std::sync::{Mutex, OnceLock};
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 
 use proofs::{Engine, EngineKind, MockEngine, ProofError, RealEngine};
 
@@ -30,13 +35,27 @@ pub fn proof_env() -> Vec<(String, String)> {
 /// Runs the child and exits: 0 once the result is sent, 2 when the protocol could not be
 /// followed (said on stderr), 101 after a panic (reported on the pipe).
 pub fn serve() -> ! {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
+        .with_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        );
+    // PC1's layer messages are read at info whatever RUST_LOG says.
+    let layers = crate::progress::Watch {
+        send: |p| {
+            let _ = send_shared(&ToWorker::Progress(p));
+        },
+    }
+    .with_filter(
+        tracing_subscriber::filter::Targets::new()
+            .with_target("storage_proofs_porep", tracing::Level::INFO)
+            .with_target("proofs", tracing::Level::INFO),
+    );
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(layers)
         .try_init();
     match run() {
         Ok(code) => std::process::exit(code),
@@ -45,6 +64,16 @@ pub fn serve() -> ! {
             std::process::exit(2)
         }
     }
+}
+
+/// The pipe to the worker, for whoever reports (progress from the proofs' threads).
+static PIPE: OnceLock<Mutex<UnixStream>> = OnceLock::new();
+
+/// Sends `m` on the shared pipe, one line at a time.
+fn send_shared(m: &ToWorker) -> Result<(), String> {
+    let pipe = PIPE.get().ok_or("the pipe is not open yet")?;
+    let mut g = pipe.lock().unwrap_or_else(|e| e.into_inner());
+    send(&mut *g, m)
 }
 
 fn send(pipe: &mut impl Write, m: &ToWorker) -> Result<(), String> {
@@ -68,26 +97,26 @@ fn run() -> Result<i32, String> {
     // SAFETY: fd 3 is open (checked) and this process owns it from here on.
     let sock = unsafe { UnixStream::from_raw_fd(FD) };
     crate::alloc::report_on(FD);
-    let mut out = sock.try_clone().map_err(|e| e.to_string())?;
+    let out = sock.try_clone().map_err(|e| e.to_string())?;
+    let mut fault_pipe = out.try_clone().map_err(|e| e.to_string())?;
+    let _ = PIPE.set(Mutex::new(out));
     let hello = Hello {
         pid: std::process::id(),
         affinity: crate::affinity::current().map_err(|e| format!("sched_getaffinity: {e}"))?,
         env: proof_env(),
     };
-    send(&mut out, &ToWorker::Hello(hello))?;
+    send_shared(&ToWorker::Hello(hello))?;
     let mut line = String::new();
     BufReader::new(&sock)
         .read_line(&mut line)
         .map_err(|e| format!("reading the request: {e}"))?;
     let req: Request =
         serde_json::from_str(&line).map_err(|e| format!("unreadable request: {e}"))?;
-    send(
-        &mut out,
-        &ToWorker::Progress(format!("running {}", req.op.describe())),
-    )?;
+    if let Op::PreCommit1 { sector, .. } = &req.op {
+        crate::progress::pc1(resources::progress::sdr_layers(sector.proof.sector_size()));
+    }
     let engine = build(&req.engine);
     let fault = req.fault;
-    let mut fault_pipe = out.try_clone().map_err(|e| e.to_string())?;
     let done = std::panic::catch_unwind(AssertUnwindSafe(move || {
         if let Some(f) = fault {
             f.commit(&mut fault_pipe);
@@ -96,7 +125,7 @@ fn run() -> Result<i32, String> {
     }));
     match done {
         Ok(r) => {
-            send(&mut out, &ToWorker::Result(r.map_err(|e| (&e).into())))?;
+            send_shared(&ToWorker::Result(r.map_err(|e| (&e).into())))?;
             Ok(0)
         }
         Err(p) => {
@@ -105,7 +134,7 @@ fn run() -> Result<i32, String> {
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic without a message".into());
-            send(&mut out, &ToWorker::Panicked(msg))?;
+            send_shared(&ToWorker::Panicked(msg))?;
             Ok(101)
         }
     }

@@ -78,6 +78,7 @@ impl Processors {
             placement,
             runs: Mutex::new(Vec::new()),
             crashes: Mutex::new(Vec::new()),
+            progress: None,
         }
     }
 
@@ -121,12 +122,20 @@ pub struct ChildEngine {
     runs: Mutex<Vec<Run>>,
     /// The kinds of its children's crashes (`proofs::Crash::kind`), in order.
     crashes: Mutex<Vec<&'static str>>,
+    /// Told of each progress report of its children.
+    progress: Option<Arc<dyn Fn(resources::Progress) + Send + Sync>>,
 }
 
 impl ChildEngine {
     /// How its children ran, in order.
     pub fn runs(&self) -> Vec<Run> {
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Calls `f` with each progress report its children send.
+    pub fn with_progress(mut self, f: Arc<dyn Fn(resources::Progress) + Send + Sync>) -> Self {
+        self.progress = Some(f);
+        self
     }
 
     /// How its children crashed (`proofs::Crash::kind`), in order.
@@ -147,7 +156,12 @@ impl ChildEngine {
             );
         }
         let deadline = self.procs.timeouts.get(&task).copied();
-        let (out, run) = parent::run(&self.procs.launch, &self.placement, deadline, &req);
+        let report = |p| {
+            if let Some(f) = &self.progress {
+                f(p)
+            }
+        };
+        let (out, run) = parent::run(&self.procs.launch, &self.placement, deadline, &req, &report);
         if let Some(r) = run {
             tracing::info!(
                 pid = r.pid,

@@ -21,6 +21,7 @@ pub mod child;
 pub mod engine;
 pub mod fault;
 pub mod parent;
+pub mod progress;
 pub mod wire;
 
 pub use engine::{ChildEngine, Processors, Run};

@@ -127,6 +127,7 @@ pub fn run(
     placement: &Placement,
     deadline: Option<Duration>,
     req: &Request,
+    on_progress: &dyn Fn(resources::Progress),
 ) -> (Result<Output, ProofError>, Option<Run>) {
     let what = req.op.describe();
     let crashed = |pid: u32, crash: Crash| ProofError::Crashed {
@@ -167,7 +168,8 @@ pub fn run(
                 hello = Some(h);
             }
             Ok(Msg::Line(Ok(ToWorker::Progress(p)))) if hello.is_some() => {
-                tracing::debug!(pid, "processor: {p}")
+                tracing::debug!(pid, "processor: {p}");
+                on_progress(p);
             }
             Ok(Msg::Line(Ok(ToWorker::Result(r)))) if hello.is_some() => {
                 result = Some(r.map_err(ProofError::from));

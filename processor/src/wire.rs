@@ -223,8 +223,11 @@ impl From<WireError> for ProofError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ToWorker {
     Hello(Hello),
-    Progress(String),
+    /// How far the operation is.
+    Progress(resources::Progress),
     Result(Result<Output, WireError>),
     Panicked(String),
-    OutOfMemory { bytes: u64 },
+    OutOfMemory {
+        bytes: u64,
+    },
 }

@@ -310,7 +310,15 @@ impl Engine for MockEngine {
         ticket: &Randomness,
         pieces: &[PieceInfo],
     ) -> Result<PhaseOutput, ProofError> {
-        self.wait(TaskType::PreCommit1);
+        // The delay goes by in SDR layers, each said as the real proofs say it (a child's
+        // progress report reads it).
+        if let Some(d) = self.delays.get(&TaskType::PreCommit1) {
+            let layers = resources::progress::sdr_layers(sector.size());
+            for layer in 1..=layers {
+                tracing::info!("MOCK PC1: generating layer: {layer}");
+                std::thread::sleep(*d / layers as u32);
+            }
+        }
         let size = sector.size().bytes();
         fresh_dir(paths.cache)?;
         // The replica: the unsealed data under the sector's keystream, a chunk at a time.

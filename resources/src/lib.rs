@@ -5,6 +5,7 @@
 
 pub mod env;
 pub mod host;
+pub mod progress;
 pub mod proof;
 pub mod subject;
 pub mod table;
@@ -13,6 +14,7 @@ pub mod topology;
 
 pub use env::{human_bytes, parse_bytes, EnvError};
 pub use host::{detect, WorkerResources};
+pub use progress::Progress;
 pub use proof::{PoStProof, SealProof, SectorId, SectorRef, SectorSize, SECTOR_SIZE_COUNT};
 pub use subject::Subject;
 pub use table::{default_resources, ResourceTable, Resources};

@@ -65,6 +65,8 @@ struct State {
     waiters: HashMap<String, Vec<oneshot::Sender<TaskResult>>>,
     /// The highest peak RSS of returned calls' processors, until the manager takes it.
     peaks: HashMap<String, u64>,
+    /// How far open calls are, as their workers last said (kept in memory only).
+    progress: HashMap<String, resources::Progress>,
 }
 
 pub struct CallTracker {
@@ -167,6 +169,19 @@ impl CallTracker {
         }
     }
 
+    /// A worker says how far open call `call_id` is (ignored once it returned).
+    pub fn progress(&self, call_id: &str, p: resources::Progress) {
+        let mut g = self.lock();
+        if g.open.contains_key(call_id) {
+            g.progress.insert(call_id.to_string(), p);
+        }
+    }
+
+    /// How far open call `call_id` is, where its worker said.
+    pub fn progress_of(&self, call_id: &str) -> Option<resources::Progress> {
+        self.lock().progress.get(call_id).copied()
+    }
+
     /// The highest peak RSS of a call's processors, once (for the scheduler's accounting).
     pub fn take_peak(&self, call_id: &str) -> Option<u64> {
         self.lock().peaks.remove(call_id)
@@ -177,6 +192,7 @@ impl CallTracker {
     /// whether anyone was waiting.
     pub fn returned(&self, call_id: &str, result: &TaskResult) -> bool {
         let mut g = self.lock();
+        g.progress.remove(call_id);
         if let Some(mut rec) = g.open.remove(call_id) {
             if rec.subject.sector().is_some() {
                 rec.result = Some(result.clone());

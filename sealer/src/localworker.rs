@@ -40,7 +40,12 @@ impl WorkerHandle for LocalWorker {
         match &self.procs {
             Some(p) => {
                 let at = Placement::of(call.task(), place, self.topology.as_ref());
-                let child = Arc::new(p.engine(at));
+                let mut child = p.engine(at);
+                if let Some(c) = &self.calls {
+                    let (c, id) = (c.clone(), call_id.to_string());
+                    child = child.with_progress(Arc::new(move |p| c.progress(&id, p)));
+                }
+                let child = Arc::new(child);
                 let e: Arc<dyn Engine> = child.clone();
                 let r = exec::execute(&self.remote, &e, call).await;
                 if let Some(c) = &self.calls {

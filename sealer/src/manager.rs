@@ -103,6 +103,8 @@ struct Inner {
     dispatch: Dispatch,
     /// Tasks done per task type, and their total seconds: the usual duration.
     took: HashMap<resources::TaskType, (u64, f64)>,
+    /// The call ID of each request handed to its worker, until it finishes.
+    call_of: HashMap<RequestId, String>,
 }
 
 pub struct Manager {
@@ -126,6 +128,7 @@ impl Manager {
                 passes: 0,
                 dispatch: Dispatch::default(),
                 took: HashMap::new(),
+                call_of: HashMap::new(),
             }),
             sector_locks: Mutex::new(HashMap::new()),
             calls,
@@ -329,6 +332,7 @@ impl Manager {
                     }
                 }
                 let call_id = new_call_id();
+                self.lock().call_of.insert(h.id, call_id.clone());
                 let rec = CallRecord {
                     call_id: call_id.clone(),
                     local,
@@ -378,6 +382,7 @@ impl Manager {
                     g.sched.observe(worker, task, size, peak);
                 }
                 let _ = g.sched.finished(h);
+                g.call_of.remove(&h.id);
                 // An aborted call's result is dropped: its sector has moved on.
                 if let Some(p) = g.pending.remove(&h.id) {
                     drop(g);
@@ -527,6 +532,7 @@ impl Manager {
                 run_wait: run_wait_of(j.state),
                 elapsed_ms: j.elapsed.as_millis() as u64,
                 cpus: j.cpus,
+                progress: g.call_of.get(&j.id).and_then(|c| self.calls.progress_of(c)),
             })
             .collect()
     }

@@ -141,6 +141,10 @@ pub fn handlers() -> Handlers<Arc<Node>> {
             }
             Ok(())
         })
+        .on::<m::WorkerProgress, _, _>(|n, (call_id, p)| async move {
+            n.manager.calls().progress(&call_id, p);
+            Ok(())
+        })
         .on::<m::WorkerJwtSecret, _, _>(|n, ()| async move { Ok(hex(n.secret.as_bytes())) })
         .on::<m::Shutdown, _, _>(|n, ()| async move {
             n.shutdown.notify_one();

@@ -250,6 +250,30 @@ impl Worker {
         Ok(self.metrics.render(&paths))
     }
 
+    /// What a call's processor reports goes into its running entry and on to the sealer.
+    fn progress_reporter(
+        self: Arc<Self>,
+        call_id: String,
+    ) -> Arc<dyn Fn(resources::Progress) + Send + Sync> {
+        let rt = tokio::runtime::Handle::current();
+        Arc::new(move |p| {
+            if let Some(r) = self
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&call_id)
+            {
+                r.progress = Some(p);
+            }
+            let (sealer, id) = (self.sealer.clone(), call_id.clone());
+            rt.spawn(async move {
+                if let Err(e) = sealer.request::<m::WorkerProgress>((id.clone(), p)).await {
+                    tracing::debug!(call = %id, "progress {p} not told to the sealer: {e}");
+                }
+            });
+        })
+    }
+
     fn info(&self) -> WorkerInfo {
         WorkerInfo {
             hostname: self.hostname.clone(),
@@ -419,6 +443,7 @@ impl Worker {
                     task: rec.call.task(),
                     call: rec.call.describe(),
                     place,
+                    progress: None,
                 },
             );
         let me = self.clone();
@@ -426,7 +451,11 @@ impl Worker {
         self.metrics.started(task);
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let engine = Arc::new(me.procs.engine(placement));
+            let engine = Arc::new(
+                me.procs
+                    .engine(placement)
+                    .with_progress(me.clone().progress_reporter(rec.call_id.clone())),
+            );
             let dyn_engine: Arc<dyn Engine> = engine.clone();
             let result = exec::execute(&me.remote, &dyn_engine, rec.call.clone()).await;
             me.metrics

@@ -224,10 +224,13 @@ fn a_worker_killed_during_pc1_loses_nothing() {
     let start = std::time::Instant::now();
     loop {
         let jobs = repo.ok(&["sealing", "jobs"]);
-        if jobs
-            .lines()
-            .any(|l| l.contains("PC1") && l.contains(" A ") && l.contains("running"))
-        {
+        // Running, with the layer its processor said it started (#18): PC1 of 2KiB has 2.
+        if jobs.lines().any(|l| {
+            l.contains("PC1")
+                && l.contains(" A ")
+                && l.contains("running")
+                && l.contains("layer 1/2")
+        }) {
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(30), "{jobs}");

@@ -187,6 +187,16 @@ fn metrics_json_and_pages_during_a_mock_sealing_run() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
+    let pc1 = tasks["Placed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["State"] == "running")
+        .unwrap();
+    assert_eq!(
+        pc1["Progress"]["Steps"], "Layers",
+        "the running PC1 says how far it is: {pc1:#}"
+    );
     let q = tasks["Queued"]
         .as_array()
         .unwrap()
@@ -273,6 +283,9 @@ fn metrics_json_and_pages_during_a_mock_sealing_run() {
 
     // The pages, in a browser.
     match browser::find() {
+        None if std::env::var_os("DASHBOARD_BROWSER_REQUIRED").is_some() => {
+            panic!("no chromium on PATH, and DASHBOARD_BROWSER_REQUIRED is set (CI): apt-get install chromium")
+        }
         None => eprintln!("SKIPPED the browser part: no chromium on PATH (apt-get install chromium; CI installs it)"),
         Some(bin) => {
             let rt = tokio::runtime::Runtime::new().unwrap();

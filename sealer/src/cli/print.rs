@@ -243,14 +243,14 @@ pub fn jobs(jobs: &[JobRow]) {
         .unwrap_or(0)
         .max(6);
     println!(
-        "{:<6}  {:<width$}  {:<8}  {:<16}  {:<5}  {:<12}  {:<8}  CPUs",
-        "ID", "Sector", "Worker", "Hostname", "Task", "State", "Time"
+        "{:<6}  {:<width$}  {:<8}  {:<16}  {:<5}  {:<12}  {:<8}  {:<22}  CPUs",
+        "ID", "Sector", "Worker", "Hostname", "Task", "State", "Time", "Progress"
     );
     let mut jobs = jobs.to_vec();
     jobs.sort_by_key(|j| (j.run_wait, std::cmp::Reverse(j.elapsed_ms)));
     for j in jobs {
         println!(
-            "{:<6}  {:<width$}  {:<8}  {:<16}  {:<5}  {:<12}  {:<8}  {}",
+            "{:<6}  {:<width$}  {:<8}  {:<16}  {:<5}  {:<12}  {:<8}  {:<22}  {}",
             j.id,
             j.subject.to_string(),
             j.worker,
@@ -258,6 +258,7 @@ pub fn jobs(jobs: &[JobRow]) {
             j.task.short(),
             j.state,
             duration(j.elapsed_ms),
+            j.progress.map_or("-".to_string(), |p| p.to_string()),
             j.cpus.as_ref().map_or("-".to_string(), |c| c.to_string())
         );
     }

@@ -45,11 +45,13 @@ impl Access {
             );
             return Some(r);
         }
-        Some((
-            StatusCode::FORBIDDEN,
-            format!("this token lacks {p:?} permission\n"),
+        Some(
+            (
+                StatusCode::FORBIDDEN,
+                format!("this token lacks {p:?} permission\n"),
+            )
+                .into_response(),
         )
-            .into_response())
     }
 }
 

@@ -257,6 +257,12 @@ fn workers(ws: &[WorkerView]) -> Markup {
 /// Elapsed against the usual duration: a bar once a usual duration is known.
 fn elapsed(t: &views::RunningTask) -> Markup {
     let secs = t.job.elapsed_ms as f64 / 1000.0;
+    if let Some(p) = t.job.progress {
+        return html! {
+            (bar(p.fraction(), 1.0, &p.to_string()))
+            " " span.muted { (dur(secs)) @if let Some(u) = t.usual_s { " of usually " (dur(u)) } }
+        };
+    }
     match t.usual_s {
         Some(u) if u > 0.0 => html! {
             (bar(secs, u, &format!("{} of usually {}", dur(secs), dur(u))))
