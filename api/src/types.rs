@@ -668,7 +668,7 @@ pub struct SchedDiag {
 
 impl SchedDiag {
     /// Queued tasks explained worker by worker, from the head of the queue.
-    pub const EXPLAINED: usize = 1000;
+    pub const EXPLAINED: usize = 200;
 }
 
 /// A sector waiting outside the queue, and why.

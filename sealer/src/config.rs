@@ -180,6 +180,9 @@ pub struct ApiConfig {
     /// Serve `GET /metrics` without a token (lotus serves its metrics open); the dashboard and
     /// the API always need one.
     pub metrics_without_token: bool,
+    /// Count events for `/metrics` (false: nothing is counted and `/metrics` answers 404; the
+    /// dispatch benchmark's baseline).
+    pub metrics: bool,
 }
 
 impl Default for ApiConfig {
@@ -189,6 +192,7 @@ impl Default for ApiConfig {
             remote_listen_address: String::new(),
             timeout: "30s".into(),
             metrics_without_token: false,
+            metrics: true,
         }
     }
 }

@@ -198,7 +198,12 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         measured_memory: cfg.storage.measured_memory,
     });
     let calls = crate::calls::CallTracker::open(db.clone())?;
-    let manager = Manager::new(sched, calls);
+    let version = env!("CARGO_PKG_VERSION");
+    let metrics = match cfg.api.metrics {
+        true => telemetry::SealerMetrics::new(version),
+        false => telemetry::SealerMetrics::off(version),
+    };
+    let manager = Manager::new(sched, calls).with_metrics(Arc::new(metrics));
     let view = ClusterView::new(index.clone());
     let tasks = local_tasks(&cfg.storage, &cfg.proving);
     if !tasks.contains(TaskType::PreCommit1)

@@ -105,6 +105,9 @@ struct Inner {
     took: HashMap<resources::TaskType, (u64, f64)>,
     /// The call ID of each request handed to its worker, until it finishes.
     call_of: HashMap<RequestId, String>,
+    /// Why the head of the queue waits, as last worked out (at most once a second: it asks
+    /// every worker's selector about each task, under this lock).
+    explained: Option<(std::time::Instant, HashMap<RequestId, sched::WhyQueued>)>,
 }
 
 pub struct Manager {
@@ -129,6 +132,7 @@ impl Manager {
                 dispatch: Dispatch::default(),
                 took: HashMap::new(),
                 call_of: HashMap::new(),
+                explained: None,
             }),
             sector_locks: Mutex::new(HashMap::new()),
             calls,
@@ -353,12 +357,9 @@ impl Manager {
                     let t0 = std::time::Instant::now();
                     self.metrics.task_started(task.short(), &wname);
                     let result = handle.execute(&call_id, call, place).await;
-                    self.metrics.task_returned(
-                        task.short(),
-                        &wname,
-                        result.is_ok(),
-                        t0.elapsed().as_secs_f64(),
-                    );
+                    let took = t0.elapsed().as_secs_f64();
+                    self.metrics
+                        .task_returned(task.short(), &wname, result.is_ok(), took);
                     tracing::debug!(
                         call = %what,
                         worker = %wname,
@@ -368,15 +369,15 @@ impl Manager {
                     );
                     // Recorded unless the worker's `WorkerReturn` did so first.
                     self.calls.returned(&call_id, &result);
-                    result
+                    (result, took)
                 };
-                let result = self.one_at_a_time(sector, run).await;
+                let (result, took) = self.one_at_a_time(sector, run).await;
                 let peak = self.calls.take_peak(&call_id);
                 let mut g = self.lock();
                 if result.is_ok() {
                     let t = g.took.entry(task).or_default();
                     t.0 += 1;
-                    t.1 += now.elapsed().as_secs_f64();
+                    t.1 += took;
                 }
                 if let Some(peak) = peak {
                     g.sched.observe(worker, task, size, peak);
@@ -625,7 +626,20 @@ impl Manager {
     /// `sealing sched-diag`: the queue, what no worker can ever take, dispatch latency and the
     /// accounting check (the caller adds where workers have room).
     pub fn sched_diag(&self) -> api::SchedDiag {
-        let g = self.lock();
+        let mut g = self.lock();
+        let fresh = g
+            .explained
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < Duration::from_secs(1));
+        if !fresh {
+            let why = g.sched.why_queued(api::SchedDiag::EXPLAINED);
+            g.explained = Some((
+                std::time::Instant::now(),
+                why.into_iter().map(|w| (w.id, w)).collect(),
+            ));
+        }
+        let g = g;
+        let explained = &g.explained.as_ref().expect("just worked out").1;
         let job = |id: RequestId, p: &Pending, why: Option<&str>| api::QueuedJob {
             id: id.0,
             subject: p.call.subject().to_string(),
@@ -643,12 +657,6 @@ impl Manager {
                     job(id, p, Some("no connected, enabled worker supports this task type with enough resources and storage"))
                 })
             })
-            .collect();
-        let explained: HashMap<RequestId, sched::WhyQueued> = g
-            .sched
-            .why_queued(api::SchedDiag::EXPLAINED)
-            .into_iter()
-            .map(|w| (w.id, w))
             .collect();
         let mut queued: Vec<api::QueuedJob> = g
             .pending

@@ -16,6 +16,9 @@ use crate::labels as l;
 use crate::{catch_up, histograms, PASS_BUCKETS, POST_BUCKETS, PREFIX, TASK_BUCKETS};
 
 type F64 = Gauge<f64, AtomicU64>;
+/// No labels: a family of one series, left out until its value is known (the chain's figures
+/// before the chain was read, so that a restart shows no counter at 0).
+type Plain = Vec<(String, String)>;
 type Hist<L> = crate::Histograms<L>;
 
 /// What is a state rather than an event, read at scrape time.
@@ -100,15 +103,16 @@ pub struct SealerMetrics {
     path_capacity: Family<l::StoragePath, Gauge>,
     path_available: Family<l::StoragePath, Gauge>,
     path_reserved: Family<l::StoragePath, Gauge>,
-    faulty: Gauge,
-    recovering: Gauge,
-    proofs: Counter,
-    missed: Counter,
-    elections: Counter,
-    winning_sent: Counter,
-    wins: Counter,
-    power_raw: Gauge,
-    head: Gauge,
+    faulty: Family<Plain, Gauge>,
+    recovering: Family<Plain, Gauge>,
+    proofs: Family<Plain, Counter>,
+    missed: Family<Plain, Counter>,
+    elections: Family<Plain, Counter>,
+    winning_sent: Family<Plain, Counter>,
+    wins: Family<Plain, Counter>,
+    power_raw: Family<Plain, Gauge>,
+    head: Family<Plain, Gauge>,
+    chain_up: Gauge,
 }
 
 impl SealerMetrics {
@@ -140,15 +144,16 @@ impl SealerMetrics {
             path_capacity: Family::default(),
             path_available: Family::default(),
             path_reserved: Family::default(),
-            faulty: Gauge::default(),
-            recovering: Gauge::default(),
-            proofs: Counter::default(),
-            missed: Counter::default(),
-            elections: Counter::default(),
-            winning_sent: Counter::default(),
-            wins: Counter::default(),
-            power_raw: Gauge::default(),
-            head: Gauge::default(),
+            faulty: Family::default(),
+            recovering: Family::default(),
+            proofs: Family::default(),
+            missed: Family::default(),
+            elections: Family::default(),
+            winning_sent: Family::default(),
+            wins: Family::default(),
+            power_raw: Family::default(),
+            head: Family::default(),
+            chain_up: Gauge::default(),
         };
         r.register(
             "build",
@@ -302,6 +307,11 @@ impl SealerMetrics {
             s.power_raw.clone(),
         );
         r.register(
+            "chain_up",
+            "Whether the last scrape could read the chain node (1) or not (0)",
+            s.chain_up.clone(),
+        );
+        r.register(
             "chain_head_height",
             "The chain head's epoch",
             s.head.clone(),
@@ -453,18 +463,24 @@ impl SealerMetrics {
                 .get_or_create(&k)
                 .set(p.reserved_bytes as i64);
         }
+        let one = Plain::new();
         if let Some(p) = &snap.proving {
-            self.faulty.set(p.faulty_sectors as i64);
-            self.recovering.set(p.recovering_sectors as i64);
-            catch_up(&self.proofs, p.proofs_accepted);
-            catch_up(&self.missed, p.missed);
-            catch_up(&self.elections, p.elections);
-            catch_up(&self.winning_sent, p.winning_posts_sent);
-            catch_up(&self.wins, p.wins);
-            self.power_raw.set(p.power_raw_bytes as i64);
+            self.faulty.get_or_create(&one).set(p.faulty_sectors as i64);
+            self.recovering
+                .get_or_create(&one)
+                .set(p.recovering_sectors as i64);
+            catch_up(&self.proofs.get_or_create(&one), p.proofs_accepted);
+            catch_up(&self.missed.get_or_create(&one), p.missed);
+            catch_up(&self.elections.get_or_create(&one), p.elections);
+            catch_up(&self.winning_sent.get_or_create(&one), p.winning_posts_sent);
+            catch_up(&self.wins.get_or_create(&one), p.wins);
+            self.power_raw
+                .get_or_create(&one)
+                .set(p.power_raw_bytes as i64);
         }
+        self.chain_up.set(snap.chain_head.is_some() as i64);
         if let Some(h) = snap.chain_head {
-            self.head.set(h);
+            self.head.get_or_create(&one).set(h);
         }
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String does not fail");
@@ -645,6 +661,21 @@ mod tests {
         assert!(
             !t.contains("sector_id") && !t.contains("sector=\""),
             "no per-sector labels:\n{t}"
+        );
+    }
+
+    #[test]
+    fn the_chain_figures_are_left_out_until_the_chain_is_read() {
+        let m = SealerMetrics::new("0.1.0");
+        let t = m.render(&Snapshot::default());
+        assert!(!t.contains("sealer_wdpost_proofs_total"), "{t}");
+        assert!(!t.contains("sealer_chain_head_height "), "{t}");
+        assert_eq!(line(&t, "sealer_chain_up"), "sealer_chain_up 0");
+        let t = m.render(&snapshot());
+        assert_eq!(line(&t, "sealer_chain_up"), "sealer_chain_up 1");
+        assert_eq!(
+            line(&t, "sealer_wdpost_proofs_total"),
+            "sealer_wdpost_proofs_total 3"
         );
     }
 

@@ -6,6 +6,11 @@
 //!
 //! `cargo bench -p worker --bench dispatch --profile dev` (build the workspace first:
 //! `cargo build --workspace`).
+//!
+//! `METRICS=compare` (issue #18) runs the whole thing `ROUNDS` (2) times each with the sealer's
+//! metrics off (`[API] Metrics = false`) and on, alternately, a fresh cluster each time; with
+//! metrics on, `/metrics` is scraped every second meanwhile (Prometheus' default is 15 s).
+//! It prints each run and the ratio of the means. `METRICS=off` runs once with them off.
 
 use testkit as common;
 
@@ -20,15 +25,68 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// What one run measured.
+struct Figures {
+    tasks_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    sealer_cpu_s: f64,
+    tasks: usize,
+    scrapes: usize,
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    let mode = std::env::var("METRICS").unwrap_or_else(|_| "on".into());
+    if mode != "compare" {
+        run(mode != "off");
+        return;
+    }
+    let rounds = env_or("ROUNDS", 2);
+    let mut runs: Vec<(bool, Figures)> = Vec::new();
+    for _ in 0..rounds {
+        for on in [false, true] {
+            runs.push((on, run(on)));
+        }
+    }
+    println!("\nmetrics | tasks/s | ready-to-start p50 / p99 | sealer CPU per task | scrapes");
+    for (on, f) in &runs {
+        println!(
+            "{:<7} | {:>7.0} | {:.1} / {:.1} ms | {:.2} ms | {}",
+            if *on { "on" } else { "off" },
+            f.tasks_per_s,
+            f.p50_ms,
+            f.p99_ms,
+            f.sealer_cpu_s * 1000.0 / f.tasks.max(1) as f64,
+            f.scrapes
+        );
+    }
+    let mean = |on: bool, g: fn(&Figures) -> f64| {
+        let v: Vec<f64> = runs
+            .iter()
+            .filter(|(o, _)| *o == on)
+            .map(|(_, f)| g(f))
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let tps = |f: &Figures| f.tasks_per_s;
+    let cpu = |f: &Figures| f.sealer_cpu_s / f.tasks.max(1) as f64;
+    println!(
+        "on/off: throughput {:.3}x, sealer CPU per task {:.3}x (means of {rounds} runs each)",
+        mean(true, tps) / mean(false, tps),
+        mean(true, cpu) / mean(false, cpu)
+    );
+}
+
+fn run(metrics: bool) -> Figures {
     let sectors = env_or("SECTORS", 200);
     let workers = env_or("WORKERS", 4);
     let limit = Duration::from_secs(env_or("LIMIT_S", 600) as u64);
 
     let repo = Repo::init_without_sealing(false, |c| {
+        c.api.metrics = metrics;
         c.chain.block_delay = env_or("BLOCK_MS", 10).to_string() + "ms";
         c.chain.pre_commit_challenge_delay = 1;
         c.chain.other_network_power = "1TiB".into(); // no WinningPoSt load in the figures
@@ -56,6 +114,31 @@ fn main() {
         .expect("api info");
     let client = api::client::Client::new(&info, Duration::from_secs(60));
     let rt = tokio::runtime::Runtime::new().unwrap();
+    // A scraper, as Prometheus would be, every second while the sectors seal.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scraper = metrics.then(|| {
+        let (stop, url, token) = (stop.clone(), info.url_at("/metrics"), info.token.clone());
+        std::thread::spawn(move || {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let c = reqwest::blocking::Client::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = c
+                    .get(&url)
+                    .bearer_auth(&token)
+                    .send()
+                    .expect("scraping /metrics");
+                assert!(r.status().is_success(), "/metrics: {}", r.status());
+                assert!(r
+                    .text()
+                    .unwrap()
+                    .contains("sealer_sealing_tasks_started_total"));
+                n += 1;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            n
+        })
+    });
     let start = Instant::now();
     rt.block_on(async {
         let calls = (0..sectors).map(|_| client.request::<api::methods::PledgeSector>(()));
@@ -104,10 +187,15 @@ fn main() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let total = start.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let scrapes = scraper.map_or(0, |s| s.join().unwrap());
     let diag: api::SchedDiag = serde_json::from_str(&repo.ok(&["sealing", "sched-diag"])).unwrap();
     let dsp = &diag.dispatch;
     let (tasks, span) = (dsp.tasks, dsp.first_to_last_start_s);
-    println!("dispatch: {sectors} sectors, {workers} workers, mock engine (zero-duration tasks)");
+    println!(
+        "dispatch: {sectors} sectors, {workers} workers, mock engine (zero-duration tasks), metrics {}",
+        if metrics { "on (scraped every 1 s)" } else { "off" }
+    );
     println!(
         "  pledged in {:.2} s, all Proving after {:.2} s",
         pledged.as_secs_f64(),
@@ -129,7 +217,8 @@ fn main() {
         ms(dsp.ready_to_assign_p50_ms),
         ms(dsp.ready_to_assign_p99_ms)
     );
-    let mut cpu = format!("  CPU time: sealer {:.2} s", cpu_s(d.child.id()));
+    let sealer_cpu_s = cpu_s(d.child.id());
+    let mut cpu = format!("  CPU time: sealer {sealer_cpu_s:.2} s");
     for w in &ws {
         cpu.push_str(&format!(", {} {:.2} s", w.name, cpu_s(w.child.id())));
     }
@@ -139,6 +228,14 @@ fn main() {
     }
     if std::env::var("SHOW_WORKERS").is_ok() {
         println!("{}", repo.ok(&["sealing", "workers"]));
+    }
+    Figures {
+        tasks_per_s: tasks as f64 / span.max(1e-9),
+        p50_ms: dsp.ready_to_start_p50_ms.unwrap_or(0.0),
+        p99_ms: dsp.ready_to_start_p99_ms.unwrap_or(0.0),
+        sealer_cpu_s,
+        tasks,
+        scrapes,
     }
 }
 

@@ -250,12 +250,21 @@ impl Worker {
         Ok(self.metrics.render(&paths))
     }
 
-    /// What a call's processor reports goes into its running entry and on to the sealer.
+    /// What a call's processor reports goes into its running entry and on to the sealer, in
+    /// order (one sender per call, ending with the call's engine).
     fn progress_reporter(
         self: Arc<Self>,
         call_id: String,
     ) -> Arc<dyn Fn(resources::Progress) + Send + Sync> {
-        let rt = tokio::runtime::Handle::current();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<resources::Progress>();
+        let (sealer, id) = (self.sealer.clone(), call_id.clone());
+        tokio::spawn(async move {
+            while let Some(p) = rx.recv().await {
+                if let Err(e) = sealer.request::<m::WorkerProgress>((id.clone(), p)).await {
+                    tracing::debug!(call = %id, "progress {p} not told to the sealer: {e}");
+                }
+            }
+        });
         Arc::new(move |p| {
             if let Some(r) = self
                 .running
@@ -265,12 +274,7 @@ impl Worker {
             {
                 r.progress = Some(p);
             }
-            let (sealer, id) = (self.sealer.clone(), call_id.clone());
-            rt.spawn(async move {
-                if let Err(e) = sealer.request::<m::WorkerProgress>((id.clone(), p)).await {
-                    tracing::debug!(call = %id, "progress {p} not told to the sealer: {e}");
-                }
-            });
+            let _ = tx.send(p);
         })
     }
 

@@ -39,8 +39,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/ui/sectors/{n}", get(sector_page))
         .route("/ui/frag/{page}", get(fragment))
         .route("/ui/frag/sectors/{n}", get(sector_fragment))
-        .route("/ui/act/abort/{job}", post(abort))
-        .route("/ui/act/remove/{sector}", post(remove))
+        .route("/ui/act/{what}/{n}", post(act))
         .route("/api/v0/{view}", get(json))
         .route("/api/v0/sectors/{n}", get(sector_json))
         .with_state(node)
@@ -128,7 +127,7 @@ async fn page(
     match pages::fragment(&node, &name, &access, &s.q).await {
         Some(body) => {
             let frag = format!("/ui/frag/{name}?q={}", query_value(&s.q));
-            pages::page(&node, &name, &frag, body).into_response()
+            pages::page(&node, &name, &frag, pages::above(&name, &s.q), body)
         }
         None => not_found(&format!("page {name:?}")),
     }
@@ -162,9 +161,9 @@ async fn sector_page(
             &node,
             "sectors",
             &format!("/ui/frag/sectors/{n}"),
+            maud::html! {},
             pages::sector(&d, &access),
-        )
-        .into_response(),
+        ),
         Err(_) => not_found(&format!("sector {n}")),
     }
 }
@@ -214,27 +213,63 @@ async fn logout() -> Response {
         .into_response()
 }
 
-/// `sealing abort` from the dashboard.
-async fn abort(State(node): State<Arc<Node>>, Path(job): Path<u64>, access: Access) -> Response {
-    if let Some(r) = access.refuse(Permission::Admin, false) {
-        return r;
-    }
-    match node.manager.abort(job) {
-        Ok(()) => back("/ui/tasks"),
-        Err(e) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
-    }
+/// A form posted from another site (its `Origin` is not this host): refused, whatever cookie
+/// came with it.
+fn cross_site(headers: &HeaderMap) -> Option<Response> {
+    let origin = headers.get(header::ORIGIN)?.to_str().unwrap_or("");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let same = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(|o| o == host);
+    (!same).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            format!(
+                "an action posted from {origin:?}, not from this dashboard ({host})
+"
+            ),
+        )
+            .into_response()
+    })
 }
 
-/// `sectors remove` from the dashboard.
-async fn remove(State(node): State<Arc<Node>>, Path(n): Path<u64>, access: Access) -> Response {
-    if let Some(r) = access.refuse(Permission::Admin, false) {
+/// The CLI's actions from the dashboard, admin only and from the dashboard's own pages:
+/// `abort/<job>` (`sealing abort`), `remove/<sector>` (`sectors remove`). Done, it goes back
+/// to the page that shows the result.
+async fn act(
+    State(node): State<Arc<Node>>,
+    Path((what, n)): Path<(String, u64)>,
+    headers: HeaderMap,
+    access: Access,
+) -> Response {
+    if let Some(r) = access
+        .refuse(Permission::Admin, false)
+        .or_else(|| cross_site(&headers))
+    {
         return r;
     }
-    match node.sectors.apply(n, Event::Remove, |_| {}) {
-        Ok(_) => {
-            node.pipeline.start(n);
-            back(&format!("/ui/sectors/{n}"))
-        }
+    let done = match what.as_str() {
+        "abort" => node
+            .manager
+            .abort(n)
+            .map(|()| "/ui/tasks".to_string())
+            .map_err(|e| e.to_string()),
+        "remove" => node
+            .sectors
+            .apply(n, Event::Remove, |_| {})
+            .map(|_| {
+                node.pipeline.start(n);
+                format!("/ui/sectors/{n}")
+            })
+            .map_err(|e| e.to_string()),
+        _ => return not_found(&format!("action {what:?}")),
+    };
+    match done {
+        Ok(to) => back(&to),
         Err(e) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
     }
 }

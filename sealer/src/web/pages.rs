@@ -68,7 +68,7 @@ pub async fn login_page() -> Response {
 
 /// A whole page: navigation, the mock banner where the mock engine runs, and `body`, which
 /// refreshes from `frag`.
-pub fn page(node: &Arc<Node>, name: &str, frag: &str, body: Markup) -> Response {
+pub fn page(node: &Arc<Node>, name: &str, frag: &str, above: Markup, body: Markup) -> Response {
     let title = PAGES
         .iter()
         .find(|(n, _)| *n == name)
@@ -93,12 +93,25 @@ pub fn page(node: &Arc<Node>, name: &str, frag: &str, body: Markup) -> Response 
                     @if mock {
                         div.mock #mock-banner { "MOCK PROOF ENGINE: these sectors carry no real proofs (a demo or a test)" }
                     }
+                    div.above { (above) }
                     main #live data-refresh=(frag) data-every="3" { (body) }
                     script src="/ui/static/ui.js" {}
                 }
             }
         },
     )
+}
+
+/// What stays above the refreshed part of page `name` (a form being typed in).
+pub fn above(name: &str, q: &str) -> Markup {
+    html! {
+        @if name == "sectors" {
+            form.search method="get" action="/ui/sectors" {
+                input #search type="text" name="q" value=(q) placeholder="sector number or state";
+                " " button type="submit" { "Search" }
+            }
+        }
+    }
 }
 
 /// The refreshable part of page `name`; `None` for no such page.
@@ -287,7 +300,7 @@ fn tasks(t: &Tasks, access: &Access) -> Markup {
                         td { (r.job.hostname) }
                         td { (r.job.state) @if r.job.state == "preparing" { span.muted { " (fetching its files)" } } }
                         td { (elapsed(r)) }
-                        @if admin { td { form.inline method="post" action={ "/ui/act/abort/" (r.job.id) } { button.danger type="submit" { "abort" } } } }
+                        @if admin { td { form.inline method="post" action={ "/ui/act/abort/" (r.job.id) } data-confirm={ "Abort job " (r.job.id) "?" } { button.danger type="submit" { "abort" } } } }
                     }
                 }
             }
@@ -302,14 +315,14 @@ fn tasks(t: &Tasks, access: &Access) -> Markup {
                         td { (q.task) }
                         td { (q.subject) }
                         td {
-                            b { (q.why.as_deref().unwrap_or("not explained (beyond the first queued tasks)")) }
+                            b { (q.why.as_deref().unwrap_or("not explained yet (only the first 200 queued tasks are, once a second)")) }
                             @if !q.workers.is_empty() {
                                 ul.why {
                                     @for w in &q.workers { li { (w.host) " (" (w.worker) "): " (w.why) } }
                                 }
                             }
                         }
-                        @if admin { td { form.inline method="post" action={ "/ui/act/abort/" (q.id) } { button.danger type="submit" { "abort" } } } }
+                        @if admin { td { form.inline method="post" action={ "/ui/act/abort/" (q.id) } data-confirm={ "Abort job " (q.id) "?" } { button.danger type="submit" { "abort" } } } }
                     }
                 }
             }
@@ -348,18 +361,15 @@ fn sectors(all: &[SectorRow], q: &str) -> Markup {
     let q = q.trim().to_lowercase();
     let shown: Vec<&SectorRow> = all
         .iter()
-        .filter(|s| {
-            q.is_empty()
-                || s.number.to_string() == q
-                || s.state.to_string().to_lowercase().contains(&q)
+        // A number is a sector number; anything else a part of a state's name.
+        .filter(|s| match q.parse::<u64>() {
+            _ if q.is_empty() => true,
+            Ok(n) => s.number == n,
+            Err(_) => s.state.to_string().to_lowercase().contains(&q),
         })
         .collect();
     let bad: Vec<&SectorRow> = all.iter().filter(|s| s.failed || s.stuck).collect();
     html! {
-        form method="get" action="/ui/sectors" {
-            input #search type="text" name="q" value=(q) placeholder="sector number or state";
-            " " button type="submit" { "Search" }
-        }
         @if !bad.is_empty() {
             h2 { "Failed and stuck (" (bad.len()) ")" }
             (sector_rows(&bad, "failed-sectors"))
@@ -376,7 +386,7 @@ pub fn sector(d: &SectorDetail, access: &Access) -> Markup {
         @if let Some(w) = &i.waiting { p.warn { "waiting: " (w) } }
         @if !i.last_error.is_empty() { p.bad { "last error (" (i.retries) " retries): " (i.last_error) } }
         @if access.can(Permission::Admin) && i.state != api::SectorState::Removed {
-            form.inline method="post" action={ "/ui/act/remove/" (i.sector_id) } { button.danger #remove type="submit" { "remove sector" } }
+            form.inline method="post" action={ "/ui/act/remove/" (i.sector_id) } data-confirm={ "Remove sector " (i.sector_id) " and its files?" } { button.danger #remove type="submit" { "remove sector" } }
         }
         h2 { "Timeline" }
         table #timeline {

@@ -275,9 +275,15 @@ pub async fn overview(node: &Arc<Node>) -> Overview {
                 ov.alerts.push(Alert {
                     kind: "fault declared",
                     text: format!(
-                        "{} sector(s) faulty on chain: {:?}",
+                        "{} sector(s) faulty on chain: {}{}",
                         d.faults.len(),
                         d.faults
+                            .iter()
+                            .take(10)
+                            .map(|n| n.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        if d.faults.len() > 10 { ", ..." } else { "" }
                     ),
                     link: "/ui/proving".into(),
                 });

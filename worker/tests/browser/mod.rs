@@ -25,6 +25,9 @@ pub struct Browser {
     pub requested: Vec<String>,
     /// Page load events seen and not yet waited for.
     loads: usize,
+    /// What the pages logged as errors (a resource the Content-Security-Policy blocked, a
+    /// failed load) and scripts' uncaught exceptions.
+    pub errors: Vec<String>,
 }
 
 /// The browser binary: `CHROMIUM` where set, else the first of Debian's names on PATH.
@@ -113,9 +116,12 @@ impl Browser {
             next: 0,
             requested: Vec::new(),
             loads: 0,
+            errors: Vec::new(),
         };
         b.call("Network.enable", json!({})).await;
         b.call("Page.enable", json!({})).await;
+        b.call("Log.enable", json!({})).await;
+        b.call("Runtime.enable", json!({})).await;
         b
     }
 
@@ -127,6 +133,19 @@ impl Browser {
                 }
             }
             Some("Page.loadEventFired") => self.loads += 1,
+            Some("Log.entryAdded") if event["params"]["entry"]["level"] == "error" => {
+                let e = &event["params"]["entry"];
+                // The login page is served with 401, which Chromium logs as a failed load.
+                let text = e["text"].as_str().unwrap_or("");
+                if !text.contains("401") {
+                    self.errors
+                        .push(format!("{}: {text} ({})", e["source"], e["url"]));
+                }
+            }
+            Some("Runtime.exceptionThrown") => {
+                self.errors
+                    .push(event["params"]["exceptionDetails"].to_string());
+            }
             _ => {}
         }
     }

@@ -35,6 +35,13 @@
         say("not updated: " + e.message, true);
       });
   }
+  // Forms with data-confirm ask first (abort a job, remove a sector).
+  document.addEventListener("submit", function (e) {
+    var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) {
+      e.preventDefault();
+    }
+  });
   var els = document.querySelectorAll("[data-refresh]");
   Array.prototype.forEach.call(els, function (el) {
     var every = parseFloat(el.getAttribute("data-every") || "3") * 1000;
