@@ -72,8 +72,9 @@ methods! {
     /// The third parameter: how the call's processor children ran (pid, CPUs, peak RSS).
     /// (A worker from before it sends none.)
     WorkerReturn = "Filecoin.WorkerReturn", Admin, (String, TaskResult, Option<Vec<processor::Run>>) -> ();
-    /// A worker says how far a running call is (PC1's layer, a transfer's bytes). Not lotus's:
-    /// its workers report nothing between start and result.
+        /// A worker says how far a running call (or a fetch, under the key `WorkerFetch` gave) is
+    /// (PC1's layer, a transfer's bytes). Not lotus's: its workers report nothing between
+    /// start and result.
     WorkerProgress = "Filecoin.WorkerProgress", Admin, (String, resources::Progress) -> ();
     /// The token secret, for workers (they verify the sealer's tokens and serve /remote with it).
     WorkerJwtSecret = "Filecoin.WorkerJwtSecret", Admin, () -> String;
@@ -98,7 +99,9 @@ methods! {
     Session = "Filecoin.Session", Read, () -> String;
     WorkerInfoCall = "Filecoin.WorkerInfo", Read, () -> WorkerInfo;
     /// The prepare stage: brings a sector's files a call reads onto the worker (moving them).
-    WorkerFetch = "Filecoin.WorkerFetch", Admin, (SectorRef, FileTypes) -> ();
+    /// The third parameter: the key under which the worker reports the fetch's progress
+    /// (`WorkerProgress`); none from a sealer before it.
+    WorkerFetch = "Filecoin.WorkerFetch", Admin, (SectorRef, FileTypes, Option<String>) -> ();
     /// Runs a call under an ID the sealer chose (a call ID runs once); the result comes back
     /// through `WorkerReturn`.
     /// The third parameter: the CPUs (and GPU) the scheduler placed it on (null where it did

@@ -15,11 +15,76 @@ use api::tasks::{PoStTarget, TaskCall, TaskError, TaskOutput, TaskResult};
 /// Fetches what `call` reads onto this machine (the prepare stage). Sealing files move (as
 /// lotus's sealing fetches do): a second copy would only take room and go stale.
 pub async fn prepare(remote: &Remote, call: &TaskCall) -> Result<(), TaskError> {
+    prepare_reporting(remote, call, &|_| {}).await
+}
+
+/// `fetch`, telling `report` how far the transfer is (bytes of those announced) about once a
+/// second while it runs.
+pub async fn fetch_reporting(
+    remote: &Remote,
+    sector: &SectorRef,
+    need: FileTypes,
+    report: &(dyn Fn(resources::Progress) + Send + Sync),
+) -> Result<(), TaskError> {
+    reporting_transfers(remote, Some(sector), fetch(remote, sector, need), report).await
+}
+
+/// `execute`, telling `report` how far a transfer of the call's sector is (a GET moving a
+/// finalized sector, an input fetched on the way) about once a second while it runs.
+pub async fn execute_reporting(
+    remote: &Remote,
+    engine: &Arc<dyn Engine>,
+    call: TaskCall,
+    report: &(dyn Fn(resources::Progress) + Send + Sync),
+) -> TaskResult {
+    let sector = call.sector();
+    reporting_transfers(
+        remote,
+        sector.as_ref(),
+        execute(remote, engine, call),
+        report,
+    )
+    .await
+}
+
+/// Runs `work`, reporting the transfers of `sector` under way meanwhile.
+async fn reporting_transfers<T>(
+    remote: &Remote,
+    sector: Option<&SectorRef>,
+    work: impl std::future::Future<Output = T>,
+    report: &(dyn Fn(resources::Progress) + Send + Sync),
+) -> T {
+    let Some(sector) = sector else {
+        return work.await;
+    };
+    tokio::pin!(work);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut last = None;
+    loop {
+        tokio::select! {
+            r = &mut work => return r,
+            _ = tick.tick() => {
+                let now = remote.transfer(sector.id());
+                if let Some(p) = now.filter(|_| now != last) {
+                    report(p);
+                }
+                last = now;
+            }
+        }
+    }
+}
+
+/// `prepare`, telling `report` how far its fetch is (see [`fetch_reporting`]).
+pub async fn prepare_reporting(
+    remote: &Remote,
+    call: &TaskCall,
+    report: &(dyn Fn(resources::Progress) + Send + Sync),
+) -> Result<(), TaskError> {
     let need = call.inputs();
     let Some(sector) = call.sector().filter(|_| !need.is_empty()) else {
         return Ok(());
     };
-    fetch(remote, &sector, need)
+    fetch_reporting(remote, &sector, need, report)
         .await
         .map_err(|e| e.context(format_args!("{}", call.describe())))
 }

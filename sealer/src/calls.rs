@@ -69,6 +69,9 @@ struct State {
     progress: HashMap<String, resources::Progress>,
 }
 
+/// The prefix of the keys a task's fetch (its prepare stage) reports progress under.
+pub const PREPARE_KEY: &str = "prepare-";
+
 pub struct CallTracker {
     db: Db,
     state: Mutex<State>,
@@ -169,12 +172,18 @@ impl CallTracker {
         }
     }
 
-    /// A worker says how far open call `call_id` is (ignored once it returned).
+    /// A worker says how far open call `call_id` is (ignored once it returned), or a fetch
+    /// under its key ([`PREPARE_KEY`]...).
     pub fn progress(&self, call_id: &str, p: resources::Progress) {
         let mut g = self.lock();
-        if g.open.contains_key(call_id) {
+        if g.open.contains_key(call_id) || call_id.starts_with(PREPARE_KEY) {
             g.progress.insert(call_id.to_string(), p);
         }
+    }
+
+    /// The prepare stage under `key` ended: its progress goes.
+    pub fn forget_progress(&self, key: &str) {
+        self.lock().progress.remove(key);
     }
 
     /// How far open call `call_id` is, where its worker said.

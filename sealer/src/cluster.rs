@@ -261,15 +261,16 @@ pub struct RemoteWorker {
     seen: Mutex<std::time::Instant>,
 }
 
-#[async_trait]
-impl WorkerHandle for RemoteWorker {
-    async fn prepare(&self, call: &TaskCall) -> Result<(), TaskError> {
+impl RemoteWorker {
+    /// The prepare stage on the worker (`WorkerFetch`); it reports the fetch's progress under
+    /// `key`.
+    async fn fetch(&self, call: &TaskCall, key: Option<String>) -> Result<(), TaskError> {
         let need = call.inputs();
         let Some(sector) = call.sector().filter(|_| !need.is_empty()) else {
             return Ok(()); // nothing to fetch: spare the round trip
         };
         self.client
-            .request::<m::WorkerFetch>((sector, need))
+            .request::<m::WorkerFetch>((sector, need, key))
             .await
             .map_err(|e| match e {
                 // The worker ran the fetch and says why it failed.
@@ -277,6 +278,17 @@ impl WorkerHandle for RemoteWorker {
                 // It could not be asked: the call goes to another worker.
                 other => TaskError::worker_lost(other.to_string()),
             })
+    }
+}
+
+#[async_trait]
+impl WorkerHandle for RemoteWorker {
+    async fn prepare(&self, call: &TaskCall) -> Result<(), TaskError> {
+        self.fetch(call, None).await
+    }
+
+    async fn prepare_reporting(&self, call: &TaskCall, key: &str) -> Result<(), TaskError> {
+        self.fetch(call, Some(key.to_string())).await
     }
 
     async fn execute(&self, call_id: &str, call: TaskCall, place: Option<Place>) -> TaskResult {

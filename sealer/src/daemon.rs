@@ -45,6 +45,8 @@ pub struct Node {
     pub(crate) wdpost: Arc<crate::wdpost::WindowPoSt>,
     pub(crate) wnpost: Arc<crate::wnpost::WinningPoSt>,
     pub(crate) shutdown: tokio::sync::Notify,
+    /// The proving figures, read from the chain in the background (`web::ProvingCache`).
+    pub(crate) proving: crate::web::ProvingCache,
 }
 
 impl Node {
@@ -300,7 +302,9 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         wdpost,
         wnpost,
         shutdown: tokio::sync::Notify::new(),
+        proving: Default::default(),
     });
+    crate::web::ProvingCache::spawn(node.clone());
     let (remote, _) = stores::http::router(store, secret);
     let app = crate::rpc::router(node.clone())
         .merge(crate::web::router(node.clone()))

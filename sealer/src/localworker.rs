@@ -36,18 +36,27 @@ impl WorkerHandle for LocalWorker {
         exec::prepare(&self.remote, call).await
     }
 
+    async fn prepare_reporting(&self, call: &TaskCall, key: &str) -> Result<(), TaskError> {
+        let Some(calls) = &self.calls else {
+            return self.prepare(call).await;
+        };
+        exec::prepare_reporting(&self.remote, call, &|p| calls.progress(key, p)).await
+    }
+
     async fn execute(&self, call_id: &str, call: TaskCall, place: Option<Place>) -> TaskResult {
         match &self.procs {
             Some(p) => {
                 let at = Placement::of(call.task(), place, self.topology.as_ref());
-                let mut child = p.engine(at);
-                if let Some(c) = &self.calls {
-                    let (c, id) = (c.clone(), call_id.to_string());
-                    child = child.with_progress(Arc::new(move |p| c.progress(&id, p)));
-                }
-                let child = Arc::new(child);
+                let calls = self.calls.clone();
+                let id = call_id.to_string();
+                let report: Arc<dyn Fn(resources::Progress) + Send + Sync> = Arc::new(move |p| {
+                    if let Some(c) = &calls {
+                        c.progress(&id, p)
+                    }
+                });
+                let child = Arc::new(p.engine(at).with_progress(report.clone()));
                 let e: Arc<dyn Engine> = child.clone();
-                let r = exec::execute(&self.remote, &e, call).await;
+                let r = exec::execute_reporting(&self.remote, &e, call, &*report).await;
                 if let Some(c) = &self.calls {
                     c.ran(call_id, child.runs());
                 }

@@ -22,6 +22,11 @@ use crate::calls::{CallRecord, CallTracker};
 pub trait WorkerHandle: Send + Sync {
     /// Brings the call's input files onto the worker.
     async fn prepare(&self, call: &TaskCall) -> Result<(), TaskError>;
+    /// `prepare`, with the fetch's progress told to the call tracker under `key` (where the
+    /// worker can say it).
+    async fn prepare_reporting(&self, call: &TaskCall, _key: &str) -> Result<(), TaskError> {
+        self.prepare(call).await
+    }
     /// Runs the call, known to both sides as `call_id`, where the scheduler placed it.
     async fn execute(&self, call_id: &str, call: TaskCall, place: Option<Place>) -> TaskResult;
 }
@@ -37,6 +42,11 @@ fn not_here_rows(w: &sched::WhyQueued) -> Vec<api::NotHereRow> {
             why: n.to_string(),
         })
         .collect()
+}
+
+/// The key a task's fetch reports its progress under (`WorkerFetch`, `WorkerProgress`).
+fn prepare_key(id: RequestId) -> String {
+    format!("{}{}", crate::calls::PREPARE_KEY, id.0)
 }
 
 /// lotus's RunWait number for a job state: 0 running, 1 prepared, N+1 assigned(N), -1 ret-wait.
@@ -299,7 +309,11 @@ impl Manager {
                 // A fetch writes the sector's files too: not beside a call of the sector still
                 // running (an aborted one, or one its step stopped waiting for).
                 let sector = call.sector().map(|s| s.number);
-                let r = self.one_at_a_time(sector, handle.prepare(&call)).await;
+                let key = prepare_key(h.id);
+                let r = self
+                    .one_at_a_time(sector, handle.prepare_reporting(&call, &key))
+                    .await;
+                self.calls.forget_progress(&key);
                 let mut g = self.lock();
                 match r {
                     Ok(()) => {
@@ -533,7 +547,10 @@ impl Manager {
                 run_wait: run_wait_of(j.state),
                 elapsed_ms: j.elapsed.as_millis() as u64,
                 cpus: j.cpus,
-                progress: g.call_of.get(&j.id).and_then(|c| self.calls.progress_of(c)),
+                progress: match g.call_of.get(&j.id) {
+                    Some(c) => self.calls.progress_of(c),
+                    None => self.calls.progress_of(&prepare_key(j.id)),
+                },
             })
             .collect()
     }

@@ -72,6 +72,25 @@ fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
     });
     let v = deadlines(&repo);
     let ds = with_sectors(&v);
+    // The metrics say so too (#18): a WindowPoSt duration per proven deadline, the proofs.
+    let m = repo.metrics();
+    for d in &ds {
+        let key = format!(
+            r#"sealer_wdpost_duration_seconds_count{{deadline="{}"}}"#,
+            d.index
+        );
+        assert!(m.get(&key).is_some_and(|n| *n >= 1.0), "{key} in {m:#?}");
+    }
+    wait(
+        Duration::from_secs(15),
+        "the proofs in the metrics (read every 5 s)",
+        || {
+            let m = repo.metrics();
+            m.get("sealer_wdpost_proofs_total")
+                .is_some_and(|n| *n >= ds.len() as f64)
+                && m.get("sealer_wdpost_faulty_sectors") == Some(&0.0)
+        },
+    );
     // Which deadline holds sector 1: the one `proving check` names it in.
     let sealed = repo.path().join("store").join("sealed").join("s-t01000-1");
     assert!(sealed.exists());
@@ -108,6 +127,9 @@ fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
     );
     assert_eq!(power_sectors(&repo), 1);
     assert!(d.log().contains("declaring faults"), "{}", d.log());
+    wait(Duration::from_secs(15), "the fault in the metrics", || {
+        repo.metrics().get("sealer_wdpost_faulty_sectors") == Some(&1.0)
+    });
     // Checked again 30 s later, still unreadable: no rebuild while it is off.
     wait(
         Duration::from_secs(50),
@@ -125,6 +147,16 @@ fn deadlines_are_proven_a_lost_file_is_declared_faulty_and_recovers() {
     // With no other power on the devnet the miner is elected every epoch; its WinningPoSts
     // (mock) land in time and count as blocks won.
     assert!(v.blocks_won > 0, "{v:?}");
+    wait(
+        Duration::from_secs(15),
+        "the recovery and the wins in the metrics",
+        || {
+            let m = repo.metrics();
+            m.get("sealer_wdpost_faulty_sectors") == Some(&0.0)
+                && m["sealer_wnpost_wins_total"] >= v.blocks_won as f64
+                && m["sealer_wnpost_elections_total"] >= m["sealer_wnpost_wins_total"]
+        },
+    );
     drop(d);
     // The declarations as a Lotus client no one here wrote reads them back from the node:
     // iso-filecoin recomputes their CIDs from the node's JSON.

@@ -55,6 +55,9 @@ pub struct Remote {
     locks: Mutex<HashMap<SectorId, Arc<tokio::sync::Mutex<()>>>>,
     fetches: AtomicU64,
     attempts: AtomicU64,
+    /// Fetches under way: bytes received of those announced, per sector (one fetch per sector
+    /// at a time: its lock).
+    transfers: Arc<Mutex<HashMap<SectorId, resources::Progress>>>,
 }
 
 impl Remote {
@@ -73,7 +76,17 @@ impl Remote {
             locks: Mutex::new(HashMap::new()),
             fetches: AtomicU64::new(0),
             attempts: AtomicU64::new(0),
+            transfers: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// How far the fetch of a file of `sector` under way is (bytes of those announced).
+    pub fn transfer(&self, sector: SectorId) -> Option<resources::Progress> {
+        self.transfers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&sector)
+            .copied()
     }
 
     pub fn local(&self) -> &LocalStore {
@@ -177,7 +190,7 @@ impl Remote {
                 id.file_name()
             );
             match self
-                .fetch_one(&url, t, &staging, &sector_path(&root, t, id), limit)
+                .fetch_one(&url, id, t, &staging, &sector_path(&root, t, id), limit)
                 .await
             {
                 Ok(()) => {
@@ -244,6 +257,7 @@ impl Remote {
     async fn fetch_one(
         &self,
         url: &str,
+        id: SectorId,
         t: FileType,
         staging: &Path,
         dest: &Path,
@@ -310,7 +324,9 @@ impl Remote {
             Expect::File(len) => write_file(rx, &st, len),
             Expect::Tree { files, bytes } => unpack_tar(ChanReader::new(rx), &st, files, bytes),
         });
-        let pumped = pump(resp, tx).await;
+        let progress = Transfer::start(&self.transfers, id, announced);
+        let pumped = pump(resp, tx, &progress).await;
+        drop(progress);
         let written = writer.await.map_err(|e| fail(e.to_string()))?;
         match (pumped, written) {
             (Err(e), _) | (Ok(()), Err(Unpack::Io(e))) => return Err(fail(e.to_string())),
@@ -355,9 +371,51 @@ impl Drop for Staging {
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Forwards the response body in batches of about 4 MiB.
+/// A fetch's entry in `Remote::transfers`, gone with it.
+struct Transfer<'a> {
+    map: &'a Mutex<HashMap<SectorId, resources::Progress>>,
+    id: SectorId,
+}
+
+impl<'a> Transfer<'a> {
+    fn start(
+        map: &'a Mutex<HashMap<SectorId, resources::Progress>>,
+        id: SectorId,
+        total: u64,
+    ) -> Self {
+        let t = Transfer { map, id };
+        t.set(0, total);
+        t
+    }
+
+    fn set(&self, done: u64, total: u64) {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.id, resources::Progress::bytes(done, total));
+    }
+
+    fn add(&self, n: u64) {
+        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = m.get_mut(&self.id) {
+            p.done += n;
+        }
+    }
+}
+
+impl Drop for Transfer<'_> {
+    fn drop(&mut self) {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
 async fn pump(
     mut resp: reqwest::Response,
     tx: tokio::sync::mpsc::Sender<Vec<Bytes>>,
+    progress: &Transfer<'_>,
 ) -> io::Result<()> {
     let mut batch = Vec::new();
     let mut size = 0;
@@ -369,6 +427,7 @@ async fn pump(
             break;
         };
         size += chunk.len();
+        progress.add(chunk.len() as u64);
         batch.push(chunk);
         if size >= BATCH {
             size = 0;

@@ -591,3 +591,69 @@ async fn parallel_fetch_limit_caps_transfers_in_flight() {
         assert_eq!(located.fetchable.len(), 1, "the slow server still has it");
     }
 }
+
+/// A one-shot server that sends `head` and `first`, waits `pause`, then sends `rest`.
+async fn serve_in_two(
+    head: String,
+    first: Vec<u8>,
+    rest: Vec<u8>,
+    pause: std::time::Duration,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        if let Ok((mut c, _)) = l.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf).await;
+            let _ = c.write_all(head.as_bytes()).await;
+            let _ = c.write_all(&first).await;
+            tokio::time::sleep(pause).await;
+            let _ = c.write_all(&rest).await;
+            let _ = c.shutdown().await;
+        }
+    });
+    format!("http://{addr}/remote")
+}
+
+#[tokio::test]
+async fn a_fetch_under_way_says_how_many_bytes_have_come() {
+    let index = Arc::new(MemIndex::default());
+    let b = machine(index.clone(), true, false, None).await;
+    let s = sector(1, S8MiB);
+    let head =
+        "HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\nconnection: close\r\n\r\n".to_string();
+    let url = serve_in_two(
+        head,
+        vec![7u8; 400_000],
+        vec![7u8; 600_000],
+        std::time::Duration::from_secs(2),
+    )
+    .await;
+    declare_fake(&index, url, s.id(), FileType::Sealed).await;
+    assert_eq!(b.remote.transfer(s.id()), None, "nothing under way yet");
+    let id = s.id();
+    let watch = async {
+        // Sampled while the server pauses after the first 400,000 bytes.
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(p) = b.remote.transfer(id).filter(|p| p.done == 400_000) {
+                return p;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "{:?}",
+                b.remote.transfer(id)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let (fetched, seen) = tokio::join!(fetch(&b, &s, FileType::Sealed), watch);
+    fetched.unwrap();
+    assert_eq!(seen, resources::Progress::bytes(400_000, 1_000_000));
+    assert!(
+        seen.to_string().starts_with("390.625 KiB of 976.5"),
+        "{seen}"
+    );
+    assert_eq!(b.remote.transfer(s.id()), None, "done: nothing under way");
+}

@@ -308,7 +308,7 @@ impl SealerMetrics {
         );
         r.register(
             "chain_up",
-            "Whether the last scrape could read the chain node (1) or not (0)",
+            "Whether the last read of the chain node (every few seconds) succeeded (1) or not (0)",
             s.chain_up.clone(),
         );
         r.register(

@@ -141,6 +141,38 @@ impl Repo {
         request_at::<M>(self.path(), params).expect("the sealer's API info")
     }
 
+    /// `GET <path>` on the sealer's HTTP port with a fresh token of `perm` (`read`, `admin`):
+    /// status and body.
+    pub fn http_get(&self, path: &str, perm: &str) -> (u16, String) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let token = self.ok(&["auth", "create-token", "--perm", perm]);
+        let addr = std::fs::read_to_string(self.path().join("api")).unwrap();
+        let port = addr
+            .trim()
+            .split('/')
+            .nth(4)
+            .expect("/ip4/<ip>/tcp/<port>/http");
+        let r = reqwest::blocking::Client::new()
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .bearer_auth(token.trim())
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    }
+
+    /// The sealer's `/metrics` as `name{labels}` -> value (histogram buckets left out).
+    pub fn metrics(&self) -> std::collections::BTreeMap<String, f64> {
+        let (status, text) = self.http_get("/metrics", "read");
+        assert_eq!(status, 200, "{text}");
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty() && !l.contains("_bucket{"))
+            .filter_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect()
+    }
+
     /// `Filecoin.WorkerStats`: the workers the sealer knows, typed.
     pub fn workers(&self) -> Vec<api::WorkerRow> {
         self.request::<api::methods::WorkerStats>(())

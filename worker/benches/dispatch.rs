@@ -45,9 +45,18 @@ fn main() {
         return;
     }
     let rounds = env_or("ROUNDS", 2);
+    // A first run warms the machine (page cache, CPU frequency): not counted.
+    println!("warm-up run (not counted):");
+    run(false);
     let mut runs: Vec<(bool, Figures)> = Vec::new();
-    for _ in 0..rounds {
-        for on in [false, true] {
+    for round in 0..rounds {
+        // Alternate which goes first, so that a drift over time favours neither.
+        let order = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for on in order {
             runs.push((on, run(on)));
         }
     }
@@ -121,22 +130,20 @@ fn run(metrics: bool) -> Figures {
         std::thread::spawn(move || {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let c = reqwest::blocking::Client::new();
-            let mut n = 0;
+            let mut took = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t0 = Instant::now();
                 let r = c
                     .get(&url)
                     .bearer_auth(&token)
                     .send()
                     .expect("scraping /metrics");
                 assert!(r.status().is_success(), "/metrics: {}", r.status());
-                assert!(r
-                    .text()
-                    .unwrap()
-                    .contains("sealer_sealing_tasks_started_total"));
-                n += 1;
+                assert!(r.text().unwrap().contains("sealer_build_info"));
+                took.push(t0.elapsed().as_secs_f64() * 1000.0);
                 std::thread::sleep(Duration::from_secs(1));
             }
-            n
+            took
         })
     });
     let start = Instant::now();
@@ -188,7 +195,15 @@ fn run(metrics: bool) -> Figures {
     }
     let total = start.elapsed();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let scrapes = scraper.map_or(0, |s| s.join().unwrap());
+    let took = scraper.map_or(Vec::new(), |s| s.join().unwrap());
+    let scrapes = took.len();
+    if scrapes > 0 {
+        println!(
+            "  /metrics scraped {scrapes} times: {:.1} ms mean, {:.1} ms max",
+            took.iter().sum::<f64>() / scrapes as f64,
+            took.iter().cloned().fold(0.0, f64::max)
+        );
+    }
     let diag: api::SchedDiag = serde_json::from_str(&repo.ok(&["sealing", "sched-diag"])).unwrap();
     let dsp = &diag.dispatch;
     let (tasks, span) = (dsp.tasks, dsp.first_to_last_start_s);

@@ -455,13 +455,11 @@ impl Worker {
         self.metrics.started(task);
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let engine = Arc::new(
-                me.procs
-                    .engine(placement)
-                    .with_progress(me.clone().progress_reporter(rec.call_id.clone())),
-            );
+            let report = me.clone().progress_reporter(rec.call_id.clone());
+            let engine = Arc::new(me.procs.engine(placement).with_progress(report.clone()));
             let dyn_engine: Arc<dyn Engine> = engine.clone();
-            let result = exec::execute(&me.remote, &dyn_engine, rec.call.clone()).await;
+            let result =
+                exec::execute_reporting(&me.remote, &dyn_engine, rec.call.clone(), &*report).await;
             me.metrics
                 .returned(task, result.is_ok(), started.elapsed().as_secs_f64());
             for r in engine.runs() {
@@ -531,8 +529,12 @@ fn handlers() -> Handlers<Arc<Worker>> {
         })
         .on::<m::Session, _, _>(|w, ()| async move { Ok(w.session.clone()) })
         .on::<m::WorkerInfoCall, _, _>(|w, ()| async move { Ok(w.info()) })
-        .on::<m::WorkerFetch, _, _>(|w, (sector, need)| async move {
-            exec::fetch(&w.remote, &sector, need)
+        .on::<m::WorkerFetch, _, _>(|w, (sector, need, key)| async move {
+            let report: Arc<dyn Fn(resources::Progress) + Send + Sync> = match key {
+                Some(key) => w.clone().progress_reporter(key),
+                None => Arc::new(|_| {}),
+            };
+            exec::fetch_reporting(&w.remote, &sector, need, &*report)
                 .await
                 .map_err(|e| RpcError::task(&e))
         })

@@ -77,24 +77,25 @@ pub async fn snapshot(node: &Arc<Node>) -> Snapshot {
                 .collect(),
         })
         .collect();
-    let paths = crate::rpc::storage_list(node)
+    // The index's view (stat as of each path's last heartbeat): no statfs, no sector scan.
+    let paths = node
+        .store
+        .index()
+        .storage_list()
         .await
         .unwrap_or_default()
         .into_iter()
-        .map(|p| {
-            let st = p.stat.unwrap_or_default();
-            PathGauges {
-                id: p.info.id.0,
-                seal: p.info.can_seal,
-                store: p.info.can_store,
-                capacity_bytes: st.capacity,
-                available_bytes: st.available,
-                reserved_bytes: st.reserved,
-            }
+        .map(|e| PathGauges {
+            id: e.info.id.0,
+            seal: e.info.can_seal,
+            store: e.info.can_store,
+            capacity_bytes: e.stat.capacity,
+            available_bytes: e.stat.available,
+            reserved_bytes: e.stat.reserved,
         })
         .collect();
-    let (proving, chain_head) = match crate::rpc::deadlines(node).await {
-        Ok(d) => (
+    let (proving, chain_head) = match node.proving.get() {
+        Some(Ok(d)) => (
             Some(Proving {
                 faulty_sectors: d.faults.len() as u64,
                 recovering_sectors: d
@@ -112,10 +113,7 @@ pub async fn snapshot(node: &Arc<Node>) -> Snapshot {
             }),
             Some(d.head),
         ),
-        Err(e) => {
-            tracing::debug!("metrics: the chain could not be read: {}", e.message);
-            (None, None)
-        }
+        _ => (None, None),
     };
     Snapshot {
         sectors: states.into_iter().collect(),

@@ -26,6 +26,31 @@ use crate::daemon::Node;
 use crate::fsm::Event;
 use auth::Access;
 
+/// The proving figures (`StateMinerDeadlines`: several chain calls) as last read, refreshed in
+/// the background every [`ProvingCache::EVERY`]: what `/metrics` and the overview show, so that
+/// neither waits on the chain node.
+#[derive(Default)]
+pub struct ProvingCache(std::sync::Mutex<Option<Result<api::ProvingDeadlines, String>>>);
+
+impl ProvingCache {
+    pub const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+    /// The last read (`Err`: why it failed); `None` before the first.
+    pub fn get(&self) -> Option<Result<api::ProvingDeadlines, String>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn spawn(node: Arc<Node>) {
+        tokio::spawn(async move {
+            loop {
+                let r = crate::rpc::deadlines(&node).await.map_err(|e| e.message);
+                *node.proving.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                tokio::time::sleep(Self::EVERY).await;
+            }
+        });
+    }
+}
+
 /// The routes, to merge into the daemon's app.
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()

@@ -260,7 +260,11 @@ pub async fn overview(node: &Arc<Node>) -> Overview {
         next_post: None,
         alerts,
     };
-    match crate::rpc::deadlines(node).await {
+    match node
+        .proving
+        .get()
+        .unwrap_or_else(|| Err("not read yet".into()))
+    {
         Ok(d) => {
             ov.head = Some(d.head);
             ov.power_bytes = Some(d.power.raw_bytes);
@@ -291,7 +295,7 @@ pub async fn overview(node: &Arc<Node>) -> Overview {
         }
         Err(e) => ov.alerts.push(Alert {
             kind: "chain",
-            text: format!("the chain node could not be read: {}", e.message),
+            text: format!("the chain node could not be read: {e}"),
             link: "/ui/proving".into(),
         }),
     }
