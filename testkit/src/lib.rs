@@ -164,13 +164,7 @@ impl Repo {
     pub fn metrics(&self) -> std::collections::BTreeMap<String, f64> {
         let (status, text) = self.http_get("/metrics", "read");
         assert_eq!(status, 200, "{text}");
-        text.lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty() && !l.contains("_bucket{"))
-            .filter_map(|l| {
-                let (k, v) = l.rsplit_once(' ')?;
-                Some((k.to_string(), v.parse().ok()?))
-            })
-            .collect()
+        metric_samples(&text)
     }
 
     /// `Filecoin.WorkerStats`: the workers the sealer knows, typed.
@@ -388,6 +382,17 @@ fn request_at<M: api::contract::Method>(
         .build()
         .expect("a runtime");
     Some(rt.block_on(api::Client::new(&info, Duration::from_secs(30)).request::<M>(params)))
+}
+
+/// The samples of a metrics text: `name{labels}` -> value (histogram buckets left out).
+pub fn metric_samples(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty() && !l.contains("_bucket{"))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
 }
 
 pub fn stdout(o: &Output) -> String {

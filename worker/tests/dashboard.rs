@@ -61,16 +61,7 @@ impl Http {
     }
 }
 
-/// Samples of a metrics text: `name{labels}` -> value (histogram buckets left out).
-fn samples(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty() && !l.contains("_bucket{"))
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
-}
+use testkit::metric_samples as samples;
 
 fn value(s: &BTreeMap<String, f64>, key: &str) -> f64 {
     *s.get(key).unwrap_or_else(|| {
