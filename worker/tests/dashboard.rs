@@ -303,7 +303,17 @@ fn metrics_json_and_pages_during_a_mock_sealing_run() {
         ),
         1.0
     );
-    assert!(value(&s, "sealer_chain_head_height") > 0.0);
+    // The chain's figures are read every 5 s: the head moves on in them.
+    let start = Instant::now();
+    while samples(&http.get("/metrics", Some(&read)).1).get("sealer_chain_head_height")
+        <= Some(&0.0)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the chain head never showed in /metrics"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // The pages, in a browser.
     match browser::find() {
