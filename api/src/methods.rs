@@ -21,6 +21,11 @@ methods! {
     MinerInfoCall = "Filecoin.MinerInfo", Read, () -> MinerInfo;
     PledgeSector = "Filecoin.PledgeSector", Write, () -> SectorId;
     SectorsList = "Filecoin.SectorsList", Read, () -> Vec<u64>;
+    /// lotus's: the numbers of the sectors in any of the states.
+    SectorsListInStates = "Filecoin.SectorsListInStates", Read, (Vec<SectorState>,) -> Vec<u64>;
+    /// Ours: `sectors list` in one call: the sectors in any of the states (all with none),
+    /// by number, `limit` of them (0: all) from `offset`, and how many match.
+    SectorsListPage = "Filecoin.SectorsListPage", Read, (Vec<SectorState>, u64, u64) -> SectorsPage;
     /// Sector number, and whether to add the on-chain view.
     SectorsStatus = "Filecoin.SectorsStatus", Read, (u64, Option<bool>) -> SectorInfo;
     SectorRemove = "Filecoin.SectorRemove", Admin, (u64,) -> ();

@@ -196,6 +196,27 @@ pub struct SectorInfo {
     pub on_chain: Option<OnChainSector>,
 }
 
+/// One row of `sectors list` (`Filecoin.SectorsListPage`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SectorListRow {
+    pub number: u64,
+    pub state: SectorState,
+    /// When it entered its state (unix ms).
+    pub since_ms: u64,
+    pub retries: u32,
+    pub last_error: String,
+    pub deals: u64,
+}
+
+/// A page of `sectors list`: its rows and how many sectors match in all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SectorsPage {
+    pub total: u64,
+    pub rows: Vec<SectorListRow>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OnChainSector {
     #[serde(rename = "Activation")]

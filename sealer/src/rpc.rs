@@ -40,6 +40,17 @@ pub fn handlers() -> Handlers<Arc<Node>> {
         .on::<m::MinerInfoCall, _, _>(|n, ()| async move { miner_info(&n).await })
         .on::<m::PledgeSector, _, _>(|n, ()| async move { pledge(&n).await })
         .on::<m::SectorsList, _, _>(|n, ()| async move { Ok(n.sectors.numbers()) })
+        .on::<m::SectorsListInStates, _, _>(|n, (states,)| async move {
+            Ok(n.sectors
+                .page(&states, 0, 0)
+                .rows
+                .into_iter()
+                .map(|r| r.number)
+                .collect())
+        })
+        .on::<m::SectorsListPage, _, _>(|n, (states, offset, limit)| async move {
+            Ok(n.sectors.page(&states, offset, limit))
+        })
         .on::<m::SectorsStatus, _, _>(|n, (id, on_chain)| async move {
             sector_status(&n, id, on_chain.unwrap_or(false)).await
         })

@@ -88,6 +88,31 @@ impl Sectors {
         self.lock().values().cloned().collect()
     }
 
+    /// The sectors in any of `states` (all with none), by number: `limit` of them (0: all)
+    /// from `offset`, and how many match. Only the page's sectors are copied.
+    pub fn page(&self, states: &[api::SectorState], offset: u64, limit: u64) -> api::SectorsPage {
+        let map = self.lock();
+        let matching = map
+            .values()
+            .filter(|s| states.is_empty() || states.contains(&s.state));
+        let mut total = 0u64;
+        let mut rows = Vec::new();
+        for s in matching {
+            if total >= offset && (limit == 0 || (rows.len() as u64) < limit) {
+                rows.push(api::SectorListRow {
+                    number: s.sector.number,
+                    state: s.state,
+                    since_ms: s.since_ms,
+                    retries: s.retries,
+                    last_error: s.last_error.clone(),
+                    deals: s.deals.len() as u64,
+                });
+            }
+            total += 1;
+        }
+        api::SectorsPage { total, rows }
+    }
+
     pub fn count_by_state(&self) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
         for s in self.lock().values() {

@@ -100,6 +100,38 @@ fn five_pledged_sectors_reach_proving_and_a_sixth_is_refused() {
         5,
         "{list}"
     );
+    // One call, filtered by state and paged (#19); --fast asks the chain nothing.
+    let fast = repo.ok(&[
+        "sectors",
+        "list",
+        "--states",
+        "Proving,PreCommit1",
+        "--fast",
+        "--offset",
+        "1",
+        "--limit",
+        "2",
+    ]);
+    let rows: Vec<&str> = fast
+        .lines()
+        .skip(1)
+        .filter(|l| l.contains("Proving"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{fast}");
+    assert!(
+        rows[0].starts_with(&format!("{} ", numbers[1])),
+        "the second matching sector first: {fast}"
+    );
+    assert!(rows.iter().all(|l| l.contains("(--fast)")), "{fast}");
+    assert!(fast.contains("(2 of 5 sectors)"), "{fast}");
+    let none = repo.ok(&["sectors", "list", "--states", "PreCommit1"]);
+    assert_eq!(none.lines().count(), 1, "only the header: {none}");
+    let bad = repo.cli(&["sectors", "list", "--states", "PreCommit9"]);
+    assert!(
+        !bad.status.success() && common::stderr(&bad).contains("PreCommit9"),
+        "{}",
+        common::stderr(&bad)
+    );
     let info = repo.ok(&["info"]);
     assert!(info.contains("(5 sectors)"), "{info}");
     // Each sector's pledge (0.05 FIL on the devnet) is locked in the miner actor; the worker

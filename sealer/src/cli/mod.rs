@@ -151,7 +151,22 @@ enum ChainCmd {
 enum SectorsCmd {
     /// Pledge a committed-capacity sector.
     Pledge,
-    List,
+    /// The sectors, in one call to the sealer (`--fast` leaves out the on-chain expiration,
+    /// which is one chain lookup per on-chain sector, as lotus's `--fast`).
+    List {
+        /// Only sectors in these states, comma-separated (e.g. PreCommit1,PreCommit2).
+        #[arg(long, value_delimiter = ',')]
+        states: Vec<String>,
+        /// Leave out the on-chain information.
+        #[arg(long)]
+        fast: bool,
+        /// Skip the first N matching sectors.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// At most N rows (0: all).
+        #[arg(long, default_value_t = 0)]
+        limit: u64,
+    },
     Status {
         id: u64,
         /// Show the event log.
@@ -451,20 +466,35 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
             let id = c.request::<m::PledgeSector>(()).await?;
             println!("Created CC sector: {}", id.number);
         }
-        Cmd::Sectors(SectorsCmd::List) => {
-            // The chain is asked only about sectors it has (pre-committed or active).
-            let ids = c.request::<m::SectorsList>(()).await?;
+        Cmd::Sectors(SectorsCmd::List {
+            states,
+            fast,
+            offset,
+            limit,
+        }) => {
+            let states = states
+                .iter()
+                .map(|s| s.parse::<api::SectorState>().map_err(anyhow::Error::msg))
+                .collect::<Result<Vec<_>>>()
+                .context("--states")?;
+            let page = c
+                .request::<m::SectorsListPage>((states, offset, limit))
+                .await?;
             let head = c.request::<m::ChainHead>(()).await?.height;
-            let mut rows = Vec::new();
-            for id in ids {
-                let s = c.request::<m::SectorsStatus>((id, Some(false))).await?;
-                let s = match print::on_chain(s.state) {
-                    true => c.request::<m::SectorsStatus>((id, Some(true))).await?,
-                    false => s,
+            // The chain is asked only about sectors it has (pre-committed or active).
+            let mut expirations = Vec::new();
+            for r in &page.rows {
+                let exp = match !fast && print::on_chain(r.state) {
+                    true => c
+                        .request::<m::SectorsStatus>((r.number, Some(true)))
+                        .await?
+                        .on_chain
+                        .and_then(|o| o.expiration),
+                    false => None,
                 };
-                rows.push(s);
+                expirations.push(exp);
             }
-            print::sectors(&rows, head);
+            print::sectors(&page, &expirations, head, !fast);
         }
         Cmd::Sectors(SectorsCmd::Status {
             id,

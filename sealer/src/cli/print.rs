@@ -148,32 +148,45 @@ fn expiration(epoch: i64, head: i64) -> String {
     }
 }
 
-pub fn sectors(rows: &[SectorInfo], head: i64) {
+/// `sectors list`: `expirations` goes with `page.rows` (shown with `on_chain_info`).
+pub fn sectors(
+    page: &api::SectorsPage,
+    expirations: &[Option<i64>],
+    head: i64,
+    on_chain_info: bool,
+) {
     println!(
         "{:<6}  {:<22}  {:<7}  {:<6}  {:<28}  Deals",
         "ID", "State", "OnChain", "Active", "Expiration"
     );
-    for s in rows {
+    for (s, exp) in page.rows.iter().zip(expirations) {
         let on_chain = on_chain(s.state);
         let active = matches!(
             s.state,
             SectorState::FinalizeSector | SectorState::Proving | SectorState::FinalizeFailed
         );
         let yn = |b: bool| if b { "YES" } else { "NO" };
-        let exp = s
-            .on_chain
-            .as_ref()
-            .and_then(|o| o.expiration)
-            .map(|e| expiration(e, head))
-            .unwrap_or_else(|| "-".into());
+        let exp = match (exp, on_chain_info) {
+            (Some(e), _) => expiration(*e, head),
+            (None, true) => "-".into(),
+            (None, false) => "(--fast)".into(),
+        };
         println!(
-            "{:<6}  {:<22}  {:<7}  {:<6}  {:<28}  CC",
-            s.sector_id,
+            "{:<6}  {:<22}  {:<7}  {:<6}  {:<28}  {}",
+            s.number,
             s.state.to_string(),
             yn(on_chain),
             yn(active),
-            exp
+            exp,
+            if s.deals == 0 {
+                "CC".to_string()
+            } else {
+                s.deals.to_string()
+            }
         );
+    }
+    if page.rows.len() as u64 != page.total {
+        println!("({} of {} sectors)", page.rows.len(), page.total);
     }
 }
 

@@ -41,9 +41,7 @@ pub async fn snapshot(node: &Arc<Node>) -> Snapshot {
         .iter()
         .map(|s| (s.to_string(), 0))
         .collect();
-    for s in node.sectors.all() {
-        *states.entry(s.state.to_string()).or_default() += 1;
-    }
+    states.extend(node.sectors.count_by_state());
     let diag = crate::rpc::sched_diag(node);
     let mut queue: BTreeMap<String, u64> = resources::TaskType::ALL
         .iter()
