@@ -452,7 +452,9 @@ pub(crate) async fn find_sector(node: &Arc<Node>, n: u64) -> Result<Vec<FoundFil
 }
 
 /// This machine's paths by storage ID.
-fn local_paths(node: &Node) -> std::collections::HashMap<stores::StorageId, std::path::PathBuf> {
+pub(crate) fn local_paths(
+    node: &Node,
+) -> std::collections::HashMap<stores::StorageId, std::path::PathBuf> {
     node.store
         .paths()
         .into_iter()

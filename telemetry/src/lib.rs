@@ -12,6 +12,7 @@
 //! previous values, so a gone worker or path does not linger.
 
 pub mod labels;
+pub mod paths;
 pub mod sealer;
 pub mod worker;
 

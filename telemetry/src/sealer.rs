@@ -13,6 +13,8 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::labels as l;
+use crate::paths::PathFamilies;
+pub use crate::paths::PathGauges;
 use crate::{catch_up, histograms, PASS_BUCKETS, POST_BUCKETS, PREFIX, TASK_BUCKETS};
 
 type F64 = Gauge<f64, AtomicU64>;
@@ -50,16 +52,6 @@ pub struct WorkerGauges {
     pub gpus_reserved: f64,
     /// Task type -> tasks running or placed there.
     pub running: Vec<(String, u64)>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct PathGauges {
-    pub id: String,
-    pub seal: bool,
-    pub store: bool,
-    pub capacity_bytes: u64,
-    pub available_bytes: u64,
-    pub reserved_bytes: u64,
 }
 
 /// Running totals the proving schedulers keep across restarts, and the miner's faults now.
@@ -100,9 +92,7 @@ pub struct SealerMetrics {
     gpus: Family<l::Worker, Gauge>,
     gpus_reserved: Family<l::Worker, F64>,
     running: Family<l::TaskOnWorker, Gauge>,
-    path_capacity: Family<l::StoragePath, Gauge>,
-    path_available: Family<l::StoragePath, Gauge>,
-    path_reserved: Family<l::StoragePath, Gauge>,
+    paths: PathFamilies,
     faulty: Family<Plain, Gauge>,
     recovering: Family<Plain, Gauge>,
     proofs: Family<Plain, Counter>,
@@ -141,9 +131,7 @@ impl SealerMetrics {
             gpus: Family::default(),
             gpus_reserved: Family::default(),
             running: Family::default(),
-            path_capacity: Family::default(),
-            path_available: Family::default(),
-            path_reserved: Family::default(),
+            paths: PathFamilies::default(),
             faulty: Family::default(),
             recovering: Family::default(),
             proofs: Family::default(),
@@ -245,24 +233,7 @@ impl SealerMetrics {
             "Tasks placed on the worker (preparing or running), per task type",
             s.running.clone(),
         );
-        r.register_with_unit(
-            "storage_path_capacity",
-            "A storage path's file system size",
-            Unit::Bytes,
-            s.path_capacity.clone(),
-        );
-        r.register_with_unit(
-            "storage_path_available",
-            "A storage path's free space for sealing, less what is reserved",
-            Unit::Bytes,
-            s.path_available.clone(),
-        );
-        r.register_with_unit(
-            "storage_path_reserved",
-            "Space reserved on a storage path for files being written",
-            Unit::Bytes,
-            s.path_reserved.clone(),
-        );
+        s.paths.register(&mut r);
         r.register_with_unit(
             "wdpost_duration",
             "Time to prove a deadline's partitions (from its opening to the message landing)",
@@ -440,29 +411,7 @@ impl SealerMetrics {
                 self.running.get_or_create(&on(t, &w.name)).set(*n as i64);
             }
         }
-        for f in [
-            &self.path_capacity,
-            &self.path_available,
-            &self.path_reserved,
-        ] {
-            f.clear();
-        }
-        for p in &snap.paths {
-            let k = l::StoragePath {
-                storage_id: p.id.clone(),
-                seal: p.seal.to_string(),
-                store: p.store.to_string(),
-            };
-            self.path_capacity
-                .get_or_create(&k)
-                .set(p.capacity_bytes as i64);
-            self.path_available
-                .get_or_create(&k)
-                .set(p.available_bytes as i64);
-            self.path_reserved
-                .get_or_create(&k)
-                .set(p.reserved_bytes as i64);
-        }
+        self.paths.set(&snap.paths);
         let one = Plain::new();
         if let Some(p) = &snap.proving {
             self.faulty.get_or_create(&one).set(p.faulty_sectors as i64);

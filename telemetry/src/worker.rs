@@ -12,7 +12,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::labels as l;
-use crate::sealer::PathGauges;
+use crate::paths::{PathFamilies, PathGauges};
 use crate::{histograms, PREFIX, TASK_BUCKETS};
 
 type Hist = crate::Histograms<l::TaskType>;
@@ -27,9 +27,7 @@ pub struct WorkerMetrics {
     duration: Hist,
     peak_rss: Family<l::TaskType, Gauge>,
     crashes: Family<l::Crash, Counter>,
-    path_capacity: Family<l::StoragePath, Gauge>,
-    path_available: Family<l::StoragePath, Gauge>,
-    path_reserved: Family<l::StoragePath, Gauge>,
+    paths: PathFamilies,
 }
 
 impl WorkerMetrics {
@@ -45,9 +43,7 @@ impl WorkerMetrics {
             duration: histograms(&TASK_BUCKETS),
             peak_rss: Family::default(),
             crashes: Family::default(),
-            path_capacity: Family::default(),
-            path_available: Family::default(),
-            path_reserved: Family::default(),
+            paths: PathFamilies::default(),
         };
         r.register(
             "build",
@@ -92,24 +88,7 @@ impl WorkerMetrics {
             s.peak_rss.clone(),
         );
         r.register("processor_crashes", "Processor children that died without a result (panic, signal, out of memory, timeout, ...)", s.crashes.clone());
-        r.register_with_unit(
-            "storage_path_capacity",
-            "A storage path's file system size",
-            Unit::Bytes,
-            s.path_capacity.clone(),
-        );
-        r.register_with_unit(
-            "storage_path_available",
-            "A storage path's free space for sealing, less what is reserved",
-            Unit::Bytes,
-            s.path_available.clone(),
-        );
-        r.register_with_unit(
-            "storage_path_reserved",
-            "Space reserved on a storage path for files being written",
-            Unit::Bytes,
-            s.path_reserved.clone(),
-        );
+        s.paths.register(&mut r);
         WorkerMetrics { registry: r, ..m }
     }
 
@@ -147,29 +126,7 @@ impl WorkerMetrics {
 
     pub fn render(&self, paths: &[PathGauges]) -> String {
         let _one = self.render.lock().unwrap_or_else(|e| e.into_inner());
-        for f in [
-            &self.path_capacity,
-            &self.path_available,
-            &self.path_reserved,
-        ] {
-            f.clear();
-        }
-        for p in paths {
-            let k = l::StoragePath {
-                storage_id: p.id.clone(),
-                seal: p.seal.to_string(),
-                store: p.store.to_string(),
-            };
-            self.path_capacity
-                .get_or_create(&k)
-                .set(p.capacity_bytes as i64);
-            self.path_available
-                .get_or_create(&k)
-                .set(p.available_bytes as i64);
-            self.path_reserved
-                .get_or_create(&k)
-                .set(p.reserved_bytes as i64);
-        }
+        self.paths.set(paths);
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String does not fail");
         out

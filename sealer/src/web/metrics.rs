@@ -42,7 +42,8 @@ pub async fn snapshot(node: &Arc<Node>) -> Snapshot {
         .map(|s| (s.to_string(), 0))
         .collect();
     states.extend(node.sectors.count_by_state());
-    let diag = crate::rpc::sched_diag(node);
+    // The manager's part only: the per-worker storage room and waiting sectors are not counted.
+    let diag = node.manager.sched_diag();
     let mut queue: BTreeMap<String, u64> = resources::TaskType::ALL
         .iter()
         .map(|t| (t.short().to_string(), 0))

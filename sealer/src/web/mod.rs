@@ -146,16 +146,7 @@ async fn page(
     Query(s): Query<Search>,
     access: Access,
 ) -> Response {
-    if let Some(r) = access.refuse(Permission::Read, true) {
-        return r;
-    }
-    match pages::fragment(&node, &name, &access, &s.q).await {
-        Some(body) => {
-            let frag = format!("/ui/frag/{name}?q={}", query_value(&s.q));
-            pages::page(&node, &name, &frag, pages::above(&name, &s.q), body)
-        }
-        None => not_found(&format!("page {name:?}")),
-    }
+    show(&node, &access, &name, &s.q, true).await
 }
 
 async fn fragment(
@@ -164,12 +155,24 @@ async fn fragment(
     Query(s): Query<Search>,
     access: Access,
 ) -> Response {
-    if let Some(r) = access.refuse(Permission::Read, false) {
+    show(&node, &access, &name, &s.q, false).await
+}
+
+/// Page `name` (searched for `q`): `whole`, in its layout (a 401 is then the login form), or
+/// only the part that refreshes.
+async fn show(node: &Arc<Node>, access: &Access, name: &str, q: &str, whole: bool) -> Response {
+    if let Some(r) = access.refuse(Permission::Read, whole) {
         return r;
     }
-    match pages::fragment(&node, &name, &access, &s.q).await {
-        Some(body) => pages::html(body),
-        None => not_found(&format!("page {name:?}")),
+    let Some(body) = pages::fragment(node, name, access, q).await else {
+        return not_found(&format!("page {name:?}"));
+    };
+    match whole {
+        true => {
+            let frag = format!("/ui/frag/{name}?q={}", query_value(q));
+            pages::page(node, name, &frag, pages::above(name, q), body)
+        }
+        false => pages::html(body),
     }
 }
 
@@ -178,19 +181,7 @@ async fn sector_page(
     Path(n): Path<u64>,
     access: Access,
 ) -> Response {
-    if let Some(r) = access.refuse(Permission::Read, true) {
-        return r;
-    }
-    match views::sector(&node, n).await {
-        Ok(d) => pages::page(
-            &node,
-            "sectors",
-            &format!("/ui/frag/sectors/{n}"),
-            maud::html! {},
-            pages::sector(&d, &access),
-        ),
-        Err(_) => not_found(&format!("sector {n}")),
-    }
+    show_sector(&node, &access, n, true).await
 }
 
 async fn sector_fragment(
@@ -198,12 +189,24 @@ async fn sector_fragment(
     Path(n): Path<u64>,
     access: Access,
 ) -> Response {
-    if let Some(r) = access.refuse(Permission::Read, false) {
+    show_sector(&node, &access, n, false).await
+}
+
+/// Sector `n`'s page, `whole` or only the part that refreshes (see [`show`]).
+async fn show_sector(node: &Arc<Node>, access: &Access, n: u64, whole: bool) -> Response {
+    if let Some(r) = access.refuse(Permission::Read, whole) {
         return r;
     }
-    match views::sector(&node, n).await {
-        Ok(d) => pages::html(pages::sector(&d, &access)),
-        Err(_) => not_found(&format!("sector {n}")),
+    let Ok(d) = views::sector(node, n).await else {
+        return not_found(&format!("sector {n}"));
+    };
+    let body = pages::sector(&d, access);
+    match whole {
+        true => {
+            let frag = format!("/ui/frag/sectors/{n}");
+            pages::page(node, "sectors", &frag, maud::html! {}, body)
+        }
+        false => pages::html(body),
     }
 }
 

@@ -455,7 +455,7 @@ fn storage(rows: &[api::StorageRow]) -> Markup {
                         td { (p.counts.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")) }
                         td {
                             @match &p.error { Some(e) => { span.bad { (e) } } None => { span.ok { "healthy" } } }
-                            @if let Some(a) = views::path_alert(p) { br; span.warn { (a.kind) } }
+                            @if let Some(a) = views::path_alert(&p.info.id.0, p.local_path.as_deref(), p.stat.as_ref(), p.error.as_deref()) { br; span.warn { (a.kind) } }
                         }
                     }
                 }

@@ -241,9 +241,18 @@ pub async fn overview(node: &Arc<Node>) -> Overview {
             link: "/ui/workers".into(),
         });
     }
-    if let Ok(paths) = crate::rpc::storage_list(node).await {
-        for p in paths {
-            alerts.extend(path_alert(&p));
+    // The index's view (stats as of each path's last heartbeat): no sector count per path,
+    // which the storage page's listing scans the index for.
+    if let Ok(paths) = node.store.index().storage_list().await {
+        let local = crate::rpc::local_paths(node);
+        for e in paths {
+            let at = local.get(&e.info.id).map(|p| p.display().to_string());
+            alerts.extend(path_alert(
+                &e.info.id.0,
+                at.as_deref(),
+                Some(&e.stat),
+                e.heartbeat_err.as_deref(),
+            ));
         }
     }
     let mut ov = Overview {
@@ -303,21 +312,25 @@ pub async fn overview(node: &Arc<Node>) -> Overview {
 }
 
 /// A path that is unhealthy or has less than [`NEARLY_FULL`] of its capacity available.
-pub fn path_alert(p: &StorageRow) -> Option<Alert> {
-    let id = &p.info.id.0;
-    if let Some(e) = &p.error {
+pub fn path_alert(
+    id: &str,
+    local_path: Option<&str>,
+    stat: Option<&stores::FsStat>,
+    error: Option<&str>,
+) -> Option<Alert> {
+    if let Some(e) = error {
         return Some(Alert {
             kind: "path unhealthy",
             text: format!("storage path {id}: {e}"),
             link: "/ui/storage".into(),
         });
     }
-    let st = p.stat.as_ref()?;
+    let st = stat?;
     (st.capacity > 0 && (st.available as f64) < st.capacity as f64 * NEARLY_FULL).then(|| Alert {
         kind: "path nearly full",
         text: format!(
             "storage path {id} ({}): {} available of {}",
-            p.local_path.as_deref().unwrap_or("remote"),
+            local_path.unwrap_or("remote"),
             resources::human_bytes(st.available),
             resources::human_bytes(st.capacity)
         ),
