@@ -66,7 +66,7 @@ pub struct Worker {
     secret: Secret,
     returns: tokio::sync::Notify,
     /// Announce to the sealer now (task types or paths changed).
-    announce: tokio::sync::Notify,
+    announce: Arc<tokio::sync::Notify>,
     shutdown: tokio::sync::Notify,
     metrics: telemetry::WorkerMetrics,
     metrics_without_token: bool,
@@ -199,7 +199,7 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
         sealer,
         secret: secret.clone(),
         returns: tokio::sync::Notify::new(),
-        announce: tokio::sync::Notify::new(),
+        announce: Arc::new(tokio::sync::Notify::new()),
         shutdown: tokio::sync::Notify::new(),
         metrics: telemetry::WorkerMetrics::new(env!("CARGO_PKG_VERSION"), &hostname),
         metrics_without_token: o.metrics_without_token,
@@ -314,39 +314,28 @@ impl Worker {
         }
     }
 
-    /// Announces this worker every few seconds: the first time, after the sealer restarts, and
-    /// so the sealer sees paths attached since.
+    /// Keeps this worker registered with the sealer ([`crate::link`]).
     async fn connect_loop(self: Arc<Self>) {
-        let mut connected = false;
-        loop {
-            match self
-                .sealer
-                .request::<m::WorkerConnect>((self.url.clone(),))
-                .await
-            {
-                Ok(v) => {
-                    if v.new {
-                        // A new registration: the sealer may have restarted with an empty
-                        // index, so this worker's paths and files are declared again.
-                        if let Err(e) = self.store.redeclare().await {
-                            tracing::warn!("declaring storage to the sealer: {e}");
-                        }
-                        self.returns.notify_one();
+        let me = self.clone();
+        crate::link::keep_connected(
+            self.sealer.clone(),
+            self.url.clone(),
+            self.session.clone(),
+            self.announce.clone(),
+            move || {
+                let me = me.clone();
+                async move {
+                    // A new registration: the sealer may have restarted with an empty index,
+                    // so this worker's paths and files are declared again.
+                    if let Err(e) = me.store.redeclare().await {
+                        tracing::warn!("declaring storage to the sealer: {e}");
                     }
-                    if !connected {
-                        tracing::info!("connected to the sealer as {}", v.id);
-                        connected = true;
-                    }
+                    me.returns.notify_one();
                 }
-                Err(e) => {
-                    if connected {
-                        tracing::warn!("sealer not reachable: {e}");
-                    }
-                    connected = false;
-                }
-            }
-            let _ = tokio::time::timeout(Duration::from_secs(2), self.announce.notified()).await;
-        }
+            },
+            || {},
+        )
+        .await
     }
 
     /// Returns finished calls' results to the sealer until each is taken.

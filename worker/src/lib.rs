@@ -7,4 +7,5 @@ pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod link;
 pub mod metrics;
