@@ -47,6 +47,9 @@ methods! {
         (Addr, u64, TipSetKey) -> Option<SectorPreCommitOnChainInfo>;
     StateSectorGetInfo = "Filecoin.StateSectorGetInfo", Read,
         (Addr, u64, TipSetKey) -> Option<SectorOnChainInfo>;
+    /// The miner's proven sectors among a bitfield of numbers (`null`: all of them), in one call.
+    StateMinerSectors = "Filecoin.StateMinerSectors", Read,
+        (Addr, Option<lotus::json::wire::Bits>, TipSetKey) -> List<SectorOnChainInfo>;
     StateSectorPartition = "Filecoin.StateSectorPartition", Read,
         (Addr, u64, TipSetKey) -> SectorLocation;
     /// The message, and a send spec (the most its gas may cost).

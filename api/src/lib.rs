@@ -14,6 +14,9 @@ pub mod server;
 pub mod tasks;
 pub mod types;
 
+/// How often a worker tells the sealer it is alive (`Filecoin.WorkerHeartbeat`).
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub use client::{ApiInfo, Client, ClientError};
 pub use rpc::{RpcError, RpcRequest, RpcResponse};
 pub use tasks::{TaskCall, TaskOutput};

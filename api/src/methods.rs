@@ -24,8 +24,9 @@ methods! {
     /// lotus's: the numbers of the sectors in any of the states.
     SectorsListInStates = "Filecoin.SectorsListInStates", Read, (Vec<SectorState>,) -> Vec<u64>;
     /// Ours: `sectors list` in one call: the sectors in any of the states (all with none),
-    /// by number, `limit` of them (0: all) from `offset`, and how many match.
-    SectorsListPage = "Filecoin.SectorsListPage", Read, (Vec<SectorState>, u64, u64) -> SectorsPage;
+    /// by number, `limit` of them (0: all) from `offset`, and how many match; with the fourth
+    /// `true`, each on-chain row's expiration too (one chain call for the page).
+    SectorsListPage = "Filecoin.SectorsListPage", Read, (Vec<SectorState>, u64, u64, Option<bool>) -> SectorsPage;
     /// Sector number, and whether to add the on-chain view.
     SectorsStatus = "Filecoin.SectorsStatus", Read, (u64, Option<bool>) -> SectorInfo;
     SectorRemove = "Filecoin.SectorRemove", Admin, (u64,) -> ();
@@ -73,6 +74,11 @@ methods! {
     Shutdown = "Filecoin.Shutdown", Admin, () -> ();
     /// A worker announces itself (its API URL); the sealer connects back.
     WorkerConnect = "Filecoin.WorkerConnect", Admin, (String,) -> Connected;
+    /// A worker's heartbeat, every [`crate::HEARTBEAT`]: its URL and session. The answer says
+    /// whether the sealer knows that session (`false`: a restarted sealer, or a worker given up
+    /// as lost; it connects again with `WorkerConnect`). lotus's miner pings each worker
+    /// instead, which costs the sealer a call out per worker per beat.
+    WorkerHeartbeat = "Filecoin.WorkerHeartbeat", Admin, (String, String) -> bool;
     /// A worker returns a call's result (retried until delivered): call ID and result.
     /// The third parameter: how the call's processor children ran (pid, CPUs, peak RSS).
     /// (A worker from before it sends none.)

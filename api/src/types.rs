@@ -53,6 +53,25 @@ pub enum SectorState {
 }
 
 impl SectorState {
+    /// Whether a sector in this state is on chain (pre-committed or active).
+    pub fn on_chain(self) -> bool {
+        !matches!(
+            self,
+            SectorState::Packing
+                | SectorState::GetTicket
+                | SectorState::PreCommit1
+                | SectorState::PreCommit2
+                | SectorState::PreCommitting
+                | SectorState::SubmitPreCommitBatch
+                | SectorState::PreCommitWait
+                | SectorState::SealPreCommit1Failed
+                | SectorState::SealPreCommit2Failed
+                | SectorState::PreCommitFailed
+                | SectorState::Removing
+                | SectorState::Removed
+        )
+    }
+
     pub const ALL: [SectorState; 30] = [
         SectorState::Packing,
         SectorState::GetTicket,
@@ -207,6 +226,9 @@ pub struct SectorListRow {
     pub retries: u32,
     pub last_error: String,
     pub deals: u64,
+    /// The chain's expiration epoch, when asked for and the chain has the sector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<i64>,
 }
 
 /// A page of `sectors list`: its rows and how many sectors match in all.

@@ -611,6 +611,35 @@ impl Chain for FullNode {
         }))
     }
 
+    async fn active_sectors(&self, sectors: &[SectorRef]) -> Result<Vec<ActiveSector>, ChainError> {
+        if sectors.is_empty() {
+            return Ok(Vec::new());
+        }
+        let numbers = lotus::miner::sectors_bitfield(sectors.iter().map(|s| s.number));
+        let found = self
+            .call::<f::StateMinerSectors>((
+                self.addr(),
+                Some(lotus::json::wire::Bits(numbers)),
+                head_key(),
+            ))
+            .await?;
+        found
+            .0
+            .into_iter()
+            .map(|s| {
+                Ok(ActiveSector {
+                    sector: SectorRef::new(self.actor, s.sector_number, seal_proof(s.seal_proof)?),
+                    comm_r: comm_r(&s.sealed_cid)?,
+                    activation: s.activation,
+                    expiration: s.expiration,
+                    deadline: 0,
+                    partition: 0,
+                    initial_pledge: s.initial_pledge,
+                })
+            })
+            .collect()
+    }
+
     async fn power(&self, actor: u64) -> Result<MinerPower, ChainError> {
         self.check_actor(actor)?;
         let p = self

@@ -296,6 +296,16 @@ pub trait Chain: Send + Sync {
     async fn receipt(&self, id: &str) -> Result<Option<Receipt>, ChainError>;
     async fn precommit(&self, sector: &SectorRef) -> Result<Option<PreCommitOnChain>, ChainError>;
     async fn active_sector(&self, sector: &SectorRef) -> Result<Option<ActiveSector>, ChainError>;
+    /// The proven ones among `sectors` (a deadline's, a page of `sectors list`), with their
+    /// commR, activation and expiration, in one call where the node has one
+    /// (`StateMinerSectors`); where each is proven (deadline, partition) is left at 0.
+    async fn active_sectors(&self, sectors: &[SectorRef]) -> Result<Vec<ActiveSector>, ChainError> {
+        let mut out = Vec::new();
+        for s in sectors {
+            out.extend(self.active_sector(s).await?);
+        }
+        Ok(out)
+    }
     async fn power(&self, actor: u64) -> Result<MinerPower, ChainError>;
     /// Epochs per WindowPoSt deadline.
     fn wpost_window(&self) -> i64;

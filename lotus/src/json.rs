@@ -387,6 +387,11 @@ pub mod wire {
     #[serde(transparent)]
     pub struct CidJson(#[serde(with = "cid_link")] pub Cid);
 
+    /// A bitfield as RLE runs (e.g. sector numbers).
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(transparent)]
+    pub struct Bits(#[serde(with = "bitfield")] pub fvm_ipld_bitfield::BitField);
+
     /// A tipset key; empty (`[]` or `null`) is the head.
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
     #[serde(transparent)]

@@ -221,8 +221,10 @@ impl Pipeline {
             return (Some(Event::Unbatched(why)), None);
         }
         // Since it joined (the log survives a restart; a wait's events do not reset it).
-        let since_ms = s
-            .log
+        let since_ms = self
+            .sectors
+            .log(s.sector.number)
+            .unwrap_or_default()
             .iter()
             .rev()
             .find(|l| l.kind == "SectorBatched")

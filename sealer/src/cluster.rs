@@ -1,7 +1,7 @@
 //! Remote workers on the sealer's side: the scheduler's view of every machine's storage (through
 //! the sector index), the handle that sends calls to a worker's API and waits for its
-//! `WorkerReturn`, registration (`WorkerConnect`) and the heartbeat that notices lost and
-//! restarted workers.
+//! `WorkerReturn`, registration (`WorkerConnect`; a restarted worker connects with a new
+//! session) and the workers' heartbeats (`WorkerHeartbeat`), watched for silent and lost ones.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -19,9 +19,10 @@ use stores::{FileType, FileTypes, MemIndex, PathKind, StorageId};
 use crate::calls::CallTracker;
 use crate::manager::{Manager, WorkerHandle};
 
-/// Heartbeat: a worker is pinged every `PING`; after `DISCONNECT_AFTER` misses its unstarted
-/// work is requeued, after `REMOVE_AFTER` misses what it was running fails and is retried elsewhere.
-pub const PING: Duration = Duration::from_secs(1);
+/// Heartbeat: each worker beats every `PING` (`WorkerHeartbeat`, worker-initiated: one small
+/// call in per worker, none out); `DISCONNECT_AFTER` beats missed and its unstarted work is
+/// requeued, `REMOVE_AFTER` and what it was running fails and is retried elsewhere.
+pub const PING: Duration = api::HEARTBEAT;
 pub const DISCONNECT_AFTER: u32 = 3;
 pub const REMOVE_AFTER: u32 = 10;
 
@@ -29,8 +30,41 @@ pub const REMOVE_AFTER: u32 = 10;
 /// workers take PoSt, and which one is the sealer's own.
 pub struct ClusterView {
     pub index: Arc<MemIndex>,
-    paths: Mutex<HashMap<WorkerId, Vec<StorageId>>>,
+    paths: Mutex<Reach>,
     post: Mutex<PoStWorkers>,
+}
+
+/// Which paths each worker reaches, and the other way round (a sector's holders are found
+/// from its paths without going through every worker).
+#[derive(Default)]
+struct Reach {
+    by_worker: HashMap<WorkerId, Vec<StorageId>>,
+    by_path: HashMap<StorageId, Vec<WorkerId>>,
+}
+
+impl Reach {
+    fn set(&mut self, worker: WorkerId, paths: Vec<StorageId>) {
+        self.remove(worker);
+        for p in &paths {
+            self.by_path.entry(p.clone()).or_default().push(worker);
+        }
+        self.by_worker.insert(worker, paths);
+    }
+
+    fn remove(&mut self, worker: WorkerId) {
+        for p in self.by_worker.remove(&worker).unwrap_or_default() {
+            if let Some(ws) = self.by_path.get_mut(&p) {
+                ws.retain(|w| *w != worker);
+                if ws.is_empty() {
+                    self.by_path.remove(&p);
+                }
+            }
+        }
+    }
+
+    fn of(&self, worker: WorkerId) -> &[StorageId] {
+        self.by_worker.get(&worker).map_or(&[], |v| v.as_slice())
+    }
 }
 
 #[derive(Default)]
@@ -45,13 +79,13 @@ impl ClusterView {
     pub fn new(index: Arc<MemIndex>) -> Arc<ClusterView> {
         Arc::new(ClusterView {
             index,
-            paths: Mutex::new(HashMap::new()),
+            paths: Mutex::new(Reach::default()),
             post: Mutex::new(PoStWorkers::default()),
         })
     }
 
     pub fn set_paths(&self, worker: WorkerId, paths: Vec<StorageId>) {
-        self.lock().insert(worker, paths);
+        self.lock().set(worker, paths);
     }
 
     /// The sealer's own worker: it proves only when no worker daemon that takes the PoSt
@@ -79,7 +113,7 @@ impl ClusterView {
     }
 
     pub fn forget(&self, worker: WorkerId) {
-        self.lock().remove(&worker);
+        self.lock().remove(worker);
         self.post_lock().remote.remove(&worker);
     }
 
@@ -92,8 +126,13 @@ impl ClusterView {
     /// with every file they held (`detach`): what only they held is lost, and the sectors that
     /// need it are rebuilt instead of waiting for a dead address.
     fn orphans(&self, paths: &[api::WorkerPath], why: &str, detach: bool) {
-        let reachable: HashSet<StorageId> = self.lock().values().flatten().cloned().collect();
-        for p in paths.iter().filter(|p| !reachable.contains(&p.id)) {
+        let reach = self.lock();
+        let orphaned: Vec<&api::WorkerPath> = paths
+            .iter()
+            .filter(|p| !reach.by_path.contains_key(&p.id))
+            .collect();
+        drop(reach);
+        for p in orphaned {
             if !detach {
                 self.index.mark_unhealthy(&p.id, why);
                 continue;
@@ -110,7 +149,7 @@ impl ClusterView {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WorkerId, Vec<StorageId>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Reach> {
         self.paths.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -122,7 +161,7 @@ impl ClusterView {
         types: FileTypes,
         size: SectorSize,
     ) -> bool {
-        let paths = self.lock().get(&worker).cloned().unwrap_or_default();
+        let paths = self.lock().of(worker).to_vec();
         self.index
             .has_room_now(&paths, kind, types.overhead(size, kind))
     }
@@ -142,8 +181,9 @@ impl StorageView for ClusterView {
         if held.is_empty() {
             return;
         }
-        for (w, paths) in self.lock().iter() {
-            if paths.iter().any(|p| held.contains(p)) && !out.contains(w) {
+        let reach = self.lock();
+        for w in held.iter().filter_map(|p| reach.by_path.get(p)).flatten() {
+            if !out.contains(w) {
                 out.push(*w);
             }
         }
@@ -190,14 +230,7 @@ impl PoStSelector {
 impl PoStSelector {
     /// Whether `worker` reaches the sealed file and cache of every sector.
     fn reaches(&self, worker: WorkerId) -> bool {
-        let paths: HashSet<StorageId> = self
-            .view
-            .lock()
-            .get(&worker)
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let paths: HashSet<StorageId> = self.view.lock().of(worker).iter().cloned().collect();
         self.sectors.iter().all(|s| {
             let holders: Vec<StorageId> = self
                 .view
@@ -257,8 +290,10 @@ pub struct RemoteWorker {
     /// Where its `WorkerReturn`s arrive.
     calls: Arc<CallTracker>,
     inflight: Mutex<HashSet<String>>,
-    /// When it last answered its heartbeat (or connected).
+    /// When its last heartbeat came (or it connected).
     seen: Mutex<std::time::Instant>,
+    /// Its heartbeat has been missing for `DISCONNECT_AFTER` beats.
+    silent: std::sync::atomic::AtomicBool,
 }
 
 impl RemoteWorker {
@@ -326,6 +361,10 @@ impl WorkerHandle for RemoteWorker {
 #[derive(Default)]
 pub struct Workers {
     by_url: Mutex<HashMap<String, (WorkerId, Arc<RemoteWorker>)>>,
+    /// The heartbeat watch runs (started with the first worker).
+    watching: std::sync::atomic::AtomicBool,
+    /// The HTTP client every worker's API client shares.
+    http: std::sync::OnceLock<Client>,
 }
 
 impl Workers {
@@ -356,13 +395,17 @@ impl Workers {
             .trim_end_matches("/rpc/v0")
             .trim_end_matches('/')
             .to_string();
-        let client = Client::new(
-            &ApiInfo {
-                token: token.to_string(),
-                addr,
-            },
-            Duration::from_secs(30),
-        );
+        let shared = self.http.get_or_init(|| {
+            let none = ApiInfo {
+                token: String::new(),
+                addr: "127.0.0.1:0".into(),
+            };
+            Client::new(&none, Duration::from_secs(30))
+        });
+        let client = shared.for_other(&ApiInfo {
+            token: token.to_string(),
+            addr,
+        });
         let info: WorkerInfo = client
             .request::<m::WorkerInfoCall>(())
             .await
@@ -376,6 +419,7 @@ impl Workers {
         };
         if let Some((id, w)) = &old {
             if w.info.session == info.session {
+                *w.seen.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
                 // Paths attached and task types enabled or disabled since the last announcement.
                 view.set_paths(*id, info.paths.iter().map(|p| p.id.clone()).collect());
                 view.set_tasks(*id, info.tasks);
@@ -407,6 +451,7 @@ impl Workers {
             calls: manager.calls().clone(),
             inflight: Mutex::new(HashSet::new()),
             seen: Mutex::new(std::time::Instant::now()),
+            silent: Default::default(),
         });
         let id = manager.add_worker(spec, handle.clone(), false);
         manager.running_already(id, &info.running);
@@ -420,9 +465,13 @@ impl Workers {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(url.to_string(), (id, handle.clone()));
-        let me = self.clone();
-        let (manager, view, url) = (manager.clone(), view.clone(), url.to_string());
-        tokio::spawn(async move { me.heartbeat(url, id, handle, manager, view).await });
+        if !self
+            .watching
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let (me, manager, view) = (self.clone(), manager.clone(), view.clone());
+            tokio::spawn(async move { me.watch(manager, view).await });
+        }
         Ok((id, true))
     }
 
@@ -468,65 +517,55 @@ impl Workers {
         }
     }
 
-    async fn heartbeat(
-        self: Arc<Self>,
-        url: String,
-        id: WorkerId,
-        w: Arc<RemoteWorker>,
-        manager: Arc<Manager>,
-        view: Arc<ClusterView>,
-    ) {
-        let mut misses = 0u32;
+    /// `WorkerHeartbeat` from the worker at `url`: whether its session is the one known here.
+    pub fn beat(&self, url: &str, session: &str) -> bool {
+        let g = self.by_url.lock().unwrap_or_else(|e| e.into_inner());
+        match g.get(url) {
+            Some((_, w)) if w.info.session == session => {
+                *w.seen.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Every `PING`, each worker's last heartbeat: silent for `DISCONNECT_AFTER` beats, it is
+    /// disconnected (and connected again when it beats); for `REMOVE_AFTER`, removed as lost.
+    async fn watch(self: Arc<Self>, manager: Arc<Manager>, view: Arc<ClusterView>) {
+        use std::sync::atomic::Ordering;
         loop {
             tokio::time::sleep(PING).await;
-            let still = self
+            let all: Vec<(String, WorkerId, Arc<RemoteWorker>)> = self
                 .by_url
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .get(&url)
-                .is_some_and(|(i, _)| *i == id);
-            if !still {
-                return;
-            }
-            let ping = tokio::time::timeout(PING * 2, w.client.request::<m::Session>(())).await;
-            match ping {
-                Ok(Ok(session)) if session == w.info.session => {
-                    *w.seen.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
-                    if misses >= DISCONNECT_AFTER {
-                        tracing::info!(worker = %id, host = %w.info.hostname, "worker is back");
-                        view.set_connected(id, true);
-                        manager.reconnect(id);
-                    }
-                    misses = 0;
-                }
-                Ok(Ok(_)) => {
-                    // Restarted: it reconnects as a new session; what the old one ran is lost.
+                .iter()
+                .map(|(url, (id, w))| (url.clone(), *id, w.clone()))
+                .collect();
+            for (url, id, w) in all {
+                let age = w.seen.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+                if age >= PING * REMOVE_AFTER {
                     self.drop_worker(
                         &url,
                         &manager,
                         &view,
-                        "the worker restarted (new session)",
-                        false,
+                        "the worker was lost (no heartbeat)",
+                        true,
                     );
-                    return;
+                    continue;
                 }
-                _ => {
-                    misses += 1;
-                    if misses == DISCONNECT_AFTER {
-                        tracing::warn!(worker = %id, host = %w.info.hostname, "worker not answering: disconnected, its unstarted work is requeued");
-                        view.set_connected(id, false);
-                        manager.disconnect(id);
-                    }
-                    if misses >= REMOVE_AFTER {
-                        self.drop_worker(
-                            &url,
-                            &manager,
-                            &view,
-                            "the worker was lost (no heartbeat)",
-                            true,
-                        );
-                        return;
-                    }
+                let silent = age >= PING * DISCONNECT_AFTER;
+                if w.silent.swap(silent, Ordering::SeqCst) == silent {
+                    continue;
+                }
+                if silent {
+                    tracing::warn!(worker = %id, host = %w.info.hostname, "worker not answering: disconnected, its unstarted work is requeued");
+                    view.set_connected(id, false);
+                    manager.disconnect(id);
+                } else {
+                    tracing::info!(worker = %id, host = %w.info.hostname, "worker is back");
+                    view.set_connected(id, true);
+                    manager.reconnect(id);
                 }
             }
         }

@@ -39,7 +39,13 @@ pub struct Sector {
     pub invalid_proofs: u32,
     /// When the sector last changed state (unix ms); failure cool-downs count from it.
     pub since_ms: u64,
+    /// Events not yet stored: a record read back from the store holds none (its log is kept
+    /// entry by entry beside it, see `sectors::Sectors::log`); `apply` appends here.
+    #[serde(default, skip_serializing)]
     pub log: Vec<SectorLog>,
+    /// How many log entries are stored for it (the next entry's number).
+    #[serde(default)]
+    pub logged: u64,
     /// Deal IDs of its pieces (lotus's SectorInfo.Deals); none for committed capacity, the only
     /// kind pledged here. A sector with deals is never rebuilt from zeros.
     #[serde(default)]
@@ -269,6 +275,7 @@ impl Sector {
             terminate_msg: None,
             send_alone: false,
             since_ms: now,
+            logged: 0,
             log: vec![SectorLog {
                 timestamp_ms: now,
                 kind: "SectorStartCC".into(),

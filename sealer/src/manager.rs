@@ -118,6 +118,16 @@ struct Inner {
     /// Why the head of the queue waits, as last worked out (at most once a second: it asks
     /// every worker's selector about each task, under this lock).
     explained: Option<(std::time::Instant, HashMap<RequestId, sched::WhyQueued>)>,
+    /// Calls a worker was running when this sealer started, waited for by their sectors (not
+    /// in the scheduler's books): call ID -> what it is, on which worker, since when.
+    reattached: HashMap<String, Reattached>,
+}
+
+struct Reattached {
+    subject: resources::Subject,
+    task: resources::TaskType,
+    worker: String,
+    since: std::time::Instant,
 }
 
 pub struct Manager {
@@ -143,6 +153,7 @@ impl Manager {
                 took: HashMap::new(),
                 call_of: HashMap::new(),
                 explained: None,
+                reattached: HashMap::new(),
             }),
             sector_locks: Mutex::new(HashMap::new()),
             calls,
@@ -532,8 +543,43 @@ impl Manager {
         g.took.get(&task).map(|(n, total)| total / *n as f64)
     }
 
+    /// A call `worker` was running before this sealer restarted is waited for again (shown
+    /// by `sealing jobs` as running until `reattach_done`).
+    pub fn reattaching(&self, call_id: &str, call: &api::TaskCall, worker: &str) {
+        let r = Reattached {
+            subject: call.subject(),
+            task: call.task(),
+            worker: worker.to_string(),
+            since: std::time::Instant::now(),
+        };
+        self.lock().reattached.insert(call_id.to_string(), r);
+    }
+
+    pub fn reattach_done(&self, call_id: &str) {
+        self.lock().reattached.remove(call_id);
+    }
+
     pub fn jobs(&self) -> Vec<JobRow> {
         let g = self.lock();
+        let reattached = g.reattached.iter().map(|(call, r)| {
+            let id = g
+                .workers
+                .iter()
+                .find(|(_, (n, _, local))| *n == r.worker && !local);
+            JobRow {
+                id: 0,
+                subject: r.subject,
+                worker: id.map_or_else(|| "-".to_string(), |(id, _)| id.to_string()),
+                hostname: r.worker.clone(),
+                task: r.task,
+                state: "running".into(),
+                run_wait: 0,
+                elapsed_ms: r.since.elapsed().as_millis() as u64,
+                cpus: None,
+                progress: self.calls.progress_of(call),
+            }
+        });
+        let reattached: Vec<JobRow> = reattached.collect();
         g.sched
             .jobs()
             .into_iter()
@@ -552,6 +598,7 @@ impl Manager {
                     None => self.calls.progress_of(&prepare_key(j.id)),
                 },
             })
+            .chain(reattached)
             .collect()
     }
 

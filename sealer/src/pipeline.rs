@@ -58,6 +58,9 @@ pub struct Pipeline {
     /// `AggregateCommits`).
     precommits: Batcher<batch_send::PreItem>,
     commits: Batcher<batch_send::CommitItem>,
+    /// When this sealer started: until its workers had the heartbeat's removal time to
+    /// connect again and declare their files, a file the index does not know is not lost.
+    born: std::time::Instant,
 }
 
 /// How a wait for a message ended.
@@ -97,6 +100,7 @@ impl Pipeline {
             cooldown,
             engine,
             running: Mutex::new(HashSet::new()),
+            born: std::time::Instant::now(),
             notes: Mutex::new(std::collections::HashMap::new()),
             auto_rebuild,
             policy,
@@ -228,16 +232,32 @@ impl Pipeline {
             }
             GetTicket => (Some(self.ticket().await), None),
             PreCommit1 => {
-                match self
-                    .remote
-                    .locate(sector.id(), FileType::Unsealed.into())
-                    .await
-                {
-                    Ok(l) if l.local.is_empty() && l.fetchable.is_empty() => {
+                // A PC1 started before a restart is waited for where it runs (`task`).
+                let started = self
+                    .calls()
+                    .find(&Subject::Sector(sector), TaskType::PreCommit1)
+                    .ok()
+                    .flatten()
+                    .is_some();
+                let grace = crate::cluster::PING * crate::cluster::REMOVE_AFTER;
+                if !started {
+                    loop {
+                        let found = self
+                            .remote
+                            .locate(sector.id(), FileType::Unsealed.into())
+                            .await
+                            .map_or(true, |l| !l.local.is_empty() || !l.fetchable.is_empty());
+                        if found {
+                            break;
+                        }
+                        // Just restarted: the worker holding it may not have declared it yet.
+                        if self.born.elapsed() < grace {
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            continue;
+                        }
                         let why = "no reachable copy of the unsealed file (its machine was lost): AP runs again";
                         return (Some(Event::Repack(why.into())), None);
                     }
-                    _ => {}
                 }
                 let Some((_, ticket)) = s.ticket else {
                     return (Some(Event::Failed(TaskError::temporary("no ticket"))), None);
@@ -566,6 +586,13 @@ impl Pipeline {
     /// so this only matters if the first send never reached it. A worker that does not come back
     /// within the heartbeat's removal time fails the step (it is retried elsewhere).
     async fn reattach(&self, call_id: &str, worker: &str, call: &TaskCall) -> TaskResult {
+        self.manager.reattaching(call_id, call, worker);
+        let r = self.reattach_inner(call_id, worker, call).await;
+        self.manager.reattach_done(call_id);
+        r
+    }
+
+    async fn reattach_inner(&self, call_id: &str, worker: &str, call: &TaskCall) -> TaskResult {
         let lost_after = crate::cluster::PING * crate::cluster::REMOVE_AFTER;
         let start = std::time::Instant::now();
         // Registered now: a WorkerReturn that arrives meanwhile is not missed.

@@ -258,7 +258,7 @@ impl Life {
     async fn wait_state(&self, n: u64, state: SectorState) -> crate::fsm::Sector {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let s = self.sectors.get(n).unwrap();
+            let s = self.sectors.get_full(n).unwrap();
             if s.state == state {
                 return s;
             }
@@ -593,7 +593,7 @@ async fn a_worker_out_of_room_refuses_and_the_sector_proceeds_once_a_path_is_att
     let n = life.pledge();
     // The worker refuses PC1 for want of room, again after each cool-down: nothing is spent.
     let refusals = until("two refusals", || {
-        let s = life.sectors.get(n)?;
+        let s = life.sectors.get_full(n).ok()?;
         let failed = logged(&s, "SectorFailed");
         (failed.len() >= 2).then_some(failed)
     })
@@ -604,7 +604,7 @@ async fn a_worker_out_of_room_refuses_and_the_sector_proceeds_once_a_path_is_att
         // The refusal names the path, what is left and what PC1 needs.
         assert!(f.contains(&small) && f.contains("30924"), "{f}");
     }
-    assert_eq!(life.sectors.get(n).unwrap().retries, 0);
+    assert_eq!(life.sectors.get_full(n).unwrap().retries, 0);
     life.attach("big", true, None).await;
     let s = life.wait_state(n, SectorState::Proving).await;
     assert_eq!(s.retries, 0);
@@ -670,13 +670,20 @@ fn a_step_running_on_a_worker_across_a_sealer_restart_is_taken_up_not_run_again(
             (asked.iter().filter(|id| **id == call_id).count() == 2).then_some(())
         })
         .await;
-        let sector = life.sectors.get(n).unwrap().sector;
+        let sector = life.sectors.get_full(n).unwrap().sector;
         let rec = life
             .manager
             .calls()
             .find(&Subject::Sector(sector), TaskType::PreCommit1);
         assert_eq!(rec.unwrap().unwrap().call_id, call_id);
-        assert!(life.manager.jobs().is_empty(), "{:?}", life.manager.jobs());
+        // Not queued again: `sealing jobs` shows it running on its worker, as it is.
+        let jobs = life.manager.jobs();
+        assert_eq!(jobs.len(), 1, "{jobs:?}");
+        assert_eq!(
+            (jobs[0].task, jobs[0].state.as_str()),
+            (TaskType::PreCommit1, "running")
+        );
+        assert_eq!(jobs[0].hostname, "w1");
         m.release.add_permits(1);
         let s = life.wait_state(n, SectorState::Proving).await;
         assert_eq!(m.taken(TaskType::PreCommit1), vec![call_id.clone()]);
@@ -1076,7 +1083,7 @@ async fn a_sender_short_of_funds_waits_without_spending_retries_and_goes_on_once
     let n = life.pledge();
     // The pre-commit needs its deposit (the miner's balance is empty) and its MaxFee.
     let s = until("the pre-commit to wait for funds", || {
-        let s = life.sectors.get(n).unwrap();
+        let s = life.sectors.get_full(n).unwrap();
         s.waiting.clone().map(|w| (s, w))
     })
     .await;
@@ -1091,7 +1098,7 @@ async fn a_sender_short_of_funds_waits_without_spending_retries_and_goes_on_once
     }
     // It waits as epochs pass, without failing or spending a retry, and says so once.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let s = life.sectors.get(n).unwrap();
+    let s = life.sectors.get_full(n).unwrap();
     assert_eq!((s.state, s.retries), (SectorState::PreCommitting, 0));
     assert_eq!(logged(&s, "SectorWaiting"), vec![why.clone()]);
 
@@ -1099,7 +1106,7 @@ async fn a_sender_short_of_funds_waits_without_spending_retries_and_goes_on_once
     // deposit it releases) and MaxFee: the sector goes on and waits again there.
     send_funds(&life, fil("0.05")).await;
     let s = until("the prove-commit to wait for funds", || {
-        let s = life.sectors.get(n).unwrap();
+        let s = life.sectors.get_full(n).unwrap();
         (s.state == SectorState::SubmitCommit && s.waiting.is_some()).then_some(s)
     })
     .await;
@@ -1171,7 +1178,7 @@ async fn messages_go_from_their_control_addresses_else_the_worker_or_they_wait()
     // The pre-commit's sender has nothing and the worker is not a fallback: it waits, saying so.
     let n = life.pledge();
     let why = until("the pre-commit to wait for its sender", || {
-        life.sectors.get(n).unwrap().waiting
+        life.sectors.get_full(n).unwrap().waiting
     })
     .await;
     assert!(
@@ -1327,7 +1334,7 @@ async fn a_reorg_that_drops_the_pre_commit_or_the_prove_commit_has_it_sent_again
     // The same for the prove-commit: the sector was active, and is not any more.
     let deadline = Instant::now() + Duration::from_secs(30);
     while life.devnet.sector(1000, n).unwrap().is_none() {
-        let s = life.sectors.get(n).unwrap();
+        let s = life.sectors.get_full(n).unwrap();
         assert!(Instant::now() < deadline, "not active: {:#?}", s.log);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -1381,7 +1388,7 @@ async fn a_pre_commit_replaced_in_the_pool_is_followed_to_its_replacement() {
         .await;
     // It waits there, several epochs, without failing.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let s = life.sectors.get(n).unwrap();
+    let s = life.sectors.get_full(n).unwrap();
     assert_eq!(s.state, SectorState::PreCommitWait, "{:?}", s.log);
     // `lotus mpool replace`: the same message, nonce and all, with a fee that covers the base fee.
     let premium = chain::TokenAmount::from_atto(1_000);

@@ -48,8 +48,12 @@ pub fn handlers() -> Handlers<Arc<Node>> {
                 .map(|r| r.number)
                 .collect())
         })
-        .on::<m::SectorsListPage, _, _>(|n, (states, offset, limit)| async move {
-            Ok(n.sectors.page(&states, offset, limit))
+        .on::<m::SectorsListPage, _, _>(|n, (states, offset, limit, chain)| async move {
+            let mut page = n.sectors.page(&states, offset, limit);
+            if chain.unwrap_or(false) {
+                expirations(&n, &mut page).await.map_err(app)?;
+            }
+            Ok(page)
         })
         .on::<m::SectorsStatus, _, _>(|n, (id, on_chain)| async move {
             sector_status(&n, id, on_chain.unwrap_or(false)).await
@@ -143,6 +147,9 @@ pub fn handlers() -> Handlers<Arc<Node>> {
                 id: id.to_string(),
                 new,
             })
+        })
+        .on::<m::WorkerHeartbeat, _, _>(|n, (url, session)| async move {
+            Ok(n.workers.beat(&url, &session))
         })
         .on::<m::WorkerReturn, _, _>(|n, (call_id, result, runs)| async move {
             n.manager.calls().ran(&call_id, runs.unwrap_or_default());
@@ -335,10 +342,46 @@ pub(crate) async fn sector_status(
         retries: s.retries,
         last_error: s.last_error.clone(),
         last_error_kind: (!s.last_error.is_empty()).then_some(s.failed_kind),
-        log: s.log.clone(),
+        log: node.sectors.log(n).map_err(RpcError::app)?,
         waiting: s.waiting_reason(),
         on_chain,
     })
+}
+
+/// Fills in the expiration of a page's on-chain rows: the active ones in one chain call, the
+/// ones still only pre-committed (a few at a time) one by one.
+async fn expirations(
+    node: &Arc<Node>,
+    page: &mut api::SectorsPage,
+) -> Result<(), chain::ChainError> {
+    let proof = crate::daemon::seal_proof(node.settings.sector_size);
+    let refs = |rows: &[api::SectorListRow]| -> Vec<resources::SectorRef> {
+        rows.iter()
+            .filter(|r| r.state.on_chain())
+            .map(|r| resources::SectorRef::new(node.settings.actor, r.number, proof))
+            .collect()
+    };
+    let active: std::collections::HashMap<u64, i64> = node
+        .chain
+        .active_sectors(&refs(&page.rows))
+        .await?
+        .into_iter()
+        .map(|a| (a.sector.number, a.expiration))
+        .collect();
+    for r in &mut page.rows {
+        r.expiration = active.get(&r.number).copied();
+    }
+    for s in refs(&page.rows) {
+        if active.contains_key(&s.number) {
+            continue;
+        }
+        if let Some(pc) = node.chain.precommit(&s).await? {
+            if let Some(r) = page.rows.iter_mut().find(|r| r.number == s.number) {
+                r.expiration = Some(pc.expiration);
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn miner_info(node: &Arc<Node>) -> Result<MinerInfo, RpcError> {
@@ -503,7 +546,7 @@ pub(crate) async fn deadlines(node: &Node) -> Result<ProvingDeadlines, RpcError>
                     open: r.open,
                     outcome: r.outcome.clone(),
                     skipped: r.skipped.clone(),
-                    message: r.message.clone(),
+                    message: (!r.messages.is_empty()).then(|| r.messages.join(" ")),
                     proof_ms: r.proof_ms,
                 }),
             }

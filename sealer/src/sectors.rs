@@ -1,6 +1,9 @@
-//! Sector records in RocksDB (`sectors/<number>`) with the next sector number (`meta/next_sector`):
-//! a pledge writes both in one batch, every event writes the record (and drops the call it
-//! consumed) in one batch, so a crash never loses a state change or reuses a number.
+//! Sector records in RocksDB (`sectors/<number>`) with the next sector number (`meta/next_sector`)
+//! and each sector's event log, one key per entry (`sectorlog/<number>/<entry>`): a pledge
+//! writes all three in one batch, every event writes the record and its one new log entry (and
+//! drops the call it consumed) in one batch, so a crash never loses a state change or reuses a
+//! number, and an event costs the same on the hundredth step as on the first. The records are
+//! held in memory without their logs; a log is read when asked for (`sectors status`).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -13,6 +16,22 @@ use db::{num_key, Batch, Db, DbError};
 
 const PREFIX: &str = "sectors/";
 const NEXT: &str = "meta/next_sector";
+const LOG: &str = "sectorlog/";
+
+/// The key of sector `n`'s log entry `i`.
+fn log_key(n: u64, i: u64) -> String {
+    format!("{}/{i:010}", num_key(LOG, n))
+}
+
+/// Moves `s`'s unstored log entries into `b` under their keys, and `s` itself (without them).
+fn put(b: &mut Batch, s: &mut Sector) {
+    let n = s.sector.number;
+    for l in std::mem::take(&mut s.log) {
+        b.put(&log_key(n, s.logged), &l);
+        s.logged += 1;
+    }
+    b.put(&num_key(PREFIX, n), s);
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SectorError {
@@ -34,11 +53,18 @@ pub struct Sectors {
 
 impl Sectors {
     pub fn load(db: Db, max_retries: u32) -> Result<Sectors, SectorError> {
-        let map = db
-            .scan::<Sector>(PREFIX)?
-            .into_iter()
-            .map(|(_, s)| (s.sector.number, s))
-            .collect();
+        let mut map = BTreeMap::new();
+        // Records written before logs were kept apart carry their whole log: moved out once.
+        let mut moved = Batch::default();
+        for (_, mut s) in db.scan::<Sector>(PREFIX)? {
+            if !s.log.is_empty() {
+                put(&mut moved, &mut s);
+            }
+            map.insert(s.sector.number, s);
+        }
+        if !moved.keys().is_empty() {
+            db.write(moved)?;
+        }
         Ok(Sectors {
             db,
             map: Mutex::new(map),
@@ -67,17 +93,52 @@ impl Sectors {
         // Numbers start at 1 and never repeat, even after removals.
         let stored: u64 = self.db.get(NEXT)?.unwrap_or(1);
         let next = stored.max(map.keys().next_back().map_or(1, |n| n + 1));
-        let sector = Sector::new(SectorRef::new(miner, next, proof));
+        let mut sector = Sector::new(SectorRef::new(miner, next, proof));
         let mut b = Batch::default();
-        b.put(&num_key(PREFIX, next), &sector);
+        put(&mut b, &mut sector);
         b.put(NEXT, &(next + 1));
         self.db.write(b)?;
         map.insert(next, sector.clone());
         Ok(sector)
     }
 
+    /// Stores sectors made elsewhere (the load tool's 330,000): each record with its log, in
+    /// batches of 10,000 (a write each); the next pledge takes a number above all of them.
+    pub fn import(&self, sectors: Vec<Sector>) -> Result<(), SectorError> {
+        let mut map = self.lock();
+        let top = sectors.iter().map(|s| s.sector.number).max().unwrap_or(0);
+        let stored: u64 = self.db.get(NEXT)?.unwrap_or(1);
+        for chunk in sectors.chunks(10_000) {
+            let mut b = Batch::default();
+            let mut held = Vec::with_capacity(chunk.len());
+            for s in chunk {
+                let mut s = s.clone();
+                put(&mut b, &mut s);
+                held.push(s);
+            }
+            b.put(NEXT, &stored.max(top + 1));
+            self.db.write(b)?;
+            map.extend(held.into_iter().map(|s| (s.sector.number, s)));
+        }
+        Ok(())
+    }
+
+    /// Sector `n`'s record, without its log.
     pub fn get(&self, n: u64) -> Option<Sector> {
         self.lock().get(&n).cloned()
+    }
+
+    /// Sector `n`'s event log, oldest first.
+    pub fn log(&self, n: u64) -> Result<Vec<api::SectorLog>, SectorError> {
+        let prefix = format!("{}/", num_key(LOG, n));
+        Ok(self.db.scan(&prefix)?.into_iter().map(|(_, l)| l).collect())
+    }
+
+    /// Sector `n`'s record with its log.
+    pub fn get_full(&self, n: u64) -> Result<Sector, SectorError> {
+        let mut s = self.get(n).ok_or(SectorError::NotFound(n))?;
+        s.log = self.log(n)?;
+        Ok(s)
     }
 
     pub fn numbers(&self) -> Vec<u64> {
@@ -106,6 +167,7 @@ impl Sectors {
                     retries: s.retries,
                     last_error: s.last_error.clone(),
                     deals: s.deals.len() as u64,
+                    expiration: None,
                 });
             }
             total += 1;
@@ -154,10 +216,13 @@ impl Sectors {
             }
         }
         let mut b = Batch::default();
-        b.put(&num_key(PREFIX, n), &next);
+        let added = next.log.clone();
+        put(&mut b, &mut next);
         extra(&mut b);
         self.db.write(b)?;
         map.insert(n, next.clone());
+        // What the caller sees: the record with the entries this event added.
+        next.log = added;
         Ok(next)
     }
 
@@ -187,5 +252,42 @@ mod tests {
         assert_eq!(s.pledge(1000, p, 2).unwrap().sector.number, 3);
         assert_eq!(s.state(2), Some(SectorState::Removed));
         assert!(s.apply(9, Event::Finalized, |_| {}).is_err());
+        let kinds: Vec<String> = s.log(2).unwrap().into_iter().map(|l| l.kind).collect();
+        assert_eq!(kinds, ["SectorStartCC", "SectorRemove", "SectorRemoved"]);
+    }
+
+    #[test]
+    fn an_event_writes_the_record_and_one_log_entry_and_old_records_give_up_their_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        // A record as written before the log was kept apart: the log inside it.
+        let mut old = Sector::new(SectorRef::new(1000, 7, SealProof::StackedDrg2KiBV1_1));
+        old.apply(Event::Remove, 3).unwrap();
+        assert_eq!(old.log.len(), 2);
+        let mut with_log = serde_json::to_value(&old).unwrap();
+        with_log["log"] = serde_json::to_value(&old.log).unwrap();
+        let mut b = Batch::default();
+        b.put(&num_key(PREFIX, 7), &with_log);
+        db.write(b).unwrap();
+
+        let s = Sectors::load(db.clone(), 3).unwrap();
+        assert!(s.get(7).unwrap().log.is_empty(), "held without its log");
+        assert_eq!(s.log(7).unwrap(), old.log);
+        let stored = |key: &str| db.get::<serde_json::Value>(key).unwrap();
+        assert!(stored(&num_key(PREFIX, 7)).unwrap().get("log").is_none());
+        // One event: the record, and the third entry alone.
+        let after = s
+            .apply_noted(7, Event::RemoveDone, "by hand", |_| {})
+            .unwrap();
+        assert_eq!(after.log.len(), 1, "the caller sees what the event added");
+        assert_eq!(after.logged, 3);
+        let third = stored(&log_key(7, 2)).unwrap();
+        assert_eq!(third["Kind"], "SectorRemoved");
+        assert!(third["Message"].as_str().unwrap().contains("by hand"));
+        assert_eq!(s.get_full(7).unwrap().log.len(), 3);
+        drop(s);
+        let s = Sectors::load(db, 3).unwrap();
+        assert_eq!(s.log(7).unwrap().len(), 3);
+        assert_eq!(s.state(7), Some(SectorState::Removed));
     }
 }

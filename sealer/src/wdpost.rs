@@ -48,8 +48,11 @@ pub struct DeadlineRun {
     /// "proven", "failed: why", or "nothing to prove".
     pub outcome: String,
     pub skipped: Vec<u64>,
+    /// The first of `messages`.
     pub message: Option<String>,
-    /// How long the proof took, from the first WDP call to the proof (retries included).
+    /// Every SubmitWindowedPoSt sent (one per `PARTITIONS_PER_MESSAGE` partitions).
+    pub messages: Vec<String>,
+    /// How long the proofs took, from the first WDP call to the last proof (retries included).
     pub proof_ms: Option<u64>,
 }
 
@@ -78,6 +81,18 @@ pub struct WindowPoSt {
     senders: crate::funds::Senders,
     runs: Mutex<BTreeMap<u64, DeadlineRun>>,
 }
+
+/// What proving one message's partitions came to.
+struct PartitionsRun {
+    skipped: Vec<u64>,
+    proof_ms: Option<u64>,
+    /// The message's CID, or why there is none.
+    sent: Result<String, String>,
+}
+
+/// Partitions one SubmitWindowedPoSt may prove (the miner actor's limit; lotus sends as many
+/// messages as a deadline's partitions need).
+pub const PARTITIONS_PER_MESSAGE: usize = 3;
 
 /// What a PoSt call over one deadline found.
 enum Proved {
@@ -161,14 +176,13 @@ impl WindowPoSt {
     }
 
     async fn targets(&self, numbers: &[u64]) -> Result<Vec<PoStTarget>, ChainError> {
-        let mut out = Vec::new();
-        for n in numbers {
-            let s = SectorRef::new(self.actor, *n, self.size.seal_proof());
-            if let Some(a) = self.chain.active_sector(&s).await? {
-                out.push(a.target());
-            }
-        }
-        Ok(out)
+        // One call for a deadline's thousands of sectors, not one per sector.
+        let refs: Vec<SectorRef> = numbers
+            .iter()
+            .map(|n| SectorRef::new(self.actor, *n, self.size.seal_proof()))
+            .collect();
+        let active = self.chain.active_sectors(&refs).await?;
+        Ok(active.iter().map(|a| a.target()).collect())
     }
 
     /// Runs a WDP call (a proof, or with `check_only` a check) over `numbers`.
@@ -246,23 +260,67 @@ impl WindowPoSt {
                 return run;
             }
         };
-        let (parts, mut numbers) = Self::partitions(&dl);
-        if numbers.is_empty() {
+        let (parts, _) = Self::partitions(&dl);
+        if parts.is_empty() {
             run.outcome = "nothing to prove".into();
             return run;
         }
-        let rand = match self
-            .chain
-            .randomness(RandKind::WindowPoSt, d.challenge)
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
+        // The challenge, and the chain commitment the proofs go with (the actor takes any epoch
+        // from the challenge on): both known since before the deadline opened.
+        let rand = self.chain.randomness(RandKind::WindowPoSt, d.challenge);
+        let commit = self.chain.randomness(RandKind::ChainCommit, d.challenge);
+        let (rand, commit) = match (rand.await, commit.await) {
+            (Ok(r), Ok(c)) => (r, c),
+            (Err(e), _) | (_, Err(e)) => {
                 run.outcome = format!("failed: challenge randomness: {e}");
                 return run;
             }
         };
-        // Unreadable sectors are skipped (they become faulty) and the rest proven.
+        // One proof and one message per group of partitions the actor takes at once, all at
+        // the same time (each on whichever PoSt worker is free).
+        let batches = parts
+            .chunks(PARTITIONS_PER_MESSAGE)
+            .map(|group| self.prove_partitions(d, &dl, group, rand, commit));
+        let mut failed = Vec::new();
+        for (group, b) in parts
+            .chunks(PARTITIONS_PER_MESSAGE)
+            .zip(futures_util::future::join_all(batches).await)
+        {
+            run.skipped.extend(b.skipped);
+            run.proof_ms = run.proof_ms.max(b.proof_ms);
+            match b.sent {
+                Ok(id) => run.messages.push(id),
+                Err(e) => failed.push(format!("partitions {group:?}: {e}")),
+            }
+        }
+        run.skipped.sort_unstable();
+        run.message = run.messages.first().cloned();
+        run.outcome = match failed.is_empty() {
+            true => "proven".into(),
+            false => format!("failed: {}", failed.join("; ")),
+        };
+        run
+    }
+
+    /// Proves `parts` of deadline `d` (skipping the sectors that cannot be read: they become
+    /// faulty) and sends their SubmitWindowedPoSt.
+    async fn prove_partitions(
+        &self,
+        d: DeadlineInfo,
+        dl: &DeadlineState,
+        parts: &[usize],
+        rand: proofs::Randomness,
+        commit: proofs::Randomness,
+    ) -> PartitionsRun {
+        let mut numbers: Vec<u64> = parts
+            .iter()
+            .flat_map(|i| dl.partitions[*i].to_prove())
+            .collect();
+        let mut out = PartitionsRun {
+            skipped: Vec::new(),
+            proof_ms: None,
+            sent: Err(String::new()),
+        };
         let proving = std::time::Instant::now();
         let proof = loop {
             if numbers.is_empty() {
@@ -277,14 +335,14 @@ impl WindowPoSt {
                             deadline = d.index,
                             "WindowPoSt: skipping a sector that cannot be proven: {why}"
                         );
-                        run.skipped.push(*n);
+                        out.skipped.push(*n);
                     }
                     let bad: BTreeSet<u64> = bad.into_iter().map(|(n, _)| n).collect();
                     numbers.retain(|n| !bad.contains(n));
                 }
                 Ok(Proved::Unprovable(_)) => {
-                    run.outcome = "failed: the proof named no faulty sector".into();
-                    return run;
+                    out.sent = Err("the proof named no faulty sector".into());
+                    return out;
                 }
                 Err(e) => {
                     // The prover was lost (a PoSt worker killed, say): try again while the
@@ -295,34 +353,15 @@ impl WindowPoSt {
                         tokio::time::sleep(Duration::from_millis(500)).await;
                         continue;
                     }
-                    run.outcome = format!("failed: {e}");
-                    return run;
+                    out.sent = Err(e.to_string());
+                    return out;
                 }
             }
         };
-        run.proof_ms = Some(proving.elapsed().as_millis() as u64);
-        // The proof commits to the chain at the deadline's challenge (known since before it
-        // opened; the actor takes any epoch from the challenge on).
-        let commit = match self
-            .chain
-            .randomness(RandKind::ChainCommit, d.challenge)
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                run.outcome = format!("failed: chain commit randomness: {e}");
-                return run;
-            }
-        };
-        let call = window_post_call(d, &dl, &parts, &run.skipped, self.size, proof, commit);
-        run.outcome = match self.push_and_wait(call).await {
-            Ok(id) => {
-                run.message = Some(id);
-                "proven".into()
-            }
-            Err(e) => format!("failed: {e}"),
-        };
-        run
+        out.proof_ms = Some(proving.elapsed().as_millis() as u64);
+        let call = window_post_call(d, dl, parts, &out.skipped, self.size, proof, commit);
+        out.sent = self.push_and_wait(call).await.map_err(|e| e.to_string());
+        out
     }
 
     async fn push_and_wait(&self, call: Call) -> Result<String, PostError> {
@@ -444,12 +483,39 @@ impl WindowPoSt {
     ) -> Result<Vec<(u64, String)>, PostError> {
         let head = self.chain.head().await?.height;
         let rand = self.chain.randomness(RandKind::WindowPoSt, head).await?;
-        match self.run_post(index, rand, numbers, true).await? {
-            Proved::Unprovable(bad) => Ok(bad),
-            Proved::Proof(_) => Err(PostError::Task(TaskError::temporary(
-                "a check returned a proof",
-            ))),
+        // One check per set of workers holding the sectors, all at once: each reads the
+        // challenged leaves of what it holds.
+        let groups = self.by_holders(numbers);
+        let checks = groups.iter().map(|g| self.run_post(index, rand, g, true));
+        let mut bad = Vec::new();
+        for r in futures_util::future::join_all(checks).await {
+            match r? {
+                Proved::Unprovable(b) => bad.extend(b),
+                Proved::Proof(_) => {
+                    return Err(PostError::Task(TaskError::temporary(
+                        "a check returned a proof",
+                    )))
+                }
+            }
         }
+        bad.sort_unstable();
+        Ok(bad)
+    }
+
+    /// `numbers` grouped by the workers that hold their files (sectors no path holds in one
+    /// group of their own).
+    fn by_holders(&self, numbers: &[u64]) -> Vec<Vec<u64>> {
+        use sched::StorageView;
+        let mut groups: BTreeMap<Vec<sched::WorkerId>, Vec<u64>> = BTreeMap::new();
+        let mut holders = Vec::new();
+        for n in numbers {
+            holders.clear();
+            let s = SectorRef::new(self.actor, *n, self.size.seal_proof());
+            self.view.holders(&s, &mut holders);
+            holders.sort_unstable();
+            groups.entry(holders.clone()).or_default().push(*n);
+        }
+        groups.into_values().collect()
     }
 
     /// The sectors of deadline `index`.

@@ -55,24 +55,36 @@ impl FakeChain {
 
     /// Puts `sectors` in one partition of deadline `index`, `faults` of them faulty.
     fn place(&self, index: u64, sectors: &[u64], faults: &[u64]) {
+        self.place_partitions(index, &[sectors.to_vec()], SealProof::StackedDrg2KiBV1_1);
+        self.lock().deadlines[index as usize].partitions[0].faults =
+            faults.iter().copied().collect();
+    }
+
+    /// Puts `partitions` (each a list of sectors) in deadline `index`.
+    fn place_partitions(&self, index: u64, partitions: &[Vec<u64>], proof: SealProof) {
         let mut g = self.lock();
-        g.deadlines[index as usize].partitions = vec![Partition {
-            sectors: sectors.iter().copied().collect(),
-            faults: faults.iter().copied().collect(),
-            recoveries: BTreeSet::new(),
-        }];
-        for n in sectors {
-            let sector = SectorRef::new(ACTOR, *n, SealProof::StackedDrg2KiBV1_1);
-            let a = ActiveSector {
-                sector,
-                comm_r: [*n as u8; 32],
-                activation: 0,
-                expiration: 0,
-                deadline: index,
-                partition: 0,
-                initial_pledge: Default::default(),
-            };
-            g.sectors.insert(*n, a);
+        g.deadlines[index as usize].partitions = partitions
+            .iter()
+            .map(|p| Partition {
+                sectors: p.iter().copied().collect(),
+                faults: BTreeSet::new(),
+                recoveries: BTreeSet::new(),
+            })
+            .collect();
+        for (i, p) in partitions.iter().enumerate() {
+            for n in p {
+                let sector = SectorRef::new(ACTOR, *n, proof);
+                let a = ActiveSector {
+                    sector,
+                    comm_r: [*n as u8; 32],
+                    activation: 0,
+                    expiration: 0,
+                    deadline: index,
+                    partition: i,
+                    initial_pledge: Default::default(),
+                };
+                g.sectors.insert(*n, a);
+            }
         }
     }
 
@@ -218,6 +230,9 @@ impl Chain for FakeChain {
     }
 }
 
+/// A call a scripted worker took: a check or not, its sectors, when it started and ended.
+type PostCall = (bool, Vec<u64>, std::time::Instant, std::time::Instant);
+
 /// A PoSt worker whose proofs follow a script (then succeed), and whose checks name `bad`.
 #[derive(Default)]
 struct Scripted {
@@ -225,6 +240,10 @@ struct Scripted {
     bad: Mutex<Vec<u64>>,
     /// The sectors of each proof call, in order.
     proved: Mutex<Vec<Vec<u64>>>,
+    /// How long each call takes (a mock proof's time).
+    delay: Duration,
+    /// Each call: a check or not, its sectors, when it started and ended.
+    calls: Mutex<Vec<PostCall>>,
 }
 
 #[async_trait]
@@ -242,6 +261,13 @@ impl WorkerHandle for Scripted {
             return Err(TaskError::temporary("not a WindowPoSt"));
         };
         let numbers: Vec<u64> = sectors.iter().map(|t| t.sector.number).collect();
+        let started = std::time::Instant::now();
+        tokio::time::sleep(self.delay).await;
+        let ended = std::time::Instant::now();
+        self.calls
+            .lock()
+            .unwrap()
+            .push((check_only, numbers.clone(), started, ended));
         if check_only {
             let bad = self.bad.lock().unwrap().clone();
             let named = numbers.iter().filter(|n| bad.contains(n));
@@ -280,20 +306,31 @@ fn scheduler(
         worker.clone(),
         false,
     );
-    manager.spawn();
     let view = ClusterView::new(Arc::new(MemIndex::default()));
+    let w = start(chain, manager, view, SectorSize::S2KiB);
+    (w, dir)
+}
+
+/// The manager's dispatch and the WindowPoSt scheduler on `chain`, started.
+fn start(
+    chain: &Arc<FakeChain>,
+    manager: Arc<Manager>,
+    view: Arc<ClusterView>,
+    size: SectorSize,
+) -> Arc<WindowPoSt> {
+    manager.spawn();
     let w = WindowPoSt::new(
         chain.clone() as Arc<dyn Chain>,
         Arc::new(AllProving),
         manager,
         view,
         ACTOR,
-        SectorSize::S2KiB,
+        size,
         crate::config::Fees::default().window_post,
         Default::default(),
     );
     w.spawn();
-    (w, dir)
+    w
 }
 
 /// Waits (10 s at most) until `f` gives something.
@@ -433,4 +470,148 @@ async fn unreadable_sectors_are_declared_faulty_ahead_and_recovered_once_they_re
     })
     .await;
     assert_eq!(recovered, (4, vec![5]));
+}
+
+/// A large miner's deadline (issue #19): 20 full partitions of 32GiB sectors (2,349 each,
+/// 46,980 sectors) on four storage machines that are also PoSt workers, each proof and check
+/// taking 200 ms. The check ahead reads every sector where it lies, on the four machines at
+/// once; the proof goes in 7 messages of at most 3 partitions, each proven by the machine that
+/// holds its partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_of_20_full_partitions_is_checked_everywhere_at_once_and_proven_in_7_messages() {
+    const PARTS: usize = 20;
+    let per = chain::devnet::proving::partition_sectors(SectorSize::S32GiB);
+    assert_eq!(per, 2349);
+    let chain = FakeChain::new();
+    let partitions: Vec<Vec<u64>> = (0..PARTS)
+        .map(|p| ((p * per) as u64 + 1..=((p + 1) * per) as u64).collect())
+        .collect();
+    chain.place_partitions(4, &partitions, SealProof::StackedDrg32GiBV1_1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = db::Db::open(dir.path()).unwrap();
+    let manager = Manager::new(
+        Scheduler::new(SchedConfig::default()),
+        CallTracker::open(db).unwrap(),
+    );
+    let index = Arc::new(MemIndex::default());
+    let view = ClusterView::new(index.clone());
+    let mut machines = Vec::new();
+    for m in 0..4 {
+        let path = stores::StorageInfo {
+            id: stores::StorageId(format!("store-{m}")),
+            urls: Vec::new(),
+            weight: 10,
+            max_storage: 0,
+            can_seal: false,
+            can_store: true,
+            groups: Vec::new(),
+            allow_to: Vec::new(),
+        };
+        use stores::SectorIndex;
+        index
+            .storage_attach(path.clone(), stores::FsStat::default())
+            .await
+            .unwrap();
+        let w = Arc::new(Scripted {
+            delay: Duration::from_millis(200),
+            ..Default::default()
+        });
+        let id = manager.add_worker(
+            sched::sim::spec(&format!("store-{m}"), 256, 64, 1, &[TaskType::WindowPoSt]),
+            w.clone(),
+            false,
+        );
+        view.set_paths(id, vec![path.id.clone()]);
+        machines.push((path.id, w));
+    }
+    // Message b's partitions (3b..3b+2) all lie on machine b % 4.
+    for (p, sectors) in partitions.iter().enumerate() {
+        let (path, _) = &machines[(p / PARTITIONS_PER_MESSAGE) % 4];
+        for n in sectors {
+            let s = SectorRef::new(ACTOR, *n, SealProof::StackedDrg32GiBV1_1);
+            for ft in [stores::FileType::Sealed, stores::FileType::Cache] {
+                use stores::SectorIndex;
+                index
+                    .storage_declare_sector(path, s.id(), ft)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let w = start(&chain, manager, view, SectorSize::S32GiB);
+
+    // Deadline 2 opens: deadline 4 is checked ahead, every sector on the machine that has it.
+    let started = std::time::Instant::now();
+    chain.set_head(2 * WINDOW);
+    let all = PARTS * per;
+    let checked = || -> usize {
+        machines
+            .iter()
+            .flat_map(|(_, w)| w.calls.lock().unwrap().clone())
+            .filter(|c| c.0)
+            .map(|c| c.1.len())
+            .sum()
+    };
+    until("every sector checked", || (checked() == all).then_some(())).await;
+    let check_took = started.elapsed();
+    let held = |m: usize, n: u64| ((n as usize - 1) / per / PARTITIONS_PER_MESSAGE) % 4 == m;
+    for (m, (_, w)) in machines.iter().enumerate() {
+        let calls = w.calls.lock().unwrap().clone();
+        assert!(calls.iter().any(|c| c.0), "machine {m} checked nothing");
+        for (_, sectors, _, _) in calls.iter().filter(|c| c.0) {
+            assert!(
+                sectors.iter().all(|n| held(m, *n)),
+                "machine {m} checked sectors it does not hold"
+            );
+        }
+    }
+    // At once: every machine's first check began before any machine's last one ended.
+    let firsts = machines.iter().map(|(_, w)| w.calls.lock().unwrap()[0].2);
+    let last_end = machines
+        .iter()
+        .flat_map(|(_, w)| w.calls.lock().unwrap().clone())
+        .map(|c| c.3)
+        .max()
+        .unwrap();
+    let first_end = machines
+        .iter()
+        .map(|(_, w)| w.calls.lock().unwrap()[0].3)
+        .min()
+        .unwrap();
+    assert!(
+        firsts.clone().all(|f| f < first_end),
+        "the checks ran one machine after another"
+    );
+    assert!(last_end > first_end);
+
+    // Deadline 4 opens: 7 proofs and 7 messages, all sent while it is open.
+    let opened = std::time::Instant::now();
+    chain.set_head(4 * WINDOW);
+    let run = until("deadline 4 proven", || outcome(&w, 4, 40)).await;
+    let prove_took = opened.elapsed();
+    assert_eq!(run.outcome, "proven", "{run:?}");
+    assert_eq!(run.messages.len(), 7);
+    let mut sent: Vec<Vec<usize>> = submissions(&chain).into_iter().map(|s| s.1).collect();
+    sent.sort();
+    let want: Vec<Vec<usize>> = (0..PARTS)
+        .collect::<Vec<_>>()
+        .chunks(PARTITIONS_PER_MESSAGE)
+        .map(|c| c.to_vec())
+        .collect();
+    assert_eq!(sent, want);
+    assert_eq!(chain.lock().head, 4 * WINDOW, "proven inside the window");
+    // Each message's proof ran on the machine that holds its partitions.
+    for (m, (_, w)) in machines.iter().enumerate() {
+        for (_, sectors, _, _) in w.calls.lock().unwrap().iter().filter(|c| !c.0) {
+            assert!(sectors.iter().all(|n| held(m, *n)));
+            assert_eq!(sectors.len() % per, 0);
+        }
+    }
+    eprintln!(
+        "{all} sectors in {PARTS} partitions: checked ahead in {:.2} s, proven and sent in {:.2} s ({} proofs of 200 ms on 4 machines)",
+        check_took.as_secs_f64(),
+        prove_took.as_secs_f64(),
+        run.messages.len()
+    );
 }

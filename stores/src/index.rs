@@ -4,7 +4,7 @@
 //! `SectorIndex` is a trait so a worker can reach the sealer's index over RPC; `MemIndex` is the
 //! implementation the sealer holds.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -193,6 +193,9 @@ struct PathState {
 struct State {
     paths: HashMap<StorageId, PathState>,
     sectors: BTreeMap<SectorId, BTreeMap<StorageId, FileTypes>>,
+    /// The other way round: the sectors with files on each path (a path's listing and count
+    /// without going through every sector).
+    on_path: HashMap<StorageId, BTreeSet<SectorId>>,
     reservations: HashMap<ReservationId, (StorageId, u64)>,
     next_res: u64,
     /// Why a sector's files were last dropped with a whole path (detached, or its machine
@@ -201,6 +204,35 @@ struct State {
 }
 
 impl State {
+    /// `sector` has `types` on path `id` now (`None`: nothing there any more).
+    fn set(&mut self, sector: SectorId, id: &StorageId, types: Option<FileTypes>) {
+        let holders = self.sectors.entry(sector).or_default();
+        match types.filter(|t| !t.is_empty()) {
+            Some(t) => {
+                holders.insert(id.clone(), t);
+                self.on_path.entry(id.clone()).or_default().insert(sector);
+            }
+            None => {
+                holders.remove(id);
+                if holders.is_empty() {
+                    self.sectors.remove(&sector);
+                }
+                if let Some(on) = self.on_path.get_mut(id) {
+                    on.remove(&sector);
+                }
+            }
+        }
+    }
+
+    /// What `sector` has on path `id`.
+    fn held(&self, sector: SectorId, id: &StorageId) -> FileTypes {
+        self.sectors
+            .get(&sector)
+            .and_then(|h| h.get(id))
+            .copied()
+            .unwrap_or(FileTypes::NONE)
+    }
+
     fn sched_reserved(&self, id: &StorageId) -> u64 {
         self.reservations
             .values()
@@ -289,13 +321,12 @@ impl MemIndex {
         st.paths.remove(id);
         st.reservations.retain(|_, (s, _)| s != id);
         let mut held = Vec::new();
-        for (sector, holders) in st.sectors.iter_mut() {
-            if let Some(t) = holders.remove(id) {
-                held.push((*sector, t));
-                st.lost.insert(*sector, why.to_string());
-            }
+        for sector in st.on_path.remove(id).unwrap_or_default() {
+            let t = st.held(sector, id);
+            st.set(sector, id, None);
+            held.push((sector, t));
+            st.lost.insert(sector, why.to_string());
         }
-        st.sectors.retain(|_, h| !h.is_empty());
         drop(guard);
         self.lost_some();
         Ok(held)
@@ -323,20 +354,18 @@ impl MemIndex {
     /// gone: a rebuild replaces them). Returns the paths that had any.
     pub fn forget_sector(&self, sector: SectorId, types: FileTypes) -> Vec<StorageId> {
         let mut st = self.lock();
-        let mut had = Vec::new();
-        if let Some(holders) = st.sectors.get_mut(&sector) {
-            for (id, t) in holders.iter_mut() {
-                if !t.intersect(types).is_empty() {
-                    *t = t.minus(types);
-                    had.push(id.clone());
-                }
-            }
-            holders.retain(|_, t| !t.is_empty());
-            if holders.is_empty() {
-                st.sectors.remove(&sector);
-            }
+        let had: Vec<(StorageId, FileTypes)> = st
+            .sectors
+            .get(&sector)
+            .into_iter()
+            .flatten()
+            .filter(|(_, t)| !t.intersect(types).is_empty())
+            .map(|(id, t)| (id.clone(), *t))
+            .collect();
+        for (id, t) in &had {
+            st.set(sector, id, Some(t.minus(types)));
         }
-        had
+        had.into_iter().map(|(id, _)| id).collect()
     }
 
     /// Marks a path unhealthy now (the machine that has it was lost); its next heartbeat
@@ -436,13 +465,8 @@ impl SectorIndex for MemIndex {
         st.path(id)?;
         for (sector, ft) in files {
             st.lost.remove(&sector);
-            let e = st
-                .sectors
-                .entry(sector)
-                .or_default()
-                .entry(id.clone())
-                .or_default();
-            *e = e.union(ft.into());
+            let t = st.held(sector, id).union(ft.into());
+            st.set(sector, id, Some(t));
         }
         Ok(())
     }
@@ -454,16 +478,9 @@ impl SectorIndex for MemIndex {
         ft: FileType,
     ) -> Result<(), StoreError> {
         let mut st = self.lock();
-        if let Some(holders) = st.sectors.get_mut(&sector) {
-            if let Some(types) = holders.get_mut(id) {
-                *types = types.minus(ft.into());
-                if types.is_empty() {
-                    holders.remove(id);
-                }
-            }
-            if holders.is_empty() {
-                st.sectors.remove(&sector);
-            }
+        if st.sectors.get(&sector).is_some_and(|h| h.contains_key(id)) {
+            let t = st.held(sector, id).minus(ft.into());
+            st.set(sector, id, Some(t));
         }
         Ok(())
     }
@@ -546,9 +563,11 @@ impl SectorIndex for MemIndex {
     ) -> Result<Vec<(SectorId, FileTypes)>, StoreError> {
         let st = self.lock();
         Ok(st
-            .sectors
-            .iter()
-            .filter_map(|(sector, holders)| holders.get(id).map(|t| (*sector, *t)))
+            .on_path
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(|sector| (*sector, st.held(*sector, id)))
             .collect())
     }
 
@@ -568,11 +587,7 @@ impl SectorIndex for MemIndex {
                 sched_reserved: st.sched_reserved(&p.info.id),
                 heartbeat_age_secs: secs(now).saturating_sub(secs(p.last_heartbeat)),
                 heartbeat_err: p.heartbeat_err.clone(),
-                sectors: st
-                    .sectors
-                    .values()
-                    .filter(|h| h.contains_key(&p.info.id))
-                    .count(),
+                sectors: st.on_path.get(&p.info.id).map_or(0, |s| s.len()),
             })
             .collect();
         out.sort_by(|a, b| a.info.id.cmp(&b.info.id));

@@ -1,21 +1,22 @@
-//! The worker's side of its registration with the sealer: `WorkerConnect` at start, after the
-//! sealer restarts and whenever its paths or task types change. Shared by `worker run` and the
-//! load tool's simulated workers, so both keep the same link.
+//! The worker's side of its link with the sealer: `WorkerConnect` at start, after the sealer
+//! restarts (or gave the worker up) and whenever its paths or task types change, and between
+//! them a `WorkerHeartbeat` every [`api::HEARTBEAT`]. Shared by `worker run` and the load tool's
+//! simulated workers, so both keep the same link.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use api::methods as m;
 use api::Client;
 
-/// Announces the worker at `url` every few seconds (or at once when `announce` is notified).
-/// `on_new` runs after each new registration (the sealer may have restarted with an empty
-/// index: paths and files are declared again); `on_beat` after each answered announcement.
+/// Keeps the worker at `url` (session `session`) registered. `announce` asks for a
+/// `WorkerConnect` now (what it announces changed); `on_new` runs after each new registration
+/// (the sealer may have restarted with an empty index: paths and files are declared again);
+/// `on_beat` after each call the sealer answered.
 pub async fn keep_connected<F, Fut>(
     sealer: Arc<Client>,
     url: String,
-    _session: String,
+    session: String,
     announce: Arc<tokio::sync::Notify>,
     on_new: F,
     on_beat: impl Fn(),
@@ -23,26 +24,49 @@ pub async fn keep_connected<F, Fut>(
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
-    let mut connected = false;
+    // Known to the sealer under this session; whether the last call got through.
+    let (mut registered, mut reachable) = (false, false);
     loop {
-        match sealer.request::<m::WorkerConnect>((url.clone(),)).await {
-            Ok(v) => {
+        let r = match registered {
+            false => sealer
+                .request::<m::WorkerConnect>((url.clone(),))
+                .await
+                .map(|v| {
+                    if !reachable || v.new {
+                        tracing::info!("connected to the sealer as {}", v.id);
+                    }
+                    Some(v.new)
+                }),
+            true => sealer
+                .request::<m::WorkerHeartbeat>((url.clone(), session.clone()))
+                .await
+                .map(|known| known.then_some(false)),
+        };
+        match r {
+            Ok(state) => {
                 on_beat();
-                if v.new {
+                reachable = true;
+                registered = state.is_some();
+                if state == Some(true) {
                     on_new().await;
                 }
-                if !connected {
-                    tracing::info!("connected to the sealer as {}", v.id);
-                    connected = true;
+                if state.is_none() {
+                    tracing::info!("the sealer no longer knows this worker: connecting again");
+                    continue;
                 }
             }
             Err(e) => {
-                if connected {
+                if reachable {
                     tracing::warn!("sealer not reachable: {e}");
                 }
-                connected = false;
+                reachable = false;
             }
         }
-        let _ = tokio::time::timeout(Duration::from_secs(2), announce.notified()).await;
+        if tokio::time::timeout(api::HEARTBEAT, announce.notified())
+            .await
+            .is_ok()
+        {
+            registered = false;
+        }
     }
 }

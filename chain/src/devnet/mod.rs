@@ -581,6 +581,17 @@ impl Devnet {
         Ok(self.db.get(&sector_key(actor, n))?)
     }
 
+    /// Every proven sector of `actor`, by number.
+    pub fn sectors(&self, actor: u64) -> Result<Vec<ActiveSector>, ChainError> {
+        let prefix = format!("chain/sector/{actor}/");
+        Ok(self
+            .db
+            .scan::<ActiveSector>(&prefix)?
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect())
+    }
+
     /// Signs `m` with the wallet's key for its sender, fills in the sender's next nonce and
     /// gas, and puts it in the pool for the next epoch. Its gas fee cap is kept so that the gas
     /// costs at most `max_fee` (lotus's capGasFee; zero: no cap): a cap below the base fee

@@ -25,7 +25,7 @@ use stores::{Permission, Secret};
 
 use super::proving::partition_sectors;
 use super::{funds, id_address, Devnet, MinerState};
-use crate::{next_opening, ChainError, DEADLINES};
+use crate::{next_opening, ActiveSector, ChainError, DEADLINES};
 
 /// The network version the devnet's actors are (builtin-actors v18).
 pub const NETWORK_VERSION: u64 = 28;
@@ -48,6 +48,27 @@ fn actor_of(a: &Addr) -> Result<u64, RpcError> {
             a.0
         ))
     })
+}
+
+/// A proven sector in Lotus's terms.
+fn on_chain_info(s: &ActiveSector) -> SectorOnChainInfo {
+    SectorOnChainInfo {
+        sector_number: s.sector.number,
+        seal_proof: RegisteredSealProof::from(s.sector.proof as i64),
+        sealed_cid: sealed_cid(&s.comm_r),
+        activation: s.activation,
+        expiration: s.expiration,
+        deal_weight: BigInt::from(0),
+        verified_deal_weight: BigInt::from(0),
+        initial_pledge: s.initial_pledge.clone(),
+        expected_day_reward: TokenAmount::default(),
+        expected_storage_pledge: TokenAmount::default(),
+        power_base_epoch: s.activation,
+        replaced_day_reward: TokenAmount::default(),
+        sector_key_cid: None,
+        flags: 0,
+        daily_fee: TokenAmount::default(),
+    }
 }
 
 fn miner_of(d: &Devnet, a: &Addr) -> Result<(u64, MinerState), RpcError> {
@@ -319,23 +340,21 @@ fn handlers() -> Handlers<Arc<Devnet>> {
         })
         .on::<f::StateSectorGetInfo, _, _>(|d, (a, n, _)| async move {
             let (actor, _) = miner_of(&d, &a)?;
-            Ok(d.sector(actor, n).map_err(app)?.map(|s| SectorOnChainInfo {
-                sector_number: n,
-                seal_proof: RegisteredSealProof::from(s.sector.proof as i64),
-                sealed_cid: sealed_cid(&s.comm_r),
-                activation: s.activation,
-                expiration: s.expiration,
-                deal_weight: BigInt::from(0),
-                verified_deal_weight: BigInt::from(0),
-                initial_pledge: s.initial_pledge,
-                expected_day_reward: TokenAmount::default(),
-                expected_storage_pledge: TokenAmount::default(),
-                power_base_epoch: s.activation,
-                replaced_day_reward: TokenAmount::default(),
-                sector_key_cid: None,
-                flags: 0,
-                daily_fee: TokenAmount::default(),
-            }))
+            Ok(d.sector(actor, n).map_err(app)?.map(|s| on_chain_info(&s)))
+        })
+        .on::<f::StateMinerSectors, _, _>(|d, (a, numbers, _)| async move {
+            let (actor, _) = miner_of(&d, &a)?;
+            let found = match numbers {
+                None => d.sectors(actor).map_err(app)?,
+                Some(bf) => {
+                    let mut out = Vec::new();
+                    for n in bf.0.iter() {
+                        out.extend(d.sector(actor, n).map_err(app)?);
+                    }
+                    out
+                }
+            };
+            Ok(List(found.iter().map(on_chain_info).collect()))
         })
         .on::<f::StateSectorPartition, _, _>(|d, (a, n, _)| async move {
             let (actor, _) = miner_of(&d, &a)?;

@@ -477,23 +477,12 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
                 .map(|s| s.parse::<api::SectorState>().map_err(anyhow::Error::msg))
                 .collect::<Result<Vec<_>>>()
                 .context("--states")?;
+            // One call: the rows, with their expirations unless --fast.
             let page = c
-                .request::<m::SectorsListPage>((states, offset, limit))
+                .request::<m::SectorsListPage>((states, offset, limit, Some(!fast)))
                 .await?;
             let head = c.request::<m::ChainHead>(()).await?.height;
-            // The chain is asked only about sectors it has (pre-committed or active).
-            let mut expirations = Vec::new();
-            for r in &page.rows {
-                let exp = match !fast && print::on_chain(r.state) {
-                    true => c
-                        .request::<m::SectorsStatus>((r.number, Some(true)))
-                        .await?
-                        .on_chain
-                        .and_then(|o| o.expiration),
-                    false => None,
-                };
-                expirations.push(exp);
-            }
+            let expirations: Vec<Option<i64>> = page.rows.iter().map(|r| r.expiration).collect();
             print::sectors(&page, &expirations, head, !fast);
         }
         Cmd::Sectors(SectorsCmd::Status {

@@ -120,25 +120,6 @@ pub fn info(i: &MinerInfo) {
     }
 }
 
-/// Whether a sector in `state` is on chain (pre-committed or active).
-pub fn on_chain(state: SectorState) -> bool {
-    !matches!(
-        state,
-        SectorState::Packing
-            | SectorState::GetTicket
-            | SectorState::PreCommit1
-            | SectorState::PreCommit2
-            | SectorState::PreCommitting
-            | SectorState::SubmitPreCommitBatch
-            | SectorState::PreCommitWait
-            | SectorState::SealPreCommit1Failed
-            | SectorState::SealPreCommit2Failed
-            | SectorState::PreCommitFailed
-            | SectorState::Removing
-            | SectorState::Removed
-    )
-}
-
 /// An expiration epoch as lotus shows it: the epoch, and how far off (30 s epochs).
 fn expiration(epoch: i64, head: i64) -> String {
     let days = (epoch - head) as f64 * 30.0 / 86_400.0;
@@ -160,7 +141,7 @@ pub fn sectors(
         "ID", "State", "OnChain", "Active", "Expiration"
     );
     for (s, exp) in page.rows.iter().zip(expirations) {
-        let on_chain = on_chain(s.state);
+        let on_chain = s.state.on_chain();
         let active = matches!(
             s.state,
             SectorState::FinalizeSector | SectorState::Proving | SectorState::FinalizeFailed

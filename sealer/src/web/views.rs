@@ -178,8 +178,9 @@ pub async fn overview(node: &Arc<Node>) -> Overview {
     let mut alerts = Vec::new();
     for s in &all {
         counts.entry(s.state.to_string()).or_insert((s.state, 0)).1 += 1;
-        if let Some(l) = s.log.iter().find(|l| l.state == SectorState::Proving) {
-            let ago = now.saturating_sub(l.timestamp_ms);
+        // A Proving sector's last state change is its arrival in Proving.
+        if s.state == SectorState::Proving {
+            let ago = now.saturating_sub(s.since_ms);
             let (h, d) = (ago / 3_600_000, ago / 86_400_000);
             if h < 24 {
                 per_hour[23 - h as usize] += 1;

@@ -10,9 +10,16 @@
 //! 3. restart: one PC1 held running per worker, the sealer killed (-9) and started again: the
 //!    time to serve, to have every worker registered, and every running PC1 attached again.
 //!
+//! 4. meta (alone: `PHASES=meta`): `META_SECTORS` (330,000) sector records written into a
+//!    stopped sealer's RocksDB through its own code (the state machine's events, `Sectors`),
+//!    most Proving and the rest in the states whose resumption queues a task; then the time from
+//!    `sealer run` to answering the API and to every one of those tasks queued, a state-filtered
+//!    `sectors list`, and the sealer's RSS per sector.
+//!
 //! `cargo build --workspace && cargo bench --workspace --bench load --profile dev`
 //! (`WORKERS=1000 SECTORS=10000 IDLE_S=30`; `PHASES=idle,seal,restart` to pick).
 
+mod meta;
 mod sim;
 
 use std::collections::BTreeMap;
@@ -26,7 +33,7 @@ use futures_util::StreamExt;
 use resources::TaskType;
 use testkit::Repo;
 
-fn env_or(name: &str, default: u64) -> u64 {
+pub(crate) fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -67,6 +74,10 @@ async fn run() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1e-6);
     let phases = std::env::var("PHASES").unwrap_or_else(|_| "idle,seal,restart".into());
+    if phases == "meta" {
+        meta::run(env_or("META_SECTORS", 330_000)).await;
+        return;
+    }
     let delays: Vec<(TaskType, Duration)> = PROFILE_32G_S
         .iter()
         .map(|(t, s)| (*t, Duration::from_secs_f64(s * scale)))
@@ -143,7 +154,9 @@ async fn run() {
     }
 
     // 2. Seal.
+    let mut pledged_before = 0;
     if phases.contains("seal") {
+        pledged_before = sectors;
         probes.reset();
         seen.returns_ms.lock().unwrap().clear();
         let cpu0 = cpu_s(pid);
@@ -179,7 +192,9 @@ async fn run() {
             d.ready_to_start_p50_ms,
             d.ready_to_start_p99_ms
         );
-        let metrics = testkit::metric_samples(&repo.http_get("/metrics", "read").1);
+        let metrics = testkit::metric_samples(
+            &tokio::task::block_in_place(|| repo.http_get("/metrics", "read")).1,
+        );
         let pass = |k: &str| {
             metrics
                 .get(&format!("sealer_sched_pass_duration_seconds_{k}"))
@@ -241,9 +256,14 @@ async fn run() {
             "\n[restart] {} PC1s running; killing the sealer (-9)",
             held.len()
         );
+        // Back on the same address, as a sealer whose workers are configured with it.
+        let addr = std::fs::read_to_string(repo.path().join("api")).unwrap();
+        let (mut cfg, _) = sealer::config::Config::load(&repo.config()).unwrap();
+        cfg.api.listen_address = addr.trim().to_string();
+        std::fs::write(repo.config(), cfg.to_toml()).unwrap();
         daemon.kill9();
         let t = Instant::now();
-        daemon = repo.start();
+        daemon = tokio::task::block_in_place(|| repo.start());
         let serving = t.elapsed();
         let pid = daemon.child.id();
         cpu.follow(pid);
@@ -277,20 +297,21 @@ async fn run() {
         hold.store(false, Ordering::SeqCst);
         wait_proving(
             &client,
-            sectors + held.len(),
+            pledged_before + held.len(),
             Duration::from_secs(env_or("LIMIT_S", 3600)),
         )
         .await;
         println!(
             "  all {} sectors Proving after {:.1} s; sealer CPU {:.1} s since the restart",
-            sectors + held.len(),
+            pledged_before + held.len(),
             t.elapsed().as_secs_f64(),
             cpu_s(pid)
         );
-        let all: Vec<u64> = (1..=(sectors + held.len()) as u64).collect();
+        let all: Vec<u64> = (1..=(pledged_before + held.len()) as u64).collect();
         check_steps(&seen, &all);
     }
-    drop(daemon);
+    // Its drop asks the sealer for its accounting check, synchronously.
+    tokio::task::block_in_place(|| drop(daemon));
 }
 
 /// Waits until `n` workers are registered; returns how long that took.
@@ -371,13 +392,13 @@ fn check_steps(seen: &sim::Seen, numbers: &[u64]) {
         .filter(|n| **n > 1)
         .count();
     println!(
-        "  steps: {} sectors x 6: {missing} missing, {twice} run more than once; {dup_calls} call IDs sent twice; {} tasks failed",
+        "  steps: {} sectors x 6: {missing} missing, {twice} run more than once; {dup_calls} call IDs sent again (run once); {} tasks failed",
         numbers.len(),
         seen.failed.load(Ordering::Relaxed)
     );
 }
 
-fn pct(v: &[f64], p: f64) -> f64 {
+pub(crate) fn pct(v: &[f64], p: f64) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
@@ -386,20 +407,23 @@ fn pct(v: &[f64], p: f64) -> f64 {
     s[((s.len() - 1) as f64 * p / 100.0).round() as usize]
 }
 
+/// Each probed RPC's latencies (ms) and errors.
+type Latencies = Arc<Mutex<BTreeMap<&'static str, (Vec<f64>, u64)>>>;
+
 /// RPCs an operator's CLI makes, polled while the cluster runs: each one's latencies.
 struct Probes {
-    took: Arc<Mutex<BTreeMap<&'static str, (Vec<f64>, u64)>>>,
+    took: Latencies,
 }
 
 impl Probes {
     fn start(client: Arc<Client>, every_ms: u64) -> Probes {
-        let took: Arc<Mutex<BTreeMap<&'static str, (Vec<f64>, u64)>>> = Default::default();
+        let took: Latencies = Default::default();
         let t = took.clone();
         tokio::spawn(async move {
             loop {
                 let a = Instant::now();
                 let r1 = client
-                    .request::<m::SectorsListPage>((Vec::new(), 0, 0))
+                    .request::<m::SectorsListPage>((Vec::new(), 0, 0, Some(true)))
                     .await
                     .map(|_| ());
                 let b = Instant::now();
@@ -519,7 +543,7 @@ impl Sampler {
 }
 
 /// User + system CPU seconds a process has used so far (Linux).
-fn cpu_s(pid: u32) -> f64 {
+pub(crate) fn cpu_s(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -527,7 +551,7 @@ fn cpu_s(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn rss_mib(pid: u32) -> u64 {
+pub(crate) fn rss_mib(pid: u32) -> u64 {
     let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     st.lines()
         .find(|l| l.starts_with("VmRSS:"))

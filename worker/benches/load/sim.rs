@@ -24,7 +24,8 @@ pub struct Seen {
     /// `WorkerReturn` round trips, ms.
     pub returns_ms: Mutex<Vec<f64>>,
     pub return_errors: AtomicU64,
-    /// Every `WorkerExecute` taken, by call ID: a call ID run twice is a duplicated task.
+    /// Every `WorkerExecute` taken, by call ID (a restarted sealer sends a running call again:
+    /// it runs once, as on a worker).
     pub calls: Mutex<HashMap<String, u32>>,
     /// Tasks run, by (sector, task type): the same step run twice shows here.
     pub steps: Mutex<HashMap<(u64, TaskType), u32>>,
