@@ -45,7 +45,13 @@ pub struct RpcServer {
     secret: Secret,
     perms: HashMap<&'static str, Permission>,
     module: RpcModule<()>,
+    /// Tokens already verified, and what they allow: a thousand workers send the same few
+    /// tokens with every heartbeat and result (the secret does not change while it serves).
+    verified: std::sync::Mutex<HashMap<String, Vec<Permission>>>,
 }
+
+/// The most verified tokens remembered (past it, the memory starts again).
+const VERIFIED_MAX: usize = 4096;
 
 impl RpcServer {
     /// Registers every method of `handlers`, each run with a clone of `state`.
@@ -80,7 +86,25 @@ impl RpcServer {
             secret,
             perms,
             module,
+            verified: Default::default(),
         }
+    }
+
+    /// What the `Authorization` header's token allows (verified once per token).
+    fn permissions(&self, auth: Option<&str>) -> Result<Vec<Permission>, String> {
+        let lock = || self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = auth.and_then(|a| lock().get(a).cloned()) {
+            return Ok(p);
+        }
+        let p = stores::auth::permissions_from_header(&self.secret, auth)?;
+        if let Some(a) = auth {
+            let mut g = lock();
+            if g.len() >= VERIFIED_MAX {
+                g.clear();
+            }
+            g.insert(a.to_string(), p.clone());
+        }
+        Ok(p)
     }
 
     /// Answers one `POST /rpc/v0` body.
@@ -88,7 +112,7 @@ impl RpcServer {
         let auth = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let have = match stores::auth::permissions_from_header(&self.secret, auth) {
+        let have = match self.permissions(auth) {
             Ok(p) => p,
             Err(why) => {
                 let e = RpcError::new(401, format!("unauthorized: {why}"));

@@ -20,6 +20,7 @@ pub mod alloc;
 pub mod child;
 pub mod engine;
 pub mod fault;
+pub mod limits;
 pub mod parent;
 pub mod progress;
 pub mod wire;

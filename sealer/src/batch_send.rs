@@ -333,9 +333,13 @@ impl Pipeline {
                 self.send_commits(members, reason).await
             }
         };
+        let said = describe(kind, &sent);
         match sent.message.is_some() {
-            true => tracing::info!("{}", describe(kind, &sent)),
-            false => tracing::warn!("{}", describe(kind, &sent)),
+            true => tracing::info!("{said}"),
+            // A batch that cannot go is tried every epoch: the same reason is said once a
+            // minute, not at every try.
+            false if repeated(kind, &said) => tracing::debug!("{said}"),
+            false => tracing::warn!("{said}"),
         }
         let failed = sent.message.is_none() && !sent.sectors.is_empty();
         match kind {
@@ -525,4 +529,23 @@ pub(super) async fn run(pipeline: Weak<Pipeline>, kind: BatchKind) {
             let _ = tokio::time::timeout(nap, wake.notified()).await;
         }
     }
+}
+
+/// Whether `said` is what the last failed batch of `kind` said, less than a minute ago.
+fn repeated(kind: BatchKind, said: &str) -> bool {
+    type Last = std::sync::Mutex<Option<(String, std::time::Instant)>>;
+    static PRE: Last = std::sync::Mutex::new(None);
+    static COMMIT: Last = std::sync::Mutex::new(None);
+    let last = match kind {
+        BatchKind::PreCommit => &PRE,
+        BatchKind::Commit => &COMMIT,
+    };
+    let mut g = last.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((s, at)) = g.as_ref() {
+        if s == said && at.elapsed() < Duration::from_secs(60) {
+            return true;
+        }
+    }
+    *g = Some((said.to_string(), std::time::Instant::now()));
+    false
 }

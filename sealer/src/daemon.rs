@@ -133,6 +133,15 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     }
     let (cfg, mut settings) = Config::load(&file)?;
     settings.mock |= force_mock;
+    // Two connections per worker, besides the database and sector files.
+    match processor::limits::raise_open_files() {
+        Ok((before, after)) if after > before => {
+            tracing::info!("open files limit raised from {before} to {after}")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("open files limit not raised: {e}"),
+    }
+
     let launch = processor::parent::Launch::this_binary(&repo.path)
         .context("finding this binary to start processors")?;
     let (engine, procs): (Arc<dyn Engine>, _) = if settings.mock {

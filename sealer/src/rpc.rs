@@ -348,38 +348,28 @@ pub(crate) async fn sector_status(
     })
 }
 
-/// Fills in the expiration of a page's on-chain rows: the active ones in one chain call, the
-/// ones still only pre-committed (a few at a time) one by one.
+/// Fills in the expiration of a page's active sectors, from one chain call (a sector only
+/// pre-committed has none yet: asking the chain about each would be one call per sector).
 async fn expirations(
     node: &Arc<Node>,
     page: &mut api::SectorsPage,
 ) -> Result<(), chain::ChainError> {
     let proof = crate::daemon::seal_proof(node.settings.sector_size);
-    let refs = |rows: &[api::SectorListRow]| -> Vec<resources::SectorRef> {
-        rows.iter()
-            .filter(|r| r.state.on_chain())
-            .map(|r| resources::SectorRef::new(node.settings.actor, r.number, proof))
-            .collect()
-    };
+    let refs: Vec<resources::SectorRef> = page
+        .rows
+        .iter()
+        .filter(|r| r.state.on_chain())
+        .map(|r| resources::SectorRef::new(node.settings.actor, r.number, proof))
+        .collect();
     let active: std::collections::HashMap<u64, i64> = node
         .chain
-        .active_sectors(&refs(&page.rows))
+        .active_sectors(&refs)
         .await?
         .into_iter()
         .map(|a| (a.sector.number, a.expiration))
         .collect();
     for r in &mut page.rows {
         r.expiration = active.get(&r.number).copied();
-    }
-    for s in refs(&page.rows) {
-        if active.contains_key(&s.number) {
-            continue;
-        }
-        if let Some(pc) = node.chain.precommit(&s).await? {
-            if let Some(r) = page.rows.iter_mut().find(|r| r.number == s.number) {
-                r.expiration = Some(pc.expiration);
-            }
-        }
     }
     Ok(())
 }

@@ -47,20 +47,47 @@ pub enum SectorError {
 
 pub struct Sectors {
     db: Db,
-    map: Mutex<BTreeMap<u64, Sector>>,
+    map: Mutex<Held>,
     max_retries: u32,
+}
+
+/// The records by number, and how many are in each state (kept as they change: a count is
+/// not a pass over a large miner's hundreds of thousands of records).
+#[derive(Default)]
+struct Held {
+    by_number: BTreeMap<u64, Sector>,
+    states: std::collections::HashMap<SectorState, u64>,
+}
+
+impl Held {
+    fn insert(&mut self, s: Sector) {
+        *self.states.entry(s.state).or_insert(0) += 1;
+        if let Some(old) = self.by_number.insert(s.sector.number, s) {
+            if let Some(c) = self.states.get_mut(&old.state) {
+                *c -= 1;
+            }
+        }
+    }
+
+    fn sealing(&self) -> u64 {
+        self.states
+            .iter()
+            .filter(|(s, _)| s.is_sealing())
+            .map(|(_, c)| c)
+            .sum()
+    }
 }
 
 impl Sectors {
     pub fn load(db: Db, max_retries: u32) -> Result<Sectors, SectorError> {
-        let mut map = BTreeMap::new();
+        let mut map = Held::default();
         // Records written before logs were kept apart carry their whole log: moved out once.
         let mut moved = Batch::default();
         for (_, mut s) in db.scan::<Sector>(PREFIX)? {
             if !s.log.is_empty() {
                 put(&mut moved, &mut s);
             }
-            map.insert(s.sector.number, s);
+            map.insert(s);
         }
         if !moved.keys().is_empty() {
             db.write(moved)?;
@@ -72,33 +99,30 @@ impl Sectors {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Sector>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn sealing_count(&self) -> u64 {
-        self.lock()
-            .values()
-            .filter(|s| s.state.is_sealing())
-            .count() as u64
+        self.lock().sealing()
     }
 
     /// Creates a committed-capacity sector with the next number (`max` 0: no limit).
     pub fn pledge(&self, miner: u64, proof: SealProof, max: u64) -> Result<Sector, SectorError> {
         let mut map = self.lock();
-        let cur = map.values().filter(|s| s.state.is_sealing()).count() as u64;
+        let cur = map.sealing();
         if max > 0 && cur >= max {
             return Err(SectorError::TooMany { cur, max });
         }
         // Numbers start at 1 and never repeat, even after removals.
         let stored: u64 = self.db.get(NEXT)?.unwrap_or(1);
-        let next = stored.max(map.keys().next_back().map_or(1, |n| n + 1));
+        let next = stored.max(map.by_number.keys().next_back().map_or(1, |n| n + 1));
         let mut sector = Sector::new(SectorRef::new(miner, next, proof));
         let mut b = Batch::default();
         put(&mut b, &mut sector);
         b.put(NEXT, &(next + 1));
         self.db.write(b)?;
-        map.insert(next, sector.clone());
+        map.insert(sector.clone());
         Ok(sector)
     }
 
@@ -118,14 +142,16 @@ impl Sectors {
             }
             b.put(NEXT, &stored.max(top + 1));
             self.db.write(b)?;
-            map.extend(held.into_iter().map(|s| (s.sector.number, s)));
+            for s in held {
+                map.insert(s);
+            }
         }
         Ok(())
     }
 
     /// Sector `n`'s record, without its log.
     pub fn get(&self, n: u64) -> Option<Sector> {
-        self.lock().get(&n).cloned()
+        self.lock().by_number.get(&n).cloned()
     }
 
     /// Sector `n`'s event log, oldest first.
@@ -142,11 +168,11 @@ impl Sectors {
     }
 
     pub fn numbers(&self) -> Vec<u64> {
-        self.lock().keys().copied().collect()
+        self.lock().by_number.keys().copied().collect()
     }
 
     pub fn all(&self) -> Vec<Sector> {
-        self.lock().values().cloned().collect()
+        self.lock().by_number.values().cloned().collect()
     }
 
     /// The sectors in any of `states` (all with none), by number: `limit` of them (0: all)
@@ -154,6 +180,7 @@ impl Sectors {
     pub fn page(&self, states: &[api::SectorState], offset: u64, limit: u64) -> api::SectorsPage {
         let map = self.lock();
         let matching = map
+            .by_number
             .values()
             .filter(|s| states.is_empty() || states.contains(&s.state));
         let mut total = 0u64;
@@ -176,11 +203,12 @@ impl Sectors {
     }
 
     pub fn count_by_state(&self) -> BTreeMap<String, u64> {
-        let mut out = BTreeMap::new();
-        for s in self.lock().values() {
-            *out.entry(s.state.to_string()).or_insert(0) += 1;
-        }
-        out
+        self.lock()
+            .states
+            .iter()
+            .filter(|(_, c)| **c > 0)
+            .map(|(s, c)| (s.to_string(), *c))
+            .collect()
     }
 
     /// Applies `event` to sector `n` and writes it, with `extra` writes in the same batch.
@@ -202,7 +230,7 @@ impl Sectors {
         extra: impl FnOnce(&mut Batch),
     ) -> Result<Sector, SectorError> {
         let mut map = self.lock();
-        let cur = map.get(&n).ok_or(SectorError::NotFound(n))?;
+        let cur = map.by_number.get(&n).ok_or(SectorError::NotFound(n))?;
         let mut next = cur.clone();
         next.apply(event, self.max_retries)
             .map_err(|e| SectorError::Refused(n, e))?;
@@ -220,14 +248,14 @@ impl Sectors {
         put(&mut b, &mut next);
         extra(&mut b);
         self.db.write(b)?;
-        map.insert(n, next.clone());
+        map.insert(next.clone());
         // What the caller sees: the record with the entries this event added.
         next.log = added;
         Ok(next)
     }
 
     pub fn state(&self, n: u64) -> Option<SectorState> {
-        self.lock().get(&n).map(|s| s.state)
+        self.lock().by_number.get(&n).map(|s| s.state)
     }
 }
 

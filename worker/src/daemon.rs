@@ -74,6 +74,13 @@ pub struct Worker {
 
 pub async fn run(repo: &Path, o: Options) -> Result<()> {
     std::fs::create_dir_all(repo).with_context(|| format!("creating {}", repo.display()))?;
+    match processor::limits::raise_open_files() {
+        Ok((before, after)) if after > before => {
+            tracing::info!("open files limit raised from {before} to {after}")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("open files limit not raised: {e}"),
+    }
     let sealer = Arc::new(Client::new(&o.sealer, Duration::from_secs(30)));
     let secret_hex = sealer
         .request::<m::WorkerJwtSecret>(())

@@ -66,6 +66,21 @@ fn main() {
 
 async fn run() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // A thousand workers in this process: their listeners and both ends of their connections.
+    // The hard limit too (root may): the sealer started from here inherits it.
+    let mut r = libc::rlimit {
+        rlim_cur: 1 << 20,
+        rlim_max: 1 << 20,
+    };
+    // SAFETY: setrlimit only reads the struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
+        let _ = processor::limits::raise_open_files();
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+        println!(
+            "open files limit: {} (could not raise it to 2^20)",
+            r.rlim_cur
+        );
+    }
     let workers = env_or("WORKERS", 1000) as usize;
     let sectors = env_or("SECTORS", 10_000) as usize;
     let idle_s = env_or("IDLE_S", 30);
@@ -83,8 +98,12 @@ async fn run() {
         .map(|(t, s)| (*t, Duration::from_secs_f64(s * scale)))
         .collect();
     println!(
-        "load: {workers} simulated workers, {sectors} sectors, task times = lotus 32GiB x {scale} \
+        "load: {workers} simulated workers, {sectors} sectors, chain node {}, task times = lotus 32GiB x {scale} \
          ({})",
+        match std::env::var("CHAIN").as_deref() {
+            Ok("embedded") => "in the sealer's process",
+            _ => "of its own (sealer devnet-node)",
+        },
         delays
             .iter()
             .map(|(t, d)| format!("{} {:.1} ms", t.short(), d.as_secs_f64() * 1000.0))
@@ -92,10 +111,20 @@ async fn run() {
             .join(", ")
     );
 
+    // The chain: by default the devnet as a node of its own process (`sealer devnet-node`, as
+    // lotus-miner has its lotus daemon), so that the sealer's figures are the sealer's alone;
+    // `CHAIN=embedded` keeps it in the sealer's process.
+    let node = (std::env::var("CHAIN").as_deref() != Ok("embedded")).then(ChainNode::start);
     let repo = Repo::init_without_sealing(false, |c| {
+        if let Some(n) = &node {
+            c.chain.mode = "lotus".into();
+            c.chain.api_info = n.info.clone();
+        }
         c.chain.block_delay = format!("{}ms", env_or("BLOCK_MS", 100));
         c.chain.pre_commit_challenge_delay = 1;
         c.chain.other_network_power = "1TiB".into();
+        // Deposits and pledges for tens of thousands of sectors.
+        c.chain.devnet_worker_funds = "1000000 FIL".into();
         c.sealing.max_sealing_sectors = 0;
         // A large miner batches: 256 pre-commits, 819 prove-commits a message.
         c.sealing.batch_pre_commit_above_base_fee = "0 FIL".into();
@@ -120,7 +149,11 @@ async fn run() {
     let dir = tempfile::tempdir().unwrap();
     let seen = Arc::new(sim::Seen::default());
     let t0 = Instant::now();
-    let sims: Vec<Arc<sim::Sim>> = futures_util::stream::iter(0..workers)
+    // The first makes the shared store; the others attach it.
+    let first = sim::Sim::start(0, dir.path(), &info, secret.clone(), &delays, seen.clone())
+        .await
+        .unwrap();
+    let mut sims: Vec<Arc<sim::Sim>> = futures_util::stream::iter(1..workers)
         .map(|i| {
             let (info, secret, delays, seen) =
                 (info.clone(), secret.clone(), delays.clone(), seen.clone());
@@ -134,6 +167,7 @@ async fn run() {
         .buffer_unordered(32)
         .collect()
         .await;
+    sims.push(first);
     let hold = Arc::new(AtomicBool::new(false));
     for s in &sims {
         s.set_hold(hold.clone());
@@ -145,11 +179,16 @@ async fn run() {
         t0.elapsed().as_secs_f64(),
         registered.as_secs_f64()
     );
+    if phases.contains("idle") {
+        let beats = seen.heartbeats.load(Ordering::Relaxed);
+        let (c, r) = cpu.window(idle_s).await;
+        let beats = seen.heartbeats.load(Ordering::Relaxed) - beats;
+        println!("[idle, {workers} workers] {idle_s} s: sealer CPU {c:.1}% of one core, RSS {r} MiB, {beats} heartbeats");
+    }
     let probes = Probes::start(client.clone(), env_or("PROBE_MS", 1000));
     if phases.contains("idle") {
-        probes.reset();
         let (c, r) = cpu.window(idle_s).await;
-        println!("[idle, {workers} workers] {idle_s} s: sealer CPU {c:.1}% of one core, RSS {r} MiB, heartbeats {}", seen.heartbeats.load(Ordering::Relaxed));
+        println!("[idle, {workers} workers, the CLI's calls every second] {idle_s} s: sealer CPU {c:.1}% of one core, RSS {r} MiB");
         probes.report();
     }
 
@@ -206,6 +245,12 @@ async fn run() {
             pass("count"),
             pass("sum") * 1000.0 / pass("count").max(1.0)
         );
+        if let Some(n) = &node {
+            println!(
+                "  chain node (its own process) CPU so far: {:.1} s",
+                cpu_s(n.child.id())
+            );
+        }
         println!(
             "  sealer CPU {cpu_used:.1} s ({:.0}% of one core, {:.2} ms per task)",
             cpu_used * 100.0 / took.as_secs_f64(),
@@ -312,6 +357,62 @@ async fn run() {
     }
     // Its drop asks the sealer for its accounting check, synchronously.
     tokio::task::block_in_place(|| drop(daemon));
+}
+
+/// `sealer devnet-node` on a free port with the load's chain settings: killed when dropped.
+pub(crate) struct ChainNode {
+    child: std::process::Child,
+    pub info: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ChainNode {
+    pub fn start() -> ChainNode {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
+        let child = std::process::Command::new(testkit::bin())
+            .arg("devnet-node")
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--block-delay", &format!("{}ms", env_or("BLOCK_MS", 100))])
+            .args(["--pre-commit-challenge-delay", "1"])
+            .args(["--other-network-power", "1TiB"])
+            .args(["--worker-funds", "1000000 FIL", "--mock"])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let file = dir.path().join("fullnode_api");
+        let t = Instant::now();
+        while !file.exists() {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "devnet-node did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let info = std::fs::read_to_string(&file).unwrap().trim().to_string();
+        ChainNode {
+            child,
+            info,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for ChainNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Waits until `n` workers are registered; returns how long that took.

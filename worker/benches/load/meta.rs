@@ -61,7 +61,10 @@ fn sector_in(n: u64, want: SectorState) -> Sector {
 }
 
 pub async fn run(total: u64) {
+    let node = crate::ChainNode::start();
     let repo = Repo::init_without_sealing(false, |c| {
+        c.chain.mode = "lotus".into();
+        c.chain.api_info = node.info.clone();
         c.chain.other_network_power = "1TiB".into();
     });
     // Once, so that the devnet and the miner exist; then stopped.

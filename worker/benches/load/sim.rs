@@ -72,8 +72,9 @@ fn box_resources() -> (WorkerResources, ResourceTable) {
 }
 
 impl Sim {
-    /// Starts simulated worker `i` under `dir`: opens and attaches its storage path (seal and
-    /// store), listens on a free loopback port and serves. Registration is left to the caller.
+    /// Starts simulated worker `i` under `dir`: opens and attaches its sealing path and the
+    /// shared store (`dir/shared`, made by the first), listens on a free loopback port and
+    /// serves. Registration is left to the caller.
     pub async fn start(
         i: usize,
         dir: &Path,
@@ -96,13 +97,21 @@ impl Sim {
             vec![format!("http://{addr}/remote")],
         )
         .await?;
-        let opts = AttachOptions {
+        // Its own sealing path, and the store every worker mounts (as an NFS share: one path,
+        // one storage ID): finished sectors go there, and any worker can prove them.
+        let seal = AttachOptions {
             init: true,
             seal: true,
+            ..Default::default()
+        };
+        store.attach(&repo.join("local"), &seal).await?;
+        let shared = AttachOptions {
+            init: !dir.join("shared").join("sectorstore.json").exists(),
             store: true,
             ..Default::default()
         };
-        store.attach(&repo.join("local"), &opts).await?;
+        std::fs::create_dir_all(dir.join("shared"))?;
+        store.attach(&dir.join("shared"), &shared).await?;
         store.spawn_heartbeats(Duration::from_secs(10));
         let remote = Arc::new(Remote::new(store.clone(), sealer.token.clone(), 4));
         let mut engine = MockEngine::default();
