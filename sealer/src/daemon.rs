@@ -60,6 +60,18 @@ pub fn seal_proof(size: SectorSize) -> SealProof {
     SealProof::ALL[5 + size.index()]
 }
 
+/// The API's socket, with room for a thousand workers connecting at once (after a restart):
+/// tokio's default backlog of 1,024 overflowed with SYN cookies under the load tool.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let s = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    s.set_reuseaddr(true)?;
+    s.bind(addr)?;
+    s.listen(8192)
+}
+
 /// The chain node the sealer works with, through its Lotus client: the embedded devnet, opened
 /// in the sealer's metadata store and served on its own address (`_devnet` keeps it serving),
 /// or the Lotus node of FULLNODE_API_INFO.
@@ -178,8 +190,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         .collect();
     let chain: Arc<dyn Chain> = Arc::new(chain);
 
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
+    let listener = listen(settings.listen)
         .with_context(|| format!("API.ListenAddress: cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     let public = if cfg.api.remote_listen_address.is_empty() {

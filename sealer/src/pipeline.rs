@@ -145,7 +145,8 @@ impl Pipeline {
     /// Other steps rerun from their inputs, and a result recorded before the crash is used
     /// instead of running the task again.
     pub fn resume_all(self: &Arc<Self>) {
-        for s in self.sectors.all() {
+        // Only the sectors still on their way (a large miner's Proving ones are not copied).
+        for s in self.sectors.matching(|s| !is_done(s)) {
             if matches!(s.state, PreCommit2 | RebuildPreCommit2) {
                 let subject = Subject::Sector(s.sector);
                 if let Ok(Some(rec)) = self.calls().find(&subject, TaskType::PreCommit2) {

@@ -171,6 +171,23 @@ impl Sectors {
         self.lock().by_number.keys().copied().collect()
     }
 
+    /// The records of the sectors whose state `keep` accepts, by number.
+    pub fn matching(&self, keep: impl Fn(SectorState) -> bool) -> Vec<Sector> {
+        self.lock()
+            .by_number
+            .values()
+            .filter(|s| keep(s.state))
+            .cloned()
+            .collect()
+    }
+
+    /// Calls `f` with each record in turn, by number, under the lock (nothing copied).
+    pub fn visit(&self, mut f: impl FnMut(&Sector)) {
+        for s in self.lock().by_number.values() {
+            f(s);
+        }
+    }
+
     pub fn all(&self) -> Vec<Sector> {
         self.lock().by_number.values().cloned().collect()
     }

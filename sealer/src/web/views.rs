@@ -172,11 +172,11 @@ pub fn sectors(node: &Arc<Node>) -> Vec<SectorRow> {
 
 pub async fn overview(node: &Arc<Node>) -> Overview {
     let now = now_ms();
-    let all = node.sectors.all();
     let mut counts: BTreeMap<String, (SectorState, u64)> = BTreeMap::new();
     let (mut per_hour, mut per_day) = (vec![0u64; 24], vec![0u64; 14]);
     let mut alerts = Vec::new();
-    for s in &all {
+    // One pass over the records in place: a large miner's are not copied every refresh.
+    node.sectors.visit(|s| {
         counts.entry(s.state.to_string()).or_insert((s.state, 0)).1 += 1;
         // A Proving sector's last state change is its arrival in Proving.
         if s.state == SectorState::Proving {
@@ -210,7 +210,8 @@ pub async fn overview(node: &Arc<Node>) -> Overview {
                 link: format!("/ui/sectors/{}", s.sector.number),
             });
         }
-    }
+    });
+    let total: u64 = counts.values().map(|(_, n)| n).sum();
     let mut states: Vec<StateCount> = Vec::new();
     for st in PIPELINE {
         if let Some((_, n)) = counts.remove(&st.to_string()) {
@@ -260,7 +261,7 @@ pub async fn overview(node: &Arc<Node>) -> Overview {
         actor: crate::config::actor_name(node.settings.actor),
         sector_size: node.settings.sector_size.to_string(),
         engine: node.engine.kind().to_string(),
-        sectors: all.len() as u64,
+        sectors: total,
         states,
         proving_per_hour: per_hour,
         proving_per_day: per_day,

@@ -384,6 +384,12 @@ impl ChainNode {
             .args(["--pre-commit-challenge-delay", "1"])
             .args(["--other-network-power", "1TiB"])
             .args(["--worker-funds", "1000000 FIL", "--mock"])
+            // Deadlines of 1,000 s: no sector's first WindowPoSt falls inside the run (PoSt
+            // at scale is `sealer/src/wdpost_tests.rs`' 20-partition deadline).
+            .args([
+                "--wpost-challenge-window",
+                &env_or("WPOST_WINDOW", 10_000).to_string(),
+            ])
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .stderr(log)
@@ -442,7 +448,14 @@ async fn wait_proving(client: &Client, n: usize, limit: Duration) {
     let t = Instant::now();
     let mut shown = Instant::now();
     loop {
-        let info = client.request::<m::MinerInfoCall>(()).await.unwrap();
+        let info = match client.request::<m::MinerInfoCall>(()).await {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("  MinerInfo: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
         let proving = info.states.get("Proving").copied().unwrap_or(0) as usize;
         if proving >= n {
             return;

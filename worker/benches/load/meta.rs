@@ -104,16 +104,21 @@ pub async fn run(total: u64) {
     let d = repo.start();
     let serving = t.elapsed();
     let pid = d.child.id();
-    // Every sealing sector resumed: its task (PC1 for Packing and PreCommit1 ones, after a
-    // ticket and AddPiece) waits in the queue (the sealer runs none itself).
+    // Every sealing sector resumed: its task waits in the queue (the sealer runs none itself),
+    // or it waits for a worker that can rebuild its files (those of its seeded state are not on
+    // any disk: Packing and PreCommit1 ones go to AP, after the restart's grace period; the
+    // others to RebuildWait).
     let queued = || {
-        testkit::metric_samples(
+        let m = testkit::metric_samples(
             &tokio::task::block_in_place(|| repo.http_get("/metrics", "read")).1,
-        )
-        .iter()
-        .filter(|(k, _)| k.starts_with("sealer_sched_queue_tasks"))
-        .map(|(_, v)| *v as u64)
-        .sum::<u64>()
+        );
+        m.iter()
+            .filter(|(k, _)| {
+                k.starts_with("sealer_sched_queue_tasks")
+                    || k.as_str() == "sealer_sealing_sectors{sector_state=\"RebuildWait\"}"
+            })
+            .map(|(_, v)| *v as u64)
+            .sum::<u64>()
     };
     let mut last = 0;
     while t.elapsed() < Duration::from_secs(600) {
@@ -125,7 +130,7 @@ pub async fn run(total: u64) {
     }
     let resumed = t.elapsed();
     println!(
-        "  sealer run: answering the API after {:.2} s; {last} of {sealing} sealing sectors' tasks queued after {:.2} s",
+        "  sealer run: answering the API after {:.2} s; {last} of {sealing} sealing sectors resumed (a task queued, or waiting for a worker to rebuild) after {:.2} s",
         serving.as_secs_f64(),
         resumed.as_secs_f64()
     );
@@ -138,20 +143,23 @@ pub async fn run(total: u64) {
     let info = repo.ok(&["auth", "api-info", "--perm", "admin"]);
     let info = api::ApiInfo::parse(info.trim().trim_start_matches("MINER_API_INFO=")).unwrap();
     let client = api::Client::new(&info, Duration::from_secs(120));
+    let mut rows = 0;
     let mut rpc = Vec::new();
     let mut cli = Vec::new();
     for _ in 0..10 {
         let a = Instant::now();
         let page = client
-            .request::<m::SectorsListPage>((vec![SectorState::PreCommit1], 0, 0, Some(true)))
+            .request::<m::SectorsListPage>((vec![SectorState::Packing], 0, 0, Some(true)))
             .await
             .unwrap();
         rpc.push(a.elapsed().as_secs_f64() * 1000.0);
-        assert_eq!(page.rows.len(), 10_000.min(n as usize));
+        assert!(page.rows.len() >= 10_000, "{} rows", page.rows.len());
+        rows = page.rows.len();
         let a = Instant::now();
-        let out = repo.ok(&["sectors", "list", "--states", "PreCommit1"]);
+        let out =
+            tokio::task::block_in_place(|| repo.ok(&["sectors", "list", "--states", "Packing"]));
         cli.push(a.elapsed().as_secs_f64() * 1000.0);
-        assert!(out.lines().count() > 10_000.min(n as usize));
+        assert!(out.lines().count() > rows, "{}", out.lines().count());
     }
     let a = Instant::now();
     let all = client
@@ -160,7 +168,7 @@ pub async fn run(total: u64) {
         .unwrap();
     let whole = a.elapsed();
     println!(
-        "  `sectors list --states PreCommit1` (10,000 rows), 10 times: the RPC p50 {:.0} ms, max {:.0} ms; the CLI p50 {:.0} ms, max {:.0} ms; every sector ({} rows) in one call: {:.0} ms",
+        "  `sectors list --states Packing` ({rows} rows: the PreCommit1 ones went back to AP, their files not being anywhere), 10 times: the RPC p50 {:.0} ms, max {:.0} ms; the CLI p50 {:.0} ms, max {:.0} ms; every sector ({} rows) in one call: {:.0} ms",
         crate::pct(&rpc, 50.0),
         rpc.iter().cloned().fold(0.0, f64::max),
         crate::pct(&cli, 50.0),

@@ -85,7 +85,12 @@ impl Sim {
     ) -> anyhow::Result<Arc<Sim>> {
         let repo = dir.join(format!("w{i}"));
         std::fs::create_dir_all(repo.join("local"))?;
-        let client = Arc::new(Client::new(sealer, Duration::from_secs(60)));
+        // One HTTP client for all of them (its connections pooled): a thousand pools of their
+        // own would hold more files open than this process may (its limit, 20,000 here, is
+        // also the sealer's: it inherits it).
+        static HTTP: std::sync::OnceLock<Client> = std::sync::OnceLock::new();
+        let base = HTTP.get_or_init(|| Client::new(sealer, Duration::from_secs(60)));
+        let client = Arc::new(base.for_other(sealer));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let index = Arc::new(api::index::IndexClient {
