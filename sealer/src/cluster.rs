@@ -427,7 +427,7 @@ impl Workers {
                 return Ok((*id, false));
             }
             self.drop_worker(
-                url,
+                (url, *id),
                 manager,
                 view,
                 "the worker restarted (new session)",
@@ -480,17 +480,20 @@ impl Workers {
     /// restarted (its paths come back with its new session).
     fn drop_worker(
         &self,
-        url: &str,
+        (url, which): (&str, WorkerId),
         manager: &Arc<Manager>,
         view: &Arc<ClusterView>,
         why: &str,
         lost: bool,
     ) {
-        let gone = self
-            .by_url
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(url);
+        // Only that session: a worker that came back at the same URL meanwhile stays.
+        let gone = {
+            let mut g = self.by_url.lock().unwrap_or_else(|e| e.into_inner());
+            match g.get(url) {
+                Some((id, _)) if *id == which => g.remove(url),
+                _ => None,
+            }
+        };
         if let Some((id, w)) = gone {
             tracing::warn!(worker = %id, host = %w.info.hostname, "removing worker: {why}");
             // Its paths first: the steps failed below retry at once and must not be sent to
@@ -533,8 +536,19 @@ impl Workers {
     /// disconnected (and connected again when it beats); for `REMOVE_AFTER`, removed as lost.
     async fn watch(self: Arc<Self>, manager: Arc<Manager>, view: Arc<ClusterView>) {
         use std::sync::atomic::Ordering;
+        let mut last = std::time::Instant::now();
         loop {
             tokio::time::sleep(PING).await;
+            // This watch itself ran late: the sealer was stalled, and the beats that came
+            // meanwhile may still wait to be read. Nobody is judged on this round.
+            let late = last.elapsed() > PING * 2;
+            last = std::time::Instant::now();
+            if late {
+                tracing::warn!(
+                    "the heartbeat watch ran late: the sealer was stalled; no worker judged this round"
+                );
+                continue;
+            }
             let all: Vec<(String, WorkerId, Arc<RemoteWorker>)> = self
                 .by_url
                 .lock()
@@ -546,7 +560,7 @@ impl Workers {
                 let age = w.seen.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
                 if age >= PING * REMOVE_AFTER {
                     self.drop_worker(
-                        &url,
+                        (&url, id),
                         &manager,
                         &view,
                         "the worker was lost (no heartbeat)",

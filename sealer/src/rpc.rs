@@ -348,17 +348,19 @@ pub(crate) async fn sector_status(
     })
 }
 
-/// Fills in the expiration of a page's active sectors, from one chain call (a sector only
+/// Fills in the expiration of a page's Proving sectors, from one chain call (a sector only
 /// pre-committed has none yet: asking the chain about each would be one call per sector).
 async fn expirations(
     node: &Arc<Node>,
     page: &mut api::SectorsPage,
 ) -> Result<(), chain::ChainError> {
     let proof = crate::daemon::seal_proof(node.settings.sector_size);
+    // Only sectors surely active: a Lotus node fails the whole call for a number it does not
+    // hold as a sector (a pre-commit, a terminated one).
     let refs: Vec<resources::SectorRef> = page
         .rows
         .iter()
-        .filter(|r| r.state.on_chain())
+        .filter(|r| r.state == api::SectorState::Proving)
         .map(|r| resources::SectorRef::new(node.settings.actor, r.number, proof))
         .collect();
     let active: std::collections::HashMap<u64, i64> = node

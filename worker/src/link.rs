@@ -11,7 +11,8 @@ use api::Client;
 
 /// Keeps the worker at `url` (session `session`) registered. `announce` asks for a
 /// `WorkerConnect` now (what it announces changed); `on_new` runs after each new registration
-/// (the sealer may have restarted with an empty index: paths and files are declared again);
+/// (the sealer may have restarted with an empty index: paths and files are declared again),
+/// in a task of its own;
 /// `on_beat` after each call the sealer answered.
 pub async fn keep_connected<F, Fut>(
     sealer: Arc<Client>,
@@ -22,7 +23,7 @@ pub async fn keep_connected<F, Fut>(
     on_beat: impl Fn(),
 ) where
     F: Fn() -> Fut,
-    Fut: Future<Output = ()>,
+    Fut: Future<Output = ()> + Send + 'static,
 {
     // Known to the sealer under this session; whether the last call got through.
     let (mut registered, mut reachable) = (false, false);
@@ -48,7 +49,9 @@ pub async fn keep_connected<F, Fut>(
                 reachable = true;
                 registered = state.is_some();
                 if state == Some(true) {
-                    on_new().await;
+                    // Aside: declaring a large store takes a while, and the beats go on
+                    // meanwhile (a worker silent for the removal time would be given up).
+                    tokio::spawn(on_new());
                 }
                 if state.is_none() {
                     tracing::info!("the sealer no longer knows this worker: connecting again");
