@@ -14,8 +14,10 @@ pub mod server;
 pub mod tasks;
 pub mod types;
 
-/// How often a worker tells the sealer it is alive (`Filecoin.WorkerHeartbeat`).
-pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a worker tells the sealer it is alive (`Filecoin.WorkerHeartbeat`). Every 2 s
+/// costs a thousand workers' sealer about 4% of a core (BENCHMARKS.md, "Scale"); the sealer
+/// disconnects a worker after two beats missed and removes it after five.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub use client::{ApiInfo, Client, ClientError};
 pub use rpc::{RpcError, RpcRequest, RpcResponse};

@@ -57,6 +57,10 @@ pub struct FullNode {
     patience: Duration,
     /// The head as one poller shared by every fork sees it: waits for an epoch cost no calls.
     heads: tokio::sync::watch::Receiver<Option<ChainHead>>,
+    /// The miner's addresses at the head the watch last saw: state changes only from one
+    /// tipset to the next, so every sender choice and mpool search within an epoch shares
+    /// one `StateMinerInfo` and its `StateAccountKey`s.
+    addresses: std::sync::Arc<Mutex<Option<(i64, MinerAddresses)>>>,
 }
 
 /// How long calls wait for a node that is away, by default.
@@ -119,6 +123,7 @@ impl FullNode {
             calls: Default::default(),
             patience: Duration::ZERO,
             heads: tokio::sync::watch::channel(None).1,
+            addresses: Default::default(),
         };
         let params = me.call::<f::StateGetNetworkParams>(()).await?;
         me.block_delay_ms = params
@@ -224,6 +229,29 @@ impl FullNode {
             }
         });
         rx
+    }
+
+    /// The miner's addresses as the node says now (uncached).
+    async fn addresses_now(&self) -> Result<MinerAddresses, ChainError> {
+        let mi = self
+            .call::<f::StateMinerInfo>((self.addr(), head_key()))
+            .await?;
+        let account = |id: Address| async move {
+            let key = self
+                .call::<f::StateAccountKey>((Addr(id), head_key()))
+                .await?
+                .0;
+            Ok::<_, ChainError>(Account { id, key })
+        };
+        let mut control = Vec::new();
+        for c in &mi.control_addresses {
+            control.push(account(*c).await?);
+        }
+        Ok(MinerAddresses {
+            owner: account(mi.owner).await?,
+            worker: account(mi.worker).await?,
+            control,
+        })
     }
 
     /// The head, asked of the node now (not counted: the head watch counts its own).
@@ -433,25 +461,22 @@ impl Chain for FullNode {
     }
 
     async fn addresses(&self) -> Result<MinerAddresses, ChainError> {
-        let mi = self
-            .call::<f::StateMinerInfo>((self.addr(), head_key()))
-            .await?;
-        let account = |id: Address| async move {
-            let key = self
-                .call::<f::StateAccountKey>((Addr(id), head_key()))
-                .await?
-                .0;
-            Ok::<_, ChainError>(Account { id, key })
-        };
-        let mut control = Vec::new();
-        for c in &mi.control_addresses {
-            control.push(account(*c).await?);
+        let epoch = self.heads.borrow().as_ref().map(|h| h.height);
+        if let Some((at, a)) = self
+            .addresses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            if Some(*at) == epoch {
+                return Ok(a.clone());
+            }
         }
-        Ok(MinerAddresses {
-            owner: account(mi.owner).await?,
-            worker: account(mi.worker).await?,
-            control,
-        })
+        let a = self.addresses_now().await?;
+        if let Some(e) = epoch {
+            *self.addresses.lock().unwrap_or_else(|e| e.into_inner()) = Some((e, a.clone()));
+        }
+        Ok(a)
     }
 
     async fn wallet_has(&self, key: &Address) -> Result<bool, ChainError> {

@@ -17,14 +17,17 @@ use sched::{Refusal, Selector, StorageView, TaskRequest, WorkerId, WorkerSpec};
 use stores::{FileType, FileTypes, MemIndex, PathKind, StorageId};
 
 use crate::calls::CallTracker;
+use crate::heartbeat::{self, Verdict};
 use crate::manager::{Manager, WorkerHandle};
 
-/// Heartbeat: each worker beats every `PING` (`WorkerHeartbeat`, worker-initiated: one small
-/// call in per worker, none out); `DISCONNECT_AFTER` beats missed and its unstarted work is
-/// requeued, `REMOVE_AFTER` and what it was running fails and is retried elsewhere.
-pub const PING: Duration = api::HEARTBEAT;
-pub const DISCONNECT_AFTER: u32 = 3;
-pub const REMOVE_AFTER: u32 = 10;
+/// Heartbeat: each worker beats every [`api::HEARTBEAT`] (`WorkerHeartbeat`, worker-initiated:
+/// one small call in per worker, none out), and the watch looks at every worker's last beat
+/// each `WATCH_EVERY`. Silent for `SILENT_AFTER` (two beats missed), a worker is disconnected
+/// and its unstarted work requeued; for `LOST_AFTER`, it is removed and what it was running
+/// fails and is retried elsewhere.
+pub const WATCH_EVERY: Duration = Duration::from_secs(1);
+pub const SILENT_AFTER: Duration = Duration::from_secs(4);
+pub const LOST_AFTER: Duration = Duration::from_secs(10);
 
 /// Which workers can reach which storage paths, and the index that knows what is on them; which
 /// workers take PoSt, and which one is the sealer's own.
@@ -292,7 +295,7 @@ pub struct RemoteWorker {
     inflight: Mutex<HashSet<String>>,
     /// When its last heartbeat came (or it connected).
     seen: Mutex<std::time::Instant>,
-    /// Its heartbeat has been missing for `DISCONNECT_AFTER` beats.
+    /// Its heartbeat has been missing for `SILENT_AFTER`.
     silent: std::sync::atomic::AtomicBool,
 }
 
@@ -503,7 +506,7 @@ impl Workers {
                 true => format!(
                     "{} was lost (no heartbeat for {}s)",
                     w.info.hostname,
-                    (PING * REMOVE_AFTER).as_secs()
+                    LOST_AFTER.as_secs()
                 ),
                 false => format!("{} restarted", w.info.hostname),
             };
@@ -532,16 +535,18 @@ impl Workers {
         }
     }
 
-    /// Every `PING`, each worker's last heartbeat: silent for `DISCONNECT_AFTER` beats, it is
-    /// disconnected (and connected again when it beats); for `REMOVE_AFTER`, removed as lost.
+    /// Every `WATCH_EVERY`, each worker's last heartbeat: silent for `SILENT_AFTER`, it is
+    /// disconnected (and connected again when it beats); for `LOST_AFTER`, removed as lost;
+    /// many silent at once, judged as [`heartbeat::judge`] says.
     async fn watch(self: Arc<Self>, manager: Arc<Manager>, view: Arc<ClusterView>) {
         use std::sync::atomic::Ordering;
         let mut last = std::time::Instant::now();
+        let mut held = false;
         loop {
-            tokio::time::sleep(PING).await;
+            tokio::time::sleep(WATCH_EVERY).await;
             // This watch itself ran late: the sealer was stalled, and the beats that came
             // meanwhile may still wait to be read. Nobody is judged on this round.
-            let late = last.elapsed() > PING * 2;
+            let late = last.elapsed() > WATCH_EVERY * 2;
             last = std::time::Instant::now();
             if late {
                 tracing::warn!(
@@ -556,19 +561,43 @@ impl Workers {
                 .iter()
                 .map(|(url, (id, w))| (url.clone(), *id, w.clone()))
                 .collect();
-            for (url, id, w) in all {
-                let age = w.seen.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
-                if age >= PING * REMOVE_AFTER {
-                    self.drop_worker(
-                        (&url, id),
-                        &manager,
-                        &view,
-                        "the worker was lost (no heartbeat)",
-                        true,
-                    );
-                    continue;
+            let silences: Vec<Duration> = all
+                .iter()
+                .map(|(_, _, w)| w.seen.lock().unwrap_or_else(|e| e.into_inner()).elapsed())
+                .collect();
+            let round = heartbeat::judge(&silences);
+            if round.mass != held {
+                held = round.mass;
+                let n = round
+                    .verdicts
+                    .iter()
+                    .filter(|v| **v == Verdict::Held)
+                    .count();
+                match held {
+                    true => tracing::warn!(
+                        "{n} of {} workers silent at once: the sealer's side (its CPU or network) is the likelier cause; nobody is disconnected or removed for up to {}s of silence",
+                        all.len(),
+                        heartbeat::HOLD_LIMIT.as_secs()
+                    ),
+                    false => tracing::info!("the mass silence is over: workers are judged one by one again"),
                 }
-                let silent = age >= PING * DISCONNECT_AFTER;
+            }
+            for ((url, id, w), verdict) in all.into_iter().zip(round.verdicts) {
+                let silent = match verdict {
+                    Verdict::Held => continue,
+                    Verdict::Lost => {
+                        self.drop_worker(
+                            (&url, id),
+                            &manager,
+                            &view,
+                            "the worker was lost (no heartbeat)",
+                            true,
+                        );
+                        continue;
+                    }
+                    Verdict::Silent => true,
+                    Verdict::Heard => false,
+                };
                 if w.silent.swap(silent, Ordering::SeqCst) == silent {
                     continue;
                 }
@@ -587,13 +616,14 @@ impl Workers {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use api::tasks::PoStTarget;
     use resources::{SealProof, Subject};
     use stores::{FsStat, SectorIndex, StorageInfo};
 
-    fn path(id: &str) -> StorageInfo {
+    /// A store path (not for sealing) of weight 10, as tests attach it.
+    pub(crate) fn path(id: &str) -> StorageInfo {
         StorageInfo {
             id: StorageId(id.into()),
             urls: Vec::new(),

@@ -15,6 +15,7 @@ pub mod devnode;
 pub mod extend;
 pub mod fsm;
 pub mod funds;
+pub mod heartbeat;
 pub mod localworker;
 pub mod manager;
 pub mod pipeline;

@@ -240,7 +240,7 @@ impl Pipeline {
                     .ok()
                     .flatten()
                     .is_some();
-                let grace = crate::cluster::PING * crate::cluster::REMOVE_AFTER;
+                let grace = crate::cluster::LOST_AFTER;
                 if !started {
                     loop {
                         let found = self
@@ -594,7 +594,7 @@ impl Pipeline {
     }
 
     async fn reattach_inner(&self, call_id: &str, worker: &str, call: &TaskCall) -> TaskResult {
-        let lost_after = crate::cluster::PING * crate::cluster::REMOVE_AFTER;
+        let lost_after = crate::cluster::LOST_AFTER;
         let start = std::time::Instant::now();
         // Registered now: a WorkerReturn that arrives meanwhile is not missed.
         let returned = self.calls().wait(call_id);

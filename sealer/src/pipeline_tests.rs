@@ -714,7 +714,7 @@ async fn a_result_that_comes_back_after_its_worker_was_given_up_changes_nothing(
     let n = c.pledge();
     let stale_id = a.wait_held().await;
 
-    // The worker is given up (as the heartbeat does after REMOVE_AFTER misses); another one
+    // The worker is given up (as the heartbeat does after LOST_AFTER of silence); another one
     // takes the step at once.
     let b = Machine::new("b", tokio::runtime::Handle::current(), None);
     c.connect(&b);

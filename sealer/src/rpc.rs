@@ -231,19 +231,17 @@ pub(crate) fn sched_diag(node: &Arc<Node>) -> SchedDiag {
             }
         })
         .collect();
-    diag.sectors_waiting = node
-        .sectors
-        .all()
-        .into_iter()
-        .filter_map(|s| {
-            let why = s.waiting_reason()?;
-            Some(api::WaitingSector {
+    let mut waiting = Vec::new();
+    node.sectors.visit(|s| {
+        if let Some(why) = s.waiting_reason() {
+            waiting.push(api::WaitingSector {
                 sector: s.sector.number,
                 state: s.state,
                 why,
-            })
-        })
-        .collect();
+            });
+        }
+    });
+    diag.sectors_waiting = waiting;
     diag
 }
 

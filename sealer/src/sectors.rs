@@ -188,10 +188,6 @@ impl Sectors {
         }
     }
 
-    pub fn all(&self) -> Vec<Sector> {
-        self.lock().by_number.values().cloned().collect()
-    }
-
     /// The sectors in any of `states` (all with none), by number: `limit` of them (0: all)
     /// from `offset`, and how many match. Only the page's sectors are copied.
     pub fn page(&self, states: &[api::SectorState], offset: u64, limit: u64) -> api::SectorsPage {

@@ -498,16 +498,7 @@ async fn a_deadline_of_20_full_partitions_is_checked_everywhere_at_once_and_prov
     let view = ClusterView::new(index.clone());
     let mut machines = Vec::new();
     for m in 0..4 {
-        let path = stores::StorageInfo {
-            id: stores::StorageId(format!("store-{m}")),
-            urls: Vec::new(),
-            weight: 10,
-            max_storage: 0,
-            can_seal: false,
-            can_store: true,
-            groups: Vec::new(),
-            allow_to: Vec::new(),
-        };
+        let path = crate::cluster::tests::path(&format!("store-{m}"));
         use stores::SectorIndex;
         index
             .storage_attach(path.clone(), stores::FsStat::default())

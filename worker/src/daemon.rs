@@ -21,6 +21,21 @@ use stores::{AttachOptions, LocalStore, Remote, Secret};
 use crate::calls::{Calls, WorkerCall};
 use crate::config::WorkerConfig;
 
+/// A worker's storage paths as it declares them to the sealer (`WorkerInfo.paths`).
+pub fn paths_of(store: &LocalStore) -> Vec<WorkerPath> {
+    store
+        .paths()
+        .into_iter()
+        .map(|(id, path, meta)| WorkerPath {
+            id,
+            local_path: path.display().to_string(),
+            weight: meta.weight,
+            can_seal: meta.can_seal,
+            can_store: meta.can_store,
+        })
+        .collect()
+}
+
 /// What `worker run` was asked for.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -293,18 +308,7 @@ impl Worker {
             resources: self.resources.clone(),
             table: self.table.clone(),
             tasks: *self.tasks.lock().unwrap_or_else(|e| e.into_inner()),
-            paths: self
-                .store
-                .paths()
-                .into_iter()
-                .map(|(id, path, meta)| WorkerPath {
-                    id,
-                    local_path: path.display().to_string(),
-                    weight: meta.weight,
-                    can_seal: meta.can_seal,
-                    can_store: meta.can_store,
-                })
-                .collect(),
+            paths: paths_of(&self.store),
             url: self.url.clone(),
             fetches: self.remote.fetch_count(),
             sdr: proofs::SdrMode::of(self.procs.kind()),

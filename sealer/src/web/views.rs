@@ -151,11 +151,10 @@ fn is_stuck(state: SectorState, since_ms: u64, now: u64) -> bool {
 
 pub fn sectors(node: &Arc<Node>) -> Vec<SectorRow> {
     let now = now_ms();
-    let mut v: Vec<SectorRow> = node
-        .sectors
-        .all()
-        .into_iter()
-        .map(|s| SectorRow {
+    // Read in place (by number already): a large miner's records are not copied.
+    let mut v = Vec::new();
+    node.sectors.visit(|s| {
+        v.push(SectorRow {
             number: s.sector.number,
             state: s.state,
             since_ms: s.since_ms,
@@ -163,10 +162,9 @@ pub fn sectors(node: &Arc<Node>) -> Vec<SectorRow> {
             failed: s.state.is_failed(),
             stuck: is_stuck(s.state, s.since_ms, now),
             waiting: s.waiting_reason(),
-            last_error: s.last_error,
+            last_error: s.last_error.clone(),
         })
-        .collect();
-    v.sort_by_key(|s| s.number);
+    });
     v
 }
 

@@ -279,24 +279,7 @@ async fn run() {
             .map(|r| r.expect("PledgeSector").number)
             .collect()
             .await;
-        let pc1s = |jobs: &[api::JobRow]| {
-            jobs.iter()
-                .filter(|j| j.task == TaskType::PreCommit1 && j.state == "running")
-                .count()
-        };
-        let t = Instant::now();
-        loop {
-            let jobs = client.request::<m::WorkerJobs>(()).await.unwrap();
-            if pc1s(&jobs) >= held.len() {
-                break;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(600),
-                "PC1s not all running: {}",
-                pc1s(&jobs)
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        wait_pc1s(&client, held.len(), "running", Duration::from_millis(500)).await;
         println!(
             "\n[restart] {} PC1s running; killing the sealer (-9)",
             held.len()
@@ -315,18 +298,13 @@ async fn run() {
         let mark = cpu.mark();
         let back = wait_workers(&client, workers, Duration::from_secs(300)).await;
         let all_back = t.elapsed();
-        loop {
-            let jobs = client.request::<m::WorkerJobs>(()).await.unwrap();
-            if pc1s(&jobs) >= held.len() {
-                break;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(600),
-                "PC1s not re-attached: {}",
-                pc1s(&jobs)
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_pc1s(
+            &client,
+            held.len(),
+            "re-attached",
+            Duration::from_millis(200),
+        )
+        .await;
         let attached = t.elapsed();
         println!(
             "  from the restart: serving after {:.1} s, {workers} workers registered after {:.1} s \
@@ -418,6 +396,27 @@ impl Drop for ChainNode {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits until `n` PC1s show as running in `WorkerJobs` (10 minutes at most), polling every
+/// `every`; `what` names the wait in the failure.
+async fn wait_pc1s(client: &Client, n: usize, what: &str, every: Duration) {
+    let t = Instant::now();
+    loop {
+        let jobs = client.request::<m::WorkerJobs>(()).await.unwrap();
+        let running = jobs
+            .iter()
+            .filter(|j| j.task == TaskType::PreCommit1 && j.state == "running")
+            .count();
+        if running >= n {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(600),
+            "PC1s not all {what}: {running} of {n}"
+        );
+        tokio::time::sleep(every).await;
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use api::contract::Handlers;
 use api::methods as m;
 use api::rpc::RpcError;
-use api::{ApiInfo, Client, RunningCall, TaskCall, VersionInfo, WorkerInfo, WorkerPath};
+use api::{ApiInfo, Client, RunningCall, TaskCall, VersionInfo, WorkerInfo};
 use proofs::{Engine, MockEngine};
 use resources::{ResourceTable, SectorSize, TaskSet, TaskType, WorkerResources};
 use stores::{AttachOptions, LocalStore, Remote, Secret};
@@ -183,18 +183,7 @@ impl Sim {
             resources: self.resources.clone(),
             table: self.table.clone(),
             tasks: self.tasks,
-            paths: self
-                .store
-                .paths()
-                .into_iter()
-                .map(|(id, path, meta)| WorkerPath {
-                    id,
-                    local_path: path.display().to_string(),
-                    weight: meta.weight,
-                    can_seal: meta.can_seal,
-                    can_store: meta.can_store,
-                })
-                .collect(),
+            paths: worker::daemon::paths_of(&self.store),
             url: self.url.clone(),
             fetches: self.remote.fetch_count(),
             sdr: None,
