@@ -157,8 +157,23 @@ impl Client {
         &self,
         params: M::Params,
     ) -> Result<M::Result, ClientError> {
-        self.call(M::NAME, crate::contract::params_value::<M>(&params))
+        self.call(M::NAME, crate::contract::params_value::<M>(&params), None)
             .await
+    }
+
+    /// As [`Client::request`], with `limit` in place of the client's timeout: for a call that
+    /// holds until long work is done (a worker's `WorkerFetch` of a 32GiB sector's files).
+    pub async fn request_within<M: crate::contract::Method>(
+        &self,
+        params: M::Params,
+        limit: std::time::Duration,
+    ) -> Result<M::Result, ClientError> {
+        self.call(
+            M::NAME,
+            crate::contract::params_value::<M>(&params),
+            Some(limit),
+        )
+        .await
     }
 
     /// Calls `method` with positional `params` (a JSON array, as lotus sends them).
@@ -166,6 +181,7 @@ impl Client {
         &self,
         method: &str,
         params: Value,
+        limit: Option<std::time::Duration>,
     ) -> Result<T, ClientError> {
         let req = RpcRequest {
             jsonrpc: "2.0".into(),
@@ -173,9 +189,11 @@ impl Client {
             params,
             id: Value::from(self.next_id.fetch_add(1, Ordering::Relaxed)),
         };
-        let resp = self
-            .http
-            .post(&self.url)
+        let mut post = self.http.post(&self.url);
+        if let Some(limit) = limit {
+            post = post.timeout(limit);
+        }
+        let resp = post
             .bearer_auth(&self.token)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(serde_json::to_vec(&req).expect("requests serialize"))

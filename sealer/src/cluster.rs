@@ -29,6 +29,11 @@ pub const WATCH_EVERY: Duration = Duration::from_secs(1);
 pub const SILENT_AFTER: Duration = Duration::from_secs(4);
 pub const LOST_AFTER: Duration = Duration::from_secs(10);
 
+/// How long a `WorkerFetch` may take: the worker holds the call until a sector's files are
+/// in place (a 32GiB sector's over a slow network takes many minutes), so its liveness is
+/// judged by its heartbeat, and a removed worker's fetch fails at once, not by this limit.
+pub const FETCH_LIMIT: Duration = Duration::from_secs(24 * 3600);
+
 /// Which workers can reach which storage paths, and the index that knows what is on them; which
 /// workers take PoSt, and which one is the sealer's own.
 pub struct ClusterView {
@@ -297,6 +302,8 @@ pub struct RemoteWorker {
     seen: Mutex<std::time::Instant>,
     /// Its heartbeat has been missing for `SILENT_AFTER`.
     silent: std::sync::atomic::AtomicBool,
+    /// True once it is removed: its fetches still waiting fail then.
+    gone: tokio::sync::watch::Sender<bool>,
 }
 
 impl RemoteWorker {
@@ -307,15 +314,23 @@ impl RemoteWorker {
         let Some(sector) = call.sector().filter(|_| !need.is_empty()) else {
             return Ok(()); // nothing to fetch: spare the round trip
         };
-        self.client
-            .request::<m::WorkerFetch>((sector, need, key))
-            .await
-            .map_err(|e| match e {
-                // The worker ran the fetch and says why it failed.
-                api::ClientError::Rpc(r) => r.task_error(),
-                // It could not be asked: the call goes to another worker.
-                other => TaskError::worker_lost(other.to_string()),
-            })
+        let mut gone = self.gone.subscribe();
+        let fetch = self
+            .client
+            .request_within::<m::WorkerFetch>((sector, need, key), FETCH_LIMIT);
+        let r = tokio::select! {
+            r = fetch => r,
+            _ = gone.wait_for(|g| *g) => {
+                let why = format!("{} was removed while fetching", self.info.hostname);
+                return Err(TaskError::worker_lost(why));
+            }
+        };
+        r.map_err(|e| match e {
+            // The worker ran the fetch and says why it failed.
+            api::ClientError::Rpc(r) => r.task_error(),
+            // It could not be asked: the call goes to another worker.
+            other => TaskError::worker_lost(other.to_string()),
+        })
     }
 }
 
@@ -455,6 +470,7 @@ impl Workers {
             inflight: Mutex::new(HashSet::new()),
             seen: Mutex::new(std::time::Instant::now()),
             silent: Default::default(),
+            gone: tokio::sync::watch::channel(false).0,
         });
         let id = manager.add_worker(spec, handle.clone(), false);
         manager.running_already(id, &info.running);
@@ -499,6 +515,7 @@ impl Workers {
         };
         if let Some((id, w)) = gone {
             tracing::warn!(worker = %id, host = %w.info.hostname, "removing worker: {why}");
+            w.gone.send_replace(true);
             // Its paths first: the steps failed below retry at once and must not be sent to
             // fetch from the lost machine.
             view.forget(id);

@@ -5,7 +5,7 @@
 //! A sealer that falls behind reads every worker's beats late at the same time. Judging each
 //! worker alone then disconnects and removes them all, fails what they run, and rebuilds what
 //! they hold: load that makes the stall worse. So when at least [`MASS_SILENCE_MIN`] workers
-//! and more than a quarter of all are silent in one round, nobody changes state, up to
+//! and more than a tenth of all are silent in one round, nobody changes state, up to
 //! [`HOLD_LIMIT`] of silence; a worker silent that long is removed even then.
 
 use std::time::Duration;
@@ -43,7 +43,7 @@ pub struct Round {
 /// Judges one round from each worker's time since its last beat.
 pub fn judge(silences: &[Duration]) -> Round {
     let silent = silences.iter().filter(|s| **s >= SILENT_AFTER).count();
-    let mass = silent >= MASS_SILENCE_MIN && silent * 4 > silences.len();
+    let mass = silent >= MASS_SILENCE_MIN && silent * 10 > silences.len();
     let verdicts = silences
         .iter()
         .map(|s| match *s {
@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn many_silent_at_once_hold_everyone_until_the_limit() {
-        // 5 of 12 silent: more than a quarter, and at least MASS_SILENCE_MIN.
+        // 5 of 12 silent: more than a tenth, and at least MASS_SILENCE_MIN.
         let r = judge(&secs(&[0, 0, 0, 0, 0, 0, 0, 4, 11, 11, 30, 60]));
         assert!(r.mass);
         assert_eq!(
@@ -86,13 +86,13 @@ mod tests {
     }
 
     #[test]
-    fn a_quarter_or_fewer_silent_is_not_a_mass_silence() {
-        // 4 of 16 silent: exactly a quarter, judged one by one.
-        let mut s = secs(&[0; 12]);
+    fn a_tenth_or_fewer_silent_is_not_a_mass_silence() {
+        // 4 of 40 silent: exactly a tenth, judged one by one.
+        let mut s = secs(&[0; 36]);
         s.extend(secs(&[11, 11, 11, 11]));
         let r = judge(&s);
         assert!(!r.mass);
-        assert_eq!(r.verdicts[12..], [Lost, Lost, Lost, Lost]);
+        assert_eq!(r.verdicts[36..], [Lost, Lost, Lost, Lost]);
         // 3 of 4 silent, under MASS_SILENCE_MIN: judged one by one.
         assert_eq!(
             judge(&secs(&[0, 11, 11, 11])).verdicts,
