@@ -79,7 +79,8 @@ pub struct FsStat {
     pub reserved: u64,
     #[serde(rename = "Max")]
     pub max: u64,
-    /// Space taken by sector files.
+    /// Space taken by sector files (on a path without MaxStorage, as measured up to
+    /// `local::USED_EVERY` ago).
     #[serde(rename = "Used")]
     pub used: u64,
 }

@@ -28,7 +28,15 @@ struct LocalPath {
     root: PathBuf,
     meta: LocalStorageMeta,
     reservations: HashMap<u64, Reserved>,
+    /// The sector files' size as last measured, and when: walking every file of a store
+    /// holding thousands of sectors is slow (a shared store is walked by every worker that
+    /// mounts it), so without a MaxStorage to enforce it is measured every `USED_EVERY`.
+    used: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
 }
+
+/// How often a path without MaxStorage has its sector files' size measured (`used` in
+/// `storage list`; nothing is allocated by it).
+pub const USED_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl LocalPath {
     /// Reserved bytes not yet taken by the files they were reserved for.
@@ -42,17 +50,32 @@ impl LocalPath {
             .sum()
     }
 
-    fn used(&self) -> u64 {
-        FileType::ALL
-            .iter()
-            .map(|t| disk_usage(&self.root.join(t.dir())))
-            .sum()
+    /// Space taken by sector files: measured now when `fresh` or where MaxStorage is
+    /// enforced, else at most `USED_EVERY` old.
+    fn used(&self, fresh: bool) -> u64 {
+        let mut last = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        match *last {
+            Some((at, used))
+                if !fresh && self.meta.max_storage == 0 && at.elapsed() < USED_EVERY =>
+            {
+                used
+            }
+            _ => {
+                let used = FileType::ALL
+                    .iter()
+                    .map(|t| disk_usage(&self.root.join(t.dir())))
+                    .sum();
+                *last = Some((std::time::Instant::now(), used));
+                used
+            }
+        }
     }
 
-    fn stat(&self) -> Result<FsStat, StoreError> {
+    /// The path's space; `fresh`: its sector files measured now (see `used`).
+    fn stat(&self, fresh: bool) -> Result<FsStat, StoreError> {
         let (capacity, fs_available) = statfs(&self.root)?;
         let reserved = self.reserved_remaining();
-        let used = self.used();
+        let used = self.used(fresh);
         let mut available = fs_available.saturating_sub(reserved);
         let mut capacity = capacity;
         if self.meta.max_storage > 0 {
@@ -242,8 +265,9 @@ impl LocalStore {
             root: root.clone(),
             meta,
             reservations: HashMap::new(),
+            used: Default::default(),
         };
-        let stat = lp.stat()?;
+        let stat = lp.stat(true)?;
         self.lock().insert(id.clone(), lp);
         self.inner.index.storage_attach(info, stat).await?;
         self.declare_files(&id, &root).await?;
@@ -280,7 +304,7 @@ impl LocalStore {
             .iter()
             .map(|(id, p)| {
                 let info = StorageInfo::from_meta(&p.meta, self.inner.urls.clone());
-                (id.clone(), p.root.clone(), info, p.stat())
+                (id.clone(), p.root.clone(), info, p.stat(false))
             })
             .collect();
         for (id, root, info, stat) in paths {
@@ -301,12 +325,22 @@ impl LocalStore {
         v
     }
 
+    /// Path `id`'s space, its sector files measured now (`storage list`, `/remote/stat`).
     pub fn stat(&self, id: &StorageId) -> Result<FsStat, StoreError> {
+        self.stat_of(id, true)
+    }
+
+    /// Path `id`'s space, its sector files' size up to [`USED_EVERY`] old (metrics).
+    pub fn stat_recent(&self, id: &StorageId) -> Result<FsStat, StoreError> {
+        self.stat_of(id, false)
+    }
+
+    fn stat_of(&self, id: &StorageId, fresh: bool) -> Result<FsStat, StoreError> {
         let paths = self.lock();
         paths
             .get(id)
             .ok_or_else(|| StoreError::UnknownStorage(id.clone()))?
-            .stat()
+            .stat(fresh)
     }
 
     /// Reports every path's stat to the index (the caller does this every 10 s).
@@ -314,7 +348,7 @@ impl LocalStore {
         let stats: Vec<(StorageId, Result<FsStat, StoreError>)> = self
             .lock()
             .iter()
-            .map(|(id, p)| (id.clone(), p.stat()))
+            .map(|(id, p)| (id.clone(), p.stat(false)))
             .collect();
         for (id, st) in stats {
             match st {
@@ -367,7 +401,7 @@ impl LocalStore {
         let mut paths = self.lock();
         let mut best: Option<(u128, StorageId, u64)> = None;
         for (id, p) in paths.iter().filter(|(_, p)| p.allows(kind)) {
-            let avail = match p.stat() {
+            let avail = match p.stat(false) {
                 Ok(st) => st.available,
                 Err(e) => {
                     tracing::warn!(path = %p.root.display(), "skipping a storage path that cannot be read: {e}");

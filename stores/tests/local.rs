@@ -217,3 +217,23 @@ async fn a_restart_drops_declarations_of_files_that_are_gone() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn heartbeats_and_metrics_reuse_the_last_measure_of_a_path_and_storage_list_measures_now() {
+    let d = tempfile::tempdir().unwrap();
+    let (s, _) = store(d.path()).await;
+    let id = s
+        .attach(&d.path().join("store"), &opts(false, true, None))
+        .await
+        .unwrap();
+    let at_attach = s.stat_recent(&id).unwrap().used;
+    // A file lands without going through this store (another worker mounting the path).
+    let sealed = d.path().join("store/sealed/s-t01000-7");
+    fs::write(&sealed, vec![1u8; 1 << 20]).unwrap();
+    // Walking a store of thousands of sectors is what every heartbeat would do: it does not.
+    assert_eq!(s.stat_recent(&id).unwrap().used, at_attach);
+    let now = s.stat(&id).unwrap().used;
+    assert!(now >= at_attach + (1 << 20), "{now} after {at_attach}");
+    // The measure taken now is the one reused.
+    assert_eq!(s.stat_recent(&id).unwrap().used, now);
+}

@@ -258,7 +258,7 @@ impl Worker {
             .paths()
             .into_iter()
             .map(|(id, _, meta)| {
-                let st = self.store.stat(&id).unwrap_or_default();
+                let st = self.store.stat_recent(&id).unwrap_or_default();
                 telemetry::sealer::PathGauges {
                     id: id.0,
                     seal: meta.can_seal,
