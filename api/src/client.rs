@@ -107,6 +107,10 @@ pub fn host_port_to_multiaddr(hp: &str) -> Option<String> {
     (!host.is_empty()).then(|| format!("/dns/{host}/tcp/{port}/http"))
 }
 
+/// Idle connections a client keeps to each daemon: the sealer's one client for a thousand
+/// workers keeps a few to each, not every connection a burst of calls opened.
+pub const IDLE_PER_HOST: usize = 8;
+
 pub struct Client {
     url: String,
     token: String,
@@ -121,10 +125,22 @@ impl Client {
 
     /// A client of the API served at `path`.
     pub fn new_at(info: &ApiInfo, path: &str, timeout: std::time::Duration) -> Client {
+        Client::pooled(info, path, timeout, IDLE_PER_HOST)
+    }
+
+    /// As [`Client::new_at`], keeping up to `idle_per_host` idle connections to each daemon
+    /// (a process standing in for many workers, all calling one sealer, keeps more).
+    pub fn pooled(
+        info: &ApiInfo,
+        path: &str,
+        timeout: std::time::Duration,
+        idle_per_host: usize,
+    ) -> Client {
         // reqwest is built without a default TLS provider (see the workspace manifest).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(timeout)
+            .pool_max_idle_per_host(idle_per_host)
             .build()
             .expect("HTTP client builds");
         Client {

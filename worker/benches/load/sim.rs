@@ -89,7 +89,10 @@ impl Sim {
         // own would hold more files open than this process may (its limit, 20,000 here, is
         // also the sealer's: it inherits it).
         static HTTP: std::sync::OnceLock<Client> = std::sync::OnceLock::new();
-        let base = HTTP.get_or_init(|| Client::new(sealer, Duration::from_secs(60)));
+        // One client for all the simulated workers: one idle connection each to the sealer,
+        // as each worker's own client keeps.
+        let base =
+            HTTP.get_or_init(|| Client::pooled(sealer, "/rpc/v0", Duration::from_secs(60), 4096));
         let client = Arc::new(base.for_other(sealer));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
