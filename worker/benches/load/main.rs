@@ -544,12 +544,20 @@ impl Probes {
                 let c = Instant::now();
                 let r3 = client.request::<m::WorkerJobs>(()).await.map(|_| ());
                 let d = Instant::now();
+                // The same list without the chain's column (no `StateMinerSectors`): what
+                // the sealer's own part of `sectors list` costs.
+                let r4 = client
+                    .request::<m::SectorsListPage>((Vec::new(), 0, 0, None))
+                    .await
+                    .map(|_| ());
+                let e = Instant::now();
                 {
                     let mut g = t.lock().unwrap();
                     for (name, r, took) in [
                         ("sectors list", r1, b - a),
                         ("sealing workers", r2, c - b),
                         ("sealing jobs", r3, d - c),
+                        ("sectors list, no expirations", r4, e - d),
                     ] {
                         let e = g.entry(name).or_default();
                         e.0.push(took.as_secs_f64() * 1000.0);
