@@ -141,6 +141,9 @@ impl Client {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .pool_max_idle_per_host(idle_per_host)
+            // A connection that died without a word (a machine gone) is found by TCP, not
+            // only by a long call's limit.
+            .tcp_keepalive(std::time::Duration::from_secs(30))
             .build()
             .expect("HTTP client builds");
         Client {

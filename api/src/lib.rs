@@ -16,7 +16,8 @@ pub mod types;
 
 /// How often a worker tells the sealer it is alive (`Filecoin.WorkerHeartbeat`). Every 2 s
 /// costs a thousand workers' sealer about 4% of a core (BENCHMARKS.md, "Scale"); the sealer
-/// disconnects a worker after two beats missed and removes it after five.
+/// disconnects a worker silent for two beats' time (one missed, the next due) and removes it
+/// after five.
 pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub use client::{ApiInfo, Client, ClientError};

@@ -266,7 +266,8 @@ pub trait Chain: Send + Sync {
         value: TokenAmount,
         max_fee: TokenAmount,
     ) -> Result<String, ChainError>;
-    /// The miner's addresses as `StateMinerInfo` says now, with their key addresses.
+    /// The miner's addresses as `StateMinerInfo` says at the head, with their key addresses
+    /// (a node client may keep them for the epoch: state changes only between tipsets).
     async fn addresses(&self) -> Result<MinerAddresses, ChainError>;
     /// Whether the node's wallet holds the key of `key` (`WalletHas`).
     async fn wallet_has(&self, key: &Address) -> Result<bool, ChainError>;

@@ -22,12 +22,13 @@ use crate::manager::{Manager, WorkerHandle};
 
 /// Heartbeat: each worker beats every [`api::HEARTBEAT`] (`WorkerHeartbeat`, worker-initiated:
 /// one small call in per worker, none out), and the watch looks at every worker's last beat
-/// each `WATCH_EVERY`. Silent for `SILENT_AFTER` (two beats missed), a worker is disconnected
-/// and its unstarted work requeued; for `LOST_AFTER`, it is removed and what it was running
-/// fails and is retried elsewhere.
+/// each `WATCH_EVERY`. Silent for `SILENT_AFTER` (a beat missed, the next one due), a worker
+/// is disconnected and its unstarted work requeued; for `LOST_AFTER` (five beats' time), it is
+/// removed and what it was running fails and is retried elsewhere. Many workers silent at once
+/// are judged as [`heartbeat::judge`] says.
 pub const WATCH_EVERY: Duration = Duration::from_secs(1);
-pub const SILENT_AFTER: Duration = Duration::from_secs(4);
-pub const LOST_AFTER: Duration = Duration::from_secs(10);
+pub const SILENT_AFTER: Duration = Duration::from_secs(api::HEARTBEAT.as_secs() * 2);
+pub const LOST_AFTER: Duration = Duration::from_secs(api::HEARTBEAT.as_secs() * 5);
 
 /// How long a `WorkerFetch` may take: the worker holds the call until a sector's files are
 /// in place (a 32GiB sector's over a slow network takes many minutes), so its liveness is
@@ -515,7 +516,6 @@ impl Workers {
         };
         if let Some((id, w)) = gone {
             tracing::warn!(worker = %id, host = %w.info.hostname, "removing worker: {why}");
-            w.gone.send_replace(true);
             // Its paths first: the steps failed below retry at once and must not be sent to
             // fetch from the lost machine.
             view.forget(id);
@@ -537,6 +537,8 @@ impl Workers {
                 .cloned()
                 .collect();
             manager.calls().lost(&ids, why);
+            // Its fetches still waiting fail last, once nothing sends their retries back here.
+            w.gone.send_replace(true);
         }
     }
 

@@ -536,7 +536,12 @@ impl Drop for WorkerProc {
 /// `None` after saying on stderr why the check is skipped; with LOTUS_VECTORS_REQUIRED set (CI),
 /// their absence fails the test instead.
 pub fn vectors_dir() -> Option<PathBuf> {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lotus/tests/vectors");
+    // The running test's package in the checkout under test (cargo sets CARGO_MANIFEST_DIR
+    // when it runs a test; the path compiled in is that of whichever clone built testkit into
+    // a shared target dir). Every package sits at the workspace's root.
+    let d = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("../lotus/tests/vectors");
     if d.join("node_modules/iso-filecoin").exists() {
         return Some(d);
     }

@@ -294,7 +294,7 @@ fn metrics_json_and_pages_during_a_mock_sealing_run() {
     let age = value(&s, r#"sealer_worker_heartbeat_age_seconds{worker="B"}"#);
     assert!(
         age > 0.0 && age < 5.0,
-        "B answered its 1 s heartbeat {age} s ago"
+        "B answered its 2 s heartbeat {age} s ago"
     );
     assert_eq!(
         value(

@@ -89,8 +89,8 @@ impl Sim {
         // own would hold more files open than this process may (its limit, 20,000 here, is
         // also the sealer's: it inherits it).
         static HTTP: std::sync::OnceLock<Client> = std::sync::OnceLock::new();
-        // One client for all the simulated workers: one idle connection each to the sealer,
-        // as each worker's own client keeps.
+        // One client for all the simulated workers: about 4 idle connections each to the
+        // sealer (a worker's own client keeps up to `api::client::IDLE_PER_HOST`).
         let base =
             HTTP.get_or_init(|| Client::pooled(sealer, "/rpc/v0", Duration::from_secs(60), 4096));
         let client = Arc::new(base.for_other(sealer));
