@@ -219,7 +219,7 @@ impl Client {
             .send()
             .await
             .map_err(|e| {
-                let (url, reason) = (self.url.clone(), with_causes(&e));
+                let (url, reason) = (self.url.clone(), proofs::params::with_causes(&e));
                 if e.is_connect() {
                     ClientError::NotConnected { url, reason }
                 } else {
@@ -251,19 +251,6 @@ impl Client {
             }),
         }
     }
-}
-
-/// An error with every cause under it (reqwest's own says only "error sending request": the
-/// timeout, the reset or the closed connection is in its sources).
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cause = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

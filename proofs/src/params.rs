@@ -165,10 +165,10 @@ pub fn download(
             .timeout(None)
             .connect_timeout(std::time::Duration::from_secs(30))
             .build()
-            .map_err(|e| fail(chain(&e)))?
+            .map_err(|e| fail(with_causes(&e)))?
             .get(&url)
             .send()
-            .map_err(|e| fail(chain(&e)))?;
+            .map_err(|e| fail(with_causes(&e)))?;
         if !resp.status().is_success() {
             return Err(fail(resp.status().to_string()));
         }
@@ -180,7 +180,7 @@ pub fn download(
         let mut h = blake2b_simd::Params::new().hash_length(64).to_state();
         let mut buf = vec![0u8; 1 << 20];
         loop {
-            let n = resp.read(&mut buf).map_err(|e| fail(chain(&e)))?;
+            let n = resp.read(&mut buf).map_err(|e| fail(with_causes(&e)))?;
             if n == 0 {
                 break;
             }
@@ -205,8 +205,10 @@ pub fn download(
     result
 }
 
-/// An error with its causes ("error sending request: dns error: ...").
-fn chain(e: &dyn std::error::Error) -> String {
+/// An error with every cause under it ("error sending request: dns error: ..."): reqwest's
+/// own message leaves the timeout, the reset or the closed connection to its sources. The
+/// parameter download and the API client both say their failures this way.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
