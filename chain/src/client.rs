@@ -61,6 +61,10 @@ pub struct FullNode {
     /// tipset to the next, so every sender choice and mpool search within an epoch shares
     /// one `StateMinerInfo` and its `StateAccountKey`s.
     addresses: std::sync::Arc<Mutex<Option<(i64, MinerAddresses)>>>,
+    /// The pool's messages of the miner, as last looked up (see [`crate::pool`]).
+    pool: std::sync::Arc<tokio::sync::Mutex<crate::pool::PoolCache>>,
+    /// Messages this client (and its clones) sent: a pool snapshot taken before is stale.
+    sends: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How long calls wait for a node that is away, by default.
@@ -124,6 +128,8 @@ impl FullNode {
             patience: Duration::ZERO,
             heads: tokio::sync::watch::channel(None).1,
             addresses: Default::default(),
+            pool: Default::default(),
+            sends: Default::default(),
         };
         let params = me.call::<f::StateGetNetworkParams>(()).await?;
         me.block_delay_ms = params
@@ -457,6 +463,8 @@ impl Chain for FullNode {
             .call::<f::MpoolPushMessage>((MessageJson::from(&m), Some(spec)))
             .await?;
         let signed: lotus::SignedMessage = signed.try_into()?;
+        // The pool's last snapshot lacks it.
+        self.sends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(signed.cid().to_string())
     }
 
@@ -535,43 +543,23 @@ impl Chain for FullNode {
         method: lotus::miner::Method,
         sector: u64,
     ) -> Result<Option<String>, ChainError> {
-        use lotus::miner::{Method as M, PreCommitSectorBatchParams2, ProveCommitSectors3Params};
+        let epoch = self.heads.borrow().as_ref().map(|h| h.height);
+        let sends = self.sends.load(std::sync::atomic::Ordering::SeqCst);
+        // Held while a snapshot is taken: the sectors asking meanwhile share it.
+        let mut cache = self.pool.lock().await;
+        if let Some(idx) = cache.fresh(epoch, sends) {
+            return Ok(idx.find(method, sector));
+        }
         let pool = self.call::<f::MpoolPending>((head_key(),)).await?;
         let ours = self.addresses().await?;
-        for j in pool.0 {
-            let (from, to) = (j.message.from, j.message.to);
-            if ours.find(&from).is_none() || to != self.miner {
-                continue;
-            }
-            // Ours, so a secp256k1 or BLS message; anything else is not what we look for.
-            let Ok(m) = lotus::SignedMessage::try_from(j) else {
-                continue;
-            };
-            let call = Call {
-                method: m.message.method_num,
-                params: m.message.params.clone(),
-            };
-            let names = match method {
-                M::PreCommitSectorBatch2 => call
-                    .decode::<PreCommitSectorBatchParams2>()
-                    .is_some_and(|p| p.sectors.iter().any(|s| s.sector_number == sector)),
-                M::ProveCommitSectors3 => {
-                    call.decode::<ProveCommitSectors3Params>().is_some_and(|p| {
-                        p.sector_activations
-                            .iter()
-                            .any(|a| a.sector_number == sector)
-                    })
-                }
-                M::TerminateSectors => call
-                    .decode::<lotus::miner::TerminateSectorsParams>()
-                    .is_some_and(|p| p.terminations.iter().any(|d| d.sectors.get(sector))),
-                _ => false,
-            };
-            if names {
-                return Ok(Some(m.cid().to_string()));
-            }
-        }
-        Ok(None)
+        // Ours, so secp256k1 or BLS messages; anything else is not what is looked for.
+        let signed = pool
+            .0
+            .into_iter()
+            .filter_map(|j| lotus::SignedMessage::try_from(j).ok());
+        let idx = std::sync::Arc::new(crate::pool::PoolIndex::new(signed, &ours, &self.miner));
+        cache.keep(epoch, sends, idx.clone());
+        Ok(idx.find(method, sector))
     }
 
     async fn receipt(&self, id: &str) -> Result<Option<Receipt>, ChainError> {

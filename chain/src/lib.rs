@@ -10,6 +10,7 @@ pub mod deadline;
 pub mod devnet;
 pub mod election;
 pub mod init;
+pub mod pool;
 
 use std::collections::BTreeSet;
 

@@ -3,6 +3,8 @@
 //! when [`crate::batch`] says they are due.
 
 use std::sync::Weak;
+
+use futures_util::StreamExt;
 use std::time::Duration;
 
 use api::tasks::TaskError;
@@ -43,6 +45,9 @@ pub(super) fn what(kind: BatchKind, sectors: impl Iterator<Item = u64>) -> Strin
         len => format!("{} batch of {len} sectors ({})", kind.what(), n.join(", ")),
     }
 }
+
+/// Chain calls a batch makes at once (one per member: its pre-commit on chain).
+pub(super) const CHAIN_CALLS_AT_ONCE: usize = 16;
 
 /// Tells each member the same outcome.
 fn answer<T>(members: Vec<Member<T>>, outcome: impl Fn() -> Outcome) {
@@ -415,8 +420,17 @@ impl Pipeline {
             Ok(h) => h.height,
             Err(e) => return self.batch_failed(sent, members, e.to_string()),
         };
-        for m in members.drain(..) {
-            match self.chain.precommit(&m.item.sector).await {
+        // One lookup per member, several at once: on a Lotus node across the network, 819
+        // lookups one after the other take longer than the batch waited.
+        let refs: Vec<SectorRef> = members.iter().map(|m| m.item.sector).collect();
+        let chain = &self.chain;
+        let found: Vec<_> = futures_util::stream::iter(refs)
+            .map(|s| async move { chain.precommit(&s).await })
+            .buffered(CHAIN_CALLS_AT_ONCE)
+            .collect()
+            .await;
+        for (m, pc) in members.drain(..).zip(found) {
+            match pc {
                 // Expired meanwhile: it steps again, and goes for a fresh ticket.
                 Ok(Some(pc)) if self.expired(pc.precommit_epoch, head).is_some() => {}
                 Ok(Some(pc)) => {

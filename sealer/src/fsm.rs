@@ -1,7 +1,7 @@
 //! The sector state machine for committed-capacity sectors: the sector record, the events that
 //! move it, and the transition rules (lotus's states, failure states with retries). Pure: no I/O.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use api::tasks::{ErrorKind, TaskError};
 use api::{SectorLog, SectorState};
@@ -10,6 +10,10 @@ use resources::SectorRef;
 use serde::{Deserialize, Serialize};
 
 use SectorState::*;
+
+/// A retry past MaxRetries (only a committed sector's FIN has one) waits twice the last
+/// cool-down, up to 2^BACKOFF_DOUBLINGS times the configured one.
+pub const BACKOFF_DOUBLINGS: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sector {
@@ -306,8 +310,19 @@ impl Sector {
 
     /// Whether the retry of this failure waits out the cool-down. A lost worker's step runs
     /// again at once (on another worker).
-    pub fn retry_waits(&self) -> bool {
+    fn retry_waits(&self) -> bool {
         self.failed_kind != ErrorKind::WorkerLost
+    }
+
+    /// How long this failure waits before its retry: none for a lost worker, else the
+    /// cool-down, doubled for each retry past `max_retries` (a committed sector's FIN, which is
+    /// never given up) at most [`BACKOFF_DOUBLINGS`] times.
+    pub fn retry_cooldown(&self, cooldown: Duration, max_retries: u32) -> Duration {
+        if !self.retry_waits() {
+            return Duration::ZERO;
+        }
+        let past = self.retries.saturating_sub(max_retries);
+        cooldown * (1 << past.min(BACKOFF_DOUBLINGS))
     }
 
     /// Where a sector goes once its replica has been rebuilt, or `None` when it has no replica
@@ -450,6 +465,9 @@ impl Sector {
         let to = match (self.state, over) {
             // PC2 keeps failing: its PC1 output may be bad; redo PC1 (lotus does the same).
             (SealPreCommit2Failed, true) => PreCommit1,
+            // The sector is on chain: giving it up would lose its power. Its FIN is retried
+            // for as long as it fails, ever more slowly (lotus retries it forever too).
+            (FinalizeFailed, true) => FinalizeSector,
             (_, true) => FailedUnrecoverable,
             // A proof the chain rejected is recomputed, not resent.
             (CommitFailed, false) if from == CommitWait => Committing,
@@ -904,11 +922,27 @@ mod tests {
             s.apply(Event::Retry, 3).unwrap();
             assert_eq!(s.state, FinalizeSector);
         }
-        s.apply(Event::Failed(TaskError::temporary("disk")), 3)
-            .unwrap();
-        s.apply(Event::Retry, 3).unwrap();
-        assert_eq!(s.state, FailedUnrecoverable);
+        // Past MaxRetries a committed sector is not given up: its FIN is retried, each
+        // cool-down twice the last, up to 16 times the configured one.
+        let minute = Duration::from_secs(60);
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            s.apply(Event::Failed(TaskError::temporary("disk")), 3)
+                .unwrap();
+            waits.push(s.retry_cooldown(minute, 3).as_secs() / 60);
+            s.apply(Event::Retry, 3).unwrap();
+            assert_eq!(s.state, FinalizeSector);
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 16, 16, 16]);
+        assert_eq!(s.retries, 11);
         assert!(s.log.iter().any(|l| l.message.contains("disk")));
+        // A lost worker's step runs again at once.
+        s.apply(
+            Event::Failed(TaskError::new(ErrorKind::WorkerLost, "gone")),
+            3,
+        )
+        .unwrap();
+        assert_eq!(s.retry_cooldown(minute, 3), Duration::ZERO);
     }
 
     fn fail_and_retry(s: &mut Sector, kind: ErrorKind) {

@@ -474,11 +474,7 @@ impl Pipeline {
                 (Some(ev), None)
             }
             st if st.is_failed() => {
-                let cooldown = if s.retry_waits() {
-                    self.cooldown
-                } else {
-                    Duration::ZERO
-                };
+                let cooldown = s.retry_cooldown(self.cooldown, self.sectors.max_retries());
                 let due = s.since_ms + cooldown.as_millis() as u64;
                 let wait = due.saturating_sub(now_ms());
                 tokio::time::sleep(Duration::from_millis(wait)).await;
@@ -840,8 +836,19 @@ impl Pipeline {
     ) -> Result<Payment, TaskError> {
         let head = self.chain.head().await?.height;
         let mut collateral = chain::TokenAmount::default();
+        // The pledge depends on the committed life only: a batch's sectors, pre-committed
+        // together, share a few lives, each asked once.
+        let mut pledges = std::collections::HashMap::new();
         for pc in pcs {
-            let pledge = self.chain.initial_pledge(pc.expiration - head).await?;
+            let life = pc.expiration - head;
+            let pledge = match pledges.get(&life) {
+                Some(p) => chain::TokenAmount::clone(p),
+                None => {
+                    let p = self.chain.initial_pledge(life).await?;
+                    pledges.insert(life, p.clone());
+                    p
+                }
+            };
             let owed = pledge - pc.deposit.clone();
             if !owed.is_negative() {
                 collateral += owed;

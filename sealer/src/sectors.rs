@@ -79,6 +79,11 @@ impl Held {
 }
 
 impl Sectors {
+    /// `[Sealing] MaxRetries`.
+    pub fn max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
     pub fn load(db: Db, max_retries: u32) -> Result<Sectors, SectorError> {
         let mut map = Held::default();
         // Records written before logs were kept apart carry their whole log: moved out once.

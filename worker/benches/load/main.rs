@@ -446,7 +446,10 @@ async fn wait_workers(client: &Client, n: usize, limit: Duration) -> Duration {
 async fn wait_proving(client: &Client, n: usize, limit: Duration) {
     let t = Instant::now();
     let mut shown = Instant::now();
+    // This process's open files at most (its limit caps how many simulated workers it holds).
+    let mut files = 0;
     loop {
+        files = files.max(std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count()));
         let info = match client.request::<m::MinerInfoCall>(()).await {
             Ok(i) => i,
             Err(e) => {
@@ -461,7 +464,7 @@ async fn wait_proving(client: &Client, n: usize, limit: Duration) {
         }
         if shown.elapsed() > Duration::from_secs(10) {
             eprintln!(
-                "  {:>6.1} s: {proving}/{n} Proving {:?}",
+                "  {:>6.1} s: {proving}/{n} Proving {:?} (this process: at most {files} files open)",
                 t.elapsed().as_secs_f64(),
                 info.states
             );

@@ -1,0 +1,253 @@
+//! The miner's own messages waiting in the node's pool, indexed by the sectors they name: what
+//! [`crate::Chain::pending`] answers. Every sector about to be pre-committed or prove-committed
+//! asks (a message sent before a restart is followed, not sent twice); a large miner's 10,000
+//! sectors asking `MpoolPending` each, and decoding every batch in it each time, cost the node and
+//! the sealer more than the sealing did. One snapshot serves an epoch, until this sealer sends.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use lotus::miner::{
+    Method, PreCommitSectorBatchParams2, ProveCommitSectors3Params, TerminateSectorsParams,
+};
+use lotus::{Address, BitField, Call, SignedMessage};
+
+use crate::MinerAddresses;
+
+/// The pool's messages from the miner's addresses to the miner, by what they do to which
+/// sector.
+#[derive(Debug, Default)]
+pub struct PoolIndex {
+    precommits: HashMap<u64, String>,
+    commits: HashMap<u64, String>,
+    /// Each TerminateSectors message and the sectors of each of its terminations.
+    terminations: Vec<(String, Vec<BitField>)>,
+}
+
+impl PoolIndex {
+    /// Indexes `pool`: only messages from one of `ours` to `miner` count (a message naming a
+    /// sector twice is found by the first one).
+    pub fn new(
+        pool: impl IntoIterator<Item = SignedMessage>,
+        ours: &MinerAddresses,
+        miner: &Address,
+    ) -> PoolIndex {
+        let mut idx = PoolIndex::default();
+        for m in pool {
+            if ours.find(&m.message.from).is_none() || m.message.to != *miner {
+                continue;
+            }
+            let cid = m.cid().to_string();
+            let num = m.message.method_num;
+            let call = Call {
+                method: num,
+                params: m.message.params.clone(),
+            };
+            if num == Method::PreCommitSectorBatch2.number() {
+                for s in call
+                    .decode::<PreCommitSectorBatchParams2>()
+                    .map_or(vec![], |p| p.sectors)
+                {
+                    idx.precommits
+                        .entry(s.sector_number)
+                        .or_insert_with(|| cid.clone());
+                }
+            } else if num == Method::ProveCommitSectors3.number() {
+                let p = call.decode::<ProveCommitSectors3Params>();
+                for a in p.map_or(vec![], |p| p.sector_activations) {
+                    idx.commits
+                        .entry(a.sector_number)
+                        .or_insert_with(|| cid.clone());
+                }
+            } else if num == Method::TerminateSectors.number() {
+                if let Some(p) = call.decode::<TerminateSectorsParams>() {
+                    let sets = p.terminations.into_iter().map(|d| d.sectors).collect();
+                    idx.terminations.push((cid, sets));
+                }
+            }
+        }
+        idx
+    }
+
+    /// The CID of a message in the pool calling `method` for `sector`.
+    pub fn find(&self, method: Method, sector: u64) -> Option<String> {
+        match method {
+            Method::PreCommitSectorBatch2 => self.precommits.get(&sector).cloned(),
+            Method::ProveCommitSectors3 => self.commits.get(&sector).cloned(),
+            Method::TerminateSectors => self
+                .terminations
+                .iter()
+                .find(|(_, sets)| sets.iter().any(|s| s.get(sector)))
+                .map(|(cid, _)| cid.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// The last snapshot: taken at `epoch`, after this client's `sends`-th message.
+#[derive(Default)]
+pub(crate) struct PoolCache {
+    taken: Option<(i64, u64, Arc<PoolIndex>)>,
+}
+
+impl PoolCache {
+    /// The snapshot, if it was taken at `epoch` and nothing was sent since.
+    pub(crate) fn fresh(&self, epoch: Option<i64>, sends: u64) -> Option<Arc<PoolIndex>> {
+        match &self.taken {
+            Some((e, n, idx)) if Some(*e) == epoch && *n == sends => Some(idx.clone()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn keep(&mut self, epoch: Option<i64>, sends: u64, idx: Arc<PoolIndex>) {
+        self.taken = epoch.map(|e| (e, sends, idx));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Account;
+    use lotus::miner::{precommit_cc, prove_commit_cc, sectors_bitfield, SectorsDeclaration};
+    use lotus::{Message, RegisteredSealProof, Signature, TokenAmount};
+
+    fn account(id: u64, key: u64) -> Account {
+        Account {
+            id: Address::new_id(id),
+            key: Address::new_id(key),
+        }
+    }
+
+    fn msg(from: Address, to: Address, method: Method, params: Call, nonce: u64) -> SignedMessage {
+        SignedMessage {
+            message: Message {
+                version: 0,
+                from,
+                to,
+                sequence: nonce,
+                value: TokenAmount::default(),
+                method_num: method.number(),
+                params: params.params,
+                gas_limit: 1,
+                gas_fee_cap: TokenAmount::default(),
+                gas_premium: TokenAmount::default(),
+            },
+            signature: Signature::new_bls(vec![0; 96]),
+        }
+    }
+
+    #[test]
+    fn the_pool_is_indexed_by_what_each_of_our_messages_does_to_which_sector() {
+        let miner = Address::new_id(1000);
+        let ours = MinerAddresses {
+            owner: account(100, 200),
+            worker: account(101, 201),
+            control: vec![account(102, 202)],
+        };
+        let pc = |n: u64| {
+            precommit_cc(
+                RegisteredSealProof::StackedDRG2KiBV1P1,
+                n,
+                &[1; 32],
+                10,
+                1000,
+            )
+        };
+        let batch = Call::of(&PreCommitSectorBatchParams2 {
+            sectors: vec![pc(1), pc(2)],
+        })
+        .unwrap();
+        let commit = Call::of(&prove_commit_cc(&[(3, vec![7; 4])])).unwrap();
+        let terminate = Call::of(&TerminateSectorsParams {
+            terminations: vec![SectorsDeclaration {
+                deadline: 0,
+                partition: 0,
+                sectors: sectors_bitfield([4, 5]),
+            }],
+        })
+        .unwrap();
+        // From the worker's key, a control's ID; then a stranger's and one to another miner.
+        let pool = vec![
+            msg(
+                Address::new_id(201),
+                miner,
+                Method::PreCommitSectorBatch2,
+                batch.clone(),
+                0,
+            ),
+            msg(
+                Address::new_id(102),
+                miner,
+                Method::ProveCommitSectors3,
+                commit,
+                1,
+            ),
+            msg(
+                Address::new_id(201),
+                miner,
+                Method::TerminateSectors,
+                terminate,
+                2,
+            ),
+            msg(
+                Address::new_id(999),
+                miner,
+                Method::PreCommitSectorBatch2,
+                pc_call(9),
+                0,
+            ),
+            msg(
+                Address::new_id(201),
+                Address::new_id(7),
+                Method::PreCommitSectorBatch2,
+                pc_call(8),
+                3,
+            ),
+        ];
+        let cids: Vec<String> = pool.iter().map(|m| m.cid().to_string()).collect();
+        let idx = PoolIndex::new(pool, &ours, &miner);
+
+        let pre = Method::PreCommitSectorBatch2;
+        assert_eq!(idx.find(pre, 1).as_ref(), Some(&cids[0]));
+        assert_eq!(idx.find(pre, 2).as_ref(), Some(&cids[0]));
+        assert_eq!(
+            idx.find(Method::ProveCommitSectors3, 3).as_ref(),
+            Some(&cids[1])
+        );
+        assert_eq!(
+            idx.find(Method::TerminateSectors, 5).as_ref(),
+            Some(&cids[2])
+        );
+        // Each message answers only for its own method and sectors.
+        assert_eq!(idx.find(Method::ProveCommitSectors3, 1), None);
+        assert_eq!(idx.find(pre, 3), None);
+        assert_eq!(idx.find(Method::TerminateSectors, 6), None);
+        assert_eq!((idx.find(pre, 9), idx.find(pre, 8)), (None, None));
+
+        fn pc_call(n: u64) -> Call {
+            Call::of(&PreCommitSectorBatchParams2 {
+                sectors: vec![precommit_cc(
+                    RegisteredSealProof::StackedDRG2KiBV1P1,
+                    n,
+                    &[1; 32],
+                    10,
+                    1000,
+                )],
+            })
+            .unwrap()
+        }
+    }
+
+    #[test]
+    fn a_snapshot_serves_its_epoch_until_something_is_sent() {
+        let mut c = PoolCache::default();
+        assert!(c.fresh(Some(5), 0).is_none());
+        c.keep(Some(5), 0, Arc::new(PoolIndex::default()));
+        assert!(c.fresh(Some(5), 0).is_some());
+        assert!(c.fresh(Some(6), 0).is_none(), "a new epoch");
+        assert!(c.fresh(Some(5), 1).is_none(), "a message sent since");
+        // Without a head seen yet, nothing is kept.
+        c.keep(None, 1, Arc::new(PoolIndex::default()));
+        assert!(c.fresh(None, 1).is_none());
+    }
+}
