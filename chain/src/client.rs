@@ -61,10 +61,9 @@ pub struct FullNode {
     /// tipset to the next, so every sender choice and mpool search within an epoch shares
     /// one `StateMinerInfo` and its `StateAccountKey`s.
     addresses: std::sync::Arc<Mutex<Option<(i64, MinerAddresses)>>>,
-    /// The pool's messages of the miner, as last looked up (see [`crate::pool`]).
+    /// The pool's messages of the miner, as last looked up and sent since (see
+    /// [`crate::pool`]), shared by every fork.
     pool: std::sync::Arc<tokio::sync::Mutex<crate::pool::PoolCache>>,
-    /// Messages this client (and its clones) sent: a pool snapshot taken before is stale.
-    sends: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How long calls wait for a node that is away, by default.
@@ -109,7 +108,9 @@ impl FullNode {
     /// the miner's info and proving deadline, so a node that is not there, or a miner that is
     /// not on its chain, is said at once.
     pub async fn connect(info: &ApiInfo, actor: u64) -> Result<FullNode, ChainError> {
-        let rpc = std::sync::Arc::new(Client::new_at(info, f::PATH, Duration::from_secs(60)));
+        // Every sealing sector asks the node at once: more connections kept than a worker's
+        // (each one reopened costs both ends a handshake and a close).
+        let rpc = std::sync::Arc::new(Client::pooled(info, f::PATH, Duration::from_secs(60), 32));
         let mut me = FullNode {
             rpc,
             actor,
@@ -129,7 +130,6 @@ impl FullNode {
             heads: tokio::sync::watch::channel(None).1,
             addresses: Default::default(),
             pool: Default::default(),
-            sends: Default::default(),
         };
         let params = me.call::<f::StateGetNetworkParams>(()).await?;
         me.block_delay_ms = params
@@ -463,8 +463,7 @@ impl Chain for FullNode {
             .call::<f::MpoolPushMessage>((MessageJson::from(&m), Some(spec)))
             .await?;
         let signed: lotus::SignedMessage = signed.try_into()?;
-        // The pool's last snapshot lacks it.
-        self.sends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.pool.lock().await.sent(&signed);
         Ok(signed.cid().to_string())
     }
 
@@ -544,10 +543,9 @@ impl Chain for FullNode {
         sector: u64,
     ) -> Result<Option<String>, ChainError> {
         let epoch = self.heads.borrow().as_ref().map(|h| h.height);
-        let sends = self.sends.load(std::sync::atomic::Ordering::SeqCst);
         // Held while a snapshot is taken: the sectors asking meanwhile share it.
         let mut cache = self.pool.lock().await;
-        if let Some(idx) = cache.fresh(epoch, sends) {
+        if let Some(idx) = cache.fresh(epoch) {
             return Ok(idx.find(method, sector));
         }
         let pool = self.call::<f::MpoolPending>((head_key(),)).await?;
@@ -557,9 +555,10 @@ impl Chain for FullNode {
             .0
             .into_iter()
             .filter_map(|j| lotus::SignedMessage::try_from(j).ok());
-        let idx = std::sync::Arc::new(crate::pool::PoolIndex::new(signed, &ours, &self.miner));
-        cache.keep(epoch, sends, idx.clone());
-        Ok(idx.find(method, sector))
+        let idx = crate::pool::PoolIndex::new(signed, &ours, &self.miner);
+        let found = idx.find(method, sector);
+        cache.keep(epoch, idx);
+        Ok(found)
     }
 
     async fn receipt(&self, id: &str) -> Result<Option<Receipt>, ChainError> {

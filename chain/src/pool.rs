@@ -2,10 +2,11 @@
 //! [`crate::Chain::pending`] answers. Every sector about to be pre-committed or prove-committed
 //! asks (a message sent before a restart is followed, not sent twice); a large miner's 10,000
 //! sectors asking `MpoolPending` each, and decoding every batch in it each time, cost the node and
-//! the sealer more than the sealing did. One snapshot serves an epoch, until this sealer sends.
+//! the sealer more than the sealing did. One snapshot serves the epoch it was taken at (messages
+//! land, and leave the pool, only as the head moves on), with what this sealer sends meanwhile
+//! added to it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use lotus::miner::{
     Method, PreCommitSectorBatchParams2, ProveCommitSectors3Params, TerminateSectorsParams,
@@ -34,39 +35,41 @@ impl PoolIndex {
     ) -> PoolIndex {
         let mut idx = PoolIndex::default();
         for m in pool {
-            if ours.find(&m.message.from).is_none() || m.message.to != *miner {
-                continue;
-            }
-            let cid = m.cid().to_string();
-            let num = m.message.method_num;
-            let call = Call {
-                method: num,
-                params: m.message.params.clone(),
-            };
-            if num == Method::PreCommitSectorBatch2.number() {
-                for s in call
-                    .decode::<PreCommitSectorBatchParams2>()
-                    .map_or(vec![], |p| p.sectors)
-                {
-                    idx.precommits
-                        .entry(s.sector_number)
-                        .or_insert_with(|| cid.clone());
-                }
-            } else if num == Method::ProveCommitSectors3.number() {
-                let p = call.decode::<ProveCommitSectors3Params>();
-                for a in p.map_or(vec![], |p| p.sector_activations) {
-                    idx.commits
-                        .entry(a.sector_number)
-                        .or_insert_with(|| cid.clone());
-                }
-            } else if num == Method::TerminateSectors.number() {
-                if let Some(p) = call.decode::<TerminateSectorsParams>() {
-                    let sets = p.terminations.into_iter().map(|d| d.sectors).collect();
-                    idx.terminations.push((cid, sets));
-                }
+            if ours.find(&m.message.from).is_some() && m.message.to == *miner {
+                idx.add(&m);
             }
         }
         idx
+    }
+
+    /// Indexes one more message (one of the miner's, to the miner).
+    pub fn add(&mut self, m: &SignedMessage) {
+        let cid = m.cid().to_string();
+        let num = m.message.method_num;
+        let call = Call {
+            method: num,
+            params: m.message.params.clone(),
+        };
+        if num == Method::PreCommitSectorBatch2.number() {
+            let p = call.decode::<PreCommitSectorBatchParams2>();
+            for s in p.map_or(vec![], |p| p.sectors) {
+                self.precommits
+                    .entry(s.sector_number)
+                    .or_insert_with(|| cid.clone());
+            }
+        } else if num == Method::ProveCommitSectors3.number() {
+            let p = call.decode::<ProveCommitSectors3Params>();
+            for a in p.map_or(vec![], |p| p.sector_activations) {
+                self.commits
+                    .entry(a.sector_number)
+                    .or_insert_with(|| cid.clone());
+            }
+        } else if num == Method::TerminateSectors.number() {
+            if let Some(p) = call.decode::<TerminateSectorsParams>() {
+                let sets = p.terminations.into_iter().map(|d| d.sectors).collect();
+                self.terminations.push((cid, sets));
+            }
+        }
     }
 
     /// The CID of a message in the pool calling `method` for `sector`.
@@ -84,23 +87,38 @@ impl PoolIndex {
     }
 }
 
-/// The last snapshot: taken at `epoch`, after this client's `sends`-th message.
+/// The last snapshot and the epoch it was taken at.
 #[derive(Default)]
 pub(crate) struct PoolCache {
-    taken: Option<(i64, u64, Arc<PoolIndex>)>,
+    taken: Option<(i64, PoolIndex)>,
 }
 
 impl PoolCache {
-    /// The snapshot, if it was taken at `epoch` and nothing was sent since.
-    pub(crate) fn fresh(&self, epoch: Option<i64>, sends: u64) -> Option<Arc<PoolIndex>> {
+    /// The snapshot, if it was taken at `epoch`.
+    pub(crate) fn fresh(&self, epoch: Option<i64>) -> Option<&PoolIndex> {
         match &self.taken {
-            Some((e, n, idx)) if Some(*e) == epoch && *n == sends => Some(idx.clone()),
+            Some((e, idx)) if Some(*e) == epoch => Some(idx),
             _ => None,
         }
     }
 
-    pub(crate) fn keep(&mut self, epoch: Option<i64>, sends: u64, idx: Arc<PoolIndex>) {
-        self.taken = epoch.map(|e| (e, sends, idx));
+    pub(crate) fn keep(&mut self, epoch: Option<i64>, idx: PoolIndex) {
+        self.taken = epoch.map(|e| (e, idx));
+    }
+
+    /// A message this sealer just sent: in the pool now. It is what its sectors follow, even
+    /// where the snapshot names another message for them.
+    pub(crate) fn sent(&mut self, m: &SignedMessage) {
+        if let Some((_, idx)) = &mut self.taken {
+            let mut one = PoolIndex::default();
+            one.add(m);
+            idx.precommits.extend(one.precommits);
+            idx.commits.extend(one.commits);
+            // Found first.
+            for t in one.terminations {
+                idx.terminations.insert(0, t);
+            }
+        }
     }
 }
 
@@ -136,14 +154,7 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_pool_is_indexed_by_what_each_of_our_messages_does_to_which_sector() {
-        let miner = Address::new_id(1000);
-        let ours = MinerAddresses {
-            owner: account(100, 200),
-            worker: account(101, 201),
-            control: vec![account(102, 202)],
-        };
+    fn pc_batch(numbers: &[u64]) -> Call {
         let pc = |n: u64| {
             precommit_cc(
                 RegisteredSealProof::StackedDRG2KiBV1P1,
@@ -153,10 +164,21 @@ mod tests {
                 1000,
             )
         };
-        let batch = Call::of(&PreCommitSectorBatchParams2 {
-            sectors: vec![pc(1), pc(2)],
+        Call::of(&PreCommitSectorBatchParams2 {
+            sectors: numbers.iter().map(|n| pc(*n)).collect(),
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn the_pool_is_indexed_by_what_each_of_our_messages_does_to_which_sector() {
+        let miner = Address::new_id(1000);
+        let ours = MinerAddresses {
+            owner: account(100, 200),
+            worker: account(101, 201),
+            control: vec![account(102, 202)],
+        };
+        let batch = pc_batch(&[1, 2]);
         let commit = Call::of(&prove_commit_cc(&[(3, vec![7; 4])])).unwrap();
         let terminate = Call::of(&TerminateSectorsParams {
             terminations: vec![SectorsDeclaration {
@@ -193,14 +215,14 @@ mod tests {
                 Address::new_id(999),
                 miner,
                 Method::PreCommitSectorBatch2,
-                pc_call(9),
+                pc_batch(&[9]),
                 0,
             ),
             msg(
                 Address::new_id(201),
                 Address::new_id(7),
                 Method::PreCommitSectorBatch2,
-                pc_call(8),
+                pc_batch(&[8]),
                 3,
             ),
         ];
@@ -223,31 +245,41 @@ mod tests {
         assert_eq!(idx.find(pre, 3), None);
         assert_eq!(idx.find(Method::TerminateSectors, 6), None);
         assert_eq!((idx.find(pre, 9), idx.find(pre, 8)), (None, None));
-
-        fn pc_call(n: u64) -> Call {
-            Call::of(&PreCommitSectorBatchParams2 {
-                sectors: vec![precommit_cc(
-                    RegisteredSealProof::StackedDRG2KiBV1P1,
-                    n,
-                    &[1; 32],
-                    10,
-                    1000,
-                )],
-            })
-            .unwrap()
-        }
     }
 
     #[test]
-    fn a_snapshot_serves_its_epoch_until_something_is_sent() {
+    fn a_snapshot_serves_its_epoch_and_learns_what_is_sent() {
         let mut c = PoolCache::default();
-        assert!(c.fresh(Some(5), 0).is_none());
-        c.keep(Some(5), 0, Arc::new(PoolIndex::default()));
-        assert!(c.fresh(Some(5), 0).is_some());
-        assert!(c.fresh(Some(6), 0).is_none(), "a new epoch");
-        assert!(c.fresh(Some(5), 1).is_none(), "a message sent since");
+        assert!(c.fresh(Some(5)).is_none());
+        let miner = Address::new_id(1000);
+        let old = msg(
+            Address::new_id(201),
+            miner,
+            Method::PreCommitSectorBatch2,
+            pc_batch(&[4]),
+            0,
+        );
+        let mut idx = PoolIndex::default();
+        idx.add(&old);
+        c.keep(Some(5), idx);
+        assert!(c.fresh(Some(5)).is_some());
+        assert!(c.fresh(Some(6)).is_none(), "the head moved on");
+        // What is sent is found in it, before what the snapshot had for the same sector.
+        let new = msg(
+            Address::new_id(201),
+            miner,
+            Method::PreCommitSectorBatch2,
+            pc_batch(&[4, 5]),
+            1,
+        );
+        c.sent(&new);
+        let idx = c.fresh(Some(5)).unwrap();
+        for n in [4, 5] {
+            let found = idx.find(Method::PreCommitSectorBatch2, n);
+            assert_eq!(found, Some(new.cid().to_string()));
+        }
         // Without a head seen yet, nothing is kept.
-        c.keep(None, 1, Arc::new(PoolIndex::default()));
-        assert!(c.fresh(None, 1).is_none());
+        c.keep(None, PoolIndex::default());
+        assert!(c.fresh(None).is_none());
     }
 }

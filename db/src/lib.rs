@@ -170,8 +170,13 @@ fn decode_all<T: DeserializeOwned + Send>(
             })
             .collect()
     };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores == 1 || raw.len() < 256 {
+    if raw.len() < 256 {
+        return decode(&raw);
+    }
+    // Asked once: the answer reads cgroup files, which cost more than a small scan.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if cores == 1 {
         return decode(&raw);
     }
     let per = raw.len().div_ceil(cores);
