@@ -28,19 +28,24 @@ pub struct Db {
 pub struct Batch {
     /// Each write in order: a key and its new value, or `None` to delete it.
     ops: Vec<(String, Option<Vec<u8>>)>,
+    /// The keys written, for [`Batch::writes`] (a devnet epoch's batch asks it of each of
+    /// thousands of sectors).
+    written: std::collections::HashSet<String>,
 }
 
 impl Batch {
     pub fn put<T: Serialize>(&mut self, key: &str, value: &T) {
         let v = serde_json::to_vec(value).expect("values serialize");
+        self.written.insert(key.to_string());
         self.ops.push((key.to_string(), Some(v)));
     }
     pub fn delete(&mut self, key: &str) {
+        self.written.insert(key.to_string());
         self.ops.push((key.to_string(), None));
     }
     /// Whether this batch writes (or deletes) `key`.
     pub fn writes(&self, key: &str) -> bool {
-        self.ops.iter().any(|(k, _)| k == key)
+        self.written.contains(key)
     }
     /// The keys this batch writes or deletes, each once, in the order first written.
     pub fn keys(&self) -> Vec<&str> {
@@ -53,6 +58,7 @@ impl Batch {
     }
     /// Adds `other`'s writes after these (a step's writes kept only once it succeeded).
     pub fn extend(&mut self, other: Batch) {
+        self.written.extend(other.written);
         self.ops.extend(other.ops);
     }
     fn into_rocks(self) -> rocksdb::WriteBatch {
@@ -125,6 +131,24 @@ impl Db {
         let b = batch.into_rocks();
         blocking_io(|| self.db.write_opt(b, &wo))?;
         Ok(())
+    }
+
+    /// The first key (in key order) that starts with `prefix`, its value not read.
+    pub fn first_key(&self, prefix: &str) -> Result<Option<String>, DbError> {
+        match self.db.prefix_iterator(prefix.as_bytes()).next() {
+            Some(item) => {
+                let (k, _) = item?;
+                Ok(k.starts_with(prefix.as_bytes())
+                    .then(|| String::from_utf8_lossy(&k).into_owned()))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The store's write sequence: it changes with every write (a value decoded at one
+    /// sequence is still what the store holds while the sequence is the same).
+    pub fn sequence(&self) -> u64 {
+        self.db.latest_sequence_number()
     }
 
     /// Every value whose key starts with `prefix`, in key order. Values are read in chunks
@@ -229,10 +253,15 @@ mod tests {
         db.put("t/x", &"other").unwrap();
         let all: Vec<u64> = db.scan("s/").unwrap().into_iter().map(|(_, v)| v).collect();
         assert_eq!(all, vec![2, 10, 33]);
+        assert_eq!(db.first_key("s/").unwrap(), Some(num_key("s/", 2)));
+        assert_eq!(db.first_key("u/").unwrap(), None);
+        let seq = db.sequence();
         let mut b = Batch::default();
         b.delete(&num_key("s/", 2));
         b.put("meta/next", &34u64);
+        assert!(b.writes("meta/next") && b.writes(&num_key("s/", 2)) && !b.writes("t/x"));
         db.write(b).unwrap();
+        assert!(db.sequence() > seq, "a write moves the sequence on");
         assert_eq!(db.get::<u64>("meta/next").unwrap(), Some(34));
         assert_eq!(db.scan::<u64>("s/").unwrap().len(), 2);
         drop(db);

@@ -203,6 +203,9 @@ pub struct Devnet {
     head_tx: tokio::sync::watch::Sender<i64>,
     /// One writer of chain state at a time (epochs, the message pool, blocks).
     apply: tokio::sync::Mutex<()>,
+    /// Each miner's state as last decoded, and the store's write sequence then: a large
+    /// miner's state (its deadlines' sectors) costs more to decode than the calls that read it.
+    miners: std::sync::Mutex<HashMap<u64, (u64, Arc<MinerState>)>>,
 }
 
 impl Devnet {
@@ -282,6 +285,7 @@ impl Devnet {
             genesis,
             head_tx,
             apply: tokio::sync::Mutex::new(()),
+            miners: Default::default(),
         };
         d.fund_genesis(&worker, &d.cfg.worker_funds)?;
         Ok(Arc::new(d))
@@ -438,9 +442,8 @@ impl Devnet {
         let zero = self.block_cid(-1);
         let miner = self
             .db
-            .scan::<MinerState>(MINERS)?
-            .first()
-            .and_then(|(k, _)| k.trim_start_matches(MINERS).parse().ok())
+            .first_key(MINERS)?
+            .and_then(|k| k.trim_start_matches(MINERS).parse().ok())
             .unwrap_or(1000);
         let header = BlockHeader {
             miner: id_address(miner),
@@ -559,7 +562,25 @@ impl Devnet {
     }
 
     pub fn miner(&self, actor: u64) -> Result<Option<MinerState>, ChainError> {
-        Ok(self.db.get(&miner_key(actor))?)
+        Ok(self.miner_shared(actor)?.map(Arc::unwrap_or_clone))
+    }
+
+    /// Miner `actor`'s state, decoded again only after the store was written to.
+    pub fn miner_shared(&self, actor: u64) -> Result<Option<Arc<MinerState>>, ChainError> {
+        // The sequence first: the state read after it is at least that recent.
+        let seq = self.db.sequence();
+        let cache = || self.miners.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, m)) = cache().get(&actor) {
+            if *at == seq {
+                return Ok(Some(m.clone()));
+            }
+        }
+        let Some(m) = self.db.get::<MinerState>(&miner_key(actor))? else {
+            return Ok(None);
+        };
+        let m = Arc::new(m);
+        cache().insert(actor, (seq, m.clone()));
+        Ok(Some(m))
     }
 
     /// The raw power of every miner on the devnet (without OtherNetworkPower, which only

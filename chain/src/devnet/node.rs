@@ -71,9 +71,9 @@ fn on_chain_info(s: &ActiveSector) -> SectorOnChainInfo {
     }
 }
 
-fn miner_of(d: &Devnet, a: &Addr) -> Result<(u64, MinerState), RpcError> {
+fn miner_of(d: &Devnet, a: &Addr) -> Result<(u64, Arc<MinerState>), RpcError> {
     let actor = actor_of(a)?;
-    match d.miner(actor).map_err(app)? {
+    match d.miner_shared(actor).map_err(app)? {
         Some(m) => Ok((actor, m)),
         None => Err(app(format!("actor not found: {}", a.0))),
     }
