@@ -47,6 +47,8 @@ pub struct Node {
     pub(crate) shutdown: tokio::sync::Notify,
     /// The proving figures, read from the chain in the background (`web::ProvingCache`).
     pub(crate) proving: crate::web::ProvingCache,
+    /// Active sectors' expirations, for `sectors list` (read from the chain now and then).
+    pub(crate) expirations: crate::expiry::Expirations,
 }
 
 impl Node {
@@ -323,6 +325,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         wnpost,
         shutdown: tokio::sync::Notify::new(),
         proving: Default::default(),
+        expirations: Default::default(),
     });
     crate::web::ProvingCache::spawn(node.clone());
     let (remote, _) = stores::http::router(store, secret);

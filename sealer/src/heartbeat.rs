@@ -6,7 +6,8 @@
 //! worker alone then disconnects and removes them all, fails what they run, and rebuilds what
 //! they hold: load that makes the stall worse. So when at least [`MASS_SILENCE_MIN`] workers
 //! and more than a tenth of all are silent in one round, nobody changes state, up to
-//! [`HOLD_LIMIT`] of silence; a worker silent that long is removed even then.
+//! [`HOLD_LIMIT`] of silence; a worker silent that long is removed even then. After a restart,
+//! when every worker is away at once, the same limit bounds the wait for those still coming back.
 
 use std::time::Duration;
 
@@ -56,6 +57,14 @@ pub fn judge(silences: &[Duration]) -> Round {
     Round { verdicts, mass }
 }
 
+/// After a restart, whether a worker not back yet (one that ran a call, or held a file) is
+/// still waited for: for `LOST_AFTER`, and beyond it while others keep coming back (one
+/// registered within the last `LOST_AFTER`), up to `HOLD_LIMIT`. A thousand workers take half
+/// a minute to come back: the last of them is not given up because the first came quickly.
+pub fn still_coming_back(waited: Duration, since_last_back: Option<Duration>) -> bool {
+    waited < LOST_AFTER || (waited < HOLD_LIMIT && since_last_back.is_some_and(|d| d < LOST_AFTER))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +107,17 @@ mod tests {
             judge(&secs(&[0, 11, 11, 11])).verdicts,
             vec![Heard, Lost, Lost, Lost]
         );
+    }
+
+    #[test]
+    fn after_a_restart_a_worker_is_waited_for_while_others_keep_coming_back() {
+        let s = Duration::from_secs;
+        // Nobody came back: the removal time.
+        assert!(still_coming_back(s(9), None));
+        assert!(!still_coming_back(s(10), None));
+        // Others still arriving: up to the hold limit.
+        assert!(still_coming_back(s(30), Some(s(2))));
+        assert!(!still_coming_back(s(30), Some(s(10))));
+        assert!(!still_coming_back(HOLD_LIMIT, Some(s(0))));
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod daemon;
 pub mod devnet;
 pub mod devnode;
+pub mod expiry;
 pub mod extend;
 pub mod fsm;
 pub mod funds;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use api::tasks::{ErrorKind, TaskError, TaskResult};
 use api::{JobRow, TaskCall, WorkerRow};
@@ -139,6 +139,9 @@ pub struct Manager {
     calls: Arc<CallTracker>,
     wake: tokio::sync::Notify,
     metrics: Arc<telemetry::SealerMetrics>,
+    /// When a worker last registered (a sealer just restarted takes its workers back one by
+    /// one: a thousand take half a minute).
+    last_added: Mutex<Option<std::time::Instant>>,
 }
 
 impl Manager {
@@ -159,6 +162,7 @@ impl Manager {
             calls,
             wake: tokio::sync::Notify::new(),
             metrics: Arc::new(telemetry::SealerMetrics::new(env!("CARGO_PKG_VERSION"))),
+            last_added: Mutex::new(None),
         })
     }
 
@@ -190,8 +194,16 @@ impl Manager {
         let id = g.sched.add_worker(spec);
         g.workers.insert(id, (name, handle, local));
         drop(g);
+        *self.last_added.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         self.wake.notify_one();
         id
+    }
+
+    /// After a restart at `since`, whether a worker not back yet is still waited for
+    /// ([`crate::heartbeat::still_coming_back`]: while others keep registering).
+    pub fn still_coming_back(&self, since: Instant) -> bool {
+        let last = *self.last_added.lock().unwrap_or_else(|e| e.into_inner());
+        crate::heartbeat::still_coming_back(since.elapsed(), last.map(|t| t.elapsed()))
     }
 
     /// Calls `worker` was running when it registered (started before this sealer): their CPUs

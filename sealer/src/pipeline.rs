@@ -240,7 +240,6 @@ impl Pipeline {
                     .ok()
                     .flatten()
                     .is_some();
-                let grace = crate::cluster::LOST_AFTER;
                 if !started {
                     loop {
                         let found = self
@@ -252,7 +251,7 @@ impl Pipeline {
                             break;
                         }
                         // Just restarted: the worker holding it may not have declared it yet.
-                        if self.born.elapsed() < grace {
+                        if self.manager.still_coming_back(self.born) {
                             tokio::time::sleep(Duration::from_millis(500)).await;
                             continue;
                         }
@@ -602,9 +601,10 @@ impl Pipeline {
                     r = &mut returned => r,
                 };
             }
-            if start.elapsed() > lost_after {
+            if !self.manager.still_coming_back(start) {
                 return Err(TaskError::worker_lost(format!(
-                    "worker {worker} did not come back within {lost_after:?} of the restart"
+                    "worker {worker} did not come back within {:?} of the restart ({lost_after:?} after the last worker that did)",
+                    start.elapsed()
                 )));
             }
             tokio::select! {

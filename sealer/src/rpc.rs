@@ -70,9 +70,14 @@ pub fn handlers() -> Handlers<Arc<Node>> {
         })
         .on::<m::SectorsExtend, _, _>(|n, (ids, to, max_fee)| async move {
             let proof = n.seal_proof();
-            crate::extend::extend(&*n.chain, n.settings.actor, proof, &ids, to, &max_fee)
-                .await
-                .map_err(app)
+            let head = n.chain.head().await.map_err(app)?.height;
+            let sent =
+                crate::extend::extend(&*n.chain, n.settings.actor, proof, &ids, to, &max_fee)
+                    .await
+                    .map_err(app)?;
+            n.expirations
+                .extending(sent.sectors.iter().map(|(s, _, _)| *s), head);
+            Ok(sent)
         })
         .on::<m::SectorRebuild, _, _>(|n, (id,)| async move { n.pipeline.rebuild(id).map_err(app) })
         .on::<m::SectorPreCommitPending, _, _>(|n, ()| async move {
@@ -346,8 +351,8 @@ pub(crate) async fn sector_status(
     })
 }
 
-/// Fills in the expiration of a page's Proving sectors, from one chain call (a sector only
-/// pre-committed has none yet: asking the chain about each would be one call per sector).
+/// Fills in the expiration of a page's Proving sectors (a sector only pre-committed has none
+/// yet): those not known from an earlier call (`crate::expiry`) in one chain call.
 async fn expirations(
     node: &Arc<Node>,
     page: &mut api::SectorsPage,
@@ -355,21 +360,33 @@ async fn expirations(
     let proof = crate::daemon::seal_proof(node.settings.sector_size);
     // Only sectors surely active: a Lotus node fails the whole call for a number it does not
     // hold as a sector (a pre-commit, a terminated one).
-    let refs: Vec<resources::SectorRef> = page
+    let proving: Vec<u64> = page
         .rows
         .iter()
         .filter(|r| r.state == api::SectorState::Proving)
-        .map(|r| resources::SectorRef::new(node.settings.actor, r.number, proof))
+        .map(|r| r.number)
         .collect();
-    let active: std::collections::HashMap<u64, i64> = node
-        .chain
-        .active_sectors(&refs)
-        .await?
-        .into_iter()
-        .map(|a| (a.sector.number, a.expiration))
-        .collect();
+    let head = node.chain.head().await?.height;
+    let ask = node.expirations.to_read(&proving, head);
+    if !ask.is_empty() {
+        let refs: Vec<resources::SectorRef> = ask
+            .iter()
+            .map(|n| resources::SectorRef::new(node.settings.actor, *n, proof))
+            .collect();
+        let active: std::collections::HashMap<u64, i64> = node
+            .chain
+            .active_sectors(&refs)
+            .await?
+            .into_iter()
+            .map(|a| (a.sector.number, a.expiration))
+            .collect();
+        node.expirations.learn(&ask, &active, head);
+    }
     for r in &mut page.rows {
-        r.expiration = active.get(&r.number).copied();
+        r.expiration = match r.state {
+            api::SectorState::Proving => node.expirations.get(r.number),
+            _ => None,
+        };
     }
     Ok(())
 }

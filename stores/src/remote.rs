@@ -67,12 +67,13 @@ impl Remote {
         let _ = rustls::crypto::ring::default_provider().install_default();
         Remote {
             local,
-            // A few idle connections per machine fetched from, closed after 30 s: a worker
-            // that fetched from hundreds of others does not hold their sockets open.
+            // A few idle connections per machine fetched from, closed after 5 s: a sector's
+            // files share them, and a worker that fetched from hundreds of others does not
+            // hold their sockets open (a transfer of gigabytes does not miss a handshake).
             client: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(30))
                 .pool_max_idle_per_host(2)
-                .pool_idle_timeout(Duration::from_secs(30))
+                .pool_idle_timeout(Duration::from_secs(5))
                 .build()
                 .expect("an HTTP client builds"),
             token,

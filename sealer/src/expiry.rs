@@ -1,0 +1,101 @@
+//! Active sectors' expirations as `sectors list` shows them, kept between calls: a list of a
+//! large miner's sectors every second asked the chain node for every one of them each time
+//! (10,000 `SectorOnChainInfo`s, megabytes of JSON). A sector's expiration changes only when it
+//! is extended (or terminated, which takes it out of Proving), so each is read again only after
+//! [`REREAD_AFTER`] epochs, once the head reaches it, or while an extension this sealer sent
+//! may be landing.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Epochs a read expiration is shown without asking again (30 minutes on mainnet): an
+/// extension sent by another program shows within that.
+pub const REREAD_AFTER: i64 = 60;
+
+#[derive(Default)]
+pub struct Expirations {
+    inner: Mutex<Known>,
+}
+
+#[derive(Default)]
+struct Known {
+    /// Sector -> (its expiration, the epoch it was read at).
+    read: HashMap<u64, (i64, i64)>,
+    /// Sectors an extension was sent for: read at every call until this epoch.
+    changing: HashMap<u64, i64>,
+}
+
+impl Expirations {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What of `sectors` the chain must be asked about at `head`; the rest is known.
+    pub fn to_read(&self, sectors: &[u64], head: i64) -> Vec<u64> {
+        let mut k = self.lock();
+        k.changing.retain(|_, until| *until >= head);
+        sectors
+            .iter()
+            .copied()
+            .filter(|n| {
+                k.changing.contains_key(n)
+                    || !k
+                        .read
+                        .get(n)
+                        .is_some_and(|(exp, at)| head < *exp && head < at + REREAD_AFTER)
+            })
+            .collect()
+    }
+
+    /// What the chain said at `head` of the sectors `asked` (`found`: those active, with their
+    /// expiration; the others are not kept).
+    pub fn learn(&self, asked: &[u64], found: &HashMap<u64, i64>, head: i64) {
+        let mut k = self.lock();
+        for n in asked {
+            match found.get(n) {
+                Some(exp) => k.read.insert(*n, (*exp, head)),
+                None => k.read.remove(n),
+            };
+        }
+    }
+
+    pub fn get(&self, sector: u64) -> Option<i64> {
+        self.lock().read.get(&sector).map(|(exp, _)| *exp)
+    }
+
+    /// An extension of `sectors` was sent at `head`: they are read again at every call until
+    /// it has surely landed.
+    pub fn extending(&self, sectors: impl IntoIterator<Item = u64>, head: i64) {
+        let mut k = self.lock();
+        for n in sectors {
+            k.changing.insert(n, head + REREAD_AFTER);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expiration_is_read_again_after_a_while_when_reached_and_while_an_extension_lands() {
+        let e = Expirations::default();
+        assert_eq!(e.to_read(&[1, 2, 3], 100), vec![1, 2, 3]);
+        let found = HashMap::from([(1, 5000), (2, 150)]);
+        e.learn(&[1, 2, 3], &found, 100);
+        // 3 is not active (not kept); 1 and 2 are known.
+        assert_eq!(e.to_read(&[1, 2, 3], 101), vec![3]);
+        assert_eq!((e.get(1), e.get(3)), (Some(5000), None));
+        // 2 expires at 150: asked again from then; everything after REREAD_AFTER epochs.
+        assert_eq!(e.to_read(&[1, 2], 150), vec![2]);
+        assert_eq!(e.to_read(&[1, 2], 100 + REREAD_AFTER), vec![1, 2]);
+        // An extension of 1 sent at 120: asked at every call until it surely landed.
+        e.learn(&[1], &found, 120);
+        e.extending([1], 120);
+        assert_eq!(e.to_read(&[1], 121), vec![1]);
+        e.learn(&[1], &HashMap::from([(1, 9000)]), 125);
+        assert_eq!(e.to_read(&[1], 126), vec![1]);
+        assert_eq!(e.get(1), Some(9000));
+        assert!(e.to_read(&[1], 121 + REREAD_AFTER).is_empty());
+    }
+}
