@@ -380,6 +380,10 @@ impl Chain for FullNode {
         Ok(self.to_head(ts))
     }
 
+    fn seen_epoch(&self) -> Option<i64> {
+        self.heads.borrow().as_ref().map(|h| h.height)
+    }
+
     async fn wait_epoch(&self, epoch: i64) -> Result<ChainHead, ChainError> {
         let mut rx = self.heads.clone();
         let seen = rx
@@ -468,7 +472,7 @@ impl Chain for FullNode {
     }
 
     async fn addresses(&self) -> Result<MinerAddresses, ChainError> {
-        let epoch = self.heads.borrow().as_ref().map(|h| h.height);
+        let epoch = self.seen_epoch();
         if let Some((at, a)) = self
             .addresses
             .lock()
@@ -542,7 +546,7 @@ impl Chain for FullNode {
         method: lotus::miner::Method,
         sector: u64,
     ) -> Result<Option<String>, ChainError> {
-        let epoch = self.heads.borrow().as_ref().map(|h| h.height);
+        let epoch = self.seen_epoch();
         // Held while a snapshot is taken: the sectors asking meanwhile share it.
         let mut cache = self.pool.lock().await;
         if let Some(idx) = cache.fresh(epoch) {

@@ -232,6 +232,11 @@ pub trait Chain: Send + Sync {
         Default::default()
     }
     async fn head(&self) -> Result<ChainHead, ChainError>;
+    /// The head's epoch as a watch last saw it (at most a poll old), without a call; `None`
+    /// where there is no watch or it saw nothing yet.
+    fn seen_epoch(&self) -> Option<i64> {
+        None
+    }
     /// Waits until the head is at least `epoch`.
     async fn wait_epoch(&self, epoch: i64) -> Result<ChainHead, ChainError>;
     /// The miner's randomness of `kind` at `epoch`.

@@ -366,7 +366,11 @@ async fn expirations(
         .filter(|r| r.state == api::SectorState::Proving)
         .map(|r| r.number)
         .collect();
-    let head = node.chain.head().await?.height;
+    // The watch's head will do (an epoch late at most): one call fewer per list.
+    let head = match node.chain.seen_epoch() {
+        Some(e) => e,
+        None => node.chain.head().await?.height,
+    };
     let ask = node.expirations.to_read(&proving, head);
     if !ask.is_empty() {
         let refs: Vec<resources::SectorRef> = ask
