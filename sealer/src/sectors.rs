@@ -48,8 +48,16 @@ pub enum SectorError {
 pub struct Sectors {
     db: Db,
     map: Mutex<Held>,
+    /// One event at a time per sector (sector number modulo [`SHARDS`]): held across its
+    /// synced write, which the map's lock is not, so that listing and reading sectors do not
+    /// wait behind every sector's disk flush, and writes of different sectors share one
+    /// flush (RocksDB commits concurrent writers together).
+    applying: Vec<Mutex<()>>,
     max_retries: u32,
 }
+
+/// How many sectors' events may be written at once.
+const SHARDS: u64 = 64;
 
 /// The records by number, and how many are in each state (kept as they change: a count is
 /// not a pass over a large miner's hundreds of thousands of records).
@@ -100,6 +108,7 @@ impl Sectors {
         Ok(Sectors {
             db,
             map: Mutex::new(map),
+            applying: (0..SHARDS).map(|_| Mutex::new(())).collect(),
             max_retries,
         })
     }
@@ -247,9 +256,15 @@ impl Sectors {
         note: &str,
         extra: impl FnOnce(&mut Batch),
     ) -> Result<Sector, SectorError> {
-        let mut map = self.lock();
-        let cur = map.by_number.get(&n).ok_or(SectorError::NotFound(n))?;
-        let mut next = cur.clone();
+        let _one = self.applying[(n % SHARDS) as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut next = self
+            .lock()
+            .by_number
+            .get(&n)
+            .ok_or(SectorError::NotFound(n))?
+            .clone();
         next.apply(event, self.max_retries)
             .map_err(|e| SectorError::Refused(n, e))?;
         if !note.is_empty() {
@@ -266,7 +281,7 @@ impl Sectors {
         put(&mut b, &mut next);
         extra(&mut b);
         self.db.write(b)?;
-        map.insert(next.clone());
+        self.lock().insert(next.clone());
         // What the caller sees: the record with the entries this event added.
         next.log = added;
         Ok(next)
