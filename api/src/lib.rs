@@ -20,6 +20,10 @@ pub mod types;
 /// after five.
 pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Every this many beats (10 s, as lotus reports storage health) a worker's beat carries its
+/// paths' health.
+pub const HEALTH_EVERY: u32 = 5;
+
 pub use client::{ApiInfo, Client, ClientError};
 pub use rpc::{RpcError, RpcRequest, RpcResponse};
 pub use tasks::{TaskCall, TaskOutput};

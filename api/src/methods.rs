@@ -74,11 +74,13 @@ methods! {
     Shutdown = "Filecoin.Shutdown", Admin, () -> ();
     /// A worker announces itself (its API URL); the sealer connects back.
     WorkerConnect = "Filecoin.WorkerConnect", Admin, (String,) -> Connected;
-    /// A worker's heartbeat, every [`crate::HEARTBEAT`]: its URL and session. The answer says
-    /// whether the sealer knows that session (`false`: a restarted sealer, or a worker given up
-    /// as lost; it connects again with `WorkerConnect`). lotus's miner pings each worker
-    /// instead, which costs the sealer a call out per worker per beat.
-    WorkerHeartbeat = "Filecoin.WorkerHeartbeat", Admin, (String, String) -> bool;
+    /// A worker's heartbeat, every [`crate::HEARTBEAT`]: its URL and session, and every
+    /// [`crate::HEALTH_EVERY`] beats its paths' health (what `StorageIndexReportHealth`
+    /// reports, in the same call: a thousand workers' paths are 200 calls a second fewer). The
+    /// answer says whether the sealer knows that session (`false`: a restarted sealer, or a
+    /// worker given up as lost; it connects again with `WorkerConnect`). lotus's miner pings
+    /// each worker instead, which costs the sealer a call out per worker per beat.
+    WorkerHeartbeat = "Filecoin.WorkerHeartbeat", Admin, (String, String, Option<Vec<stores::local::PathHealth>>) -> bool;
     /// A worker returns a call's result (retried until delivered): call ID and result.
     /// The third parameter: how the call's processor children ran (pid, CPUs, peak RSS).
     /// (A worker from before it sends none.)

@@ -153,8 +153,19 @@ pub fn handlers() -> Handlers<Arc<Node>> {
                 new,
             })
         })
-        .on::<m::WorkerHeartbeat, _, _>(|n, (url, session)| async move {
-            Ok(n.workers.beat(&url, &session))
+        .on::<m::WorkerHeartbeat, _, _>(|n, (url, session, health)| async move {
+            let known = n.workers.beat(&url, &session);
+            if known {
+                for (id, stat, err) in health.unwrap_or_default() {
+                    // A path detached meanwhile: nothing to report it for.
+                    if let Err(e) =
+                        stores::SectorIndex::storage_report_health(&*n.index, &id, stat, err).await
+                    {
+                        tracing::debug!("health of {id} from {url}: {e}");
+                    }
+                }
+            }
+            Ok(known)
         })
         .on::<m::WorkerReturn, _, _>(|n, (call_id, result, runs)| async move {
             n.manager.calls().ran(&call_id, runs.unwrap_or_default());

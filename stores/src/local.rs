@@ -110,6 +110,9 @@ struct Inner {
     config_lock: Mutex<()>,
 }
 
+/// A path's health report: its stat, and the error reading it if it could not be read.
+pub type PathHealth = (StorageId, FsStat, Option<String>);
+
 /// One machine's storage paths. Cheap to clone.
 #[derive(Clone)]
 pub struct LocalStore {
@@ -343,23 +346,25 @@ impl LocalStore {
             .stat(fresh)
     }
 
+    /// Every path's health as the index takes it: its stat (sector files measured at most
+    /// [`USED_EVERY`] ago), or why it could not be read.
+    pub fn health(&self) -> Vec<PathHealth> {
+        self.lock()
+            .iter()
+            .map(|(id, p)| match p.stat(false) {
+                Ok(s) => (id.clone(), s, None),
+                Err(e) => (id.clone(), FsStat::default(), Some(e.to_string())),
+            })
+            .collect()
+    }
+
     /// Reports every path's stat to the index (the caller does this every 10 s).
     pub async fn heartbeat(&self) -> Result<(), StoreError> {
-        let stats: Vec<(StorageId, Result<FsStat, StoreError>)> = self
-            .lock()
-            .iter()
-            .map(|(id, p)| (id.clone(), p.stat(false)))
-            .collect();
-        for (id, st) in stats {
-            match st {
-                Ok(s) => self.inner.index.storage_report_health(&id, s, None).await?,
-                Err(e) => {
-                    self.inner
-                        .index
-                        .storage_report_health(&id, FsStat::default(), Some(e.to_string()))
-                        .await?
-                }
-            }
+        for (id, stat, err) in self.health() {
+            self.inner
+                .index
+                .storage_report_health(&id, stat, err)
+                .await?;
         }
         Ok(())
     }

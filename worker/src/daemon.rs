@@ -162,7 +162,7 @@ pub async fn run(repo: &Path, o: Options) -> Result<()> {
         };
         store.attach(&local, &opts).await?;
     }
-    store.spawn_heartbeats(Duration::from_secs(10));
+    // The paths' health goes to the sealer with the beats (`link`), not in calls of its own.
     let remote = Arc::new(Remote::new(
         store.clone(),
         o.sealer.token.clone(),
@@ -345,6 +345,7 @@ impl Worker {
                 }
             },
             || {},
+            || self.store.health(),
         )
         .await
     }

@@ -13,7 +13,8 @@ use api::Client;
 /// `WorkerConnect` now (what it announces changed); `on_new` runs after each new registration
 /// (the sealer may have restarted with an empty index: paths and files are declared again),
 /// in a task of its own;
-/// `on_beat` after each call the sealer answered.
+/// `on_beat` after each call the sealer answered; `health` gives the paths' health every
+/// [`api::HEALTH_EVERY`] beats.
 pub async fn keep_connected<F, Fut>(
     sealer: Arc<Client>,
     url: String,
@@ -21,12 +22,14 @@ pub async fn keep_connected<F, Fut>(
     announce: Arc<tokio::sync::Notify>,
     on_new: F,
     on_beat: impl Fn(),
+    health: impl Fn() -> Vec<stores::local::PathHealth>,
 ) where
     F: Fn() -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     // Known to the sealer under this session; whether the last call got through.
     let (mut registered, mut reachable) = (false, false);
+    let mut beats = 0u32;
     loop {
         let r = match registered {
             false => sealer
@@ -38,10 +41,14 @@ pub async fn keep_connected<F, Fut>(
                     }
                     Some(v.new)
                 }),
-            true => sealer
-                .request::<m::WorkerHeartbeat>((url.clone(), session.clone()))
-                .await
-                .map(|known| known.then_some(false)),
+            true => {
+                beats = beats.wrapping_add(1);
+                let paths = beats.is_multiple_of(api::HEALTH_EVERY).then(&health);
+                sealer
+                    .request::<m::WorkerHeartbeat>((url.clone(), session.clone(), paths))
+                    .await
+                    .map(|known| known.then_some(false))
+            }
         };
         match r {
             Ok(state) => {

@@ -810,3 +810,40 @@ fn a_worker_back_from_an_outage_keeps_its_sectors_files_and_nothing_is_rebuilt()
     assert_eq!(ran_on(&repo, 1, "C1"), ["A"], "{log}");
     drop((a, d));
 }
+
+#[test]
+fn a_workers_path_that_cannot_be_read_shows_in_the_sealers_storage_list_through_its_beats() {
+    let _one = serial();
+    let (repo, d) = sealer_without_sealing("");
+    let w = WorkerProc::start(&repo, "W", &[], &[]);
+    let local = w.repo.path().join("local");
+    let id = storage_id(&local);
+    let listed = |repo: &Repo| {
+        let out = repo.ok(&["storage", "list"]);
+        let at = out
+            .find(&id)
+            .unwrap_or_else(|| panic!("{id} not listed: {out}\nworker: {}", w.log()));
+        out[at..].split("\n\n").next().unwrap_or("").to_string()
+    };
+    let start = std::time::Instant::now();
+    while !repo.ok(&["storage", "list"]).contains(&id) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "W's path never declared"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!listed(&repo).contains("Error:"), "{}", listed(&repo));
+    // The disk goes away under the worker: its beats carry the error (every 10 s).
+    std::fs::remove_dir_all(&local).unwrap();
+    let start = std::time::Instant::now();
+    while !listed(&repo).contains("Error:") {
+        assert!(
+            start.elapsed() < Duration::from_secs(25),
+            "{}",
+            listed(&repo)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop((w, d));
+}

@@ -120,7 +120,6 @@ impl Sim {
         };
         std::fs::create_dir_all(dir.join("shared"))?;
         store.attach(&dir.join("shared"), &shared).await?;
-        store.spawn_heartbeats(Duration::from_secs(10));
         let remote = Arc::new(Remote::new(store.clone(), sealer.token.clone(), 4));
         let mut engine = MockEngine::default();
         for (t, d) in delays {
@@ -170,6 +169,7 @@ impl Sim {
             move || {
                 seen.heartbeats.fetch_add(1, Ordering::Relaxed);
             },
+            || self.store.health(),
         )
         .await
     }
