@@ -463,12 +463,22 @@ impl Chain for FullNode {
     ) -> Result<String, ChainError> {
         let m = call.message(from, self.miner, value);
         let spec = lotus::json::SendSpec::max_fee(max_fee);
-        let signed = self
+        let pushed = self
             .call::<f::MpoolPushMessage>((MessageJson::from(&m), Some(spec)))
-            .await?;
-        let signed: lotus::SignedMessage = signed.try_into()?;
-        self.pool.lock().await.sent(&signed);
-        Ok(signed.cid().to_string())
+            .await
+            .and_then(|j| Ok(lotus::SignedMessage::try_from(j)?));
+        let mut cache = self.pool.lock().await;
+        match pushed {
+            Ok(signed) => {
+                cache.sent(&signed);
+                Ok(signed.cid().to_string())
+            }
+            // It may have reached the pool all the same (an answer lost): looked up afresh.
+            Err(e) => {
+                cache.forget();
+                Err(e)
+            }
+        }
     }
 
     async fn addresses(&self) -> Result<MinerAddresses, ChainError> {
@@ -546,10 +556,12 @@ impl Chain for FullNode {
         method: lotus::miner::Method,
         sector: u64,
     ) -> Result<Option<String>, ChainError> {
-        let epoch = self.seen_epoch();
+        // The node's head now, not the watch's (a poll behind): a message a reorg put back in
+        // the pool must be seen by a sector that just found it gone from the chain.
+        let head = self.head_now().await?;
         // Held while a snapshot is taken: the sectors asking meanwhile share it.
         let mut cache = self.pool.lock().await;
-        if let Some(idx) = cache.fresh(epoch) {
+        if let Some(idx) = cache.fresh(&head.cids) {
             return Ok(idx.find(method, sector));
         }
         let pool = self.call::<f::MpoolPending>((head_key(),)).await?;
@@ -561,7 +573,7 @@ impl Chain for FullNode {
             .filter_map(|j| lotus::SignedMessage::try_from(j).ok());
         let idx = crate::pool::PoolIndex::new(signed, &ours, &self.miner);
         let found = idx.find(method, sector);
-        cache.keep(epoch, idx);
+        cache.keep(head.cids, idx);
         Ok(found)
     }
 

@@ -2,9 +2,10 @@
 //! [`crate::Chain::pending`] answers. Every sector about to be pre-committed or prove-committed
 //! asks (a message sent before a restart is followed, not sent twice); a large miner's 10,000
 //! sectors asking `MpoolPending` each, and decoding every batch in it each time, cost the node and
-//! the sealer more than the sealing did. One snapshot serves the epoch it was taken at (messages
-//! land, and leave the pool, only as the head moves on), with what this sealer sends meanwhile
-//! added to it.
+//! the sealer more than the sealing did. One snapshot serves while the node's head is the
+//! tipset it was taken at (messages leave the pool only into a new tipset, and come back only
+//! with a reorg, which changes the head too), with what this sealer sends meanwhile added to
+//! it; a send that failed may have reached the pool all the same, and drops the snapshot.
 
 use std::collections::HashMap;
 
@@ -87,23 +88,28 @@ impl PoolIndex {
     }
 }
 
-/// The last snapshot and the epoch it was taken at.
+/// The last snapshot and the head (its tipset's block CIDs) it was taken at.
 #[derive(Default)]
 pub(crate) struct PoolCache {
-    taken: Option<(i64, PoolIndex)>,
+    taken: Option<(Vec<String>, PoolIndex)>,
 }
 
 impl PoolCache {
-    /// The snapshot, if it was taken at `epoch`.
-    pub(crate) fn fresh(&self, epoch: Option<i64>) -> Option<&PoolIndex> {
+    /// The snapshot, if it was taken at the tipset `head`.
+    pub(crate) fn fresh(&self, head: &[String]) -> Option<&PoolIndex> {
         match &self.taken {
-            Some((e, idx)) if Some(*e) == epoch => Some(idx),
+            Some((at, idx)) if at.as_slice() == head => Some(idx),
             _ => None,
         }
     }
 
-    pub(crate) fn keep(&mut self, epoch: Option<i64>, idx: PoolIndex) {
-        self.taken = epoch.map(|e| (e, idx));
+    pub(crate) fn keep(&mut self, head: Vec<String>, idx: PoolIndex) {
+        self.taken = Some((head, idx));
+    }
+
+    /// Drops the snapshot: the next question reads the pool again.
+    pub(crate) fn forget(&mut self) {
+        self.taken = None;
     }
 
     /// A message this sealer just sent: in the pool now. It is what its sectors follow, even
@@ -248,12 +254,14 @@ mod tests {
     }
 
     #[test]
-    fn a_snapshot_serves_its_epoch_and_learns_what_is_sent() {
+    fn a_snapshot_serves_its_tipset_learns_what_is_sent_and_is_dropped_after_a_failed_send() {
         let mut c = PoolCache::default();
-        assert!(c.fresh(Some(5)).is_none());
+        let (t5, t5b) = (vec!["bafy5".to_string()], vec!["bafy5b".to_string()]);
+        assert!(c.fresh(&t5).is_none());
         let miner = Address::new_id(1000);
+        let from = Address::new_id(201);
         let old = msg(
-            Address::new_id(201),
+            from,
             miner,
             Method::PreCommitSectorBatch2,
             pc_batch(&[4]),
@@ -261,25 +269,25 @@ mod tests {
         );
         let mut idx = PoolIndex::default();
         idx.add(&old);
-        c.keep(Some(5), idx);
-        assert!(c.fresh(Some(5)).is_some());
-        assert!(c.fresh(Some(6)).is_none(), "the head moved on");
+        c.keep(t5.clone(), idx);
+        assert!(c.fresh(&t5).is_some());
+        // Another tipset (the next epoch, or a reorg at the same height): read again.
+        assert!(c.fresh(&t5b).is_none());
         // What is sent is found in it, before what the snapshot had for the same sector.
         let new = msg(
-            Address::new_id(201),
+            from,
             miner,
             Method::PreCommitSectorBatch2,
             pc_batch(&[4, 5]),
             1,
         );
         c.sent(&new);
-        let idx = c.fresh(Some(5)).unwrap();
+        let idx = c.fresh(&t5).unwrap();
         for n in [4, 5] {
             let found = idx.find(Method::PreCommitSectorBatch2, n);
             assert_eq!(found, Some(new.cid().to_string()));
         }
-        // Without a head seen yet, nothing is kept.
-        c.keep(None, PoolIndex::default());
-        assert!(c.fresh(None).is_none());
+        c.forget();
+        assert!(c.fresh(&t5).is_none());
     }
 }

@@ -603,8 +603,9 @@ impl Pipeline {
             }
             if !self.manager.still_coming_back(start) {
                 return Err(TaskError::worker_lost(format!(
-                    "worker {worker} did not come back within {:?} of the restart ({lost_after:?} after the last worker that did)",
-                    start.elapsed()
+                    "worker {worker} did not come back within {:.0?} of the restart (none other came back in the last {lost_after:?}, or {:?} passed)",
+                    start.elapsed(),
+                    crate::heartbeat::HOLD_LIMIT
                 )));
             }
             tokio::select! {

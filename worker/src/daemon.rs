@@ -345,7 +345,7 @@ impl Worker {
                 }
             },
             || {},
-            || self.store.health(),
+            crate::link::health_watch(self.store.clone()),
         )
         .await
     }

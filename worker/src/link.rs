@@ -80,3 +80,21 @@ pub async fn keep_connected<F, Fut>(
         }
     }
 }
+
+/// The paths' health as the beats carry it: measured on a blocking thread every
+/// [`api::HEALTH_EVERY`] beats' time, the beat taking the latest measure without waiting (a
+/// hung mount or a long walk of a path's files must not silence the worker).
+pub fn health_watch(store: stores::LocalStore) -> impl Fn() -> Vec<stores::local::PathHealth> {
+    let latest = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = latest.clone();
+    tokio::spawn(async move {
+        loop {
+            let s = store.clone();
+            if let Ok(h) = tokio::task::spawn_blocking(move || s.health()).await {
+                *kept.lock().unwrap_or_else(|e| e.into_inner()) = h;
+            }
+            tokio::time::sleep(api::HEARTBEAT * api::HEALTH_EVERY).await;
+        }
+    });
+    move || latest.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}

@@ -169,7 +169,7 @@ impl Sim {
             move || {
                 seen.heartbeats.fetch_add(1, Ordering::Relaxed);
             },
-            || self.store.health(),
+            worker::link::health_watch(self.store.clone()),
         )
         .await
     }
