@@ -115,7 +115,7 @@ async fn run() {
     // lotus-miner has its lotus daemon), so that the sealer's figures are the sealer's alone;
     // `CHAIN=embedded` keeps it in the sealer's process.
     let node = (std::env::var("CHAIN").as_deref() != Ok("embedded")).then(ChainNode::start);
-    let repo = Repo::init_without_sealing(false, |c| {
+    let mut repo = Repo::init_without_sealing(false, |c| {
         if let Some(n) = &node {
             c.chain.mode = "lotus".into();
             c.chain.api_info = n.info.clone();
@@ -185,7 +185,7 @@ async fn run() {
         let beats = seen.heartbeats.load(Ordering::Relaxed) - beats;
         println!("[idle, {workers} workers] {idle_s} s: sealer CPU {c:.1}% of one core, RSS {r} MiB, {beats} heartbeats");
     }
-    let probes = Probes::start(client.clone(), env_or("PROBE_MS", 1000));
+    let probes = Probes::start(&info, env_or("PROBE_MS", 1000));
     if phases.contains("idle") {
         let (c, r) = cpu.window(idle_s).await;
         println!("[idle, {workers} workers, the CLI's calls every second] {idle_s} s: sealer CPU {c:.1}% of one core, RSS {r} MiB");
@@ -194,6 +194,7 @@ async fn run() {
 
     // 2. Seal.
     let mut pledged_before = 0;
+    let mut held_once = true;
     if phases.contains("seal") {
         pledged_before = sectors;
         probes.reset();
@@ -267,7 +268,7 @@ async fn run() {
             seen.return_errors.load(Ordering::Relaxed)
         );
         probes.report();
-        check_steps(&seen, &numbers);
+        held_once &= check_steps(&seen, &numbers, &client, t0).await;
     }
 
     // 3. Restart.
@@ -331,7 +332,16 @@ async fn run() {
             cpu_s(pid)
         );
         let all: Vec<u64> = (1..=(pledged_before + held.len()) as u64).collect();
-        check_steps(&seen, &all);
+        held_once &= check_steps(&seen, &all, &client, t0).await;
+    }
+    if !held_once {
+        // Kept for whoever finds out why: the sealer's repo (its log, its RocksDB).
+        repo.dir.disable_cleanup(true);
+        println!(
+            "\nA step was lost or ran twice: the sealer's repo is kept at {} (its log: {})",
+            repo.path().display(),
+            daemon.log.display()
+        );
     }
     // Its drop asks the sealer for its accounting check, synchronously.
     tokio::task::block_in_place(|| drop(daemon));
@@ -479,9 +489,10 @@ async fn wait_proving(client: &Client, n: usize, limit: Duration) {
     }
 }
 
-/// Every sector's sealing steps ran exactly once: none lost, none duplicated.
-fn check_steps(seen: &sim::Seen, numbers: &[u64]) {
-    let steps = seen.steps.lock().unwrap();
+/// Every sector's sealing steps ran exactly once: none lost, none duplicated. On a bad count,
+/// and for each sector with a failed task, names the sector: each run of its steps (worker,
+/// call, when) and the sealer's log of it. Returns whether every step ran once.
+async fn check_steps(seen: &sim::Seen, numbers: &[u64], client: &Client, t0: Instant) -> bool {
     let want = [
         TaskType::AddPiece,
         TaskType::PreCommit1,
@@ -491,12 +502,17 @@ fn check_steps(seen: &sim::Seen, numbers: &[u64]) {
         TaskType::Finalize,
     ];
     let (mut missing, mut twice) = (0, 0);
-    for n in numbers {
-        for t in want {
-            match steps.get(&(*n, t)).copied().unwrap_or(0) {
-                0 => missing += 1,
-                1 => {}
-                _ => twice += 1,
+    let mut named = std::collections::BTreeSet::new();
+    {
+        let steps = seen.steps.lock().unwrap();
+        for n in numbers {
+            for t in want {
+                match steps.get(&(*n, t)).copied().unwrap_or(0) {
+                    0 => missing += 1,
+                    1 => continue,
+                    _ => twice += 1,
+                }
+                named.insert(*n);
             }
         }
     }
@@ -512,6 +528,54 @@ fn check_steps(seen: &sim::Seen, numbers: &[u64]) {
         numbers.len(),
         seen.failed.load(Ordering::Relaxed)
     );
+    let wanted: std::collections::HashSet<u64> = numbers.iter().copied().collect();
+    named.extend(
+        seen.runs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.error.is_some() && wanted.contains(&r.sector))
+            .map(|r| r.sector),
+    );
+    for n in named.iter().take(10) {
+        println!("  sector {n}:");
+        for r in seen.runs.lock().unwrap().iter().filter(|r| r.sector == *n) {
+            println!(
+                "    {:>8.3} s  {} on {} (call {}){}",
+                r.ended.saturating_duration_since(t0).as_secs_f64(),
+                r.task.short(),
+                r.worker,
+                r.call_id,
+                r.error
+                    .as_ref()
+                    .map(|e| format!(": FAILED {e}"))
+                    .unwrap_or_default()
+            );
+        }
+        match client.request::<m::SectorsStatus>((*n, None)).await {
+            Ok(info) => {
+                for l in &info.log {
+                    println!(
+                        "    log {:>8.3} s  {} -> {:?} {}",
+                        (l.timestamp_ms as f64 - unix_ms(t0)) / 1000.0,
+                        l.kind,
+                        l.state,
+                        l.message
+                    );
+                }
+            }
+            Err(e) => println!("    SectorsStatus: {e}"),
+        }
+    }
+    missing == 0 && twice == 0
+}
+
+/// `t`, an instant of this process, as unix milliseconds.
+fn unix_ms(t: Instant) -> f64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    (now.as_secs_f64() - t.elapsed().as_secs_f64()) * 1000.0
 }
 
 pub(crate) fn pct(v: &[f64], p: f64) -> f64 {
@@ -523,70 +587,99 @@ pub(crate) fn pct(v: &[f64], p: f64) -> f64 {
     s[((s.len() - 1) as f64 * p / 100.0).round() as usize]
 }
 
-/// Each probed RPC's latencies (ms) and errors.
-type Latencies = Arc<Mutex<BTreeMap<&'static str, (Vec<f64>, u64)>>>;
+/// Each probed RPC's calls (when it started, ms taken) and errors.
+type Latencies = Arc<Mutex<BTreeMap<&'static str, (Vec<(Instant, f64)>, u64)>>>;
 
-/// RPCs an operator's CLI makes, polled while the cluster runs: each one's latencies.
+/// RPCs an operator's CLI makes, polled while the cluster runs: each one's latencies. The
+/// calls come from a thread and a client of their own, as from the CLI's own process, so
+/// that they do not wait behind the simulated workers' tasks in this process.
 struct Probes {
     took: Latencies,
+    since: Arc<Mutex<Instant>>,
 }
 
 impl Probes {
-    fn start(client: Arc<Client>, every_ms: u64) -> Probes {
+    fn start(info: &ApiInfo, every_ms: u64) -> Probes {
         let took: Latencies = Default::default();
         let t = took.clone();
-        tokio::spawn(async move {
-            loop {
-                let a = Instant::now();
-                let r1 = client
-                    .request::<m::SectorsListPage>((Vec::new(), 0, 0, Some(true)))
-                    .await
-                    .map(|_| ());
-                let b = Instant::now();
-                let r2 = client.request::<m::WorkerStats>(()).await.map(|_| ());
-                let c = Instant::now();
-                let r3 = client.request::<m::WorkerJobs>(()).await.map(|_| ());
-                let d = Instant::now();
-                // The same list without the chain's column (no `StateMinerSectors`): what
-                // the sealer's own part of `sectors list` costs.
-                let r4 = client
-                    .request::<m::SectorsListPage>((Vec::new(), 0, 0, None))
-                    .await
-                    .map(|_| ());
-                let e = Instant::now();
-                {
-                    let mut g = t.lock().unwrap();
-                    for (name, r, took) in [
-                        ("sectors list", r1, b - a),
-                        ("sealing workers", r2, c - b),
-                        ("sealing jobs", r3, d - c),
-                        ("sectors list, no expirations", r4, e - d),
-                    ] {
-                        let e = g.entry(name).or_default();
-                        e.0.push(took.as_secs_f64() * 1000.0);
-                        if r.is_err() {
-                            e.1 += 1;
+        let info = info.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let client = Client::new(&info, Duration::from_secs(120));
+            rt.block_on(async move {
+                loop {
+                    let a = Instant::now();
+                    let r1 = client
+                        .request::<m::SectorsListPage>((Vec::new(), 0, 0, Some(true)))
+                        .await
+                        .map(|_| ());
+                    let b = Instant::now();
+                    let r2 = client.request::<m::WorkerStats>(()).await.map(|_| ());
+                    let c = Instant::now();
+                    let r3 = client.request::<m::WorkerJobs>(()).await.map(|_| ());
+                    let d = Instant::now();
+                    // The same list without the chain's column (no `StateMinerSectors`):
+                    // what the sealer's own part of `sectors list` costs.
+                    let r4 = client
+                        .request::<m::SectorsListPage>((Vec::new(), 0, 0, None))
+                        .await
+                        .map(|_| ());
+                    let e = Instant::now();
+                    {
+                        let mut g = t.lock().unwrap();
+                        for (name, r, at, took) in [
+                            ("sectors list", r1, a, b - a),
+                            ("sealing workers", r2, b, c - b),
+                            ("sealing jobs", r3, c, d - c),
+                            ("sectors list, no expirations", r4, d, e - d),
+                        ] {
+                            let e = g.entry(name).or_default();
+                            e.0.push((at, took.as_secs_f64() * 1000.0));
+                            if r.is_err() {
+                                e.1 += 1;
+                            }
                         }
                     }
+                    tokio::time::sleep(Duration::from_millis(every_ms)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(every_ms)).await;
-            }
+            })
         });
-        Probes { took }
+        Probes {
+            took,
+            since: Arc::new(Mutex::new(Instant::now())),
+        }
     }
 
     fn reset(&self) {
         self.took.lock().unwrap().clear();
+        *self.since.lock().unwrap() = Instant::now();
     }
 
+    /// Each call's p50, p99 and max, and when its three slowest calls started (seconds since
+    /// the reset).
     fn report(&self) {
-        for (name, (v, errors)) in self.took.lock().unwrap().iter() {
+        let since = *self.since.lock().unwrap();
+        for (name, (calls, errors)) in self.took.lock().unwrap().iter() {
+            let v: Vec<f64> = calls.iter().map(|c| c.1).collect();
+            let mut slow = calls.clone();
+            slow.sort_by(|a, b| b.1.total_cmp(&a.1));
             println!(
-                "  {name}: {} calls, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {errors} errors",
+                "  {name}: {} calls, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {errors} errors; slowest at {}",
                 v.len(),
-                pct(v, 50.0),
-                pct(v, 99.0),
-                v.iter().cloned().fold(0.0, f64::max)
+                pct(&v, 50.0),
+                pct(&v, 99.0),
+                v.iter().cloned().fold(0.0, f64::max),
+                slow.iter()
+                    .take(3)
+                    .map(|(at, ms)| format!(
+                        "{:.0} s ({ms:.0} ms)",
+                        at.saturating_duration_since(since).as_secs_f64()
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
     }

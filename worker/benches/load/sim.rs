@@ -31,6 +31,20 @@ pub struct Seen {
     pub steps: Mutex<HashMap<(u64, TaskType), u32>>,
     pub failed: AtomicU64,
     pub heartbeats: AtomicU64,
+    /// Every sector task run, in the order they ended: what a bad count names.
+    pub runs: Mutex<Vec<Run>>,
+}
+
+/// One sector task a simulated worker ran.
+pub struct Run {
+    pub sector: u64,
+    pub task: TaskType,
+    pub worker: String,
+    pub call_id: String,
+    /// When it ended.
+    pub ended: Instant,
+    /// Its error, when it failed.
+    pub error: Option<String>,
 }
 
 pub struct Sim {
@@ -234,6 +248,16 @@ impl Sim {
                 me.seen.failed.fetch_add(1, Ordering::Relaxed);
             } else if let Some(step) = step {
                 *me.seen.steps.lock().unwrap().entry(step).or_insert(0) += 1;
+            }
+            if let Some((sector, task)) = step {
+                me.seen.runs.lock().unwrap().push(Run {
+                    sector,
+                    task,
+                    worker: me.hostname.clone(),
+                    call_id: id.clone(),
+                    ended: Instant::now(),
+                    error: result.as_ref().err().map(|e| format!("{e:?}")),
+                });
             }
             me.lock().remove(&id);
             // Returned until the sealer takes it, as `worker run` does.
