@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use resources::{SectorId, SectorSize};
-use stores::index::{ReservationId, StorageEntry};
+use stores::index::{Listing, ReservationId, StorageEntry};
 use stores::{
     FileType, FileTypes, FsStat, PathKind, SectorIndex, SectorLocation, StorageId, StorageInfo,
     StoreError,
@@ -100,6 +100,9 @@ impl SectorIndex for IndexClient {
     async fn storage_info(&self, id: &StorageId) -> Result<StorageInfo, StoreError> {
         self.call::<m::IndexInfo>((id.clone(),)).await
     }
+    async fn storage_listing(&self, id: &StorageId) -> Result<Option<Listing>, StoreError> {
+        self.call::<m::IndexListing>((id.clone(),)).await
+    }
     async fn storage_sectors(
         &self,
         id: &StorageId,
@@ -159,6 +162,9 @@ pub fn serve<S: Clone + Send + Sync + 'static>(
     .on::<m::IndexInfo, _, _>(move |s, (id,)| async move { out(index(&s).storage_info(&id).await) })
     .on::<m::IndexSectors, _, _>(move |s, (id,)| async move {
         out(index(&s).storage_sectors(&id).await)
+    })
+    .on::<m::IndexListing, _, _>(move |s, (id,)| async move {
+        out(index(&s).storage_listing(&id).await)
     })
     .on::<m::IndexList, _, _>(move |s, ()| async move { out(index(&s).storage_list().await) })
     .on::<m::IndexReserve, _, _>(move |s, (id, bytes)| async move {

@@ -4,7 +4,7 @@
 //! StorageFindSector are admin there).
 
 use resources::{SectorId, SectorRef, SectorSize};
-use stores::index::{ReservationId, StorageEntry};
+use stores::index::{Listing, ReservationId, StorageEntry};
 use stores::{
     FileType, FileTypes, FsStat, PathKind, Permission, SectorLocation, StorageId, StorageInfo,
 };
@@ -104,6 +104,9 @@ methods! {
     IndexBestAlloc = "Filecoin.StorageIndexBestAlloc", Admin, (FileTypes, SectorSize, PathKind, Option<std::collections::HashSet<StorageId>>) -> Vec<StorageInfo>;
     IndexInfo = "Filecoin.StorageIndexInfo", Admin, (StorageId,) -> StorageInfo;
     IndexSectors = "Filecoin.StorageIndexSectors", Admin, (StorageId,) -> Vec<(SectorId, FileTypes)>;
+    /// A path's declared files added up (`stores::index::Listing`): a worker declaring its
+    /// paths again sends a path's files only when its own listing differs.
+    IndexListing = "Filecoin.StorageIndexListing", Admin, (StorageId,) -> Option<Listing>;
     IndexList = "Filecoin.StorageIndexList", Admin, () -> Vec<StorageEntry>;
     IndexReserve = "Filecoin.StorageIndexReserve", Admin, (StorageId, u64) -> ReservationId;
     IndexRelease = "Filecoin.StorageIndexRelease", Admin, (ReservationId,) -> ();

@@ -111,6 +111,51 @@ pub struct StorageEntry {
     pub sectors: usize,
 }
 
+/// A path's declared files added up, order aside: how many (sector, file type) pairs and the
+/// sum of their hashes. A worker declaring its paths again (the sealer restarted, or the worker
+/// reconnected) compares its listing's with the index's and sends the files only when they
+/// differ: a store that a thousand workers mount is declared once, not a thousand times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Listing {
+    #[serde(rename = "Files")]
+    pub files: u64,
+    #[serde(rename = "Sum")]
+    pub sum: u64,
+}
+
+impl Listing {
+    pub fn of(files: &[(SectorId, FileType)]) -> Listing {
+        let mut l = Listing::default();
+        for (sector, ft) in files {
+            l.add(*sector, *ft);
+        }
+        l
+    }
+
+    fn add(&mut self, sector: SectorId, ft: FileType) {
+        self.files += 1;
+        self.sum = self.sum.wrapping_add(file_hash(sector, ft));
+    }
+
+    fn remove(&mut self, sector: SectorId, ft: FileType) {
+        self.files -= 1;
+        self.sum = self.sum.wrapping_sub(file_hash(sector, ft));
+    }
+}
+
+/// A stable hash of one file (the same in every process and version: it crosses the wire).
+fn file_hash(sector: SectorId, ft: FileType) -> u64 {
+    // splitmix64's finaliser.
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    let kind = FileType::ALL.iter().position(|t| *t == ft).unwrap_or(0) as u64;
+    mix(mix(mix(sector.miner) ^ sector.number) ^ kind)
+}
+
 /// A scheduling-time space reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ReservationId(pub u64);
@@ -166,6 +211,12 @@ pub trait SectorIndex: Send + Sync {
         among: Option<&HashSet<StorageId>>,
     ) -> Result<Vec<StorageInfo>, StoreError>;
     async fn storage_info(&self, id: &StorageId) -> Result<StorageInfo, StoreError>;
+    /// Path `id`'s declared files added up (`None`: this index cannot tell, e.g. an older
+    /// sealer): what a worker compares its own listing with before declaring it again.
+    async fn storage_listing(&self, id: &StorageId) -> Result<Option<Listing>, StoreError> {
+        let _ = id;
+        Ok(None)
+    }
     /// The sectors declared on one path, with their file types.
     async fn storage_sectors(
         &self,
@@ -197,6 +248,8 @@ struct State {
     /// The other way round: the sectors with files on each path (a path's listing and count
     /// without going through every sector).
     on_path: HashMap<StorageId, BTreeSet<SectorId>>,
+    /// Each path's files added up, kept as they change.
+    listings: HashMap<StorageId, Listing>,
     reservations: HashMap<ReservationId, (StorageId, u64)>,
     next_res: u64,
     /// Why a sector's files were last dropped with a whole path (detached, or its machine
@@ -207,6 +260,12 @@ struct State {
 impl State {
     /// `sector` has `types` on path `id` now (`None`: nothing there any more).
     fn set(&mut self, sector: SectorId, id: &StorageId, types: Option<FileTypes>) {
+        let (was, now) = (self.held(sector, id), types.unwrap_or(FileTypes::NONE));
+        if was != now {
+            let l = self.listings.entry(id.clone()).or_default();
+            was.minus(now).iter().for_each(|ft| l.remove(sector, ft));
+            now.minus(was).iter().for_each(|ft| l.add(sector, ft));
+        }
         let holders = self.sectors.entry(sector).or_default();
         match types.filter(|t| !t.is_empty()) {
             Some(t) => {
@@ -328,6 +387,7 @@ impl MemIndex {
             held.push((sector, t));
             st.lost.insert(sector, why.to_string());
         }
+        st.listings.remove(id);
         drop(guard);
         self.lost_some();
         Ok(held)
@@ -558,6 +618,12 @@ impl SectorIndex for MemIndex {
         Ok(fits)
     }
 
+    async fn storage_listing(&self, id: &StorageId) -> Result<Option<Listing>, StoreError> {
+        let st = self.lock();
+        st.path(id)?;
+        Ok(Some(st.listings.get(id).copied().unwrap_or_default()))
+    }
+
     async fn storage_sectors(
         &self,
         id: &StorageId,
@@ -622,5 +688,96 @@ impl SectorIndex for MemIndex {
     async fn storage_release(&self, res: ReservationId) -> Result<(), StoreError> {
         self.lock().reservations.remove(&res);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: &str) -> StorageInfo {
+        StorageInfo::from_meta(
+            &LocalStorageMeta {
+                id: StorageId(id.into()),
+                weight: 10,
+                can_seal: false,
+                can_store: true,
+                max_storage: 0,
+                groups: vec![],
+                allow_to: vec![],
+                other: Default::default(),
+            },
+            vec![],
+        )
+    }
+
+    fn s(n: u64) -> SectorId {
+        SectorId {
+            miner: 1000,
+            number: n,
+        }
+    }
+
+    /// The index's listing of a path stays what the path's declared files add up to, through
+    /// declarations, drops and a forget; a detach takes it along; order does not matter.
+    #[tokio::test]
+    async fn a_paths_listing_follows_its_files() {
+        let idx = MemIndex::default();
+        let id = StorageId("p".into());
+        idx.storage_attach(info("p"), FsStat::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            idx.storage_listing(&id).await.unwrap(),
+            Some(Listing::default())
+        );
+        let files = vec![
+            (s(1), FileType::Sealed),
+            (s(1), FileType::Cache),
+            (s(2), FileType::Sealed),
+            (s(3), FileType::Unsealed),
+        ];
+        idx.storage_declare_sectors(&id, files.clone())
+            .await
+            .unwrap();
+        // Declared twice: still once each.
+        idx.storage_declare_sector(&id, s(2), FileType::Sealed)
+            .await
+            .unwrap();
+        let mut reversed = files.clone();
+        reversed.reverse();
+        assert_eq!(
+            idx.storage_listing(&id).await.unwrap(),
+            Some(Listing::of(&reversed))
+        );
+        assert_eq!(Listing::of(&files).files, 4);
+
+        idx.storage_drop_sector(&id, s(1), FileType::Cache)
+            .await
+            .unwrap();
+        idx.forget_sector(s(3), FileTypes::ALL);
+        let left = [(s(1), FileType::Sealed), (s(2), FileType::Sealed)];
+        assert_eq!(
+            idx.storage_listing(&id).await.unwrap(),
+            Some(Listing::of(&left))
+        );
+        assert_ne!(
+            Listing::of(&left),
+            Listing::of(&files[..2]),
+            "which files, not how many"
+        );
+
+        idx.detach_now(&id, "test").unwrap();
+        assert!(
+            idx.storage_listing(&id).await.is_err(),
+            "an unknown path has no listing"
+        );
+        idx.storage_attach(info("p"), FsStat::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            idx.storage_listing(&id).await.unwrap(),
+            Some(Listing::default())
+        );
     }
 }

@@ -11,7 +11,7 @@ use resources::{SectorId, SectorRef};
 
 use crate::filetype::{sector_path, staging_path, FileType, FileTypes, PathKind, SectorPaths};
 use crate::fsutil::{disk_usage, move_path, remove_all, statfs, Moved};
-use crate::index::{FsStat, SectorIndex, StorageInfo};
+use crate::index::{FsStat, Listing, SectorIndex, StorageInfo};
 use crate::meta::{
     prepare_attach, read_meta, AttachOptions, LocalPathConfig, LocalStorageMeta, StorageConfig,
     StorageId,
@@ -288,19 +288,35 @@ impl LocalStore {
 
     /// Declares every sector file found under `root` (path `id`) to the index.
     async fn declare_files(&self, id: &StorageId, root: &Path) -> Result<(), StoreError> {
-        let files: Vec<(SectorId, FileType)> = FileType::ALL
-            .into_iter()
-            .flat_map(|t| {
-                scan_sectors(&root.join(t.dir()))
-                    .into_iter()
-                    .map(move |s| (s, t))
-            })
-            .collect();
+        let root = root.to_path_buf();
+        // A store of many sectors takes a while to list: not on the runtime's threads.
+        let files: Vec<(SectorId, FileType)> = tokio::task::spawn_blocking(move || {
+            FileType::ALL
+                .into_iter()
+                .flat_map(|t| {
+                    scan_sectors(&root.join(t.dir()))
+                        .into_iter()
+                        .map(move |s| (s, t))
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+        // Another machine mounting the same store (one storage ID) may have declared it
+        // already; a sealer that cannot tell answers `None` or an error.
+        if let Ok(Some(known)) = self.inner.index.storage_listing(id).await {
+            if known == Listing::of(&files) {
+                return Ok(());
+            }
+        }
         self.inner.index.storage_declare_sectors(id, files).await
     }
 
     /// Declares every path and the sector files on it to the index again (a sealer that
-    /// restarted has an empty index).
+    /// restarted has an empty index). Every path is attached before any file is declared: a
+    /// task ending meanwhile declares its files on a path the index knows, however long a
+    /// large store takes to list. A path that fails does not keep the others out; the first
+    /// error is returned.
     pub async fn redeclare(&self) -> Result<(), StoreError> {
         let paths: Vec<(StorageId, PathBuf, StorageInfo, Result<FsStat, StoreError>)> = self
             .lock()
@@ -310,11 +326,26 @@ impl LocalStore {
                 (id.clone(), p.root.clone(), info, p.stat(false))
             })
             .collect();
+        let mut first_error = None;
+        let mut attached = Vec::new();
         for (id, root, info, stat) in paths {
-            self.inner.index.storage_attach(info, stat?).await?;
-            self.declare_files(&id, &root).await?;
+            let r = match stat {
+                Ok(stat) => self.inner.index.storage_attach(info, stat).await,
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(()) => attached.push((id, root)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        Ok(())
+        for (id, root) in attached {
+            if let Err(e) = self.declare_files(&id, &root).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Attached paths: ID, root, metadata.

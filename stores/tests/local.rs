@@ -4,8 +4,13 @@ use std::fs;
 use std::sync::Arc;
 
 use resources::{SectorRef, SectorSize};
+use std::collections::HashSet;
+
+use resources::SectorId;
+use stores::index::{Listing, ReservationId, StorageEntry};
 use stores::{
-    AttachOptions, FileType, FileTypes, LocalStore, MemIndex, PathKind, SectorIndex, StoreError,
+    AttachOptions, FileType, FileTypes, FsStat, LocalStore, MemIndex, PathKind, SectorIndex,
+    SectorLocation, StorageId, StorageInfo, StoreError,
 };
 
 async fn store(dir: &std::path::Path) -> (LocalStore, Arc<MemIndex>) {
@@ -236,4 +241,216 @@ async fn heartbeats_and_metrics_reuse_the_last_measure_of_a_path_and_storage_lis
     assert!(now >= at_attach + (1 << 20), "{now} after {at_attach}");
     // The measure taken now is the one reused.
     assert_eq!(s.stat_recent(&id).unwrap().used, now);
+}
+
+/// An index that notes each attach and each declaration of many files, in order.
+struct Noting {
+    inner: MemIndex,
+    calls: std::sync::Mutex<Vec<(&'static str, StorageId)>>,
+}
+
+#[async_trait::async_trait]
+impl SectorIndex for Noting {
+    async fn storage_attach(&self, info: StorageInfo, stat: FsStat) -> Result<(), StoreError> {
+        self.calls.lock().unwrap().push(("attach", info.id.clone()));
+        self.inner.storage_attach(info, stat).await
+    }
+    async fn storage_detach(&self, id: &StorageId) -> Result<(), StoreError> {
+        self.inner.storage_detach(id).await
+    }
+    async fn storage_report_health(
+        &self,
+        id: &StorageId,
+        stat: FsStat,
+        err: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.inner.storage_report_health(id, stat, err).await
+    }
+    async fn storage_declare_sector(
+        &self,
+        id: &StorageId,
+        sector: SectorId,
+        ft: FileType,
+    ) -> Result<(), StoreError> {
+        self.inner.storage_declare_sector(id, sector, ft).await
+    }
+    async fn storage_declare_sectors(
+        &self,
+        id: &StorageId,
+        files: Vec<(SectorId, FileType)>,
+    ) -> Result<(), StoreError> {
+        self.calls.lock().unwrap().push(("declare", id.clone()));
+        self.inner.storage_declare_sectors(id, files).await
+    }
+    async fn storage_drop_sector(
+        &self,
+        id: &StorageId,
+        sector: SectorId,
+        ft: FileType,
+    ) -> Result<(), StoreError> {
+        self.inner.storage_drop_sector(id, sector, ft).await
+    }
+    async fn storage_find_sector(
+        &self,
+        sector: SectorId,
+        types: FileTypes,
+    ) -> Result<Vec<SectorLocation>, StoreError> {
+        self.inner.storage_find_sector(sector, types).await
+    }
+    async fn storage_best_alloc(
+        &self,
+        types: FileTypes,
+        size: SectorSize,
+        kind: PathKind,
+        among: Option<&HashSet<StorageId>>,
+    ) -> Result<Vec<StorageInfo>, StoreError> {
+        self.inner
+            .storage_best_alloc(types, size, kind, among)
+            .await
+    }
+    async fn storage_info(&self, id: &StorageId) -> Result<StorageInfo, StoreError> {
+        self.inner.storage_info(id).await
+    }
+    async fn storage_listing(&self, id: &StorageId) -> Result<Option<Listing>, StoreError> {
+        self.inner.storage_listing(id).await
+    }
+    async fn storage_sectors(
+        &self,
+        id: &StorageId,
+    ) -> Result<Vec<(SectorId, FileTypes)>, StoreError> {
+        self.inner.storage_sectors(id).await
+    }
+    async fn storage_list(&self) -> Result<Vec<StorageEntry>, StoreError> {
+        self.inner.storage_list().await
+    }
+    async fn storage_reserve(
+        &self,
+        id: &StorageId,
+        bytes: u64,
+    ) -> Result<ReservationId, StoreError> {
+        self.inner.storage_reserve(id, bytes).await
+    }
+    async fn storage_release(&self, res: ReservationId) -> Result<(), StoreError> {
+        self.inner.storage_release(res).await
+    }
+}
+
+/// A sealer that restarted learns a worker's paths again from `redeclare`: every path before
+/// any path's files (a task ending while a large store is listed declares its file on a path
+/// the index knows), and a path that cannot be read keeps neither the others nor their files
+/// out.
+#[tokio::test]
+async fn redeclaring_attaches_every_path_before_listing_files_and_goes_past_a_broken_one() {
+    let d = tempfile::tempdir().unwrap();
+    let noting = Arc::new(Noting {
+        inner: MemIndex::default(),
+        calls: Default::default(),
+    });
+    let idx: Arc<dyn SectorIndex> = noting.clone();
+    let s = LocalStore::open(&d.path().join("storage.json"), idx, vec![])
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+        let id = s
+            .attach(&d.path().join(name), &opts(true, true, None))
+            .await
+            .unwrap();
+        let file = d
+            .path()
+            .join(name)
+            .join("sealed")
+            .join(sector(i as u64).file_name());
+        fs::write(file, b"x").unwrap();
+        ids.push(id);
+    }
+    // Path "b" became unreadable; then the sealer restarted and the worker declares again.
+    fs::remove_dir_all(d.path().join("b")).unwrap();
+    noting.calls.lock().unwrap().clear();
+
+    assert!(s.redeclare().await.is_err(), "path b's failure is reported");
+
+    let calls = noting.calls.lock().unwrap().clone();
+    let attached: Vec<_> = calls.iter().filter(|c| c.0 == "attach").collect();
+    let first_declare = calls.iter().position(|c| c.0 == "declare").unwrap();
+    assert_eq!(attached.len(), 2, "a and c attached: {calls:?}");
+    assert!(
+        calls[..first_declare].iter().all(|c| c.0 == "attach") && first_declare == 2,
+        "every path attached before any file declared: {calls:?}"
+    );
+    for i in [0u64, 2] {
+        let found = noting
+            .storage_find_sector(sector(i).id(), FileTypes::ALL)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "sector {i}'s file declared again");
+        assert_eq!(found[0].storage.id, ids[i as usize]);
+    }
+}
+
+/// A store that many machines mount (one path, one storage ID) is declared by the first of
+/// them; the others, finding the index's listing of it the same as theirs, send nothing, until
+/// it differs.
+#[tokio::test]
+async fn a_shared_store_already_declared_is_not_declared_again_by_each_machine() {
+    let d = tempfile::tempdir().unwrap();
+    let noting = Arc::new(Noting {
+        inner: MemIndex::default(),
+        calls: Default::default(),
+    });
+    let open = |name: &'static str| {
+        let idx: Arc<dyn SectorIndex> = noting.clone();
+        let dir = d.path().join(name);
+        async move {
+            fs::create_dir_all(&dir).unwrap();
+            LocalStore::open(
+                &dir.join("storage.json"),
+                idx,
+                vec![format!("http://{name}")],
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let (first, second) = (open("m1").await, open("m2").await);
+    let shared = d.path().join("shared");
+    let id = first
+        .attach(&shared, &opts(false, true, None))
+        .await
+        .unwrap();
+    for n in 0..3 {
+        fs::write(shared.join("sealed").join(sector(n).file_name()), b"x").unwrap();
+    }
+    first.redeclare().await.unwrap();
+    let declares = |n: &Noting| {
+        n.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.0 == "declare")
+            .count()
+    };
+    let before = declares(&noting);
+    let attached = AttachOptions {
+        init: false,
+        ..opts(false, true, None)
+    };
+    second.attach(&shared, &attached).await.unwrap();
+    second.redeclare().await.unwrap();
+    assert_eq!(declares(&noting), before, "nothing new to declare");
+    assert_eq!(
+        noting.storage_sectors(&id).await.unwrap().len(),
+        3,
+        "the first machine's declaration stands"
+    );
+
+    // A file the index does not have: the listing differs, and the files are sent.
+    fs::write(shared.join("sealed").join(sector(7).file_name()), b"x").unwrap();
+    second.redeclare().await.unwrap();
+    assert_eq!(declares(&noting), before + 1);
+    let found = noting
+        .storage_find_sector(sector(7).id(), FileTypes::ALL)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
 }
