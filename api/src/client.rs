@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::rpc::{RpcError, RpcRequest, RpcResponse};
+use crate::rpc::{RpcError, RpcRequest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -231,13 +231,14 @@ impl Client {
             url: self.url.clone(),
             reason: e.to_string(),
         })?;
-        let parsed: Result<RpcResponse, _> = serde_json::from_str(&body);
+        // The result read straight into its type (no `Value` tree between).
+        let parsed: Result<Answer, _> = serde_json::from_str(&body);
         match parsed {
-            Ok(RpcResponse {
+            Ok(Answer {
                 error: Some(err), ..
             }) => Err(ClientError::Rpc(err)),
-            Ok(RpcResponse { result, .. }) if status == 200 => {
-                serde_json::from_value(result.unwrap_or(Value::Null)).map_err(|e| {
+            Ok(Answer { result, .. }) if status == 200 => {
+                serde_json::from_str(result.map_or("null", |r| r.get())).map_err(|e| {
                     ClientError::BadAnswer {
                         url: self.url.clone(),
                         reason: format!("{method}: {e}"),
@@ -251,6 +252,15 @@ impl Client {
             }),
         }
     }
+}
+
+/// A JSON-RPC response as the client reads it: the result left as text until its type is known.
+#[derive(serde::Deserialize)]
+struct Answer<'a> {
+    #[serde(borrow, default)]
+    result: Option<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    error: Option<RpcError>,
 }
 
 #[cfg(test)]

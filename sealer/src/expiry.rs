@@ -2,15 +2,20 @@
 //! large miner's sectors every second asked the chain node for every one of them each time
 //! (10,000 `SectorOnChainInfo`s, megabytes of JSON). A sector's expiration changes only when it
 //! is extended (or terminated, which takes it out of Proving), so each is read again only after
-//! [`REREAD_AFTER`] epochs, once the head reaches it, or while an extension this sealer sent
-//! may be landing.
+//! [`REREAD_AFTER`], once the head reaches it, or while an extension this sealer sent may be
+//! landing ([`LANDS_WITHIN`] epochs).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// Epochs a read expiration is shown without asking again (30 minutes on mainnet): an
-/// extension sent by another program shows within that.
-pub const REREAD_AFTER: i64 = 60;
+/// How long a read expiration is shown without asking again (60 epochs on mainnet): an
+/// extension sent by another program shows within that. In time, not epochs: a devnet's
+/// fast blocks would have every list read every sector again every few seconds.
+pub const REREAD_AFTER: Duration = Duration::from_secs(30 * 60);
+
+/// Epochs within which an extension this sealer sent has surely landed.
+pub const LANDS_WITHIN: i64 = 60;
 
 #[derive(Default)]
 pub struct Expirations {
@@ -19,8 +24,8 @@ pub struct Expirations {
 
 #[derive(Default)]
 struct Known {
-    /// Sector -> (its expiration, the epoch it was read at).
-    read: HashMap<u64, (i64, i64)>,
+    /// Sector -> (its expiration, when it was read).
+    read: HashMap<u64, (i64, Instant)>,
     /// Sectors an extension was sent for: read at every call until this epoch.
     changing: HashMap<u64, i64>,
 }
@@ -30,8 +35,8 @@ impl Expirations {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// What of `sectors` the chain must be asked about at `head`; the rest is known.
-    pub fn to_read(&self, sectors: &[u64], head: i64) -> Vec<u64> {
+    /// What of `sectors` the chain must be asked about at `head` and `now`; the rest is known.
+    pub fn to_read(&self, sectors: &[u64], head: i64, now: Instant) -> Vec<u64> {
         let mut k = self.lock();
         k.changing.retain(|_, until| *until >= head);
         sectors
@@ -42,18 +47,18 @@ impl Expirations {
                     || !k
                         .read
                         .get(n)
-                        .is_some_and(|(exp, at)| head < *exp && head < at + REREAD_AFTER)
+                        .is_some_and(|(exp, at)| head < *exp && now < *at + REREAD_AFTER)
             })
             .collect()
     }
 
-    /// What the chain said at `head` of the sectors `asked` (`found`: those active, with their
+    /// What the chain said at `at` of the sectors `asked` (`found`: those active, with their
     /// expiration; the others are not kept).
-    pub fn learn(&self, asked: &[u64], found: &HashMap<u64, i64>, head: i64) {
+    pub fn learn(&self, asked: &[u64], found: &HashMap<u64, i64>, at: Instant) {
         let mut k = self.lock();
         for n in asked {
             match found.get(n) {
-                Some(exp) => k.read.insert(*n, (*exp, head)),
+                Some(exp) => k.read.insert(*n, (*exp, at)),
                 None => k.read.remove(n),
             };
         }
@@ -68,7 +73,7 @@ impl Expirations {
     pub fn extending(&self, sectors: impl IntoIterator<Item = u64>, head: i64) {
         let mut k = self.lock();
         for n in sectors {
-            k.changing.insert(n, head + REREAD_AFTER);
+            k.changing.insert(n, head + LANDS_WITHIN);
         }
     }
 }
@@ -80,22 +85,25 @@ mod tests {
     #[test]
     fn an_expiration_is_read_again_after_a_while_when_reached_and_while_an_extension_lands() {
         let e = Expirations::default();
-        assert_eq!(e.to_read(&[1, 2, 3], 100), vec![1, 2, 3]);
+        let t0 = Instant::now();
+        let later = |s: u64| t0 + Duration::from_secs(s);
+        assert_eq!(e.to_read(&[1, 2, 3], 100, t0), vec![1, 2, 3]);
         let found = HashMap::from([(1, 5000), (2, 150)]);
-        e.learn(&[1, 2, 3], &found, 100);
-        // 3 is not active (not kept); 1 and 2 are known.
-        assert_eq!(e.to_read(&[1, 2, 3], 101), vec![3]);
+        e.learn(&[1, 2, 3], &found, t0);
+        // 3 is not active (not kept); 1 and 2 are known, however many epochs pass.
+        assert_eq!(e.to_read(&[1, 2, 3], 101, later(1)), vec![3]);
+        assert!(e.to_read(&[1], 140, later(60)).is_empty());
         assert_eq!((e.get(1), e.get(3)), (Some(5000), None));
-        // 2 expires at 150: asked again from then; everything after REREAD_AFTER epochs.
-        assert_eq!(e.to_read(&[1, 2], 150), vec![2]);
-        assert_eq!(e.to_read(&[1, 2], 100 + REREAD_AFTER), vec![1, 2]);
+        // 2 expires at 150: asked again from then; everything after REREAD_AFTER.
+        assert_eq!(e.to_read(&[1, 2], 150, later(2)), vec![2]);
+        assert_eq!(e.to_read(&[1, 2], 101, t0 + REREAD_AFTER), vec![1, 2]);
         // An extension of 1 sent at 120: asked at every call until it surely landed.
-        e.learn(&[1], &found, 120);
+        e.learn(&[1], &found, later(3));
         e.extending([1], 120);
-        assert_eq!(e.to_read(&[1], 121), vec![1]);
-        e.learn(&[1], &HashMap::from([(1, 9000)]), 125);
-        assert_eq!(e.to_read(&[1], 126), vec![1]);
+        assert_eq!(e.to_read(&[1], 121, later(4)), vec![1]);
+        e.learn(&[1], &HashMap::from([(1, 9000)]), later(5));
+        assert_eq!(e.to_read(&[1], 126, later(6)), vec![1]);
         assert_eq!(e.get(1), Some(9000));
-        assert!(e.to_read(&[1], 121 + REREAD_AFTER).is_empty());
+        assert!(e.to_read(&[1], 121 + LANDS_WITHIN, later(7)).is_empty());
     }
 }

@@ -382,7 +382,8 @@ async fn expirations(
         Some(e) => e,
         None => node.chain.head().await?.height,
     };
-    let ask = node.expirations.to_read(&proving, head);
+    let now = std::time::Instant::now();
+    let ask = node.expirations.to_read(&proving, head, now);
     if !ask.is_empty() {
         let refs: Vec<resources::SectorRef> = ask
             .iter()
@@ -395,7 +396,7 @@ async fn expirations(
             .into_iter()
             .map(|a| (a.sector.number, a.expiration))
             .collect();
-        node.expirations.learn(&ask, &active, head);
+        node.expirations.learn(&ask, &active, now);
     }
     for r in &mut page.rows {
         r.expiration = match r.state {
