@@ -48,7 +48,7 @@ pub struct Node {
     /// The proving figures, read from the chain in the background (`web::ProvingCache`).
     pub(crate) proving: crate::web::ProvingCache,
     /// Active sectors' expirations, for `sectors list` (read from the chain now and then).
-    pub(crate) expirations: crate::expiry::Expirations,
+    pub(crate) expirations: Arc<crate::expiry::Expirations>,
 }
 
 impl Node {
@@ -305,6 +305,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     );
     wnpost.spawn();
 
+    let expirations = pipeline.expirations.clone();
     let node = Arc::new(Node {
         cfg,
         settings,
@@ -325,7 +326,7 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         wnpost,
         shutdown: tokio::sync::Notify::new(),
         proving: Default::default(),
-        expirations: Default::default(),
+        expirations,
     });
     crate::web::ProvingCache::spawn(node.clone());
     let (remote, _) = stores::http::router(store, secret);

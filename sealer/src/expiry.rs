@@ -28,6 +28,9 @@ struct Known {
     read: HashMap<u64, (i64, Instant)>,
     /// Sectors an extension was sent for: read at every call until this epoch.
     changing: HashMap<u64, i64>,
+    /// Sealing sectors' pre-committed expirations (read from the chain at the seed): what
+    /// each keeps once active, so a sector that just became active is not asked of the chain.
+    precommitted: HashMap<u64, i64>,
 }
 
 impl Expirations {
@@ -35,10 +38,16 @@ impl Expirations {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// What of `sectors` the chain must be asked about at `head` and `now`; the rest is known.
+    /// What of `sectors` (active ones) the chain must be asked about at `head` and `now`; the
+    /// rest is known (a sector new to the list with its pre-committed expiration, as read now).
     pub fn to_read(&self, sectors: &[u64], head: i64, now: Instant) -> Vec<u64> {
         let mut k = self.lock();
         k.changing.retain(|_, until| *until >= head);
+        for n in sectors {
+            if let Some(exp) = k.precommitted.remove(n) {
+                k.read.entry(*n).or_insert((exp, now));
+            }
+        }
         sectors
             .iter()
             .copied()
@@ -62,6 +71,12 @@ impl Expirations {
                 None => k.read.remove(n),
             };
         }
+    }
+
+    /// Sector `n`'s pre-commit, read from the chain, expires at `expiration`: the sector's
+    /// expiration once active (the actor keeps the pre-commit's).
+    pub fn precommitted(&self, n: u64, expiration: i64) {
+        self.lock().precommitted.insert(n, expiration);
     }
 
     pub fn get(&self, sector: u64) -> Option<i64> {
@@ -105,5 +120,18 @@ mod tests {
         assert_eq!(e.to_read(&[1], 126, later(6)), vec![1]);
         assert_eq!(e.get(1), Some(9000));
         assert!(e.to_read(&[1], 121 + LANDS_WITHIN, later(7)).is_empty());
+    }
+
+    #[test]
+    fn a_sector_just_active_shows_its_precommitted_expiration_without_asking_the_chain() {
+        let e = Expirations::default();
+        let t0 = Instant::now();
+        e.precommitted(7, 5000);
+        assert!(e.to_read(&[7], 100, t0).is_empty());
+        assert_eq!(e.get(7), Some(5000));
+        // Read again from the chain like any other, after REREAD_AFTER.
+        assert_eq!(e.to_read(&[7], 101, t0 + REREAD_AFTER), vec![7]);
+        // A sector whose pre-commit was not seen by this process (started since) is asked.
+        assert_eq!(e.to_read(&[8], 100, t0), vec![8]);
     }
 }

@@ -61,6 +61,9 @@ pub struct Pipeline {
     /// When this sealer started: until its workers had the heartbeat's removal time to
     /// connect again and declare their files, a file the index does not know is not lost.
     born: std::time::Instant,
+    /// Active sectors' expirations for `sectors list`: told each sector's pre-committed one
+    /// when its pre-commit is read at the seed (what the sector keeps once active).
+    pub expirations: Arc<crate::expiry::Expirations>,
 }
 
 /// How a wait for a message ended.
@@ -101,6 +104,7 @@ impl Pipeline {
             engine,
             running: Mutex::new(HashSet::new()),
             born: std::time::Instant::now(),
+            expirations: Default::default(),
             notes: Mutex::new(std::collections::HashMap::new()),
             auto_rebuild,
             policy,
@@ -648,7 +652,9 @@ impl Pipeline {
                 Some(pc) if pc.precommit_epoch != pc_epoch => {
                     return Ok(Event::PreCommitLanded(pc.precommit_epoch))
                 }
-                Some(_) => {}
+                Some(pc) => self
+                    .expirations
+                    .precommitted(s.sector.number, pc.expiration),
             }
             let seed = self.chain.randomness(RandKind::Seed, seed_epoch).await?;
             Ok::<_, chain::ChainError>(Event::Seed(seed_epoch, seed))

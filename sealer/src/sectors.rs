@@ -53,6 +53,10 @@ pub struct Sectors {
     /// wait behind every sector's disk flush, and writes of different sectors share one
     /// flush (RocksDB commits concurrent writers together).
     applying: Vec<Mutex<()>>,
+    /// Held by a pledge (or an import) across its synced write, so that numbers never repeat,
+    /// while the map's lock is taken only to look and to insert: a list does not wait behind
+    /// every new sector's disk flush.
+    numbering: Mutex<()>,
     max_retries: u32,
 }
 
@@ -109,6 +113,7 @@ impl Sectors {
             db,
             map: Mutex::new(map),
             applying: (0..SHARDS).map(|_| Mutex::new(())).collect(),
+            numbering: Mutex::new(()),
             max_retries,
         })
     }
@@ -123,26 +128,31 @@ impl Sectors {
 
     /// Creates a committed-capacity sector with the next number (`max` 0: no limit).
     pub fn pledge(&self, miner: u64, proof: SealProof, max: u64) -> Result<Sector, SectorError> {
-        let mut map = self.lock();
-        let cur = map.sealing();
-        if max > 0 && cur >= max {
-            return Err(SectorError::TooMany { cur, max });
-        }
+        let _numbering = self.numbering.lock().unwrap_or_else(|e| e.into_inner());
+        let last = {
+            let map = self.lock();
+            let cur = map.sealing();
+            if max > 0 && cur >= max {
+                return Err(SectorError::TooMany { cur, max });
+            }
+            map.by_number.keys().next_back().copied()
+        };
         // Numbers start at 1 and never repeat, even after removals.
         let stored: u64 = self.db.get(NEXT)?.unwrap_or(1);
-        let next = stored.max(map.by_number.keys().next_back().map_or(1, |n| n + 1));
+        let next = stored.max(last.map_or(1, |n| n + 1));
         let mut sector = Sector::new(SectorRef::new(miner, next, proof));
         let mut b = Batch::default();
         put(&mut b, &mut sector);
         b.put(NEXT, &(next + 1));
         self.db.write(b)?;
-        map.insert(sector.clone());
+        self.lock().insert(sector.clone());
         Ok(sector)
     }
 
     /// Stores sectors made elsewhere (the load tool's 330,000): each record with its log, in
     /// batches of 10,000 (a write each); the next pledge takes a number above all of them.
     pub fn import(&self, sectors: Vec<Sector>) -> Result<(), SectorError> {
+        let _numbering = self.numbering.lock().unwrap_or_else(|e| e.into_inner());
         let mut map = self.lock();
         let top = sectors.iter().map(|s| s.sector.number).max().unwrap_or(0);
         let stored: u64 = self.db.get(NEXT)?.unwrap_or(1);

@@ -367,6 +367,17 @@ fn a_proving_sector_is_extended_then_terminated_and_its_files_removed() {
     repo.wait_states(&[1], Duration::from_secs(30), |s| s[0] == "Proving");
     let on_chain = || repo.ok(&["sectors", "status", "1", "--on-chain-info"]);
     let before: i64 = field(&on_chain(), "Expiration:").parse().unwrap();
+    // `sectors list` shows the chain's expiration (the pre-commit's, kept since the seed).
+    let listed = || {
+        let out = repo.ok(&["sectors", "list"]);
+        let row = out
+            .lines()
+            .find(|l| l.starts_with("1 "))
+            .unwrap_or("")
+            .to_string();
+        row.split_whitespace().nth(4).unwrap_or("").to_string()
+    };
+    assert_eq!(listed(), before.to_string());
 
     // Not later, or too far: refused before anything is sent, naming the sector and the limit.
     let e = repo.cli(&[
@@ -401,6 +412,8 @@ fn a_proving_sector_is_extended_then_terminated_and_its_files_removed() {
         assert!(start.elapsed() < Duration::from_secs(30), "{}", on_chain());
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The list reads a sector being extended again at every call until it surely landed.
+    assert_eq!(listed(), (before + 2880).to_string());
 
     let no = repo.cli(&["sectors", "terminate", "1"]);
     assert!(!no.status.success() && stderr(&no).contains("--really-do-it"));
