@@ -230,12 +230,24 @@ pub fn num_key(prefix: &str, n: u64) -> String {
 /// multi-threaded runtime the other tasks move off this thread while it waits, so a disk flush
 /// does not stall RPC handling and dispatch. Elsewhere (a current-thread runtime, plain threads)
 /// it simply runs `f`.
-fn blocking_io<R>(f: impl FnOnce() -> R) -> R {
+pub fn blocking_io<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)
         }
         _ => f(),
+    }
+}
+
+/// Locks `m`, which its holder keeps across a synced write: when it is taken, the wait is
+/// made as [`blocking_io`] (the runtime's other tasks move off this thread meanwhile).
+pub fn lock_held_across_io<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.try_lock() {
+        Ok(g) => g,
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => {
+            blocking_io(|| m.lock().unwrap_or_else(|e| e.into_inner()))
+        }
     }
 }
 
@@ -289,5 +301,47 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A task waiting for a lock held across a flush does not stall the runtime's other tasks
+    /// (here the only worker thread): they go on while it waits.
+    #[test]
+    fn waiting_for_a_lock_held_across_io_leaves_the_runtime_running() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let m = std::sync::Arc::new(std::sync::Mutex::new(()));
+        let held = m.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Another thread holds it for 500 ms, as a synced write would.
+        let holder = std::thread::spawn(move || {
+            let _g = held.lock().unwrap();
+            tx.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        });
+        rx.recv().unwrap();
+        let ticks = rt.block_on(async {
+            let ticker = tokio::spawn(async {
+                let mut n = 0;
+                let t = std::time::Instant::now();
+                while t.elapsed() < std::time::Duration::from_millis(400) {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    n += 1;
+                }
+                n
+            });
+            let waiter = tokio::spawn(async move {
+                let _g = lock_held_across_io(&m);
+            });
+            waiter.await.unwrap();
+            ticker.await.unwrap()
+        });
+        holder.join().unwrap();
+        assert!(
+            ticks >= 10,
+            "the other task ran {ticks} times while the lock was waited for"
+        );
     }
 }

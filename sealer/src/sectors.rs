@@ -128,7 +128,7 @@ impl Sectors {
 
     /// Creates a committed-capacity sector with the next number (`max` 0: no limit).
     pub fn pledge(&self, miner: u64, proof: SealProof, max: u64) -> Result<Sector, SectorError> {
-        let _numbering = self.numbering.lock().unwrap_or_else(|e| e.into_inner());
+        let _numbering = db::lock_held_across_io(&self.numbering);
         let last = {
             let map = self.lock();
             let cur = map.sealing();
@@ -152,7 +152,7 @@ impl Sectors {
     /// Stores sectors made elsewhere (the load tool's 330,000): each record with its log, in
     /// batches of 10,000 (a write each); the next pledge takes a number above all of them.
     pub fn import(&self, sectors: Vec<Sector>) -> Result<(), SectorError> {
-        let _numbering = self.numbering.lock().unwrap_or_else(|e| e.into_inner());
+        let _numbering = db::lock_held_across_io(&self.numbering);
         let mut map = self.lock();
         let top = sectors.iter().map(|s| s.sector.number).max().unwrap_or(0);
         let stored: u64 = self.db.get(NEXT)?.unwrap_or(1);
@@ -266,9 +266,7 @@ impl Sectors {
         note: &str,
         extra: impl FnOnce(&mut Batch),
     ) -> Result<Sector, SectorError> {
-        let _one = self.applying[(n % SHARDS) as usize]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _one = db::lock_held_across_io(&self.applying[(n % SHARDS) as usize]);
         let mut next = self
             .lock()
             .by_number
