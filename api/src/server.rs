@@ -48,7 +48,12 @@ pub struct RpcServer {
     /// Tokens already verified, and what they allow: a thousand workers send the same few
     /// tokens with every heartbeat and result (the secret does not change while it serves).
     verified: std::sync::Mutex<HashMap<String, Vec<Permission>>>,
+    /// Told each answered call's method and time taken (a daemon's metrics).
+    timing: Option<Timing>,
 }
+
+/// What [`RpcServer::with_timing`] calls: the method, and the seconds its answer took.
+pub type Timing = Arc<dyn Fn(&str, f64) + Send + Sync>;
 
 /// The most verified tokens remembered (past it, the memory starts again).
 const VERIFIED_MAX: usize = 4096;
@@ -87,7 +92,15 @@ impl RpcServer {
             perms,
             module,
             verified: Default::default(),
+            timing: None,
         }
+    }
+
+    /// Calls `timing` with each answered call's method and how long it took, from the request
+    /// read to the answer serialized.
+    pub fn with_timing(mut self, timing: Timing) -> RpcServer {
+        self.timing = Some(timing);
+        self
     }
 
     /// What the `Authorization` header's token allows (verified once per token).
@@ -162,7 +175,12 @@ impl RpcServer {
         }
         tracing::trace!(method, "rpc call");
         let text = std::str::from_utf8(body).expect("parsed as JSON, so UTF-8");
-        match self.module.raw_json_request(text, 1).await {
+        let started = std::time::Instant::now();
+        let answer = self.module.raw_json_request(text, 1).await;
+        if let Some(t) = &self.timing {
+            t(method, started.elapsed().as_secs_f64());
+        }
+        match answer {
             Ok((resp, _)) => (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],

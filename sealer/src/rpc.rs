@@ -17,7 +17,12 @@ use crate::fsm::Event;
 use chain::{hex, Partitions};
 
 pub fn router(node: Arc<Node>) -> Router {
-    RpcServer::new(node.secret.clone(), handlers(), node).router(&["/rpc/v0"])
+    let metrics = node.manager.metrics().clone();
+    RpcServer::new(node.secret.clone(), handlers(), node)
+        .with_timing(Arc::new(move |method: &str, secs: f64| {
+            metrics.api_call(method, secs)
+        }))
+        .router(&["/rpc/v0"])
 }
 
 fn app<E: std::fmt::Display>(e: E) -> RpcError {

@@ -34,6 +34,11 @@ pub const TASK_BUCKETS: [f64; 18] = [
     14400.0, 28800.0, 43200.0, 86400.0,
 ];
 
+/// An API call answered: 1 ms to 30 s.
+pub const API_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 30.0,
+];
+
 /// A scheduling pass: 10 µs to 1 s.
 pub const PASS_BUCKETS: [f64; 11] = [
     0.00001, 0.00003, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0,

@@ -15,7 +15,7 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::labels as l;
 use crate::paths::PathFamilies;
 pub use crate::paths::PathGauges;
-use crate::{catch_up, histograms, PASS_BUCKETS, POST_BUCKETS, PREFIX, TASK_BUCKETS};
+use crate::{catch_up, histograms, API_BUCKETS, PASS_BUCKETS, POST_BUCKETS, PREFIX, TASK_BUCKETS};
 
 type F64 = Gauge<f64, AtomicU64>;
 /// No labels: a family of one series, left out until its value is known (the chain's figures
@@ -79,6 +79,7 @@ pub struct SealerMetrics {
     duration: Hist<l::TaskType>,
     queue_wait: Hist<l::TaskType>,
     pass: Histogram,
+    api_duration: Hist<l::Method>,
     wdpost_duration: Hist<l::Deadline>,
     sectors: Family<l::SectorState, Gauge>,
     queue: Family<l::TaskType, Gauge>,
@@ -118,6 +119,7 @@ impl SealerMetrics {
             duration: histograms(&TASK_BUCKETS),
             queue_wait: histograms(&TASK_BUCKETS),
             pass: Histogram::new(PASS_BUCKETS.iter().copied()),
+            api_duration: histograms(&API_BUCKETS),
             wdpost_duration: histograms(&POST_BUCKETS),
             sectors: Family::default(),
             queue: Family::default(),
@@ -191,6 +193,12 @@ impl SealerMetrics {
             "Time of one scheduling pass",
             Unit::Seconds,
             s.pass.clone(),
+        );
+        r.register_with_unit(
+            "api_request_duration",
+            "Time the sealer took to answer an API call, per method (the request read to the answer written out; the wait for a thread before and the network after are not in it)",
+            Unit::Seconds,
+            s.api_duration.clone(),
         );
         r.register("sched_queued_blocked_tasks", "Queued tasks per task type and the reason none of the workers takes them now (the closest worker's)", s.blocked.clone());
         r.register(
@@ -328,6 +336,17 @@ impl SealerMetrics {
             return;
         }
         self.queue_wait.get_or_create(&of(task)).observe(secs);
+    }
+
+    /// An API call to `method` was answered in `secs`.
+    pub fn api_call(&self, method: &str, secs: f64) {
+        if !self.on {
+            return;
+        }
+        let m = l::Method {
+            method: method.to_string(),
+        };
+        self.api_duration.get_or_create(&m).observe(secs);
     }
 
     pub fn sched_pass(&self, secs: f64) {

@@ -95,6 +95,7 @@ const SEALER_FAMILIES: &[&str] = &[
     "sealer_sched_queue_tasks",
     "sealer_sched_queue_wait_seconds",
     "sealer_sched_pass_duration_seconds",
+    "sealer_api_request_duration_seconds",
     "sealer_sched_queued_blocked_tasks",
     "sealer_worker_up",
     "sealer_worker_heartbeat_age_seconds",
@@ -262,6 +263,13 @@ fn metrics_json_and_pages_during_a_mock_sealing_run() {
         assert!(sampled, "no sample of {f} in:\n{text}");
     }
     let s = samples(&text);
+    // The pledges above, timed per method as the sealer answered them.
+    assert!(
+        value(
+            &s,
+            r#"sealer_api_request_duration_seconds_count{method="Filecoin.PledgeSector"}"#
+        ) >= 1.0
+    );
     let sectors = repo.request::<api::methods::SectorsList>(()).len() as f64;
     let by_state: f64 = s
         .iter()

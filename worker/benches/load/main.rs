@@ -18,7 +18,7 @@
 //!
 //! `cargo build --workspace && cargo bench --workspace --bench load --profile dev`
 //! (`WORKERS=1000 SECTORS=10000 IDLE_S=30`; `PHASES=idle,seal,restart` to pick; `SIM_NICE`,
-//! 10, the simulated workers' priority).
+//! 0, the simulated workers' priority).
 
 mod meta;
 mod sim;
@@ -57,11 +57,11 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    // The simulated workers run on this runtime's threads, at a lower priority (`SIM_NICE`,
-    // 10): in a cluster they are machines of their own, and here they would otherwise take
-    // the sealer's CPU. The main thread (which starts the sealer and the chain node, and
-    // whose children keep its priority) and the probes' thread (the operator's CLI) do not.
-    let nice = env_or("SIM_NICE", 10) as libc::c_int;
+    // The simulated workers run on this runtime's threads, at `SIM_NICE` (0; in a cluster
+    // they are machines of their own). The main thread (which starts the sealer and the chain
+    // node, whose children keep its priority) and the probes' thread (the operator's CLI) stay
+    // at 0. (At 10 the workers, starved, return late and the sealer's figures get worse.)
+    let nice = env_or("SIM_NICE", 0) as libc::c_int;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(4096)
@@ -279,6 +279,15 @@ async fn run() {
             seen.return_errors.load(Ordering::Relaxed)
         );
         probes.report();
+        println!("  the sealer's own part (its /metrics, since it started: the request read to the answer written out):");
+        for method in [
+            "Filecoin.SectorsListPage",
+            "Filecoin.WorkerStats",
+            "Filecoin.WorkerJobs",
+            "Filecoin.WorkerReturn",
+        ] {
+            println!("    {method}: {}", api_times(&metrics, method));
+        }
         held_once &= check_steps(&seen, &numbers, &client, t0).await;
     }
 
@@ -587,6 +596,42 @@ fn unix_ms(t: Instant) -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
     (now.as_secs_f64() - t.elapsed().as_secs_f64()) * 1000.0
+}
+
+/// A method's calls as the sealer's `sealer_api_request_duration_seconds` histogram has them:
+/// how many, their mean, the bucket its p99 falls in, and the slowest bucket used.
+fn api_times(metrics: &BTreeMap<String, f64>, method: &str) -> String {
+    let name = "sealer_api_request_duration_seconds";
+    let get = |k: &str| {
+        metrics
+            .get(&format!("{name}_{k}{{method=\"{method}\"}}"))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let (count, sum) = (get("count"), get("sum"));
+    let prefix = format!("{name}_bucket{{method=\"{method}\",le=\"");
+    let mut buckets: Vec<(f64, f64)> = metrics
+        .iter()
+        .filter_map(|(k, v)| {
+            let le = k.strip_prefix(&prefix)?.strip_suffix("\"}")?;
+            Some((le.parse().unwrap_or(f64::INFINITY), *v))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let p99 = buckets
+        .iter()
+        .find(|(_, c)| *c >= count * 0.99)
+        .map_or(f64::NAN, |b| b.0);
+    let max = buckets
+        .iter()
+        .find(|(_, c)| *c >= count)
+        .map_or(f64::NAN, |b| b.0);
+    format!(
+        "{count} calls, mean {:.1} ms, p99 at most {:.0} ms, all at most {:.0} ms",
+        sum * 1000.0 / count.max(1.0),
+        p99 * 1000.0,
+        max * 1000.0
+    )
 }
 
 pub(crate) fn pct(v: &[f64], p: f64) -> f64 {
