@@ -243,9 +243,8 @@ async fn run() {
             d.ready_to_start_p50_ms,
             d.ready_to_start_p99_ms
         );
-        let metrics = testkit::metric_samples(
-            &tokio::task::block_in_place(|| repo.http_get("/metrics", "read")).1,
-        );
+        let metrics_text = tokio::task::block_in_place(|| repo.http_get("/metrics", "read")).1;
+        let metrics = testkit::metric_samples(&metrics_text);
         let pass = |k: &str| {
             metrics
                 .get(&format!("sealer_sched_pass_duration_seconds_{k}"))
@@ -286,7 +285,7 @@ async fn run() {
             "Filecoin.WorkerJobs",
             "Filecoin.WorkerReturn",
         ] {
-            println!("    {method}: {}", api_times(&metrics, method));
+            println!("    {method}: {}", api_times(&metrics_text, method));
         }
         held_once &= check_steps(&seen, &numbers, &client, t0).await;
     }
@@ -598,39 +597,45 @@ fn unix_ms(t: Instant) -> f64 {
     (now.as_secs_f64() - t.elapsed().as_secs_f64()) * 1000.0
 }
 
-/// A method's calls as the sealer's `sealer_api_request_duration_seconds` histogram has them:
-/// how many, their mean, the bucket its p99 falls in, and the slowest bucket used.
-fn api_times(metrics: &BTreeMap<String, f64>, method: &str) -> String {
+/// A method's calls as the sealer's `sealer_api_request_duration_seconds` histogram has them
+/// (`text`, its /metrics): how many, their mean, the bucket its p99 falls in, and the slowest
+/// bucket used.
+fn api_times(text: &str, method: &str) -> String {
     let name = "sealer_api_request_duration_seconds";
-    let get = |k: &str| {
-        metrics
-            .get(&format!("{name}_{k}{{method=\"{method}\"}}"))
-            .copied()
-            .unwrap_or(0.0)
-    };
-    let (count, sum) = (get("count"), get("sum"));
-    let prefix = format!("{name}_bucket{{method=\"{method}\",le=\"");
-    let mut buckets: Vec<(f64, f64)> = metrics
-        .iter()
-        .filter_map(|(k, v)| {
-            let le = k.strip_prefix(&prefix)?.strip_suffix("\"}")?;
-            Some((le.parse().unwrap_or(f64::INFINITY), *v))
-        })
-        .collect();
+    let of_method = format!("method=\"{method}\"");
+    let mut count = 0.0;
+    let mut sum = 0.0;
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    for line in text.lines().filter(|l| l.contains(&of_method)) {
+        let Some((key, v)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let v: f64 = v.parse().unwrap_or(0.0);
+        if key.starts_with(&format!("{name}_count")) {
+            count = v;
+        } else if key.starts_with(&format!("{name}_sum")) {
+            sum = v;
+        } else if key.starts_with(&format!("{name}_bucket")) {
+            let le = key
+                .split("le=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("+Inf");
+            buckets.push((le.parse().unwrap_or(f64::INFINITY), v));
+        }
+    }
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let p99 = buckets
-        .iter()
-        .find(|(_, c)| *c >= count * 0.99)
-        .map_or(f64::NAN, |b| b.0);
-    let max = buckets
-        .iter()
-        .find(|(_, c)| *c >= count)
-        .map_or(f64::NAN, |b| b.0);
+    let within = |share: f64| {
+        buckets
+            .iter()
+            .find(|(_, c)| *c >= count * share)
+            .map_or(f64::NAN, |b| b.0 * 1000.0)
+    };
     format!(
-        "{count} calls, mean {:.1} ms, p99 at most {:.0} ms, all at most {:.0} ms",
-        sum * 1000.0 / count.max(1.0),
-        p99 * 1000.0,
-        max * 1000.0
+        "{count} calls, mean {:.1} ms, p99 at most {} ms, all at most {} ms",
+        sum * 1000.0 / f64::max(count, 1.0),
+        within(0.99),
+        within(1.0)
     )
 }
 
