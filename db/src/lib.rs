@@ -339,8 +339,9 @@ mod tests {
             ticker.await.unwrap()
         });
         holder.join().unwrap();
+        // About 40 when the runtime goes on; at most 1 when the wait holds its only thread.
         assert!(
-            ticks >= 10,
+            ticks >= 5,
             "the other task ran {ticks} times while the lock was waited for"
         );
     }

@@ -28,10 +28,15 @@ struct Known {
     read: HashMap<u64, (i64, Instant)>,
     /// Sectors an extension was sent for: read at every call until this epoch.
     changing: HashMap<u64, i64>,
-    /// Sealing sectors' pre-committed expirations (read from the chain at the seed): what
-    /// each keeps once active, so a sector that just became active is not asked of the chain.
-    precommitted: HashMap<u64, i64>,
+    /// Sealing sectors' pre-committed expirations and when they were read from the chain (at
+    /// the seed): what each keeps once active, so a sector that just became active is not
+    /// asked of the chain. Counted as read then: [`REREAD_AFTER`] runs from the seed.
+    precommitted: HashMap<u64, (i64, Instant)>,
 }
+
+/// Past this many pre-committed expirations kept, those older than [`REREAD_AFTER`] (of no use
+/// any more: the chain would be asked) are dropped.
+const PRECOMMITTED_KEPT: usize = 65_536;
 
 impl Expirations {
     fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
@@ -44,8 +49,8 @@ impl Expirations {
         let mut k = self.lock();
         k.changing.retain(|_, until| *until >= head);
         for n in sectors {
-            if let Some(exp) = k.precommitted.remove(n) {
-                k.read.entry(*n).or_insert((exp, now));
+            if let Some(seen) = k.precommitted.remove(n) {
+                k.read.entry(*n).or_insert(seen);
             }
         }
         sectors
@@ -76,7 +81,12 @@ impl Expirations {
     /// Sector `n`'s pre-commit, read from the chain, expires at `expiration`: the sector's
     /// expiration once active (the actor keeps the pre-commit's).
     pub fn precommitted(&self, n: u64, expiration: i64) {
-        self.lock().precommitted.insert(n, expiration);
+        let mut k = self.lock();
+        let now = Instant::now();
+        if k.precommitted.len() >= PRECOMMITTED_KEPT {
+            k.precommitted.retain(|_, (_, at)| now < *at + REREAD_AFTER);
+        }
+        k.precommitted.insert(n, (expiration, now));
     }
 
     pub fn get(&self, sector: u64) -> Option<i64> {
@@ -88,6 +98,8 @@ impl Expirations {
     pub fn extending(&self, sectors: impl IntoIterator<Item = u64>, head: i64) {
         let mut k = self.lock();
         for n in sectors {
+            // What the pre-commit said no longer holds.
+            k.precommitted.remove(&n);
             k.changing.insert(n, head + LANDS_WITHIN);
         }
     }
@@ -125,13 +137,18 @@ mod tests {
     #[test]
     fn a_sector_just_active_shows_its_precommitted_expiration_without_asking_the_chain() {
         let e = Expirations::default();
-        let t0 = Instant::now();
         e.precommitted(7, 5000);
+        // Counted as read at the seed: REREAD_AFTER runs from then.
+        let t0 = Instant::now();
         assert!(e.to_read(&[7], 100, t0).is_empty());
         assert_eq!(e.get(7), Some(5000));
         // Read again from the chain like any other, after REREAD_AFTER.
         assert_eq!(e.to_read(&[7], 101, t0 + REREAD_AFTER), vec![7]);
         // A sector whose pre-commit was not seen by this process (started since) is asked.
         assert_eq!(e.to_read(&[8], 100, t0), vec![8]);
+        // Extended before any list showed it: its pre-commit's expiration is not taken.
+        e.precommitted(9, 5000);
+        e.extending([9], 100);
+        assert_eq!(e.to_read(&[9], 100 + LANDS_WITHIN + 1, t0), vec![9]);
     }
 }

@@ -301,7 +301,10 @@ impl LocalStore {
                 .collect()
         })
         .await
-        .unwrap_or_default();
+        .unwrap_or_else(|e| {
+            tracing::warn!("listing the sector files of storage path {id} failed: {e}");
+            Vec::new()
+        });
         // Another machine mounting the same store (one storage ID) may have declared it
         // already; a sealer that cannot tell answers `None` or an error.
         if let Ok(Some(known)) = self.inner.index.storage_listing(id).await {
@@ -329,6 +332,10 @@ impl LocalStore {
         let mut first_error = None;
         let mut attached = Vec::new();
         for (id, root, info, stat) in paths {
+            // Detached meanwhile: not attached again behind the detach's back.
+            if !self.lock().contains_key(&id) {
+                continue;
+            }
             let r = match stat {
                 Ok(stat) => self.inner.index.storage_attach(info, stat).await,
                 Err(e) => Err(e),
@@ -341,6 +348,9 @@ impl LocalStore {
             }
         }
         for (id, root) in attached {
+            if !self.lock().contains_key(&id) {
+                continue;
+            }
             if let Err(e) = self.declare_files(&id, &root).await {
                 first_error.get_or_insert(e);
             }

@@ -624,6 +624,9 @@ fn api_times(text: &str, method: &str) -> String {
             buckets.push((le.parse().unwrap_or(f64::INFINITY), v));
         }
     }
+    if count == 0.0 {
+        return "no calls".into();
+    }
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
     let within = |share: f64| {
         buckets
