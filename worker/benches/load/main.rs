@@ -157,7 +157,19 @@ async fn run() {
         let (c, r) = cpu.window(idle_s).await;
         println!("\n[idle, no workers] {idle_s} s: sealer CPU {c:.1}% of one core, RSS {r} MiB");
     }
-    let dir = tempfile::tempdir().unwrap();
+    // The simulated workers' paths on a tmpfs (`SIM_DIR`, /dev/shm where it is): on this
+    // machine's ext4, creating their tens of thousands of small files took over half of the
+    // tool's CPU in the inode allocator (a profile), CPU the sealer then waited for. In a
+    // cluster each worker has disks of its own; the sealer's repo stays on disk.
+    let sim_root = std::env::var("SIM_DIR").unwrap_or_else(|_| {
+        let shm = std::path::Path::new("/dev/shm");
+        match shm.is_dir() && tempfile::tempdir_in(shm).is_ok() {
+            true => "/dev/shm".into(),
+            false => std::env::temp_dir().display().to_string(),
+        }
+    });
+    let dir = tempfile::tempdir_in(&sim_root).unwrap();
+    println!("simulated workers' paths under {sim_root} (SIM_DIR)");
     let seen = Arc::new(sim::Seen::default());
     let t0 = Instant::now();
     // The first makes the shared store; the others attach it.
