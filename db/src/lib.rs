@@ -230,7 +230,7 @@ pub fn num_key(prefix: &str, n: u64) -> String {
 /// multi-threaded runtime the other tasks move off this thread while it waits, so a disk flush
 /// does not stall RPC handling and dispatch. Elsewhere (a current-thread runtime, plain threads)
 /// it simply runs `f`.
-pub fn blocking_io<R>(f: impl FnOnce() -> R) -> R {
+fn blocking_io<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)

@@ -47,8 +47,6 @@ pub struct Node {
     pub(crate) shutdown: tokio::sync::Notify,
     /// The proving figures, read from the chain in the background (`web::ProvingCache`).
     pub(crate) proving: crate::web::ProvingCache,
-    /// Active sectors' expirations, for `sectors list` (read from the chain now and then).
-    pub(crate) expirations: Arc<crate::expiry::Expirations>,
 }
 
 impl Node {
@@ -305,7 +303,6 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
     );
     wnpost.spawn();
 
-    let expirations = pipeline.expirations.clone();
     let node = Arc::new(Node {
         cfg,
         settings,
@@ -326,7 +323,6 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         wnpost,
         shutdown: tokio::sync::Notify::new(),
         proving: Default::default(),
-        expirations,
     });
     crate::web::ProvingCache::spawn(node.clone());
     let (remote, _) = stores::http::router(store, secret);

@@ -61,9 +61,9 @@ pub struct Pipeline {
     /// When this sealer started: until its workers had the heartbeat's removal time to
     /// connect again and declare their files, a file the index does not know is not lost.
     born: std::time::Instant,
-    /// Active sectors' expirations for `sectors list`: told each sector's pre-committed one
-    /// when its pre-commit is read at the seed (what the sector keeps once active).
-    pub expirations: Arc<crate::expiry::Expirations>,
+    /// Active sectors' expirations for `sectors list` (`rpc`): told each sector's pre-committed
+    /// one when its pre-commit is read at the seed (what the sector keeps once active).
+    pub(crate) expirations: crate::expiry::Expirations,
 }
 
 /// How a wait for a message ended.

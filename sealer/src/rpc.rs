@@ -80,7 +80,8 @@ pub fn handlers() -> Handlers<Arc<Node>> {
                 crate::extend::extend(&*n.chain, n.settings.actor, proof, &ids, to, &max_fee)
                     .await
                     .map_err(app)?;
-            n.expirations
+            n.pipeline
+                .expirations
                 .extending(sent.sectors.iter().map(|(s, _, _)| *s), head);
             Ok(sent)
         })
@@ -388,7 +389,7 @@ async fn expirations(
         None => node.chain.head().await?.height,
     };
     let now = std::time::Instant::now();
-    let ask = node.expirations.to_read(&proving, head, now);
+    let ask = node.pipeline.expirations.to_read(&proving, head, now);
     if !ask.is_empty() {
         let refs: Vec<resources::SectorRef> = ask
             .iter()
@@ -401,11 +402,11 @@ async fn expirations(
             .into_iter()
             .map(|a| (a.sector.number, a.expiration))
             .collect();
-        node.expirations.learn(&ask, &active, now);
+        node.pipeline.expirations.learn(&ask, &active, now);
     }
     for r in &mut page.rows {
         r.expiration = match r.state {
-            api::SectorState::Proving => node.expirations.get(r.number),
+            api::SectorState::Proving => node.pipeline.expirations.get(r.number),
             _ => None,
         };
     }
