@@ -213,6 +213,35 @@ async fn handle(
     server.handle(&headers, &body).await
 }
 
+/// Serves `app` on `listener` until `stop` resolves, on a runtime of its own: accepting,
+/// reading requests, running handlers and writing answers happen apart from the runtime that
+/// calls this, whose own tasks (a sealer's ten thousand sectors' steps) cannot keep a call
+/// waiting. Under that load a task on the shared runtime was woken up to half a second late while
+/// a thread of its own was woken within 3 ms; the CLI's calls took as long (#19). Whatever a
+/// handler spawns runs on the API's runtime unless it spawns through a handle of its own.
+pub async fn serve_apart(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("api")
+        .enable_all()
+        .build()?;
+    // The listener registered again with the API's runtime: its accepts are woken there.
+    let listener = listener.into_std()?;
+    let served = rt
+        .spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        })
+        .await;
+    rt.shutdown_background();
+    served.map_err(std::io::Error::other)?
+}
+
 /// Resolves on Ctrl-C, SIGTERM or `shutdown` (the `Shutdown` method): a daemon's graceful stop.
 pub async fn until_stopped(shutdown: &tokio::sync::Notify) {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -246,6 +275,66 @@ mod tests {
         let status = r.status().as_u16();
         let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
         (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    /// One HTTP/1.1 GET on a new connection; the answer's body, or why none came in 2 s.
+    fn get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<String> {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(addr)?;
+        c.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
+        write!(
+            c,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut answer = String::new();
+        c.read_to_string(&mut answer)?;
+        Ok(answer
+            .rsplit("\r\n\r\n")
+            .next()
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    #[test]
+    fn an_api_served_apart_answers_while_the_callers_runtime_is_busy() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let s = stop.clone();
+        let served = rt.spawn(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let app = axum::Router::new().route("/ping", axum::routing::get(|| async { "pong" }));
+            serve_apart(listener, app, async move { s.notified().await }).await
+        });
+        let addr = rx.recv().unwrap();
+        let t = std::time::Instant::now();
+        while get(addr, "/ping").ok().as_deref() != Some("pong") {
+            assert!(t.elapsed().as_secs() < 10, "the API never answered");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // The caller's runtime's only thread taken by a task that does not yield (as ten
+        // thousand sectors' steps keep a runtime's threads busy).
+        let (busy, release) = (Arc::new(AtomicBool::new(true)), std::sync::mpsc::channel());
+        let b = busy.clone();
+        rt.spawn(async move {
+            release.0.send(()).unwrap();
+            while b.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        });
+        release.1.recv().unwrap();
+        // A new connection is accepted and answered meanwhile.
+        let answer = get(addr, "/ping");
+        busy.store(false, Ordering::SeqCst);
+        assert_eq!(answer.unwrap(), "pong");
+        stop.notify_one();
+        rt.block_on(served).unwrap().unwrap();
     }
 
     #[tokio::test]

@@ -338,12 +338,13 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         node.engine.kind()
     );
     let stop = node.clone();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            api::server::until_stopped(&stop.shutdown).await;
-            tracing::info!("shutting down");
-        })
-        .await;
+    // Apart from the runtime that drives the sectors: an operator's call does not wait in
+    // line behind their steps.
+    let served = api::server::serve_apart(listener, app, async move {
+        api::server::until_stopped(&stop.shutdown).await;
+        tracing::info!("shutting down");
+    })
+    .await;
     repo.remove_api();
     served.context("serving the API")
 }

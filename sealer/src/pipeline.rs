@@ -64,6 +64,9 @@ pub struct Pipeline {
     /// Active sectors' expirations for `sectors list` (`rpc`): told each sector's pre-committed
     /// one when its pre-commit is read at the seed (what the sector keeps once active).
     pub(crate) expirations: crate::expiry::Expirations,
+    /// The runtime the sectors are driven on (the one this pipeline was made on): a sector
+    /// started from an API call (a pledge) is driven there, not on the API's own runtime.
+    rt: tokio::runtime::Handle,
 }
 
 /// How a wait for a message ended.
@@ -105,6 +108,7 @@ impl Pipeline {
             running: Mutex::new(HashSet::new()),
             born: std::time::Instant::now(),
             expirations: Default::default(),
+            rt: tokio::runtime::Handle::current(),
             notes: Mutex::new(std::collections::HashMap::new()),
             auto_rebuild,
             policy,
@@ -131,7 +135,7 @@ impl Pipeline {
             return;
         }
         let me = self.clone();
-        tokio::spawn(async move {
+        self.rt.spawn(async move {
             me.clone().drive(n).await;
             me.running
                 .lock()
