@@ -483,7 +483,7 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
                 .await?;
             let head = c.request::<m::ChainHead>(()).await?.height;
             let expirations: Vec<Option<i64>> = page.rows.iter().map(|r| r.expiration).collect();
-            print::sectors(&page, &expirations, head, !fast);
+            print::buffered(|o| print::sectors(o, &page, &expirations, head, !fast))?;
         }
         Cmd::Sectors(SectorsCmd::Status {
             id,
@@ -569,11 +569,11 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
         }
         Cmd::Sealing(SealingCmd::Jobs) => {
             let jobs = c.request::<m::WorkerJobs>(()).await?;
-            print::jobs(&jobs);
+            print::buffered(|o| print::jobs(o, &jobs))?;
         }
         Cmd::Sealing(SealingCmd::Workers) => {
             let ws = c.request::<m::WorkerStats>(()).await?;
-            print::workers(&ws);
+            print::buffered(|o| print::workers(o, &ws))?;
         }
         Cmd::Sealing(SealingCmd::Abort { job }) => {
             c.request::<m::SealingAbort>((job,)).await?;

@@ -208,7 +208,7 @@ async fn run() {
         let beats = seen.heartbeats.load(Ordering::Relaxed) - beats;
         println!("[idle, {workers} workers] {idle_s} s: sealer CPU {c:.1}% of one core, RSS {r} MiB, {beats} heartbeats");
     }
-    let probes = Probes::start(&info, env_or("PROBE_MS", 1000));
+    let probes = Probes::start(&info, repo.path(), env_or("PROBE_MS", 1000));
     if phases.contains("idle") {
         let (c, r) = cpu.window(idle_s).await;
         println!("[idle, {workers} workers, the CLI's calls every second] {idle_s} s: sealer CPU {c:.1}% of one core, RSS {r} MiB");
@@ -675,10 +675,11 @@ struct Probes {
 }
 
 impl Probes {
-    fn start(info: &ApiInfo, every_ms: u64) -> Probes {
+    fn start(info: &ApiInfo, repo: &std::path::Path, every_ms: u64) -> Probes {
         let took: Latencies = Default::default();
         let t = took.clone();
         let info = info.clone();
+        let repo = repo.to_path_buf();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -704,13 +705,32 @@ impl Probes {
                         .await
                         .map(|_| ());
                     let e = Instant::now();
+                    // The operator's own command: a process of its own, a new connection, every
+                    // row printed.
+                    let r5 = std::process::Command::new(testkit::bin())
+                        .arg("--repo")
+                        .arg(&repo)
+                        .args(["sectors", "list"])
+                        .env_remove("MINER_API_INFO")
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status()
+                        .map_err(|e| e.to_string())
+                        .and_then(|s| s.success().then_some(()).ok_or(s.to_string()));
+                    let f = Instant::now();
                     {
                         let mut g = t.lock().unwrap();
                         for (name, r, at, took) in [
-                            ("sectors list", r1, a, b - a),
-                            ("sealing workers", r2, b, c - b),
-                            ("sealing jobs", r3, c, d - c),
-                            ("sectors list, no expirations", r4, d, e - d),
+                            ("sectors list", r1.map_err(|e| e.to_string()), a, b - a),
+                            ("sealing workers", r2.map_err(|e| e.to_string()), b, c - b),
+                            ("sealing jobs", r3.map_err(|e| e.to_string()), c, d - c),
+                            (
+                                "sectors list, no expirations",
+                                r4.map_err(|e| e.to_string()),
+                                d,
+                                e - d,
+                            ),
+                            ("sectors list, the CLI (its own process)", r5, e, f - e),
                         ] {
                             let e = g.entry(name).or_default();
                             e.0.push((at, took.as_secs_f64() * 1000.0));

@@ -181,6 +181,15 @@ pub async fn run(total: u64) {
         crate::cpu_s(pid),
         crate::rss_mib(pid)
     );
+    // `META_HOLD_S`: the sealer kept serving this long, to look at it from outside.
+    let hold = crate::env_or("META_HOLD_S", 0);
+    if hold > 0 {
+        println!(
+            "  the sealer serves for {hold} s more (META_HOLD_S): sealer --repo {} ...",
+            repo.path().display()
+        );
+        tokio::time::sleep(Duration::from_secs(hold)).await;
+    }
     tokio::task::block_in_place(|| drop(d));
 }
 
