@@ -237,6 +237,11 @@ pub struct SectorListRow {
 pub struct SectorsPage {
     pub total: u64,
     pub rows: Vec<SectorListRow>,
+    /// The chain epoch the expirations were read at, when they were asked for: what the CLI
+    /// counts "in N days" from, without a `ChainHead` call of its own (absent from an older
+    /// sealer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

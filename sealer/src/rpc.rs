@@ -404,6 +404,7 @@ async fn expirations(
             .collect();
         node.pipeline.expirations.learn(&ask, &active, now);
     }
+    page.head = Some(head);
     for r in &mut page.rows {
         r.expiration = match r.state {
             api::SectorState::Proving => node.pipeline.expirations.get(r.number),

@@ -236,7 +236,11 @@ impl Sectors {
             }
             total += 1;
         }
-        api::SectorsPage { total, rows }
+        api::SectorsPage {
+            total,
+            rows,
+            head: None,
+        }
     }
 
     pub fn count_by_state(&self) -> BTreeMap<String, u64> {

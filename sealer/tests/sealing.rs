@@ -100,6 +100,16 @@ fn five_pledged_sectors_reach_proving_and_a_sixth_is_refused() {
         5,
         "{list}"
     );
+    // The epoch the expirations were read at comes with them (the CLI asks no `ChainHead`).
+    let page = repo.request::<api::methods::SectorsListPage>((Vec::new(), 0, 0, Some(true)));
+    let head = repo.request::<api::methods::ChainHead>(()).height;
+    assert!(
+        page.head.is_some_and(|h| h > 0 && h <= head),
+        "{:?} at head {head}",
+        page.head
+    );
+    let page = repo.request::<api::methods::SectorsListPage>((Vec::new(), 0, 0, None));
+    assert_eq!(page.head, None, "no expirations asked for, no head");
     // One call, filtered by state and paged (#19); --fast asks the chain nothing.
     let fast = repo.ok(&[
         "sectors",

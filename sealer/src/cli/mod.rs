@@ -481,7 +481,13 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
             let page = c
                 .request::<m::SectorsListPage>((states, offset, limit, Some(!fast)))
                 .await?;
-            let head = c.request::<m::ChainHead>(()).await?.height;
+            // The epoch the expirations were read at comes with them; the chain's head only
+            // from a sealer that does not send it (and not at all without expirations).
+            let head = match (fast, page.head) {
+                (true, _) => 0,
+                (false, Some(h)) => h,
+                (false, None) => c.request::<m::ChainHead>(()).await?.height,
+            };
             let expirations: Vec<Option<i64>> = page.rows.iter().map(|r| r.expiration).collect();
             print::buffered(|o| print::sectors(o, &page, &expirations, head, !fast))?;
         }

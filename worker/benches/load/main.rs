@@ -705,6 +705,9 @@ impl Probes {
                         .await
                         .map(|_| ());
                     let e = Instant::now();
+                    // The chain's head through the sealer (the CLI's second call).
+                    let r6 = client.request::<m::ChainHead>(()).await.map(|_| ());
+                    let f = Instant::now();
                     // The operator's own command: a process of its own, a new connection, every
                     // row printed.
                     let r5 = std::process::Command::new(testkit::bin())
@@ -717,7 +720,7 @@ impl Probes {
                         .status()
                         .map_err(|e| e.to_string())
                         .and_then(|s| s.success().then_some(()).ok_or(s.to_string()));
-                    let f = Instant::now();
+                    let end = Instant::now();
                     {
                         let mut g = t.lock().unwrap();
                         for (name, r, at, took) in [
@@ -730,7 +733,8 @@ impl Probes {
                                 d,
                                 e - d,
                             ),
-                            ("sectors list, the CLI (its own process)", r5, e, f - e),
+                            ("chain head", r6.map_err(|e| e.to_string()), e, f - e),
+                            ("sectors list, the CLI (its own process)", r5, f, end - f),
                         ] {
                             let e = g.entry(name).or_default();
                             e.0.push((at, took.as_secs_f64() * 1000.0));
