@@ -224,22 +224,31 @@ pub async fn serve_apart(
     app: axum::Router,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .thread_name("api")
-        .enable_all()
-        .build()?;
+    /// Stops the API's runtime when serving ends, or when this future is dropped (a runtime
+    /// may not be dropped from async code; shut down in the background, it may).
+    struct Apart(Option<tokio::runtime::Runtime>);
+    impl Drop for Apart {
+        fn drop(&mut self) {
+            if let Some(rt) = self.0.take() {
+                rt.shutdown_background();
+            }
+        }
+    }
+    let rt = Apart(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name("api")
+            .enable_all()
+            .build()?,
+    ));
     // The listener registered again with the API's runtime: its accepts are woken there.
     let listener = listener.into_std()?;
-    let served = rt
-        .spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
-        })
-        .await;
-    rt.shutdown_background();
-    served.map_err(std::io::Error::other)?
+    let served = rt.0.as_ref().expect("running").spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+    });
+    served.await.map_err(std::io::Error::other)?
 }
 
 /// Resolves on Ctrl-C, SIGTERM or `shutdown` (the `Shutdown` method): a daemon's graceful stop.
@@ -335,6 +344,28 @@ mod tests {
         assert_eq!(answer.unwrap(), "pong");
         stop.notify_one();
         rt.block_on(served).unwrap().unwrap();
+        // Dropped while it serves (its task aborted): it stops serving, nothing panics.
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route("/ping", axum::routing::get(|| async { "pong" }));
+        let served = rt.spawn(serve_apart(listener, app, std::future::pending()));
+        let t = std::time::Instant::now();
+        while get(addr, "/ping").ok().as_deref() != Some("pong") {
+            assert!(t.elapsed().as_secs() < 10, "the API never answered");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        served.abort();
+        assert!(rt.block_on(served).unwrap_err().is_cancelled());
+        let t = std::time::Instant::now();
+        while get(addr, "/ping").is_ok() {
+            assert!(
+                t.elapsed().as_secs() < 10,
+                "still served after its task was aborted"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     #[tokio::test]
