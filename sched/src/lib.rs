@@ -1,7 +1,8 @@
 //! `sched` owns scheduling: the global request queue in lotus's order, per-worker scheduling
 //! windows, resource accounting through the prepare and execute stages, selectors, assigners and
-//! the job listing. It knows nothing of networks, storage or proofs: the embedder (the sealer
-//! daemon) runs the actions it hands out and reports back, and tells it of workers coming and going.
+//! the job listing, and the capacity arithmetic a cluster's plan is made of (`plan`). It knows
+//! nothing of networks, storage or proofs: the embedder (the sealer daemon) runs the actions it
+//! hands out and reports back, and tells it of workers coming and going.
 //!
 //! Flow of one request: `submit` -> queued -> `schedule` places it in a worker's window
 //! (`assigned(N)`) -> `take_actions` hands out `Prepare` (`preparing`) -> `prepared` ->
@@ -11,6 +12,7 @@
 mod assign;
 pub mod cpus;
 mod jobs;
+pub mod plan;
 mod request;
 mod scheduler;
 mod selector;
