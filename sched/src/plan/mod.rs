@@ -8,6 +8,10 @@ use std::fmt;
 
 use resources::{human_bytes, SectorSize, TaskType};
 
+mod bound;
+
+pub use bound::{bound, Bound, BoundError, Durations, Full, STEPS};
+
 use crate::why::NotHere;
 use crate::worker::{Need, NoFit, Usage, WorkerSpec};
 

@@ -1,0 +1,276 @@
+//! The bound on sectors a day a cluster can seal: a linear program over the average number of
+//! tasks of each sealing step each machine runs at once. Every sector goes through every step
+//! once, so each step's machines must finish `S` of them a second (Little's law: `n / d` tasks a
+//! second with `n` at once taking `d` each); each machine's mix must fit its RAM, RAM + swap,
+//! CPUs and GPUs on average (the base memory of every step it runs counted once), no step more
+//! at once than [`at_once`] allows there; and the sectors in flight must fit the seal space.
+//! The scheduler can reach this bound at best: it places whole tasks, and cannot always keep
+//! every machine full.
+
+use std::collections::BTreeMap;
+
+use microlp::{ComparisonOp, OptimizationDirection, Problem, Variable};
+use resources::{SectorSize, TaskType};
+
+use super::{at_once, COUNT_CAP};
+use crate::worker::{Need, WorkerSpec};
+
+/// The steps every sector goes through, in order.
+pub const STEPS: [TaskType; 6] = [
+    TaskType::AddPiece,
+    TaskType::PreCommit1,
+    TaskType::PreCommit2,
+    TaskType::Commit1,
+    TaskType::Commit2,
+    TaskType::Finalize,
+];
+
+/// How long each step takes (seconds), and how long a sector waits besides (for its seed,
+/// batches, messages), holding its seal space all the while.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Durations {
+    pub step_s: BTreeMap<TaskType, f64>,
+    pub wait_s: f64,
+}
+
+impl Durations {
+    fn of(&self, t: TaskType) -> f64 {
+        self.step_s.get(&t).copied().unwrap_or(0.0)
+    }
+
+    /// A sector's time from AP to the end of FIN.
+    pub fn in_flight_s(&self) -> f64 {
+        STEPS.iter().map(|t| self.of(*t)).sum::<f64>() + self.wait_s
+    }
+}
+
+/// What is full at the bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Full {
+    Ram(usize),
+    RamSwap(usize),
+    Cpus(usize),
+    Gpus(usize),
+    /// As many tasks of the step at once on the machine as fit there ([`at_once`]).
+    AtOnce(usize, TaskType),
+    /// The cluster's seal space, with every sector in flight holding its files.
+    SealSpace,
+}
+
+/// The bound, and what makes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bound {
+    /// Sectors a day.
+    pub per_day: f64,
+    /// Each step alone, given every machine that runs it and nothing else there: sectors a day.
+    /// The smallest is the step that stops the cluster when the machines do not share steps.
+    pub alone: Vec<(TaskType, f64)>,
+    /// The solution's mix: (machine, step, average tasks at once), those above zero.
+    pub mix: Vec<(usize, TaskType, f64)>,
+    /// What is full at the bound (more of any of these would raise it).
+    pub full: Vec<Full>,
+}
+
+/// One `<=` constraint: what is full when it binds, its terms, its right-hand side.
+type Check = (Full, Vec<(Variable, f64)>, f64);
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BoundError {
+    #[error("no machine runs {0:?}: no sector can be sealed")]
+    NoMachineFor(TaskType),
+    #[error("the bound's linear program has no solution: {0}")]
+    Solver(String),
+}
+
+/// The bound for `machines` sealing sectors of `size` with these durations. `seal_space` is the
+/// cluster's space for sectors in flight and what one takes (`None`: not limited).
+pub fn bound(
+    machines: &[WorkerSpec],
+    size: SectorSize,
+    d: &Durations,
+    seal_space: Option<(u64, u64)>,
+) -> Result<Bound, BoundError> {
+    const DAY: f64 = 86_400.0;
+    let steps: Vec<TaskType> = STEPS.iter().copied().filter(|t| d.of(*t) > 0.0).collect();
+    let mut alone = Vec::new();
+    for t in &steps {
+        let n: u32 = machines
+            .iter()
+            .map(|m| at_once(m, *t, size, None).count.min(COUNT_CAP))
+            .sum();
+        if n == 0 {
+            return Err(BoundError::NoMachineFor(*t));
+        }
+        alone.push((*t, f64::from(n) / d.of(*t) * DAY));
+    }
+    let mut lp = Problem::new(OptimizationDirection::Maximize);
+    // Sectors a day (the objective).
+    let s = lp.add_var(1.0, (0.0, f64::INFINITY));
+    // (machine, step) -> tasks at once on average.
+    let mut n: Vec<(usize, TaskType, Variable, Need)> = Vec::new();
+    let mut checks: Vec<Check> = Vec::new();
+    for (i, m) in machines.iter().enumerate() {
+        let here: Vec<TaskType> = steps
+            .iter()
+            .copied()
+            .filter(|t| m.tasks.contains(*t))
+            .collect();
+        let needs: Vec<Need> = here.iter().map(|t| Need::of(m, *t, size)).collect();
+        let base: u64 = needs.iter().map(|n| n.base_memory).sum();
+        let res = &m.resources;
+        let vars: Vec<Variable> = here
+            .iter()
+            .map(|_| lp.add_var(0.0, (0.0, f64::INFINITY)))
+            .collect();
+        for ((t, v), need) in here.iter().zip(&vars).zip(&needs) {
+            n.push((i, *t, *v, *need));
+            let cap = f64::from(at_once(m, *t, size, None).count);
+            checks.push((Full::AtOnce(i, *t), vec![(*v, 1.0)], cap));
+        }
+        let row = |f: &dyn Fn(&Need) -> f64| -> Vec<(Variable, f64)> {
+            vars.iter().zip(&needs).map(|(v, n)| (*v, f(n))).collect()
+        };
+        let vmem =
+            (res.mem_physical + res.mem_swap).saturating_sub(res.mem_used + res.mem_swap_used);
+        checks.push((
+            Full::Ram(i),
+            row(&|n| n.min_memory as f64),
+            res.mem_physical.saturating_sub(base) as f64,
+        ));
+        checks.push((
+            Full::RamSwap(i),
+            row(&|n| n.max_memory as f64),
+            vmem.saturating_sub(base) as f64,
+        ));
+        checks.push((Full::Cpus(i), row(&|n| n.threads as f64), res.cpus as f64));
+        if !res.gpus.is_empty() {
+            let gpus = res.gpus.len() as f64 * 1000.0;
+            checks.push((Full::Gpus(i), row(&|n| f64::from(n.gpu_milli)), gpus));
+        }
+    }
+    // Each step's machines finish S sectors a day: sum of n / d (a second) * DAY >= S.
+    for t in &steps {
+        let mut row: Vec<(Variable, f64)> = n
+            .iter()
+            .filter(|x| x.1 == *t)
+            .map(|x| (x.2, DAY / d.of(*t)))
+            .collect();
+        row.push((s, -1.0));
+        lp.add_constraint(row.as_slice(), ComparisonOp::Ge, 0.0);
+    }
+    if let Some((total, per_sector)) = seal_space.filter(|(_, p)| *p > 0) {
+        // Sectors in flight = S a day * their time in flight.
+        let in_flight = d.in_flight_s() / DAY;
+        checks.push((
+            Full::SealSpace,
+            vec![(s, in_flight * per_sector as f64)],
+            total as f64,
+        ));
+    }
+    for (_, row, rhs) in &checks {
+        lp.add_constraint(row.as_slice(), ComparisonOp::Le, *rhs);
+    }
+    let sol = lp.solve().map_err(|e| BoundError::Solver(e.to_string()))?;
+    let full = checks
+        .iter()
+        .filter(|(_, row, rhs)| {
+            let lhs: f64 = row.iter().map(|(v, c)| sol[*v] * c).sum();
+            *rhs > 0.0 && lhs >= rhs * (1.0 - 1e-6)
+        })
+        .map(|c| c.0)
+        .collect();
+    Ok(Bound {
+        per_day: sol[s],
+        alone,
+        mix: n
+            .iter()
+            .filter(|x| sol[x.2] > 1e-9)
+            .map(|x| (x.0, x.1, sol[x.2]))
+            .collect(),
+        full,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{spec, GIB};
+
+    const H: f64 = 3600.0;
+
+    fn durations(pc1_h: f64, c2_h: f64, others_s: f64, wait_s: f64) -> Durations {
+        let mut step_s: BTreeMap<TaskType, f64> = STEPS.iter().map(|t| (*t, others_s)).collect();
+        step_s.insert(TaskType::PreCommit1, pc1_h * H);
+        step_s.insert(TaskType::Commit2, c2_h * H);
+        Durations { step_s, wait_s }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-3 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn one_machine_with_long_pc1s_seals_its_pc1s_at_once_over_their_time() {
+        // Seed 001's machine: 7 PC1s of 64GiB at once (lotus's table), 4 h each, the other
+        // steps a second: 7 x 24 / 4 = 42 sectors a day.
+        let m = spec("seed001", 1024, 128, 1, &TaskType::ALL);
+        let b = bound(
+            &[m],
+            SectorSize::S64GiB,
+            &durations(4.0, 1.0 / H, 1.0, 0.0),
+            None,
+        )
+        .unwrap();
+        assert!(close(b.per_day, 42.0), "{b:?}");
+        assert!(
+            b.full.contains(&Full::AtOnce(0, TaskType::PreCommit1)),
+            "{b:?}"
+        );
+        let pc1 = b
+            .alone
+            .iter()
+            .find(|a| a.0 == TaskType::PreCommit1)
+            .unwrap();
+        assert!(close(pc1.1, 42.0));
+    }
+
+    #[test]
+    fn the_slowest_step_on_machines_of_its_own_sets_the_bound() {
+        // A: everything but C2; B: C2 only, one GPU, 1 h a C2: 24 a day, under A's 42 PC1s.
+        let steps_a: Vec<TaskType> = STEPS
+            .iter()
+            .copied()
+            .filter(|t| *t != TaskType::Commit2)
+            .collect();
+        let a = spec("a", 1024, 128, 0, &steps_a);
+        let b = spec("b", 256, 32, 1, &[TaskType::Commit2]);
+        let d = durations(4.0, 1.0, 1.0, 0.0);
+        let r = bound(&[a, b], SectorSize::S64GiB, &d, None).unwrap();
+        assert!(close(r.per_day, 24.0), "{r:?}");
+        assert!(r.full.contains(&Full::Gpus(1)), "{r:?}");
+        let slowest = r.alone.iter().min_by(|x, y| x.1.total_cmp(&y.1)).unwrap();
+        assert_eq!(slowest.0, TaskType::Commit2);
+        // No machine for C2: no bound, and the error names the step.
+        let a = spec("a", 1024, 128, 0, &steps_a);
+        assert_eq!(
+            bound(&[a], SectorSize::S64GiB, &d, None),
+            Err(BoundError::NoMachineFor(TaskType::Commit2))
+        );
+    }
+
+    #[test]
+    fn seal_space_bounds_the_sectors_in_flight() {
+        // 6 TiB for 64GiB sectors of 1,030.4 GiB each: 5.96 in flight. A sector is in flight
+        // 7.75 h (PC1 4 h, the other five steps half an hour each, 75 min of waiting): 5.96 x
+        // 24 / 7.75 = 18.5 sectors a day, under the 42 that the PC1s would allow.
+        let m = spec("seed001", 1024, 128, 1, &TaskType::ALL);
+        let d = durations(4.0, 0.5, 0.5 * H, 75.0 * 60.0);
+        let per_sector = 161 * 64 * GIB / 10;
+        let total = 6 * 1024 * GIB;
+        let r = bound(&[m], SectorSize::S64GiB, &d, Some((total, per_sector))).unwrap();
+        let in_flight_h = 4.0 + 0.5 + 4.0 * 0.5 + 1.25;
+        let want = total as f64 / per_sector as f64 * 24.0 / in_flight_h;
+        assert!(close(r.per_day, want), "{} vs {want}: {r:?}", r.per_day);
+        assert_eq!(r.full, vec![Full::SealSpace]);
+    }
+}
