@@ -57,6 +57,16 @@ impl TaskType {
         TaskType::WinningPoSt,
     ];
 
+    /// The steps every sector goes through once, in order (AP to FIN).
+    pub const STEPS: [TaskType; 6] = [
+        TaskType::AddPiece,
+        TaskType::PreCommit1,
+        TaskType::PreCommit2,
+        TaskType::Commit1,
+        TaskType::Commit2,
+        TaskType::Finalize,
+    ];
+
     /// The sealing tasks a worker takes by default (lotus-worker's `--addpiece --precommit1 ...`),
     /// plus the fetch and finalize tasks every sealing worker runs.
     pub const SEALING: [TaskType; 9] = [

@@ -16,14 +16,7 @@ use super::{at_once, COUNT_CAP};
 use crate::worker::{Need, WorkerSpec};
 
 /// The steps every sector goes through, in order.
-pub const STEPS: [TaskType; 6] = [
-    TaskType::AddPiece,
-    TaskType::PreCommit1,
-    TaskType::PreCommit2,
-    TaskType::Commit1,
-    TaskType::Commit2,
-    TaskType::Finalize,
-];
+pub const STEPS: [TaskType; 6] = TaskType::STEPS;
 
 /// How long each step takes (seconds), and how long a sector waits besides (for its seed,
 /// batches, messages), holding its seal space all the while.

@@ -524,14 +524,7 @@ async fn wait_proving(client: &Client, n: usize, limit: Duration) {
 /// and for each sector with a failed task, names the sector: each run of its steps (worker,
 /// call, when) and the sealer's log of it. Returns whether every step ran once.
 async fn check_steps(seen: &sim::Seen, numbers: &[u64], client: &Client, t0: Instant) -> bool {
-    let want = [
-        TaskType::AddPiece,
-        TaskType::PreCommit1,
-        TaskType::PreCommit2,
-        TaskType::Commit1,
-        TaskType::Commit2,
-        TaskType::Finalize,
-    ];
+    let want = TaskType::STEPS;
     let (mut missing, mut twice) = (0, 0);
     let mut named = std::collections::BTreeSet::new();
     {
