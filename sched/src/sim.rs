@@ -53,7 +53,12 @@ enum Event {
     Prepared(TaskHandle),
     Done(TaskHandle, WorkerId),
     Script(Script),
+    Submit(TaskType, u64, SectorSize),
 }
+
+/// What a finished task leads to: (after how many virtual milliseconds, task, sector), each
+/// submitted then with the finished one's sector size (a sector's next step, say).
+pub type Follow = Box<dyn FnMut(TaskType, u64) -> Vec<(u64, TaskType, u64)>>;
 
 /// The simulation: a scheduler, a clock and a log.
 pub struct Sim {
@@ -64,6 +69,8 @@ pub struct Sim {
     pub check: bool,
     /// (prepare, run) time of a task, in virtual milliseconds.
     pub durations: Box<dyn Fn(TaskType, SectorSize) -> (u64, u64)>,
+    /// Told each finished task (type, sector); what it returns is submitted (priority 0).
+    pub follow: Option<Follow>,
     queue: BinaryHeap<Reverse<(u64, u64)>>,
     events: HashMap<u64, Event>,
     seq: u64,
@@ -78,6 +85,7 @@ impl Sim {
             log: Vec::new(),
             check: true,
             durations: Box::new(|_, _| (1, 100)),
+            follow: None,
             queue: BinaryHeap::new(),
             events: HashMap::new(),
             seq: 0,
@@ -190,7 +198,7 @@ impl Sim {
                 }
                 Event::Done(h, w) => {
                     if self.sched.finished(h).is_ok() {
-                        let (task, sector, _) = self.info[&h.id];
+                        let (task, sector, size) = self.info[&h.id];
                         self.log.push(Record {
                             time: t,
                             worker: self.name(w),
@@ -199,9 +207,16 @@ impl Sim {
                             id: h.id,
                             start: false,
                         });
+                        let next = self.follow.as_mut().map(|f| f(task, sector));
+                        for (after, task, sector) in next.unwrap_or_default() {
+                            self.push(t + after, Event::Submit(task, sector, size));
+                        }
                     }
                 }
                 Event::Script(f) => f(&mut self.sched),
+                Event::Submit(task, sector, size) => {
+                    self.submit(task, size, sector, 0);
+                }
             }
         }
     }

@@ -9,8 +9,10 @@ use std::fmt;
 use resources::{human_bytes, SectorSize, TaskType};
 
 mod bound;
+mod simulate;
 
 pub use bound::{bound, Bound, BoundError, Durations, Full, STEPS};
+pub use simulate::{simulate, Simulated};
 
 use crate::why::NotHere;
 use crate::worker::{Need, NoFit, Usage, WorkerSpec};
