@@ -60,7 +60,8 @@ pub struct Bound {
     pub alone: Vec<(TaskType, f64)>,
     /// The solution's mix: (machine, step, average tasks at once), those above zero.
     pub mix: Vec<(usize, TaskType, f64)>,
-    /// What is full at the bound (more of any of these would raise it).
+    /// What is full in the solution found (a linear program may have several solutions:
+    /// [`additions`] says which additions raise the bound).
     pub full: Vec<Full>,
 }
 
@@ -184,6 +185,66 @@ pub fn bound(
     })
 }
 
+/// One thing an operator could add to the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addition {
+    /// Half as much RAM again on the machine.
+    Ram(usize),
+    /// Half as many CPU cores again.
+    Cpus(usize),
+    /// One GPU.
+    Gpu(usize),
+    /// A machine like this one, running the same tasks.
+    Machine(usize),
+    /// Half as much seal space again.
+    SealSpace,
+}
+
+/// Each [`Addition`] that raises the bound, with the bound it gives, the largest gain first.
+pub fn additions(
+    machines: &[WorkerSpec],
+    size: SectorSize,
+    d: &Durations,
+    seal_space: Option<(u64, u64)>,
+) -> Result<Vec<(Addition, f64)>, BoundError> {
+    let now = bound(machines, size, d, seal_space)?.per_day;
+    let mut tries: Vec<(Addition, Vec<WorkerSpec>)> = Vec::new();
+    for (i, m) in machines.iter().enumerate() {
+        let with = |f: &dyn Fn(&mut WorkerSpec)| {
+            let mut v = machines.to_vec();
+            f(&mut v[i]);
+            v
+        };
+        let r = &m.resources;
+        let ram = with(&|m| m.resources.mem_physical += r.mem_physical / 2);
+        tries.push((Addition::Ram(i), ram));
+        tries.push((Addition::Cpus(i), with(&|m| m.resources.cpus += r.cpus / 2)));
+        let gpu = format!("GPU {}", r.gpus.len());
+        tries.push((
+            Addition::Gpu(i),
+            with(&|m| m.resources.gpus.push(gpu.clone())),
+        ));
+        let mut more = machines.to_vec();
+        more.push(m.clone());
+        tries.push((Addition::Machine(i), more));
+    }
+    let mut gains = Vec::new();
+    for (a, ms) in tries {
+        let b = bound(&ms, size, d, seal_space)?.per_day;
+        if b > now * (1.0 + 1e-6) {
+            gains.push((a, b));
+        }
+    }
+    if let Some((total, per)) = seal_space {
+        let b = bound(machines, size, d, Some((total + total / 2, per)))?.per_day;
+        if b > now * (1.0 + 1e-6) {
+            gains.push((Addition::SealSpace, b));
+        }
+    }
+    gains.sort_by(|x, y| y.1.total_cmp(&x.1));
+    Ok(gains)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +326,40 @@ mod tests {
         let want = total as f64 / per_sector as f64 * 24.0 / in_flight_h;
         assert!(close(r.per_day, want), "{} vs {want}: {r:?}", r.per_day);
         assert_eq!(r.full, vec![Full::SealSpace]);
+    }
+
+    #[test]
+    fn what_to_add_is_what_raises_the_bound() {
+        // One GPU between two machines, and only the first runs the GPU steps: a GPU there (or
+        // a machine like it) raises the bound; a GPU on the other one does not.
+        let gpu = spec("gpu", 768, 64, 1, &STEPS);
+        let cpu = spec(
+            "cpu",
+            768,
+            64,
+            0,
+            &[
+                TaskType::AddPiece,
+                TaskType::PreCommit1,
+                TaskType::Commit1,
+                TaskType::Finalize,
+            ],
+        );
+        let mut d = durations(3.5, 10.0 / 60.0, 60.0, 0.0);
+        d.step_s.insert(TaskType::PreCommit2, 0.25 * H);
+        let m = [gpu, cpu];
+        let now = bound(&m, SectorSize::S32GiB, &d, None).unwrap().per_day;
+        let add = additions(&m, SectorSize::S32GiB, &d, None).unwrap();
+        assert!(
+            add.iter()
+                .any(|a| a.0 == Addition::Gpu(0) && a.1 > now * 1.5),
+            "{add:?}"
+        );
+        assert!(add.iter().any(|a| a.0 == Addition::Machine(0)), "{add:?}");
+        assert!(!add.iter().any(|a| a.0 == Addition::Gpu(1)), "{add:?}");
+        assert!(
+            add.windows(2).all(|w| w[0].1 >= w[1].1),
+            "largest gain first"
+        );
     }
 }

@@ -11,7 +11,7 @@ use resources::{human_bytes, SectorSize, TaskType};
 mod bound;
 mod simulate;
 
-pub use bound::{bound, Bound, BoundError, Durations, Full, STEPS};
+pub use bound::{additions, bound, Addition, Bound, BoundError, Durations, Full, STEPS};
 pub use simulate::{simulate, Simulated};
 
 use crate::why::NotHere;

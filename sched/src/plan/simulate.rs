@@ -78,20 +78,25 @@ pub fn simulate(
         .filter(|r| !r.start && r.task == TaskType::Finalize)
         .map(|r| r.time)
         .collect();
-    // From the first sector sealed after the first day to the last one: the sectors sealed
-    // after the first instant over the time between (sectors often finish together, so
-    // counting over a fixed window would gain or lose a whole group at its ends).
-    let after: Vec<u64> = done
+    // The slope of sectors sealed against time after the first day (least squares): sectors
+    // often finish in groups, so counting over a fixed window would gain or lose a whole
+    // group at its ends.
+    let after: Vec<f64> = done
         .iter()
-        .copied()
-        .filter(|t| *t >= DAY_MS as u64)
+        .filter(|t| **t >= DAY_MS as u64)
+        .map(|t| *t as f64)
         .collect();
-    let per_day = match (after.first(), after.last()) {
-        (Some(a), Some(b)) if b > a => {
-            let n = after.iter().filter(|t| *t > a).count();
-            n as f64 / (b - a) as f64 * DAY_MS
-        }
-        _ => 0.0,
+    let k = after.len() as f64;
+    let (mt, mi) = (after.iter().sum::<f64>() / k, (k - 1.0) / 2.0);
+    let (mut cov, mut var) = (0.0, 0.0);
+    for (i, t) in after.iter().enumerate() {
+        cov += (t - mt) * (i as f64 - mi);
+        var += (t - mt) * (t - mt);
+    }
+    let per_day = if after.len() > 1 && var > 0.0 {
+        cov / var * DAY_MS
+    } else {
+        0.0
     };
     Simulated {
         per_day,
@@ -121,7 +126,10 @@ mod tests {
         let b = bound(std::slice::from_ref(&m), SectorSize::S64GiB, &d, None).unwrap();
         let s = simulate(&[m], SectorSize::S64GiB, &d, 16, 7.0);
         let ratio = s.per_day / b.per_day;
-        eprintln!("simulated {:.2} a day, bound {:.2}: {ratio:.3}", s.per_day, b.per_day);
+        eprintln!(
+            "simulated {:.2} a day, bound {:.2}: {ratio:.3}",
+            s.per_day, b.per_day
+        );
         assert!(ratio > 0.95 && ratio <= 1.0 + 1e-9, "{s:?} against {b:?}");
     }
 }
