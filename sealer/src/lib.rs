@@ -20,6 +20,7 @@ pub mod heartbeat;
 pub mod localworker;
 pub mod manager;
 pub mod pipeline;
+pub mod plan;
 pub mod repo;
 pub mod rpc;
 pub mod sectors;

@@ -153,12 +153,13 @@ pub fn bound(
         lp.add_constraint(row.as_slice(), ComparisonOp::Ge, 0.0);
     }
     if let Some((total, per_sector)) = seal_space.filter(|(_, p)| *p > 0) {
-        // Sectors in flight = S a day * their time in flight.
+        // Sectors in flight (S a day * their time in flight) within the whole sectors' files
+        // the space holds.
         let in_flight = d.in_flight_s() / DAY;
         checks.push((
             Full::SealSpace,
-            vec![(s, in_flight * per_sector as f64)],
-            total as f64,
+            vec![(s, in_flight)],
+            (total / per_sector) as f64,
         ));
     }
     for (_, row, rhs) in &checks {
@@ -314,16 +315,17 @@ mod tests {
 
     #[test]
     fn seal_space_bounds_the_sectors_in_flight() {
-        // 6 TiB for 64GiB sectors of 1,030.4 GiB each: 5.96 in flight. A sector is in flight
-        // 7.75 h (PC1 4 h, the other five steps half an hour each, 75 min of waiting): 5.96 x
-        // 24 / 7.75 = 18.5 sectors a day, under the 42 that the PC1s would allow.
+        // 6 TiB for 64GiB sectors of 1,030.4 GiB each: 5 in flight (5.96 of a sector's files
+        // fit, but not a sixth whole one). A sector is in flight 7.75 h (PC1 4 h, the other five
+        // steps half an hour each, 75 min of waiting): 5 x 24 / 7.75 = 15.5 sectors a day,
+        // under the 42 that the PC1s would allow.
         let m = spec("seed001", 1024, 128, 1, &TaskType::ALL);
         let d = durations(4.0, 0.5, 0.5 * H, 75.0 * 60.0);
         let per_sector = 161 * 64 * GIB / 10;
         let total = 6 * 1024 * GIB;
         let r = bound(&[m], SectorSize::S64GiB, &d, Some((total, per_sector))).unwrap();
         let in_flight_h = 4.0 + 0.5 + 4.0 * 0.5 + 1.25;
-        let want = total as f64 / per_sector as f64 * 24.0 / in_flight_h;
+        let want = 5.0 * 24.0 / in_flight_h;
         assert!(close(r.per_day, want), "{} vs {want}: {r:?}", r.per_day);
         assert_eq!(r.full, vec![Full::SealSpace]);
     }

@@ -64,6 +64,17 @@ enum Cmd {
     /// The miner actor's addresses.
     #[command(subcommand)]
     Actor(ActorCmd),
+    /// Plan a cluster before buying it: what fits at once on each machine and what stops the
+    /// next task, the bound on sectors a day, what the scheduler reaches in a simulated week,
+    /// MaxSealingSectors and seal space, and what to add next.
+    Plan {
+        /// The cluster: a TOML file of `[[machine]]`s (see README, "Plan a cluster").
+        #[arg(long)]
+        cluster: std::path::PathBuf,
+        /// Simulated days.
+        #[arg(long, default_value_t = 7.0)]
+        days: f64,
+    },
     /// Fetch (or, for devnet sizes, generate) the proof parameters for a sector size.
     FetchParams {
         /// Sector size (default: the repo's).
@@ -273,6 +284,19 @@ async fn run(repo: Repo, cmd: Cmd) -> Result<()> {
         Cmd::Devnet(a) => crate::devnet::run(a).await,
         Cmd::DevnetNode(a) => crate::devnode::run(a).await,
         Cmd::FetchParams { size, generate } => fetch_params(&repo, size, generate),
+        Cmd::Plan { cluster, days } => {
+            let text = std::fs::read_to_string(&cluster)
+                .with_context(|| format!("reading {}", cluster.display()))?;
+            let file: crate::plan::ClusterFile =
+                toml::from_str(&text).with_context(|| format!("{}", cluster.display()))?;
+            if !(days > 1.0 && days <= 365.0) {
+                anyhow::bail!(
+                    "--days {days}: between 1 (excluded, the first day fills the pipeline) and 365"
+                );
+            }
+            print!("{}", crate::plan::report(&file, days)?);
+            Ok(())
+        }
         Cmd::Auth(AuthCmd::CreateToken { perm }) => {
             let p: Permission = perm.parse()?;
             println!("{}", repo.secret()?.token_for(p));
@@ -613,6 +637,7 @@ async fn remote(c: &Client, cmd: Cmd) -> Result<()> {
         | Cmd::Devnet(_)
         | Cmd::DevnetNode(_)
         | Cmd::FetchParams { .. }
+        | Cmd::Plan { .. }
         | Cmd::Auth(_) => {
             unreachable!("handled locally")
         }
