@@ -26,6 +26,9 @@ pub struct ClusterFile {
     pub durations: BTreeMap<String, String>,
     #[serde(rename = "machine", default)]
     pub machines: Vec<MachineFile>,
+    /// Proving sectors for the WindowPoSt headroom (default: a year of sealing at the bound).
+    #[serde(default)]
+    pub sectors: Option<u64>,
 }
 
 /// One worker: a machine, or the part of one a worker is given.
@@ -64,9 +67,18 @@ const BUILT_IN_32G_S: [(TaskType, f64); 6] = [
     (TaskType::Finalize, 2.0 * 60.0),
 ];
 const WAIT_S: f64 = 150.0 * 30.0;
+/// One partition's WindowPoSt on a GPU: the load tool's lotus figure (10 min for a 32GiB
+/// partition); `WDP = "..."` under `[durations]` overrides it.
+const WDP_PARTITION_S: f64 = 600.0;
+
+/// The step times, and a WindowPoSt partition's.
+pub struct Times {
+    pub steps: Durations,
+    pub wdp_partition_s: f64,
+}
 
 /// The step times: the built-in ones for `size`, with the file's overrides.
-pub fn durations(size: SectorSize, over: &BTreeMap<String, String>) -> Result<Durations> {
+pub fn durations(size: SectorSize, over: &BTreeMap<String, String>) -> Result<Times> {
     let scale = size.bytes() as f64 / (32u64 << 30) as f64;
     let mut d = Durations {
         step_s: BUILT_IN_32G_S
@@ -75,6 +87,7 @@ pub fn durations(size: SectorSize, over: &BTreeMap<String, String>) -> Result<Du
             .collect(),
         wait_s: WAIT_S,
     };
+    let mut wdp = WDP_PARTITION_S;
     for (k, v) in over {
         let secs = crate::config::parse_duration(v)
             .map_err(anyhow::Error::msg)
@@ -84,15 +97,22 @@ pub fn durations(size: SectorSize, over: &BTreeMap<String, String>) -> Result<Du
             d.wait_s = secs;
             continue;
         }
+        if k.eq_ignore_ascii_case("WDP") {
+            wdp = secs;
+            continue;
+        }
         let t: TaskType = k.parse().map_err(|_| {
-            anyhow::anyhow!("[durations] {k}: not a step (AP, PC1, PC2, C1, C2, FIN or wait)")
+            anyhow::anyhow!("[durations] {k}: not a step (AP, PC1, PC2, C1, C2, FIN, WDP or wait)")
         })?;
         if !plan::STEPS.contains(&t) {
-            bail!("[durations] {k}: not a sealing step (AP, PC1, PC2, C1, C2, FIN or wait)");
+            bail!("[durations] {k}: not a step with a time here (AP, PC1, PC2, C1, C2, FIN, WDP or wait)");
         }
         d.step_s.insert(t, secs);
     }
-    Ok(d)
+    Ok(Times {
+        steps: d,
+        wdp_partition_s: wdp,
+    })
 }
 
 /// A machine as the scheduler would see its worker, and its seal space.
@@ -145,7 +165,8 @@ pub fn report(file: &ClusterFile, days: f64) -> Result<String> {
     if file.machines.is_empty() {
         bail!("no [[machine]] in the cluster file");
     }
-    let d = durations(size, &file.durations)?;
+    let times = durations(size, &file.durations)?;
+    let d = times.steps;
     let per_sector = FileTypes::ALL.overhead(size, PathKind::Sealing);
     let mut specs = Vec::new();
     let mut total_space: Option<u64> = None;
@@ -184,7 +205,8 @@ pub fn report(file: &ClusterFile, days: f64) -> Result<String> {
         )?;
         let seal = space.map(|total| SealSpace { total, per_sector });
         for a in plan::machine(&spec, size, seal) {
-            if !plan::STEPS.contains(&a.task) {
+            let post = matches!(a.task, TaskType::WindowPoSt | TaskType::WinningPoSt);
+            if !plan::STEPS.contains(&a.task) && !post {
                 continue;
             }
             match a.limit {
@@ -253,6 +275,14 @@ pub fn report(file: &ClusterFile, days: f64) -> Result<String> {
         human_bytes(u64::from(max_sealing) * per_sector),
         human_bytes(per_sector)
     )?;
+    post_headroom(
+        &mut out,
+        file,
+        &specs,
+        size,
+        b.per_day,
+        times.wdp_partition_s,
+    )?;
     let next = plan::additions(&specs, size, &d, space)?;
     writeln!(out, "What to add next:")?;
     if next.is_empty() {
@@ -267,6 +297,53 @@ pub fn report(file: &ClusterFile, days: f64) -> Result<String> {
         )?;
     }
     Ok(out)
+}
+
+/// The WindowPoSt lines: one deadline's proofs on the machines that run WDP, against the window.
+fn post_headroom(
+    out: &mut String,
+    file: &ClusterFile,
+    specs: &[WorkerSpec],
+    size: SectorSize,
+    per_day: f64,
+    partition_s: f64,
+) -> Result<()> {
+    let (sectors, whence) = match file.sectors {
+        Some(n) => (n, "`sectors` in the file"),
+        None => (
+            (per_day * 365.0).round() as u64,
+            "a year of sealing at the bound",
+        ),
+    };
+    let provers: Vec<&str> = specs
+        .iter()
+        .filter(|m| m.tasks.contains(TaskType::WindowPoSt))
+        .map(|m| m.name.as_str())
+        .collect();
+    let per_partition = chain::devnet::proving::partition_sectors(size) as u64;
+    let h = plan::headroom(sectors, per_partition, partition_s, provers.len() as u32);
+    writeln!(
+        out,
+        "WindowPoSt with {sectors} sectors ({whence}): {} a deadline, {} partitions of {per_partition}, {} messages",
+        h.deadline_sectors, h.partitions, h.messages
+    )?;
+    if provers.is_empty() {
+        writeln!(
+            out,
+            "  no machine runs WDP: give the one that proves (the sealer's) tasks = [\"WDP\", ...]"
+        )?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "  proven in {} of the {} window on {} ({} a partition); up to {} sectors within it",
+        hm(h.proving_s),
+        hm(plan::WINDOW_S),
+        provers.join(", "),
+        hm(partition_s),
+        h.max_sectors
+    )?;
+    Ok(())
 }
 
 fn hm(s: f64) -> String {

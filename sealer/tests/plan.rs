@@ -34,6 +34,16 @@ fn seed_001s_cluster_is_planned_with_its_limits_the_bound_and_what_to_add() {
     assert!(text.contains("full at the bound: seal space"), "{text}");
     assert!(text.contains("MaxSealingSectors = 5"), "{text}");
     assert!(text.contains("half as much seal space again"), "{text}");
+    // A year at the bound (4,672 sectors): 98 a deadline, one partition, proven in 10 minutes
+    // on A's sealer.
+    assert!(
+        text.contains("98 a deadline, 1 partitions of 2300, 1 messages"),
+        "{text}"
+    );
+    assert!(
+        text.contains("proven in 10m of the 30m window on A-sealer"),
+        "{text}"
+    );
     let bound: f64 = text
         .lines()
         .find_map(|l| l.strip_prefix("Bound: "))

@@ -9,9 +9,11 @@ use std::fmt;
 use resources::{human_bytes, SectorSize, TaskType};
 
 mod bound;
+mod post;
 mod simulate;
 
 pub use bound::{additions, bound, Addition, Bound, BoundError, Durations, Full, STEPS};
+pub use post::{headroom, Headroom, DEADLINES, PARTITIONS_PER_MESSAGE, WINDOW_S};
 pub use simulate::{simulate, Simulated};
 
 use crate::why::NotHere;
