@@ -249,23 +249,42 @@ pub fn report(file: &ClusterFile, days: f64) -> Result<String> {
     // Little's law's count of sectors in flight, then more until the scheduler reaches 95 %.
     // What the seal space holds, whole sectors.
     let room = space.map(|(t, p)| (t / p) as u32);
-    let mut max_sealing = (b.per_day * d.in_flight_s() / 86_400.0).ceil().max(1.0) as u32;
-    max_sealing = room.map_or(max_sealing, |r| max_sealing.min(r.max(1)));
-    let mut sim = plan::simulate(&specs, size, &d, max_sealing, days);
-    for _ in 0..8 {
-        if sim.per_day >= 0.95 * b.per_day {
-            break;
-        }
-        let more = max_sealing + max_sealing.div_ceil(4);
-        if room.is_some_and(|r| more > r) {
-            break;
-        }
-        max_sealing = more;
-        sim = plan::simulate(&specs, size, &d, max_sealing, days);
+    if room == Some(0) {
+        bail!(
+            "the seal space ({}) holds no {size} sector's files ({} each)",
+            human_bytes(space.map_or(0, |s| s.0)),
+            human_bytes(per_sector)
+        );
     }
+    // Little's law's count of sectors in flight, then a quarter more at a time until the
+    // scheduler reaches 95 % of the bound, the seal space is full, or 8 tries.
+    let mut n = (b.per_day * d.in_flight_s() / 86_400.0).ceil().max(1.0) as u32;
+    n = room.map_or(n, |r| n.min(r));
+    let mut best = (plan::simulate(&specs, size, &d, n, days), n);
+    let mut stopped = "";
+    for tries in 0.. {
+        if best.0.per_day >= 0.95 * b.per_day {
+            break;
+        }
+        let more = room.map_or(u32::MAX, |r| r).min(n + n.div_ceil(4));
+        if more == n {
+            stopped = "; the seal space holds no more";
+            break;
+        }
+        if tries == 8 {
+            stopped = "; more sectors in flight did not get closer";
+            break;
+        }
+        n = more;
+        let sim = plan::simulate(&specs, size, &d, n, days);
+        if sim.per_day > best.0.per_day {
+            best = (sim, n);
+        }
+    }
+    let (sim, max_sealing) = best;
     writeln!(
         out,
-        "Scheduler, simulated {days} days: {:.1} sectors a day ({:.3} of the bound) with MaxSealingSectors = {max_sealing}",
+        "Scheduler, simulated {days} days: {:.1} sectors a day ({:.3} of the bound) with MaxSealingSectors = {max_sealing}{stopped}",
         sim.per_day,
         sim.per_day / b.per_day
     )?;

@@ -2,8 +2,9 @@
 //! tasks of each sealing step each machine runs at once. Every sector goes through every step
 //! once, so each step's machines must finish `S` of them a second (Little's law: `n / d` tasks a
 //! second with `n` at once taking `d` each); each machine's mix must fit its RAM, RAM + swap,
-//! CPUs and GPUs on average (the base memory of every step it runs counted once), no step more
-//! at once than [`at_once`] allows there; and the sectors in flight must fit the seal space.
+//! CPUs and GPUs on average (a step's base memory for at least the share of the time its tasks
+//! run), no step more at once than [`at_once`] allows there; and the sectors in flight must fit
+//! the seal space, in whole sectors.
 //! The scheduler can reach this bound at best: it places whole tasks, and cannot always keep
 //! every machine full.
 
@@ -85,6 +86,12 @@ pub fn bound(
     seal_space: Option<(u64, u64)>,
 ) -> Result<Bound, BoundError> {
     const DAY: f64 = 86_400.0;
+    // Every step needs a machine, even one whose time is counted as nothing.
+    for t in STEPS {
+        if !machines.iter().any(|m| at_once(m, t, size, None).count > 0) {
+            return Err(BoundError::NoMachineFor(t));
+        }
+    }
     let steps: Vec<TaskType> = STEPS.iter().copied().filter(|t| d.of(*t) > 0.0).collect();
     let mut alone = Vec::new();
     for t in &steps {
@@ -110,36 +117,56 @@ pub fn bound(
             .filter(|t| m.tasks.contains(*t))
             .collect();
         let needs: Vec<Need> = here.iter().map(|t| Need::of(m, *t, size)).collect();
-        let base: u64 = needs.iter().map(|n| n.base_memory).sum();
+        let caps: Vec<u32> = here
+            .iter()
+            .map(|t| at_once(m, *t, size, None).count)
+            .collect();
         let res = &m.resources;
         let vars: Vec<Variable> = here
             .iter()
             .map(|_| lp.add_var(0.0, (0.0, f64::INFINITY)))
             .collect();
-        for ((t, v), need) in here.iter().zip(&vars).zip(&needs) {
+        for (((t, v), need), cap) in here.iter().zip(&vars).zip(&needs).zip(&caps) {
             n.push((i, *t, *v, *need));
-            let cap = f64::from(at_once(m, *t, size, None).count);
-            checks.push((Full::AtOnce(i, *t), vec![(*v, 1.0)], cap));
+            checks.push((Full::AtOnce(i, *t), vec![(*v, 1.0)], f64::from(*cap)));
         }
-        let row = |f: &dyn Fn(&Need) -> f64| -> Vec<(Variable, f64)> {
-            vars.iter().zip(&needs).map(|(v, n)| (*v, f(n))).collect()
+        // A step's base memory is held while any of its tasks runs: with n of them on average
+        // and at most `cap` at once, at least n / cap of the time. Charging base / cap a task
+        // keeps the bound above what the scheduler (which charges the base only then) reaches.
+        let row = |f: &dyn Fn(&Need) -> f64, with_base: bool| -> Vec<(Variable, f64)> {
+            vars.iter()
+                .zip(&needs)
+                .zip(&caps)
+                .map(|((v, n), cap)| {
+                    let base = if with_base {
+                        n.base_memory as f64 / f64::from((*cap).max(1))
+                    } else {
+                        0.0
+                    };
+                    (*v, f(n) + base)
+                })
+                .collect()
         };
         let vmem =
             (res.mem_physical + res.mem_swap).saturating_sub(res.mem_used + res.mem_swap_used);
         checks.push((
             Full::Ram(i),
-            row(&|n| n.min_memory as f64),
-            res.mem_physical.saturating_sub(base) as f64,
+            row(&|n| n.min_memory as f64, true),
+            res.mem_physical as f64,
         ));
         checks.push((
             Full::RamSwap(i),
-            row(&|n| n.max_memory as f64),
-            vmem.saturating_sub(base) as f64,
+            row(&|n| n.max_memory as f64, true),
+            vmem as f64,
         ));
-        checks.push((Full::Cpus(i), row(&|n| n.threads as f64), res.cpus as f64));
+        checks.push((
+            Full::Cpus(i),
+            row(&|n| n.threads as f64, false),
+            res.cpus as f64,
+        ));
         if !res.gpus.is_empty() {
             let gpus = res.gpus.len() as f64 * 1000.0;
-            checks.push((Full::Gpus(i), row(&|n| f64::from(n.gpu_milli)), gpus));
+            checks.push((Full::Gpus(i), row(&|n| f64::from(n.gpu_milli), false), gpus));
         }
     }
     // Each step's machines finish S sectors a day: sum of n / d (a second) * DAY >= S.
@@ -363,5 +390,36 @@ mod tests {
             add.windows(2).all(|w| w[0].1 >= w[1].1),
             "largest gain first"
         );
+    }
+
+    #[test]
+    fn a_base_memory_counts_only_while_its_step_runs() {
+        // 300 GiB, PC1 and C2 of 64GiB allowed; another machine does every C2. The scheduler
+        // keeps 2 PC1s here (2 x 128 GiB + 10 MiB); charging C2's 64 GiB base all the time would
+        // leave room for 1.84.
+        let pc1 = spec(
+            "pc1",
+            300,
+            64,
+            1,
+            &[TaskType::PreCommit1, TaskType::Commit2],
+        );
+        let rest = spec(
+            "rest",
+            1024,
+            128,
+            1,
+            &[
+                TaskType::AddPiece,
+                TaskType::PreCommit2,
+                TaskType::Commit1,
+                TaskType::Commit2,
+                TaskType::Finalize,
+            ],
+        );
+        let d = durations(4.0, 1.0 / 60.0, 1.0, 0.0);
+        let b = bound(&[pc1, rest], SectorSize::S64GiB, &d, None).unwrap();
+        // 2 PC1s of 4 h at once, on the only machine running PC1: 2 x 6 = 12 a day.
+        assert!(close(b.per_day, 12.0), "{b:?}");
     }
 }

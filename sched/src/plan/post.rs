@@ -31,22 +31,16 @@ pub fn headroom(sectors: u64, partition_sectors: u64, partition_s: f64, provers:
     let deadline_sectors = sectors.div_ceil(DEADLINES);
     let partitions = deadline_sectors.div_ceil(partition_sectors);
     let messages = partitions.div_ceil(PARTITIONS_PER_MESSAGE);
-    let provers = u64::from(provers);
-    let proving_s = if provers == 0 {
-        if partitions == 0 {
-            0.0
-        } else {
-            f64::INFINITY
+    let proving_s = proving_time(partitions, partition_s, provers);
+    // The most partitions a deadline may hold and still be proven within the window.
+    let mut fit = 0;
+    if partition_s > 0.0 && provers > 0 {
+        while proving_time(fit + 1, partition_s, provers) <= WINDOW_S {
+            fit += 1;
         }
-    } else {
-        // Messages go to the provers in rounds; a full message proves 3 partitions.
-        let per_message = partitions.min(PARTITIONS_PER_MESSAGE) as f64;
-        messages.div_ceil(provers) as f64 * per_message * partition_s
-    };
-    // Full messages per prover within the window, each 3 partitions.
+    }
     let max_sectors = if partition_s > 0.0 {
-        let per_prover = (WINDOW_S / (PARTITIONS_PER_MESSAGE as f64 * partition_s)).floor() as u64;
-        per_prover * provers * PARTITIONS_PER_MESSAGE * partition_sectors * DEADLINES
+        fit * partition_sectors * DEADLINES
     } else {
         u64::MAX
     };
@@ -57,6 +51,27 @@ pub fn headroom(sectors: u64, partition_sectors: u64, partition_s: f64, provers:
         proving_s,
         max_sectors,
     }
+}
+
+/// How long `partitions` take to prove: messages of 3 partitions (the last one holding the
+/// rest) go out in rounds, one to each prover; a round lasts as long as its largest message.
+fn proving_time(partitions: u64, partition_s: f64, provers: u32) -> f64 {
+    if partitions == 0 {
+        return 0.0;
+    }
+    if provers == 0 {
+        return f64::INFINITY;
+    }
+    let messages = partitions.div_ceil(PARTITIONS_PER_MESSAGE);
+    let rounds = messages.div_ceil(u64::from(provers));
+    // Every round but the last holds only full messages; the last holds the partial one.
+    let last_partial = partitions - (messages - 1) * PARTITIONS_PER_MESSAGE;
+    let last_round = if messages > (rounds - 1) * u64::from(provers) + 1 {
+        PARTITIONS_PER_MESSAGE
+    } else {
+        last_partial
+    };
+    ((rounds - 1) * PARTITIONS_PER_MESSAGE + last_round) as f64 * partition_s
 }
 
 #[cfg(test)]
@@ -79,6 +94,11 @@ mod tests {
             h.proving_s, 3600.0,
             "one prover: two rounds, over the window"
         );
+        // Four partitions on one prover: a message of 3, then one of 1 (40 min).
+        let h = headroom(4 * 2349 * 48, 2349, 600.0, 1);
+        assert_eq!((h.partitions, h.messages, h.proving_s), (4, 2, 2400.0));
+        // A partition longer than the window: none fits.
+        assert_eq!(headroom(1000, 2349, 1900.0, 4).max_sectors, 0);
         // No prover: nothing can be proven.
         assert!(headroom(1000, 2349, 600.0, 0).proving_s.is_infinite());
         assert_eq!(headroom(0, 2349, 600.0, 0).proving_s, 0.0);
