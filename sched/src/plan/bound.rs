@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use microlp::{ComparisonOp, OptimizationDirection, Problem, Variable};
 use resources::{SectorSize, TaskType};
 
-use super::{at_once, COUNT_CAP};
+use super::at_once;
 use crate::worker::{Need, WorkerSpec};
 
 /// The steps every sector goes through, in order.
@@ -86,24 +86,26 @@ pub fn bound(
     seal_space: Option<(u64, u64)>,
 ) -> Result<Bound, BoundError> {
     const DAY: f64 = 86_400.0;
+    // How many of each step fit at once on each machine, counted once: machine, then STEPS.
+    let at: Vec<[u32; STEPS.len()]> = machines
+        .iter()
+        .map(|m| STEPS.map(|t| at_once(m, t, size, None).count))
+        .collect();
+    let cap = |i: usize, t: TaskType| at[i][STEPS.iter().position(|s| *s == t).expect("a step")];
     // Every step needs a machine, even one whose time is counted as nothing.
     for t in STEPS {
-        if !machines.iter().any(|m| at_once(m, t, size, None).count > 0) {
+        if (0..machines.len()).all(|i| cap(i, t) == 0) {
             return Err(BoundError::NoMachineFor(t));
         }
     }
     let steps: Vec<TaskType> = STEPS.iter().copied().filter(|t| d.of(*t) > 0.0).collect();
-    let mut alone = Vec::new();
-    for t in &steps {
-        let n: u32 = machines
-            .iter()
-            .map(|m| at_once(m, *t, size, None).count.min(COUNT_CAP))
-            .sum();
-        if n == 0 {
-            return Err(BoundError::NoMachineFor(*t));
-        }
-        alone.push((*t, f64::from(n) / d.of(*t) * DAY));
-    }
+    let alone: Vec<(TaskType, f64)> = steps
+        .iter()
+        .map(|t| {
+            let n: u32 = (0..machines.len()).map(|i| cap(i, *t)).sum();
+            (*t, f64::from(n) / d.of(*t) * DAY)
+        })
+        .collect();
     let mut lp = Problem::new(OptimizationDirection::Maximize);
     // Sectors a day (the objective).
     let s = lp.add_var(1.0, (0.0, f64::INFINITY));
@@ -117,10 +119,7 @@ pub fn bound(
             .filter(|t| m.tasks.contains(*t))
             .collect();
         let needs: Vec<Need> = here.iter().map(|t| Need::of(m, *t, size)).collect();
-        let caps: Vec<u32> = here
-            .iter()
-            .map(|t| at_once(m, *t, size, None).count)
-            .collect();
+        let caps: Vec<u32> = here.iter().map(|t| cap(i, *t)).collect();
         let res = &m.resources;
         let vars: Vec<Variable> = here
             .iter()
