@@ -42,6 +42,10 @@ methods! {
     WorkerStats = "Filecoin.WorkerStats", Admin, () -> Vec<WorkerRow>;
     SealingAbort = "Filecoin.SealingAbort", Admin, (u64,) -> ();
     SealingSchedDiag = "Filecoin.SealingSchedDiag", Admin, () -> SchedDiag;
+    /// Ours: what `sealer plan` needs of a running cluster: the sector size, the sectors
+    /// proven, and each registered worker with its resource table, sealing paths and the
+    /// usual times of the steps it ran.
+    SealingPlanInputs = "Filecoin.SealingPlanInputs", Admin, () -> PlanInputs;
     StorageList = "Filecoin.StorageList", Admin, () -> Vec<StorageRow>;
     StorageAttach = "Filecoin.StorageAttach", Admin, (AttachParams,) -> String;
     /// `storage detach PATH` (lotus's StorageDetachLocal): the path leaves storage.json and the

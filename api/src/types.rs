@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use resources::{TaskSet, TaskType, WorkerResources};
+use resources::{SectorSize, TaskSet, TaskType, WorkerResources};
 use serde::{Deserialize, Serialize};
 use stores::{FsStat, StorageInfo};
 
@@ -334,6 +334,52 @@ pub struct WorkerRow {
     pub cpus: Option<resources::topology::CpuSet>,
     #[serde(rename = "CpusHeld", default)]
     pub cpus_held: Vec<CpusHeld>,
+}
+
+/// `Filecoin.SealingPlanInputs`: a running cluster, as `sealer plan` plans it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanInputs {
+    #[serde(rename = "SectorSize")]
+    pub sector_size: SectorSize,
+    /// Sectors the miner proves now (Proving and on their way out of it).
+    #[serde(rename = "Sectors")]
+    pub sectors: u64,
+    #[serde(rename = "MaxSealingSectors")]
+    pub max_sealing: u64,
+    /// A sector's wait for its seed on this chain: the pre-commit challenge delay's epochs.
+    #[serde(rename = "SeedWaitSecs")]
+    pub seed_wait_s: f64,
+    /// The proof engine's name ("mock" where the times recorded are not real proofs').
+    #[serde(rename = "Engine")]
+    pub engine: String,
+    #[serde(rename = "Workers")]
+    pub workers: Vec<PlanWorker>,
+}
+
+/// One registered worker for the plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanWorker {
+    /// Its name (the host it announced).
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Enabled")]
+    pub enabled: bool,
+    #[serde(rename = "Connected")]
+    pub connected: bool,
+    #[serde(rename = "Tasks")]
+    pub tasks: TaskSet,
+    #[serde(rename = "Info")]
+    pub resources: WorkerResources,
+    /// The resource table with its env overrides.
+    #[serde(rename = "Table")]
+    pub table: resources::ResourceTable,
+    /// The sealing paths it reaches: storage ID and size (a path shared by several workers is
+    /// listed under each).
+    #[serde(rename = "SealPaths")]
+    pub seal_paths: Vec<(String, u64)>,
+    /// The steps' usual times on it, for the sector size: task, runs, mean seconds.
+    #[serde(rename = "Took")]
+    pub took: Vec<(TaskType, u64, f64)>,
 }
 
 /// CPUs a running task holds on its worker.

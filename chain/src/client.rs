@@ -421,6 +421,10 @@ impl Chain for FullNode {
         self.challenge_delay
     }
 
+    fn block_delay_ms(&self) -> u64 {
+        self.block_delay_ms
+    }
+
     fn max_ticket_age(&self) -> i64 {
         self.max_ticket_age
     }

@@ -243,6 +243,10 @@ pub trait Chain: Send + Sync {
     async fn randomness(&self, kind: RandKind, epoch: i64) -> Result<Randomness, ChainError>;
     /// Epochs between a pre-commit landing and the epoch of its seed.
     fn precommit_challenge_delay(&self) -> i64;
+    /// Time between epochs, in milliseconds (mainnet's 30 s unless the node says otherwise).
+    fn block_delay_ms(&self) -> u64 {
+        30_000
+    }
     /// How old a pre-commit's ticket may be when it lands (MaxPreCommitRandomnessLookback).
     fn max_ticket_age(&self) -> i64 {
         MAX_PRECOMMIT_RANDOMNESS_LOOKBACK

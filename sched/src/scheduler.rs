@@ -194,6 +194,11 @@ impl Scheduler {
         }
     }
 
+    /// The worker as it registered (its resources, table and task types).
+    pub fn worker_spec(&self, id: WorkerId) -> Option<&WorkerSpec> {
+        self.worker_ref(id).ok().map(|w| &w.spec)
+    }
+
     pub(crate) fn worker_ref(&self, id: WorkerId) -> Result<&Worker, SchedError> {
         self.workers
             .get(id.0 as usize)

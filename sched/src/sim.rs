@@ -60,6 +60,9 @@ enum Event {
 /// submitted then with the finished one's sector size (a sector's next step, say).
 pub type Follow = Box<dyn FnMut(TaskType, u64) -> Vec<(u64, TaskType, u64)>>;
 
+/// A task's (prepare, run) time on a worker (by name), in virtual milliseconds.
+pub type Durations = Box<dyn Fn(TaskType, SectorSize, &str) -> (u64, u64)>;
+
 /// The simulation: a scheduler, a clock and a log.
 pub struct Sim {
     pub sched: Scheduler,
@@ -67,8 +70,8 @@ pub struct Sim {
     pub log: Vec<Record>,
     /// Check the scheduler's accounting after every step.
     pub check: bool,
-    /// (prepare, run) time of a task, in virtual milliseconds.
-    pub durations: Box<dyn Fn(TaskType, SectorSize) -> (u64, u64)>,
+    /// (prepare, run) time of a task on a worker (by name), in virtual milliseconds.
+    pub durations: Durations,
     /// Told each finished task (type, sector); what it returns is submitted (priority 0).
     pub follow: Option<Follow>,
     queue: BinaryHeap<Reverse<(u64, u64)>>,
@@ -84,7 +87,7 @@ impl Sim {
             now: 0,
             log: Vec::new(),
             check: true,
-            durations: Box::new(|_, _| (1, 100)),
+            durations: Box::new(|_, _, _| (1, 100)),
             follow: None,
             queue: BinaryHeap::new(),
             events: HashMap::new(),
@@ -164,13 +167,14 @@ impl Sim {
         loop {
             self.sched.schedule();
             for a in self.sched.take_actions() {
-                let (prep, run) = (self.durations)(a.task, self.info[&a.handle.id].2);
+                let worker = self.name(a.worker);
+                let (prep, run) = (self.durations)(a.task, self.info[&a.handle.id].2, &worker);
                 match a.kind {
                     ActionKind::Prepare => self.push(self.now + prep, Event::Prepared(a.handle)),
                     ActionKind::Execute => {
                         self.log.push(Record {
                             time: self.now,
-                            worker: self.name(a.worker),
+                            worker,
                             task: a.task,
                             sector: a.subject.number(),
                             id: a.handle.id,

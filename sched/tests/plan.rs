@@ -28,17 +28,14 @@ fn durations(scale: f64) -> Durations {
     .into_iter()
     .map(|(t, s)| (t, s * scale))
     .collect();
-    Durations {
-        step_s,
-        wait_s: 75.0 * min,
-    }
+    Durations::new(step_s, 75.0 * min)
 }
 
 /// The simulated rate over the bound, with enough sectors in flight to keep the bound's mix
 /// busy (half as many again as Little's law asks).
 fn ratio(name: &str, machines: &[WorkerSpec], size: SectorSize, d: &Durations) -> f64 {
     let b = bound(machines, size, d, None).unwrap();
-    let in_flight = b.per_day * d.in_flight_s() / 86_400.0;
+    let in_flight = b.in_flight;
     let max_sealing = (in_flight * 1.5).ceil() as u32 + machines.len() as u32;
     let s = simulate(machines, size, d, max_sealing, 7.0);
     let r = s.per_day / b.per_day;

@@ -81,7 +81,7 @@ proptest! {
             windows: 2,
             ..SchedConfig::default()
         });
-        sim.durations = Box::new(move |t, _| durations[t.index()]);
+        sim.durations = Box::new(move |t, _, _| durations[t.index()]);
         let mut specs = Vec::new();
         for (i, w) in workers.iter().enumerate() {
             let mut s = spec(&format!("w{i}"), w.mem_gib, w.cpus, w.gpus, &w.tasks);

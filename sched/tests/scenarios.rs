@@ -243,7 +243,7 @@ fn base_memory_is_shared_by_tasks_of_a_type() {
 #[test]
 fn disconnected_workers_unstarted_tasks_run_elsewhere() {
     let mut s = sim();
-    s.durations = Box::new(|_, _| (50, 100));
+    s.durations = Box::new(|_, _, _| (50, 100));
     let a = s.add_worker(spec("a", 200, 64, 0, &[PreCommit1]));
     s.add_worker(spec("b", 70, 64, 0, &[PreCommit1]));
     for n in 1..=4 {

@@ -162,6 +162,11 @@ impl ClusterView {
         self.paths.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The paths `worker` reaches.
+    pub fn paths_of(&self, worker: WorkerId) -> Vec<StorageId> {
+        self.lock().of(worker).to_vec()
+    }
+
     /// Whether `worker` has a path of `kind` with room for `types` of a sector of `size`.
     pub fn has_room(
         &self,

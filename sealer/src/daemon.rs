@@ -225,7 +225,9 @@ pub async fn run(repo: Repo, force_mock: bool) -> Result<()> {
         true => telemetry::SealerMetrics::new(version),
         false => telemetry::SealerMetrics::off(version),
     };
-    let manager = Manager::new(sched, calls).with_metrics(Arc::new(metrics));
+    let manager = Manager::new(sched, calls)
+        .with_metrics(Arc::new(metrics))
+        .with_took(crate::took::Took::open(db.clone())?);
     let view = ClusterView::new(index.clone());
     let tasks = local_tasks(&cfg.storage, &cfg.proving);
     if !tasks.contains(TaskType::PreCommit1)

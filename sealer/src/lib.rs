@@ -1,6 +1,7 @@
 //! `sealer` owns the sealer daemon: its repo and `config.toml`, what it keeps in the metadata
 //! store (`db`), the sector state machine and the pipeline that drives it, the call tracker
-//! (`calls/`), the glue from the scheduler to workers (including the in-process worker), the
+//! (`calls/`), the steps' usual times (`took/`), the glue from the scheduler to workers
+//! (including the in-process worker), the
 //! WindowPoSt and WinningPoSt schedulers over the `chain` crate's trait, the JSON-RPC API (its
 //! handlers, from `api::methods`' definitions) and the CLI.
 
@@ -24,6 +25,7 @@ pub mod plan;
 pub mod repo;
 pub mod rpc;
 pub mod sectors;
+pub mod took;
 pub mod wdpost;
 pub mod web;
 pub mod wnpost;

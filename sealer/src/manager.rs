@@ -111,8 +111,6 @@ struct Inner {
     /// Why requests cannot be placed anywhere, last time anyone looked.
     passes: u64,
     dispatch: Dispatch,
-    /// Tasks done per task type, and their total seconds: the usual duration.
-    took: HashMap<resources::TaskType, (u64, f64)>,
     /// The call ID of each request handed to its worker, until it finishes.
     call_of: HashMap<RequestId, String>,
     /// Why the head of the queue waits, as last worked out (at most once a second: it asks
@@ -137,6 +135,8 @@ pub struct Manager {
     /// entry lives while a task of its sector prepares or runs.
     sector_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     calls: Arc<CallTracker>,
+    /// The steps' usual times on each worker.
+    took: crate::took::Took,
     wake: tokio::sync::Notify,
     metrics: Arc<telemetry::SealerMetrics>,
     /// When a worker last registered (a sealer just restarted takes its workers back one by
@@ -153,13 +153,13 @@ impl Manager {
                 pending: HashMap::new(),
                 passes: 0,
                 dispatch: Dispatch::default(),
-                took: HashMap::new(),
                 call_of: HashMap::new(),
                 explained: None,
                 reattached: HashMap::new(),
             }),
             sector_locks: Mutex::new(HashMap::new()),
             calls,
+            took: crate::took::Took::in_memory(),
             wake: tokio::sync::Notify::new(),
             metrics: Arc::new(telemetry::SealerMetrics::new(env!("CARGO_PKG_VERSION"))),
             last_added: Mutex::new(None),
@@ -172,6 +172,19 @@ impl Manager {
             .expect("metrics are set before the manager is shared")
             .metrics = metrics;
         self
+    }
+
+    /// Replaces the usual times kept in memory (before any task runs) with those of the store.
+    pub fn with_took(mut self: Arc<Self>, took: crate::took::Took) -> Arc<Self> {
+        Arc::get_mut(&mut self)
+            .expect("the usual times are set before the manager is shared")
+            .took = took;
+        self
+    }
+
+    /// The steps' usual times on each worker.
+    pub fn took(&self) -> &crate::took::Took {
+        &self.took
     }
 
     pub fn metrics(&self) -> &Arc<telemetry::SealerMetrics> {
@@ -409,13 +422,11 @@ impl Manager {
                     (result, took)
                 };
                 let (result, took) = self.one_at_a_time(sector, run).await;
+                if result.is_ok() {
+                    self.took.record(&wname, task, size, took);
+                }
                 let peak = self.calls.take_peak(&call_id);
                 let mut g = self.lock();
-                if result.is_ok() {
-                    let t = g.took.entry(task).or_default();
-                    t.0 += 1;
-                    t.1 += took;
-                }
                 if let Some(peak) = peak {
                     g.sched.observe(worker, task, size, peak);
                 }
@@ -551,8 +562,7 @@ impl Manager {
 
     /// The mean duration of the task type's successful runs so far, in seconds.
     pub fn usual_secs(&self, task: resources::TaskType) -> Option<f64> {
-        let g = self.lock();
-        g.took.get(&task).map(|(n, total)| total / *n as f64)
+        self.took.usual_secs(task)
     }
 
     /// A call `worker` was running before this sealer restarted is waited for again (shown
@@ -611,6 +621,20 @@ impl Manager {
                 },
             })
             .chain(reattached)
+            .collect()
+    }
+
+    /// Each registered worker as the scheduler has it: ID, whether enabled and connected, and
+    /// its spec.
+    pub fn worker_specs(&self) -> Vec<(WorkerId, bool, bool, sched::WorkerSpec)> {
+        let g = self.lock();
+        g.sched
+            .worker_stats()
+            .into_iter()
+            .filter_map(|w| {
+                let spec = g.sched.worker_spec(w.id)?.clone();
+                Some((w.id, w.enabled, w.connected, spec))
+            })
             .collect()
     }
 

@@ -125,6 +125,7 @@ pub fn handlers() -> Handlers<Arc<Node>> {
         .on::<m::WorkerStats, _, _>(|n, ()| async move { Ok(n.manager.worker_stats()) })
         .on::<m::SealingAbort, _, _>(|n, (id,)| async move { n.manager.abort(id).map_err(app) })
         .on::<m::SealingSchedDiag, _, _>(|n, ()| async move { Ok(sched_diag(&n)) })
+        .on::<m::SealingPlanInputs, _, _>(|n, ()| async move { plan_inputs(&n).await })
         .on::<m::StorageList, _, _>(|n, ()| async move { storage_list(&n).await })
         .on::<m::StorageAttach, _, _>(|n, (p,)| async move {
             let opts = p.options();
@@ -522,6 +523,72 @@ pub(crate) async fn find_sector(node: &Arc<Node>, n: u64) -> Result<Vec<FoundFil
         }
     }
     Ok(out)
+}
+
+/// `Filecoin.SealingPlanInputs`: the registered workers with their tables, sealing paths and
+/// usual times, for `sealer plan`.
+pub(crate) async fn plan_inputs(node: &Arc<Node>) -> Result<api::PlanInputs, RpcError> {
+    let size = node.settings.sector_size;
+    let seal_sizes: std::collections::HashMap<stores::StorageId, u64> = node
+        .store
+        .index()
+        .storage_list()
+        .await
+        .map_err(RpcError::app)?
+        .into_iter()
+        .filter(|e| e.info.can_seal)
+        .map(|e| {
+            let cap = match e.info.max_storage {
+                0 => e.stat.capacity,
+                m => m.min(e.stat.capacity),
+            };
+            (e.info.id, cap)
+        })
+        .collect();
+    let took = node.manager.took().all();
+    let workers = node
+        .manager
+        .worker_specs()
+        .into_iter()
+        .map(|(id, enabled, connected, spec)| api::PlanWorker {
+            seal_paths: node
+                .view
+                .paths_of(id)
+                .into_iter()
+                .filter_map(|p| Some((p.0.clone(), *seal_sizes.get(&p)?)))
+                .collect(),
+            took: took
+                .iter()
+                .filter(|u| u.worker == spec.name && u.size == size)
+                .map(|u| (u.task, u.runs, u.mean_s))
+                .collect(),
+            name: spec.name,
+            enabled,
+            connected,
+            tasks: spec.tasks,
+            resources: spec.resources,
+            table: spec.table,
+        })
+        .collect();
+    let states = node.sectors.count_by_state();
+    let sectors = states
+        .iter()
+        .filter(|(s, _)| {
+            s.parse::<SectorState>()
+                .is_ok_and(|s| !s.is_sealing() && s != SectorState::Removed)
+        })
+        .map(|(_, n)| *n)
+        .sum();
+    Ok(api::PlanInputs {
+        sector_size: size,
+        sectors,
+        max_sealing: node.cfg.sealing.max_sealing_sectors,
+        seed_wait_s: node.chain.precommit_challenge_delay() as f64
+            * node.chain.block_delay_ms() as f64
+            / 1000.0,
+        engine: node.engine.kind().to_string(),
+        workers,
+    })
 }
 
 /// This machine's paths by storage ID.

@@ -193,7 +193,48 @@ fn the_seeds_two_machine_plan_seals_six_sectors() {
         found.contains("Store: true") && !found.contains("Seal: true"),
         "{found}"
     );
+    plan_of_the_running_cluster(&repo);
     drop((a, b1, b2, d));
+}
+
+/// `sealer plan --recorded` for the seeds' workers, once they sealed six sectors: every
+/// registered worker planned with what stops its next task, the seal path B1 and B2 share
+/// counted once, and the step times each one recorded (the mock engine's, and said so).
+fn plan_of_the_running_cluster(repo: &Repo) {
+    let plan = repo.ok(&["plan", "--recorded", "--days", "2"]);
+    eprintln!("{plan}");
+    assert!(
+        plan.contains("workers registered with the sealer (mock engine)"),
+        "{plan}"
+    );
+    for w in ["\nA:", "\nB1:", "\nB2:"] {
+        assert!(plan.contains(w), "{w}: {plan}");
+    }
+    let section = |name: &str| -> String {
+        let start = plan.find(&format!("\n{name}:")).unwrap();
+        let rest = &plan[start + 1..];
+        rest[..rest.find("\n\n").unwrap_or(rest.len())].to_string()
+    };
+    let b2 = section("B2");
+    assert!(b2.contains("C2") && !b2.contains("PC1"), "{b2}");
+    let a = section("A");
+    assert!(a.contains("PC1 ") && a.contains("recorded, "), "{a}");
+    assert!(plan.contains("The mock engine ran these steps"), "{plan}");
+    // The sealer's own store path does not seal; B1's path, which B2 reaches too, counts once
+    // beside A's own.
+    assert!(plan.contains(" on 2 paths, "), "{plan}");
+    assert!(
+        plan.contains("WindowPoSt with 6 sectors (the sectors the miner proves now)"),
+        "{plan}"
+    );
+    let bound: f64 = plan
+        .lines()
+        .find_map(|l| l.strip_prefix("Bound: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no bound: {plan}"));
+    assert!(bound > 0.0, "{plan}");
+    assert!(plan.contains("Scheduler, simulated "), "{plan}");
 }
 
 #[test]

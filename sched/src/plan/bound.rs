@@ -21,18 +21,38 @@ pub const STEPS: [TaskType; 6] = TaskType::STEPS;
 
 /// How long each step takes (seconds), and how long a sector waits besides (for its seed,
 /// batches, messages), holding its seal space all the while.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Durations {
     pub step_s: BTreeMap<TaskType, f64>,
+    /// A machine's own time for a step, by the machine's name, where it differs from
+    /// `step_s` (a step on its CPUs where the others have a GPU; what the cluster recorded).
+    pub machine_s: BTreeMap<(String, TaskType), f64>,
     pub wait_s: f64,
 }
 
 impl Durations {
-    fn of(&self, t: TaskType) -> f64 {
+    pub fn new(step_s: BTreeMap<TaskType, f64>, wait_s: f64) -> Durations {
+        Durations {
+            step_s,
+            machine_s: BTreeMap::new(),
+            wait_s,
+        }
+    }
+
+    /// The step's time where no machine has its own.
+    pub fn of(&self, t: TaskType) -> f64 {
         self.step_s.get(&t).copied().unwrap_or(0.0)
     }
 
-    /// A sector's time from AP to the end of FIN.
+    /// The step's time on machine `name`.
+    pub fn on(&self, name: &str, t: TaskType) -> f64 {
+        self.machine_s
+            .get(&(name.to_string(), t))
+            .copied()
+            .unwrap_or_else(|| self.of(t))
+    }
+
+    /// A sector's time from AP to the end of FIN, where no machine has times of its own.
     pub fn in_flight_s(&self) -> f64 {
         STEPS.iter().map(|t| self.of(*t)).sum::<f64>() + self.wait_s
     }
@@ -61,6 +81,8 @@ pub struct Bound {
     pub alone: Vec<(TaskType, f64)>,
     /// The solution's mix: (machine, step, average tasks at once), those above zero.
     pub mix: Vec<(usize, TaskType, f64)>,
+    /// Sectors in flight at the bound (Little's law): the mix's tasks and the sectors waiting.
+    pub in_flight: f64,
     /// What is full in the solution found (a linear program may have several solutions:
     /// [`additions`] says which additions raise the bound).
     pub full: Vec<Full>,
@@ -98,12 +120,22 @@ pub fn bound(
             return Err(BoundError::NoMachineFor(t));
         }
     }
-    let steps: Vec<TaskType> = STEPS.iter().copied().filter(|t| d.of(*t) > 0.0).collect();
+    // A step some machine does in no time limits nothing; the others each need their time.
+    let runs = |i: usize, t: TaskType| machines[i].tasks.contains(t) && cap(i, t) > 0;
+    let secs = |i: usize, t: TaskType| d.on(&machines[i].name, t);
+    let steps: Vec<TaskType> = STEPS
+        .iter()
+        .copied()
+        .filter(|t| (0..machines.len()).all(|i| !runs(i, *t) || secs(i, *t) > 0.0))
+        .collect();
     let alone: Vec<(TaskType, f64)> = steps
         .iter()
         .map(|t| {
-            let n: u32 = (0..machines.len()).map(|i| cap(i, *t)).sum();
-            (*t, f64::from(n) / d.of(*t) * DAY)
+            let a: f64 = (0..machines.len())
+                .filter(|i| runs(*i, *t))
+                .map(|i| f64::from(cap(i, *t)) / secs(i, *t) * DAY)
+                .sum();
+            (*t, a)
         })
         .collect();
     let mut lp = Problem::new(OptimizationDirection::Maximize);
@@ -173,20 +205,17 @@ pub fn bound(
         let mut row: Vec<(Variable, f64)> = n
             .iter()
             .filter(|x| x.1 == *t)
-            .map(|x| (x.2, DAY / d.of(*t)))
+            .map(|x| (x.2, DAY / secs(x.0, *t)))
             .collect();
         row.push((s, -1.0));
         lp.add_constraint(row.as_slice(), ComparisonOp::Ge, 0.0);
     }
     if let Some((total, per_sector)) = seal_space.filter(|(_, p)| *p > 0) {
-        // Sectors in flight (S a day * their time in flight) within the whole sectors' files
-        // the space holds.
-        let in_flight = d.in_flight_s() / DAY;
-        checks.push((
-            Full::SealSpace,
-            vec![(s, in_flight)],
-            (total / per_sector) as f64,
-        ));
+        // Sectors in flight (Little's law: the steps' tasks at once, and S a day waiting for
+        // their time between steps) within the whole sectors' files the space holds.
+        let mut row: Vec<(Variable, f64)> = n.iter().map(|x| (x.2, 1.0)).collect();
+        row.push((s, d.wait_s / DAY));
+        checks.push((Full::SealSpace, row, (total / per_sector) as f64));
     }
     for (_, row, rhs) in &checks {
         lp.add_constraint(row.as_slice(), ComparisonOp::Le, *rhs);
@@ -200,8 +229,20 @@ pub fn bound(
         })
         .map(|c| c.0)
         .collect();
+    // Sectors in flight: each step's tasks at once, scaled to finish exactly S a day (where the
+    // solution has room to spare), and the sectors waiting.
+    let mut in_flight = sol[s] * d.wait_s / DAY;
+    for t in &steps {
+        let on: Vec<&(usize, TaskType, Variable, Need)> = n.iter().filter(|x| x.1 == *t).collect();
+        let at: f64 = on.iter().map(|x| sol[x.2]).sum();
+        let rate: f64 = on.iter().map(|x| sol[x.2] * DAY / secs(x.0, *t)).sum();
+        if rate > 0.0 {
+            in_flight += at * sol[s] / rate;
+        }
+    }
     Ok(Bound {
         per_day: sol[s],
+        in_flight,
         alone,
         mix: n
             .iter()
@@ -283,7 +324,7 @@ mod tests {
         let mut step_s: BTreeMap<TaskType, f64> = STEPS.iter().map(|t| (*t, others_s)).collect();
         step_s.insert(TaskType::PreCommit1, pc1_h * H);
         step_s.insert(TaskType::Commit2, c2_h * H);
-        Durations { step_s, wait_s }
+        Durations::new(step_s, wait_s)
     }
 
     fn close(a: f64, b: f64) -> bool {
@@ -389,6 +430,42 @@ mod tests {
             add.windows(2).all(|w| w[0].1 >= w[1].1),
             "largest gain first"
         );
+    }
+
+    #[test]
+    fn a_machine_with_its_own_time_for_a_step_counts_at_its_own_rate() {
+        // C2 on `fast` (1 h) and on `slow` (its own 3 h), one at a time on each (one GPU
+        // each); every other step on `rest`, a second each: 24 + 8 = 32 sectors a day, with
+        // two C2s running all the time.
+        let fast = spec("fast", 256, 32, 1, &[TaskType::Commit2]);
+        let slow = spec("slow", 256, 32, 1, &[TaskType::Commit2]);
+        let others: Vec<TaskType> = STEPS
+            .iter()
+            .copied()
+            .filter(|t| *t != TaskType::Commit2)
+            .collect();
+        let rest = spec("rest", 4096, 512, 0, &others);
+        let mut d = durations(1.0 / H, 1.0, 1.0, 0.0);
+        d.machine_s
+            .insert(("slow".to_string(), TaskType::Commit2), 3.0 * H);
+        assert_eq!(d.on("slow", TaskType::Commit2), 3.0 * H);
+        assert_eq!(d.on("fast", TaskType::Commit2), H);
+        let m = [fast, slow, rest];
+        let b = bound(&m, SectorSize::S32GiB, &d, None).unwrap();
+        assert!(close(b.per_day, 32.0), "{b:?}");
+        let c2 = b.alone.iter().find(|a| a.0 == TaskType::Commit2).unwrap();
+        assert!(close(c2.1, 32.0), "{b:?}");
+        // Sectors in flight: the two C2s, and the other steps' 32 seconds a day of tasks.
+        assert!(
+            close(b.in_flight, 2.0 + 5.0 * 32.0 / 86_400.0),
+            "{}",
+            b.in_flight
+        );
+        // A step some machine does in no time limits nothing.
+        d.machine_s
+            .insert(("slow".to_string(), TaskType::Commit2), 0.0);
+        let b = bound(&m, SectorSize::S32GiB, &d, None).unwrap();
+        assert!(b.per_day > 1000.0, "{b:?}");
     }
 
     #[test]

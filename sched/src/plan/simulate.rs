@@ -13,19 +13,24 @@ use crate::scheduler::SchedConfig;
 use crate::sim::Sim;
 use crate::worker::WorkerSpec;
 
+/// The most sectors one simulation seals: steps of seconds (the mock engine's, recorded by a
+/// test cluster) would otherwise make a week of millions.
+pub const MAX_SECTORS: u64 = 10_000;
+
 /// What the simulation measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Simulated {
-    /// Sectors sealed a day once the pipeline is full (the first day left out).
+    /// Sectors sealed a day once the pipeline is full (the first day, or the time the first
+    /// `2 x max_sealing` sectors took where that is shorter, left out).
     pub per_day: f64,
     /// Sectors sealed over the whole run.
     pub sealed: u64,
-    /// Simulated days.
+    /// Simulated days (fewer than asked where [`MAX_SECTORS`] were sealed first).
     pub days: f64,
 }
 
-/// Runs the scheduler on `machines` for `days` simulated days with `max_sealing` sectors in
-/// flight, pledged as fast as the cluster takes them.
+/// Runs the scheduler on `machines` for `days` simulated days (or until [`MAX_SECTORS`] are
+/// sealed) with `max_sealing` sectors in flight, pledged as fast as the cluster takes them.
 pub fn simulate(
     machines: &[WorkerSpec],
     size: SectorSize,
@@ -38,9 +43,9 @@ pub fn simulate(
     // Accounting checked by the scheduler's own tests; here it would cost more than the run.
     sim.check = false;
     let ms = |s: f64| (s * 1000.0).round() as u64;
-    let step_ms: Vec<(TaskType, u64)> = d.step_s.iter().map(|(t, s)| (*t, ms(*s))).collect();
-    sim.durations = Box::new(move |t, _| {
-        let run = step_ms.iter().find(|x| x.0 == t).map_or(0, |x| x.1);
+    let times = d.clone();
+    sim.durations = Box::new(move |t, _, worker| {
+        let run = ms(times.on(worker, t));
         // Preparing (fetching inputs) is not modelled: the steps' times include it.
         (0, run.max(1))
     });
@@ -58,11 +63,14 @@ pub fn simulate(
             TaskType::PreCommit2 => vec![(wait, TaskType::Commit1, sector)],
             TaskType::Commit1 => next(TaskType::Commit2),
             TaskType::Commit2 => next(TaskType::Finalize),
-            // Sealed: its place goes to a new sector.
+            // Sealed: its place goes to a new sector, up to the most sectors a run seals.
             TaskType::Finalize => {
                 let s = n.get();
                 n.set(s + 1);
-                vec![(0, TaskType::AddPiece, s)]
+                match s <= MAX_SECTORS {
+                    true => vec![(0, TaskType::AddPiece, s)],
+                    false => Vec::new(),
+                }
             }
             _ => Vec::new(),
         }
@@ -78,12 +86,17 @@ pub fn simulate(
         .filter(|r| !r.start && r.task == TaskType::Finalize)
         .map(|r| r.time)
         .collect();
-    // The slope of sectors sealed against time after the first day (least squares): sectors
-    // often finish in groups, so counting over a fixed window would gain or lose a whole
-    // group at its ends.
+    // The slope of sectors sealed against time after the pipeline filled (least squares):
+    // sectors often finish in groups, so counting over a fixed window would gain or lose a
+    // whole group at its ends.
+    let filled = done
+        .get(2 * max_sealing as usize)
+        .copied()
+        .unwrap_or(u64::MAX)
+        .min(DAY_MS as u64);
     let after: Vec<f64> = done
         .iter()
-        .filter(|t| **t >= DAY_MS as u64)
+        .filter(|t| **t >= filled)
         .map(|t| *t as f64)
         .collect();
     let k = after.len() as f64;
@@ -98,10 +111,15 @@ pub fn simulate(
     } else {
         0.0
     };
+    let last = done.last().copied().unwrap_or(end);
     Simulated {
         per_day,
         sealed: done.len() as u64,
-        days,
+        days: if done.len() as u64 >= MAX_SECTORS {
+            last as f64 / DAY_MS
+        } else {
+            days
+        },
     }
 }
 
@@ -119,10 +137,7 @@ mod tests {
         let m = spec("seed001", 1024, 128, 1, &TaskType::ALL);
         let mut step_s: BTreeMap<TaskType, f64> = STEPS.iter().map(|t| (*t, 300.0)).collect();
         step_s.insert(TaskType::PreCommit1, 4.0 * 3600.0);
-        let d = Durations {
-            step_s,
-            wait_s: 75.0 * 60.0,
-        };
+        let d = Durations::new(step_s, 75.0 * 60.0);
         let b = bound(std::slice::from_ref(&m), SectorSize::S64GiB, &d, None).unwrap();
         let s = simulate(&[m], SectorSize::S64GiB, &d, 16, 7.0);
         let ratio = s.per_day / b.per_day;

@@ -68,9 +68,18 @@ enum Cmd {
     /// next task, the bound on sectors a day, what the scheduler reaches in a simulated week,
     /// MaxSealingSectors and seal space, and what to add next.
     Plan {
-        /// The cluster: a TOML file of `[[machine]]`s (see README, "Plan a cluster").
+        /// The cluster: a TOML file of `[[machine]]`s (see README, "Plan a cluster"); without
+        /// it, the workers registered with the running sealer.
         #[arg(long)]
-        cluster: std::path::PathBuf,
+        cluster: Option<std::path::PathBuf>,
+        /// With the running sealer's workers: plan with the step times each one recorded
+        /// (the mean of its last runs), the built-in ones where it has none.
+        #[arg(long, conflicts_with = "cluster")]
+        recorded: bool,
+        /// With the running sealer's workers: a TOML file whose `[durations]` override the
+        /// built-in step times (as in a cluster file).
+        #[arg(long, conflicts_with = "cluster")]
+        durations: Option<std::path::PathBuf>,
         /// Simulated days.
         #[arg(long, default_value_t = 7.0)]
         days: f64,
@@ -284,17 +293,32 @@ async fn run(repo: Repo, cmd: Cmd) -> Result<()> {
         Cmd::Devnet(a) => crate::devnet::run(a).await,
         Cmd::DevnetNode(a) => crate::devnode::run(a).await,
         Cmd::FetchParams { size, generate } => fetch_params(&repo, size, generate),
-        Cmd::Plan { cluster, days } => {
-            let text = std::fs::read_to_string(&cluster)
-                .with_context(|| format!("reading {}", cluster.display()))?;
-            let file: crate::plan::ClusterFile =
-                toml::from_str(&text).with_context(|| format!("{}", cluster.display()))?;
+        Cmd::Plan {
+            cluster,
+            recorded,
+            durations,
+            days,
+        } => {
             if !(days > 1.0 && days <= 365.0) {
                 anyhow::bail!(
                     "--days {days}: between 1 (excluded, the first day fills the pipeline) and 365"
                 );
             }
-            print!("{}", crate::plan::report(&file, days)?);
+            let cluster = match cluster {
+                Some(path) => crate::plan::Cluster::from_file(&read_toml(&path)?)?,
+                None => {
+                    let over = match durations {
+                        Some(path) => read_toml::<crate::plan::DurationsFile>(&path)?.durations,
+                        None => Default::default(),
+                    };
+                    let inputs = client(&repo)?.request::<m::SealingPlanInputs>(()).await?;
+                    crate::plan::Cluster::from_sealer(&inputs, &over, recorded)?
+                }
+            };
+            // The simulation takes seconds: it is not run on the caller's runtime thread.
+            let text =
+                tokio::task::spawn_blocking(move || crate::plan::report(&cluster, days)).await??;
+            print!("{text}");
             Ok(())
         }
         Cmd::Auth(AuthCmd::CreateToken { perm }) => {
@@ -318,6 +342,12 @@ async fn run(repo: Repo, cmd: Cmd) -> Result<()> {
             remote(&client, other).await
         }
     }
+}
+
+fn read_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{}", path.display()))
 }
 
 /// Epochs a CreateMiner waits on top of it (lotus's MessageConfidence).

@@ -1,0 +1,301 @@
+//! `sealer plan`: a cluster, described in TOML (machines with their CPUs, RAM, swap, GPUs, seal
+//! space, the tasks their worker runs and its env overrides) or as the workers registered with a
+//! running sealer, and the steps' times (built-in, from the file, or as the cluster recorded
+//! them), planned with `sched::plan`: how many of each task fit at once on each machine and what
+//! stops the next one, the bound on sectors a day and what is full at it, what the scheduler
+//! reaches in a simulated week and with how many sectors in flight (MaxSealingSectors), the
+//! WindowPoSt headroom, and what to add next.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::{bail, Result};
+use resources::{human_bytes, SectorSize, TaskType};
+use sched::plan::{self, Addition, Full, SealSpace};
+use sched::WorkerSpec;
+use stores::{FileTypes, PathKind};
+
+mod input;
+
+pub use input::{
+    durations, machine, Cluster, ClusterFile, DurationsFile, Machine, MachineFile, Times,
+};
+
+/// The whole plan, as text.
+pub fn report(c: &Cluster, days: f64) -> Result<String> {
+    let size = c.size;
+    let d = &c.times.steps;
+    let per_sector = FileTypes::ALL.overhead(size, PathKind::Sealing);
+    let mut out = String::new();
+    for n in &c.notes {
+        writeln!(out, "{n}")?;
+    }
+    let step = |t: TaskType| {
+        format!(
+            "{} {}",
+            t.short(),
+            hm(d.step_s.get(&t).copied().unwrap_or(0.0))
+        )
+    };
+    writeln!(
+        out,
+        "Plan for {size} sectors on {} machines; steps: {}; wait PC2 -> C1 {}",
+        c.machines.len(),
+        plan::STEPS.map(step).join(", "),
+        hm(d.wait_s)
+    )?;
+    writeln!(
+        out,
+        "A sector's files on the sealing path: {}",
+        human_bytes(per_sector)
+    )?;
+    // A path several workers reach counts once.
+    let mut paths: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut any_space = false;
+    for m in &c.machines {
+        let spec = &m.spec;
+        let r = &spec.resources;
+        let space = m.seal.as_ref().map(|p| p.iter().map(|x| x.1).sum::<u64>());
+        writeln!(
+            out,
+            "\n{}: {} CPUs, {} RAM, {} swap, {} GPUs, seal space {}",
+            spec.name,
+            r.cpus,
+            human_bytes(r.mem_physical),
+            human_bytes(r.mem_swap),
+            r.gpus.len(),
+            space.map_or("not given".to_string(), human_bytes)
+        )?;
+        let own: Vec<String> = c
+            .times
+            .machine_src
+            .iter()
+            .filter(|((name, _), _)| *name == spec.name)
+            .map(|((_, t), src)| format!("{} {} ({src})", t.short(), hm(d.on(&spec.name, *t))))
+            .collect();
+        if !own.is_empty() {
+            writeln!(out, "  its own times: {}", own.join(", "))?;
+        }
+        let seal = space.map(|total| SealSpace { total, per_sector });
+        for a in plan::machine(spec, size, seal) {
+            let post = matches!(a.task, TaskType::WindowPoSt | TaskType::WinningPoSt);
+            if !plan::STEPS.contains(&a.task) && !post {
+                continue;
+            }
+            match a.limit {
+                plan::Limit::None => writeln!(
+                    out,
+                    "  {:<4}     - at once: no limit in the table",
+                    a.task.short()
+                )?,
+                _ => write!(
+                    out,
+                    "  {:<4} {:>5} at once; the next: {}",
+                    a.task.short(),
+                    a.count,
+                    a.limit
+                )?,
+            }
+            // What the machine itself would allow, where the seal space stops it first.
+            if let plan::Limit::SealSpace { .. } = a.limit {
+                let alone = plan::at_once(spec, a.task, size, None);
+                match alone.limit {
+                    plan::Limit::None => write!(out, "; the machine: no limit")?,
+                    l => write!(out, "; the machine: {} ({l})", alone.count)?,
+                }
+            }
+            if !matches!(a.limit, plan::Limit::None) {
+                writeln!(out)?;
+            }
+        }
+        for (id, bytes) in m.seal.iter().flatten() {
+            any_space = true;
+            paths.insert(id, *bytes);
+        }
+    }
+    let specs: Vec<WorkerSpec> = c.machines.iter().map(|m| m.spec.clone()).collect();
+    let space = any_space.then(|| (paths.values().sum::<u64>(), per_sector));
+    if let Some((total, _)) = space {
+        writeln!(
+            out,
+            "\nSeal space: {} on {} paths, {} sectors' files",
+            human_bytes(total),
+            paths.len(),
+            total / per_sector.max(1)
+        )?;
+    }
+    let b = plan::bound(&specs, size, d, space)?;
+    writeln!(out, "\nBound: {:.1} sectors a day", b.per_day)?;
+    let mut alone = b.alone.clone();
+    alone.sort_by(|x, y| x.1.total_cmp(&y.1));
+    let alone: Vec<String> = alone
+        .iter()
+        .take(3)
+        .map(|(t, n)| format!("{} {n:.1}", t.short()))
+        .collect();
+    writeln!(
+        out,
+        "  the slowest steps alone, on every machine running them: {}",
+        alone.join(", ")
+    )?;
+    let full: Vec<String> = b.full.iter().map(|f| full_name(f, &specs)).collect();
+    writeln!(out, "  full at the bound: {}", full.join("; "))?;
+    // What the seal space holds, whole sectors.
+    let room = space.map(|(t, p)| (t / p) as u32);
+    if room == Some(0) {
+        bail!(
+            "the seal space ({}) holds no {size} sector's files ({} each)",
+            human_bytes(space.map_or(0, |s| s.0)),
+            human_bytes(per_sector)
+        );
+    }
+    // Little's law's count of sectors in flight, then a quarter more at a time until the
+    // scheduler reaches 95 % of the bound, the seal space is full, or 8 tries.
+    let mut n = b.in_flight.ceil().max(1.0) as u32;
+    n = room.map_or(n, |r| n.min(r));
+    let mut best = (plan::simulate(&specs, size, d, n, days), n);
+    let mut stopped = "";
+    for tries in 0.. {
+        if best.0.per_day >= 0.95 * b.per_day {
+            break;
+        }
+        let more = room.map_or(u32::MAX, |r| r).min(n + n.div_ceil(4));
+        if more == n {
+            stopped = "; the seal space holds no more";
+            break;
+        }
+        if tries == 8 {
+            stopped = "; more sectors in flight did not get closer";
+            break;
+        }
+        n = more;
+        let sim = plan::simulate(&specs, size, d, n, days);
+        if sim.per_day > best.0.per_day {
+            best = (sim, n);
+        }
+    }
+    let (sim, max_sealing) = best;
+    let span = match sim.days < days {
+        true => format!("{} ({} sectors)", hm(sim.days * 86_400.0), sim.sealed),
+        false => format!("{days} days"),
+    };
+    writeln!(
+        out,
+        "Scheduler, simulated {span}: {:.1} sectors a day ({:.3} of the bound) with MaxSealingSectors = {max_sealing}{stopped}",
+        sim.per_day,
+        sim.per_day / b.per_day
+    )?;
+    writeln!(
+        out,
+        "  seal space for them: {} ({} a sector)",
+        human_bytes(u64::from(max_sealing) * per_sector),
+        human_bytes(per_sector)
+    )?;
+    post_headroom(
+        &mut out,
+        c.sectors.as_ref(),
+        &specs,
+        size,
+        b.per_day,
+        c.times.wdp_partition_s,
+    )?;
+    let next = plan::additions(&specs, size, d, space)?;
+    writeln!(out, "What to add next:")?;
+    if next.is_empty() {
+        writeln!(out, "  nothing of one kind raises the bound alone")?;
+    }
+    for (a, n) in next.iter().take(5) {
+        writeln!(
+            out,
+            "  {}: {n:.1} a day (+{:.1})",
+            addition_name(a, &specs),
+            n - b.per_day
+        )?;
+    }
+    Ok(out)
+}
+
+/// The WindowPoSt lines: one deadline's proofs on the machines that run WDP, against the window.
+fn post_headroom(
+    out: &mut String,
+    sectors: Option<&(u64, String)>,
+    specs: &[WorkerSpec],
+    size: SectorSize,
+    per_day: f64,
+    partition_s: f64,
+) -> Result<()> {
+    let (sectors, whence) = match sectors {
+        Some((n, whence)) => (*n, whence.as_str()),
+        None => (
+            (per_day * 365.0).round() as u64,
+            "a year of sealing at the bound",
+        ),
+    };
+    let provers: Vec<&str> = specs
+        .iter()
+        .filter(|m| m.tasks.contains(TaskType::WindowPoSt))
+        .map(|m| m.name.as_str())
+        .collect();
+    let per_partition = chain::devnet::proving::partition_sectors(size) as u64;
+    let h = plan::headroom(sectors, per_partition, partition_s, provers.len() as u32);
+    writeln!(
+        out,
+        "WindowPoSt with {sectors} sectors ({whence}): {} a deadline, {} partitions of {per_partition}, {} messages",
+        h.deadline_sectors, h.partitions, h.messages
+    )?;
+    if provers.is_empty() {
+        writeln!(
+            out,
+            "  no machine runs WDP: give the one that proves (the sealer's) tasks = [\"WDP\", ...]"
+        )?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "  proven in {} of the {} window on {} ({} a partition); up to {} sectors within it",
+        hm(h.proving_s),
+        hm(plan::WINDOW_S),
+        provers.join(", "),
+        hm(partition_s),
+        h.max_sectors
+    )?;
+    Ok(())
+}
+
+fn hm(s: f64) -> String {
+    if s < 59.5 {
+        return match s < 9.95 {
+            true => format!("{s:.1}s"),
+            false => format!("{s:.0}s"),
+        };
+    }
+    let m = (s / 60.0).round() as u64;
+    match (m / 60, m % 60) {
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h{m}m"),
+    }
+}
+
+fn full_name(f: &Full, specs: &[WorkerSpec]) -> String {
+    let n = |i: &usize| specs[*i].name.clone();
+    match f {
+        Full::Ram(i) => format!("RAM on {}", n(i)),
+        Full::RamSwap(i) => format!("RAM+swap on {}", n(i)),
+        Full::Cpus(i) => format!("CPUs on {}", n(i)),
+        Full::Gpus(i) => format!("GPUs on {}", n(i)),
+        Full::AtOnce(i, t) => format!("{} at once on {}", t.short(), n(i)),
+        Full::SealSpace => "seal space".to_string(),
+    }
+}
+
+fn addition_name(a: &Addition, specs: &[WorkerSpec]) -> String {
+    let n = |i: &usize| specs[*i].name.clone();
+    match a {
+        Addition::Ram(i) => format!("half as much RAM again on {}", n(i)),
+        Addition::Cpus(i) => format!("half as many cores again on {}", n(i)),
+        Addition::Gpu(i) => format!("a GPU on {}", n(i)),
+        Addition::Machine(i) => format!("another machine like {}", n(i)),
+        Addition::SealSpace => "half as much seal space again".to_string(),
+    }
+}
