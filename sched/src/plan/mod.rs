@@ -11,10 +11,12 @@ use resources::{human_bytes, SectorSize, TaskType};
 mod bound;
 mod post;
 mod simulate;
+mod tune;
 
 pub use bound::{additions, bound, Addition, Bound, BoundError, Durations, Full, STEPS};
 pub use post::{headroom, Headroom, DEADLINES, PARTITIONS_PER_MESSAGE, WINDOW_S};
-pub use simulate::{simulate, Simulated};
+pub use simulate::{max_sealing, simulate, Searched, Simulated, Stop, MAX_SECTORS};
+pub use tune::{limits, with_limits, Tuned, STEERED};
 
 use crate::why::NotHere;
 use crate::worker::{Need, NoFit, Usage, WorkerSpec};

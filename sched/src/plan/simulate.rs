@@ -123,6 +123,69 @@ pub fn simulate(
     }
 }
 
+/// What [`max_sealing`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Searched {
+    /// The best run.
+    pub sim: Simulated,
+    /// Its sectors in flight (MaxSealingSectors).
+    pub max_sealing: u32,
+    pub stopped: Stop,
+}
+
+/// Why the search stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The scheduler reached the target.
+    Reached,
+    /// The seal space holds no more sectors.
+    SealSpace,
+    /// Eight more tries did not reach it.
+    NoCloser,
+}
+
+/// MaxSealingSectors: Little's law's count of sectors in flight (`in_flight`, at the bound),
+/// then a quarter more at a time until the scheduler reaches `target` sectors a day, the seal
+/// space (`room` whole sectors) is full, or 8 tries; the best run is kept.
+pub fn max_sealing(
+    machines: &[WorkerSpec],
+    size: SectorSize,
+    d: &Durations,
+    in_flight: f64,
+    room: Option<u32>,
+    days: f64,
+    target: f64,
+) -> Searched {
+    let mut n = in_flight.ceil().max(1.0) as u32;
+    n = room.map_or(n, |r| n.min(r));
+    let mut best = (simulate(machines, size, d, n, days), n);
+    let mut stopped = Stop::Reached;
+    for tries in 0.. {
+        if best.0.per_day >= target {
+            break;
+        }
+        let more = room.map_or(u32::MAX, |r| r).min(n + n.div_ceil(4));
+        if more == n {
+            stopped = Stop::SealSpace;
+            break;
+        }
+        if tries == 8 {
+            stopped = Stop::NoCloser;
+            break;
+        }
+        n = more;
+        let sim = simulate(machines, size, d, n, days);
+        if sim.per_day > best.0.per_day {
+            best = (sim, n);
+        }
+    }
+    Searched {
+        sim: best.0,
+        max_sealing: best.1,
+        stopped,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{bound, STEPS};

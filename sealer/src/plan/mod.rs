@@ -149,46 +149,71 @@ pub fn report(c: &Cluster, days: f64) -> Result<String> {
             human_bytes(per_sector)
         );
     }
-    // Little's law's count of sectors in flight, then a quarter more at a time until the
-    // scheduler reaches 95 % of the bound, the seal space is full, or 8 tries.
-    let mut n = b.in_flight.ceil().max(1.0) as u32;
-    n = room.map_or(n, |r| n.min(r));
-    let mut best = (plan::simulate(&specs, size, d, n, days), n);
-    let mut stopped = "";
-    for tries in 0.. {
-        if best.0.per_day >= 0.95 * b.per_day {
-            break;
-        }
-        let more = room.map_or(u32::MAX, |r| r).min(n + n.div_ceil(4));
-        if more == n {
-            stopped = "; the seal space holds no more";
-            break;
-        }
-        if tries == 8 {
-            stopped = "; more sectors in flight did not get closer";
-            break;
-        }
-        n = more;
-        let sim = plan::simulate(&specs, size, d, n, days);
-        if sim.per_day > best.0.per_day {
-            best = (sim, n);
-        }
-    }
-    let (sim, max_sealing) = best;
-    let span = match sim.days < days {
-        true => format!("{} ({} sectors)", hm(sim.days * 86_400.0), sim.sealed),
+    // The scheduler as it is; where it stays under 95 % of the bound, also with the limits the
+    // bound's mix implies (the bound often has many solutions: limits from one of them are
+    // proposed only where the scheduler needs them, and only where they help).
+    let target = 0.95 * b.per_day;
+    let (sim, max_sealing, stopped) = searched(plan::max_sealing(
+        &specs,
+        size,
+        d,
+        b.in_flight,
+        room,
+        days,
+        target,
+    ));
+    let limits = match sim.per_day < target {
+        true => plan::limits(&specs, size, &b),
+        false => Vec::new(),
+    };
+    let steered = (!limits.is_empty()).then(|| {
+        let tuned = plan::with_limits(&specs, size, &limits);
+        searched(plan::max_sealing(
+            &tuned,
+            size,
+            d,
+            b.in_flight,
+            room,
+            days,
+            target,
+        ))
+    });
+    let span = |s: &plan::Simulated| match s.days < days {
+        true => format!("{} ({} sectors)", hm(s.days * 86_400.0), s.sealed),
         false => format!("{days} days"),
     };
     writeln!(
         out,
-        "Scheduler, simulated {span}: {:.1} sectors a day ({:.3} of the bound) with MaxSealingSectors = {max_sealing}{stopped}",
+        "Scheduler, simulated {}: {:.1} sectors a day ({:.3} of the bound) with MaxSealingSectors = {max_sealing}{stopped}",
+        span(&sim),
         sim.per_day,
         sim.per_day / b.per_day
     )?;
+    let mut sealing = max_sealing;
+    if let Some((tuned, n, stopped)) = steered {
+        let names: Vec<String> = limits.iter().map(|l| limit_name(l, &specs, size)).collect();
+        if tuned.per_day > sim.per_day * 1.005 {
+            sealing = n;
+            writeln!(
+                out,
+                "  with the bound's concurrency: {:.1} a day ({:.3} of the bound) with MaxSealingSectors = {n}{stopped}: {}",
+                tuned.per_day,
+                tuned.per_day / b.per_day,
+                names.join("; ")
+            )?;
+        } else {
+            writeln!(
+                out,
+                "  the bound's concurrency ({}) would not help: {:.1} a day",
+                names.join("; "),
+                tuned.per_day
+            )?;
+        }
+    }
     writeln!(
         out,
         "  seal space for them: {} ({} a sector)",
-        human_bytes(u64::from(max_sealing) * per_sector),
+        human_bytes(u64::from(sealing) * per_sector),
         human_bytes(per_sector)
     )?;
     post_headroom(
@@ -213,6 +238,36 @@ pub fn report(c: &Cluster, days: f64) -> Result<String> {
         )?;
     }
     Ok(out)
+}
+
+/// The search's best run, its MaxSealingSectors, and what stopped it (said after the count).
+fn searched(s: plan::Searched) -> (plan::Simulated, u32, &'static str) {
+    let why = match s.stopped {
+        plan::Stop::Reached => "",
+        plan::Stop::SealSpace => "; the seal space holds no more",
+        plan::Stop::NoCloser => "; more sectors in flight did not get closer",
+    };
+    (s.sim, s.max_sealing, why)
+}
+
+/// A limit as the operator sets it: the worker's env override, or its `worker run` flag.
+fn limit_name(l: &plan::Tuned, specs: &[WorkerSpec], size: SectorSize) -> String {
+    let name = &specs[l.machine].name;
+    match l.max {
+        0 => {
+            let flag = match l.task {
+                TaskType::PreCommit1 => "--precommit1=false",
+                TaskType::PreCommit2 => "--precommit2=false",
+                _ => "--commit=false",
+            };
+            format!("{name}: no {} ({flag})", l.task.short())
+        }
+        n => format!(
+            "{name}: {}_{}_MAX_CONCURRENT={n}",
+            l.task.short(),
+            size.env_name()
+        ),
+    }
 }
 
 /// The WindowPoSt lines: one deadline's proofs on the machines that run WDP, against the window.
