@@ -9,17 +9,33 @@
 //! queued request. Heap keys are refreshed lazily: a worker's key only grows while a pass
 //! assigns to it, so a stale entry is recomputed when it reaches the top.
 //!
-//! No head-of-line blocking: a request that fits nowhere is skipped and the pass goes on.
+//! No head-of-line blocking: a request that fits nowhere is skipped and the pass goes on. But
+//! no starvation either. Take the first such request of each task type and size, and the
+//! workers where it lacks only what tasks behind it in the queue hold (it would fit beside its
+//! own type and those ahead of it). Once a task behind it has been placed on one of those and
+//! taken some of what it lacked there, it is *overtaken*; overtaken in [`OVERTAKEN_HOLD`]
+//! passes, it holds the least loaded such worker in each pass until it is placed, what it lacks there (its memory, threads or GPU share,
+//! whichever is short) counting as taken for the rest of the pass, so that a task behind it
+//! only starts there in what is left. Without it, a C2 waiting for the memory of PC1s sees each
+//! PC1 that ends replaced by the next, for as long as sectors are pledged (found by
+//! `sealer plan --pledge`); with a hold from the first refusal on, a C2 waiting for a GPU that
+//! a PC2 holds would also keep PC1s off the machine for nothing.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use resources::{SectorSize, TaskType};
 
 use crate::request::{RequestId, WorkerId};
 use crate::scheduler::{Assigner, Scheduler, Stage};
-use crate::worker::Worker;
+use crate::worker::{Need, NoFit, Worker};
+
+/// Passes in which tasks behind a request took some of what it lacked, before it holds a
+/// worker: fewer holds for requests that a worker's next free GPU or a faster machine takes
+/// anyway (in `sched/tests/plan.rs`'s mixed-speed cluster, 1 loses a tenth of the sectors a
+/// day, 10 nothing), while a request starved for good still gets one.
+pub const OVERTAKEN_HOLD: u32 = 10;
 
 /// What a pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -77,6 +93,53 @@ fn slot(assigner: Assigner, idx: usize, w: &Worker) -> Slot {
     ))
 }
 
+/// For a request that fits nowhere now: the workers that take its task type, are not held
+/// already, and lack only what tasks behind it in the queue hold there (it would fit beside its
+/// own type and those ahead of it), with what it lacks on each; those holding its files first,
+/// then the least loaded. The selector is asked only of the one it would hold.
+fn lacking(
+    workers: &[Option<Worker>],
+    assigner: Assigner,
+    req: &crate::request::TaskRequest,
+    preferred: &[WorkerId],
+    held: &[(usize, RequestId, Need)],
+) -> Vec<(usize, Need)> {
+    let (task, size) = (req.task, req.size);
+    let mut found: Vec<((bool, u64), usize, Need)> = workers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| w.as_ref().map(|w| (i, w)))
+        .filter(|(i, w)| {
+            w.open_window().is_some()
+                && w.spec.tasks.contains(task)
+                && !held.iter().any(|h| h.0 == *i)
+        })
+        .filter_map(|(i, w)| {
+            let need = w.need(task, size);
+            let res = &w.spec.resources;
+            match w.usage.why_not(res, &need) {
+                Some(NoFit::MaxConcurrent { .. } | NoFit::PoStRunning) | None => None,
+                Some(_) if w.usage_ahead(task.order()).fits(res, &need) => {
+                    let near = preferred.contains(&WorkerId(i as u32));
+                    let rank = (!near, metric(assigner, w));
+                    Some((rank, i, w.usage.short_of(res, &need)))
+                }
+                Some(_) => None,
+            }
+        })
+        .collect();
+    found.sort_unstable_by_key(|f| (f.0, f.1));
+    found.into_iter().map(|f| (f.1, f.2)).collect()
+}
+
+/// Whether a task needing `need` takes some of `part` (memory, threads or GPU).
+fn takes_some(need: &Need, part: &Need) -> bool {
+    let memory = |n: &Need| n.max_memory > 0 || n.min_memory > 0;
+    (memory(part) && memory(need))
+        || (part.threads > 0 && need.threads > 0)
+        || (part.gpu_milli > 0 && need.gpu_milli > 0)
+}
+
 impl Scheduler {
     /// Runs one scheduling pass. Placed requests wait in windows until `take_actions`.
     pub fn schedule(&mut self) -> PassStats {
@@ -96,6 +159,13 @@ impl Scheduler {
         let mut preferred: Vec<WorkerId> = Vec::new();
         let mut refused: Vec<Slot> = Vec::new();
         let mut placed: Vec<(RequestId, usize, usize)> = Vec::new();
+        // The first request of each kind that fits nowhere, with the workers where it lacks
+        // only what tasks behind it hold (and what); those it holds this pass; those a task
+        // behind them took some of that from.
+        let mut watched_kinds: HashSet<(TaskType, SectorSize)> = HashSet::new();
+        let mut watched: Vec<(RequestId, Vec<(usize, Need)>)> = Vec::new();
+        let mut held: Vec<(usize, RequestId, Need)> = Vec::new();
+        let mut overtaken: Vec<RequestId> = Vec::new();
 
         let workers = &mut self.workers;
         for (_, id) in self.queue.iter() {
@@ -168,10 +238,36 @@ impl Scheduler {
                 }
             }
 
-            let Some((_, idx)) = best else { continue };
+            let Some((_, idx)) = best else {
+                if watched_kinds.insert((task, size)) {
+                    let lacks = lacking(workers, assigner, req, &preferred, &held);
+                    let hold = (entry.overtaken >= OVERTAKEN_HOLD).then(|| {
+                        lacks.iter().find(|(i, _)| {
+                            let w = workers[*i].as_ref().expect("worker exists");
+                            req.selector.ok(req, WorkerId(*i as u32), &w.spec)
+                        })
+                    });
+                    if let Some(&(idx, part)) = hold.flatten() {
+                        let wk = workers[idx].as_mut().expect("held worker exists");
+                        wk.usage.add(&part);
+                        wk.version += 1;
+                        held.push((idx, id, part));
+                    }
+                    watched.push((id, lacks));
+                }
+                continue;
+            };
             let wk = workers[idx].as_mut().expect("chosen worker exists");
             let window = wk.open_window().expect("chosen worker has an open window");
             let need = wk.need(task, size);
+            // A request ahead of this one that lacked some of what this one takes there.
+            for (ahead, lacks) in &watched {
+                if let Some((_, part)) = lacks.iter().find(|(i, _)| *i == idx) {
+                    if takes_some(&need, part) {
+                        overtaken.push(*ahead);
+                    }
+                }
+            }
             wk.usage.add(&need);
             wk.version += 1;
             wk.windows[window].push(id);
@@ -192,8 +288,23 @@ impl Scheduler {
         for w in self.workers.iter_mut().flatten() {
             w.filling = None;
         }
+        self.held.clear();
+        for (idx, id, part) in held {
+            let w = self.workers[idx].as_mut().expect("held worker");
+            w.usage.remove(&part);
+            w.version += 1;
+            self.held.insert(WorkerId(idx as u32), (id, part));
+        }
+        overtaken.sort_unstable();
+        overtaken.dedup();
+        for id in overtaken {
+            if let Some(e) = self.entries.get_mut(&id) {
+                e.overtaken += 1;
+            }
+        }
         for &(id, idx, window) in &placed {
             let e = self.entries.get_mut(&id).expect("entry");
+            e.overtaken = 0;
             self.queue.remove(&e.key);
             let w = self.workers[idx].as_ref().expect("worker");
             e.stage = Stage::Assigned { window };

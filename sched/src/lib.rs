@@ -21,7 +21,7 @@ mod why;
 mod worker;
 pub mod world;
 
-pub use assign::PassStats;
+pub use assign::{PassStats, OVERTAKEN_HOLD};
 pub use jobs::{Job, JobState, WorkerStats};
 pub use request::{RequestId, TaskHandle, TaskRequest, WorkerId};
 pub use scheduler::{Action, ActionKind, Assigner, Finished, SchedConfig, SchedError, Scheduler};

@@ -96,6 +96,9 @@ pub(crate) struct Entry {
     /// The worker it is placed on and what it takes there (not while queued).
     pub placed: Option<(WorkerId, Need)>,
     pub since: Instant,
+    /// Passes in which a task behind it in the queue took some of what it lacked on a worker
+    /// (from [`crate::assign::OVERTAKEN_HOLD`] on, it holds one).
+    pub overtaken: u32,
 }
 
 /// Something the embedder must do on a worker.
@@ -136,6 +139,8 @@ pub struct Scheduler {
     pub(crate) entries: HashMap<RequestId, Entry>,
     pub(crate) queue: RequestQueue,
     pub(crate) actions: VecDeque<Action>,
+    /// Workers the last pass held for a waiting request (`assign`), and for which.
+    pub(crate) held: HashMap<WorkerId, (RequestId, Need)>,
     next_id: u64,
 }
 
@@ -147,6 +152,7 @@ impl Scheduler {
             entries: HashMap::new(),
             queue: RequestQueue::default(),
             actions: VecDeque::new(),
+            held: HashMap::new(),
             next_id: 0,
         }
     }
@@ -347,6 +353,7 @@ impl Scheduler {
                 attempt: 0,
                 placed: None,
                 since: Instant::now(),
+                overtaken: 0,
             },
         );
         id

@@ -111,6 +111,11 @@ impl Sim {
         self.submit_with(task, size, sector, priority, Arc::new(TaskSelector))
     }
 
+    /// Submits `task` for `sector` at virtual time `at` (priority 0).
+    pub fn submit_at(&mut self, at: u64, task: TaskType, size: SectorSize, sector: u64) {
+        self.push(at, Event::Submit(task, sector, size));
+    }
+
     pub fn submit_with(
         &mut self,
         task: TaskType,

@@ -31,6 +31,9 @@ pub enum NotHere {
     Storage(Refusal),
     /// Every scheduling window holds tasks that have not started preparing.
     WindowsFull,
+    /// Held for a task of this type ahead in the queue, which waits for resources there: what
+    /// is left beside it does not take this one.
+    Held(TaskType),
     /// Nothing: the next pass places the request (on this worker or a closer one).
     Fits,
 }
@@ -55,6 +58,7 @@ impl NotHere {
             NotHere::Storage(Refusal::LeftToPoStWorker) => "left to a PoSt worker",
             NotHere::Storage(Refusal::Other) => "refused by the selector",
             NotHere::WindowsFull => "scheduling windows full",
+            NotHere::Held(_) => "held for a task ahead",
             NotHere::Fits => "placed at the next pass",
         }
     }
@@ -68,7 +72,7 @@ impl NotHere {
             NotHere::Disabled => 2,
             NotHere::Storage(_) => 3,
             NotHere::Resources(_) => 4,
-            NotHere::WindowsFull => 5,
+            NotHere::WindowsFull | NotHere::Held(_) => 5,
             NotHere::Fits => 6,
         }
     }
@@ -104,6 +108,7 @@ impl fmt::Display for NotHere {
                 *need_milli as f64 / 1000.0,
                 *free_milli as f64 / 1000.0
             ),
+            NotHere::Held(t) => write!(f, "held for a {} ahead in the queue", t.short()),
             other => f.write_str(other.label()),
         }
     }
@@ -163,6 +168,8 @@ impl Scheduler {
                     .why_not(&w.spec.resources, &w.need(req.task, req.size))
                 {
                     NotHere::Resources(n)
+                } else if let Some(t) = self.held_against(wid, w, id) {
+                    NotHere::Held(t)
                 } else if let Some(r) = req.selector.refusal(req, wid, &w.spec) {
                     NotHere::Storage(r)
                 } else if w.open_window().is_none() {
@@ -179,6 +186,25 @@ impl Scheduler {
             subject: req.subject,
             workers,
         })
+    }
+
+    /// The task type of the request ahead of `id` in the queue that holds worker `wid`, where
+    /// `id` does not fit beside it there.
+    fn held_against(
+        &self,
+        wid: WorkerId,
+        w: &crate::worker::Worker,
+        id: RequestId,
+    ) -> Option<TaskType> {
+        let (r, part) = self.held.get(&wid).filter(|(r, _)| *r != id)?;
+        let (ahead, me) = (self.entries.get(r)?, self.entries.get(&id)?);
+        if ahead.key >= me.key {
+            return None;
+        }
+        let mut usage = w.usage.clone();
+        usage.add(part);
+        let need = w.need(me.req.task, me.req.size);
+        (!usage.fits(&w.spec.resources, &need)).then_some(ahead.req.task)
     }
 }
 

@@ -240,6 +240,31 @@ impl Usage {
         None
     }
 
+    /// The part of `need` that does not fit beside what is committed: its memory where RAM or
+    /// RAM + swap is short, its threads where CPUs are, its GPU share where the GPUs are (what a
+    /// hold keeps from the tasks behind it, and nothing more).
+    pub(crate) fn short_of(&self, res: &WorkerResources, need: &Need) -> Need {
+        let mut part = *need;
+        let base = self.seal.base_to_add(need);
+        let reserved = res.mem_used.saturating_add(res.mem_swap_used);
+        let vmem = res.mem_physical.saturating_add(res.mem_swap);
+        let ram = self.mem_min() + need.min_memory + base > res.mem_physical;
+        let swap = reserved + self.mem_max() + need.max_memory + base > vmem;
+        if !(ram || swap) {
+            part.min_memory = 0;
+            part.max_memory = 0;
+            part.base_memory = 0;
+        }
+        if self.cpus() + need.threads <= res.cpus {
+            part.threads = 0;
+        }
+        let gpus = res.gpus.len() as u64 * 1000;
+        if gpus == 0 || (self.gpu_milli() + need.gpu_milli) as u64 <= gpus {
+            part.gpu_milli = 0;
+        }
+        part
+    }
+
     fn account(&mut self, task: TaskType) -> &mut Account {
         match post_index(task) {
             Some(k) => &mut self.post[k],
@@ -393,6 +418,28 @@ impl Worker {
         }
         self.filling
             .or_else(|| self.windows.iter().position(Vec::is_empty))
+    }
+
+    /// What is committed here to tasks that run before a task of `order`, or with it (lower or
+    /// equal order; PoSt always): what such a task waits for whatever comes after it.
+    pub(crate) fn usage_ahead(&self, order: i32) -> Usage {
+        let mut u = Usage {
+            seal: Account::default(),
+            post: self.usage.post.clone(),
+        };
+        let refs = &self.usage.seal.base_refs;
+        for t in TaskType::ALL {
+            if t.order() > order || post_index(t).is_some() {
+                continue;
+            }
+            for s in SectorSize::ALL {
+                let need = self.need(t, s);
+                for _ in 0..refs[t.index()][s.index()] {
+                    u.add(&need);
+                }
+            }
+        }
+        u
     }
 
     pub fn need(&self, task: TaskType, size: SectorSize) -> Need {

@@ -478,3 +478,51 @@ fn both_post_kinds_start_at_once_beside_sealing_and_sealing_waits_for_them() {
     let stats = &s.sched.worker_stats()[0];
     assert_eq!(stats.usage.tasks(), 0);
 }
+
+#[test]
+fn a_c2_waiting_for_memory_that_pc1s_keep_taking_holds_the_worker_and_runs() {
+    // 256 GiB: four 32GiB PC1s (64 GiB each at most) fill it, a C2 needs 182 GiB. The PC1s end
+    // one every 250 ms and more keep coming: without a hold, each one ending is replaced by the
+    // next and the C2, ahead of them in the queue, never starts (`sealer plan --pledge` found
+    // it: a week of pledges beyond what the cluster takes sealed nothing).
+    let mut s = sim();
+    s.durations = Box::new(|t, _, _| (0, if t == PreCommit1 { 1000 } else { 100 }));
+    s.add_worker(spec("w", 256, 64, 0, &[PreCommit1, Commit2]));
+    for n in 1..=200u64 {
+        s.submit_at((n - 1) * 250, PreCommit1, S32GiB, n);
+    }
+    s.submit_at(1100, Commit2, S32GiB, 1000);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    for t in (1200..20_000).step_by(250) {
+        let seen = seen.clone();
+        s.at(t, move |sched| {
+            for q in sched.why_queued(10) {
+                for (_, _, why) in q.workers {
+                    seen.lock().unwrap().push(why.to_string());
+                }
+            }
+        });
+    }
+    s.run(u64::MAX);
+    let c2 = start_of(&s, Commit2, 1000);
+    // Overtaken in OVERTAKEN_HOLD passes, it holds the memory; three PC1s end and it starts.
+    let overtook = s
+        .log
+        .iter()
+        .filter(|r| r.start && r.task == PreCommit1 && r.time > 1100 && r.time < c2)
+        .count();
+    assert!(
+        overtook <= sched::OVERTAKEN_HOLD as usize + 4,
+        "{overtook} PC1s started before the C2 (at {c2} ms)"
+    );
+    assert!(
+        c2 < start_of(&s, PreCommit1, 200),
+        "the C2 waited for the PC1s to run out"
+    );
+    // Meanwhile the PC1s behind it say why they wait.
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.iter().any(|w| w == "held for a C2 ahead in the queue"),
+        "{seen:?}"
+    );
+}

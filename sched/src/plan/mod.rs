@@ -15,7 +15,9 @@ mod tune;
 
 pub use bound::{additions, bound, Addition, Bound, BoundError, Durations, Full, STEPS};
 pub use post::{headroom, Headroom, DEADLINES, PARTITIONS_PER_MESSAGE, WINDOW_S};
-pub use simulate::{max_sealing, simulate, Searched, Simulated, Stop, MAX_SECTORS};
+pub use simulate::{
+    max_sealing, simulate, simulate_pledged, Pledged, Searched, Simulated, Stop, MAX_SECTORS,
+};
 pub use tune::{limits, with_limits, Tuned, STEERED};
 
 use crate::why::NotHere;

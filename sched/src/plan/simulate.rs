@@ -1,7 +1,8 @@
 //! What the scheduler itself reaches on a cluster: the discrete-event simulator ([`crate::sim`])
 //! runs the real scheduler over simulated machines for some days, every sector going through
-//! the steps one after the other (waiting between PC2 and C1 for its seed), a new sector pledged
-//! whenever one finishes, at most `max_sealing` in flight (`MaxSealingSectors`).
+//! the steps one after the other (waiting between PC2 and C1 for its seed): a new sector pledged
+//! whenever one finishes, at most `max_sealing` in flight (`MaxSealingSectors`), or pledged at
+//! the operator's rate whatever is in flight.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -38,7 +39,90 @@ pub fn simulate(
     max_sealing: u32,
     days: f64,
 ) -> Simulated {
-    const DAY_MS: f64 = 86_400_000.0;
+    let mut sim = setup(machines, d, Some(u64::from(max_sealing) + 1));
+    for s in 1..=u64::from(max_sealing) {
+        sim.submit(TaskType::AddPiece, size, s, 0);
+    }
+    let end = (days * DAY_MS) as u64;
+    sim.run(end);
+    let done = sealed_at(&sim);
+    // The pipeline filled once the first 2 x max_sealing sectors were sealed, or after a day.
+    let filled = done
+        .get(2 * max_sealing as usize)
+        .copied()
+        .unwrap_or(u64::MAX)
+        .min(DAY_MS as u64);
+    let last = done.last().copied().unwrap_or(end);
+    Simulated {
+        per_day: slope(&done, filled),
+        sealed: done.len() as u64,
+        days: if done.len() as u64 >= MAX_SECTORS {
+            last as f64 / DAY_MS
+        } else {
+            days
+        },
+    }
+}
+
+/// What a run pledging at a given rate measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pledged {
+    /// Sectors sealed a day once the pipeline is full.
+    pub per_day: f64,
+    pub pledged: u64,
+    pub sealed: u64,
+    /// The most sectors in flight at once (the MaxSealingSectors the rate needs).
+    pub peak_in_flight: u64,
+    pub days: f64,
+}
+
+/// Runs the scheduler on `machines` for `days` simulated days, a sector pledged every
+/// `1 / per_day` of a day (up to [`MAX_SECTORS`]) whatever is in flight.
+pub fn simulate_pledged(
+    machines: &[WorkerSpec],
+    size: SectorSize,
+    d: &Durations,
+    per_day: f64,
+    days: f64,
+) -> Pledged {
+    let mut sim = setup(machines, d, None);
+    let every = DAY_MS / per_day;
+    let count = ((per_day * days).floor() as u64).min(MAX_SECTORS);
+    let pledges: Vec<u64> = (0..count).map(|k| (k as f64 * every) as u64).collect();
+    for (k, at) in pledges.iter().enumerate() {
+        sim.submit_at(*at, TaskType::AddPiece, size, k as u64 + 1);
+    }
+    let end = (days * DAY_MS) as u64;
+    sim.run(end);
+    let done = sealed_at(&sim);
+    let mut changes: Vec<(u64, i64)> = pledges.iter().map(|t| (*t, 1)).collect();
+    changes.extend(done.iter().map(|t| (*t, -1)));
+    // At one instant, a sector sealed leaves before the next is pledged.
+    changes.sort();
+    let (mut now, mut peak) = (0i64, 0i64);
+    for (_, c) in changes {
+        now += c;
+        peak = peak.max(now);
+    }
+    let filled = done
+        .first()
+        .map_or(u64::MAX, |t| t.saturating_mul(2))
+        .min(DAY_MS as u64);
+    Pledged {
+        per_day: slope(&done, filled),
+        pledged: count,
+        sealed: done.len() as u64,
+        peak_in_flight: peak as u64,
+        days,
+    }
+}
+
+const DAY_MS: f64 = 86_400_000.0;
+
+/// The simulator with `machines`, each sector going through the steps one after the other;
+/// with `refill`, a sealed sector's place goes to a new one numbered from there (up to
+/// [`MAX_SECTORS`]).
+fn setup(machines: &[WorkerSpec], d: &Durations, refill: Option<u64>) -> Sim {
     let mut sim = Sim::new(SchedConfig::default());
     // Accounting checked by the scheduler's own tests; here it would cost more than the run.
     sim.check = false;
@@ -53,7 +137,7 @@ pub fn simulate(
         sim.add_worker(m.clone());
     }
     let wait = ms(d.wait_s);
-    let next_number = Rc::new(Cell::new(u64::from(max_sealing) + 1));
+    let next_number = Rc::new(Cell::new(refill.unwrap_or(0)));
     let n = next_number.clone();
     sim.follow = Some(Box::new(move |task, sector| {
         let next = |t| vec![(0, t, sector)];
@@ -63,8 +147,7 @@ pub fn simulate(
             TaskType::PreCommit2 => vec![(wait, TaskType::Commit1, sector)],
             TaskType::Commit1 => next(TaskType::Commit2),
             TaskType::Commit2 => next(TaskType::Finalize),
-            // Sealed: its place goes to a new sector, up to the most sectors a run seals.
-            TaskType::Finalize => {
+            TaskType::Finalize if refill.is_some() => {
                 let s = n.get();
                 n.set(s + 1);
                 match s <= MAX_SECTORS {
@@ -75,25 +158,22 @@ pub fn simulate(
             _ => Vec::new(),
         }
     }));
-    for s in 1..=u64::from(max_sealing) {
-        sim.submit(TaskType::AddPiece, size, s, 0);
-    }
-    let end = (days * DAY_MS) as u64;
-    sim.run(end);
-    let done: Vec<u64> = sim
-        .log
+    sim
+}
+
+/// When each sector was sealed (its FIN done), in time order.
+fn sealed_at(sim: &Sim) -> Vec<u64> {
+    sim.log
         .iter()
         .filter(|r| !r.start && r.task == TaskType::Finalize)
         .map(|r| r.time)
-        .collect();
-    // The slope of sectors sealed against time after the pipeline filled (least squares):
-    // sectors often finish in groups, so counting over a fixed window would gain or lose a
-    // whole group at its ends.
-    let filled = done
-        .get(2 * max_sealing as usize)
-        .copied()
-        .unwrap_or(u64::MAX)
-        .min(DAY_MS as u64);
+        .collect()
+}
+
+/// Sectors a day: the slope of sectors sealed against time from `filled` on (least squares):
+/// sectors often finish in groups, so counting over a fixed window would gain or lose a whole
+/// group at its ends.
+fn slope(done: &[u64], filled: u64) -> f64 {
     let after: Vec<f64> = done
         .iter()
         .filter(|t| **t >= filled)
@@ -106,20 +186,10 @@ pub fn simulate(
         cov += (t - mt) * (i as f64 - mi);
         var += (t - mt) * (t - mt);
     }
-    let per_day = if after.len() > 1 && var > 0.0 {
+    if after.len() > 1 && var > 0.0 {
         cov / var * DAY_MS
     } else {
         0.0
-    };
-    let last = done.last().copied().unwrap_or(end);
-    Simulated {
-        per_day,
-        sealed: done.len() as u64,
-        days: if done.len() as u64 >= MAX_SECTORS {
-            last as f64 / DAY_MS
-        } else {
-            days
-        },
     }
 }
 
@@ -209,5 +279,29 @@ mod tests {
             s.per_day, b.per_day
         );
         assert!(ratio > 0.95 && ratio <= 1.0 + 1e-9, "{s:?} against {b:?}");
+    }
+
+    #[test]
+    fn pledged_at_a_rate_the_cluster_seals_it_or_its_bound_and_the_peak_in_flight_says_so() {
+        // The same machine (42 a day at most); a sector is in flight 5 h 45 min here.
+        let m = spec("seed001", 1024, 128, 1, &TaskType::ALL);
+        let mut step_s: BTreeMap<TaskType, f64> = STEPS.iter().map(|t| (*t, 300.0)).collect();
+        step_s.insert(TaskType::PreCommit1, 4.0 * 3600.0);
+        let d = Durations::new(step_s, 75.0 * 60.0);
+        let m = [m];
+        let size = SectorSize::S64GiB;
+        let under = simulate_pledged(&m, size, &d, 24.0, 7.0);
+        assert!((under.per_day - 24.0).abs() < 0.5, "{under:?}");
+        // One an hour, each 5.75 h in flight: 6 at once (7 where two steps' ends meet).
+        assert!((6..=7).contains(&under.peak_in_flight), "{under:?}");
+        assert_eq!(under.pledged, 168);
+        let over = simulate_pledged(&m, size, &d, 96.0, 7.0);
+        assert!((over.per_day - 42.0).abs() < 2.0, "{over:?}");
+        // The rest wait: a week's pledges beyond what was sealed are all still in flight.
+        assert!(
+            over.peak_in_flight >= over.pledged - over.sealed,
+            "{over:?}"
+        );
+        assert!(over.pledged - over.sealed > 300, "{over:?}");
     }
 }

@@ -63,6 +63,9 @@ pub struct MachineFile {
     /// Its own step times where they differ from the cluster's (`C2 = "1h30m"`).
     #[serde(default)]
     pub durations: BTreeMap<String, String>,
+    /// The machine where several workers run side by side (seed 001's B): said in the plan.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// A cluster to plan: its machines and the steps' times, from a file or a running sealer.
@@ -104,8 +107,11 @@ const CPU_32G_S: [(TaskType, f64); 2] = [
     (TaskType::PreCommit2, 4.0 * 3600.0 + 4.0 * 60.0),
     (TaskType::Commit2, 3600.0 + 36.0 * 60.0),
 ];
-/// One partition's WindowPoSt on a GPU: the load tool's lotus figure (10 min for a 32GiB
-/// partition); `WDP = "..."` under `[durations]` overrides it.
+/// One partition's WindowPoSt on a GPU: 10 min for a full 32GiB partition. bellperson #22
+/// measured 3m34s-4m23s for a 32GiB window PoSt of one sector on an RTX 3090 (the SNARK is
+/// one partition's, whatever its sectors); 10 min is an allowance on top for reading 2,349
+/// sectors' challenges from disk and for a smaller card, not a measurement. `WDP = "..."`
+/// under `[durations]` overrides it.
 const WDP_PARTITION_S: f64 = 600.0;
 
 /// The step times, and a WindowPoSt partition's.
@@ -150,6 +156,17 @@ pub fn durations(size: SectorSize, over: &BTreeMap<String, String>) -> Result<Ti
         machine_src: BTreeMap::new(),
         overridden,
     })
+}
+
+/// What workers on one machine should know: each counts the memory it reports, as the
+/// scheduler does.
+fn shared_host(who: &str) -> String {
+    format!(
+        "{who}: each is planned with the memory and CPUs it reports, as the scheduler counts \
+         them, so together they may be given more than the machine has; a worker reports its \
+         cgroup's MemoryMax and CPU quota where set (systemd's MemoryMax=, CPUQuota=): give each \
+         its share"
+    )
 }
 
 fn parse_secs(whose: &str, k: &str, v: &str) -> Result<f64> {
@@ -273,6 +290,17 @@ impl Cluster {
             let seal = space.map(|b| vec![(path, b)]);
             machines.push(Machine { spec, seal });
         }
+        let mut hosts: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for m in &file.machines {
+            if let Some(h) = &m.host {
+                hosts.entry(h).or_default().push(&m.name);
+            }
+        }
+        let notes = hosts
+            .iter()
+            .filter(|h| h.1.len() > 1)
+            .map(|(h, names)| shared_host(&format!("{} share host {h}", names.join(" and "))))
+            .collect();
         Ok(Cluster {
             size,
             machines,
@@ -280,7 +308,7 @@ impl Cluster {
             sectors: file
                 .sectors
                 .map(|n| (n, "`sectors` in the file".to_string())),
-            notes: Vec::new(),
+            notes,
         })
     }
 
@@ -350,10 +378,9 @@ impl Cluster {
             machines.push(Machine { spec, seal });
         }
         for (host, n) in hosts.iter().filter(|h| *h.1 > 1) {
-            notes.push(format!(
-                "{n} workers are named {host}: if they share one machine, each counts its whole \
-                 RAM and CPUs here as the scheduler does; give each its share (env overrides)"
-            ));
+            notes.push(shared_host(&format!(
+                "{n} workers are named {host}: if they share one machine, they"
+            )));
         }
         if recorded {
             notes.push(format!(
@@ -524,7 +551,10 @@ mod tests {
         assert_eq!(c.times.steps.wait_s, 150.0 * 30.0);
         assert_eq!(c.sectors.as_ref().map(|s| s.0), Some(1200));
         let notes = c.notes.join("\n");
-        assert!(notes.contains("2 workers are named h1"), "{notes}");
+        assert!(
+            notes.contains("2 workers are named h1: if they share"),
+            "{notes}"
+        );
         assert!(notes.contains("1 (worker, step) pairs"), "{notes}");
         // Without --recorded, the built-in times; a [durations] wait wins over the chain's.
         let over: BTreeMap<String, String> = [("wait".to_string(), "1h".to_string())].into();
