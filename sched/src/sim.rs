@@ -74,6 +74,9 @@ pub struct Sim {
     pub durations: Durations,
     /// Told each finished task (type, sector); what it returns is submitted (priority 0).
     pub follow: Option<Follow>,
+    /// Asked before a scheduled submission ([`Sim::submit_at`]) is made: `false` drops it (a
+    /// pledge refused at MaxSealingSectors, say).
+    pub admit: Option<Box<dyn FnMut(TaskType, u64) -> bool>>,
     queue: BinaryHeap<Reverse<(u64, u64)>>,
     events: HashMap<u64, Event>,
     seq: u64,
@@ -89,6 +92,7 @@ impl Sim {
             check: true,
             durations: Box::new(|_, _, _| (1, 100)),
             follow: None,
+            admit: None,
             queue: BinaryHeap::new(),
             events: HashMap::new(),
             seq: 0,
@@ -224,7 +228,9 @@ impl Sim {
                 }
                 Event::Script(f) => f(&mut self.sched),
                 Event::Submit(task, sector, size) => {
-                    self.submit(task, size, sector, 0);
+                    if self.admit.as_mut().is_none_or(|f| f(task, sector)) {
+                        self.submit(task, size, sector, 0);
+                    }
                 }
             }
         }

@@ -67,6 +67,21 @@ fn seed_001s_cluster_is_planned_with_its_limits_the_bound_and_what_to_add() {
     let in_flight_h = (10.0 + 7.0 * 60.0 + pc2_min + 2.0 + 20.0 + 4.0 + 75.0) / 60.0;
     assert!((bound - 5.0 * 24.0 / in_flight_h).abs() < 0.1, "{bound}");
 
+    // Pledging 20 a day, above the bound: the seal space's 5 in flight refuse the rest.
+    let out = Command::new(env!("CARGO_BIN_EXE_sealer"))
+        .args(["plan", "--pledge", "20", "--cluster"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Pledging 20 a day for 7 days: "), "{text}");
+    assert!(
+        text.contains("refused (MaxSealingSectors = 5, what the seal space holds); at most 5 sectors in flight"),
+        "{text}"
+    );
+    assert!(text.contains("above the bound (12.0 a day)"), "{text}");
+
     // A mistake names the machine and what is wrong, and prints no plan.
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");

@@ -70,6 +70,8 @@ pub struct Pledged {
     /// Sectors sealed a day once the pipeline is full.
     pub per_day: f64,
     pub pledged: u64,
+    /// Pledges refused at MaxSealingSectors.
+    pub refused: u64,
     pub sealed: u64,
     /// The most sectors in flight at once (the MaxSealingSectors the rate needs).
     pub peak_in_flight: u64,
@@ -77,15 +79,48 @@ pub struct Pledged {
 }
 
 /// Runs the scheduler on `machines` for `days` simulated days, a sector pledged every
-/// `1 / per_day` of a day (up to [`MAX_SECTORS`]) whatever is in flight.
+/// `1 / per_day` of a day (up to [`MAX_SECTORS`]); with `max_sealing`, a pledge is refused
+/// while that many are in flight (the sealer's MaxSealingSectors).
 pub fn simulate_pledged(
     machines: &[WorkerSpec],
     size: SectorSize,
     d: &Durations,
     per_day: f64,
+    max_sealing: Option<u32>,
     days: f64,
 ) -> Pledged {
     let mut sim = setup(machines, d, None);
+    let in_flight = Rc::new(Cell::new((0u64, 0u64)));
+    let admitted = Rc::new(std::cell::RefCell::new(std::collections::HashSet::new()));
+    if let Some(max) = max_sealing {
+        // (in flight, refused): a sector leaves when its FIN is done.
+        let (now, done, took) = (in_flight.clone(), in_flight.clone(), admitted.clone());
+        sim.admit = Some(Box::new(move |task, sector| {
+            // A sector's next step, after its wait, is not a pledge.
+            if task != TaskType::AddPiece {
+                return true;
+            }
+            let (n, refused) = now.get();
+            let ok = n < u64::from(max);
+            now.set(if ok {
+                (n + 1, refused)
+            } else {
+                (n, refused + 1)
+            });
+            if ok {
+                took.borrow_mut().insert(sector);
+            }
+            ok
+        }));
+        let mut follow = sim.follow.take().expect("the steps' order");
+        sim.follow = Some(Box::new(move |task, sector| {
+            if task == TaskType::Finalize {
+                let (n, refused) = done.get();
+                done.set((n.saturating_sub(1), refused));
+            }
+            follow(task, sector)
+        }));
+    }
     let every = DAY_MS / per_day;
     let count = ((per_day * days).floor() as u64).min(MAX_SECTORS);
     let pledges: Vec<u64> = (0..count).map(|k| (k as f64 * every) as u64).collect();
@@ -95,7 +130,14 @@ pub fn simulate_pledged(
     let end = (days * DAY_MS) as u64;
     sim.run(end);
     let done = sealed_at(&sim);
-    let mut changes: Vec<(u64, i64)> = pledges.iter().map(|t| (*t, 1)).collect();
+    // A pledge refused at MaxSealingSectors never was in flight.
+    let admitted = admitted.borrow();
+    let mut changes: Vec<(u64, i64)> = pledges
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| max_sealing.is_none() || admitted.contains(&(*k as u64 + 1)))
+        .map(|(_, t)| (*t, 1))
+        .collect();
     changes.extend(done.iter().map(|t| (*t, -1)));
     // At one instant, a sector sealed leaves before the next is pledged.
     changes.sort();
@@ -111,6 +153,7 @@ pub fn simulate_pledged(
     Pledged {
         per_day: slope(&done, filled),
         pledged: count,
+        refused: in_flight.get().1,
         sealed: done.len() as u64,
         peak_in_flight: peak as u64,
         days,
@@ -290,12 +333,12 @@ mod tests {
         let d = Durations::new(step_s, 75.0 * 60.0);
         let m = [m];
         let size = SectorSize::S64GiB;
-        let under = simulate_pledged(&m, size, &d, 24.0, 7.0);
+        let under = simulate_pledged(&m, size, &d, 24.0, None, 7.0);
         assert!((under.per_day - 24.0).abs() < 0.5, "{under:?}");
         // One an hour, each 5.75 h in flight: 6 at once (7 where two steps' ends meet).
         assert!((6..=7).contains(&under.peak_in_flight), "{under:?}");
         assert_eq!(under.pledged, 168);
-        let over = simulate_pledged(&m, size, &d, 96.0, 7.0);
+        let over = simulate_pledged(&m, size, &d, 96.0, None, 7.0);
         assert!((over.per_day - 42.0).abs() < 2.0, "{over:?}");
         // The rest wait: a week's pledges beyond what was sealed are all still in flight.
         assert!(
@@ -303,5 +346,11 @@ mod tests {
             "{over:?}"
         );
         assert!(over.pledged - over.sealed > 300, "{over:?}");
+        // With MaxSealingSectors = 8, the pledges beyond it are refused: 8 in flight at most,
+        // and the machine still seals what its PC1s allow with 8 (7 PC1s at once).
+        let capped = simulate_pledged(&m, size, &d, 96.0, Some(8), 7.0);
+        assert_eq!(capped.peak_in_flight, 8, "{capped:?}");
+        assert!(capped.refused > 300, "{capped:?}");
+        assert!(capped.per_day > 24.0, "{capped:?}");
     }
 }

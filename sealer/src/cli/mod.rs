@@ -83,6 +83,10 @@ enum Cmd {
         /// Simulated days.
         #[arg(long, default_value_t = 7.0)]
         days: f64,
+        /// Also simulate pledging this many sectors a day, whatever is in flight: what the
+        /// cluster seals of them and how many it holds in flight at once.
+        #[arg(long)]
+        pledge: Option<f64>,
     },
     /// Fetch (or, for devnet sizes, generate) the proof parameters for a sector size.
     FetchParams {
@@ -298,7 +302,11 @@ async fn run(repo: Repo, cmd: Cmd) -> Result<()> {
             recorded,
             durations,
             days,
+            pledge,
         } => {
+            if let Some(p) = pledge.filter(|p| !(*p > 0.0 && *p <= 100_000.0)) {
+                anyhow::bail!("--pledge {p}: sectors a day, above 0 and at most 100000");
+            }
             if !(days > 1.0 && days <= 365.0) {
                 anyhow::bail!(
                     "--days {days}: between 1 (excluded, the first day fills the pipeline) and 365"
@@ -317,7 +325,8 @@ async fn run(repo: Repo, cmd: Cmd) -> Result<()> {
             };
             // The simulation takes seconds: it is not run on the caller's runtime thread.
             let text =
-                tokio::task::spawn_blocking(move || crate::plan::report(&cluster, days)).await??;
+                tokio::task::spawn_blocking(move || crate::plan::report(&cluster, days, pledge))
+                    .await??;
             print!("{text}");
             Ok(())
         }

@@ -22,7 +22,7 @@ pub use input::{
 };
 
 /// The whole plan, as text.
-pub fn report(c: &Cluster, days: f64) -> Result<String> {
+pub fn report(c: &Cluster, days: f64, pledge: Option<f64>) -> Result<String> {
     let size = c.size;
     let d = &c.times.steps;
     let per_sector = FileTypes::ALL.overhead(size, PathKind::Sealing);
@@ -216,6 +216,31 @@ pub fn report(c: &Cluster, days: f64) -> Result<String> {
         human_bytes(u64::from(sealing) * per_sector),
         human_bytes(per_sector)
     )?;
+    if let Some(rate) = pledge {
+        // The seal space caps the sectors in flight as MaxSealingSectors would.
+        let p = plan::simulate_pledged(&specs, size, d, rate, room, days);
+        writeln!(
+            out,
+            "Pledging {rate} a day for {days} days: {:.1} sealed a day; {} pledged, {} sealed, {} refused{}; at most {} sectors in flight at once ({} of seal space)",
+            p.per_day,
+            p.pledged,
+            p.sealed,
+            p.refused,
+            match room {
+                Some(r) => format!(" (MaxSealingSectors = {r}, what the seal space holds)"),
+                None => String::new(),
+            },
+            p.peak_in_flight,
+            human_bytes(p.peak_in_flight * per_sector)
+        )?;
+        if rate > b.per_day * 1.01 {
+            writeln!(
+                out,
+                "  above the bound ({:.1} a day): the cluster cannot take them all",
+                b.per_day
+            )?;
+        }
+    }
     post_headroom(
         &mut out,
         c.sectors.as_ref(),
