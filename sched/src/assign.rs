@@ -93,10 +93,15 @@ fn slot(assigner: Assigner, idx: usize, w: &Worker) -> Slot {
     ))
 }
 
+/// At most this many workers are looked at for one waiting request in a pass (a thousand
+/// full workers would otherwise each be weighed for every kind of task waiting, every pass).
+const LACKING_LOOKED_AT: usize = 32;
+
 /// For a request that fits nowhere now: the workers that take its task type, are not held
 /// already, and lack only what tasks behind it in the queue hold there (it would fit beside its
 /// own type and those ahead of it), with what it lacks on each; those holding its files first,
-/// then the least loaded. The selector is asked only of the one it would hold.
+/// then the least loaded, among the first [`LACKING_LOOKED_AT`] that take it (holders first).
+/// The selector is asked only of the one it would hold.
 fn lacking(
     workers: &[Option<Worker>],
     assigner: Assigner,
@@ -105,15 +110,16 @@ fn lacking(
     held: &[(usize, RequestId, Need)],
 ) -> Vec<(usize, Need)> {
     let (task, size) = (req.task, req.size);
-    let mut found: Vec<((bool, u64), usize, Need)> = workers
-        .iter()
-        .enumerate()
-        .filter_map(|(i, w)| w.as_ref().map(|w| (i, w)))
+    let near = preferred.iter().map(|w| w.0 as usize);
+    let mut found: Vec<((bool, u64), usize, Need)> = near
+        .chain(0..workers.len())
+        .filter_map(|i| workers.get(i)?.as_ref().map(|w| (i, w)))
         .filter(|(i, w)| {
             w.open_window().is_some()
                 && w.spec.tasks.contains(task)
                 && !held.iter().any(|h| h.0 == *i)
         })
+        .take(LACKING_LOOKED_AT)
         .filter_map(|(i, w)| {
             let need = w.need(task, size);
             let res = &w.spec.resources;
@@ -129,6 +135,7 @@ fn lacking(
         })
         .collect();
     found.sort_unstable_by_key(|f| (f.0, f.1));
+    found.dedup_by_key(|f| f.1);
     found.into_iter().map(|f| (f.1, f.2)).collect()
 }
 

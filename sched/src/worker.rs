@@ -433,8 +433,12 @@ impl Worker {
                 continue;
             }
             for s in SectorSize::ALL {
+                let n = refs[t.index()][s.index()];
+                if n == 0 {
+                    continue;
+                }
                 let need = self.need(t, s);
-                for _ in 0..refs[t.index()][s.index()] {
+                for _ in 0..n {
                     u.add(&need);
                 }
             }
