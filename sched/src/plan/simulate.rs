@@ -349,6 +349,7 @@ mod tests {
         // With MaxSealingSectors = 8, the pledges beyond it are refused: 8 in flight at most,
         // and the machine still seals what its PC1s allow with 8 (7 PC1s at once).
         let capped = simulate_pledged(&m, size, &d, 96.0, Some(8), 7.0);
+        eprintln!("24 a day: {under:?}\n96 a day: {over:?}\n96 a day, 8 at most: {capped:?}");
         assert_eq!(capped.peak_in_flight, 8, "{capped:?}");
         assert!(capped.refused > 300, "{capped:?}");
         assert!(capped.per_day > 24.0, "{capped:?}");
