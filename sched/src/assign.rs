@@ -22,7 +22,7 @@
 //! a PC2 holds would also keep PC1s off the machine for nothing.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
 use resources::{SectorSize, TaskType};
@@ -93,6 +93,10 @@ fn slot(assigner: Assigner, idx: usize, w: &Worker) -> Slot {
     ))
 }
 
+/// Requests of one kind (task type and size) looked at in a pass for one that lacks only what
+/// tasks behind it hold somewhere (a request no worker takes does not use up its kind's turn).
+const WATCHED_PER_KIND: u32 = 4;
+
 /// At most this many workers are looked at for one waiting request in a pass (a thousand
 /// full workers would otherwise each be weighed for every kind of task waiting, every pass).
 const LACKING_LOOKED_AT: usize = 32;
@@ -100,7 +104,8 @@ const LACKING_LOOKED_AT: usize = 32;
 /// For a request that fits nowhere now: the workers that take its task type, are not held
 /// already, and lack only what tasks behind it in the queue hold there (it would fit beside its
 /// own type and those ahead of it), with what it lacks on each; those holding its files first,
-/// then the least loaded, among the first [`LACKING_LOOKED_AT`] that take it (holders first).
+/// then the least loaded, among the first [`LACKING_LOOKED_AT`] that take it and are short of
+/// something (holders first).
 /// The selector is asked only of the one it would hold.
 fn lacking(
     workers: &[Option<Worker>],
@@ -111,31 +116,31 @@ fn lacking(
 ) -> Vec<(usize, Need)> {
     let (task, size) = (req.task, req.size);
     let near = preferred.iter().map(|w| w.0 as usize);
+    let others = (0..workers.len()).filter(|i| !preferred.contains(&WorkerId(*i as u32)));
     let mut found: Vec<((bool, u64), usize, Need)> = near
-        .chain(0..workers.len())
+        .chain(others)
         .filter_map(|i| workers.get(i)?.as_ref().map(|w| (i, w)))
         .filter(|(i, w)| {
             w.open_window().is_some()
                 && w.spec.tasks.contains(task)
                 && !held.iter().any(|h| h.0 == *i)
         })
-        .take(LACKING_LOOKED_AT)
         .filter_map(|(i, w)| {
             let need = w.need(task, size);
-            let res = &w.spec.resources;
-            match w.usage.why_not(res, &need) {
+            match w.usage.why_not(&w.spec.resources, &need) {
                 Some(NoFit::MaxConcurrent { .. } | NoFit::PoStRunning) | None => None,
-                Some(_) if w.usage_ahead(task.order()).fits(res, &need) => {
-                    let near = preferred.contains(&WorkerId(i as u32));
-                    let rank = (!near, metric(assigner, w));
-                    Some((rank, i, w.usage.short_of(res, &need)))
-                }
-                Some(_) => None,
+                Some(_) => Some((i, w, need)),
             }
+        })
+        .take(LACKING_LOOKED_AT)
+        .filter(|(_, w, need)| w.usage_ahead(task.order()).fits(&w.spec.resources, need))
+        .map(|(i, w, need)| {
+            let near = preferred.contains(&WorkerId(i as u32));
+            let rank = (!near, metric(assigner, w));
+            (rank, i, w.usage.short_of(&w.spec.resources, &need))
         })
         .collect();
     found.sort_unstable_by_key(|f| (f.0, f.1));
-    found.dedup_by_key(|f| f.1);
     found.into_iter().map(|f| (f.1, f.2)).collect()
 }
 
@@ -152,6 +157,7 @@ impl Scheduler {
     pub fn schedule(&mut self) -> PassStats {
         let start = Instant::now();
         let mut stats = PassStats::default();
+        self.held.clear();
         if self.queue.is_empty()
             || !self
                 .workers
@@ -169,7 +175,7 @@ impl Scheduler {
         // The first request of each kind that fits nowhere, with the workers where it lacks
         // only what tasks behind it hold (and what); those it holds this pass; those a task
         // behind them took some of that from.
-        let mut watched_kinds: HashSet<(TaskType, SectorSize)> = HashSet::new();
+        let mut watched_kinds: HashMap<(TaskType, SectorSize), u32> = HashMap::new();
         let mut watched: Vec<(RequestId, Vec<(usize, Need)>)> = Vec::new();
         let mut held: Vec<(usize, RequestId, Need)> = Vec::new();
         let mut overtaken: Vec<RequestId> = Vec::new();
@@ -246,8 +252,15 @@ impl Scheduler {
             }
 
             let Some((_, idx)) = best else {
-                if watched_kinds.insert((task, size)) {
+                let tries = watched_kinds.entry((task, size)).or_insert(0);
+                if *tries < WATCHED_PER_KIND {
                     let lacks = lacking(workers, assigner, req, &preferred, &held);
+                    // One that no task behind it keeps out leaves the kind to the next one.
+                    *tries = if lacks.is_empty() {
+                        *tries + 1
+                    } else {
+                        WATCHED_PER_KIND
+                    };
                     let hold = (entry.overtaken >= OVERTAKEN_HOLD).then(|| {
                         lacks.iter().find(|(i, _)| {
                             let w = workers[*i].as_ref().expect("worker exists");
@@ -295,7 +308,6 @@ impl Scheduler {
         for w in self.workers.iter_mut().flatten() {
             w.filling = None;
         }
-        self.held.clear();
         for (idx, id, part) in held {
             let w = self.workers[idx].as_mut().expect("held worker");
             w.usage.remove(&part);

@@ -574,8 +574,15 @@ pub(crate) async fn plan_inputs(node: &Arc<Node>) -> Result<api::PlanInputs, Rpc
     let sectors = states
         .iter()
         .filter(|(s, _)| {
-            s.parse::<SectorState>()
-                .is_ok_and(|s| !s.is_sealing() && s != SectorState::Removed)
+            s.parse::<SectorState>().is_ok_and(|s| {
+                !s.is_sealing()
+                    && !matches!(
+                        s,
+                        SectorState::Removed
+                            | SectorState::Removing
+                            | SectorState::FailedUnrecoverable
+                    )
+            })
         })
         .map(|(_, n)| *n)
         .sum();

@@ -51,11 +51,6 @@ impl Durations {
             .copied()
             .unwrap_or_else(|| self.of(t))
     }
-
-    /// A sector's time from AP to the end of FIN, where no machine has times of its own.
-    pub fn in_flight_s(&self) -> f64 {
-        STEPS.iter().map(|t| self.of(*t)).sum::<f64>() + self.wait_s
-    }
 }
 
 /// What is full at the bound.
@@ -145,11 +140,7 @@ pub fn bound(
     let mut n: Vec<(usize, TaskType, Variable, Need)> = Vec::new();
     let mut checks: Vec<Check> = Vec::new();
     for (i, m) in machines.iter().enumerate() {
-        let here: Vec<TaskType> = steps
-            .iter()
-            .copied()
-            .filter(|t| m.tasks.contains(*t))
-            .collect();
+        let here: Vec<TaskType> = steps.iter().copied().filter(|t| runs(i, *t)).collect();
         let needs: Vec<Need> = here.iter().map(|t| Need::of(m, *t, size)).collect();
         let caps: Vec<u32> = here.iter().map(|t| cap(i, *t)).collect();
         let res = &m.resources;

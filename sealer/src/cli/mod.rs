@@ -83,8 +83,9 @@ enum Cmd {
         /// Simulated days.
         #[arg(long, default_value_t = 7.0)]
         days: f64,
-        /// Also simulate pledging this many sectors a day, whatever is in flight: what the
-        /// cluster seals of them and how many it holds in flight at once.
+        /// Also simulate pledging this many sectors a day, refused while the seal space is full
+        /// (as MaxSealingSectors would): what the cluster seals of them, what it refuses, and
+        /// how many it holds in flight at once.
         #[arg(long)]
         pledge: Option<f64>,
     },

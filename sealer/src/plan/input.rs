@@ -379,7 +379,7 @@ impl Cluster {
         }
         for (host, n) in hosts.iter().filter(|h| *h.1 > 1) {
             notes.push(shared_host(&format!(
-                "{n} workers are named {host}: if they share one machine, they"
+                "{n} workers are named {host} (they share their step times here): if they share one machine, they"
             )));
         }
         if recorded {
@@ -552,7 +552,9 @@ mod tests {
         assert_eq!(c.sectors.as_ref().map(|s| s.0), Some(1200));
         let notes = c.notes.join("\n");
         assert!(
-            notes.contains("2 workers are named h1: if they share"),
+            notes.contains(
+                "2 workers are named h1 (they share their step times here): if they share"
+            ),
             "{notes}"
         );
         assert!(notes.contains("1 (worker, step) pairs"), "{notes}");

@@ -221,9 +221,13 @@ pub fn report(c: &Cluster, days: f64, pledge: Option<f64>) -> Result<String> {
         let p = plan::simulate_pledged(&specs, size, d, rate, room, days);
         writeln!(
             out,
-            "Pledging {rate} a day for {days} days: {:.1} sealed a day; {} pledged, {} sealed, {} refused{}; at most {} sectors in flight at once ({} of seal space)",
+            "Pledging {rate} a day for {days} days: {:.1} sealed a day; {} pledged{}, {} sealed, {} refused{}; at most {} sectors in flight at once ({} of seal space)",
             p.per_day,
             p.pledged,
+            match (p.pledged as f64) < (rate * days).floor() {
+                true => format!(" (a run stops at {})", plan::MAX_SECTORS),
+                false => String::new(),
+            },
             p.sealed,
             p.refused,
             match room {
