@@ -13,10 +13,10 @@
 //! no starvation either. Take the first such request of each task type and size, and the
 //! workers where it lacks only what tasks behind it in the queue hold (it would fit beside its
 //! own type and those ahead of it). Once a task behind it has been placed on one of those and
-//! taken some of what it lacked there, it is *overtaken*; overtaken in [`OVERTAKEN_HOLD`]
-//! passes, it holds the least loaded such worker in each pass until it is placed, what it lacks there (its memory, threads or GPU share,
-//! whichever is short) counting as taken for the rest of the pass, so that a task behind it
-//! only starts there in what is left. Without it, a C2 waiting for the memory of PC1s sees each
+//! taken some of what it lacked there, it is *overtaken*. Overtaken in [`OVERTAKEN_HOLD`]
+//! passes, it holds the least loaded such worker in each pass until it is placed: what it
+//! lacks there (its memory, threads or GPU share, whichever is short) counts as taken for the
+//! rest of the pass, so that a task behind it only starts there in what is left. Without it, a C2 waiting for the memory of PC1s sees each
 //! PC1 that ends replaced by the next, for as long as sectors are pledged (found by
 //! `sealer plan --pledge`); with a hold from the first refusal on, a C2 waiting for a GPU that
 //! a PC2 holds would also keep PC1s off the machine for nothing.

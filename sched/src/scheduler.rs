@@ -200,9 +200,13 @@ impl Scheduler {
         }
     }
 
-    /// The worker as it registered (its resources, table and task types).
-    pub fn worker_spec(&self, id: WorkerId) -> Option<&WorkerSpec> {
-        self.worker_ref(id).ok().map(|w| &w.spec)
+    /// Each worker as it registered (its resources, table and task types), with whether it is
+    /// enabled and connected.
+    pub fn worker_specs(&self) -> impl Iterator<Item = (WorkerId, bool, bool, &WorkerSpec)> {
+        self.workers.iter().enumerate().filter_map(|(i, w)| {
+            let w = w.as_ref()?;
+            Some((WorkerId(i as u32), w.enabled, w.connected, &w.spec))
+        })
     }
 
     pub(crate) fn worker_ref(&self, id: WorkerId) -> Result<&Worker, SchedError> {

@@ -185,19 +185,29 @@ impl Usage {
     /// Why `need` may not be placed on a worker with `res` beside what is committed (the first
     /// limit it meets), if it may not.
     pub fn why_not(&self, res: &WorkerResources, need: &Need) -> Option<NoFit> {
+        match self.short(res, need) {
+            Err(no) => Some(no),
+            Ok(s) => s.into_iter().flatten().next(),
+        }
+    }
+
+    /// Each resource `need` lacks beside what is committed, in the order `why_not` checks them
+    /// (RAM, RAM + swap, CPUs, GPU); `Err` where it may not be placed whatever is free (one PoSt
+    /// of the kind runs; MaxConcurrent is reached).
+    fn short(&self, res: &WorkerResources, need: &Need) -> Result<[Option<NoFit>; 4], NoFit> {
         let gpus = res.gpus.len() as u64 * 1000;
         // Memory others use may be swapped out, so it only counts against RAM + swap (as lotus).
         let reserved = res.mem_used.saturating_add(res.mem_swap_used);
         let vmem = res.mem_physical.saturating_add(res.mem_swap);
         let (base, used) = match post_index(need.task) {
             // Its account is empty (one at a time), so the task only has to fit the machine.
-            Some(k) if self.post[k].tasks() > 0 => return Some(NoFit::PoStRunning),
+            Some(k) if self.post[k].tasks() > 0 => return Err(NoFit::PoStRunning),
             Some(_) => (need.base_memory, Account::default()),
             None => {
                 if need.max_concurrent > 0
                     && self.seal.count[need.task.index()] >= need.max_concurrent
                 {
-                    return Some(NoFit::MaxConcurrent {
+                    return Err(NoFit::MaxConcurrent {
                         max: need.max_concurrent,
                     });
                 }
@@ -212,54 +222,46 @@ impl Usage {
             }
         };
         let need_min = need.min_memory + base;
-        if used.mem_min + need_min > res.mem_physical {
-            return Some(NoFit::Memory {
+        let need_max = need.max_memory + base;
+        Ok([
+            (used.mem_min + need_min > res.mem_physical).then(|| NoFit::Memory {
                 need: need_min,
                 free: res.mem_physical.saturating_sub(used.mem_min),
-            });
-        }
-        let need_max = need.max_memory + base;
-        if reserved + used.mem_max + need_max > vmem {
-            return Some(NoFit::VirtualMemory {
+            }),
+            (reserved + used.mem_max + need_max > vmem).then(|| NoFit::VirtualMemory {
                 need: need_max,
                 free: vmem.saturating_sub(reserved + used.mem_max),
-            });
-        }
-        if used.cpus + need.threads > res.cpus {
-            return Some(NoFit::Cpus {
+            }),
+            (used.cpus + need.threads > res.cpus).then(|| NoFit::Cpus {
                 need: need.threads,
                 free: res.cpus.saturating_sub(used.cpus),
-            });
-        }
-        if gpus > 0 && need.gpu_milli > 0 && (used.gpu_milli + need.gpu_milli) as u64 > gpus {
-            return Some(NoFit::Gpu {
-                need_milli: need.gpu_milli,
-                free_milli: gpus.saturating_sub(used.gpu_milli as u64) as u32,
-            });
-        }
-        None
+            }),
+            (gpus > 0 && need.gpu_milli > 0 && (used.gpu_milli + need.gpu_milli) as u64 > gpus)
+                .then(|| NoFit::Gpu {
+                    need_milli: need.gpu_milli,
+                    free_milli: gpus.saturating_sub(used.gpu_milli as u64) as u32,
+                }),
+        ])
     }
 
     /// The part of `need` that does not fit beside what is committed: its memory where RAM or
     /// RAM + swap is short, its threads where CPUs are, its GPU share where the GPUs are (what a
-    /// hold keeps from the tasks behind it, and nothing more).
+    /// hold keeps from the tasks behind it, and nothing more). All of it where it may not be
+    /// placed whatever is free.
     pub(crate) fn short_of(&self, res: &WorkerResources, need: &Need) -> Need {
         let mut part = *need;
-        let base = self.seal.base_to_add(need);
-        let reserved = res.mem_used.saturating_add(res.mem_swap_used);
-        let vmem = res.mem_physical.saturating_add(res.mem_swap);
-        let ram = self.mem_min() + need.min_memory + base > res.mem_physical;
-        let swap = reserved + self.mem_max() + need.max_memory + base > vmem;
-        if !(ram || swap) {
+        let Ok([ram, swap, cpus, gpu]) = self.short(res, need) else {
+            return part;
+        };
+        if ram.is_none() && swap.is_none() {
             part.min_memory = 0;
             part.max_memory = 0;
             part.base_memory = 0;
         }
-        if self.cpus() + need.threads <= res.cpus {
+        if cpus.is_none() {
             part.threads = 0;
         }
-        let gpus = res.gpus.len() as u64 * 1000;
-        if gpus == 0 || (self.gpu_milli() + need.gpu_milli) as u64 <= gpus {
+        if gpu.is_none() {
             part.gpu_milli = 0;
         }
         part

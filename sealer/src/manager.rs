@@ -629,12 +629,8 @@ impl Manager {
     pub fn worker_specs(&self) -> Vec<(WorkerId, bool, bool, sched::WorkerSpec)> {
         let g = self.lock();
         g.sched
-            .worker_stats()
-            .into_iter()
-            .filter_map(|w| {
-                let spec = g.sched.worker_spec(w.id)?.clone();
-                Some((w.id, w.enabled, w.connected, spec))
-            })
+            .worker_specs()
+            .map(|(id, enabled, connected, spec)| (id, enabled, connected, spec.clone()))
             .collect()
     }
 

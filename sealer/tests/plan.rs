@@ -56,12 +56,7 @@ fn seed_001s_cluster_is_planned_with_its_limits_the_bound_and_what_to_add() {
         text.contains("proven in 10m of the 30m window on A-sealer"),
         "{text}"
     );
-    let bound: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Bound: "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no bound: {text}"));
+    let bound = testkit::plan_bound(&text);
     // 5 sectors in flight for about 10 h each (AP 10m, PC1 7h, PC2 on A's CPUs, C1 2m, C2 20m,
     // FIN 4m, 75 min of waiting): 12.0 a day.
     let in_flight_h = (10.0 + 7.0 * 60.0 + pc2_min + 2.0 + 20.0 + 4.0 + 75.0) / 60.0;

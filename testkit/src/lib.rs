@@ -411,6 +411,15 @@ pub fn field(out: &str, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The bound on sectors a day in `sealer plan`'s output (its `Bound: N sectors a day` line).
+pub fn plan_bound(plan: &str) -> f64 {
+    plan.lines()
+        .find_map(|l| l.strip_prefix("Bound: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no bound: {plan}"))
+}
+
 /// `worker run` flags for the seeds' B2: C2 only (C1, FIN and GET are always on).
 pub const C2_ONLY: [&str; 4] = [
     "--precommit1=false",

@@ -227,12 +227,7 @@ fn plan_of_the_running_cluster(repo: &Repo) {
         plan.contains("WindowPoSt with 6 sectors (the sectors the miner proves now)"),
         "{plan}"
     );
-    let bound: f64 = plan
-        .lines()
-        .find_map(|l| l.strip_prefix("Bound: "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no bound: {plan}"));
+    let bound = common::plan_bound(&plan);
     assert!(bound > 0.0, "{plan}");
     assert!(plan.contains("Scheduler, simulated "), "{plan}");
 }

@@ -137,7 +137,7 @@ pub fn bound(
     // Sectors a day (the objective).
     let s = lp.add_var(1.0, (0.0, f64::INFINITY));
     // (machine, step) -> tasks at once on average.
-    let mut n: Vec<(usize, TaskType, Variable, Need)> = Vec::new();
+    let mut n: Vec<(usize, TaskType, Variable)> = Vec::new();
     let mut checks: Vec<Check> = Vec::new();
     for (i, m) in machines.iter().enumerate() {
         let here: Vec<TaskType> = steps.iter().copied().filter(|t| runs(i, *t)).collect();
@@ -148,8 +148,8 @@ pub fn bound(
             .iter()
             .map(|_| lp.add_var(0.0, (0.0, f64::INFINITY)))
             .collect();
-        for (((t, v), need), cap) in here.iter().zip(&vars).zip(&needs).zip(&caps) {
-            n.push((i, *t, *v, *need));
+        for ((t, v), cap) in here.iter().zip(&vars).zip(&caps) {
+            n.push((i, *t, *v));
             checks.push((Full::AtOnce(i, *t), vec![(*v, 1.0)], f64::from(*cap)));
         }
         // A step's base memory is held while any of its tasks runs: with n of them on average
@@ -224,7 +224,7 @@ pub fn bound(
     // solution has room to spare), and the sectors waiting.
     let mut in_flight = sol[s] * d.wait_s / DAY;
     for t in &steps {
-        let on: Vec<&(usize, TaskType, Variable, Need)> = n.iter().filter(|x| x.1 == *t).collect();
+        let on: Vec<&(usize, TaskType, Variable)> = n.iter().filter(|x| x.1 == *t).collect();
         let at: f64 = on.iter().map(|x| sol[x.2]).sum();
         let rate: f64 = on.iter().map(|x| sol[x.2] * DAY / secs(x.0, *t)).sum();
         if rate > 0.0 {

@@ -57,18 +57,10 @@ pub struct AtOnce {
     pub limit: Limit,
 }
 
-/// The task types whose sector holds seal space while they run (its files are on the sealing
-/// path from AP to FIN).
+/// The task types whose sector holds seal space while they run: the sealing steps (its files
+/// are on the sealing path from AP to FIN).
 pub fn holds_seal_space(task: TaskType) -> bool {
-    matches!(
-        task,
-        TaskType::AddPiece
-            | TaskType::PreCommit1
-            | TaskType::PreCommit2
-            | TaskType::Commit1
-            | TaskType::Commit2
-            | TaskType::Finalize
-    )
+    STEPS.contains(&task)
 }
 
 /// How many `task`s of `size` sectors the machine of `spec` runs at once, nothing else running

@@ -90,62 +90,44 @@ pub fn simulate_pledged(
     days: f64,
 ) -> Pledged {
     let mut sim = setup(machines, d, None);
-    let in_flight = Rc::new(Cell::new((0u64, 0u64)));
-    let admitted = Rc::new(std::cell::RefCell::new(std::collections::HashSet::new()));
-    if let Some(max) = max_sealing {
-        // (in flight, refused): a sector leaves when its FIN is done.
-        let (now, done, took) = (in_flight.clone(), in_flight.clone(), admitted.clone());
-        sim.admit = Some(Box::new(move |task, sector| {
-            // A sector's next step, after its wait, is not a pledge.
-            if task != TaskType::AddPiece {
-                return true;
-            }
-            let (n, refused) = now.get();
-            let ok = n < u64::from(max);
-            now.set(if ok {
-                (n + 1, refused)
-            } else {
-                (n, refused + 1)
-            });
-            if ok {
-                took.borrow_mut().insert(sector);
-            }
-            ok
-        }));
-        let mut follow = sim.follow.take().expect("the steps' order");
-        sim.follow = Some(Box::new(move |task, sector| {
-            if task == TaskType::Finalize {
-                let (n, refused) = done.get();
-                done.set((n.saturating_sub(1), refused));
-            }
-            follow(task, sector)
-        }));
-    }
+    // Sectors in flight as each pledge is admitted or refused; a sector leaves when its FIN is
+    // done.
+    let flight = Rc::new(Cell::new(Flight::default()));
+    let max = max_sealing.map_or(u64::MAX, u64::from);
+    let (admitting, leaving) = (flight.clone(), flight.clone());
+    sim.admit = Some(Box::new(move |task, _| {
+        // A sector's next step, after its wait, is not a pledge.
+        if task != TaskType::AddPiece {
+            return true;
+        }
+        let mut f = admitting.get();
+        let ok = f.now < max;
+        if ok {
+            f.now += 1;
+            f.peak = f.peak.max(f.now);
+        } else {
+            f.refused += 1;
+        }
+        admitting.set(f);
+        ok
+    }));
+    let mut follow = sim.follow.take().expect("the steps' order");
+    sim.follow = Some(Box::new(move |task, sector| {
+        if task == TaskType::Finalize {
+            let mut f = leaving.get();
+            f.now = f.now.saturating_sub(1);
+            leaving.set(f);
+        }
+        follow(task, sector)
+    }));
     let every = DAY_MS / per_day;
     let count = ((per_day * days).floor() as u64).min(MAX_SECTORS);
-    let pledges: Vec<u64> = (0..count).map(|k| (k as f64 * every) as u64).collect();
-    for (k, at) in pledges.iter().enumerate() {
-        sim.submit_at(*at, TaskType::AddPiece, size, k as u64 + 1);
+    for k in 0..count {
+        sim.submit_at((k as f64 * every) as u64, TaskType::AddPiece, size, k + 1);
     }
     let end = (days * DAY_MS) as u64;
     sim.run(end);
     let done = sealed_at(&sim);
-    // A pledge refused at MaxSealingSectors never was in flight.
-    let admitted = admitted.borrow();
-    let mut changes: Vec<(u64, i64)> = pledges
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| max_sealing.is_none() || admitted.contains(&(*k as u64 + 1)))
-        .map(|(_, t)| (*t, 1))
-        .collect();
-    changes.extend(done.iter().map(|t| (*t, -1)));
-    // At one instant, a sector sealed leaves before the next is pledged.
-    changes.sort();
-    let (mut now, mut peak) = (0i64, 0i64);
-    for (_, c) in changes {
-        now += c;
-        peak = peak.max(now);
-    }
     let filled = done
         .first()
         .map_or(u64::MAX, |t| t.saturating_mul(2))
@@ -153,11 +135,19 @@ pub fn simulate_pledged(
     Pledged {
         per_day: slope(&done, filled),
         pledged: count,
-        refused: in_flight.get().1,
+        refused: flight.get().refused,
         sealed: done.len() as u64,
-        peak_in_flight: peak as u64,
+        peak_in_flight: flight.get().peak,
         days,
     }
+}
+
+/// A pledged run's sectors in flight: now, at most, and the pledges refused.
+#[derive(Debug, Clone, Copy, Default)]
+struct Flight {
+    now: u64,
+    peak: u64,
+    refused: u64,
 }
 
 const DAY_MS: f64 = 86_400_000.0;
